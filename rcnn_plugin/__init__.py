@@ -1,0 +1,18 @@
+"""rcnn_plugin: fine-tune Fast, Faster and Mask R-CNN on domain data.
+
+Importing the package (``custom_imports=dict(imports=['rcnn_plugin'])``)
+registers its modules in mmdet's registries, makes mmengine load local
+checkpoints with ``weights_only=True`` and an allowlist, and adds the
+``offline-torchvision://`` weights scheme.
+"""
+from .datasets import *  # noqa: F401,F403
+from .engine import *  # noqa: F401,F403
+from .engine import register_safe_local_loader
+from .models import *  # noqa: F401,F403
+from .models import register_offline_scheme
+from .version import __version__
+
+register_safe_local_loader()
+register_offline_scheme()
+
+__all__ = ['__version__']

@@ -1,0 +1,11 @@
+from .utils import (
+                    OFFLINE_MODELS,
+                    convert_mobilenet_v2,
+                    find_offline_weights,
+                    register_offline_scheme,
+)
+
+__all__ = [
+    'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
+    'register_offline_scheme'
+]

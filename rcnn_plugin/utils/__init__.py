@@ -1,0 +1,3 @@
+from .dist import prepare_distributed
+
+__all__ = ['prepare_distributed']

@@ -1,0 +1,104 @@
+import copy
+import os
+import os.path as osp
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BCCD_ROOT = osp.join(REPO, '..', 'shared', 'datasets', 'bccd')
+
+
+def bccd_or_skip() -> str:
+    """Path of the real BCCD dataset, or skip the test with the reason."""
+    if not osp.isdir(osp.join(BCCD_ROOT, 'Annotations')):
+        pytest.skip(f'real BCCD data not found at {osp.abspath(BCCD_ROOT)} '
+                    '(../shared/datasets/bccd is absent)')
+    return BCCD_ROOT
+
+
+@pytest.fixture(scope='session')
+def synthetic_cells(tmp_path_factory):
+    """A tiny synthetic smear dataset (COCO format): 8 train, 4 val."""
+    from rcnn_plugin.datasets import make_synthetic_cells
+    root = str(tmp_path_factory.mktemp('synthetic_cells'))
+    make_synthetic_cells(root, num_train=8, num_val=4, img_size=96, seed=1)
+    return root
+
+
+def shrink_model(model_cfg: dict) -> dict:
+    """Shrink a two-stage detector config for fast CPU tests.
+
+    Narrow MobileNetV2 (no weights), 16-channel FPN, small heads, few
+    proposals. The wiring (strides, class counts) is kept.
+    """
+    cfg = copy.deepcopy(model_cfg)
+    cfg['backbone'].update(widen_factor=0.25, init_cfg=None)
+    ch = 16
+    cfg['neck'].update(in_channels=[8, 8, 24, 1280], out_channels=ch)
+    cfg['rpn_head'].update(in_channels=ch, feat_channels=ch)
+    roi = cfg['roi_head']
+    roi['bbox_roi_extractor']['out_channels'] = ch
+    roi['bbox_head'].update(in_channels=ch, fc_out_channels=32)
+    cfg['train_cfg']['rpn_proposal'].update(nms_pre=200, max_per_img=50)
+    cfg['train_cfg']['rcnn']['sampler']['num'] = 32
+    cfg['test_cfg']['rpn'].update(nms_pre=200, max_per_img=50)
+    return cfg
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _single_thread():
+    # Tests run tiny models; extra threads only add contention on CI.
+    import torch
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+TINY_CONFIG = """
+_base_ = '{base}'
+custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
+data_root = '{data_root}/'
+model = dict(
+    backbone=dict(widen_factor=0.25, init_cfg=None),
+    neck=dict(in_channels=[8, 8, 24, 1280], out_channels=16),
+    rpn_head=dict(in_channels=16, feat_channels=16),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=16),
+        bbox_head=dict(in_channels=16, fc_out_channels=32)))
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+val_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=1)
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+optim_wrapper = dict(optimizer=dict(lr=0.001))
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path, synthetic_cells):
+    """A shrunk copy of the demo config on the tiny synthetic dataset."""
+    base = osp.join(REPO, 'configs', 'demo',
+                    'faster-rcnn_mobilenetv2_fpn-128_8e_synthetic-cells.py')
+    path = tmp_path / 'tiny_faster-rcnn.py'
+    path.write_text(TINY_CONFIG.format(base=base, data_root=synthetic_cells))
+    return str(path)
+
+
+def run_tool(args, cwd=REPO, timeout=600, env=None):
+    """Run a command like a user would; fail with its output if it fails."""
+    import subprocess
+    import sys
+    full_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    full_env.update(env or {})
+    if args[0].endswith('.py'):
+        args = [sys.executable] + list(args)
+    proc = subprocess.run(
+        args, cwd=cwd, env=full_env, timeout=timeout,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return proc.stdout

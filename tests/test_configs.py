@@ -1,0 +1,77 @@
+"""Every config loads, builds on a shrunk model and runs loss + predict."""
+import glob
+import math
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from conftest import REPO, shrink_model
+
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) if '/_base_/' not in p)
+
+
+def _root_base(path: str) -> str:
+    """Follow local ``_base_`` links up to the first ``mmdet::`` base."""
+    text = open(path).read()
+    match = re.search(r"^_base_ = '([^']+)'", text, re.M)
+    assert match, f'{path}: _base_ must be a single string'
+    base = match.group(1)
+    if base.startswith('mmdet::'):
+        return base
+    return _root_base(osp.normpath(osp.join(osp.dirname(path), base)))
+
+
+def test_configs_found():
+    assert len(CONFIGS) >= 3
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_conventions(path):
+    text = open(path).read()
+    assert ("custom_imports = dict(imports=['rcnn_plugin'], "
+            'allow_failed_imports=False)') in text
+    assert _root_base(path).startswith('mmdet::')
+    name = osp.basename(path)
+    assert re.fullmatch(r'[a-z0-9.-]+(_[a-z0-9.-]+){2,}\.py', name), name
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_loss_and_predict(path):
+    register_all_modules()
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmdet'
+    num_classes = cfg.model.roi_head.bbox_head.num_classes
+    model = MODELS.build(shrink_model(cfg.model))
+    model.init_weights()
+    # One image with boxes and one with none: both are normal inputs.
+    packed = demo_mm_inputs(
+        batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
+        num_items=[3, 0], num_classes=num_classes)
+    model.train()
+    data = model.data_preprocessor(packed, True)
+    losses = model(**data, mode='loss')
+    total = sum(v.sum() for k, v in losses.items()
+                if 'loss' in k and isinstance(v, torch.Tensor))
+    assert math.isfinite(total.item())
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(packed, False)
+        results = model(**data, mode='predict')
+    assert len(results) == 2
+    for res in results:
+        pred = res.pred_instances
+        assert pred.bboxes.shape[1] == 4
+        assert len(pred.labels) == len(pred.scores) == len(pred.bboxes)
+        if len(pred.labels):
+            assert int(pred.labels.max()) < num_classes
