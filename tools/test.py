@@ -2,7 +2,8 @@
 
 Example::
 
-    python tools/test.py configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
+    python tools/test.py \
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
         work_dirs/.../epoch_8.pth --out results.pkl --show-dir vis
 """
 import argparse

@@ -2,7 +2,8 @@
 
 Example::
 
-    python tools/train.py configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py
+    python tools/train.py \
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py
 """
 import argparse
 import os

@@ -1,9 +1,15 @@
-"""A DDP wrapper that also runs on CPU (gloo).
+"""A DDP wrapper that runs on CPU (gloo) and GPU alike.
 
-mmengine's Runner passes ``device_ids=[LOCAL_RANK]`` to its DDP wrapper,
-which torch refuses for a module on CPU. This subclass drops ``device_ids``
-when the module's parameters live on the CPU, so the same config and
-launcher (``torchrun``) work on CPU machines and on GPUs.
+Two problems of mmengine's ``MMDistributedDataParallel`` with mmdet models:
+
+- The Runner passes ``device_ids=[LOCAL_RANK]``, which torch refuses for a
+  module on CPU. This subclass drops ``device_ids`` for CPU modules.
+- DDP records which parameters require grad when it is built. mmdet's
+  ``MobileNetV2`` applies ``frozen_stages`` only in ``train()``, which the
+  Runner calls later, so DDP waits for gradients that never come and the
+  second iteration fails ("Expected to have finished reduction"). This
+  subclass calls ``train()`` once before wrapping, keeping the mode, so
+  that freezing is applied first.
 """
 from typing import List, Optional
 
@@ -27,6 +33,7 @@ class DeviceAwareDistributedDataParallel(MMDistributedDataParallel):
                  module: nn.Module,
                  device_ids: Optional[List[int]] = None,
                  **kwargs) -> None:
+        module.train(module.training)  # apply frozen_stages before DDP
         param = next(module.parameters(), None)
         if param is not None and param.device.type == 'cpu':
             device_ids = None

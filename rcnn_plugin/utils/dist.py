@@ -7,15 +7,16 @@ from mmengine.config import Config
 
 
 def prepare_distributed(cfg: Config) -> None:
-    """Adapt ``cfg`` so that ``torchrun`` training also runs on CPU.
+    """Adapt ``cfg`` so that distributed training works on CPU and GPU.
 
-    mmengine 0.10.7 always calls ``torch.cuda.set_device`` before
-    ``init_process_group`` and gives DDP ``device_ids``, both of which fail
-    without a GPU. Without CUDA, and for the ``pytorch`` launcher only, this
+    With any launcher, the default DDP wrapper becomes
+    :class:`DeviceAwareDistributedDataParallel` (frozen stages are applied
+    before DDP records its parameters). mmengine 0.10.7 also always calls
+    ``torch.cuda.set_device`` before ``init_process_group``, which fails
+    without a GPU: without CUDA, and for the ``pytorch`` launcher only, this
     initialises a gloo process group from torchrun's environment variables
-    (the Runner then skips its own initialisation) and selects the
-    :class:`DeviceAwareDistributedDataParallel` wrapper. With CUDA, or
-    without a launcher, nothing changes.
+    (the Runner then skips its own initialisation). Without a launcher,
+    nothing changes.
 
     Args:
         cfg (Config): The full config, with ``cfg.launcher`` set.
@@ -24,7 +25,16 @@ def prepare_distributed(cfg: Config) -> None:
         RuntimeError: For the ``slurm`` or ``mpi`` launchers without CUDA.
     """
     launcher = cfg.get('launcher', 'none')
-    if launcher == 'none' or torch.cuda.is_available():
+    if launcher == 'none':
+        return
+    wrapper = cfg.get('model_wrapper_cfg') or {}
+    if wrapper.get('type', 'MMDistributedDataParallel') == \
+            'MMDistributedDataParallel':
+        # Runner.wrap_model looks the type up in mmengine's root registry,
+        # which only finds children's modules through the scope prefix.
+        wrapper['type'] = 'mmdet.DeviceAwareDistributedDataParallel'
+        cfg.model_wrapper_cfg = wrapper
+    if torch.cuda.is_available():
         return
     if launcher != 'pytorch':
         raise RuntimeError(
@@ -32,11 +42,6 @@ def prepare_distributed(cfg: Config) -> None:
             '--launcher pytorch (tools/dist_train.sh does).')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg.backend = 'gloo'
-    wrapper = cfg.get('model_wrapper_cfg') or {}
-    if wrapper.get('type', 'MMDistributedDataParallel') == \
-            'MMDistributedDataParallel':
-        wrapper['type'] = 'DeviceAwareDistributedDataParallel'
-        cfg.model_wrapper_cfg = wrapper
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend='gloo',

@@ -76,8 +76,8 @@ def test_train_pipeline_of_the_config_runs():
     from conftest import REPO
     root = bccd_or_skip()
     register_all_modules()
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'))
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'))
     cfg.train_dataloader.dataset.data_root = root + '/'
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     sample = ds[0]

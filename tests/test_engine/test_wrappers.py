@@ -30,3 +30,18 @@ def test_module_without_parameters_is_refused_by_ddp(single_process_group):
     with pytest.raises(RuntimeError):
         DeviceAwareDistributedDataParallel(nn.ReLU())
     assert os.environ.get('RANK') is None
+
+
+def test_frozen_stages_are_applied_before_ddp(single_process_group):
+    """mmdet's MobileNetV2 freezes in train(); DDP must not track those."""
+    from mmdet.models.backbones import MobileNetV2
+    backbone = MobileNetV2(widen_factor=0.25, frozen_stages=1)
+    assert backbone.conv1.conv.weight.requires_grad  # not frozen yet
+    wrapped = DeviceAwareDistributedDataParallel(backbone)
+    assert not backbone.conv1.conv.weight.requires_grad
+    assert backbone.training  # the mode is kept
+    # Two steps: the second fails if DDP waits for frozen parameters.
+    wrapped.train()
+    for _ in range(2):
+        outs = wrapped(torch.randn(2, 3, 64, 64))
+        sum(o.sum() for o in outs).backward()
