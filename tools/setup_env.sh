@@ -10,6 +10,8 @@
 #                ${XDG_CACHE_HOME:-~/.cache}/rcnn_plugin.
 #   RCNN_PYTHON  the interpreter to create the venv with. Defaults to
 #                python3.11.
+#   FORCE_CUDA=1 build mmcv's CUDA ops even where no GPU is visible (done
+#                anyway where torch sees a GPU). Cached separately.
 #
 # mmcv 2.1.0 (the newest mmcv that mmdet 3.3.0 accepts) has no wheel for
 # torch 2.14, so it is built from the PyPI sdist. Its setup.py forces
@@ -52,9 +54,13 @@ pip_install "setuptools<81" wheel ninja "mmengine==0.10.7" "numpy>=2,<3"
 mmcv_ok() {
   "$PY" - <<'PYEOF' 2>/dev/null
 import mmcv, mmcv.ops  # noqa: F401  (mmcv.ops needs the compiled _ext)
-from mmcv.ops import nms  # noqa: F401
+import torch
+from mmcv.ops import get_compiling_cuda_version
 major, minor = (int(x) for x in mmcv.__version__.split('.')[:2])
 assert (2, 0) <= (major, minor) < (2, 2), mmcv.__version__
+# On a GPU machine, an mmcv without CUDA ops would fail at the first RoIAlign.
+assert not torch.cuda.is_available() or \
+    get_compiling_cuda_version() != 'not available'
 PYEOF
 }
 
@@ -63,7 +69,9 @@ if mmcv_ok; then
 else
   PYVER="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
   TORCHVER="$("$PY" -c 'import torch; print(torch.__version__.replace("+", "_"))')"
-  WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-$PYVER-torch$TORCHVER"
+  # mmcv's setup.py compiles CUDA ops when CUDA is available or FORCE_CUDA=1.
+  OPS="$("$PY" -c 'import os, torch; print("cuda" if torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1" else "cpu")')"
+  WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-$PYVER-torch$TORCHVER-$OPS"
   mkdir -p "$WHEEL_DIR"
   if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     log "building mmcv $MMCV_VERSION from sdist (about 10 min on 2 cores) into $WHEEL_DIR"
