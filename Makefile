@@ -3,7 +3,7 @@
 #               embedded synthetic dataset (about 10 min on 2 CPU cores)
 #   make test   create/reuse .venv, then run the test suite
 PY := .venv/bin/python
-DEMO_CONFIG := configs/demo/faster-rcnn_mobilenetv2_fpn-128_8e_synthetic-cells.py
+DEMO_CONFIG := configs/demo/faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py
 
 .PHONY: env demo test lint bccd
 

@@ -83,7 +83,7 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 def tiny_config(tmp_path, synthetic_cells):
     """A shrunk copy of the demo config on the tiny synthetic dataset."""
     base = osp.join(REPO, 'configs', 'demo',
-                    'faster-rcnn_mobilenetv2_fpn-128_8e_synthetic-cells.py')
+                    'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
     path = tmp_path / 'tiny_faster-rcnn.py'
     path.write_text(TINY_CONFIG.format(base=base, data_root=synthetic_cells))
     return str(path)

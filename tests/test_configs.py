@@ -75,3 +75,24 @@ def test_config_loss_and_predict(path):
         assert len(pred.labels) == len(pred.scores) == len(pred.bboxes)
         if len(pred.labels):
             assert int(pred.labels.max()) < num_classes
+
+
+CONFIG_DIRS = sorted({osp.dirname(p) for p in CONFIGS})
+
+
+@pytest.mark.parametrize('folder', CONFIG_DIRS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIG_DIRS])
+def test_config_folder_has_readme_and_metafile(folder):
+    import yaml
+    readme = open(osp.join(folder, 'README.md')).read()
+    meta = yaml.safe_load(open(osp.join(folder, 'metafile.yml')))
+    configs = {osp.basename(p) for p in CONFIGS if osp.dirname(p) == folder}
+    listed = set()
+    for model in meta['Models']:
+        cfg = osp.basename(model['Config'])
+        assert osp.splitext(cfg)[0] == model['Name']
+        assert osp.isfile(osp.join(REPO, model['Config'])), model['Config']
+        listed.add(cfg)
+    assert listed == configs
+    for name in configs:
+        assert osp.splitext(name)[0] in readme, f'{name} has no README row'

@@ -77,3 +77,10 @@ def test_amp_without_cuda_is_refused(tiny_config, tmp_path):
         text=True, env={'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'})
     assert proc.returncode != 0
     assert 'no CUDA device' in proc.stderr
+
+
+def test_make_synthetic_cells_cli(tmp_path):
+    out = run_tool(['tools/misc/make_synthetic_cells.py', str(tmp_path),
+                    '--num-train', '2', '--num-val', '1', '--img-size', '96'])
+    assert osp.join(str(tmp_path), 'annotations', 'val.json') in out
+    assert len(glob.glob(osp.join(str(tmp_path), 'train', '*.jpg'))) == 2
