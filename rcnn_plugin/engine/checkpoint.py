@@ -36,7 +36,11 @@ def _numpy_globals() -> List[Any]:
     dtype_classes = [type(np.dtype(name)) for name in (
         'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16',
         'uint32', 'uint64', 'float16', 'float32', 'float64', 'str')]
-    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
+    # Checkpoints written under numpy 1.x name the helpers numpy.core.*.
+    legacy = [(_reconstruct, 'numpy.core.multiarray._reconstruct'),
+              (scalar, 'numpy.core.multiarray.scalar')]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes,
+            *legacy]
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:

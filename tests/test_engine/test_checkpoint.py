@@ -131,3 +131,21 @@ def test_getattr_escape_is_refused(tmp_path):
     torch.save({'x': _GetattrEscape()}, path)
     with pytest.raises(pickle.UnpicklingError, match='__subclasses__'):
         load_checkpoint_safely(str(path))
+
+
+def test_numpy1_checkpoint_names_are_accepted(tmp_path):
+    """Files saved under numpy 1.x refer to numpy.core, not numpy._core."""
+    import zipfile
+    path, legacy = tmp_path / 'np2.pth', tmp_path / 'np1.pth'
+    torch.save({'arr': np.arange(3.0), 'f': np.float64(2.5)}, path)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(legacy, 'w') as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith('data.pkl'):
+                assert b'numpy._core.multiarray' in data
+                data = data.replace(b'numpy._core.multiarray',
+                                    b'numpy.core.multiarray')
+            dst.writestr(item, data)
+    ckpt = load_checkpoint_safely(str(legacy))
+    np.testing.assert_array_equal(ckpt['arr'], np.arange(3.0))
+    assert ckpt['f'] == 2.5
