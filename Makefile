@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create/reuse .venv, then fine-tune + evaluate on the
-#               embedded synthetic dataset (about 10 min on 2 CPU cores)
+#               embedded synthetic dataset (about 6 min on 2 CPU cores)
 #   make test   create/reuse .venv, then run the test suite
 PY := .venv/bin/python
 DEMO_CONFIG := configs/demo/faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py
