@@ -40,8 +40,9 @@ def prepare_distributed(cfg: Config) -> None:
         raise RuntimeError(
             f'--launcher {launcher} needs CUDA; on CPU use torchrun with '
             '--launcher pytorch (tools/dist_train.sh does).')
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    cfg.env_cfg = env_cfg
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend='gloo',

@@ -1,0 +1,60 @@
+import pytest
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+from rcnn_plugin.utils import prepare_distributed
+
+
+def _cfg(launcher, **kwargs):
+    return Config(dict(launcher=launcher, **kwargs))
+
+
+def test_no_launcher_changes_nothing():
+    cfg = _cfg('none')
+    prepare_distributed(cfg)
+    assert 'model_wrapper_cfg' not in cfg and 'env_cfg' not in cfg
+
+
+def test_custom_wrapper_is_kept(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = _cfg('pytorch', model_wrapper_cfg=dict(type='MyWrapper'))
+    prepare_distributed(cfg)
+    assert cfg.model_wrapper_cfg.type == 'MyWrapper'
+
+
+def test_gpu_uses_device_aware_wrapper_and_leaves_backend(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = _cfg('pytorch', env_cfg=dict(dist_cfg=dict(backend='nccl')))
+    prepare_distributed(cfg)
+    assert cfg.model_wrapper_cfg.type == \
+        'mmdet.DeviceAwareDistributedDataParallel'
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert not dist.is_initialized()
+
+
+def test_cpu_pytorch_launcher_initialises_gloo(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        monkeypatch.setenv('MASTER_PORT', str(s.getsockname()[1]))
+    cfg = _cfg('pytorch')
+    try:
+        prepare_distributed(cfg)
+        assert dist.is_initialized()
+        assert dist.get_backend() == 'gloo'
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
+def test_cpu_other_launchers_are_refused(monkeypatch, launcher):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(RuntimeError, match='--launcher pytorch'):
+        prepare_distributed(_cfg(launcher))
