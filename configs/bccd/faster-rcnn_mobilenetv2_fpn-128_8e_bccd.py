@@ -105,3 +105,6 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+# Checks strides, classes, normalisation, lr and the training set before
+# the first iteration (rcnn_plugin's config doctor); enabled=False skips it.
+custom_hooks = [dict(type='ConfigDoctorHook')]

@@ -6,10 +6,12 @@ from .checkpoint import (
                          safe_globals,
                          trust_checkpoint,
 )
+from .hooks import ConfigDoctorError, ConfigDoctorHook
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
     'TRUST_ENV', 'UnsafeCheckpointError', 'load_checkpoint_safely',
     'register_safe_local_loader', 'safe_globals', 'trust_checkpoint',
-    'DeviceAwareDistributedDataParallel'
+    'DeviceAwareDistributedDataParallel', 'ConfigDoctorError',
+    'ConfigDoctorHook'
 ]

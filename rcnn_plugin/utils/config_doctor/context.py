@@ -1,0 +1,173 @@
+"""What the checks look at: the config, a lazily built model and datasets.
+
+The command-line tool lets the context build everything from the config;
+the training hook hands over the runner's model and training dataset so
+that nothing is built twice.
+"""
+import copy
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.dataset import BaseDataset
+from mmengine.model import is_model_wrapper
+
+__all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'iter_dataset_cfgs',
+           'prepare_registries']
+
+SPLITS = ('train', 'val', 'test')
+
+
+def prepare_registries(cfg: Config) -> None:
+    """Import ``custom_imports`` and set mmdet's default registry scope.
+
+    Args:
+        cfg (Config): The config whose modules must be resolvable.
+    """
+    from mmdet.utils import register_all_modules
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import import_modules_from_strings
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    register_all_modules(init_default_scope=False)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+
+
+def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
+    """Yield the innermost dataset configs of (possibly wrapped) datasets.
+
+    ``RepeatDataset`` / ``ClassBalancedDataset`` hold ``dataset``,
+    ``ConcatDataset`` holds ``datasets``.
+
+    Args:
+        ds_cfg (Any): A dataset config (dict) or anything else (ignored).
+        key (str): Its dotted config key, e.g.
+            ``'train_dataloader.dataset'``.
+
+    Yields:
+        tuple[dict, str]: Each leaf dataset config and its key.
+    """
+    if not isinstance(ds_cfg, dict):
+        return
+    if isinstance(ds_cfg.get('dataset'), dict):
+        yield from iter_dataset_cfgs(ds_cfg['dataset'], f'{key}.dataset')
+    elif isinstance(ds_cfg.get('datasets'), (list, tuple)):
+        for i, sub in enumerate(ds_cfg['datasets']):
+            yield from iter_dataset_cfgs(sub, f'{key}.datasets[{i}]')
+    else:
+        yield ds_cfg, key
+
+
+def dataset_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
+    """Classes a dataset config will have, without building it.
+
+    ``metainfo=dict(classes=...)`` in the config wins over the class's
+    ``METAINFO``, as in mmengine's ``BaseDataset``.
+
+    Args:
+        ds_cfg (dict): A leaf dataset config (see
+            :func:`iter_dataset_cfgs`).
+
+    Returns:
+        tuple[str, ...] | None: The class names, or None when unknown.
+    """
+    from mmdet.registry import DATASETS
+    meta = ds_cfg.get('metainfo') or {}
+    if isinstance(meta, dict) and isinstance(meta.get('classes'),
+                                             (list, tuple)):
+        return tuple(meta['classes'])
+    ds_type = ds_cfg.get('type')
+    cls = DATASETS.get(ds_type) if isinstance(ds_type, str) else ds_type
+    classes = getattr(cls, 'METAINFO', {}).get('classes')
+    return tuple(classes) if classes else None
+
+
+class DoctorContext:
+    """Config plus the objects the checks need, built on first use.
+
+    Args:
+        cfg (Config): The merged config.
+        model (nn.Module, optional): An already built model (the runner's);
+            wrappers such as DDP are unwrapped. Built from ``cfg.model`` if
+            None. Defaults to None.
+        datasets (dict[str, BaseDataset], optional): Already built datasets
+            by split (``'train'``, ``'val'``, ``'test'``). Defaults to None.
+        world_size (int, optional): Number of training processes. Defaults
+            to ``$WORLD_SIZE`` or 1.
+        build_datasets (bool): Whether datasets missing from ``datasets``
+            may be built from the config. Defaults to True.
+    """
+
+    def __init__(self,
+                 cfg: Config,
+                 model: Optional[nn.Module] = None,
+                 datasets: Optional[Dict[str, BaseDataset]] = None,
+                 world_size: Optional[int] = None,
+                 build_datasets: bool = True) -> None:
+        if not isinstance(cfg, (Config, ConfigDict, dict)):
+            raise TypeError(f'cfg must be an mmengine Config, got {type(cfg)}')
+        self.cfg = cfg
+        if model is not None and is_model_wrapper(model):
+            model = model.module
+        self._model = model
+        self._datasets: Dict[str, Optional[BaseDataset]] = dict(datasets or {})
+        self.world_size = int(world_size or os.environ.get('WORLD_SIZE', 1))
+        self.build_datasets = build_datasets
+
+    @property
+    def model(self) -> nn.Module:
+        """The detector, built from ``cfg.model`` (without loading weights)
+        on first use."""
+        if self._model is None:
+            from mmdet.registry import MODELS
+            self._model = MODELS.build(copy.deepcopy(self.cfg.model))
+        return self._model
+
+    def dataset_cfg(self, split: str) -> Optional[dict]:
+        """The dataset config of ``{split}_dataloader``, or None.
+
+        Args:
+            split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+        Returns:
+            dict | None: ``cfg.{split}_dataloader.dataset``.
+        """
+        loader = self.cfg.get(f'{split}_dataloader')
+        return loader.get('dataset') if isinstance(loader, dict) else None
+
+    def dataset(self, split: str) -> Optional[BaseDataset]:
+        """The dataset of a split, built (and fully initialised) on first
+        use; None when the config has none or building is not allowed.
+
+        Args:
+            split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+        Returns:
+            BaseDataset | None: The dataset, after ``filter_cfg``.
+        """
+        if split in self._datasets:
+            return self._datasets[split]
+        ds_cfg = self.dataset_cfg(split)
+        dataset = None
+        if ds_cfg is not None and self.build_datasets:
+            # test_dataloader is often val_dataloader: build it once.
+            for other in SPLITS:
+                if self._datasets.get(other) is not None and \
+                        self.dataset_cfg(other) == ds_cfg:
+                    dataset = self._datasets[other]
+                    break
+            else:
+                from mmdet.registry import DATASETS
+                dataset = DATASETS.build(copy.deepcopy(ds_cfg))
+                dataset.full_init()
+        self._datasets[split] = dataset
+        return dataset
+
+    def splits(self) -> List[str]:
+        """Splits whose dataloader the config defines.
+
+        Returns:
+            list[str]: A subset of ``('train', 'val', 'test')``.
+        """
+        return [s for s in SPLITS if self.dataset_cfg(s) is not None]
