@@ -83,6 +83,19 @@ def dataset_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
     return tuple(classes) if classes else None
 
 
+def _build_dataset(ds_cfg: dict) -> BaseDataset:
+    """Build a dataset without serialising its data list: mmengine's
+    serialisation fails on an empty list with "need at least one array to
+    concatenate", and an empty dataset is what the checks report."""
+    from mmdet.registry import DATASETS
+    ds_cfg = copy.deepcopy(ds_cfg)
+    for leaf, _ in iter_dataset_cfgs(ds_cfg, ''):
+        leaf['serialize_data'] = False
+    dataset = DATASETS.build(ds_cfg)
+    dataset.full_init()
+    return dataset
+
+
 class DoctorContext:
     """Config plus the objects the checks need, built on first use.
 
@@ -158,9 +171,7 @@ class DoctorContext:
                     dataset = self._datasets[other]
                     break
             else:
-                from mmdet.registry import DATASETS
-                dataset = DATASETS.build(copy.deepcopy(ds_cfg))
-                dataset.full_init()
+                dataset = _build_dataset(ds_cfg)
         self._datasets[split] = dataset
         return dataset
 

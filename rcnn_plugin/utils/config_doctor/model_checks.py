@@ -23,7 +23,8 @@ def measure_feature_strides(model: nn.Module,
     """Run backbone (+ neck) on a blank ``size`` x ``size`` image.
 
     The model is put in eval mode under ``no_grad`` for the forward (so no
-    BatchNorm statistics change) and its training mode is restored after.
+    BatchNorm statistics change); every module's training flag is restored
+    after.
 
     Args:
         model (nn.Module): A detector with ``extract_feat``.
@@ -38,14 +39,15 @@ def measure_feature_strides(model: nn.Module,
         raise TypeError(f'{type(model).__name__} has no extract_feat()')
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device('cpu')
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
             feats = model.extract_feat(
                 torch.zeros(1, 3, size, size, device=device))
-    finally:
-        model.train(was_training)
+    finally:  # restore each module's own mode (frozen BN stays frozen)
+        for module, mode in modes:
+            module.training = mode
     if isinstance(feats, torch.Tensor):
         feats = [feats]
     return [(round(size / f.shape[-1]), round(size / f.shape[-2]))

@@ -1,0 +1,223 @@
+"""Normalisation, lr, offline weights, evaluators and empty data, each
+broken in the demo config (on the tiny synthetic dataset) by one key."""
+import copy
+import os.path as osp
+import time
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from conftest import REPO
+from rcnn_plugin.utils.config_doctor import (has_network, known_convention,
+                                             prepare_registries, run_checks)
+from rcnn_plugin.utils.config_doctor import offline as offline_mod
+
+DEMO = osp.join(REPO, 'configs', 'demo',
+                'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
+_cache = {}
+
+
+def on_synthetic(cfg, root):
+    """Point the demo config's datasets and evaluators at ``root``."""
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = root + '/'
+    for split in ('val', 'test'):
+        cfg[f'{split}_evaluator'].ann_file = osp.join(
+            root, 'annotations', 'val.json')
+    return cfg
+
+
+@pytest.fixture
+def demo(synthetic_cells):
+    """Build the demo config on the tiny dataset with some keys changed."""
+    if 'cfg' not in _cache:
+        _cache['cfg'] = Config.fromfile(DEMO)
+        prepare_registries(_cache['cfg'])
+
+    def make(changes=None):
+        cfg = on_synthetic(copy.deepcopy(_cache['cfg']), synthetic_cells)
+        cfg.merge_from_dict(changes or {})
+        return cfg
+    return make
+
+
+def _found(findings, check, severity):
+    return [f for f in findings
+            if f.check == check and f.severity == severity]
+
+
+def test_demo_config_has_no_finding(demo):
+    checks = ['normalisation', 'learning_rate', 'offline', 'evaluator',
+              'empty_data', 'num_classes']
+    assert run_checks(demo(), checks=checks) == []
+
+
+def test_bgr_input_to_torchvision_weights(demo):
+    cfg = demo({'model.data_preprocessor.bgr_to_rgb': False})
+    found = _found(run_checks(cfg, checks=['normalisation']),
+                   'normalisation', 'warning')
+    assert [f.key for f in found] == ['model.data_preprocessor.bgr_to_rgb']
+    assert found[0].fix == 'set model.data_preprocessor.bgr_to_rgb=True'
+
+
+def test_zero_one_mean_is_an_error(demo):
+    cfg = demo({'model.data_preprocessor.mean': [0.485, 0.456, 0.406]})
+    found = _found(run_checks(cfg, checks=['normalisation']),
+                   'normalisation', 'error')
+    assert [f.key for f in found] == ['model.data_preprocessor.mean']
+    assert '[123.675, 116.28, 103.53]' in found[0].fix
+
+
+def test_caffe_weights_with_pytorch_preprocessor(demo):
+    key = 'model.backbone.init_cfg.checkpoint'
+    cfg = demo({key: 'open-mmlab://detectron2/resnet50_caffe'})
+    findings = run_checks(cfg, checks=['normalisation'])
+    assert {(f.key, f.severity) for f in findings} == {
+        ('model.data_preprocessor.bgr_to_rgb', 'warning'),
+        ('model.data_preprocessor.mean', 'warning'),
+        ('model.data_preprocessor.std', 'error')}
+
+
+def test_known_convention():
+    assert known_convention('torchvision://resnet50') == 'pytorch'
+    assert known_convention('offline-torchvision://mobilenet_v2') == \
+        'pytorch'
+    assert known_convention('open-mmlab://detectron/resnet50_caffe') == \
+        'caffe'
+    assert known_convention('open-mmlab://regnetx_3.2gf') == 'regnet'
+    assert known_convention('/home/me/backbone.pth') is None
+
+
+def test_lr_not_scaled_to_batch(demo):
+    cfg = demo({'train_dataloader.batch_size': 16})
+    found = _found(run_checks(cfg, checks=['learning_rate']),
+                   'learning_rate', 'warning')
+    assert [f.key for f in found] == ['optim_wrapper.optimizer.lr']
+    # lr 0.01 for base batch 4, real batch 16: 0.04.
+    assert 'lr = 0.04' in found[0].message
+    assert 'optim_wrapper.optimizer.lr=0.04' in found[0].fix
+
+
+def test_lr_counts_processes(demo):
+    found = run_checks(demo(), checks=['learning_rate'], world_size=2)
+    assert len(found) == 1 and 'lr = 0.02' in found[0].message
+    cfg = demo({'auto_scale_lr.enable': True})
+    found = run_checks(cfg, checks=['learning_rate'], world_size=2)
+    assert [f.severity for f in found] == ['info']
+
+
+URL = ('https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/'
+       'faster_rcnn_r50_fpn_1x_coco/faster_rcnn_r50_fpn_1x_coco_20200130'
+       '-047c8118.pth')
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    return tmp_path / 'hub' / 'checkpoints'
+
+
+@pytest.mark.parametrize('online,severity', [(False, 'error'),
+                                             (True, 'info')])
+def test_remote_load_from(demo, empty_hub, monkeypatch, online, severity):
+    monkeypatch.setattr(offline_mod, 'has_network', lambda host: online)
+    findings = run_checks(demo({'load_from': URL}), checks=['offline'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('load_from', severity)]
+    # Once the file is in the hub cache, nothing is reported.
+    empty_hub.mkdir(parents=True)
+    (empty_hub / osp.basename(URL)).write_bytes(b'')
+    assert run_checks(demo({'load_from': URL}), checks=['offline']) == []
+
+
+def test_remote_init_cfg_anywhere_in_model(demo, empty_hub, monkeypatch):
+    monkeypatch.setattr(offline_mod, 'has_network', lambda host: False)
+    cfg = demo({'model.roi_head.bbox_head.init_cfg':
+                dict(type='Pretrained', checkpoint='torchvision://resnet50')})
+    findings = run_checks(cfg, checks=['offline'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('model.roi_head.bbox_head.init_cfg.checkpoint', 'error')]
+    assert 'resnet50-' in findings[0].fix  # the file to copy
+
+
+def test_offline_weights_missing(demo, tmp_path, monkeypatch):
+    from rcnn_plugin.models.utils import offline_weights
+    monkeypatch.setattr(offline_weights, 'candidate_paths',
+                        lambda name: [str(tmp_path / name)])
+    findings = run_checks(demo(), checks=['offline'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('model.backbone.init_cfg.checkpoint', 'error')]
+
+
+def test_missing_local_load_from(demo, tmp_path):
+    findings = run_checks(demo({'load_from': str(tmp_path / 'no.pth')}),
+                          checks=['offline'])
+    assert [(f.key, f.severity) for f in findings] == [('load_from', 'error')]
+
+
+def test_has_network_env_and_timeout(monkeypatch):
+    monkeypatch.setenv('RCNN_PLUGIN_OFFLINE', '1')
+    assert has_network('example.org') is False
+    monkeypatch.setenv('RCNN_PLUGIN_OFFLINE', '0')
+    assert has_network('example.org') is True
+    monkeypatch.delenv('RCNN_PLUGIN_OFFLINE')
+    start = time.perf_counter()
+    assert has_network('doctor-probe.invalid', timeout=0.5) is False
+    assert time.perf_counter() - start < 2
+
+
+def test_evaluator_reads_other_split(demo, synthetic_cells):
+    train_json = osp.join(synthetic_cells, 'annotations', 'train.json')
+    findings = run_checks(demo({'val_evaluator.ann_file': train_json}),
+                          checks=['evaluator'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('val_evaluator.ann_file', 'error')]
+    assert 'val.json' in findings[0].fix
+
+
+def test_mask_metric_without_mask_head(demo):
+    findings = run_checks(demo({'val_evaluator.metric': ['bbox', 'segm']}),
+                          checks=['evaluator'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('val_evaluator.metric', 'error')]
+
+
+def test_classwise_on_single_class(demo):
+    cfg = demo({'val_dataloader.dataset.metainfo': dict(classes=('rbc', ))})
+    findings = run_checks(cfg, checks=['evaluator'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('val_evaluator.classwise', 'info')]
+
+
+def test_everything_filtered_out(demo):
+    cfg = demo({'train_dataloader.dataset.filter_cfg.min_size': 10000})
+    findings = run_checks(cfg, checks=['empty_data'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('train_dataloader.dataset', 'error')]
+    assert '0 images' in findings[0].message
+
+
+def test_class_spelled_unlike_annotations(demo):
+    cfg = demo({'train_dataloader.dataset.metainfo':
+                dict(classes=('rbc', 'wbc', 'platlet'))})
+    found = _found(run_checks(cfg, checks=['empty_data']), 'empty_data',
+                   'error')
+    assert [f.key for f in found] == [
+        'train_dataloader.dataset.metainfo.classes']
+    assert "['platlet']" in found[0].message
+
+
+def test_skip_data_and_unknown_check(demo):
+    cfg = demo({'train_dataloader.dataset.filter_cfg.min_size': 10000})
+    assert run_checks(cfg, checks=['empty_data'], skip_data=True) == []
+    with pytest.raises(ValueError, match='unknown config checks'):
+        run_checks(cfg, checks=['nope'])
+
+
+def test_broken_part_becomes_a_finding(demo):
+    cfg = demo({'model.backbone.type': 'NoSuchBackbone'})
+    findings = run_checks(cfg, checks=['feature_strides'])
+    assert [(f.check, f.severity) for f in findings] == [
+        ('feature_strides', 'error')]
+    assert 'could not run' in findings[0].message
