@@ -102,17 +102,20 @@ def test_config_folder_has_readme_and_metafile(folder):
                          ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_feature_strides_match_anchors_and_roi_extractor(path):
     """A backbone wired at the wrong stride trains silently to ~0 mAP."""
+    from rcnn_plugin.utils.config_doctor import run_checks
     register_all_modules()
     cfg = Config.fromfile(path)
-    model = MODELS.build(shrink_model(cfg.model)).eval()
-    size = 256
-    with torch.no_grad():
-        feats = model.extract_feat(torch.zeros(1, 3, size, size))
-    strides = [size // f.shape[-1] for f in feats]
-    anchor_strides = [
-        s if isinstance(s, int) else s[0]
-        for s in cfg.model.rpn_head.anchor_generator.strides
-    ]
-    assert strides == anchor_strides
-    roi_strides = cfg.model.roi_head.bbox_roi_extractor.featmap_strides
-    assert strides[:len(roi_strides)] == list(roi_strides)
+    model = MODELS.build(shrink_model(cfg.model))
+    assert run_checks(cfg, checks=['feature_strides'], model=model) == []
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_doctor_hook_enabled(path):
+    """Every config runs the config doctor before training."""
+    cfg = Config.fromfile(path)
+    hooks = [h for h in cfg.get('custom_hooks', [])
+             if h.get('type') == 'ConfigDoctorHook']
+    assert len(hooks) == 1, (
+        f'{path}: add dict(type="ConfigDoctorHook") to custom_hooks')
+    assert hooks[0].get('enabled', True), f'{path}: ConfigDoctorHook is off'

@@ -2,7 +2,7 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, HOOKS, MODEL_WRAPPERS
 
 import rcnn_plugin
 from rcnn_plugin import datasets, engine
@@ -13,6 +13,7 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (HOOKS, 'ConfigDoctorHook', engine.ConfigDoctorHook),
 ]
 
 
