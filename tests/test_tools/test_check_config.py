@@ -9,9 +9,13 @@ import sys
 import pytest
 from mmengine.config import Config
 
+from rcnn_plugin.utils.config_doctor import (
+    format_findings,
+    prepare_registries,
+    run_checks,
+)
+
 from conftest import REPO, bccd_or_skip
-from rcnn_plugin.utils.config_doctor import (format_findings,
-                                             prepare_registries, run_checks)
 
 TOOL = osp.join(REPO, 'tools', 'analysis', 'check_config.py')
 DEMO = osp.join(REPO, 'configs', 'demo',

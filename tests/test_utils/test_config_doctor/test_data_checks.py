@@ -8,10 +8,15 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO
-from rcnn_plugin.utils.config_doctor import (has_network, known_convention,
-                                             prepare_registries, run_checks)
+from rcnn_plugin.utils.config_doctor import (
+    has_network,
+    known_convention,
+    prepare_registries,
+    run_checks,
+)
 from rcnn_plugin.utils.config_doctor import offline as offline_mod
+
+from conftest import REPO
 
 DEMO = osp.join(REPO, 'configs', 'demo',
                 'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')

@@ -8,10 +8,14 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from conftest import REPO, shrink_model
-from rcnn_plugin.utils.config_doctor import (measure_feature_strides,
-                                             prepare_registries, run_checks)
+from rcnn_plugin.utils.config_doctor import (
+    measure_feature_strides,
+    prepare_registries,
+    run_checks,
+)
 from rcnn_plugin.utils.config_doctor.model_checks import class_heads
+
+from conftest import REPO, shrink_model
 
 DEMO = osp.join(REPO, 'configs', 'demo',
                 'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
