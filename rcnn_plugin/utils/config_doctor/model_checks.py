@@ -191,15 +191,14 @@ def check_num_classes(ctx: DoctorContext) -> List[Finding]:
                 f'give {key}.metainfo the same classes, in the same order, '
                 f'as {ref_key}', f'{key}.metainfo.classes'))
     for key, num in class_heads(ctx.cfg.model):
-        if num != len(ref):
-            findings.append(Finding(
-                'num_classes', 'error',
-                f'{key} is {num} but {ref_key} has {len(ref)} classes '
-                f'{ref}: the classifier trains {num - len(ref):+d} outputs '
-                'that no label uses' if num > len(ref) else
-                f'{key} is {num} but {ref_key} has {len(ref)} classes '
-                f'{ref}: labels >= {num} have no output',
-                f'set {key}={len(ref)}', key))
+        if num == len(ref):
+            continue
+        effect = (f'{num - len(ref)} classifier outputs no label uses'
+                  if num > len(ref) else f'labels >= {num} have no output')
+        findings.append(Finding(
+            'num_classes', 'error',
+            f'{key} is {num} but {ref_key} has {len(ref)} classes {ref}: '
+            f'{effect}', f'set {key}={len(ref)}', key))
     return findings
 
 
