@@ -4,8 +4,12 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from rcnn_plugin.datasets import (AnnotationError, YOLODataset,
-                                  class_instance_counts, read_class_names)
+from rcnn_plugin.datasets import (
+    AnnotationError,
+    YOLODataset,
+    class_instance_counts,
+    read_class_names,
+)
 
 from conftest import REPO
 
