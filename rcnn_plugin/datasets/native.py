@@ -133,6 +133,12 @@ class NativeDetDataset(BaseDetDataset):
         self.clipped_boxes: Dict[str, int] = {}
         self.unknown_class_counts: Counter = Counter()
         data_list = self.load_raw_data_list()
+        if not data_list:
+            source = self.ann_file or self.data_prefix.get(
+                'ann', self.data_prefix.get('img', self.data_root))
+            raise AnnotationError(source, f'{type(self).__name__} found no '
+                                  'images: check data_root, data_prefix '
+                                  'and ann_file')
         classes = self._metainfo['classes']
         for info in data_list:
             self._clip(info)

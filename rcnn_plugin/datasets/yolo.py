@@ -47,19 +47,25 @@ def read_class_names(path: str) -> Tuple[str, ...]:
     Returns:
         tuple[str, ...]: Class names in index order.
     """
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise AnnotationError(path, f'is not UTF-8 text: {err}') from None
     if not path.endswith(('.yaml', '.yml')):
-        return tuple(line.strip() for line in text.splitlines()
-                     if line.strip())
+        names = tuple(line.strip() for line in text.splitlines()
+                      if line.strip())
+        if not names:
+            raise AnnotationError(path, 'holds no class names')
+        return names
     try:
         names = (yaml.safe_load(text) or {}).get('names')
     except (yaml.YAMLError, AttributeError) as err:
         raise AnnotationError(path, f'is not a YAML mapping: {err}') from None
     if isinstance(names, dict):
-        if sorted(names) != list(range(len(names))):
+        if set(names) != set(range(len(names))):
             raise AnnotationError(path, 'names must map 0..N-1 to class '
-                                  f'names, got keys {sorted(names)}',
+                                  f'names, got keys {list(names)}'[:300],
                                   '[names]')
         names = [names[i] for i in range(len(names))]
     if not isinstance(names, list) or not names:
