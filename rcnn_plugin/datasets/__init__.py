@@ -2,15 +2,19 @@ from .bccd import BCCDDataset
 from .errors import AnnotationError
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
+from .layouts import FORMATS, split_configs
 from .native import NativeDetDataset, drop_degenerate, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 from .stats import class_instance_counts, count_images_without_instances
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
+from .validation import check_dataset_cfg, format_report, is_fatal
 from .via import VIADataset, via_shape_polygon
 from .xml_style import StrictXMLDataset, UnknownClassError
 from .yolo import YOLODataset, parse_yolo_line, read_class_names
 
 __all__ = [
+    'FORMATS', 'check_dataset_cfg', 'format_report', 'is_fatal',
+    'split_configs',
     'AnnotationError', 'BCCDDataset', 'KittiDataset', 'LabelMeDataset',
     'NativeDetDataset', 'StrictXMLDataset', 'SyntheticCellsDataset',
     'UnknownClassError', 'VIADataset', 'YOLODataset', 'check_numbers',
