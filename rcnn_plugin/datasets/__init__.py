@@ -7,6 +7,7 @@ from .native import NativeDetDataset, drop_degenerate, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 from .stats import class_instance_counts, count_images_without_instances
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
+from .transforms import *  # noqa: F401,F403
 from .validation import check_dataset_cfg, format_report, is_fatal
 from .via import VIADataset, via_shape_polygon
 from .xml_style import StrictXMLDataset, UnknownClassError

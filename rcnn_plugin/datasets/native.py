@@ -22,6 +22,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from .errors import AnnotationError
+from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
 
@@ -32,6 +33,10 @@ _CHECK_MODES = ('error', 'warn', 'off')
 def read_image_size(img_path: str, ann_path: str,
                     where: Optional[object] = None) -> Tuple[int, int]:
     """Read ``(width, height)`` from an image header without decoding it.
+
+    A JPEG, TIFF or WebP whose EXIF orientation turns it by 90 degrees
+    reports its displayed size, as labelling tools and
+    :class:`LoadDomainImageFromFile` see it.
 
     Args:
         img_path (str): The image file.
@@ -44,7 +49,10 @@ def read_image_size(img_path: str, ann_path: str,
     """
     try:
         with Image.open(img_path) as img:
-            return img.size
+            w, h = img.size
+            if image_orientation(img) >= 5:  # turned by 90 degrees
+                w, h = h, w
+            return w, h
     except FileNotFoundError:
         raise AnnotationError(
             ann_path, f'refers to image {img_path}, which does not exist',
