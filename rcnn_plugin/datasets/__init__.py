@@ -1,4 +1,5 @@
 from .bccd import BCCDDataset
+from .coco_writer import convert_main, dataset_to_coco, polygon_area
 from .errors import AnnotationError
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
@@ -14,6 +15,7 @@ from .xml_style import StrictXMLDataset, UnknownClassError
 from .yolo import YOLODataset, parse_yolo_line, read_class_names
 
 __all__ = [
+    'convert_main', 'dataset_to_coco', 'polygon_area',
     'FORMATS', 'check_dataset_cfg', 'format_report', 'is_fatal',
     'split_configs',
     'AnnotationError', 'BCCDDataset', 'KittiDataset', 'LabelMeDataset',

@@ -15,11 +15,12 @@ absolute pixels, possibly outside the image), ``bbox_label``,
   ``filter_cfg=dict(filter_empty_gt=True)``.
 """
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 from PIL import Image
+from tqdm import tqdm
 
 from .errors import AnnotationError
 from .transforms.loading import image_orientation
@@ -105,12 +106,15 @@ class NativeDetDataset(BaseDetDataset):
             in a training dataset (in ``test_mode`` only a dataset left
             empty by unknown names raises; missing classes are logged),
             ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
+        show_progress (bool): Show a progress bar over the annotation
+            files while indexing. Defaults to False.
     """
 
     def __init__(self,
                  *args,
                  unknown_classes: str = 'error',
                  check_classes: str = 'error',
+                 show_progress: bool = False,
                  **kwargs) -> None:
         if unknown_classes not in _UNKNOWN_MODES:
             raise ValueError(f'unknown_classes must be one of '
@@ -120,7 +124,22 @@ class NativeDetDataset(BaseDetDataset):
                              f' got {check_classes!r}')
         self.unknown_classes = unknown_classes
         self.check_classes = check_classes
+        self.show_progress = show_progress
         super().__init__(*args, **kwargs)
+
+    def track(self, items: Sequence, desc: str) -> Iterable:
+        """Wrap the files to parse in a progress bar if ``show_progress``.
+
+        Args:
+            items (Sequence): The files (or entries) to parse.
+            desc (str): Label of the bar.
+
+        Returns:
+            Iterable: ``items``, possibly wrapped in ``tqdm``.
+        """
+        if not self.show_progress:
+            return items
+        return tqdm(items, desc=desc, unit='file')
 
     def load_raw_data_list(self) -> List[dict]:
         """Parse the annotation files; implemented by each format.

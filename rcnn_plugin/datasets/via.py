@@ -122,7 +122,7 @@ class VIADataset(NativeDetDataset):
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         self.skipped_shapes: Counter = Counter()
         return [self._parse_image(path, img_dir, key, entry)
-                for key, entry in data.items()]
+                for key, entry in self.track(list(data.items()), path)]
 
     def _parse_image(self, path: str, img_dir: str, key: str,
                      entry: object) -> dict:

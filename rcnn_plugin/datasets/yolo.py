@@ -213,7 +213,7 @@ class YOLODataset(NativeDetDataset):
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
         return [self._parse_image(img_dir, ann_dir, rel, num_classes)
-                for rel in images]
+                for rel in self.track(images, ann_dir)]
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
                      num_classes: int) -> dict:
