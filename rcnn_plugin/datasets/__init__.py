@@ -4,7 +4,7 @@ from .errors import AnnotationError
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
 from .layouts import FORMATS, split_configs
-from .native import NativeDetDataset, drop_degenerate, read_image_size
+from .native import drop_degenerate, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 from .stats import class_instance_counts, count_images_without_instances
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
@@ -19,7 +19,7 @@ __all__ = [
     'FORMATS', 'check_dataset_cfg', 'format_report', 'is_fatal',
     'split_configs',
     'AnnotationError', 'BCCDDataset', 'KittiDataset', 'LabelMeDataset',
-    'NativeDetDataset', 'StrictXMLDataset', 'SyntheticCellsDataset',
+    'StrictXMLDataset', 'SyntheticCellsDataset',
     'UnknownClassError', 'VIADataset', 'YOLODataset', 'check_numbers',
     'class_instance_counts', 'count_images_without_instances',
     'drop_degenerate', 'ellipse_polygon', 'labelme_shape_polygon',

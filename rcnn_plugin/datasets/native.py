@@ -96,6 +96,7 @@ class NativeDetDataset(BaseDetDataset):
     It takes mmdet's ``BaseDetDataset`` arguments plus the ones below.
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         unknown_classes (str): What to do with an object whose class is not
             in the dataset classes: ``'error'`` raises
             :class:`AnnotationError`, ``'ignore'`` keeps it as an ignore
@@ -108,6 +109,8 @@ class NativeDetDataset(BaseDetDataset):
             ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
         show_progress (bool): Show a progress bar over the annotation
             files while indexing. Defaults to False.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     def __init__(self,

@@ -83,11 +83,14 @@ class VIADataset(NativeDetDataset):
     ``LoadAnnotations(with_mask=True, poly2mask=False)`` or ``True``.
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         class_attribute (str, optional): The ``region_attributes`` key that
             holds the class name (a text value, or a checkbox/dropdown
             mapping with one true option). If None, the dataset must have
             exactly one class and every region is of that class.
             Defaults to None.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     METAINFO = {'classes': ()}

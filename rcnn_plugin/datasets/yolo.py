@@ -147,10 +147,13 @@ class YOLODataset(NativeDetDataset):
     match it exactly (a YOLO label is an index into that list).
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         names_file (str, optional): ``obj.names``, ``classes.txt`` or
             ``data.yaml``, relative to ``data_root``. If None, the first of
             those names found in the label folder, its parents up to
             ``data_root`` is used. Defaults to None.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     METAINFO = {'classes': ()}
