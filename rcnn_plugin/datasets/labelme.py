@@ -17,7 +17,7 @@ import math
 import os
 import os.path as osp
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
@@ -28,6 +28,33 @@ from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 __all__ = ['LabelMeDataset', 'labelme_shape_polygon']
 
 SKIPPED_TYPES = ('line', 'linestrip', 'point', 'points', 'mask')
+_NUMBER_TYPES = {int, float}
+
+
+def _fast_flat(points: list) -> Optional[List[float]]:
+    """Flatten ``[[x, y], ...]`` of finite numbers; None if anything is
+    off (the caller then finds and names the bad point)."""
+    try:
+        if not all(len(p) == 2 for p in points):
+            return None
+        flat = [c for p in points for c in p]
+    except TypeError:
+        return None
+    if set(map(type, flat)) <= _NUMBER_TYPES and all(
+            map(math.isfinite, flat)):
+        return flat
+    return None
+
+
+def _checked_flat(points: list, path: str, where: str) -> List[float]:
+    """Flatten point by point, naming the first bad point."""
+    flat = []
+    for i, point in enumerate(points):
+        flat += check_numbers(point, path, f'{where}[points][{i}]', 2)[:2]
+        if len(point) != 2:
+            raise AnnotationError(path, f'a point is [x, y], got {point}',
+                                  f'{where}[points][{i}]')
+    return flat
 
 
 def labelme_shape_polygon(shape: dict, path: str, where: str) -> List[float]:
@@ -46,12 +73,9 @@ def labelme_shape_polygon(shape: dict, path: str, where: str) -> List[float]:
     if not isinstance(points, list):
         raise AnnotationError(path, 'points must be a list of [x, y]',
                               where + '[points]')
-    flat = []
-    for i, point in enumerate(points):
-        flat += check_numbers(point, path, f'{where}[points][{i}]', 2)[:2]
-        if len(point) != 2:
-            raise AnnotationError(path, f'a point is [x, y], got {point}',
-                                  f'{where}[points][{i}]')
+    flat = _fast_flat(points)
+    if flat is None:
+        flat = _checked_flat(points, path, where)
     n = len(flat) // 2
     if kind == 'polygon':
         if n < 3:

@@ -14,6 +14,7 @@ absolute pixels, possibly outside the image), ``bbox_label``,
 - keeps images without objects (negative images) unless
   ``filter_cfg=dict(filter_empty_gt=True)``.
 """
+import struct
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -26,6 +27,8 @@ from .errors import AnnotationError
 from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
+
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 _UNKNOWN_MODES = ('error', 'ignore', 'skip')
 _CHECK_MODES = ('error', 'warn', 'off')
@@ -49,6 +52,9 @@ def read_image_size(img_path: str, ann_path: str,
         tuple[int, int]: Width and height in pixels.
     """
     try:
+        size = _png_size(img_path)
+        if size:
+            return size
         with Image.open(img_path) as img:
             w, h = img.size
             if image_orientation(img) >= 5:  # turned by 90 degrees
@@ -62,6 +68,19 @@ def read_image_size(img_path: str, ann_path: str,
         raise AnnotationError(
             ann_path, f'image {img_path} cannot be read: {err}',
             where) from None
+
+
+def _png_size(path: str) -> Optional[Tuple[int, int]]:
+    """Width and height from a PNG's IHDR chunk (24 bytes); None if the
+    file is not a PNG. PNGs carry no EXIF turn that we apply."""
+    if not path.lower().endswith('.png'):
+        return None
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != _PNG_MAGIC or head[12:16] != b'IHDR':
+        return None
+    width, height = struct.unpack('>II', head[16:24])
+    return (width, height) if width and height else None
 
 
 def drop_degenerate(instances: List[dict], source: str,
@@ -162,6 +181,7 @@ class NativeDetDataset(BaseDetDataset):
         self.dropped_boxes: Dict[str, int] = {}
         self.clipped_boxes: Dict[str, int] = {}
         self.unknown_class_counts: Counter = Counter()
+        self._label_map: Optional[Dict[str, int]] = None  # set on first use
         data_list = self.load_raw_data_list()
         if not data_list:
             source = self.ann_file or self.data_prefix.get(
@@ -194,9 +214,13 @@ class NativeDetDataset(BaseDetDataset):
             tuple[int, int] | None: Label and ignore flag, or None if the
             object is to be skipped (``unknown_classes='skip'``).
         """
+        if self._label_map is None:
+            self._label_map = {
+                c: i for i, c in enumerate(self._metainfo['classes'])}
+        label = self._label_map.get(name)
+        if label is not None:
+            return label, 0
         classes = self._metainfo['classes']
-        if name in self._label_map:
-            return self._label_map[name], 0
         if self.unknown_classes == 'error':
             raise AnnotationError(
                 path, f'class {name!r} is not in the dataset classes '
@@ -205,14 +229,6 @@ class NativeDetDataset(BaseDetDataset):
                 "unknown_classes='ignore' or 'skip'.", where)
         self.unknown_class_counts[name] += 1
         return (-1, 1) if self.unknown_classes == 'ignore' else None
-
-    @property
-    def _label_map(self) -> Dict[str, int]:
-        classes = tuple(self._metainfo['classes'])
-        if getattr(self, '_label_map_key', None) != classes:
-            self._label_map_key = classes
-            self._label_map_cache = {c: i for i, c in enumerate(classes)}
-        return self._label_map_cache
 
     def _clip(self, info: dict) -> None:
         w, h = info['width'], info['height']

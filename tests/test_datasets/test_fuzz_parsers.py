@@ -160,3 +160,16 @@ def test_labelme_dataset_files(tmp_path, shapes, extra):
                        metainfo=dict(classes=('a', '')))
     except AnnotationError:
         pass
+
+
+@FAST
+@given(lines=st.lists(st.one_of(LINE, st.builds(
+    lambda c, v: f'{c} ' + ' '.join(map(str, v)), st.integers(-1, 3),
+    st.lists(st.floats(-0.1, 1.1), min_size=4, max_size=4))), max_size=4))
+def test_yolo_fast_path_agrees_with_line_parser(lines):
+    from rcnn_plugin.datasets.yolo import _fast_boxes
+    fast = _fast_boxes(lines, 3, 64, 32)
+    if fast is not None:
+        slow = [parse_yolo_line(line, 3, 64, 32, 'f', i)
+                for i, line in enumerate(lines, 1)]
+        assert fast == [inst for inst in slow if inst is not None]
