@@ -123,6 +123,8 @@ class LabelMeDataset(NativeDetDataset):
             raise FileNotFoundError(f'annotation folder {ann_dir} does not '
                                     'exist')
         self.skipped_shapes: Counter = Counter()
+        self._label_map = {c: i for i, c in enumerate(
+            self._metainfo['classes'])}
         files = []
         for root, dirs, names in os.walk(ann_dir):
             dirs.sort()
@@ -167,10 +169,15 @@ class LabelMeDataset(NativeDetDataset):
         groups: Dict[tuple, dict] = {}
         instances = []
         for i, shape in enumerate(shapes):
-            inst = self._parse_shape(path, f'[shapes][{i}]', shape)
-            if inst is None:
-                continue
+            inst = self._fast_shape(shape)
+            if inst is None:  # anything unusual: check it, name the key
+                inst = self._parse_shape(path, f'[shapes][{i}]', shape)
+                if inst is None:
+                    continue
             group = shape.get('group_id')
+            if group is None:
+                instances.append(inst)
+                continue
             key = (shape['label'], group)
             if group is None or key not in groups:
                 instances.append(inst)
@@ -182,9 +189,35 @@ class LabelMeDataset(NativeDetDataset):
             b, o = merged['bbox'], inst['bbox']
             merged['bbox'] = [min(b[0], o[0]), min(b[1], o[1]),
                               max(b[2], o[2]), max(b[3], o[3])]
-        img_id = osp.splitext(osp.relpath(path, ann_dir))[0]
+        # ``path`` is ``ann_dir/<rel>.json`` (os.walk): cheaper than relpath
+        img_id = path[len(ann_dir):].lstrip('/\\')[:-len('.json')]
         return dict(img_path=img_path, img_id=img_id, width=width,
                     height=height, ann_path=path, instances=instances)
+
+    def _fast_shape(self, shape: object) -> Optional[dict]:
+        """A well-formed polygon or rectangle of a known class, or None."""
+        if type(shape) is not dict:
+            return None
+        group, kind = shape.get('group_id'), shape.get('shape_type')
+        name, points = shape.get('label'), shape.get('points')
+        label = self._label_map.get(name) if type(name) is str else None
+        if label is None or type(points) is not list or not (
+                group is None or type(group) in (int, str)):
+            return None
+        flat = _fast_flat(points)
+        if flat is None:
+            return None
+        if kind in ('polygon', None) and len(flat) >= 6:
+            poly = flat
+        elif kind == 'rectangle' and len(flat) == 4:
+            x1, x2 = sorted(flat[0::2])
+            y1, y2 = sorted(flat[1::2])
+            poly = [x1, y1, x2, y1, x2, y2, x1, y2]
+        else:
+            return None
+        xs, ys = poly[0::2], poly[1::2]
+        return {'bbox': [min(xs), min(ys), max(xs), max(ys)],
+                'bbox_label': label, 'ignore_flag': 0, 'mask': [poly]}
 
     def _parse_shape(self, path: str, where: str, shape: object):
         if not isinstance(shape, dict) or not isinstance(

@@ -235,6 +235,8 @@ class NativeDetDataset(BaseDetDataset):
         clipped = 0
         for inst in info['instances']:
             x1, y1, x2, y2 = inst['bbox']
+            if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+                continue  # inside (inverted boxes are dropped later)
             box = [min(max(x1, 0), w), min(max(y1, 0), h),
                    min(max(x2, 0), w), min(max(y2, 0), h)]
             if box != [x1, y1, x2, y2]:
