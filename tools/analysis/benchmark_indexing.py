@@ -11,7 +11,7 @@ file-system cost it would pay on real data.
 
 Usage::
 
-    python tools/analysis/benchmark_indexing.py [--num 10000] [--repeats 5]
+    python tools/analysis/benchmark_indexing.py [--num 10000] [--repeats 3]
 """
 import argparse
 import json
@@ -92,7 +92,7 @@ def builders(root: str) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--num', type=int, default=10000)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args(argv)
     MMLogger.get_instance('mmengine', log_level='WARNING')
     with tempfile.TemporaryDirectory() as root:
