@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .native import NativeDetDataset, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 
@@ -129,8 +129,8 @@ class LabelMeDataset(NativeDetDataset):
         for root, dirs, names in os.walk(ann_dir):
             dirs.sort()
             files += [osp.join(root, n) for n in names if n.endswith('.json')]
-        return [self._parse_file(p, ann_dir)
-                for p in self.track(sorted(files), ann_dir)]
+        return self.parse_each(sorted(files), ann_dir,
+                               lambda p: self._parse_file(p, ann_dir))
 
     def _read(self, path: str) -> dict:
         try:
@@ -156,8 +156,8 @@ class LabelMeDataset(NativeDetDataset):
                    for v in (w, h)):
             w, h = read_image_size(img_path, path, '[imagePath]')
         elif not osp.isfile(img_path):
-            raise AnnotationError(path, f'refers to image {img_path}, which'
-                                  ' does not exist', '[imagePath]')
+            raise BadImageError(path, f'refers to image {img_path}, which '
+                                'does not exist', '[imagePath]')
         return img_path, w, h
 
     def _parse_file(self, path: str, ann_dir: str) -> dict:

@@ -16,14 +16,23 @@ absolute pixels, possibly outside the image), ``bbox_label``,
 """
 import struct
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 from PIL import Image
 from tqdm import tqdm
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
@@ -61,11 +70,11 @@ def read_image_size(img_path: str, ann_path: str,
                 w, h = h, w
             return w, h
     except FileNotFoundError:
-        raise AnnotationError(
+        raise BadImageError(
             ann_path, f'refers to image {img_path}, which does not exist',
             where) from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise AnnotationError(
+        raise BadImageError(
             ann_path, f'image {img_path} cannot be read: {err}',
             where) from None
 
@@ -128,6 +137,9 @@ class NativeDetDataset(BaseDetDataset):
             ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
         show_progress (bool): Show a progress bar over the annotation
             files while indexing. Defaults to False.
+        on_bad_image (str): ``'error'`` raises :class:`BadImageError` for
+            a missing or unreadable image; ``'skip'`` leaves the image out,
+            logs it and records it in ``bad_images``. Defaults to 'error'.
         **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
             (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
@@ -137,7 +149,12 @@ class NativeDetDataset(BaseDetDataset):
                  unknown_classes: str = 'error',
                  check_classes: str = 'error',
                  show_progress: bool = False,
+                 on_bad_image: str = 'error',
                  **kwargs) -> None:
+        if on_bad_image not in ('error', 'skip'):
+            raise ValueError("on_bad_image must be 'error' or 'skip', got "
+                             f'{on_bad_image!r}')
+        self.on_bad_image = on_bad_image
         if unknown_classes not in _UNKNOWN_MODES:
             raise ValueError(f'unknown_classes must be one of '
                              f'{_UNKNOWN_MODES}, got {unknown_classes!r}')
@@ -148,6 +165,33 @@ class NativeDetDataset(BaseDetDataset):
         self.check_classes = check_classes
         self.show_progress = show_progress
         super().__init__(*args, **kwargs)
+
+    def parse_each(self, items: Sequence, desc: str,
+                   parse: Callable[[Any], dict]) -> List[dict]:
+        """Parse each item, with a progress bar if ``show_progress``.
+
+        With ``on_bad_image='skip'`` an item whose image is missing or
+        unreadable (:class:`BadImageError`) is left out and recorded in
+        ``bad_images`` (message per image).
+
+        Args:
+            items (Sequence): The files or entries to parse.
+            desc (str): Label of the progress bar.
+            parse (Callable): Turns one item into a data info.
+
+        Returns:
+            list[dict]: The data infos.
+        """
+        out = []
+        for item in self.track(items, desc):
+            try:
+                out.append(parse(item))
+            except BadImageError as err:
+                if self.on_bad_image == 'error':
+                    raise
+                self.bad_images[str(err)] = err.problem
+                print_log(f'skipped: {err}', logger='current', level=30)
+        return out
 
     def track(self, items: Sequence, desc: str) -> Iterable:
         """Wrap the files to parse in a progress bar if ``show_progress``.
@@ -182,6 +226,7 @@ class NativeDetDataset(BaseDetDataset):
         self.clipped_boxes: Dict[str, int] = {}
         self.unknown_class_counts: Counter = Counter()
         self._label_map: Optional[Dict[str, int]] = None  # set on first use
+        self.bad_images: Dict[str, str] = {}
         data_list = self.load_raw_data_list()
         if not data_list:
             source = self.ann_file or self.data_prefix.get(

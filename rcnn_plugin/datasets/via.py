@@ -124,8 +124,9 @@ class VIADataset(NativeDetDataset):
                 f' {tuple(self._metainfo["classes"])}')
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         self.skipped_shapes: Counter = Counter()
-        return [self._parse_image(path, img_dir, key, entry)
-                for key, entry in self.track(list(data.items()), path)]
+        return self.parse_each(
+            list(data.items()), path,
+            lambda item: self._parse_image(path, img_dir, *item))
 
     def _parse_image(self, path: str, img_dir: str, key: str,
                      entry: object) -> dict:

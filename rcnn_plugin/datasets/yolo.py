@@ -241,8 +241,9 @@ class YOLODataset(NativeDetDataset):
                 raise AnnotationError(
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
-        return [self._parse_image(img_dir, ann_dir, rel, num_classes)
-                for rel in self.track(images, ann_dir)]
+        return self.parse_each(
+            images, ann_dir,
+            lambda rel: self._parse_image(img_dir, ann_dir, rel, num_classes))
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
                      num_classes: int) -> dict:
