@@ -114,6 +114,11 @@ class VIADataset(NativeDetDataset):
             raise AnnotationError(path, f'is not valid JSON: {err}') from None
         if isinstance(data, dict) and '_via_img_metadata' in data:
             data = data['_via_img_metadata']
+        elif isinstance(data, dict) and {'project', 'file',
+                                         'metadata'} <= set(data):
+            raise AnnotationError(path, 'is a VIA 3 project, which is not '
+                                  'supported: export the annotations from '
+                                  'VIA 2 (Annotation > Export as JSON)')
         if not isinstance(data, dict):
             raise AnnotationError(path, 'expected a VIA mapping of images')
         if self.class_attribute is None and \
