@@ -2,7 +2,7 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, HOOKS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, HOOKS, MODEL_WRAPPERS, TRANSFORMS
 
 import rcnn_plugin
 from rcnn_plugin import datasets, engine
@@ -11,6 +11,12 @@ EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
     (DATASETS, 'StrictXMLDataset', datasets.StrictXMLDataset),
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
+    (DATASETS, 'YOLODataset', datasets.YOLODataset),
+    (DATASETS, 'VIADataset', datasets.VIADataset),
+    (DATASETS, 'LabelMeDataset', datasets.LabelMeDataset),
+    (DATASETS, 'KittiDataset', datasets.KittiDataset),
+    (TRANSFORMS, 'LoadDomainImageFromFile',
+     datasets.transforms.LoadDomainImageFromFile),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
     (HOOKS, 'ConfigDoctorHook', engine.ConfigDoctorHook),

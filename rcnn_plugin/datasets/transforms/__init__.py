@@ -1,0 +1,11 @@
+from .loading import (
+                      LoadDomainImageFromFile,
+                      exif_orientation,
+                      image_orientation,
+                      scale_intensity,
+)
+
+__all__ = [
+    'LoadDomainImageFromFile', 'exif_orientation', 'image_orientation',
+    'scale_intensity'
+]
