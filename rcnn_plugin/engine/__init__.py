@@ -6,10 +6,12 @@ from .checkpoint import (
                          safe_globals,
                          trust_checkpoint,
 )
+from .checkpoint_io import CorruptCheckpointError, read_checkpoint
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
     'TRUST_ENV', 'UnsafeCheckpointError', 'load_checkpoint_safely',
     'register_safe_local_loader', 'safe_globals', 'trust_checkpoint',
-    'DeviceAwareDistributedDataParallel'
+    'DeviceAwareDistributedDataParallel', 'CorruptCheckpointError',
+    'read_checkpoint'
 ]
