@@ -2,10 +2,10 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, MODEL_WRAPPERS, MODELS, TASK_UTILS
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine
+from rcnn_plugin import datasets, engine, models
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -13,6 +13,9 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (MODELS, 'CosineSimLinear', models.CosineSimLinear),
+    (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
+    (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
 ]
 
 

@@ -1,3 +1,6 @@
+from .layers import CosineSimLinear
+from .roi_heads import CosineSimBBoxHead
+from .task_modules import ClassBalancedPosSampler, balanced_quotas
 from .utils import (
                     OFFLINE_MODELS,
                     convert_mobilenet_v2,
@@ -6,6 +9,8 @@ from .utils import (
 )
 
 __all__ = [
+    'CosineSimLinear', 'CosineSimBBoxHead', 'ClassBalancedPosSampler',
+    'balanced_quotas',
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
     'register_offline_scheme'
 ]
