@@ -2,7 +2,13 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS, MODELS, TASK_UTILS
+from mmdet.registry import (
+    DATA_SAMPLERS,
+    DATASETS,
+    MODEL_WRAPPERS,
+    MODELS,
+    TASK_UTILS,
+)
 
 import rcnn_plugin
 from rcnn_plugin import datasets, engine, models
@@ -13,6 +19,8 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (DATA_SAMPLERS, 'NegativeFractionSampler',
+     datasets.NegativeFractionSampler),
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),
     (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
     (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
