@@ -19,6 +19,8 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (DATASETS, 'ClassSubsetDataset', datasets.ClassSubsetDataset),
+    (DATASETS, 'KShotDataset', datasets.KShotDataset),
     (DATA_SAMPLERS, 'NegativeFractionSampler',
      datasets.NegativeFractionSampler),
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),
