@@ -145,7 +145,8 @@ class KShotDataset(ClassSubsetDataset):
         classes (Sequence[str], optional): Classes to keep (as
             :class:`ClassSubsetDataset`). Defaults to None.
         split_file (str, optional): JSON file to write, or to read if it
-            exists. Defaults to None (not saved).
+            exists; ``{shots}`` and ``{seed}`` in it are filled in, so one
+            config serves every seed. Defaults to None (not saved).
         lazy_init (bool): Defer loading. Defaults to False.
     """
 
@@ -158,7 +159,8 @@ class KShotDataset(ClassSubsetDataset):
                  lazy_init: bool = False) -> None:
         self.shots = shots
         self.seed = seed
-        self.split_file = split_file
+        self.split_file = split_file.format(
+            shots=shots, seed=seed) if split_file else None
         super().__init__(dataset, classes, lazy_init)
 
     def full_init(self) -> None:

@@ -6,6 +6,8 @@ the class has exactly K instances; in an image picked for class ``c`` only
 the ``c`` instances are annotations.
 """
 import json
+import os
+import os.path as osp
 import random
 from typing import Dict, List, Sequence
 
@@ -123,6 +125,8 @@ def save_split(path: str, selection: Selection, infos: Sequence[dict],
                  img_path=infos[pos].get('img_path'), instances=inds)
             for pos, inds in sorted(selection[c].items())
         ]
+    if osp.dirname(path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(split, f, indent=1)
 

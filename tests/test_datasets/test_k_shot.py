@@ -55,9 +55,10 @@ def test_deterministic_by_seed_and_seeds_differ(cells):
 
 
 def test_split_file_written_and_read_back(cells, tmp_path):
-    path = str(tmp_path / 'split.json')
+    path = str(tmp_path / 'splits' / '3shot_seed1.json')
     a = KShotDataset(cells, shots=3, seed=1,
-                     split_file=path)
+                     split_file=str(tmp_path / 'splits' /
+                                    '{shots}shot_seed{seed}.json'))
     split = json.load(open(path))
     assert split['shots'] == 3 and split['seed'] == 1
     assert split['classes'] == ['rbc', 'wbc', 'platelet']
