@@ -151,3 +151,34 @@ def test_pipeline_and_class_balanced_wrapper(synthetic_cells):
     total = sum(len(ds[i]['data_samples'].gt_instances)
                 for i in range(len(ds.dataset)))
     assert total == 2
+
+
+@pytest.mark.slow
+def test_bccd_configs_data(tmp_path):
+    """The few-shot configs' datasets on the real BCCD training split."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from conftest import REPO, bccd_or_skip
+    root = bccd_or_skip() + '/'
+    init_default_scope('mmdet')
+    cfgs = osp.join(REPO, 'configs', 'bccd_fewshot',
+                    'faster-rcnn_mobilenetv2_fpn-128_{}_bccd.py')
+    base = Config.fromfile(cfgs.format('base-training')).train_dataloader
+    base.dataset.dataset.data_root = root
+    base_ds = DATASETS.build(base.dataset)
+    counts = class_instance_counts(base_ds)
+    assert list(counts) == ['RBC'] and counts['RBC'] > 2300
+    fine = Config.fromfile(cfgs.format('cos_fine-tuning_10shot'))
+    fine = fine.train_dataloader.dataset
+    fine.dataset.data_root = root
+    fine.split_file = str(tmp_path / '{shots}shot_seed{seed}.json')
+    ds = DATASETS.build(fine)
+    assert class_instance_counts(ds) == dict(RBC=10, WBC=10, Platelets=10)
+    split = json.load(open(tmp_path / '10shot_seed0.json'))
+    for name, entries in split['images'].items():
+        assert sum(len(e['instances']) for e in entries) == 10, name
+    # ~12 RBC per smear: with seed 0, RBC's 10 are part of a single image.
+    assert len(split['images']['RBC']) == 1
