@@ -140,3 +140,62 @@ def test_impossible_configs_raise(num_pos, num_neg, kwargs, match):
     kwargs = dict(dict(batch_size=2, seed=0, rank=0, world_size=1), **kwargs)
     with pytest.raises(ValueError, match=match):
         NegativeFractionSampler(ToyDataset(num_pos, num_neg), **kwargs)
+
+
+WORKER = """
+import json, sys
+import torch.distributed as dist
+dist.init_process_group('gloo', init_method='env://')
+from rcnn_plugin.datasets import NegativeFractionSampler
+
+class Toy:
+    infos = [dict(instances=[dict(bbox_label=0)])] * 30 + [
+        dict(instances=[])] * 270
+    def __len__(self):
+        return len(self.infos)
+    def get_data_info(self, i):
+        return self.infos[i]
+
+# seed=None: rank 0 draws the seed and broadcasts it (sync_random_seed).
+sampler = NegativeFractionSampler(Toy(), batch_size=4, neg_fraction=0.25)
+sampler.set_epoch(1)
+json.dump(dict(rank=sampler.rank, world=sampler.world_size,
+               inds=list(sampler)), open(sys.argv[1], 'w'))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_real_two_process_gloo_group(tmp_path):
+    """Two processes, gloo: synced seed, disjoint shares, 1 negative each."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = dict(os.environ, PYTHONPATH=REPO, RANK=str(rank),
+                   WORLD_SIZE='2', MASTER_ADDR='127.0.0.1',
+                   MASTER_PORT=str(port), OMP_NUM_THREADS='1')
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / f'{rank}.json')],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for p in procs:
+        out = p.communicate(timeout=300)[0].decode()
+        assert p.returncode == 0, out[-3000:]
+    res = [json.load(open(tmp_path / f'{r}.json')) for r in range(2)]
+    assert [(r['rank'], r['world']) for r in res] == [(0, 2), (1, 2)]
+    a, b = res[0]['inds'], res[1]['inds']
+    assert len(a) == len(b) == 20 and not set(a) & set(b)
+    assert {i for i in a + b if i < 30} == set(range(30))
+    for inds in (a, b):
+        batches = [inds[i:i + 4] for i in range(0, 20, 4)]
+        assert all(sum(i >= 30 for i in batch) == 1 for batch in batches)
