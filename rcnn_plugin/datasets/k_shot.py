@@ -146,8 +146,9 @@ def load_split(path: str, infos: Sequence[dict], classes: Sequence[str],
         dict: As :func:`sample_k_shot` returns.
 
     Raises:
-        ValueError: If the file was made for other classes, K or seed, or
-            names an image or instance the dataset does not have.
+        ValueError: If the file was made for other classes, K or seed,
+            names an image or instance the dataset does not have, or gives
+            a class other than K instances.
     """
     with open(path) as f:
         split = json.load(f)
@@ -172,4 +173,8 @@ def load_split(path: str, infos: Sequence[dict], classes: Sequence[str],
                     'not in the dataset or has no such instances '
                     f'{bad or entry["instances"]}')
             selection[c][pos] = list(entry['instances'])
+        total = sum(map(len, selection[c].values()))
+        if total != shots:
+            raise ValueError(f'{path}: class {name!r} has {total} '
+                             f'instances, not the K={shots} of the split')
     return selection

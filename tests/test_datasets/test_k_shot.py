@@ -98,6 +98,10 @@ def test_bad_split_entry_is_named(cells, tmp_path):
     split['images']['rbc'][0]['img_id'] = 'nope'
     path.write_text(json.dumps(split))
     with pytest.raises(ValueError, match="'nope'"):
+        KShotDataset(cells, shots=1, seed=0, split_file=str(path))
+    split['images']['rbc'] = []
+    path.write_text(json.dumps(split))
+    with pytest.raises(ValueError, match="'rbc' has 0 instances"):
         KShotDataset(cells, shots=1, seed=0,
                      split_file=str(path))
 
