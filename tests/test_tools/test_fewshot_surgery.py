@@ -36,7 +36,7 @@ def base_ckpt(tmp_path):
 
 def test_random_novel_rows_for_a_cosine_head(tool, base_ckpt, tmp_path):
     src, sd = base_ckpt
-    dst = str(tmp_path / 'out.pth')
+    dst = str(tmp_path / 'new_dir' / 'out.pth')
     assert tool.main([src, dst, '--classes', 'WBC', 'RBC', 'Platelets',
                       '--cosine', '--seed', '3']) == 0
     out = torch.load(dst, weights_only=True)

@@ -5,6 +5,9 @@ Few-shot grid (TFA steps 1-3; RBC base, WBC and Platelets novel)::
     python tools/analysis/run_fewshot_benchmark.py fewshot \\
         --work-dir work_dirs/bccd_fewshot --shots 1 5 10 --seeds 0 1 2
 
+``--methods cos-proto`` adds the cosine head with prototype-initialised
+novel rows (one surgery per K and seed, from that run's split).
+
 ClassBalancedPosSampler against mmdet's RandomSampler (same schedule)::
 
     python tools/analysis/run_fewshot_benchmark.py imbalance \\
@@ -34,6 +37,9 @@ METHODS = {  # name: (config pattern, surgery flags, surgery output)
             'surgery_cos_random.pth'),
     'full': (FEWSHOT + 'full-fine-tuning_{k}shot_bccd.py', [],
              'surgery_random.pth'),
+    # Novel rows from the prototypes of each run's own K-shot split.
+    'cos-proto': (FEWSHOT + 'cos_fine-tuning_{k}shot_bccd.py', ['--cosine'],
+                  None),
 }
 IMBALANCE = {
     'RandomSampler': 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py',
@@ -131,6 +137,17 @@ def summarize(rows: Dict[str, List[Dict[str, float]]], columns: List[str],
     return '\n'.join(lines) + '\n'
 
 
+def surgery_cmd(base_ckpt: str, out: str, flags: List[str],
+                options: List[str], dry: bool) -> None:
+    """Run fewshot_surgery.py unless ``out`` exists."""
+    if osp.isfile(osp.join(REPO, out)):
+        return
+    init = [] if '--init' in flags else ['--init', 'random']
+    opts = ['--cfg-options'] + options if options else []
+    run(['tools/model_converters/fewshot_surgery.py', base_ckpt, out,
+         '--classes', *CLASSES] + init + flags + opts, dry)
+
+
 def fewshot(args) -> str:
     base_dir = osp.join(args.work_dir, 'base')
     base_ckpt = osp.join(base_dir, 'epoch_8.pth')
@@ -139,12 +156,10 @@ def fewshot(args) -> str:
                              args.dry_run)
     rows = {'base training (RBC only)': [base_ap] if base_ap else []}
     for method in args.methods:
-        pattern, flags, surgery = METHODS[method]
-        surgery = osp.join(base_dir, surgery)
-        if not osp.isfile(osp.join(REPO, surgery)):
-            run(['tools/model_converters/fewshot_surgery.py', base_ckpt,
-                 surgery, '--classes', *CLASSES, '--init', 'random']
-                + flags, args.dry_run)
+        pattern, flags, shared = METHODS[method]
+        if shared:
+            surgery = osp.join(base_dir, shared)
+            surgery_cmd(base_ckpt, surgery, flags, [], args.dry_run)
         for k in args.shots:
             cfg = pattern.format(k=k)
             max_iters = {1: 160, 5: 320, 10: 640}.get(k)
@@ -153,12 +168,17 @@ def fewshot(args) -> str:
             runs = []
             for seed in args.seeds:
                 work = osp.join(args.work_dir, f'{method}_{k}shot_seed{seed}')
-                opts = [f'load_from={surgery}', f'randomness.seed={seed}',
-                        f'train_dataloader.dataset.seed={seed}',
+                data = [f'train_dataloader.dataset.seed={seed}',
                         'train_dataloader.dataset.split_file=' + osp.join(
                             args.work_dir, 'splits',
                             '{shots}shot_seed{seed}.json')]
-                ap = train_and_test(cfg, work, opts,
+                if not shared:
+                    surgery = osp.join(work, 'surgery.pth')
+                    surgery_cmd(base_ckpt, surgery, flags + [
+                        '--init', 'prototype', '--config', cfg], data,
+                        args.dry_run)
+                opts = [f'load_from={surgery}', f'randomness.seed={seed}']
+                ap = train_and_test(cfg, work, opts + data,
                                     f'iter_{max_iters}.pth', args.dry_run)
                 if ap:
                     ap['novel'] = (ap['WBC'] + ap['Platelets']) / 2

@@ -16,6 +16,7 @@ through the base model), scaled to the mean norm of the base rows.
 not. Row surgery itself is :mod:`rcnn_plugin.models.utils.class_surgery`.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 from typing import Dict, List
@@ -131,6 +132,8 @@ def main(argv=None) -> int:
     meta = dict(meta, dataset_meta=dataset_meta, fewshot_surgery=dict(
         file=osp.basename(args.src), base=tuple(src), novel=tuple(novel),
         init=args.init, cosine=args.cosine, seed=args.seed))
+    if osp.dirname(args.dst):
+        os.makedirs(osp.dirname(args.dst), exist_ok=True)
     torch.save({'meta': meta, 'state_dict': new_sd}, args.dst)
     print(f'base {src} kept, novel {novel} initialised ({args.init}); '
           f'saved {args.dst}')
