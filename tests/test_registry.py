@@ -2,10 +2,18 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, HOOKS, MODEL_WRAPPERS, TRANSFORMS
+from mmdet.registry import (
+    DATA_SAMPLERS,
+    DATASETS,
+    HOOKS,
+    MODEL_WRAPPERS,
+    MODELS,
+    TASK_UTILS,
+    TRANSFORMS,
+)
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine
+from rcnn_plugin import datasets, engine, models
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -20,6 +28,13 @@ EXPECTED = [
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
     (HOOKS, 'ConfigDoctorHook', engine.ConfigDoctorHook),
+    (DATASETS, 'ClassSubsetDataset', datasets.ClassSubsetDataset),
+    (DATASETS, 'KShotDataset', datasets.KShotDataset),
+    (DATA_SAMPLERS, 'NegativeFractionSampler',
+     datasets.NegativeFractionSampler),
+    (MODELS, 'CosineSimLinear', models.CosineSimLinear),
+    (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
+    (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
 ]
 
 

@@ -1,10 +1,17 @@
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
+from .dataset_wrappers import ClassSubsetDataset, KShotDataset
 from .errors import AnnotationError, BadImageError
+from .k_shot import load_split, sample_k_shot, save_split
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
 from .layouts import FORMATS, split_configs
 from .native import drop_degenerate, read_image_size
+from .samplers import (
+    NegativeFractionSampler,
+    is_negative_image,
+    negatives_per_batch,
+)
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 from .stats import class_instance_counts, count_images_without_instances
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
@@ -15,14 +22,44 @@ from .xml_style import StrictXMLDataset, UnknownClassError
 from .yolo import YOLODataset, parse_yolo_line, read_class_names
 
 __all__ = [
-    'FORMATS', 'AnnotationError', 'BadImageError', 'BCCDDataset',
-    'KittiDataset', 'LabelMeDataset', 'StrictXMLDataset',
-    'SyntheticCellsDataset', 'UnknownClassError', 'VIADataset',
-    'YOLODataset', 'check_dataset_cfg', 'check_numbers',
-    'class_instance_counts', 'convert_main', 'count_images_without_instances',
-    'dataset_to_coco', 'drop_degenerate', 'ellipse_polygon', 'format_report',
-    'is_fatal', 'labelme_shape_polygon', 'make_synthetic_cells',
-    'parse_kitti_line', 'parse_yolo_line', 'polygon_area', 'polygon_bbox',
-    'read_class_names', 'read_image_size', 'rect_polygon', 'split_configs',
-    'via_shape_polygon'
+    'AnnotationError',
+    'BadImageError',
+    'BCCDDataset',
+    'check_dataset_cfg',
+    'check_numbers',
+    'class_instance_counts',
+    'ClassSubsetDataset',
+    'convert_main',
+    'count_images_without_instances',
+    'dataset_to_coco',
+    'drop_degenerate',
+    'ellipse_polygon',
+    'format_report',
+    'FORMATS',
+    'is_fatal',
+    'is_negative_image',
+    'KittiDataset',
+    'KShotDataset',
+    'labelme_shape_polygon',
+    'LabelMeDataset',
+    'load_split',
+    'make_synthetic_cells',
+    'NegativeFractionSampler',
+    'negatives_per_batch',
+    'parse_kitti_line',
+    'parse_yolo_line',
+    'polygon_area',
+    'polygon_bbox',
+    'read_class_names',
+    'read_image_size',
+    'rect_polygon',
+    'sample_k_shot',
+    'save_split',
+    'split_configs',
+    'StrictXMLDataset',
+    'SyntheticCellsDataset',
+    'UnknownClassError',
+    'via_shape_polygon',
+    'VIADataset',
+    'YOLODataset',
 ]

@@ -6,12 +6,20 @@ from .checkpoint import (
                          safe_globals,
                          trust_checkpoint,
 )
+from .checkpoint_io import CorruptCheckpointError, read_checkpoint
 from .hooks import ConfigDoctorError, ConfigDoctorHook
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
-    'TRUST_ENV', 'UnsafeCheckpointError', 'load_checkpoint_safely',
-    'register_safe_local_loader', 'safe_globals', 'trust_checkpoint',
-    'DeviceAwareDistributedDataParallel', 'ConfigDoctorError',
-    'ConfigDoctorHook'
+    'ConfigDoctorError',
+    'ConfigDoctorHook',
+    'CorruptCheckpointError',
+    'DeviceAwareDistributedDataParallel',
+    'load_checkpoint_safely',
+    'read_checkpoint',
+    'register_safe_local_loader',
+    'safe_globals',
+    'trust_checkpoint',
+    'TRUST_ENV',
+    'UnsafeCheckpointError',
 ]

@@ -1,0 +1,196 @@
+"""Dataset wrappers for few-shot work: a class subset and a K-shot split.
+
+Both keep every instance they do not use as ``ignore_flag=1`` rather than
+deleting it: mmdet's ``PackDetInputs`` moves ignored instances to
+``ignored_instances``, so with the default assigner they are background
+(TFA's behaviour), and with ``assigner.ignore_iof_thr > 0`` they are
+excluded from the negatives. Instances of classes outside the subset get
+``bbox_label=-1``.
+"""
+import copy
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+from mmdet.registry import DATASETS
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+from .k_shot import load_split, sample_k_shot, save_split
+
+
+@DATASETS.register_module()
+class ClassSubsetDataset:
+    """Restrict a detection dataset to some of its classes.
+
+    Labels are renumbered in the order of ``classes`` (e.g. base training
+    on BCCD's ``('RBC',)``); instances of other classes become ignored with
+    label -1. Images are all kept, also those left without an instance.
+
+    The wrapped dataset is ``self.source`` (not ``dataset``: helpers such as
+    :func:`rcnn_plugin.datasets.class_instance_counts` unwrap ``.dataset``
+    chains and would count the unrestricted data).
+
+    Args:
+        dataset (BaseDataset | dict): The dataset or its config.
+        classes (Sequence[str], optional): Classes to keep, in the order
+            wanted; each must be a class of ``dataset``. None keeps all.
+            Defaults to None.
+        lazy_init (bool): Defer loading until ``full_init``. Defaults to
+            False.
+    """
+
+    def __init__(self,
+                 dataset: Union[BaseDataset, dict],
+                 classes: Optional[Sequence[str]] = None,
+                 lazy_init: bool = False) -> None:
+        self.source = DATASETS.build(dataset) if isinstance(
+            dataset, dict) else dataset
+        inner = tuple(self.source.metainfo['classes'])
+        self.classes = inner if classes is None else tuple(classes)
+        unknown = [c for c in self.classes if c not in inner]
+        if unknown or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f'classes {list(self.classes)} must be distinct '
+                             f'classes of the dataset {list(inner)}; '
+                             f'unknown: {unknown}')
+        self._new_label = {inner.index(c): i
+                           for i, c in enumerate(self.classes)}
+        meta = copy.deepcopy(self.source.metainfo)
+        meta['classes'] = self.classes
+        if meta.get('palette') and len(meta['palette']) == len(inner):
+            meta['palette'] = [meta['palette'][inner.index(c)]
+                               for c in self.classes]
+        self._metainfo = meta
+        self.data_list: List[dict] = []
+        self._fully_initialized = False
+        if not lazy_init:
+            self.full_init()
+
+    @property
+    def metainfo(self) -> dict:
+        """Meta information with the kept classes (a copy)."""
+        return copy.deepcopy(self._metainfo)
+
+    def _relabel(self, info: dict) -> dict:
+        info = copy.deepcopy(info)
+        for inst in info.get('instances', []):
+            label = self._new_label.get(inst['bbox_label'], -1)
+            if label < 0:
+                inst['ignore_flag'] = 1
+            inst['bbox_label'] = label
+        return info
+
+    def full_init(self) -> None:
+        """Load the inner dataset and relabel its data infos."""
+        if self._fully_initialized:
+            return
+        self.source.full_init()
+        self.data_list = [self._relabel(self.source.get_data_info(i))
+                          for i in range(len(self.source))]
+        self._fully_initialized = True
+
+    def get_data_info(self, idx: int) -> dict:
+        """Data info of image ``idx`` (a copy), labels renumbered.
+
+        Args:
+            idx (int): Image index.
+
+        Returns:
+            dict: The data info.
+        """
+        return copy.deepcopy(self.data_list[idx])
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Labels of the non-ignored instances (for ClassBalancedDataset
+        and ClassAwareSampler).
+
+        Args:
+            idx (int): Image index.
+
+        Returns:
+            list[int]: Labels.
+        """
+        return [inst['bbox_label'] for inst in
+                self.data_list[idx].get('instances', [])
+                if not inst.get('ignore_flag', 0)]
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.source.pipeline(self.get_data_info(idx))
+
+    def __len__(self) -> int:
+        return len(self.data_list)
+
+
+@DATASETS.register_module()
+class KShotDataset(ClassSubsetDataset):
+    """Exactly K annotated instances per class, chosen with a seed (TFA).
+
+    Selection (:func:`rcnn_plugin.datasets.k_shot.select_class`): per class,
+    images holding the class are visited in a seeded random order and
+    taken while their instances of the class fit in K; a dense class whose
+    images all exceed the rest of the budget gets a random subset of one
+    image's instances. The dataset holds the chosen images once each; an
+    instance counts as annotated only if it was chosen for its class, every
+    other instance in those images (other classes, surplus instances) is
+    kept as ignored. This is TFA's protocol, except that an image chosen for
+    two classes appears once with both classes' picks instead of twice.
+
+    The split (image ids and instance indices per class, with K, seed and
+    classes) is written to ``split_file``; when that file exists it is read
+    back instead, and must match K, seed and classes.
+
+    Args:
+        dataset (BaseDataset | dict): The full training set or its config.
+        shots (int): K, at least 1.
+        seed (int): Seed of the draw. Defaults to 0.
+        classes (Sequence[str], optional): Classes to keep (as
+            :class:`ClassSubsetDataset`). Defaults to None.
+        split_file (str, optional): JSON file to write, or to read if it
+            exists; ``{shots}`` and ``{seed}`` in it are filled in, so one
+            config serves every seed. Defaults to None (not saved).
+        lazy_init (bool): Defer loading. Defaults to False.
+    """
+
+    def __init__(self,
+                 dataset: Union[BaseDataset, dict],
+                 shots: int,
+                 seed: int = 0,
+                 classes: Optional[Sequence[str]] = None,
+                 split_file: Optional[str] = None,
+                 lazy_init: bool = False) -> None:
+        self.shots = shots
+        self.seed = seed
+        self.split_file = split_file.format(
+            shots=shots, seed=seed) if split_file else None
+        super().__init__(dataset, classes, lazy_init)
+
+    def full_init(self) -> None:
+        """Relabel, then draw (or read) the split and keep its images."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        infos = self.data_list
+        args = (infos, self.classes, self.shots, self.seed)
+        if self.split_file and osp.isfile(self.split_file):
+            selection = load_split(self.split_file, *args)
+            how = f'read from {self.split_file}'
+        else:
+            selection = sample_k_shot(*args)
+            how = 'drawn'
+            if self.split_file:
+                save_split(self.split_file, selection, *args)
+                how += f', written to {self.split_file}'
+        chosen = {}
+        for insts_by_pos in selection.values():
+            for pos, inds in insts_by_pos.items():
+                chosen.setdefault(pos, set()).update(inds)
+        data_list = []
+        for pos in sorted(chosen):
+            info = infos[pos]
+            for j, inst in enumerate(info['instances']):
+                if j not in chosen[pos]:
+                    inst['ignore_flag'] = 1
+            data_list.append(info)
+        self.data_list = data_list
+        print_log(f'KShotDataset: {self.shots}-shot split (seed '
+                  f'{self.seed}) {how}: {len(data_list)} images for '
+                  f'{len(self.classes)} classes', logger='current')

@@ -1,0 +1,3 @@
+from .cosine_sim_linear import CosineSimLinear
+
+__all__ = ['CosineSimLinear']

@@ -1,0 +1,3 @@
+from .bbox_heads import CosineSimBBoxHead
+
+__all__ = ['CosineSimBBoxHead']

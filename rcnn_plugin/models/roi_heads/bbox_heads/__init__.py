@@ -1,0 +1,3 @@
+from .cosine_sim_bbox_head import CosineSimBBoxHead
+
+__all__ = ['CosineSimBBoxHead']

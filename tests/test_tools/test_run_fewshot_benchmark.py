@@ -1,0 +1,75 @@
+"""tools/analysis/run_fewshot_benchmark.py: commands and AP50 scoring."""
+import importlib.util
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+TOOL = osp.join(REPO, 'tools', 'analysis', 'run_fewshot_benchmark.py')
+DEMO = osp.join(REPO, 'configs', 'demo',
+                'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('bench', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dry_run_prints_the_grid(tool, capsys):
+    assert tool.main(['fewshot', '--work-dir', 'w', '--shots', '1', '5',
+                      '--seeds', '0', '1', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    lines = [x for x in out.splitlines() if x.startswith('$')]
+    # base train + test, 2 surgeries, 2 methods x 2 K x 2 seeds x 2 steps.
+    assert len(lines) == 2 + 2 + 16
+    assert 'train_dataloader.dataset.seed=1' in out
+    assert 'cos_fine-tuning_5shot_bccd.py' in out
+    assert 'full_5shot_seed1/iter_320.pth' in out
+    for line in lines:
+        script = line.split()[1]
+        assert osp.isfile(osp.join(REPO, script)), script
+        cfg = line.split()[2]
+        if cfg.startswith('configs/'):
+            assert osp.isfile(osp.join(REPO, cfg)), cfg
+
+
+def test_summary_mean_and_std(tool):
+    table = tool.summarize({'a': [dict(x=0.5), dict(x=0.7)]}, ['x', 'y'],
+                           't')
+    assert '| a | 2 | 60.0 +- 14.1 | - |' in table
+
+
+def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,
+                                                    synthetic_cells):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"_base_ = '{DEMO}'\n"
+                   f"test_dataloader = dict(dataset=dict("
+                   f"data_root='{synthetic_cells}/'))\n")
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    ds = DATASETS.build(Config.fromfile(str(cfg)).test_dataloader.dataset)
+    preds = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        boxes = np.array([x['bbox'] for x in info['instances']],
+                         dtype=np.float32).reshape(-1, 4)
+        labels = np.array([x['bbox_label'] for x in info['instances']])
+        keep = labels != 1  # no wbc predictions at all
+        preds.append(dict(img_path=info['img_path'], pred_instances=dict(
+            bboxes=boxes[keep], scores=np.ones(keep.sum()),
+            labels=labels[keep])))
+    pkl = tmp_path / 'preds.pkl'
+    pkl.write_bytes(pickle.dumps(preds))
+    ap = tool.per_class_ap50(str(cfg), str(pkl))
+    assert ap == dict(rbc=1.0, wbc=0.0, platelet=1.0)
+    pkl.write_bytes(pickle.dumps(preds[:-1]))
+    with pytest.raises(ValueError, match='predictions for'):
+        tool.per_class_ap50(str(cfg), str(pkl))

@@ -1,0 +1,228 @@
+"""Run the BCCD few-shot and rare-class benchmarks and aggregate AP50.
+
+Few-shot grid (TFA steps 1-3; RBC base, WBC and Platelets novel)::
+
+    python tools/analysis/run_fewshot_benchmark.py fewshot \\
+        --work-dir work_dirs/bccd_fewshot --shots 1 5 10 --seeds 0 1 2
+
+``--methods cos-proto`` adds the cosine head with prototype-initialised
+novel rows (one surgery per K and seed, from that run's split).
+
+ClassBalancedPosSampler against mmdet's RandomSampler (same schedule)::
+
+    python tools/analysis/run_fewshot_benchmark.py imbalance \\
+        --work-dir work_dirs/bccd_imbalance --seeds 0 1 2
+
+Every step is a ``tools/train.py`` / ``tools/test.py`` /
+``fewshot_surgery.py`` command, printed before it runs (``--dry-run``
+prints them only). A finished run leaves ``ap50.json`` in its folder and is
+skipped when the driver is started again. AP50 is VOC-style (area under the
+PR curve, IoU 0.5, as ``VOCMetric(eval_mode='area')``) per class on the
+BCCD test split, computed from ``tools/test.py --out`` predictions; the
+mean and sample std over seeds go to ``summary.md`` in the work dir.
+"""
+import argparse
+import json
+import os.path as osp
+import statistics
+import subprocess
+import sys
+from typing import Dict, List
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FEWSHOT = 'configs/bccd_fewshot/faster-rcnn_mobilenetv2_fpn-128_'
+BASE_CFG = FEWSHOT + 'base-training_bccd.py'
+METHODS = {  # name: (config pattern, surgery flags, surgery output)
+    'cos': (FEWSHOT + 'cos_fine-tuning_{k}shot_bccd.py', ['--cosine'],
+            'surgery_cos_random.pth'),
+    'full': (FEWSHOT + 'full-fine-tuning_{k}shot_bccd.py', [],
+             'surgery_random.pth'),
+    # Novel rows from the prototypes of each run's own K-shot split.
+    'cos-proto': (FEWSHOT + 'cos_fine-tuning_{k}shot_bccd.py', ['--cosine'],
+                  None),
+}
+IMBALANCE = {
+    'RandomSampler': 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py',
+    'ClassBalancedPosSampler': 'configs/bccd_imbalance/'
+    'faster-rcnn_mobilenetv2_fpn-128_cb-pos-sampler_8e_bccd.py',
+}
+CLASSES = ('RBC', 'WBC', 'Platelets')
+
+
+def run(cmd: List[str], dry: bool) -> None:
+    """Print a command, then run it from the repository root."""
+    print('$', ' '.join(cmd), flush=True)
+    if not dry:
+        subprocess.run([sys.executable] + cmd, cwd=REPO, check=True)
+
+
+def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
+    """VOC-style AP50 per class of ``tools/test.py --out`` predictions.
+
+    Args:
+        config (str): The config whose ``test_dataloader.dataset`` holds
+            the ground truth.
+        preds_pkl (str): Pickle written by ``tools/test.py --out``.
+
+    Returns:
+        dict[str, float]: Class name -> AP50.
+    """
+    import numpy as np
+    from mmdet.evaluation.functional import eval_map
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.fileio import load
+    from mmengine.registry import init_default_scope
+
+    import rcnn_plugin  # noqa: F401
+    cfg = Config.fromfile(osp.join(REPO, config))
+    init_default_scope('mmdet')
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    classes = dataset.metainfo['classes']
+    gts = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        keep = [x for x in info['instances'] if not x.get('ignore_flag')]
+        gts[info['img_path']] = dict(
+            bboxes=np.array([x['bbox'] for x in keep],
+                            dtype=np.float32).reshape(-1, 4),
+            labels=np.array([x['bbox_label'] for x in keep], dtype=np.int64))
+    dets, anns = [], []
+    for pred in load(preds_pkl):
+        inst = pred['pred_instances']
+        boxes = np.concatenate([np.asarray(inst['bboxes']),
+                                np.asarray(inst['scores'])[:, None]], 1)
+        labels = np.asarray(inst['labels'])
+        dets.append([boxes[labels == c] for c in range(len(classes))])
+        anns.append(gts[pred['img_path']])
+    if len(anns) != len(gts):
+        raise ValueError(f'{preds_pkl}: {len(anns)} predictions for '
+                         f'{len(gts)} test images')
+    _, results = eval_map(dets, anns, iou_thr=0.5, logger='silent')
+    return {name: float(r['ap']) for name, r in zip(classes, results)}
+
+
+def train_and_test(config: str, work_dir: str, options: List[str],
+                   ckpt_name: str, dry: bool) -> Dict[str, float]:
+    """Train, test and score one run, unless its ap50.json exists."""
+    out = osp.join(REPO, work_dir, 'ap50.json')
+    if osp.isfile(out):
+        print(f'# {work_dir}: done before, {out}')
+        return json.load(open(out))
+    opts = ['--cfg-options'] + options if options else []
+    run(['tools/train.py', config, '--work-dir', work_dir] + opts, dry)
+    preds = osp.join(work_dir, 'preds.pkl')
+    run(['tools/test.py', config, osp.join(work_dir, ckpt_name),
+         '--work-dir', work_dir, '--out', preds], dry)
+    if dry:
+        return {}
+    ap = per_class_ap50(config, osp.join(REPO, preds))
+    json.dump(ap, open(out, 'w'), indent=1)
+    return ap
+
+
+def summarize(rows: Dict[str, List[Dict[str, float]]], columns: List[str],
+              title: str) -> str:
+    """Markdown table of mean +- std (over seeds) per row and column."""
+    lines = [f'## {title}', '', '| run | seeds | ' + ' | '.join(columns)
+             + ' |', '|---|---|' + '---|' * len(columns)]
+    for name, runs in rows.items():
+        cells = []
+        for col in columns:
+            vals = [r[col] * 100 for r in runs if col in r]
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            cells.append(f'{statistics.mean(vals):.1f} +- {std:.1f}'
+                         if vals else '-')
+        lines.append(f'| {name} | {len(runs)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def surgery_cmd(base_ckpt: str, out: str, flags: List[str],
+                options: List[str], dry: bool) -> None:
+    """Run fewshot_surgery.py unless ``out`` exists."""
+    if osp.isfile(osp.join(REPO, out)):
+        return
+    init = [] if '--init' in flags else ['--init', 'random']
+    opts = ['--cfg-options'] + options if options else []
+    run(['tools/model_converters/fewshot_surgery.py', base_ckpt, out,
+         '--classes', *CLASSES] + init + flags + opts, dry)
+
+
+def fewshot(args) -> str:
+    base_dir = osp.join(args.work_dir, 'base')
+    base_ckpt = osp.join(base_dir, 'epoch_8.pth')
+    # RBC AP50 of the base model, before any fine-tuning.
+    base_ap = train_and_test(BASE_CFG, base_dir, [], 'epoch_8.pth',
+                             args.dry_run)
+    rows = {'base training (RBC only)': [base_ap] if base_ap else []}
+    for method in args.methods:
+        pattern, flags, shared = METHODS[method]
+        if shared:
+            surgery = osp.join(base_dir, shared)
+            surgery_cmd(base_ckpt, surgery, flags, [], args.dry_run)
+        for k in args.shots:
+            cfg = pattern.format(k=k)
+            max_iters = {1: 160, 5: 320, 10: 640}.get(k)
+            if max_iters is None:
+                raise ValueError(f'no config for K={k}: use 1, 5 or 10')
+            runs = []
+            for seed in args.seeds:
+                work = osp.join(args.work_dir, f'{method}_{k}shot_seed{seed}')
+                data = [f'train_dataloader.dataset.seed={seed}',
+                        'train_dataloader.dataset.split_file=' + osp.join(
+                            args.work_dir, 'splits',
+                            '{shots}shot_seed{seed}.json')]
+                if not shared:
+                    surgery = osp.join(work, 'surgery.pth')
+                    surgery_cmd(base_ckpt, surgery, flags + [
+                        '--init', 'prototype', '--config', cfg], data,
+                        args.dry_run)
+                opts = [f'load_from={surgery}', f'randomness.seed={seed}']
+                ap = train_and_test(cfg, work, opts + data,
+                                    f'iter_{max_iters}.pth', args.dry_run)
+                if ap:
+                    ap['novel'] = (ap['WBC'] + ap['Platelets']) / 2
+                    runs.append(ap)
+            rows[f'{method}, K={k}'] = runs
+    return summarize(rows, ['WBC', 'Platelets', 'novel', 'RBC'],
+                     'BCCD few-shot: AP50 on the test split (novel: WBC, '
+                     'Platelets; base: RBC)')
+
+
+def imbalance(args) -> str:
+    rows = {}
+    for name, cfg in IMBALANCE.items():
+        runs = []
+        for seed in args.seeds:
+            work = osp.join(args.work_dir, f'{name}_seed{seed}')
+            ap = train_and_test(cfg, work, [f'randomness.seed={seed}'],
+                                'epoch_8.pth', args.dry_run)
+            if ap:
+                runs.append(ap)
+        rows[name] = runs
+    return summarize(rows, list(CLASSES),
+                     'BCCD rare classes: AP50 on the test split')
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('what', choices=['fewshot', 'imbalance'])
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--shots', type=int, nargs='+', default=[1, 5, 10])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--methods', nargs='+', choices=sorted(METHODS),
+                        default=['cos', 'full'])
+    parser.add_argument('--dry-run', action='store_true',
+                        help='print the commands only')
+    args = parser.parse_args(argv)
+    table = fewshot(args) if args.what == 'fewshot' else imbalance(args)
+    if not args.dry_run:
+        path = osp.join(REPO, args.work_dir, 'summary.md')
+        with open(path, 'a') as f:
+            f.write(table + '\n')
+        print(table)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
