@@ -56,7 +56,8 @@ def test_config_loss_and_predict(path):
     # One image with boxes and one with none: both are normal inputs.
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
-        num_items=[3, 0], num_classes=num_classes)
+        num_items=[3, 0], num_classes=num_classes,
+        with_mask='mask_head' in cfg.model.roi_head)
     model.train()
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')

@@ -16,9 +16,10 @@ class CorruptCheckpointError(ValueError):
 def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Load a checkpoint safely and split it into state dict and meta.
 
-    Accepts mmengine checkpoints (``{'meta', 'state_dict', ...}``) and bare
-    state dicts (torchvision files). ``module.`` prefixes of DDP models are
-    not touched.
+    Accepts mmengine checkpoints (``{'meta', 'state_dict', ...}``), bare
+    state dicts (torchvision files) and torchvision reference-script
+    checkpoints (``{'model', 'optimizer', ...}``). ``module.`` prefixes of
+    DDP models are not touched.
 
     Args:
         filename (str): Local path.
@@ -46,7 +47,8 @@ def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     if not isinstance(ckpt, dict):
         raise CorruptCheckpointError(
             f'{filename} holds a {type(ckpt).__name__}, not a dict')
-    state_dict = ckpt.get('state_dict', ckpt)
+    # mmengine: 'state_dict'; torchvision's reference scripts: 'model'.
+    state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
     if not isinstance(state_dict, dict) or not state_dict or not all(
             isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CorruptCheckpointError(

@@ -1,3 +1,5 @@
+from .roi_heads import TorchvisionRoIExtractor
+from .task_modules import TorchvisionAnchorGenerator
 from .utils import (
                     OFFLINE_MODELS,
                     convert_mobilenet_v2,
@@ -7,5 +9,6 @@ from .utils import (
 
 __all__ = [
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
-    'register_offline_scheme'
+    'register_offline_scheme', 'TorchvisionRoIExtractor',
+    'TorchvisionAnchorGenerator'
 ]

@@ -11,10 +11,18 @@ from .offline_weights import (
                               find_offline_weights,
                               register_offline_scheme,
 )
+from .torchvision_detection import (
+    ARCHS,
+    convert_torchvision_detector,
+    detect_torchvision_arch,
+    torchvision_coco_categories,
+)
 
 __all__ = [
     'SUPPORTED_HEADS', 'build_class_mapping', 'find_class_heads',
-    'remap_rows', 'remap_state_dict',
+    'remap_rows', 'remap_state_dict', 'ARCHS',
+    'convert_torchvision_detector', 'detect_torchvision_arch',
+    'torchvision_coco_categories',
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
     'register_offline_scheme'
 ]

@@ -1,0 +1,3 @@
+from .roi_extractors import TorchvisionRoIExtractor
+
+__all__ = ['TorchvisionRoIExtractor']

@@ -1,0 +1,3 @@
+from .prior_generators import TorchvisionAnchorGenerator
+
+__all__ = ['TorchvisionAnchorGenerator']
