@@ -14,6 +14,7 @@ EXPECTED = [
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
     (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
+    (MODELS, 'TorchvisionBackbone', models.TorchvisionBackbone),
     (TASK_UTILS, 'TorchvisionAnchorGenerator',
      models.TorchvisionAnchorGenerator),
 ]

@@ -1,3 +1,4 @@
+from .backbones import TorchvisionBackbone
 from .roi_heads import TorchvisionRoIExtractor
 from .task_modules import TorchvisionAnchorGenerator
 from .utils import (
@@ -10,5 +11,5 @@ from .utils import (
 __all__ = [
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
     'register_offline_scheme', 'TorchvisionRoIExtractor',
-    'TorchvisionAnchorGenerator'
+    'TorchvisionAnchorGenerator', 'TorchvisionBackbone'
 ]

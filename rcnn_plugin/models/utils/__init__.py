@@ -9,6 +9,7 @@ from .offline_weights import (
                               OFFLINE_MODELS,
                               convert_mobilenet_v2,
                               find_offline_weights,
+                              find_weights_file,
                               register_offline_scheme,
 )
 from .torchvision_detection import (
@@ -24,5 +25,6 @@ __all__ = [
     'convert_torchvision_detector', 'detect_torchvision_arch',
     'torchvision_coco_categories',
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
+    'find_weights_file',
     'register_offline_scheme'
 ]
