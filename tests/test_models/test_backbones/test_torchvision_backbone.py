@@ -106,3 +106,35 @@ def test_bad_arguments(kwargs, match):
 def test_unknown_weights_name():
     with pytest.raises(ValueError, match='IMAGENET1K_V1'):
         TorchvisionBackbone('resnet18', weights='COCO').init_weights()
+
+
+@pytest.mark.slow
+def test_in_a_faster_rcnn_with_fpn():
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    from conftest import REPO, shrink_model
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'demo',
+        'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')).model
+    cfg = shrink_model(cfg)
+    cfg.backbone = dict(type='TorchvisionBackbone', name='mobilenet_v3_small',
+                        frozen_stages=1, norm_eval=True)
+    cfg.neck.in_channels = [16, 24, 48, 576]
+    model = MODELS.build(cfg)
+    model.init_weights()
+    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 64, 96)],
+                            num_items=[2], num_classes=3)
+    model.train()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    sum(v.sum() for k, v in losses.items() if 'loss' in k and
+        isinstance(v, torch.Tensor)).backward()
+    stem = model.backbone.tv.get_submodule(model.backbone.stages[0][0])
+    assert all(p.grad is None for p in stem.parameters())
+    model.eval()
+    with torch.no_grad():
+        (result, ) = model(**model.data_preprocessor(packed, False),
+                           mode='predict')
+    assert result.pred_instances.bboxes.shape[1] == 4
