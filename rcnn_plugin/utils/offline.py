@@ -4,7 +4,8 @@ Two parts:
 
 - :func:`register_offline_remote_schemes` (run when ``rcnn_plugin`` is
   imported) replaces mmengine's loaders for ``http(s)://``,
-  ``torchvision://``, ``modelzoo://`` and ``open-mmlab://``: a file already
+  ``torchvision://``, ``modelzoo://``, ``open-mmlab://`` and ``mmcls://``
+  (``pavi://`` needs a private client and is left alone): a file already
   in the torch hub cache is loaded from there; otherwise the loader raises a
   ``FileNotFoundError`` saying where the file must go and how to get it on a
   machine with network. ``RCNN_PLUGIN_ALLOW_DOWNLOADS=1`` restores
@@ -61,6 +62,8 @@ def resolve_url(filename: str) -> Optional[str]:
     if filename.startswith(('torchvision://', 'modelzoo://')):
         name = filename.split('://', 1)[1]
         return mm_ckpt.get_torchvision_models()[name]
+    if filename.startswith('mmcls://'):
+        return mm_ckpt.get_mmcls_models()[filename[len('mmcls://'):]]
     if filename.startswith(('open-mmlab://', 'openmmlab://')):
         name = filename.split('://', 1)[1]
         name = mm_ckpt.get_deprecated_model_names().get(name, name)
@@ -105,7 +108,10 @@ def load_remote_offline(filename: str,
         return original(filename, map_location)
     path = cached_path(url)
     if osp.isfile(path):
-        return load_checkpoint_safely(path, map_location)
+        ckpt = load_checkpoint_safely(path, map_location)
+        if filename.startswith('mmcls://'):  # as mmengine's loader does
+            ckpt = mm_ckpt._process_mmcls_checkpoint(ckpt)
+        return ckpt
     raise FileNotFoundError(
         f'{filename} is not in the local cache ({path}) and this plugin '
         'never downloads at run time. Either (1) on a machine with network '
@@ -119,7 +125,7 @@ def load_remote_offline(filename: str,
 
 
 _SCHEMES = (('http://', 'https://'), ('torchvision://', 'modelzoo://'),
-            ('open-mmlab://', 'openmmlab://'))
+            ('open-mmlab://', 'openmmlab://'), ('mmcls://', ))
 _ORIGINAL_LOADERS: Dict[str, Callable] = {}
 
 

@@ -29,6 +29,7 @@ def no_network(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize('name', [
     'torchvision://resnet50', 'open-mmlab://resnext101_32x4d',
+    'mmcls://resnet50',
     'https://download.openmmlab.com/x/model-1234abcd.pth'])
 def test_remote_name_not_cached_is_an_explicit_error(no_network, name):
     url = resolve_url(name)

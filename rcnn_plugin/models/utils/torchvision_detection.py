@@ -116,7 +116,8 @@ def _rename(key: str, rules: List[Tuple[str, str]]) -> str:
     for pattern, repl in rules:
         if re.fullmatch(pattern, key):
             return re.sub(pattern, repl, key)
-    raise ValueError(f'{key!r}: no mmdet name for this torchvision key')
+    raise ValueError(f'{key!r}: no mmdet name for this torchvision key; '
+                     f'supported architectures: {", ".join(ARCHS)}')
 
 
 def _class_rows(key: str, value: Tensor) -> Tensor:
