@@ -37,6 +37,8 @@ def shrink_model(model_cfg: dict) -> dict:
         cfg['backbone'].update(depth=18, base_channels=8, stem_channels=8,
                                init_cfg=None)
         cfg['neck'].update(in_channels=[8, 16, 32, 64], out_channels=ch)
+    elif cfg['backbone']['type'] == 'TorchvisionBackbone':  # as it is
+        cfg['neck'].update(out_channels=ch)
     else:
         cfg['backbone'].update(widen_factor=0.25, init_cfg=None)
         cfg['neck'].update(in_channels=[8, 8, 24, 1280], out_channels=ch)

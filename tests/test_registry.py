@@ -15,6 +15,7 @@ EXPECTED = [
      engine.DeviceAwareDistributedDataParallel),
     (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
     (MODELS, 'TorchvisionBackbone', models.TorchvisionBackbone),
+    (MODELS, 'TorchvisionRPNHead', models.TorchvisionRPNHead),
     (TASK_UTILS, 'TorchvisionAnchorGenerator',
      models.TorchvisionAnchorGenerator),
 ]

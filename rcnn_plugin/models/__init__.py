@@ -1,4 +1,5 @@
 from .backbones import TorchvisionBackbone
+from .dense_heads import TorchvisionRPNHead
 from .roi_heads import TorchvisionRoIExtractor
 from .task_modules import TorchvisionAnchorGenerator
 from .utils import (
@@ -11,5 +12,6 @@ from .utils import (
 __all__ = [
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
     'register_offline_scheme', 'TorchvisionRoIExtractor',
-    'TorchvisionAnchorGenerator', 'TorchvisionBackbone'
+    'TorchvisionAnchorGenerator', 'TorchvisionBackbone',
+    'TorchvisionRPNHead'
 ]

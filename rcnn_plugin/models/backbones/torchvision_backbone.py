@@ -54,6 +54,12 @@ class TorchvisionBackbone(BaseModule):
             freezes the stem and ``layer1``). Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode while
             training. Defaults to False.
+        out_layers (Sequence[str], optional): Output these layers (names
+            inside the torchvision model, e.g. ``['features.13',
+            'features.16']``) instead of ``out_indices``. Defaults to None.
+        norm_eps (float, optional): Set every BatchNorm's ``eps`` (e.g.
+            1e-5 for torchvision detectors built with FrozenBatchNorm2d,
+            whose MobileNetV3 would otherwise use 1e-3). Defaults to None.
         weights (str, optional): None (random), a torchvision weights name
             (``'IMAGENET1K_V1'``, ``'DEFAULT'``) looked up in the torch hub
             cache and the offline packages, never downloaded, or a file
@@ -66,6 +72,8 @@ class TorchvisionBackbone(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
+                 out_layers: Optional[Sequence[str]] = None,
+                 norm_eps: Optional[float] = None,
                  weights: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -84,8 +92,22 @@ class TorchvisionBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.weights = weights
         self.tv = torchvision.models.get_model(name, weights=None)
+        if norm_eps is not None:
+            for m in self.tv.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eps = norm_eps
+        self._channels = {}
         self.stages, self.out_channels = self._split(_layer_names(self.tv,
                                                                   name))
+        unknown = [n for n in out_layers or [] if n not in self._channels]
+        if unknown:
+            raise ValueError(f'{name}: out_layers {unknown} are not among '
+                             f'its layers {list(self._channels)}')
+        # in forward order, whatever order they were given in
+        self.out_layers = [n for n in self._channels if n in (out_layers or
+                                                                [])]
+        if self.out_layers:
+            self.out_channels = [self._channels[n] for n in self.out_layers]
         used = {n.split('.')[0] for names in self.stages for n in names}
         for child, _ in list(self.tv.named_children()):
             if child not in used:  # classifier, pooling: unused parameters
@@ -110,6 +132,7 @@ class TorchvisionBackbone(BaseModule):
                 raise ValueError(f'{self.name}: layer {names} has stride '
                                  f'{stride}; expected 2 to 32')
             stages[level] += names
+            self._channels[names[-1]] = x.shape[1]
             if level:
                 channels[level - 1] = x.shape[1]
         self.tv.train(was_training)
@@ -139,7 +162,9 @@ class TorchvisionBackbone(BaseModule):
         for level, names in enumerate(self.stages):
             for n in names:
                 x = self.tv.get_submodule(n)(x)
-            if level - 1 in self.out_indices:
+                if n in self.out_layers:
+                    outs.append(x)
+            if not self.out_layers and level - 1 in self.out_indices:
                 outs.append(x)
         return tuple(outs)
 

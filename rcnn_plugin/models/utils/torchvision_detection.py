@@ -8,6 +8,9 @@ Supported architectures (torchvision builder -> mmdet config):
   mask-rcnn_r50_fpn_torchvision_coco.py``
 - ``fasterrcnn_resnet50_fpn_v2`` -> ``configs/torchvision/
   faster-rcnn_r50_fpn-bn_torchvision_coco.py``
+- ``fasterrcnn_mobilenet_v3_large_fpn`` -> ``configs/torchvision/
+  faster-rcnn_mobilenetv3-large_fpn_torchvision_coco.py``
+  (backbone: :class:`TorchvisionBackbone`)
 
 What differs between the two layouts, besides names:
 
@@ -34,6 +37,8 @@ ARCHS = {
     'configs/torchvision/mask-rcnn_r50_fpn_torchvision_coco.py',
     'fasterrcnn_resnet50_fpn_v2':
     'configs/torchvision/faster-rcnn_r50_fpn-bn_torchvision_coco.py',
+    'fasterrcnn_mobilenet_v3_large_fpn':
+    'configs/torchvision/faster-rcnn_mobilenetv3-large_fpn_torchvision_coco.py',
 }
 
 # (torchvision pattern, mmdet replacement); ``(?:0\.)?`` accepts the key
@@ -85,6 +90,10 @@ _V2 = [
 ]
 
 
+# MobileNetV3: the features Sequential sits in TorchvisionBackbone.tv.
+_MOBILE = [(r'backbone\.body\.(\d+\..+)', r'backbone.tv.features.\1')]
+
+
 def detect_torchvision_arch(state_dict: Dict[str, Tensor]) -> str:
     """Name the torchvision builder that made ``state_dict``.
 
@@ -98,10 +107,13 @@ def detect_torchvision_arch(state_dict: Dict[str, Tensor]) -> str:
         ValueError: If it is none of them, listing the supported ones.
     """
     keys = set(state_dict)
+    if 'backbone.body.16.0.weight' in keys and \
+            'roi_heads.box_head.fc6.weight' in keys:
+        return 'fasterrcnn_mobilenet_v3_large_fpn'
     if 'backbone.body.layer4.2.conv3.weight' not in keys or \
             'roi_heads.box_predictor.cls_score.weight' not in keys:
         raise ValueError(
-            'not a torchvision ResNet-50-FPN Faster/Mask R-CNN state dict '
+            'not a torchvision Faster/Mask R-CNN state dict '
             '(no backbone.body.layer4.2.conv3.weight or '
             'roi_heads.box_predictor.cls_score.weight). Supported: '
             f'{", ".join(ARCHS)}')
@@ -148,6 +160,8 @@ def convert_torchvision_detector(
     """
     arch = detect_torchvision_arch(state_dict)
     rules = (_V2 if arch.endswith('_v2') else _V1) + _COMMON + _MASK
+    if 'mobilenet' in arch:
+        rules = _MOBILE + rules
     out = OrderedDict()
     for key, value in state_dict.items():
         new_key = _rename(key, rules)

@@ -138,3 +138,18 @@ def test_in_a_faster_rcnn_with_fpn():
         (result, ) = model(**model.data_preprocessor(packed, False),
                            mode='predict')
     assert result.pred_instances.bboxes.shape[1] == 4
+
+
+def test_out_layers_and_norm_eps():
+    backbone = TorchvisionBackbone(
+        'mobilenet_v3_large', out_layers=['features.16', 'features.13'],
+        norm_eps=1e-5).eval()
+    assert backbone.out_layers == ['features.13', 'features.16']
+    assert backbone.out_channels == [160, 960]
+    assert all(m.eps == 1e-5 for m in backbone.modules()
+               if isinstance(m, _BatchNorm))
+    with torch.no_grad():
+        c13, c16 = backbone(torch.zeros(1, 3, 64, 64))
+    assert c13.shape == (1, 160, 2, 2) and c16.shape == (1, 960, 2, 2)
+    with pytest.raises(ValueError, match=r"out_layers \['features.99'\]"):
+        TorchvisionBackbone('mobilenet_v3_large', out_layers=['features.99'])

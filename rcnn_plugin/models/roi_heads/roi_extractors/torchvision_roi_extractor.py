@@ -41,6 +41,7 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
         self.canonical_level = canonical_level
         self.eps = eps
         self.k_min = int(round(math.log2(self.featmap_strides[0])))
+        self.k_max = int(round(math.log2(self.featmap_strides[-1])))
 
     def map_roi_levels(self, rois: Tensor, num_levels: int) -> Tensor:
         """Map RoIs ``(k, 5)`` ``(batch, x1, y1, x2, y2)`` to level indices.
@@ -56,5 +57,8 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
             (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
         levels = torch.floor(self.canonical_level +
                              torch.log2(scale / self.canonical_scale) +
-                             self.eps) - self.k_min
-        return levels.clamp(min=0, max=num_levels - 1).long()
+                             self.eps)
+        # torchvision clamps to the strides' levels: with strides (32, 32)
+        # (fasterrcnn_mobilenet_v3_large_fpn) every RoI goes to level 0.
+        levels = levels.clamp(min=self.k_min, max=self.k_max) - self.k_min
+        return levels.clamp(max=num_levels - 1).long()

@@ -45,3 +45,14 @@ def test_bad_canonical_scale():
         MODELS.build(dict(type='TorchvisionRoIExtractor', canonical_scale=0,
                           roi_layer=dict(type='RoIAlign', output_size=7),
                           out_channels=4, featmap_strides=[4]))
+
+
+def test_two_maps_at_one_stride_use_the_first():
+    """fasterrcnn_mobilenet_v3_large_fpn pools two stride-32 maps."""
+    extractor = MODELS.build(dict(
+        type='TorchvisionRoIExtractor',
+        roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2,
+                       aligned=False),
+        out_channels=4, featmap_strides=[32, 32]))
+    rois = torch.tensor([[0, 0, 0, 10, 10], [0, 0, 0, 600, 600.]])
+    assert extractor.map_roi_levels(rois, 2).tolist() == [0, 0]
