@@ -2,17 +2,20 @@
 
 Importing the package (``custom_imports=dict(imports=['rcnn_plugin'])``)
 registers its modules in mmdet's registries, makes mmengine load local
-checkpoints with ``weights_only=True`` and an allowlist, and adds the
-``offline-torchvision://`` weights scheme.
+checkpoints with ``weights_only=True`` and an allowlist, adds the
+``offline-torchvision://`` weights scheme and makes remote checkpoint URLs
+load from the local cache only (an explicit error instead of a download).
 """
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .engine import register_safe_local_loader
 from .models import *  # noqa: F401,F403
 from .models import register_offline_scheme
+from .utils import register_offline_remote_schemes
 from .version import __version__
 
 register_safe_local_loader()
 register_offline_scheme()
+register_offline_remote_schemes()
 
 __all__ = ['__version__']

@@ -32,13 +32,25 @@ def shrink_model(model_cfg: dict) -> dict:
     proposals. The wiring (strides, class counts) is kept.
     """
     cfg = copy.deepcopy(model_cfg)
-    cfg['backbone'].update(widen_factor=0.25, init_cfg=None)
     ch = 16
-    cfg['neck'].update(in_channels=[8, 8, 24, 1280], out_channels=ch)
+    if cfg['backbone']['type'] == 'ResNet':  # ResNet-18 at 1/8 width
+        cfg['backbone'].update(depth=18, base_channels=8, stem_channels=8,
+                               init_cfg=None)
+        cfg['neck'].update(in_channels=[8, 16, 32, 64], out_channels=ch)
+    elif cfg['backbone']['type'] == 'TorchvisionBackbone':  # as it is
+        cfg['neck'].update(out_channels=ch)
+    else:
+        cfg['backbone'].update(widen_factor=0.25, init_cfg=None)
+        cfg['neck'].update(in_channels=[8, 8, 24, 1280], out_channels=ch)
     cfg['rpn_head'].update(in_channels=ch, feat_channels=ch)
     roi = cfg['roi_head']
     roi['bbox_roi_extractor']['out_channels'] = ch
     roi['bbox_head'].update(in_channels=ch, fc_out_channels=32)
+    if 'conv_out_channels' in roi['bbox_head']:  # Shared4Conv1FCBBoxHead
+        roi['bbox_head']['conv_out_channels'] = ch
+    if 'mask_head' in roi:
+        roi['mask_roi_extractor']['out_channels'] = ch
+        roi['mask_head'].update(in_channels=ch, conv_out_channels=ch)
     cfg['train_cfg']['rpn_proposal'].update(nms_pre=200, max_per_img=50)
     cfg['train_cfg']['rcnn']['sampler']['num'] = 32
     cfg['test_cfg']['rpn'].update(nms_pre=200, max_per_img=50)

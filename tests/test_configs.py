@@ -56,7 +56,8 @@ def test_config_loss_and_predict(path):
     # One image with boxes and one with none: both are normal inputs.
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
-        num_items=[3, 0], num_classes=max(num_classes, 2))
+        num_items=[3, 0], num_classes=max(num_classes, 2),
+        with_mask='mask_head' in cfg.model.roi_head)
     if num_classes == 1:  # demo_mm_inputs draws labels in [1, C - 1]
         for sample in packed['data_samples']:
             sample.gt_instances.labels.zero_()

@@ -35,6 +35,11 @@ EXPECTED = [
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),
     (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
     (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
+    (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
+    (MODELS, 'TorchvisionBackbone', models.TorchvisionBackbone),
+    (MODELS, 'TorchvisionRPNHead', models.TorchvisionRPNHead),
+    (TASK_UTILS, 'TorchvisionAnchorGenerator',
+     models.TorchvisionAnchorGenerator),
 ]
 
 
@@ -48,7 +53,7 @@ def test_resolves_in_mmdet_registry(registry, name, cls):
 def test_every_public_class_is_listed():
     """A new registered class must be added to EXPECTED above."""
     listed = {cls for _, _, cls in EXPECTED}
-    for module in (datasets, engine):
+    for module in (datasets, engine, models):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) and obj.__module__.startswith(

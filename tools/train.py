@@ -13,7 +13,12 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from rcnn_plugin.utils import add_common_args, load_config, prepare_distributed
+from rcnn_plugin.utils import (
+    add_common_args,
+    load_config,
+    prepare_distributed,
+    prepare_offline,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,6 +71,7 @@ def main() -> None:
     setup_cache_size_limit_of_dynamo()
     cfg = load_config(args)
     apply_train_flags(cfg, args)
+    prepare_offline(cfg)  # no download of weights load_from overwrites
     prepare_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

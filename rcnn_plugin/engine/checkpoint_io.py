@@ -1,12 +1,18 @@
 """Read a checkpoint file for the model converters, with clear errors."""
 import os.path as osp
 import pickle
+import re
 import zipfile
+from collections import OrderedDict
 from typing import Dict, Tuple
 
 import torch
 
-from .checkpoint import UnsafeCheckpointError, load_checkpoint_safely
+from .checkpoint import (
+    UnsafeCheckpointError,
+    _unsafe_types,
+    load_checkpoint_safely,
+)
 
 
 class CorruptCheckpointError(ValueError):
@@ -16,9 +22,10 @@ class CorruptCheckpointError(ValueError):
 def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Load a checkpoint safely and split it into state dict and meta.
 
-    Accepts mmengine checkpoints (``{'meta', 'state_dict', ...}``) and bare
-    state dicts (torchvision files). ``module.`` prefixes of DDP models are
-    not touched.
+    Accepts mmengine checkpoints (``{'meta', 'state_dict', ...}``), bare
+    state dicts (torchvision files) and torchvision reference-script
+    checkpoints (``{'model', 'optimizer', ...}``). ``module.`` prefixes of
+    DDP models are not touched.
 
     Args:
         filename (str): Local path.
@@ -35,8 +42,15 @@ def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """
     try:
         ckpt = load_checkpoint_safely(filename, map_location='cpu')
-    except (FileNotFoundError, UnsafeCheckpointError):
+    except FileNotFoundError:
         raise
+    except UnsafeCheckpointError as err:
+        if _unsafe_types(filename):  # a real pickle with foreign objects
+            raise
+        raise CorruptCheckpointError(  # not even a readable pickle
+            f'{osp.abspath(filename)} is not a readable torch checkpoint '
+            '(truncated or corrupt?): the unpickler failed before finding '
+            'any object') from err
     except (RuntimeError, EOFError, KeyError, ValueError, OSError,
             zipfile.BadZipFile, pickle.UnpicklingError) as err:
         raise CorruptCheckpointError(
@@ -46,7 +60,8 @@ def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     if not isinstance(ckpt, dict):
         raise CorruptCheckpointError(
             f'{filename} holds a {type(ckpt).__name__}, not a dict')
-    state_dict = ckpt.get('state_dict', ckpt)
+    # mmengine: 'state_dict'; torchvision's reference scripts: 'model'.
+    state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
     if not isinstance(state_dict, dict) or not state_dict or not all(
             isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CorruptCheckpointError(
@@ -54,3 +69,53 @@ def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
             f'{sorted(ckpt)[:10]})')
     meta = ckpt.get('meta') if 'state_dict' in ckpt else None
     return state_dict, dict(meta or {})
+
+
+def compare_state_dicts(checkpoint: Dict[str, torch.Tensor],
+                        model: Dict[str, torch.Tensor]) -> Dict[str, list]:
+    """Which checkpoint keys would load into a model, as ``load_from`` does.
+
+    A ``module.`` prefix (DDP) is stripped first, as mmengine does.
+
+    Args:
+        checkpoint (dict[str, Tensor]): Checkpoint state dict.
+        model (dict[str, Tensor]): ``model.state_dict()``.
+
+    Returns:
+        dict[str, list]: ``loaded`` and ``missing`` (model keys without a
+        usable tensor), ``unexpected`` (checkpoint keys the model lacks)
+        and ``mismatched`` (``(key, checkpoint shape, model shape)``).
+    """
+    ckpt = {re.sub(r'^module\.', '', k): v for k, v in checkpoint.items()}
+    mismatched = [(k, tuple(v.shape), tuple(model[k].shape))
+                  for k, v in ckpt.items()
+                  if k in model and v.shape != model[k].shape]
+    bad = {k for k, _, _ in mismatched}
+    return dict(
+        loaded=[k for k in model if k in ckpt and k not in bad],
+        missing=[k for k in model if k not in ckpt],
+        unexpected=[k for k in ckpt if k not in model],
+        mismatched=mismatched)
+
+
+def group_by_module(state_dict: Dict[str, torch.Tensor],
+                    depth: int = 2) -> 'OrderedDict[str, Tuple[int, int]]':
+    """Count tensors and elements per module prefix.
+
+    Args:
+        state_dict (dict[str, Tensor]): A state dict.
+        depth (int): Number of name parts in a prefix, e.g. 2 gives
+            ``backbone.layer1``. Defaults to 2.
+
+    Returns:
+        OrderedDict[str, tuple[int, int]]: prefix -> (tensors, elements),
+        in first-seen order.
+    """
+    if depth < 1:
+        raise ValueError(f'depth must be >= 1, got {depth}')
+    groups: OrderedDict[str, Tuple[int, int]] = OrderedDict()
+    for key, value in state_dict.items():
+        prefix = '.'.join(key.split('.')[:depth])
+        count, numel = groups.get(prefix, (0, 0))
+        groups[prefix] = (count + 1, numel + value.numel())
+    return groups

@@ -1,6 +1,12 @@
+from .backbones import TorchvisionBackbone
+from .dense_heads import TorchvisionRPNHead
 from .layers import CosineSimLinear
-from .roi_heads import CosineSimBBoxHead
-from .task_modules import ClassBalancedPosSampler, balanced_quotas
+from .roi_heads import CosineSimBBoxHead, TorchvisionRoIExtractor
+from .task_modules import (
+                    ClassBalancedPosSampler,
+                    TorchvisionAnchorGenerator,
+                    balanced_quotas,
+)
 from .utils import (
                     OFFLINE_MODELS,
                     class_prototypes,
@@ -10,9 +16,17 @@ from .utils import (
 )
 
 __all__ = [
-    'class_prototypes',
-    'CosineSimLinear', 'CosineSimBBoxHead', 'ClassBalancedPosSampler',
     'balanced_quotas',
-    'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
-    'register_offline_scheme'
+    'class_prototypes',
+    'ClassBalancedPosSampler',
+    'convert_mobilenet_v2',
+    'CosineSimBBoxHead',
+    'CosineSimLinear',
+    'find_offline_weights',
+    'OFFLINE_MODELS',
+    'register_offline_scheme',
+    'TorchvisionAnchorGenerator',
+    'TorchvisionBackbone',
+    'TorchvisionRoIExtractor',
+    'TorchvisionRPNHead',
 ]

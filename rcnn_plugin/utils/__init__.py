@@ -1,4 +1,13 @@
 from .cli import add_common_args, load_config
 from .dist import prepare_distributed
+from .offline import (
+    prepare_offline,
+    register_offline_remote_schemes,
+    strip_remote_pretrained,
+)
 
-__all__ = ['add_common_args', 'load_config', 'prepare_distributed']
+__all__ = [
+    'add_common_args', 'load_config', 'prepare_distributed',
+    'prepare_offline', 'register_offline_remote_schemes',
+    'strip_remote_pretrained'
+]

