@@ -35,7 +35,7 @@ EXPECTED = [
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),
     (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
     (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
-    (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
+    (MODELS, 'TorchvisionLevelRoIExtractor', models.TorchvisionLevelRoIExtractor),
     (MODELS, 'TorchvisionBackbone', models.TorchvisionBackbone),
     (MODELS, 'TorchvisionRPNHead', models.TorchvisionRPNHead),
     (TASK_UTILS, 'TorchvisionAnchorGenerator',

@@ -27,7 +27,7 @@ model = dict(
     # MultiScaleRoIAlign: sampling_ratio=2, aligned=False, FPN Eqn. 1.
     roi_head=dict(
         bbox_roi_extractor=dict(
-            type='TorchvisionRoIExtractor',
+            type='TorchvisionLevelRoIExtractor',
             roi_layer=dict(
                 type='RoIAlign',
                 output_size=7,

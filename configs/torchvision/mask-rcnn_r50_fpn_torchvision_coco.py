@@ -15,10 +15,10 @@ model = dict(
     rpn_head=dict(anchor_generator=dict(type='TorchvisionAnchorGenerator')),
     roi_head=dict(
         bbox_roi_extractor=dict(
-            type='TorchvisionRoIExtractor',
+            type='TorchvisionLevelRoIExtractor',
             roi_layer=dict(roi_align, output_size=7)),
         mask_roi_extractor=dict(
-            type='TorchvisionRoIExtractor',
+            type='TorchvisionLevelRoIExtractor',
             roi_layer=dict(roi_align, output_size=14))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=2000, max_per_img=2000,

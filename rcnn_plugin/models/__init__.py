@@ -1,7 +1,7 @@
 from .backbones import TorchvisionBackbone
 from .dense_heads import TorchvisionRPNHead
 from .layers import CosineSimLinear
-from .roi_heads import CosineSimBBoxHead, TorchvisionRoIExtractor
+from .roi_heads import CosineSimBBoxHead, TorchvisionLevelRoIExtractor
 from .task_modules import (
                     ClassBalancedPosSampler,
                     TorchvisionAnchorGenerator,
@@ -27,6 +27,6 @@ __all__ = [
     'register_offline_scheme',
     'TorchvisionAnchorGenerator',
     'TorchvisionBackbone',
-    'TorchvisionRoIExtractor',
+    'TorchvisionLevelRoIExtractor',
     'TorchvisionRPNHead',
 ]

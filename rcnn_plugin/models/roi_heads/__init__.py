@@ -1,4 +1,4 @@
 from .bbox_heads import CosineSimBBoxHead
-from .roi_extractors import TorchvisionRoIExtractor
+from .roi_extractors import TorchvisionLevelRoIExtractor
 
-__all__ = ['CosineSimBBoxHead', 'TorchvisionRoIExtractor']
+__all__ = ['CosineSimBBoxHead', 'TorchvisionLevelRoIExtractor']

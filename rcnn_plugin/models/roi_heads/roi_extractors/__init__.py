@@ -1,3 +1,3 @@
-from .torchvision_roi_extractor import TorchvisionRoIExtractor
+from .torchvision_level_roi_extractor import TorchvisionLevelRoIExtractor
 
-__all__ = ['TorchvisionRoIExtractor']
+__all__ = ['TorchvisionLevelRoIExtractor']

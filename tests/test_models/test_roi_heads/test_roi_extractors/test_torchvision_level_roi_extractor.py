@@ -1,4 +1,4 @@
-"""TorchvisionRoIExtractor pools as torchvision's MultiScaleRoIAlign."""
+"""TorchvisionLevelRoIExtractor pools as torchvision's MultiScaleRoIAlign."""
 from collections import OrderedDict
 
 import pytest
@@ -11,7 +11,7 @@ import rcnn_plugin  # noqa: F401
 
 def _extractor():
     return MODELS.build(dict(
-        type='TorchvisionRoIExtractor',
+        type='TorchvisionLevelRoIExtractor',
         roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2,
                        aligned=False),
         out_channels=4, featmap_strides=[4, 8, 16, 32]))
@@ -42,7 +42,7 @@ def test_no_rois():
 
 def test_bad_canonical_scale():
     with pytest.raises(ValueError, match='canonical_scale'):
-        MODELS.build(dict(type='TorchvisionRoIExtractor', canonical_scale=0,
+        MODELS.build(dict(type='TorchvisionLevelRoIExtractor', canonical_scale=0,
                           roi_layer=dict(type='RoIAlign', output_size=7),
                           out_channels=4, featmap_strides=[4]))
 
@@ -50,7 +50,7 @@ def test_bad_canonical_scale():
 def test_two_maps_at_one_stride_use_the_first():
     """fasterrcnn_mobilenet_v3_large_fpn pools two stride-32 maps."""
     extractor = MODELS.build(dict(
-        type='TorchvisionRoIExtractor',
+        type='TorchvisionLevelRoIExtractor',
         roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2,
                        aligned=False),
         out_channels=4, featmap_strides=[32, 32]))

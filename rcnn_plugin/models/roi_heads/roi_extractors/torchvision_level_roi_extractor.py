@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 @MODELS.register_module()
-class TorchvisionRoIExtractor(SingleRoIExtractor):
+class TorchvisionLevelRoIExtractor(SingleRoIExtractor):
     """``SingleRoIExtractor`` with torchvision's level mapping.
 
     torchvision (FPN paper, Eqn. 1) assigns a RoI of scale
