@@ -42,7 +42,8 @@ def test_no_rois():
 
 def test_bad_canonical_scale():
     with pytest.raises(ValueError, match='canonical_scale'):
-        MODELS.build(dict(type='TorchvisionLevelRoIExtractor', canonical_scale=0,
+        MODELS.build(dict(type='TorchvisionLevelRoIExtractor',
+                          canonical_scale=0,
                           roi_layer=dict(type='RoIAlign', output_size=7),
                           out_channels=4, featmap_strides=[4]))
 
