@@ -6,13 +6,20 @@ from .checkpoint import (
                          safe_globals,
                          trust_checkpoint,
 )
-from .checkpoint_io import CorruptCheckpointError, read_checkpoint
+from .checkpoint_io import (
+    CorruptCheckpointError,
+    compare_state_dicts,
+    group_by_module,
+    read_checkpoint,
+)
 from .hooks import ConfigDoctorError, ConfigDoctorHook
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
     'ConfigDoctorError',
     'ConfigDoctorHook',
+    'compare_state_dicts',
+    'group_by_module',
     'CorruptCheckpointError',
     'DeviceAwareDistributedDataParallel',
     'load_checkpoint_safely',
