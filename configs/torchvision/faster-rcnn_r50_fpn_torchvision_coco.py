@@ -39,3 +39,6 @@ model = dict(
                           min_bbox_size=1e-3)),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=1000,
                            min_bbox_size=1e-3)))
+
+# Check the wiring (strides, classes, normalisation, ...) before training.
+custom_hooks = [dict(type='ConfigDoctorHook')]
