@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from rcnn_plugin.utils import offline
+
 from .context import DoctorContext
 from .finding import Finding
 
@@ -82,26 +84,10 @@ def resolve_url(ref: str) -> Optional[str]:
         str | None: The URL, or None for local paths, other schemes
         (``offline-torchvision://``) and unknown names.
     """
-    from mmengine.runner.checkpoint import (
-        get_deprecated_model_names,
-        get_external_models,
-        get_mmcls_models,
-        get_torchvision_models,
-    )
-    if ref.startswith(('http://', 'https://')):
-        return ref
-    for prefix, table in (('torchvision://', get_torchvision_models),
-                          ('modelzoo://', get_torchvision_models),
-                          ('open-mmlab://', get_external_models),
-                          ('openmmlab://', get_external_models),
-                          ('mmcls://', get_mmcls_models)):
-        if ref.startswith(prefix):
-            name = ref[len(prefix):]
-            if 'mmlab' in prefix:
-                name = get_deprecated_model_names().get(name, name)
-            url = table().get(name)
-            return url if url and url.startswith('http') else None
-    return None
+    try:
+        return offline.resolve_url(ref)
+    except KeyError:
+        return None
 
 
 def cached_file(ref: str) -> Optional[str]:
@@ -116,8 +102,7 @@ def cached_file(ref: str) -> Optional[str]:
     url = resolve_url(ref)
     if url is None:
         return None
-    path = osp.join(torch.hub.get_dir(), 'checkpoints',
-                    osp.basename(urlparse(url).path))
+    path = offline.cached_path(url)
     return path if osp.isfile(path) else None
 
 
