@@ -1,0 +1,3 @@
+from .adapter_checkpoint_hook import AdapterCheckpointHook
+
+__all__ = ['AdapterCheckpointHook']
