@@ -5,6 +5,7 @@ from .adapter import (
                       load_adapter,
                       save_adapter,
 )
+from .export import load_peft_model, merge_to_plain, plain_config
 from .freeze import (
                      apply_freeze,
                      freeze_norm_stats,
@@ -28,5 +29,6 @@ __all__ = [
     'save_adapter', 'apply_freeze', 'freeze_norm_stats', 'parameter_table',
     'select_modules', 'set_requires_grad', 'unfreeze_norm_stats',
     'find_lora_targets', 'inject_lora', 'lora_layers', 'merge_lora',
-    'no_match_error', 'LoRAConv2d', 'LoRALinear', 'build_peft_detector'
+    'no_match_error', 'LoRAConv2d', 'LoRALinear', 'build_peft_detector',
+    'load_peft_model', 'merge_to_plain', 'plain_config'
 ]
