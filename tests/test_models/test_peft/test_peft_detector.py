@@ -18,7 +18,8 @@ from rcnn_plugin.models.peft import (
 from conftest import REPO, shrink_model
 
 PEFT_DIR = osp.join(REPO, 'configs', 'bccd_peft')
-LORA_R8 = osp.join(PEFT_DIR, 'faster-rcnn_mobilenetv2_fpn-128_lora-r8_8e_bccd.py')
+LORA_R8 = osp.join(PEFT_DIR,
+                   'faster-rcnn_mobilenetv2_fpn-128_lora-r8_8e_bccd.py')
 TRAINABLE = ('neck.', 'rpn_head.', 'roi_head.bbox_head.fc_cls.',
              'roi_head.bbox_head.fc_reg.')
 
