@@ -2,10 +2,10 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, HOOKS, MODEL_WRAPPERS, MODELS
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine
+from rcnn_plugin import datasets, engine, models
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -13,6 +13,8 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (HOOKS, 'AdapterCheckpointHook', engine.AdapterCheckpointHook),
+    (MODELS, 'PEFTDetector', models.build_peft_detector),
 ]
 
 
