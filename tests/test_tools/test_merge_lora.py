@@ -10,8 +10,12 @@ from mmengine.config import Config
 from mmengine.runner import save_checkpoint
 
 from rcnn_plugin.engine import load_checkpoint_safely
-from rcnn_plugin.models.peft import (LoRAConv2d, LoRALinear, lora_layers,
-                                     save_adapter)
+from rcnn_plugin.models.peft import (
+    LoRAConv2d,
+    LoRALinear,
+    lora_layers,
+    save_adapter,
+)
 
 from conftest import run_tool
 

@@ -19,9 +19,9 @@ class AdapterCheckpointHook(Hook):
     only the trained tensors (see :func:`~rcnn_plugin.models.peft.
     save_adapter`). With ``save_base=True``, the weights the training
     starts from (after init and ``load_from``) are also saved once, as
-    ``base_weights.pth``: the base that adapters load on top of when no
-    model-zoo checkpoint is the base (e.g. random heads on an ImageNet
-    backbone).
+    ``base_weights.pth`` (kept when a run resumes): the base that adapters
+    load on top of when no model-zoo checkpoint is the base (e.g. random
+    heads on an ImageNet backbone).
 
     Args:
         save_base (bool): Save ``base_weights.pth`` before training.
@@ -55,8 +55,13 @@ class AdapterCheckpointHook(Hook):
     @master_only
     def before_train(self, runner) -> None:
         """Save ``base_weights.pth`` in the work dir if asked to."""
-        if self.save_base:
-            path = osp.join(runner.work_dir, 'base_weights.pth')
+        if not self.save_base:
+            return
+        path = osp.join(runner.work_dir, 'base_weights.pth')
+        if osp.exists(path) and runner.cfg.get('resume', False):
+            # Resumed: the model holds trained weights, keep the true base.
+            runner.logger.info(f'Keeping the existing base weights {path}')
+        else:
             save_checkpoint(
                 dict(meta=dict(note='weights before PEFT training'),
                      state_dict=self._model(runner).state_dict()), path)

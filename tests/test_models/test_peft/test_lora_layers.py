@@ -137,3 +137,15 @@ def test_dropout_only_in_training():
                                rtol=1e-5)
     lora.train()
     assert not torch.allclose(lora(x), lora.to_plain()(x), atol=1e-3)
+
+
+def test_empty_inputs():
+    """No RoIs / no images: zero-size batches pass through."""
+    conv = LoRAConv2d.from_conv(nn.Conv2d(4, 6, 3, padding=1), rank=2)
+    linear = LoRALinear.from_linear(nn.Linear(4, 6), rank=2)
+    assert conv(torch.zeros(0, 4, 5, 5)).shape == (0, 6, 5, 5)
+    out = linear(torch.zeros(0, 4))
+    assert out.shape == (0, 6)
+    out.sum().backward()
+    assert linear.lora_B.grad is not None
+    assert linear.lora_B.grad.abs().sum() == 0
