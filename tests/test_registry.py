@@ -41,6 +41,8 @@ EXPECTED = [
     (MODELS, 'TorchvisionRPNHead', models.TorchvisionRPNHead),
     (TASK_UTILS, 'TorchvisionAnchorGenerator',
      models.TorchvisionAnchorGenerator),
+    (HOOKS, 'AdapterCheckpointHook', engine.AdapterCheckpointHook),
+    (MODELS, 'PEFTDetector', models.build_peft_detector),
 ]
 
 

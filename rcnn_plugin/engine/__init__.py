@@ -12,10 +12,11 @@ from .checkpoint_io import (
     group_by_module,
     read_checkpoint,
 )
-from .hooks import ConfigDoctorError, ConfigDoctorHook
+from .hooks import AdapterCheckpointHook, ConfigDoctorError, ConfigDoctorHook
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
+    'AdapterCheckpointHook',
     'ConfigDoctorError',
     'ConfigDoctorHook',
     'compare_state_dicts',

@@ -1,6 +1,8 @@
 from .backbones import TorchvisionBackbone
 from .dense_heads import TorchvisionRPNHead
 from .layers import CosineSimLinear
+from .peft import *  # noqa: F401,F403
+from .peft import __all__ as _peft_all
 from .roi_heads import CosineSimBBoxHead, TorchvisionLevelRoIExtractor
 from .task_modules import (
                     ClassBalancedPosSampler,
@@ -29,4 +31,4 @@ __all__ = [
     'TorchvisionBackbone',
     'TorchvisionLevelRoIExtractor',
     'TorchvisionRPNHead',
-]
+] + _peft_all

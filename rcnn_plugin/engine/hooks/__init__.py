@@ -1,3 +1,4 @@
+from .adapter_checkpoint_hook import AdapterCheckpointHook
 from .config_doctor_hook import ConfigDoctorError, ConfigDoctorHook
 
-__all__ = ['ConfigDoctorError', 'ConfigDoctorHook']
+__all__ = ['AdapterCheckpointHook', 'ConfigDoctorError', 'ConfigDoctorHook']

@@ -1,0 +1,90 @@
+"""Save an adapter-only checkpoint next to every regular checkpoint."""
+import os.path as osp
+from typing import Optional
+
+from mmdet.registry import HOOKS
+from mmengine.dist import master_only
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import save_checkpoint
+
+from rcnn_plugin.models.peft import save_adapter
+
+
+@HOOKS.register_module()
+class AdapterCheckpointHook(Hook):
+    """Write ``adapter_<name>.pth`` beside each checkpoint the Runner saves.
+
+    ``epoch_8.pth`` gets ``adapter_epoch_8.pth`` in the same folder, holding
+    only the trained tensors (see :func:`~rcnn_plugin.models.peft.
+    save_adapter`). With ``save_base=True``, the weights the training
+    starts from (after init and ``load_from``) are also saved once, as
+    ``base_weights.pth`` (kept when a run resumes): the base that adapters
+    load on top of when no model-zoo checkpoint is the base (e.g. random
+    heads on an ImageNet backbone).
+
+    Args:
+        save_base (bool): Save ``base_weights.pth`` before training.
+            Defaults to False.
+        prefix (str): Prefix of the adapter file names.
+            Defaults to 'adapter_'.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, save_base: bool = False,
+                 prefix: str = 'adapter_') -> None:
+        if not prefix:
+            raise ValueError('prefix must be non-empty, or adapters would '
+                             'overwrite the regular checkpoints')
+        self.save_base = save_base
+        self.prefix = prefix
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    @staticmethod
+    def _checkpoint_hook(runner) -> Optional[CheckpointHook]:
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook):
+                return hook
+        return None
+
+    @master_only
+    def before_train(self, runner) -> None:
+        """Save ``base_weights.pth`` in the work dir if asked to."""
+        if not self.save_base:
+            return
+        path = osp.join(runner.work_dir, 'base_weights.pth')
+        if osp.exists(path) and runner.cfg.get('resume', False):
+            # Resumed: the model holds trained weights, keep the true base.
+            runner.logger.info(f'Keeping the existing base weights {path}')
+        else:
+            save_checkpoint(
+                dict(meta=dict(note='weights before PEFT training'),
+                     state_dict=self._model(runner).state_dict()), path)
+            runner.logger.info(f'Saved the base weights to {path}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Save the adapter that matches ``checkpoint``.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The checkpoint being saved (for its meta).
+        """
+        meta = checkpoint.get('meta', {})
+        hook = self._checkpoint_hook(runner)
+        by_epoch = hook.by_epoch if hook is not None else True
+        tmpl = hook.filename_tmpl if hook is not None else (
+            'epoch_{}.pth' if by_epoch else 'iter_{}.pth')
+        out_dir = (hook.out_dir if hook is not None
+                   and isinstance(hook.out_dir, str) else runner.work_dir)
+        step = meta.get('epoch') if by_epoch else meta.get('iter')
+        path = osp.join(out_dir, self.prefix + tmpl.format(step))
+        extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg') if k in meta}
+        numel = save_adapter(self._model(runner), path, extra)
+        runner.logger.info(
+            f'Saved the adapter ({numel:,} values, '
+            f'{osp.getsize(path) / 2**20:.2f} MiB) to {path}')

@@ -1,0 +1,164 @@
+"""Adapter-only checkpoints: the trained tensors of a PEFT model.
+
+An adapter checkpoint is ``{'meta': ..., 'state_dict': ...}`` where
+``state_dict`` holds the parameters that require gradients and the buffers
+(BN running statistics) of modules that own such parameters, and ``meta``
+holds plain data only (loadable with ``weights_only=True``):
+
+- ``arch``: every state-dict key of the model with its shape, in order;
+- ``base_sha256``: a hash of the frozen tensors the adapter was trained on;
+- ``peft_cfg``: the model's ``PEFTDetector`` settings, when it has them.
+
+Loading it on top of the same base weights reproduces the fine-tuned model.
+"""
+import hashlib
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+
+ADAPTER_FORMAT = 'rcnn_plugin.adapter/1'
+
+
+def adapter_state_dict(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
+    """The tensors that training changes: trainable parameters and buffers.
+
+    Args:
+        model (nn.Module): The model (unwrapped from DDP).
+
+    Returns:
+        OrderedDict[str, Tensor]: Detached CPU copies, in state-dict order.
+    """
+    keep = set()
+    for mname, module in model.named_modules():
+        prefix = f'{mname}.' if mname else ''
+        own = list(module.named_parameters(recurse=False))
+        for pname, param in own:
+            if param.requires_grad:
+                keep.add(prefix + pname)
+        if any(p.requires_grad for _, p in own):
+            keep.update(prefix + b for b, _ in
+                        module.named_buffers(recurse=False))
+    return OrderedDict((k, v.detach().cpu().clone())
+                       for k, v in model.state_dict().items() if k in keep)
+
+
+def architecture(model: nn.Module) -> List[List[Any]]:
+    """Every state-dict key with its shape: ``[[key, [d0, d1, ...]], ...]``.
+
+    Args:
+        model (nn.Module): The model.
+
+    Returns:
+        list[list]: Plain data, in state-dict order.
+    """
+    return [[k, list(v.shape)] for k, v in model.state_dict().items()]
+
+
+def base_fingerprint(model: nn.Module, exclude: Any) -> str:
+    """SHA-256 over the model's tensors whose keys are not in ``exclude``.
+
+    Args:
+        model (nn.Module): The model.
+        exclude (Container[str]): Keys to skip (the adapter's).
+
+    Returns:
+        str: The hex digest.
+    """
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        if key in exclude:
+            continue
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_adapter(model: nn.Module,
+                 filename: str,
+                 extra_meta: Optional[Dict[str, Any]] = None) -> int:
+    """Write an adapter-only checkpoint.
+
+    Args:
+        model (nn.Module): The fine-tuned model (unwrapped from DDP).
+        filename (str): Output path; its folder is created.
+        extra_meta (dict, optional): More plain meta data (epoch, iter).
+            Defaults to None.
+
+    Returns:
+        int: The number of tensor elements saved.
+    """
+    state = adapter_state_dict(model)
+    meta = dict(format=ADAPTER_FORMAT, arch=architecture(model),
+                base_sha256=base_fingerprint(model, state),
+                peft_cfg=getattr(model, 'peft_cfg', None))
+    meta.update(extra_meta or {})
+    os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)
+    torch.save(dict(meta=meta, state_dict=state), filename)
+    return sum(v.numel() for v in state.values())
+
+
+def _first_mismatch(model_arch: List[List[Any]],
+                    saved_arch: List[List[Any]]) -> Optional[str]:
+    saved = dict((k, s) for k, s in saved_arch)
+    current = dict((k, s) for k, s in model_arch)
+    for key, shape in saved_arch:
+        if key not in current:
+            return f'{key!r} (in the adapter, not in the model)'
+        if current[key] != shape:
+            return (f'{key!r} (shape {shape} in the adapter, {current[key]} '
+                    'in the model)')
+    for key, _ in model_arch:
+        if key not in saved:
+            return f'{key!r} (in the model, not in the adapter)'
+    return None
+
+
+def load_adapter(model: nn.Module,
+                 adapter: Union[str, Dict[str, Any]],
+                 check_base: bool = True) -> Dict[str, Any]:
+    """Load an adapter checkpoint on top of a model's base weights.
+
+    Build the model with the same ``PEFTDetector`` settings, load the base
+    checkpoint into it first, then call this.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+        adapter (str | dict): Path of an adapter checkpoint, or its content.
+        check_base (bool): Refuse base weights that differ from those the
+            adapter was trained on. Defaults to True.
+
+    Returns:
+        dict: The adapter's meta data.
+
+    Raises:
+        ValueError: If the model's architecture differs from the adapter's
+            (the message names the first mismatched key), or, with
+            ``check_base``, if the base weights differ.
+    """
+    name = adapter if isinstance(adapter, str) else 'the adapter'
+    ckpt = load_checkpoint_safely(adapter) if isinstance(adapter,
+                                                         str) else adapter
+    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    if meta.get('format') != ADAPTER_FORMAT:
+        raise ValueError(f'{name} is not an adapter checkpoint (meta.format '
+                         f'is {meta.get("format")!r}, not {ADAPTER_FORMAT!r})')
+    mismatch = _first_mismatch(architecture(model), meta['arch'])
+    if mismatch:
+        raise ValueError(
+            f'{name} was trained on another architecture: first mismatched '
+            f'key {mismatch}. Build the model with the same config (and '
+            f'PEFT settings: {meta.get("peft_cfg")}).')
+    state = ckpt['state_dict']
+    if check_base and base_fingerprint(model, state) != meta['base_sha256']:
+        raise ValueError(
+            f'{name} was trained on other base weights than the model holds '
+            '(frozen tensors differ): load the base checkpoint it was '
+            'trained from first, or pass check_base=False.')
+    model.load_state_dict(state, strict=False)
+    return meta

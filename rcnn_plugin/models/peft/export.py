@@ -1,0 +1,111 @@
+"""Turn a PEFT model and config into a plain mmdet model and config."""
+import copy
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from torch import nn
+
+from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+
+from .adapter import load_adapter
+from .freeze import unfreeze_norm_stats
+from .inject import merge_lora
+
+PEFT_TYPE = 'PEFTDetector'
+PEFT_HOOKS = ('AdapterCheckpointHook', )
+
+
+def plain_config(cfg: Config) -> Config:
+    """The config without PEFT: the detector's own type, no LoRA or hooks.
+
+    Args:
+        cfg (Config): A config whose model type is ``PEFTDetector``.
+
+    Returns:
+        Config: A copy whose ``model`` is the wrapped detector's dict and
+        whose ``custom_hooks`` lack :class:`AdapterCheckpointHook`.
+
+    Raises:
+        ValueError: If the model type is not ``PEFTDetector``.
+    """
+    if cfg.model.get('type') != PEFT_TYPE:
+        raise ValueError(f'model.type is {cfg.model.get("type")!r}, not '
+                         f'{PEFT_TYPE!r}: nothing to merge')
+    out = copy.deepcopy(cfg)
+    model = out.model
+    model.type = model.pop('detector_type')
+    model.pop('lora', None)
+    model.pop('freeze', None)
+    hooks = [h for h in out.get('custom_hooks', [])
+             if h.get('type') not in PEFT_HOOKS]
+    if 'custom_hooks' in out:
+        out.custom_hooks = hooks
+    return out
+
+
+def _state_dict(ckpt: dict) -> dict:
+    state = ckpt.get('state_dict', ckpt)
+    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k,
+                        v) for k, v in state.items())
+
+
+def load_peft_model(cfg: Config,
+                    checkpoint: str,
+                    adapter: Optional[str] = None) -> nn.Module:
+    """Build the PEFT model of ``cfg`` and load its weights.
+
+    Args:
+        cfg (Config): A ``PEFTDetector`` config.
+        checkpoint (str): A full checkpoint of the PEFT model (e.g.
+            ``epoch_8.pth``) or, with ``adapter``, the base checkpoint.
+        adapter (str, optional): An adapter checkpoint to load on top of
+            ``checkpoint``. Defaults to None.
+
+    Returns:
+        nn.Module: The model, in eval mode.
+
+    Raises:
+        ValueError: If ``checkpoint`` lacks model keys other than adapter
+            keys that ``adapter`` provides.
+    """
+    model_cfg = copy.deepcopy(cfg.model)
+    if model_cfg.get('backbone', {}).get('init_cfg') is not None:
+        model_cfg.backbone.init_cfg = None  # weights come from checkpoint
+    model = MODELS.build(model_cfg)
+    state = _state_dict(load_checkpoint_safely(checkpoint,
+                                               map_location='cpu'))
+    result = model.load_state_dict(state, strict=False)
+    lora_keys = [k for k in result.missing_keys
+                 if k.rpartition('.')[2] in ('lora_A', 'lora_B')]
+    other = [k for k in result.missing_keys if k not in lora_keys]
+    if other or (lora_keys and adapter is None):
+        missing = (other or lora_keys)[0]
+        raise ValueError(
+            f'{checkpoint} lacks {len(other) + len(lora_keys)} keys of the '
+            f'model, e.g. {missing!r}' +
+            ('' if other else '; pass the adapter trained on it'))
+    if result.unexpected_keys:
+        raise ValueError(f'{checkpoint} has keys the model lacks, e.g. '
+                         f'{result.unexpected_keys[0]!r}')
+    if adapter is not None:
+        load_adapter(model, adapter)
+    return model.eval()
+
+
+def merge_to_plain(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
+    """Fold LoRA into the base weights and return a plain state dict.
+
+    Args:
+        model (nn.Module): A PEFT model, changed in place into a plain one.
+
+    Returns:
+        OrderedDict[str, Tensor]: Its state dict, with the keys of the model
+        built without PEFT.
+    """
+    merge_lora(model)
+    unfreeze_norm_stats(model)
+    return OrderedDict((k, v.detach().clone())
+                       for k, v in model.state_dict().items())

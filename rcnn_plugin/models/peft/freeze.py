@@ -1,0 +1,219 @@
+"""Freezing policies, frozen BN statistics and the parameter table.
+
+A freezing pattern selects modules by name. It is a regex matched against
+the whole dotted name or against any dotted suffix of it, so the named
+groups ``backbone``, ``neck``, ``rpn_head``, ``roi_head`` and
+``bbox_head.fc_cls`` (which is ``roi_head.bbox_head.fc_cls`` in a two-stage
+detector) are patterns too, and ``backbone.layer[1-4]`` selects four layers.
+A selected module's parameters, all of them, stop requiring gradients.
+"""
+import re
+from typing import Dict, List, Sequence, Union
+
+from mmengine.logging import MMLogger
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .inject import LORA_TYPES, no_match_error
+
+_FROZEN_STATS_CLASSES: Dict[type, type] = {}
+
+
+def _as_list(patterns: Union[str, Sequence[str], None]) -> List[str]:
+    if patterns is None:
+        return []
+    if isinstance(patterns, str):
+        return [patterns]
+    if not all(isinstance(p, str) for p in patterns):
+        raise TypeError(f'freeze patterns must be strings, got {patterns!r}')
+    return list(patterns)
+
+
+def select_modules(model: nn.Module, pattern: str,
+                   what: str = 'freeze') -> List[str]:
+    """Names of the modules that a freezing pattern selects.
+
+    Args:
+        model (nn.Module): The model.
+        pattern (str): A regex, matched against whole names and their dotted
+            suffixes (``bbox_head.fc_cls`` selects
+            ``roi_head.bbox_head.fc_cls``).
+        what (str): The config key, for the error message.
+            Defaults to 'freeze'.
+
+    Returns:
+        list[str]: The selected module names ('' for the whole model).
+
+    Raises:
+        ValueError: If nothing matches; the message lists close names.
+    """
+    try:
+        regex = re.compile(rf'(?:.*\.)?(?:{pattern})')
+    except re.error as err:
+        raise ValueError(f'{what}={pattern!r} is not a valid regex: '
+                         f'{err}') from err
+    names = [n for n, _ in model.named_modules()]
+    selected = [n for n in names if regex.fullmatch(n)]
+    if not selected:
+        raise no_match_error(what, pattern, names)
+    return selected
+
+
+def set_requires_grad(model: nn.Module,
+                      patterns: Union[str, Sequence[str], None],
+                      requires_grad: bool,
+                      what: str = 'freeze') -> List[str]:
+    """Set ``requires_grad`` of every parameter under the selected modules.
+
+    LoRA parameters (``lora_A``, ``lora_B``) are left as they are: freezing
+    ``backbone`` freezes the backbone's base weights, not its adapters.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+        patterns (str | Sequence[str] | None): Freezing patterns, see
+            :func:`select_modules`.
+        requires_grad (bool): The value to set.
+        what (str): The config key, for error messages.
+            Defaults to 'freeze'.
+
+    Returns:
+        list[str]: The selected module names.
+    """
+    selected: List[str] = []
+    for pattern in _as_list(patterns):
+        for name in select_modules(model, pattern, what):
+            selected.append(name)
+            for pname, param in model.get_submodule(name).named_parameters():
+                if pname.rpartition('.')[2] not in ('lora_A', 'lora_B'):
+                    param.requires_grad_(requires_grad)
+    return selected
+
+
+def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:
+    """``train()`` of a norm layer whose statistics are frozen."""
+    return nn.Module.train(self, False)
+
+
+def _frozen_stats_class(cls: type) -> type:
+    if cls not in _FROZEN_STATS_CLASSES:
+        _FROZEN_STATS_CLASSES[cls] = type(
+            f'FrozenStats{cls.__name__}', (cls, ), {
+                'train': _stay_in_eval,
+                '__module__': __name__,
+                '__doc__': f'{cls.__name__} that stays in eval mode.'
+            })
+    return _FROZEN_STATS_CLASSES[cls]
+
+
+def freeze_norm_stats(model: nn.Module) -> List[str]:
+    """Keep frozen BN layers in eval mode, also after ``model.train()``.
+
+    A BN layer is frozen when it has no parameter that requires gradients.
+    Its class becomes a subclass whose ``train()`` always sets eval mode, so
+    it normalises with, and never updates, its running statistics. The
+    state-dict keys do not change.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+
+    Returns:
+        list[str]: Names of the BN layers now frozen.
+    """
+    frozen = []
+    for name, module in model.named_modules():
+        if not isinstance(module, _BatchNorm) or any(
+                p.requires_grad for p in module.parameters()):
+            continue
+        if type(module) not in _FROZEN_STATS_CLASSES.values():
+            module.__class__ = _frozen_stats_class(type(module))
+        module.eval()
+        frozen.append(name)
+    return frozen
+
+
+def unfreeze_norm_stats(model: nn.Module) -> List[str]:
+    """Undo :func:`freeze_norm_stats` (the plain BN classes come back).
+
+    Args:
+        model (nn.Module): The model, changed in place.
+
+    Returns:
+        list[str]: Names of the BN layers restored.
+    """
+    restored = []
+    for name, module in model.named_modules():
+        if type(module) in _FROZEN_STATS_CLASSES.values():
+            module.__class__ = type(module).__bases__[0]
+            restored.append(name)
+    return restored
+
+
+def _count(module: nn.Module) -> List[int]:
+    total = trainable = lora = 0
+    for pname, param in module.named_parameters():
+        total += param.numel()
+        trainable += param.numel() if param.requires_grad else 0
+        if pname.rpartition('.')[2] in ('lora_A', 'lora_B'):
+            lora += param.numel()
+    return [total, trainable, total - trainable, lora]
+
+
+def parameter_table(model: nn.Module) -> str:
+    """A text table of parameters per top-level module.
+
+    Columns: module, parameters, trainable, frozen, of which LoRA (the
+    adapters, counted in their module's totals), trainable %.
+
+    Args:
+        model (nn.Module): The model.
+
+    Returns:
+        str: The table, one row per direct child with parameters and a
+        ``total`` row; numbers of the total are over the whole model.
+    """
+    header = ['module', 'params', 'trainable', 'frozen', 'lora', 'train %']
+    rows = []
+    for name, child in model.named_children():
+        counts = _count(child)
+        if counts[0]:
+            rows.append([name] + counts)
+    rows.append(['total'] + _count(model))
+    cells = [header] + [[r[0]] + [f'{v:,}' for v in r[1:]] +
+                        [f'{100.0 * r[2] / max(r[1], 1):.2f}'] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    lines = ['  '.join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(cell, widths)))
+             for cell in cells]
+    lines.insert(1, '-' * len(lines[0]))
+    return '\n'.join(lines)
+
+
+def apply_freeze(model: nn.Module,
+                 frozen: Union[str, Sequence[str], None] = None,
+                 trainable: Union[str, Sequence[str], None] = None,
+                 norm_eval: bool = True) -> None:
+    """Apply a freezing policy and log the parameter table.
+
+    Order: freeze ``frozen``, then re-enable ``trainable`` (so
+    ``frozen='.*'``, ``trainable='bbox_head.fc_cls'`` trains one layer),
+    then, if ``norm_eval``, keep the BN statistics of frozen BN layers.
+    LoRA base weights stay frozen whatever the patterns say.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+        frozen (str | Sequence[str] | None): Patterns of modules to freeze.
+            Defaults to None.
+        trainable (str | Sequence[str] | None): Patterns of modules to
+            train, applied after ``frozen``. Defaults to None.
+        norm_eval (bool): Keep frozen BN layers in eval mode.
+            Defaults to True.
+    """
+    set_requires_grad(model, frozen, False, 'freeze.frozen')
+    set_requires_grad(model, trainable, True, 'freeze.trainable')
+    for module in model.modules():
+        if isinstance(module, LORA_TYPES):
+            module.freeze_base()
+    if norm_eval:
+        freeze_norm_stats(model)
+    MMLogger.get_current_instance().info(
+        'Trainable and frozen parameters:\n' + parameter_table(model))

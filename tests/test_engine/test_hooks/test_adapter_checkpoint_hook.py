@@ -1,0 +1,73 @@
+"""AdapterCheckpointHook in a real (tiny) training run."""
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import HOOKS, MODELS
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from rcnn_plugin.engine import AdapterCheckpointHook, load_checkpoint_safely
+from rcnn_plugin.models.peft import load_adapter
+
+PEFT_TINY = """
+_base_ = '{base}'
+custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
+model = dict(
+    type='PEFTDetector',
+    detector_type='FasterRCNN',
+    lora=dict(rank=4, alpha=8,
+              target_modules=r'backbone\\.layer[67]\\..*|neck\\.fpn_convs.*'
+              r'|roi_head\\.bbox_head\\.shared_fcs\\.\\d+'),
+    freeze=dict(frozen='.*', trainable=['rpn_head', 'bbox_head.fc_cls',
+                                        'bbox_head.fc_reg']))
+custom_hooks = [dict(type='AdapterCheckpointHook', save_base=True)]
+"""
+
+
+@pytest.fixture
+def peft_tiny_config(tmp_path, tiny_config):
+    path = tmp_path / 'tiny_peft_faster-rcnn.py'
+    path.write_text(PEFT_TINY.format(base=tiny_config))
+    return str(path)
+
+
+def test_registered():
+    assert HOOKS.get('AdapterCheckpointHook') is AdapterCheckpointHook
+
+
+def test_empty_prefix_is_refused():
+    with pytest.raises(ValueError, match='prefix'):
+        AdapterCheckpointHook(prefix='')
+
+
+@pytest.mark.slow
+def test_adapter_plus_base_reproduces_the_checkpoint(peft_tiny_config,
+                                                     tmp_path):
+    cfg = Config.fromfile(peft_tiny_config)
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.checkpoint.max_keep_ckpts = -1
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # CPU time
+    Runner.from_cfg(cfg).train()
+    work = cfg.work_dir
+    full = load_checkpoint_safely(osp.join(work, 'epoch_1.pth'))
+    adapter_path = osp.join(work, 'adapter_epoch_1.pth')
+    base = load_checkpoint_safely(osp.join(work, 'base_weights.pth'))
+    adapter = load_checkpoint_safely(adapter_path)
+    assert adapter['meta']['epoch'] == 1 and adapter['meta']['iter'] == 2
+
+    # The adapter holds exactly what training changed.
+    changed = {k for k, v in full['state_dict'].items()
+               if not torch.equal(v, base['state_dict'][k])}
+    assert changed and changed <= set(adapter['state_dict'])
+    assert any(k.endswith('lora_B') for k in changed)
+    assert not any(k.startswith('backbone.') and 'lora_' not in k
+                   for k in adapter['state_dict'])
+    assert osp.getsize(adapter_path) < 0.3 * osp.getsize(
+        osp.join(work, 'epoch_1.pth'))
+
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(base['state_dict'], strict=True)
+    load_adapter(model, adapter_path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, full['state_dict'][key]), key

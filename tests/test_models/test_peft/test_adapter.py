@@ -1,0 +1,111 @@
+"""Adapter-only checkpoints: round trip and architecture checks."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from rcnn_plugin.models.peft import load_adapter, save_adapter
+
+from conftest import REPO, shrink_model
+
+PEFT_DIR = osp.join(REPO, 'configs', 'bccd_peft')
+
+
+_CACHE = {}
+
+
+def _build(rank=4, plain=False):
+    """A fresh copy of a shrunk model (built once per kind: CPU time)."""
+    if (rank, plain) not in _CACHE:
+        _CACHE[rank, plain] = _make(rank, plain)
+    return copy.deepcopy(_CACHE[rank, plain])
+
+
+def _make(rank, plain):
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(
+        PEFT_DIR, f'faster-rcnn_mobilenetv2_fpn-128_lora-r{rank}_8e_bccd.py'))
+    model_cfg = shrink_model(cfg.model)
+    if plain:
+        model_cfg.type = model_cfg.pop('detector_type')
+        model_cfg.pop('lora'), model_cfg.pop('freeze')
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def _fine_tune(model):
+    """Stand-in for training: move every trainable tensor."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p))
+
+
+@pytest.fixture
+def tuned(tmp_path):
+    torch.manual_seed(0)
+    model = _build()
+    base = copy.deepcopy(model.state_dict())
+    _fine_tune(model)
+    path = str(tmp_path / 'adapter.pth')
+    numel = save_adapter(model, path, dict(epoch=3))
+    return model, base, path, numel
+
+
+def test_round_trip_reproduces_the_fine_tuned_model(tuned):
+    model, base, path, numel = tuned
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert numel == trainable  # the trainable parts hold no BN buffers
+    fresh = _build()
+    fresh.load_state_dict(base, strict=True)
+    meta = load_adapter(fresh, path)
+    assert meta['epoch'] == 3 and meta['peft_cfg']['lora']['rank'] == 4
+    tuned_state, loaded = model.state_dict(), fresh.state_dict()
+    assert list(tuned_state) == list(loaded)
+    for key, value in tuned_state.items():
+        assert torch.equal(value, loaded[key]), key
+
+
+def test_adapter_is_small(tuned, tmp_path):
+    model, _, path, _ = tuned
+    full = tmp_path / 'full.pth'
+    torch.save(model.state_dict(), full)
+    assert osp.getsize(path) < 0.5 * osp.getsize(full)
+
+
+def test_other_rank_names_the_first_mismatched_key(tuned):
+    _, _, path, _ = tuned
+    with pytest.raises(ValueError) as err:
+        load_adapter(_build(rank=8), path)
+    assert ("first mismatched key "
+            "'backbone.layer2.0.expand_conv.conv.lora_A' (shape [4, 8, 1, 1]"
+            " in the adapter, [8, 8, 1, 1] in the model)") in str(err.value)
+
+
+def test_model_without_lora_names_the_first_missing_key(tuned):
+    _, _, path, _ = tuned
+    with pytest.raises(ValueError, match="first mismatched key 'backbone.layer"
+                       r"2.0.expand_conv.conv.lora_A' \(in the adapter, not"):
+        load_adapter(_build(plain=True), path)
+
+
+def test_other_base_weights_are_refused(tuned):
+    _, _, path, _ = tuned
+    other = _build()
+    with torch.no_grad():  # other (random) frozen head FCs
+        other.roi_head.bbox_head.shared_fcs[0].weight.normal_()
+    with pytest.raises(ValueError, match='other base weights'):
+        load_adapter(other, path)
+    load_adapter(other, path, check_base=False)
+
+
+def test_not_an_adapter(tmp_path):
+    path = str(tmp_path / 'plain.pth')
+    torch.save(dict(state_dict={}), path)
+    with pytest.raises(ValueError, match='is not an adapter checkpoint'):
+        load_adapter(_build(), path)

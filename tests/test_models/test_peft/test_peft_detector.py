@@ -1,0 +1,113 @@
+"""PEFTDetector on the shrunk BCCD LoRA config: a real Faster R-CNN."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from rcnn_plugin.models.peft import (
+    build_peft_detector,
+    lora_layers,
+    plain_config,
+)
+
+from conftest import REPO, shrink_model
+
+PEFT_DIR = osp.join(REPO, 'configs', 'bccd_peft')
+LORA_R8 = osp.join(PEFT_DIR,
+                   'faster-rcnn_mobilenetv2_fpn-128_lora-r8_8e_bccd.py')
+TRAINABLE = ('neck.', 'rpn_head.', 'roi_head.bbox_head.fc_cls.',
+             'roi_head.bbox_head.fc_reg.')
+
+
+def _cfg(path=LORA_R8):
+    register_all_modules()
+    return Config.fromfile(path)
+
+
+def _outputs(model, image):
+    with torch.no_grad():
+        feats = model.extract_feat(image)
+        rois = torch.tensor([[0, 4., 4., 60., 50.], [0, 30., 10., 90., 70.]])
+        out = model.roi_head._bbox_forward(feats, rois)
+    return list(feats) + [out['cls_score'], out['bbox_pred']]
+
+
+def test_registered_as_function():
+    assert MODELS.get('PEFTDetector') is build_peft_detector
+
+
+def test_zero_init_outputs_equal_the_plain_detector():
+    cfg = _cfg()
+    torch.manual_seed(0)
+    peft = MODELS.build(shrink_model(cfg.model))
+    peft.init_weights()
+    assert len(lora_layers(peft)) > 10
+    plain = MODELS.build(shrink_model(plain_config(cfg).model))
+    base_state = {k: v for k, v in peft.state_dict().items()
+                  if 'lora_' not in k}
+    plain.load_state_dict(base_state, strict=True)  # same keys as plain
+    peft.eval(), plain.eval()
+    image = torch.rand(1, 3, 96, 128)
+    for a, b in zip(_outputs(peft, image), _outputs(plain, image)):
+        assert torch.equal(a, b)
+
+
+def test_gradients_reach_only_lora_and_unfrozen_parameters():
+    cfg = _cfg()
+    torch.manual_seed(0)
+    model = MODELS.build(shrink_model(cfg.model))
+    model.init_weights()
+    model.train()
+    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 96, 128)] * 2,
+                            num_items=[3, 0], num_classes=3)
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    model.parse_losses(losses)[0].backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None}
+    expected = {n for n, _ in model.named_parameters()
+                if n.startswith(TRAINABLE) or n.endswith(('lora_A',
+                                                          'lora_B'))}
+    assert grads == expected
+    lora_b = [p for n, p in model.named_parameters() if n.endswith('lora_B')]
+    assert all(p.grad.abs().sum() > 0 for p in lora_b)
+    assert not any(n.startswith('backbone.') and not n.endswith(
+        ('lora_A', 'lora_B')) for n in grads)
+
+
+def test_frozen_stage_adapters_are_refused():
+    cfg = _cfg()
+    cfg.model.lora.target_modules = r'backbone\.layer1\..*'
+    with pytest.raises(ValueError, match='frozen by the model itself'):
+        MODELS.build(shrink_model(cfg.model))
+
+
+def test_head_only_freezes_backbone_and_its_bn():
+    path = osp.join(PEFT_DIR,
+                    'faster-rcnn_mobilenetv2_fpn-128_head-only_8e_bccd.py')
+    model = MODELS.build(shrink_model(_cfg(path).model))
+    model.train()
+    trainable = {n.split('.')[0] for n, p in model.named_parameters()
+                 if p.requires_grad}
+    assert trainable == {'neck', 'rpn_head', 'roi_head'}
+    bns = [m for n, m in model.backbone.named_modules()
+           if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+
+
+@pytest.mark.parametrize('change,match', [
+    (dict(lora=dict(rank=4, target_modules='neck.*', ranks=3)),
+     'unknown keys'),
+    (dict(lora=dict(rank=4)), 'target_modules'),
+    (dict(freeze=dict(frozen='nek')), "freeze.frozen='nek'"),
+    (dict(detector_type='PEFTDetector'), 'detector_type'),
+])
+def test_config_errors(change, match):
+    model_cfg = shrink_model(_cfg().model)
+    for key, value in change.items():  # replace, do not merge
+        model_cfg[key] = copy.deepcopy(value)
+    with pytest.raises((ValueError, TypeError), match=match):
+        MODELS.build(model_cfg)
