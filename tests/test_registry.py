@@ -43,6 +43,8 @@ EXPECTED = [
      models.TorchvisionAnchorGenerator),
     (HOOKS, 'AdapterCheckpointHook', engine.AdapterCheckpointHook),
     (MODELS, 'PEFTDetector', models.build_peft_detector),
+    (MODELS, 'LoRAConv2d', models.LoRAConv2d),
+    (MODELS, 'LoRALinear', models.LoRALinear),
 ]
 
 

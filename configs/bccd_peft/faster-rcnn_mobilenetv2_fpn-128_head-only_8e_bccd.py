@@ -9,4 +9,7 @@ model = dict(
     detector_type='FasterRCNN',
     freeze=dict(frozen='backbone'))
 
-custom_hooks = [dict(type='AdapterCheckpointHook', save_base=True)]
+custom_hooks = [
+    dict(type='ConfigDoctorHook'),
+    dict(type='AdapterCheckpointHook', save_base=True)
+]

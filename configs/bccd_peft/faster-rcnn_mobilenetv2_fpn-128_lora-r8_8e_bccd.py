@@ -22,4 +22,7 @@ model = dict(
         trainable=['neck', 'rpn_head', 'bbox_head.fc_cls',
                    'bbox_head.fc_reg']))
 
-custom_hooks = [dict(type='AdapterCheckpointHook', save_base=True)]
+custom_hooks = [
+    dict(type='ConfigDoctorHook'),
+    dict(type='AdapterCheckpointHook', save_base=True)
+]

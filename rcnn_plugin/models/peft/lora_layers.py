@@ -23,6 +23,7 @@ from typing import Union
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import wrappers as mmcv_wrappers
+from mmdet.registry import MODELS
 from torch import nn
 
 # Layers whose forward is exactly F.conv2d / F.linear with their weight:
@@ -49,6 +50,7 @@ class _FreezeBaseMixin:
             self.bias.requires_grad_(False)
 
 
+@MODELS.register_module()
 class LoRAConv2d(_FreezeBaseMixin, nn.Conv2d):
     """A frozen ``nn.Conv2d`` plus a trainable low-rank update.
 
@@ -178,6 +180,7 @@ class LoRAConv2d(_FreezeBaseMixin, nn.Conv2d):
                f'lora_alpha={self.alpha}'
 
 
+@MODELS.register_module()
 class LoRALinear(_FreezeBaseMixin, nn.Linear):
     """A frozen ``nn.Linear`` plus a trainable low-rank update.
 
