@@ -8,6 +8,7 @@ checkpoints with ``weights_only=True`` and an allowlist, and adds the
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .engine import register_safe_local_loader
+from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .models import register_offline_scheme
 from .version import __version__
