@@ -2,10 +2,10 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, METRICS, MODEL_WRAPPERS
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine
+from rcnn_plugin import datasets, engine, evaluation
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -13,6 +13,10 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (METRICS, 'DetectionReport', evaluation.DetectionReport),
+    (METRICS, 'ConfusionMatrixMetric', evaluation.ConfusionMatrixMetric),
+    (METRICS, 'FROCMetric', evaluation.FROCMetric),
+    (METRICS, 'PRCurveMetric', evaluation.PRCurveMetric),
 ]
 
 
