@@ -2,7 +2,7 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, METRICS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, HOOKS, METRICS, MODEL_WRAPPERS
 
 import rcnn_plugin
 from rcnn_plugin import datasets, engine, evaluation
@@ -13,6 +13,7 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (HOOKS, 'RunSummaryHook', engine.RunSummaryHook),
     (METRICS, 'DetectionReport', evaluation.DetectionReport),
     (METRICS, 'ConfusionMatrixMetric', evaluation.ConfusionMatrixMetric),
     (METRICS, 'FROCMetric', evaluation.FROCMetric),

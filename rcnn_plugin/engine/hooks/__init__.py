@@ -1,0 +1,3 @@
+from .run_summary_hook import RunSummaryHook
+
+__all__ = ['RunSummaryHook']
