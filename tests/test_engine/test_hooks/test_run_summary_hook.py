@@ -43,6 +43,9 @@ def _train(tiny_config, tmp_path, snippets):
     # A unique name: mmengine reuses a visualizer with an existing name.
     cfg.visualizer.name = f'visualizer_{tmp_path.name}'
     cfg.work_dir = str(tmp_path / 'work')
+    # One training and one validation iteration.
+    cfg.train_dataloader.dataset.indices = 4
+    cfg.val_dataloader.dataset.indices = 2
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
@@ -60,7 +63,7 @@ def _check_tensorboard(log_dir):
     scalars = set(acc.Tags()['scalars'])
     assert {'loss', 'lr', 'coco/bbox_mAP_50', 'pr/bbox_mAP_50', 'froc/CPM',
             'report/micro_f1'} <= scalars, scalars
-    assert len(acc.Scalars('loss')) == 2  # two training iterations
+    assert len(acc.Scalars('loss')) == 1  # one training iteration
     images = set(acc.Tags()['images'])
     assert {'pr_pr_curves', 'froc_froc',
             'confusion_confusion_matrix'} <= images, images
