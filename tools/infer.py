@@ -36,7 +36,7 @@ from rcnn_plugin.apis import (
 )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Detector inference')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help="checkpoint file, or 'none' for "
@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write annotated images or video')
     parser.add_argument('--no-progress', action='store_true')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     return args
@@ -147,10 +147,16 @@ class Run:
         return summary
 
 
-def main() -> None:
-    args = parse_args()
-    checkpoint = None if args.checkpoint == 'none' else args.checkpoint
-    predictor = Predictor(args.config, checkpoint, args.device)
+def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
+    """Run ``predictor`` on ``args.source``; write outputs; return summary.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments (see ``parse_args``).
+        predictor (Predictor): The detector.
+
+    Returns:
+        dict: The summary written to ``summary.json``.
+    """
     run = Run(args, predictor)
     if is_video(args.source):
         reader = VideoReader(args.source)
@@ -167,7 +173,13 @@ def main() -> None:
                 run.flush(batch)
         bar.update(len(batch))
         run.flush(batch)
-    summary = run.close(time.perf_counter() - start)
+    return run.close(time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args()
+    checkpoint = None if args.checkpoint == 'none' else args.checkpoint
+    summary = infer(args, Predictor(args.config, checkpoint, args.device))
     print(f"processed {summary['processed']} images/frames, "
           f"{summary['detections']} detections, skipped "
           f"{summary['skipped']} that did not decode"
