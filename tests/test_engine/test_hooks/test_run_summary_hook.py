@@ -116,3 +116,27 @@ def test_summary_hook_rejects_bad_filename():
     from rcnn_plugin.engine import RunSummaryHook
     with pytest.raises(ValueError, match='.md'):
         RunSummaryHook(filename='summary.html')
+
+
+def test_summary_without_and_with_metric_files(tmp_path):
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine import RunSummaryHook
+    log_dir = tmp_path / 'log'
+    log_dir.mkdir()
+    runner = SimpleNamespace(log_dir=str(log_dir), work_dir=str(tmp_path),
+                             experiment_name='exp', epoch=0, iter=0)
+    hook = RunSummaryHook(max_rows=1)
+    hook.after_run(runner)  # nothing evaluated yet: a header only
+    text = (log_dir / 'summary.md').read_text()
+    assert text.startswith('# Run summary: exp') and '## ' not in text
+    (log_dir / 'froc_froc.csv').write_text('a,b\n1,2\n3,4\n')
+    (log_dir / 'froc_froc.png').write_bytes(b'\x89PNG')
+    (tmp_path / 'best_froc_CPM_epoch_2.pth').write_bytes(b'')
+    hook.after_test_epoch(runner, {'froc/CPM': 0.25})
+    text = (log_dir / 'summary.md').read_text()
+    assert '| froc/CPM | 0.2500 |' in text
+    assert '| 1 | 2 |' in text and '| 3 | 4 |' not in text
+    assert '(1 more rows in [froc_froc.csv](froc_froc.csv))' in text
+    assert '![froc_froc.png](froc_froc.png)' in text
+    assert '[best_froc_CPM_epoch_2.pth](../best_froc_CPM_epoch_2.pth)' in text
