@@ -77,12 +77,15 @@ class VideoReader:
 
     Args:
         path (str): Video file (mp4 / avi / ...).
+        max_failures (int): Undecodable frames in a row after which the
+            video is taken to end. Defaults to 10.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_failures: int = 10) -> None:
         if not osp.isfile(path):
             raise FileNotFoundError(f'video not found: {path}')
         self.path = path
+        self.max_failures = max_failures
         self.cap = cv2.VideoCapture(path)
         if not self.cap.isOpened():
             raise ValueError(f'OpenCV cannot open the video {path}')
@@ -94,23 +97,32 @@ class VideoReader:
     def frames(self) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
         """Yield ``(index, frame)``; frame is None for a corrupt frame.
 
-        A frame that fails to decode before the container's frame count is
-        reached is reported as None and reading goes on with the next one.
+        A read that fails before the container's frame count is reached is
+        a corrupt frame: it is logged and yielded as None, and reading goes
+        on. After ``max_failures`` failures in a row the video is taken to
+        end there (logged).
 
         Returns:
             Iterator[Tuple[int, np.ndarray | None]]: Frames in order.
         """
-        index = 0
+        index, failures = 0, 0
         while True:
             ok, frame = self.cap.read()
-            if not ok or frame is None:
-                if index >= self.num_frames or not self.cap.grab():
+            if ok and frame is not None:
+                failures = 0
+                yield index, frame
+            elif 0 < self.num_frames and index < self.num_frames:
+                failures += 1
+                if failures > self.max_failures:
+                    print_log(f'{self.path}: {self.max_failures} frames in '
+                              f'a row do not decode; stopping at frame '
+                              f'{index} of {self.num_frames}', 'current',
+                              level=30)
                     break
                 print_log(f'{self.path}: frame {index} does not decode, '
                           'skipped', 'current', level=30)
                 yield index, None
-                index += 2  # the failed frame and the grabbed one
-                continue
-            yield index, frame
+            else:
+                break
             index += 1
         self.cap.release()

@@ -74,3 +74,43 @@ def test_inputs(tmp_path):
         collect_images(str(tmp_path / 'missing'))
     with pytest.raises(FileNotFoundError, match='video not found'):
         VideoReader(str(tmp_path / 'missing.mp4'))
+
+
+class _FakeCapture:
+    """Scripted cv2.VideoCapture: True = a frame, False = a failed read."""
+
+    def __init__(self, script):
+        self.script = list(script)
+
+    def read(self):
+        if not self.script:
+            return False, None
+        ok = self.script.pop(0)
+        return ok, (np.zeros((2, 2, 3), np.uint8) if ok else None)
+
+    def release(self):
+        pass
+
+
+def _reader(tmp_path, script, num_frames, max_failures=10):
+    import cv2
+    path = str(tmp_path / 'v.avi')
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                             (8, 8))
+    writer.write(np.zeros((8, 8, 3), np.uint8))
+    writer.release()
+    reader = VideoReader(path, max_failures=max_failures)
+    reader.cap, reader.num_frames = _FakeCapture(script), num_frames
+    return [(i, f is not None) for i, f in reader.frames()]
+
+
+def test_video_corrupt_frames_are_reported_not_dropped(tmp_path):
+    # Frame 1 fails inside the frame count: reported as None; reading goes
+    # on. The failure after the last frame is the end of the video.
+    assert _reader(tmp_path, [True, False, True, True], 3) == [
+        (0, True), (1, False), (2, True), (3, True)]
+    assert _reader(tmp_path, [True, True, False], 2) == [(0, True),
+                                                          (1, True)]
+    # Too many failures in a row: the video is taken to end there.
+    assert _reader(tmp_path, [True] + [False] * 5, 6, max_failures=2) == [
+        (0, True), (1, False), (2, False)]

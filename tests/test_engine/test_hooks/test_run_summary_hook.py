@@ -104,6 +104,7 @@ def test_tracked_run_writes_trackers_metrics_and_summary(
     assert 'best_pr_bbox_mAP_50_epoch_1.pth' in summary
 
 
+@pytest.mark.slow
 def test_mlflow_local_store(tiny_config, tmp_path):
     pytest.importorskip('mlflow', reason='mlflow is an optional extra and '
                         'is not installed here')
