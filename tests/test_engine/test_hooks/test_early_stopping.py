@@ -42,7 +42,7 @@ def test_best_checkpoint_and_early_stop(tiny_config, tmp_path):
     cfg.train_cfg.max_epochs = 5
     # One training and one validation iteration per epoch.
     cfg.train_dataloader.dataset.indices = 4
-    cfg.val_dataloader.dataset.indices = 2
+    cfg.val_dataloader.dataset.indices = 1
     cfg.work_dir = str(tmp_path / 'work')
     cfg.visualizer.name = f'visualizer_{tmp_path.name}'
     # Best at epoch 2; epoch 3 does not improve (patience 1): stop.
