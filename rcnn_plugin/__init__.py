@@ -9,6 +9,7 @@ load from the local cache only (an explicit error instead of a download).
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .engine import register_safe_local_loader
+from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .models import register_offline_scheme
 from .utils import register_offline_remote_schemes

@@ -6,6 +6,7 @@ from mmdet.registry import (
     DATA_SAMPLERS,
     DATASETS,
     HOOKS,
+    METRICS,
     MODEL_WRAPPERS,
     MODELS,
     TASK_UTILS,
@@ -13,7 +14,7 @@ from mmdet.registry import (
 )
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine, models
+from rcnn_plugin import datasets, engine, evaluation, models
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -45,6 +46,11 @@ EXPECTED = [
     (MODELS, 'PEFTDetector', models.build_peft_detector),
     (MODELS, 'LoRAConv2d', models.LoRAConv2d),
     (MODELS, 'LoRALinear', models.LoRALinear),
+    (HOOKS, 'RunSummaryHook', engine.RunSummaryHook),
+    (METRICS, 'DetectionReport', evaluation.DetectionReport),
+    (METRICS, 'ConfusionMatrixMetric', evaluation.ConfusionMatrixMetric),
+    (METRICS, 'FROCMetric', evaluation.FROCMetric),
+    (METRICS, 'PRCurveMetric', evaluation.PRCurveMetric),
 ]
 
 
@@ -58,7 +64,7 @@ def test_resolves_in_mmdet_registry(registry, name, cls):
 def test_every_public_class_is_listed():
     """A new registered class must be added to EXPECTED above."""
     listed = {cls for _, _, cls in EXPECTED}
-    for module in (datasets, engine, models):
+    for module in (datasets, engine, evaluation, models):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) and obj.__module__.startswith(

@@ -1,10 +1,10 @@
 from .checkpoint import (
-                         TRUST_ENV,
-                         UnsafeCheckpointError,
-                         load_checkpoint_safely,
-                         register_safe_local_loader,
-                         safe_globals,
-                         trust_checkpoint,
+    TRUST_ENV,
+    UnsafeCheckpointError,
+    load_checkpoint_safely,
+    register_safe_local_loader,
+    safe_globals,
+    trust_checkpoint,
 )
 from .checkpoint_io import (
     CorruptCheckpointError,
@@ -12,7 +12,12 @@ from .checkpoint_io import (
     group_by_module,
     read_checkpoint,
 )
-from .hooks import AdapterCheckpointHook, ConfigDoctorError, ConfigDoctorHook
+from .hooks import (
+    AdapterCheckpointHook,
+    ConfigDoctorError,
+    ConfigDoctorHook,
+    RunSummaryHook,
+)
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
@@ -30,4 +35,5 @@ __all__ = [
     'trust_checkpoint',
     'TRUST_ENV',
     'UnsafeCheckpointError',
+    'RunSummaryHook',
 ]

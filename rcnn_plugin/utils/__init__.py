@@ -5,9 +5,14 @@ from .offline import (
     register_offline_remote_schemes,
     strip_remote_pretrained,
 )
+from .overlay import apply_overlays
 
 __all__ = [
-    'add_common_args', 'load_config', 'prepare_distributed',
-    'prepare_offline', 'register_offline_remote_schemes',
-    'strip_remote_pretrained'
+    'add_common_args',
+    'load_config',
+    'prepare_distributed',
+    'prepare_offline',
+    'register_offline_remote_schemes',
+    'strip_remote_pretrained',
+    'apply_overlays',
 ]

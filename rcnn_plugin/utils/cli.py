@@ -5,9 +5,13 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+from .overlay import apply_overlays
+
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``.
+
+    Also ``--overlay FILE...``: config snippets merged over the config.
 
     Args:
         parser (argparse.ArgumentParser): The tool's parser.
@@ -23,6 +27,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--overlay',
+        nargs='+',
+        default=[],
+        help='config snippets merged over the config, e.g. '
+        'configs/_base_/tracking/tensorboard.py')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -30,6 +40,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def load_config(args: argparse.Namespace) -> Config:
     """Load ``args.config`` and apply the common flags, as mmdet's tools do.
 
+    Overlay files (``--overlay``) are merged first, then ``--cfg-options``.
     The work dir is, in this order: ``--work-dir``, ``work_dir`` in the
     config, ``./work_dirs/<config name>``. ``LOCAL_RANK`` is set from
     ``--local-rank`` when the launcher did not set it.
@@ -44,6 +55,7 @@ def load_config(args: argparse.Namespace) -> Config:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
+    apply_overlays(cfg, getattr(args, 'overlay', None) or [])
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:

@@ -1,4 +1,10 @@
 from .adapter_checkpoint_hook import AdapterCheckpointHook
 from .config_doctor_hook import ConfigDoctorError, ConfigDoctorHook
+from .run_summary_hook import RunSummaryHook
 
-__all__ = ['AdapterCheckpointHook', 'ConfigDoctorError', 'ConfigDoctorHook']
+__all__ = [
+    'AdapterCheckpointHook',
+    'ConfigDoctorError',
+    'ConfigDoctorHook',
+    'RunSummaryHook',
+]

@@ -1,0 +1,20 @@
+# Keep the best checkpoint and stop when the metric stops improving, with
+# mmengine's own hooks; write summary.md after every evaluation. Merge it
+# over a config with `--overlay` (tools/train.py, tools/test.py).
+# `monitor` / `save_best` take any metric key of the evaluator, e.g.
+# 'coco/bbox_mAP_50', 'pr/bbox_AP50_WBC' (PRCurveMetric) or 'froc/CPM'
+# (FROCMetric). Early stopping needs validation every epoch
+# (train_cfg.val_interval=1). This list replaces the config's custom_hooks.
+default_hooks = dict(
+    checkpoint=dict(
+        save_best='coco/bbox_mAP_50', rule='greater', max_keep_ckpts=1))
+custom_hooks = [
+    dict(
+        type='EarlyStoppingHook',
+        monitor='coco/bbox_mAP_50',
+        rule='greater',
+        min_delta=0.002,
+        patience=3),
+    dict(type='RunSummaryHook'),
+]
+train_cfg = dict(val_interval=1)

@@ -1,0 +1,128 @@
+"""Inference inputs: an image, a folder, a glob or a video file.
+
+Images are read with OpenCV (BGR, ``uint8``, ``(H, W, 3)``). A file that
+does not decode is logged and reported as ``None`` so the caller can skip
+and count it; nothing is dropped silently.
+"""
+import glob
+import os
+import os.path as osp
+from typing import Iterator, List, Optional, Tuple
+
+import cv2
+import numpy as np
+from mmengine.logging import print_log
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
+
+
+def is_video(source: str) -> bool:
+    """Whether ``source`` is a video file (by extension).
+
+    Args:
+        source (str): Path given by the user.
+
+    Returns:
+        bool: True for mp4 / avi / mov / mkv.
+    """
+    return source.lower().endswith(VIDEO_EXTS)
+
+
+def collect_images(source: str) -> List[str]:
+    """Image paths for an image file, a folder (not recursive) or a glob.
+
+    Args:
+        source (str): A path or a glob pattern (``data/*.jpg``).
+
+    Returns:
+        List[str]: Sorted paths.
+    """
+    if osp.isdir(source):
+        paths = [osp.join(source, f) for f in os.listdir(source)
+                 if f.lower().endswith(IMAGE_EXTS)]
+    elif osp.isfile(source):
+        paths = [source]
+    else:
+        paths = [p for p in glob.glob(source, recursive=True)
+                 if p.lower().endswith(IMAGE_EXTS)]
+    if not paths:
+        raise FileNotFoundError(
+            f'no images found for {source!r} (expected an image, a folder '
+            f'of {"/".join(IMAGE_EXTS)} files, a glob, or a video with '
+            f'extension {"/".join(VIDEO_EXTS)})')
+    return sorted(paths)
+
+
+def read_image(path: str) -> Optional[np.ndarray]:
+    """Read a BGR image; None (and a logged warning) if it does not decode.
+
+    Args:
+        path (str): Image file.
+
+    Returns:
+        np.ndarray, optional: ``(H, W, 3)`` uint8 BGR image or None.
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None or image.size == 0:
+        print_log(f'skipping {path}: not a decodable image', 'current',
+                  level=30)
+        return None
+    return image
+
+
+class VideoReader:
+    """Frames of a video file, with its fps and size.
+
+    Args:
+        path (str): Video file (mp4 / avi / ...).
+        max_failures (int): Undecodable frames in a row after which the
+            video is taken to end. Defaults to 10.
+    """
+
+    def __init__(self, path: str, max_failures: int = 10) -> None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'video not found: {path}')
+        self.path = path
+        self.max_failures = max_failures
+        self.cap = cv2.VideoCapture(path)
+        if not self.cap.isOpened():
+            raise ValueError(f'OpenCV cannot open the video {path}')
+        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 25.0
+        self.num_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def frames(self) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
+        """Yield ``(index, frame)``; frame is None for a corrupt frame.
+
+        A read that fails before the container's frame count is reached is
+        a corrupt frame: it is logged and yielded as None, and reading goes
+        on. After ``max_failures`` failures in a row the video is taken to
+        end there (logged).
+
+        Returns:
+            Iterator[Tuple[int, np.ndarray | None]]: Frames in order.
+        """
+        index, failures = 0, 0
+        while True:
+            ok, frame = self.cap.read()
+            if ok and frame is not None:
+                failures = 0
+                yield index, frame
+            elif 0 < self.num_frames and index < self.num_frames:
+                failures += 1
+                if failures > self.max_failures:
+                    print_log(f'{self.path}: {self.max_failures} frames in '
+                              f'a row do not decode; stopping at frame '
+                              f'{index} of {self.num_frames}', 'current',
+                              level=30)
+                    break
+                print_log(f'{self.path}: frame {index} does not decode, '
+                          'skipped', 'current', level=30)
+                yield index, None
+            else:
+                break
+            index += 1
+        self.cap.release()

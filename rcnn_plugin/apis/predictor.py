@@ -1,0 +1,150 @@
+"""Batched prediction on loaded images, on top of mmdet's DetInferencer.
+
+``DetInferencer`` does the preprocessing, batching and forward pass. This
+module adds what the inference tool needs around it: class names from the
+config when the checkpoint has none, a score and class filter, and
+conversion to COCO results (boxes, scores, labels, RLE masks).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmdet.registry import DATASETS
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """COCO RLE of a binary mask, with ``counts`` as a str (JSON-ready).
+
+    Args:
+        mask (np.ndarray): ``(H, W)`` bool or 0/1 mask.
+
+    Returns:
+        dict: ``{'size': [H, W], 'counts': str}``.
+    """
+    from pycocotools import mask as mask_util
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle['counts'] = rle['counts'].decode('ascii')
+    return rle
+
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, 'tensor'):
+        value = value.tensor
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def instances_to_dicts(pred_instances,
+                       score_thr: float = 0.0,
+                       keep_labels: Optional[Sequence[int]] = None
+                       ) -> List[Dict]:
+    """Filtered detections of one image as plain dicts.
+
+    Args:
+        pred_instances (InstanceData): ``bboxes`` ``(N, 4)`` as
+            ``(x1, y1, x2, y2)`` pixels of the original image, ``scores``,
+            ``labels`` and optionally ``masks`` ``(N, H, W)``.
+        score_thr (float): Keep ``score >= score_thr``. Defaults to 0.0.
+        keep_labels (Sequence[int], optional): Keep only these labels.
+            Defaults to None (all).
+
+    Returns:
+        List[dict]: ``bbox_xyxy``, ``score``, ``label`` and, with masks,
+        ``segmentation`` (COCO RLE), in descending score order.
+    """
+    scores = _numpy(pred_instances.scores).astype(float).reshape(-1)
+    labels = _numpy(pred_instances.labels).astype(int).reshape(-1)
+    boxes = _numpy(pred_instances.bboxes).astype(float).reshape(-1, 4)
+    keep = scores >= score_thr
+    if keep_labels is not None:
+        keep &= np.isin(labels, list(keep_labels))
+    masks = (_numpy(pred_instances.masks)
+             if 'masks' in pred_instances else None)
+    out = []
+    for i in np.flatnonzero(keep)[np.argsort(-scores[keep],
+                                             kind='mergesort')]:
+        det = dict(bbox_xyxy=[round(v, 2) for v in boxes[i].tolist()],
+                   score=round(float(scores[i]), 5), label=int(labels[i]))
+        if masks is not None:
+            det['segmentation'] = encode_mask(masks[i])
+        out.append(det)
+    return out
+
+
+def to_coco_results(dets: List[Dict], image_id: int) -> List[Dict]:
+    """COCO results entries (``loadRes`` format, category id = label + 1).
+
+    Args:
+        dets (List[dict]): Output of :func:`instances_to_dicts`.
+        image_id (int): Image id.
+
+    Returns:
+        List[dict]: ``image_id``, ``category_id``, ``bbox`` (x, y, w, h),
+        ``score`` and ``segmentation`` when present.
+    """
+    results = []
+    for det in dets:
+        x1, y1, x2, y2 = det['bbox_xyxy']
+        entry = dict(image_id=image_id, category_id=det['label'] + 1,
+                     bbox=[x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
+                     score=det['score'])
+        if 'segmentation' in det:
+            entry['segmentation'] = det['segmentation']
+        results.append(entry)
+    return results
+
+
+class Predictor:
+    """A detector from a config and an optional checkpoint.
+
+    Args:
+        config (str): Config file.
+        checkpoint (str, optional): Checkpoint; None keeps the config's
+            initialisation (for throughput measurements). Defaults to None.
+        device (str): ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
+            Defaults to 'cpu'.
+    """
+
+    def __init__(self, config: str, checkpoint: Optional[str] = None,
+                 device: str = 'cpu') -> None:
+        import warnings
+
+        from mmdet.apis import DetInferencer
+        with warnings.catch_warnings():
+            # Without weights DetInferencer warns and assumes COCO classes;
+            # the classes are fixed below from the config's dataset.
+            warnings.simplefilter('ignore')
+            self.inferencer = DetInferencer(
+                model=config, weights=checkpoint, device=device,
+                show_progress=False)
+        self.model = self.inferencer.model
+        if checkpoint is None or 'classes' not in (
+                self.model.dataset_meta or {}):
+            self.model.dataset_meta = self._config_meta()
+
+    def _config_meta(self) -> dict:
+        cfg = copy.deepcopy(self.inferencer.cfg.test_dataloader.dataset)
+        cfg['lazy_init'] = True
+        return dict(DATASETS.build(cfg).metainfo)
+
+    @property
+    def classes(self) -> List[str]:
+        """Class names of the model."""
+        return list(self.model.dataset_meta['classes'])
+
+    def predict(self, images: List[np.ndarray]) -> list:
+        """Predict a batch of BGR images.
+
+        Args:
+            images (List[np.ndarray]): ``(H, W, 3)`` uint8 BGR images.
+
+        Returns:
+            list[InstanceData]: ``pred_instances`` per image, boxes in the
+            input image's pixels.
+        """
+        if not images:
+            return []
+        out = self.inferencer(images, batch_size=len(images),
+                              return_datasamples=True, no_save_vis=True)
+        return [s.pred_instances for s in out['predictions']]

@@ -1,0 +1,98 @@
+"""PR curves with COCO's 101-point AP, and FROC curves.
+
+Both take, per detection, its score and its matching status (``TP``,
+``FP`` or ``IGNORED`` from :func:`match_detections`), pooled over images.
+"""
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .matching import FP, TP
+
+REC_THRS = np.linspace(0.0, 1.0, 101)
+FROC_FPS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _cumulative(scores, status):
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    status = np.asarray(status).reshape(-1)
+    order = np.argsort(-scores, kind='mergesort')
+    scores, status = scores[order], status[order]
+    tp = np.cumsum(status == TP).astype(np.float64)
+    fp = np.cumsum(status == FP).astype(np.float64)
+    return scores, tp, fp
+
+
+def pr_curve(scores: Sequence[float], status: Sequence[int],
+             num_gt: int) -> Dict[str, np.ndarray]:
+    """Precision-recall curve and AP interpolated at 101 recall points.
+
+    Precision is made monotonically non-increasing from the right, then
+    read at recall 0, 0.01, ..., 1 (0 beyond the highest recall), and AP is
+    the mean of those 101 values: COCO's definition.
+
+    Args:
+        scores (Sequence[float]): Detection scores, pooled over images.
+        status (Sequence[int]): Their ``TP`` / ``FP`` / ``IGNORED`` status.
+        num_gt (int): Number of ground-truth boxes (ignore regions
+            excluded).
+
+    Returns:
+        dict: ``recall`` and ``precision`` (raw curve, one point per counted
+        detection), ``interp`` (101 interpolated precisions) and ``ap``
+        (-1.0 when ``num_gt`` is 0, as COCO reports it).
+    """
+    _, tp, fp = _cumulative(scores, status)
+    # Ignored detections add no point to the curve.
+    keep = np.diff(np.r_[0.0, tp + fp]) > 0
+    tp, fp = tp[keep], fp[keep]
+    if num_gt <= 0:
+        return dict(recall=np.zeros(0), precision=np.zeros(0),
+                    interp=np.zeros(len(REC_THRS)), ap=-1.0)
+    recall = tp / num_gt
+    precision = tp / (tp + fp + np.spacing(1))
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    idx = np.searchsorted(recall, REC_THRS, side='left')
+    interp = np.zeros(len(REC_THRS))
+    valid = idx < len(envelope)
+    interp[valid] = envelope[idx[valid]]
+    return dict(recall=recall, precision=precision, interp=interp,
+                ap=float(np.mean(interp)))
+
+
+def froc_curve(scores: Sequence[float],
+               status: Sequence[int],
+               num_gt: int,
+               num_images: int,
+               fps: Sequence[float] = FROC_FPS) -> Dict[str, np.ndarray]:
+    """FROC curve: sensitivity against mean false positives per image.
+
+    One operating point per distinct score (thresholding at ``score >= s``).
+    The sensitivity at a FP rate ``f`` is the highest sensitivity of an
+    operating point with at most ``f`` FPs per image (0 if none).
+
+    Args:
+        scores (Sequence[float]): Detection scores, pooled over images.
+        status (Sequence[int]): Their ``TP`` / ``FP`` / ``IGNORED`` status.
+        num_gt (int): Number of ground-truth boxes.
+        num_images (int): Number of images (with or without boxes).
+        fps (Sequence[float]): FP-per-image rates to read.
+            Defaults to ``FROC_FPS``.
+
+    Returns:
+        dict: ``fps_per_image`` and ``sensitivity`` (the curve, starting at
+        (0, 0)), ``thresholds``, ``at_fps`` (sensitivity at each ``fps``)
+        and ``cpm`` (their mean; 0.0 when ``num_gt`` is 0).
+    """
+    if num_images <= 0:
+        raise ValueError('FROC needs at least one image')
+    sorted_scores, tp, fp = _cumulative(scores, status)
+    # One operating point per distinct score: the last of each tie group.
+    last = np.r_[np.diff(sorted_scores) != 0, True] if len(tp) else tp > 0
+    sens = tp[last] / num_gt if num_gt > 0 else np.zeros(int(last.sum()))
+    fppi = fp[last] / num_images
+    sens, fppi = np.r_[0.0, sens], np.r_[0.0, fppi]
+    at_fps = np.array([sens[fppi <= f].max() for f in fps])
+    return dict(fps_per_image=fppi, sensitivity=sens,
+                thresholds=np.r_[np.inf, sorted_scores[last]],
+                at_fps=at_fps, cpm=float(at_fps.mean()))

@@ -1,0 +1,116 @@
+"""rcnn_plugin.apis: inputs, result conversion and drawing (no model)."""
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import InstanceData
+from pycocotools import mask as mask_util
+
+from rcnn_plugin.apis import (
+    VideoReader,
+    collect_images,
+    draw_detections,
+    encode_mask,
+    instances_to_dicts,
+    is_video,
+    read_image,
+    to_coco_results,
+)
+
+
+def _instances(with_masks=False):
+    inst = InstanceData()
+    inst.bboxes = torch.tensor([[0., 0., 4., 4.], [2., 2., 8., 6.],
+                                [1., 1., 3., 3.]])
+    inst.scores = torch.tensor([0.2, 0.9, 0.5])
+    inst.labels = torch.tensor([0, 1, 2])
+    if with_masks:
+        masks = torch.zeros(3, 10, 12, dtype=torch.bool)
+        masks[1, 2:6, 2:8] = True
+        inst.masks = masks
+    return inst
+
+
+def test_filter_order_and_coco_format():
+    dets = instances_to_dicts(_instances(), score_thr=0.3)
+    assert [d['label'] for d in dets] == [1, 2]  # by score, 0.2 dropped
+    assert instances_to_dicts(_instances(), 0.0, keep_labels=[0, 2]) == [
+        dict(bbox_xyxy=[1.0, 1.0, 3.0, 3.0], score=0.5, label=2),
+        dict(bbox_xyxy=[0.0, 0.0, 4.0, 4.0], score=0.2, label=0)]
+    coco = to_coco_results(dets, image_id=7)
+    assert coco[0] == dict(image_id=7, category_id=2, bbox=[2.0, 2.0, 6.0,
+                                                            4.0], score=0.9)
+    empty = InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                         labels=torch.zeros(0, dtype=torch.long))
+    assert instances_to_dicts(empty) == []
+
+
+def test_rle_masks_round_trip_and_drawing():
+    dets = instances_to_dicts(_instances(with_masks=True), score_thr=0.8)
+    rle = dets[0]['segmentation']
+    assert isinstance(rle['counts'], str) and rle['size'] == [10, 12]
+    decoded = mask_util.decode(dict(rle, counts=rle['counts'].encode()))
+    assert decoded.sum() == 24 and decoded[2:6, 2:8].all()
+    assert to_coco_results(dets, 0)[0]['segmentation'] == rle
+    mask = np.zeros((5, 5), bool)
+    assert mask_util.area(encode_mask(mask)) == 0
+    image = np.zeros((10, 12, 3), np.uint8)
+    drawn = draw_detections(image, dets, ['a', 'b', 'c'])
+    assert drawn.shape == image.shape and drawn.any() and not image.any()
+
+
+def test_inputs(tmp_path):
+    import cv2
+    assert is_video('x.MP4') and is_video('a/b.avi') and not is_video('x.jpg')
+    cv2.imwrite(str(tmp_path / 'b.png'), np.zeros((4, 5, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'a.jpg'), np.zeros((4, 5, 3), np.uint8))
+    (tmp_path / 'notes.txt').write_text('not an image')
+    (tmp_path / 'bad.jpg').write_bytes(b'\xff\xd8 truncated')
+    paths = collect_images(str(tmp_path))
+    assert [p.split('/')[-1] for p in paths] == ['a.jpg', 'b.png', 'bad.jpg']
+    assert collect_images(str(tmp_path / '*.png'))[0].endswith('b.png')
+    assert read_image(paths[1]).shape == (4, 5, 3)
+    assert read_image(paths[2]) is None
+    with pytest.raises(FileNotFoundError, match='no images found'):
+        collect_images(str(tmp_path / 'missing'))
+    with pytest.raises(FileNotFoundError, match='video not found'):
+        VideoReader(str(tmp_path / 'missing.mp4'))
+
+
+class _FakeCapture:
+    """Scripted cv2.VideoCapture: True = a frame, False = a failed read."""
+
+    def __init__(self, script):
+        self.script = list(script)
+
+    def read(self):
+        if not self.script:
+            return False, None
+        ok = self.script.pop(0)
+        return ok, (np.zeros((2, 2, 3), np.uint8) if ok else None)
+
+    def release(self):
+        pass
+
+
+def _reader(tmp_path, script, num_frames, max_failures=10):
+    import cv2
+    path = str(tmp_path / 'v.avi')
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                             (8, 8))
+    writer.write(np.zeros((8, 8, 3), np.uint8))
+    writer.release()
+    reader = VideoReader(path, max_failures=max_failures)
+    reader.cap, reader.num_frames = _FakeCapture(script), num_frames
+    return [(i, f is not None) for i, f in reader.frames()]
+
+
+def test_video_corrupt_frames_are_reported_not_dropped(tmp_path):
+    # Frame 1 fails inside the frame count: reported as None; reading goes
+    # on. The failure after the last frame is the end of the video.
+    assert _reader(tmp_path, [True, False, True, True], 3) == [
+        (0, True), (1, False), (2, True), (3, True)]
+    assert _reader(tmp_path, [True, True, False], 2) == [(0, True),
+                                                          (1, True)]
+    # Too many failures in a row: the video is taken to end there.
+    assert _reader(tmp_path, [True] + [False] * 5, 6, max_failures=2) == [
+        (0, True), (1, False), (2, False)]

@@ -1,0 +1,112 @@
+"""tools/infer.py on a generated image folder and a cv2-written video."""
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_tool
+
+pytestmark = pytest.mark.slow
+
+CLASSES = ('rbc', 'wbc', 'platelet')
+
+
+@pytest.fixture
+def tiny_checkpoint(tiny_config, tmp_path):
+    """The tiny model's initial weights, saved as a checkpoint."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules()
+    model = MODELS.build(Config.fromfile(tiny_config).model)
+    model.init_weights()
+    path = str(tmp_path / 'tiny.pth')
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=CLASSES))), path)
+    return path
+
+
+def _cells(rng, h=72, w=96):
+    image = np.full((h, w, 3), 230, np.uint8)
+    for _ in range(4):
+        c = (int(rng.integers(8, w - 8)), int(rng.integers(8, h - 8)))
+        cv2.circle(image, c, int(rng.integers(4, 10)), (90, 60, 200), -1)
+    return image
+
+
+def test_image_folder_with_a_corrupt_file(tiny_config, tiny_checkpoint,
+                                          tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f'img_{i}.png'), _cells(rng))
+    (folder / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff not a jpeg')
+    out = tmp_path / 'out'
+    log = run_tool(['tools/infer.py', tiny_config, tiny_checkpoint,
+                    str(folder), '--out-dir', str(out), '--batch-size', '3',
+                    '--score-thr', '0', '--no-progress'])
+    assert 'skipping' in log and 'corrupt.jpg' in log
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['processed'] == 4 and summary['skipped'] == 1
+    assert summary['skipped_items'][0].endswith('corrupt.jpg')
+    images = json.load(open(out / 'images.json'))
+    assert sorted(i['file_name'] for i in images['images']) == [
+        f'img_{i}.png' for i in range(4)]
+    assert [c['name'] for c in images['categories']] == list(CLASSES)
+    results = json.load(open(out / 'results.json'))
+    assert len(results) == summary['detections'] > 0
+    ids = {i['id'] for i in images['images']}
+    assert {r['image_id'] for r in results} <= ids
+    assert {r['category_id'] for r in results} <= {1, 2, 3}
+    for i in range(4):
+        vis = cv2.imread(str(out / 'vis' / f'img_{i}.png'))
+        assert vis.shape == (72, 96, 3)
+
+
+def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
+                                             tmp_path):
+    rng = np.random.default_rng(1)
+    video = str(tmp_path / 'clip.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                             (96, 72))
+    for _ in range(6):
+        writer.write(_cells(rng))
+    writer.release()
+    out = tmp_path / 'out'
+    run_tool(['tools/infer.py', tiny_config, tiny_checkpoint, video,
+              '--out-dir', str(out), '--batch-size', '4', '--score-thr',
+              '0', '--classes', 'wbc', '--no-progress'])
+    lines = (out / 'clip_frames.jsonl').read_text().splitlines()
+    frames = [json.loads(line) for line in lines]
+    assert [f['frame'] for f in frames] == list(range(6))
+    assert frames[2]['time_s'] == pytest.approx(0.4)
+    labels = {d['class_name'] for f in frames for d in f['detections']}
+    assert labels <= {'wbc'}
+    results = json.load(open(out / 'results.json'))
+    assert len(results) == sum(len(f['detections']) for f in frames)
+    assert {r['category_id'] for r in results} <= {2}
+    cap = cv2.VideoCapture(str(out / 'clip_annotated.mp4'))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert osp.isfile(out / 'summary.json')
+
+
+def test_unknown_class_is_refused(tmp_path):
+    import argparse
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+    predictor = argparse.Namespace(classes=list(CLASSES))
+    args = argparse.Namespace(classes=['wbc', 'neutrophil'],
+                              out_dir=str(tmp_path))
+    with pytest.raises(SystemExit, match="unknown \\['neutrophil'\\]"):
+        infer.Run(args, predictor)
+    args.classes = ['platelet', 'rbc']
+    assert infer.Run(args, predictor).keep == [2, 0]

@@ -1,0 +1,192 @@
+"""Run a detector on an image, a folder, a glob or a video.
+
+Examples::
+
+    python tools/infer.py CONFIG CKPT data/smears/ --out-dir out/
+    python tools/infer.py CONFIG CKPT 'data/**/*.jpg' --batch-size 4 \
+        --score-thr 0.5 --classes WBC Platelets
+    python tools/infer.py CONFIG CKPT footage.mp4 --out-dir out/ --device cuda
+
+Writes to ``--out-dir``: ``vis/`` (annotated images) or
+``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
+``category_id`` = label + 1, ``bbox`` x/y/w/h, ``score``, RLE
+``segmentation`` for Mask R-CNN); ``images.json`` (ids, files, sizes,
+categories); ``<video>_frames.jsonl`` (one line per frame); and
+``summary.json``. Files or frames that do not decode are logged, skipped
+and counted.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import time
+
+import cv2
+from tqdm import tqdm
+
+from rcnn_plugin.apis import (
+    Predictor,
+    VideoReader,
+    collect_images,
+    draw_detections,
+    instances_to_dicts,
+    is_video,
+    read_image,
+    to_coco_results,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Detector inference')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help="checkpoint file, or 'none' for "
+                        "the config's initial weights")
+    parser.add_argument('source', help='image, folder, glob or video file')
+    parser.add_argument('--out-dir', default='outputs/infer')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--classes', nargs='+', help='keep these classes')
+    parser.add_argument('--no-vis', action='store_true',
+                        help='do not write annotated images or video')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    return args
+
+
+class Run:
+    """State of one inference run: outputs, counters, writers."""
+
+    def __init__(self, args, predictor: Predictor) -> None:
+        self.args, self.predictor = args, predictor
+        self.classes = predictor.classes
+        self.keep = None
+        if args.classes:
+            unknown = set(args.classes) - set(self.classes)
+            if unknown:
+                raise SystemExit(f'--classes: unknown {sorted(unknown)}; '
+                                 f'the model has {self.classes}')
+            self.keep = [self.classes.index(c) for c in args.classes]
+        os.makedirs(args.out_dir, exist_ok=True)
+        self.images, self.results = [], []
+        self.skipped, self.detections = [], 0
+        self.video_writer = self.jsonl = None
+
+    def flush(self, batch) -> None:
+        """Predict a batch of ``(image_id, name, image)`` and write outputs."""
+        preds = self.predictor.predict([img for _, _, img in batch])
+        for (image_id, name, image), pred in zip(batch, preds):
+            dets = instances_to_dicts(pred, self.args.score_thr, self.keep)
+            self.detections += len(dets)
+            self.results += to_coco_results(dets, image_id)
+            h, w = image.shape[:2]
+            self.images.append(dict(id=image_id, file_name=name, width=w,
+                                    height=h))
+            if self.jsonl is not None:
+                self.jsonl.write(json.dumps(dict(
+                    frame=image_id, time_s=round(image_id / self.fps, 3),
+                    detections=[dict(d, class_name=self.classes[d['label']])
+                                for d in dets])) + '\n')
+            if not self.args.no_vis:
+                self.write_vis(name, draw_detections(image, dets,
+                                                     self.classes))
+        batch.clear()
+
+    def write_vis(self, name: str, image) -> None:
+        if self.video_writer is not None:
+            self.video_writer.write(image)
+            return
+        out = osp.join(self.args.out_dir, 'vis', name)
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        cv2.imwrite(out, image)
+
+    def images_from(self, paths):
+        for image_id, path in enumerate(paths):
+            image = read_image(path)
+            if image is None:
+                self.skipped.append(path)
+                continue
+            yield image_id, osp.basename(path), image
+
+    def frames_from(self, reader: VideoReader):
+        self.fps = reader.fps
+        stem = osp.splitext(osp.basename(reader.path))[0]
+        self.jsonl = open(osp.join(self.args.out_dir,
+                                   f'{stem}_frames.jsonl'), 'w')
+        if not self.args.no_vis:
+            self.video_writer = cv2.VideoWriter(
+                osp.join(self.args.out_dir, f'{stem}_annotated.mp4'),
+                cv2.VideoWriter_fourcc(*'mp4v'), reader.fps, reader.size)
+        for index, frame in reader.frames():
+            if frame is None:
+                self.skipped.append(f'{reader.path}#frame{index}')
+                continue
+            yield index, f'frame_{index:06d}.jpg', frame
+
+    def close(self, seconds: float) -> dict:
+        for handle in (self.jsonl, ):
+            if handle is not None:
+                handle.close()
+        if self.video_writer is not None:
+            self.video_writer.release()
+        out = self.args.out_dir
+        cats = [dict(id=i + 1, name=c) for i, c in enumerate(self.classes)]
+        with open(osp.join(out, 'results.json'), 'w') as f:
+            json.dump(self.results, f)
+        with open(osp.join(out, 'images.json'), 'w') as f:
+            json.dump(dict(images=self.images, categories=cats), f)
+        summary = dict(
+            source=self.args.source, processed=len(self.images),
+            skipped=len(self.skipped), skipped_items=self.skipped,
+            detections=self.detections, seconds=round(seconds, 3),
+            images_per_s=round(len(self.images) / max(seconds, 1e-9), 3))
+        with open(osp.join(out, 'summary.json'), 'w') as f:
+            json.dump(summary, f, indent=2)
+        return summary
+
+
+def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
+    """Run ``predictor`` on ``args.source``; write outputs; return summary.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments (see ``parse_args``).
+        predictor (Predictor): The detector.
+
+    Returns:
+        dict: The summary written to ``summary.json``.
+    """
+    run = Run(args, predictor)
+    if is_video(args.source):
+        reader = VideoReader(args.source)
+        items, total = run.frames_from(reader), reader.num_frames
+    else:
+        paths = collect_images(args.source)
+        items, total = run.images_from(paths), len(paths)
+    start, batch = time.perf_counter(), []
+    with tqdm(total=total, unit='img', disable=args.no_progress) as bar:
+        for item in items:
+            batch.append(item)
+            if len(batch) == args.batch_size:
+                bar.update(len(batch))
+                run.flush(batch)
+        bar.update(len(batch))
+        run.flush(batch)
+    return run.close(time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args()
+    checkpoint = None if args.checkpoint == 'none' else args.checkpoint
+    summary = infer(args, Predictor(args.config, checkpoint, args.device))
+    print(f"processed {summary['processed']} images/frames, "
+          f"{summary['detections']} detections, skipped "
+          f"{summary['skipped']} that did not decode"
+          + (f": {summary['skipped_items']}" if summary['skipped'] else '')
+          + f"; {summary['images_per_s']} images/s; outputs in "
+          f'{args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()
