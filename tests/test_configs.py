@@ -29,6 +29,23 @@ def _root_base(path: str) -> str:
     return _root_base(osp.normpath(osp.join(osp.dirname(path), base)))
 
 
+def add_demo_proposals(packed: dict, counts: list) -> None:
+    """Give each packed sample ``counts[i]`` random proposals (Fast R-CNN).
+
+    The second image gets none by default: an empty proposal list is a
+    normal input.
+    """
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(0)
+    for sample, count in zip(packed['data_samples'], counts):
+        h, w = sample.img_shape
+        xy = torch.rand(count, 2, generator=gen) * torch.tensor([w, h]) / 2
+        wh = torch.rand(count, 2, generator=gen) * torch.tensor([w, h]) / 2
+        sample.proposals = InstanceData(
+            bboxes=torch.cat([xy, xy + wh + 1], dim=1),
+            scores=torch.rand(count, generator=gen))
+
+
 def test_configs_found():
     assert len(CONFIGS) >= 3
 
@@ -56,7 +73,10 @@ def test_config_loss_and_predict(path):
     # One image with boxes and one with none: both are normal inputs.
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
-        num_items=[3, 0], num_classes=num_classes)
+        num_items=[3, 0], num_classes=num_classes,
+        with_mask=cfg.model.roi_head.get('mask_head') is not None)
+    if cfg.model.get('rpn_head') is None:
+        add_demo_proposals(packed, counts=[20, 0])
     model.train()
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')
@@ -109,10 +129,12 @@ def test_feature_strides_match_anchors_and_roi_extractor(path):
     with torch.no_grad():
         feats = model.extract_feat(torch.zeros(1, 3, size, size))
     strides = [size // f.shape[-1] for f in feats]
+    roi_strides = cfg.model.roi_head.bbox_roi_extractor.featmap_strides
+    assert strides[:len(roi_strides)] == list(roi_strides)
+    if cfg.model.get('rpn_head') is None:  # Fast R-CNN: no anchors
+        return
     anchor_strides = [
         s if isinstance(s, int) else s[0]
         for s in cfg.model.rpn_head.anchor_generator.strides
     ]
     assert strides == anchor_strides
-    roi_strides = cfg.model.roi_head.bbox_roi_extractor.featmap_strides
-    assert strides[:len(roi_strides)] == list(roi_strides)

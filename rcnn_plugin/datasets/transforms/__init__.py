@@ -1,0 +1,3 @@
+from .wrappers import BoxProposalBroadcaster
+
+__all__ = ['BoxProposalBroadcaster']
