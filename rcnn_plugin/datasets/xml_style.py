@@ -13,6 +13,8 @@ from mmdet.datasets import XMLDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
+from .native import drop_degenerate
+
 
 class UnknownClassError(KeyError):
     """An annotation names a class that is not in the dataset's METAINFO."""
@@ -62,19 +64,10 @@ class StrictXMLDataset(XMLDataset):
                 f'classes {self._metainfo["classes"]}. Class names are '
                 'case-sensitive; fix the file or set metainfo=dict('
                 'classes=...) in the dataset config.') from None
-        kept = []
-        for inst in data_info['instances']:
-            x1, y1, x2, y2 = inst['bbox']
-            if x2 > x1 and y2 > y1:
-                kept.append(inst)
-                continue
-            self.dropped_boxes[xml_path] = (
-                self.dropped_boxes.get(xml_path, 0) + 1)
-            print_log(
-                f'{xml_path}: dropped a degenerate '
-                f'{self._metainfo["classes"][inst["bbox_label"]]} box '
-                f'{inst["bbox"]} (zero area or inverted)',
-                logger='current', level=30)
+        kept, dropped = drop_degenerate(data_info['instances'], xml_path,
+                                        self._metainfo['classes'])
+        if dropped:
+            self.dropped_boxes[xml_path] = dropped
         data_info['instances'] = kept
         return data_info
 

@@ -1,0 +1,258 @@
+"""Base class for datasets that read a labelling tool's format directly.
+
+Subclasses implement :meth:`NativeDetDataset.load_raw_data_list`, which
+returns data infos whose instances carry ``bbox`` (``x1, y1, x2, y2`` in
+absolute pixels, possibly outside the image), ``bbox_label``,
+``ignore_flag`` and optionally ``mask`` (a list of flat polygons
+``[x1, y1, x2, y2, ...]``, mmdet's polygon format). The base class then
+
+- clips boxes to the image and counts them (``clipped_boxes``);
+- drops zero-area and inverted boxes with a logged warning and a count per
+  file (``dropped_boxes``);
+- refuses a class list that leaves a class, or the whole dataset, empty
+  (mmdet issues #9610 and #10578), see ``check_classes``;
+- keeps images without objects (negative images) unless
+  ``filter_cfg=dict(filter_empty_gt=True)``.
+"""
+from collections import Counter
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmdet.datasets import BaseDetDataset
+from mmengine.logging import print_log
+from PIL import Image
+
+from .errors import AnnotationError
+
+__all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
+
+_UNKNOWN_MODES = ('error', 'ignore', 'skip')
+_CHECK_MODES = ('error', 'warn', 'off')
+
+
+def read_image_size(img_path: str, ann_path: str,
+                    where: Optional[object] = None) -> Tuple[int, int]:
+    """Read ``(width, height)`` from an image header without decoding it.
+
+    Args:
+        img_path (str): The image file.
+        ann_path (str): The annotation file that refers to it, for errors.
+        where (object, optional): Line number or key of the reference.
+            Defaults to None.
+
+    Returns:
+        tuple[int, int]: Width and height in pixels.
+    """
+    try:
+        with Image.open(img_path) as img:
+            return img.size
+    except FileNotFoundError:
+        raise AnnotationError(
+            ann_path, f'refers to image {img_path}, which does not exist',
+            where) from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise AnnotationError(
+            ann_path, f'image {img_path} cannot be read: {err}',
+            where) from None
+
+
+def drop_degenerate(instances: List[dict], source: str,
+                    classes: Sequence[str]) -> Tuple[List[dict], int]:
+    """Remove zero-area and inverted boxes, logging each one.
+
+    Args:
+        instances (list[dict]): Instances with ``bbox`` (x1, y1, x2, y2).
+        source (str): Annotation file, named in the warnings.
+        classes (Sequence[str]): Class names, to name a box's class.
+
+    Returns:
+        tuple[list[dict], int]: Kept instances and the number dropped.
+    """
+    kept = []
+    for inst in instances:
+        x1, y1, x2, y2 = inst['bbox']
+        if x2 > x1 and y2 > y1:
+            kept.append(inst)
+            continue
+        label = inst['bbox_label']
+        name = classes[label] if 0 <= label < len(classes) else 'ignored'
+        print_log(f'{source}: dropped a degenerate {name} box '
+                  f'{list(inst["bbox"])} (zero area or inverted)',
+                  logger='current', level=30)
+    return kept, len(instances) - len(kept)
+
+
+class NativeDetDataset(BaseDetDataset):
+    """Detection dataset read from a labelling tool's native format.
+
+    It takes mmdet's ``BaseDetDataset`` arguments plus the ones below.
+
+    Args:
+        unknown_classes (str): What to do with an object whose class is not
+            in the dataset classes: ``'error'`` raises
+            :class:`AnnotationError`, ``'ignore'`` keeps it as an ignore
+            region (``ignore_flag=1``, ``bbox_label=-1``), ``'skip'`` drops
+            it. Ignored and skipped objects are counted per name in
+            ``unknown_class_counts`` and logged. Defaults to 'error'.
+        check_classes (str): ``'error'`` raises if a class has no instance
+            in a training dataset (in ``test_mode`` only a dataset left
+            empty by unknown names raises; missing classes are logged),
+            ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
+    """
+
+    def __init__(self,
+                 *args,
+                 unknown_classes: str = 'error',
+                 check_classes: str = 'error',
+                 **kwargs) -> None:
+        if unknown_classes not in _UNKNOWN_MODES:
+            raise ValueError(f'unknown_classes must be one of '
+                             f'{_UNKNOWN_MODES}, got {unknown_classes!r}')
+        if check_classes not in _CHECK_MODES:
+            raise ValueError(f'check_classes must be one of {_CHECK_MODES},'
+                             f' got {check_classes!r}')
+        self.unknown_classes = unknown_classes
+        self.check_classes = check_classes
+        super().__init__(*args, **kwargs)
+
+    def load_raw_data_list(self) -> List[dict]:
+        """Parse the annotation files; implemented by each format.
+
+        Returns:
+            list[dict]: Data infos with ``img_path``, ``img_id``, ``height``,
+            ``width``, ``ann_path`` and ``instances``.
+        """
+        raise NotImplementedError
+
+    def load_data_list(self) -> List[dict]:
+        """Parse, clip and clean the annotations, then check the classes.
+
+        Returns:
+            list[dict]: Annotation info of each image.
+        """
+        self.dropped_boxes: Dict[str, int] = {}
+        self.clipped_boxes: Dict[str, int] = {}
+        self.unknown_class_counts: Counter = Counter()
+        data_list = self.load_raw_data_list()
+        if not data_list:
+            source = self.ann_file or self.data_prefix.get(
+                'ann', self.data_prefix.get('img', self.data_root))
+            raise AnnotationError(source, f'{type(self).__name__} found no '
+                                  'images: check data_root, data_prefix '
+                                  'and ann_file')
+        classes = self._metainfo['classes']
+        for info in data_list:
+            self._clip(info)
+            kept, dropped = drop_degenerate(
+                info['instances'], info['ann_path'], classes)
+            if dropped:
+                self.dropped_boxes[info['ann_path']] = dropped
+            info['instances'] = kept
+        self._log_summary()
+        self._check_classes(data_list)
+        return data_list
+
+    def class_label(self, name: str, path: str,
+                    where: object) -> Optional[Tuple[int, int]]:
+        """Map a class name to ``(bbox_label, ignore_flag)``.
+
+        Args:
+            name (str): The class name found in the annotation.
+            path (str): The annotation file, for errors.
+            where (object): Line number or key, for errors.
+
+        Returns:
+            tuple[int, int] | None: Label and ignore flag, or None if the
+            object is to be skipped (``unknown_classes='skip'``).
+        """
+        classes = self._metainfo['classes']
+        if name in self._label_map:
+            return self._label_map[name], 0
+        if self.unknown_classes == 'error':
+            raise AnnotationError(
+                path, f'class {name!r} is not in the dataset classes '
+                f'{tuple(classes)}. Class names are case-sensitive; fix the '
+                'file, set metainfo=dict(classes=...), or set '
+                "unknown_classes='ignore' or 'skip'.", where)
+        self.unknown_class_counts[name] += 1
+        return (-1, 1) if self.unknown_classes == 'ignore' else None
+
+    @property
+    def _label_map(self) -> Dict[str, int]:
+        classes = tuple(self._metainfo['classes'])
+        if getattr(self, '_label_map_key', None) != classes:
+            self._label_map_key = classes
+            self._label_map_cache = {c: i for i, c in enumerate(classes)}
+        return self._label_map_cache
+
+    def _clip(self, info: dict) -> None:
+        w, h = info['width'], info['height']
+        clipped = 0
+        for inst in info['instances']:
+            x1, y1, x2, y2 = inst['bbox']
+            box = [min(max(x1, 0), w), min(max(y1, 0), h),
+                   min(max(x2, 0), w), min(max(y2, 0), h)]
+            if box != [x1, y1, x2, y2]:
+                clipped += 1
+            inst['bbox'] = box
+        if clipped:
+            self.clipped_boxes[info['ann_path']] = clipped
+
+    def _log_summary(self) -> None:
+        name = type(self).__name__
+        for what, counts in (('clipped', self.clipped_boxes),
+                             ('dropped zero-area or inverted',
+                              self.dropped_boxes)):
+            if counts:
+                print_log(f'{name}: {what} {sum(counts.values())} box(es) '
+                          f'in {len(counts)} file(s)', logger='current',
+                          level=30)
+        if self.unknown_class_counts:
+            print_log(f'{name}: {self.unknown_classes} objects of classes '
+                      f'not in METAINFO: {dict(self.unknown_class_counts)}',
+                      logger='current', level=30)
+
+    def _check_classes(self, data_list: List[dict]) -> None:
+        if self.check_classes == 'off':
+            return
+        classes = self._metainfo['classes']
+        counts = Counter(inst['bbox_label'] for info in data_list
+                         for inst in info['instances']
+                         if not inst['ignore_flag'])
+        empty = [c for i, c in enumerate(classes) if not counts[i]]
+        if not empty:
+            return
+        msg = (f'{type(self).__name__}: classes {empty} of {tuple(classes)}'
+               f' have no instance in {len(data_list)} image(s) under '
+               f'{self.data_root or self.ann_file!r}')
+        if self.unknown_class_counts:
+            msg += (f'; the annotations hold other class names '
+                    f'{dict(self.unknown_class_counts)}')
+        fatal = self.check_classes == 'error' and (
+            not self.test_mode
+            or (len(empty) == len(classes) and self.unknown_class_counts))
+        if fatal:
+            raise ValueError(
+                msg + '. Check metainfo=dict(classes=...) against the '
+                "annotations, or set check_classes='warn' if this is "
+                'intended.')
+        print_log(msg, logger='current', level=30)
+
+    def filter_data(self) -> List[dict]:
+        """Apply ``filter_cfg``: ``filter_empty_gt`` and ``min_size``.
+
+        By default (``filter_cfg=None``) every image is kept, including
+        images without objects. ``filter_empty_gt=True`` drops images
+        without a non-ignored instance (not in ``test_mode``).
+
+        Returns:
+            list[dict]: The kept data infos.
+        """
+        if self.test_mode or not self.filter_cfg:
+            return self.data_list
+        empty_gt = self.filter_cfg.get('filter_empty_gt', False)
+        min_size = self.filter_cfg.get('min_size', 0)
+        return [
+            info for info in self.data_list
+            if min(info['width'], info['height']) >= min_size and not (
+                empty_gt and all(i['ignore_flag'] for i in info['instances']))
+        ]

@@ -1,0 +1,162 @@
+"""Fuzz every parser: the only exception allowed is AnnotationError."""
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from rcnn_plugin.datasets import (
+    AnnotationError,
+    KittiDataset,
+    LabelMeDataset,
+    VIADataset,
+    YOLODataset,
+    labelme_shape_polygon,
+    parse_kitti_line,
+    parse_yolo_line,
+    read_class_names,
+    via_shape_polygon,
+)
+
+FAST = settings(max_examples=100, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FILES = settings(max_examples=25, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+NUMBER = st.one_of(st.integers(-5, 50), st.floats(allow_nan=True),
+                   st.sampled_from(['0.5', '1', '-0', 'nan', 'inf', '1e9']))
+TOKEN = st.one_of(NUMBER.map(str), st.text(max_size=4))
+LINE = st.lists(TOKEN, max_size=17).map(' '.join)
+JSON = st.recursive(
+    st.none() | st.booleans() | NUMBER | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(['name', 'all_points_x', 'all_points_y', 'x', 'y',
+                         'width', 'height', 'cx', 'cy', 'r', 'label',
+                         'points', 'shape_type', 'group_id', 'z']),
+        inner, max_size=5),
+    max_leaves=12)
+
+
+def _only_annotation_errors(func, *args):
+    try:
+        return func(*args)
+    except AnnotationError:
+        return None
+
+
+@FAST
+@given(line=st.one_of(LINE, st.text(max_size=40)))
+def test_yolo_line(line):
+    inst = _only_annotation_errors(parse_yolo_line, line, 3, 64, 32, 'f', 1)
+    if inst is not None:
+        assert 0 <= inst['bbox_label'] < 3
+        assert len(inst['bbox']) == 4
+
+
+@FAST
+@given(line=st.one_of(LINE, st.text(max_size=60)))
+def test_kitti_line(line):
+    _only_annotation_errors(parse_kitti_line, line, 'f', 1)
+
+
+@FAST
+@given(shape=JSON)
+def test_via_shape(shape):
+    poly = _only_annotation_errors(via_shape_polygon, shape, 'f', 'k')
+    if poly is not None:
+        assert len(poly) >= 6 and len(poly) % 2 == 0
+
+
+@FAST
+@given(shape=JSON, kind=st.sampled_from(
+    ['polygon', 'rectangle', 'circle', 'line', None, 7]))
+def test_labelme_shape(shape, kind):
+    if isinstance(shape, dict):
+        shape['shape_type'] = kind
+        _only_annotation_errors(labelme_shape_polygon, shape, 'f', 'k')
+
+
+def _image(folder, name='a.png'):
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new('RGB', (16, 8)).save(folder / name)
+
+
+@FILES
+@given(raw=st.one_of(st.binary(max_size=80),
+                     st.lists(LINE, max_size=4).map(
+                         lambda ls: '\n'.join(ls).encode())),
+       names=st.binary(max_size=40))
+def test_yolo_dataset_files(tmp_path, raw, names):
+    _image(tmp_path / 'd')
+    (tmp_path / 'd' / 'a.txt').write_bytes(raw)
+    (tmp_path / 'data.yaml').write_bytes(names)
+    try:
+        YOLODataset(data_root=str(tmp_path), data_prefix=dict(img='d'),
+                    pipeline=[], check_classes='off',
+                    names_file='data.yaml')
+    except AnnotationError:
+        pass
+    try:
+        read_class_names(str(tmp_path / 'data.yaml'))
+    except AnnotationError:
+        pass
+
+
+@FILES
+@given(raw=st.one_of(st.binary(max_size=80),
+                     st.lists(LINE, max_size=3).map(
+                         lambda ls: '\n'.join(ls).encode())))
+def test_kitti_dataset_files(tmp_path, raw):
+    _image(tmp_path / 'image_2', '000001.png')
+    (tmp_path / 'label_2').mkdir(exist_ok=True)
+    (tmp_path / 'label_2' / '000001.txt').write_bytes(raw)
+    try:
+        KittiDataset(data_root=str(tmp_path), pipeline=[],
+                     check_classes='off',
+                     data_prefix=dict(img='image_2', ann='label_2'))
+    except AnnotationError:
+        pass
+
+
+def _json_or_bytes():
+    regions = st.lists(st.fixed_dictionaries(
+        {'shape_attributes': JSON, 'region_attributes': JSON}), max_size=3)
+    via = st.fixed_dictionaries({'filename': st.sampled_from(
+        ['a.png', 'b.png', 3]), 'regions': regions | JSON})
+    return st.one_of(st.binary(max_size=60),
+                     st.dictionaries(st.text(max_size=3), via | JSON,
+                                     max_size=2).map(
+                                         lambda d: json.dumps(d).encode()),
+                     JSON.map(lambda d: json.dumps(d).encode()))
+
+
+@FILES
+@given(raw=_json_or_bytes())
+def test_via_dataset_files(tmp_path, raw):
+    _image(tmp_path)
+    (tmp_path / 'via.json').write_bytes(raw)
+    try:
+        VIADataset(data_root=str(tmp_path), ann_file='via.json',
+                   pipeline=[], check_classes='off',
+                   metainfo=dict(classes=('a', )))
+    except AnnotationError:
+        pass
+
+
+@FILES
+@given(shapes=st.lists(JSON, max_size=3) | JSON,
+       extra=st.dictionaries(st.sampled_from(
+           ['imageWidth', 'imageHeight', 'imagePath']), JSON, max_size=2))
+def test_labelme_dataset_files(tmp_path, shapes, extra):
+    _image(tmp_path / 'img')
+    (tmp_path / 'ann').mkdir(exist_ok=True)
+    data = dict(shapes=shapes, imagePath='../img/a.png', imageWidth=16,
+                imageHeight=8)
+    data.update(extra)
+    (tmp_path / 'ann' / 'a.json').write_text(json.dumps(data))
+    try:
+        LabelMeDataset(data_root=str(tmp_path), pipeline=[],
+                       data_prefix=dict(ann='ann'), check_classes='off',
+                       unknown_classes='skip',
+                       metainfo=dict(classes=('a', '')))
+    except AnnotationError:
+        pass

@@ -1,0 +1,80 @@
+"""KittiDataset on generated label_2 files."""
+import pytest
+from PIL import Image
+
+from rcnn_plugin.datasets import AnnotationError, KittiDataset
+
+CAR = 'Car 0.50 1 -1.57 10.0 20.0 50.0 35.0 1.5 1.6 3.9 1.0 1.7 10.0 -1.5'
+PED = 'Pedestrian 0.00 0 0.20 5.0 5.0 15.0 30.0 1.7 0.5 0.8 1 2 3 0.1'
+DONTCARE = ('DontCare -1 -1 -10 60.0 2.0 70.0 12.0 -1 -1 -1 -1000 -1000 '
+            '-1000 -10')
+
+
+def _write(root, frames, size=(80, 40)):
+    (root / 'image_2').mkdir(exist_ok=True)
+    (root / 'label_2').mkdir(exist_ok=True)
+    for frame, lines in frames.items():
+        Image.new('RGB', size).save(root / 'image_2' / f'{frame}.png')
+        (root / 'label_2' / f'{frame}.txt').write_text(
+            '\n'.join(lines) + '\n')
+
+
+def _build(root, **kwargs):
+    kwargs.setdefault('metainfo', dict(classes=('Car', 'Pedestrian')))
+    return KittiDataset(data_root=str(root), pipeline=[],
+                        data_prefix=dict(img='image_2', ann='label_2'),
+                        **kwargs)
+
+
+def test_boxes_dontcare_and_metadata(tmp_path):
+    _write(tmp_path, {'000001': [CAR, DONTCARE, PED], '000002': []})
+    ds = _build(tmp_path)
+    assert len(ds) == 2
+    info = ds.get_data_info(0)
+    assert (info['img_id'], info['width'], info['height']) == ('000001', 80,
+                                                               40)
+    insts = info['instances']
+    assert [i['bbox'] for i in insts] == [[10, 20, 50, 35], [60, 2, 70, 12],
+                                          [5, 5, 15, 30]]
+    assert [(i['bbox_label'], i['ignore_flag']) for i in insts] == [
+        (0, 0), (-1, 1), (1, 0)]
+    assert (insts[0]['truncated'], insts[0]['occluded'],
+            insts[0]['alpha']) == (0.5, 1, -1.57)
+    assert ds.get_data_info(1)['instances'] == []
+
+
+def test_out_of_image_box_is_clipped(tmp_path):
+    line = CAR.replace('50.0 35.0', '95.0 35.0')
+    _write(tmp_path, {'000001': [line, PED]})
+    ds = _build(tmp_path)
+    assert ds.get_data_info(0)['instances'][0]['bbox'] == [10, 20, 80, 35]
+    assert list(ds.clipped_boxes.values()) == [1]
+
+
+def test_frame_list_file(tmp_path):
+    _write(tmp_path, {'000001': [CAR, PED], '000002': [CAR]})
+    (tmp_path / 'train.txt').write_text('000001\n')
+    assert len(_build(tmp_path, ann_file='train.txt')) == 1
+    (tmp_path / 'train.txt').write_text('000009\n')
+    with pytest.raises(AnnotationError, match=r'train\.txt: lists frame'):
+        _build(tmp_path, ann_file='train.txt')
+
+
+@pytest.mark.parametrize('line,match', [
+    ('Car 0 0 0 1 2 3 4', r'000001\.txt:2: expected 15 columns'),
+    (CAR.replace('0.50', 'x'), r'000001\.txt:2: expected numbers'),
+    (CAR.replace('Car', 'Bus'), r"000001\.txt:2: class 'Bus' is not in"),
+])
+def test_malformed_lines(tmp_path, line, match):
+    _write(tmp_path, {'000001': [PED, line]})
+    with pytest.raises(AnnotationError, match=match):
+        _build(tmp_path)
+
+
+def test_default_classes_are_kitti(tmp_path):
+    _write(tmp_path, {'000001': [CAR, PED]})
+    ds = _build(tmp_path, metainfo=None, check_classes='off')
+    assert ds.metainfo['classes'][:4] == ('Car', 'Van', 'Truck',
+                                          'Pedestrian')
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
+        0, 3]

@@ -1,0 +1,108 @@
+"""LabelMeDataset on generated LabelMe JSON files."""
+import json
+
+import pytest
+from PIL import Image
+
+from rcnn_plugin.datasets import AnnotationError, LabelMeDataset
+
+
+def _shape(label, points, kind='polygon', group=None):
+    return dict(label=label, points=points, shape_type=kind, group_id=group,
+                flags={})
+
+
+def _write(root, name, shapes, size=(60, 40), image=True, sizes=True):
+    if image:
+        Image.new('RGB', size).save(root / f'{name}.jpg')
+    data = dict(version='5.4.1', flags={}, shapes=shapes,
+                imagePath=f'{name}.jpg', imageData=None)
+    if sizes:
+        data.update(imageWidth=size[0], imageHeight=size[1])
+    (root / f'{name}.json').write_text(json.dumps(data))
+
+
+def _build(root, classes=('cat', 'dog'), **kwargs):
+    return LabelMeDataset(data_root=str(root), pipeline=[],
+                          metainfo=dict(classes=classes), **kwargs)
+
+
+def test_rectangles_polygons_circles(tmp_path):
+    _write(tmp_path, 'a', [
+        _shape('cat', [[30, 20], [10, 5]], 'rectangle'),
+        _shape('dog', [[1, 1], [9, 1], [5, 7]]),
+        _shape('dog', [[20, 20], [23, 24]], 'circle'),
+        _shape('cat', [[1, 1], [5, 5]], 'line')])
+    _write(tmp_path, 'b', [], sizes=False)
+    ds = _build(tmp_path)
+    assert len(ds) == 2
+    a = ds.get_data_info(0)
+    assert (a['img_id'], a['width'], a['height']) == ('a', 60, 40)
+    boxes = [i['bbox'] for i in a['instances']]
+    assert boxes[:2] == [[10, 5, 30, 20], [1, 1, 9, 7]]
+    assert boxes[2] == pytest.approx([15, 15, 25, 25])
+    assert [i['bbox_label'] for i in a['instances']] == [0, 1, 1]
+    assert a['instances'][0]['mask'] == [[10, 5, 30, 5, 30, 20, 10, 20]]
+    assert ds.skipped_shapes == {'line': 1}
+    b = ds.get_data_info(1)
+    assert (b['instances'], b['width'], b['height']) == ([], 60, 40)
+
+
+def test_group_id_merges_parts_of_one_instance(tmp_path):
+    _write(tmp_path, 'a', [
+        _shape('cat', [[1, 1], [9, 1], [5, 7]], group=3),
+        _shape('dog', [[1, 1], [9, 1], [5, 7]], group=3),
+        _shape('cat', [[20, 10], [30, 10], [25, 30]], group=3),
+        _shape('cat', [[40, 1], [50, 1], [45, 5]])])
+    insts = _build(tmp_path).get_data_info(0)['instances']
+    assert len(insts) == 3
+    assert insts[0]['bbox'] == [1, 1, 30, 30]
+    assert insts[0]['mask'] == [[1, 1, 9, 1, 5, 7],
+                                [20, 10, 30, 10, 25, 30]]
+    assert insts[1]['bbox_label'] == 1 and len(insts[1]['mask']) == 1
+
+
+@pytest.mark.parametrize('shapes,match', [
+    ([_shape('cat', [[1, 1], [2, 2]])],
+     r'a\.json \[shapes\]\[0\]\[points\]: a polygon needs at least 3'),
+    ([_shape('cat', [[1, 1]], 'rectangle')], r'\[points\]: a rectangle'),
+    ([_shape('cat', [[1, 1], [2, 'x'], [3, 3]])],
+     r'\[shapes\]\[0\]\[points\]\[1\]: expected finite numbers'),
+    ([_shape('cow', [[1, 1], [2, 2], [3, 1]])],
+     r"\[shapes\]\[0\]\[label\]: class 'cow' is not in"),
+    ([dict(points=[])], r'\[shapes\]\[0\]: a shape needs a "label"'),
+])
+def test_bad_shapes_name_file_and_key(tmp_path, shapes, match):
+    _write(tmp_path, 'a', shapes)
+    with pytest.raises(AnnotationError, match=match):
+        _build(tmp_path)
+
+
+def test_missing_image_is_an_error(tmp_path):
+    _write(tmp_path, 'a', [], image=False)
+    with pytest.raises(AnnotationError,
+                       match=r'a\.json \[imagePath\]: refers to image'):
+        _build(tmp_path)
+
+
+def test_unknown_class_as_ignore_region(tmp_path):
+    _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 7]]),
+                           _shape('dog', [[1, 1], [9, 1], [5, 7]]),
+                           _shape('cow', [[1, 1], [9, 1], [5, 7]])])
+    ds = _build(tmp_path, unknown_classes='ignore')
+    insts = ds.get_data_info(0)['instances']
+    assert [(i['bbox_label'], i['ignore_flag']) for i in insts] == [
+        (0, 0), (1, 0), (-1, 1)]
+    assert ds.unknown_class_counts == {'cow': 1}
+
+
+def test_renamed_class_list_raises_instead_of_empty(tmp_path):
+    """mmdet #9610: a metainfo typo must not give a silent empty class."""
+    _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 7]]),
+                           _shape('dog', [[1, 1], [9, 1], [5, 7]])])
+    with pytest.raises(ValueError, match=r"\['Dog'\].*no instance.*"
+                       r"other class names \{'dog': 1\}"):
+        _build(tmp_path, classes=('cat', 'Dog'), unknown_classes='skip')
+    with pytest.raises(ValueError, match='no instance'):
+        _build(tmp_path, classes=('Cat', 'Dog'), unknown_classes='skip',
+               test_mode=True)

@@ -1,0 +1,88 @@
+"""check_dataset_cfg on small datasets with planted problems."""
+import json
+
+from PIL import Image
+
+from rcnn_plugin.datasets import check_dataset_cfg, format_report, is_fatal
+
+
+def _yolo(root, files):
+    d = root / 'data'
+    d.mkdir()
+    (root / 'obj.names').write_text('cat\ndog\n')
+    for name, text in files.items():
+        if name.endswith('.txt'):
+            (d / name).write_text(text)
+        elif text == 'corrupt':
+            (d / name).write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)
+        else:
+            Image.new('RGB', (20, 10)).save(d / name)
+    return dict(type='YOLODataset', data_root=str(root),
+                data_prefix=dict(img='data'))
+
+
+def test_clean_dataset_has_no_fatal_problem(tmp_path):
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'
+                           '1 .5 .5 .4 .4\n1 .1 .5 .4 .4\n', 'b.png': ''})
+    rep = check_dataset_cfg(cfg)
+    assert rep['fatal'] == []
+    assert rep['num_images'] == 2 and rep['num_instances'] == 3
+    assert rep['classes'] == {'cat': dict(images=1, instances=1),
+                              'dog': dict(images=1, instances=2)}
+    assert rep['images_without_annotations'] == 1
+    assert rep['boxes']['clipped'] == 1
+    assert 'dog' in format_report({'train': rep})
+    assert not is_fatal({'train': rep})
+
+
+def test_planted_problems_are_fatal(tmp_path):
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.jpg': '',
+                           'a.txt': '0 .5 .5 .2 .2\n'})
+    rep = check_dataset_cfg(cfg)
+    assert rep['duplicate_image_ids'] == ['a']
+    assert rep['classes_never_present'] == ['dog']
+    json.dumps(rep)
+    assert is_fatal({'train': rep})
+
+
+def test_unreadable_header_is_a_build_error(tmp_path):
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n',
+                           'c.png': 'corrupt'})
+    rep = check_dataset_cfg(cfg)
+    assert 'c.png cannot be read' in rep['errors'][0]
+    assert is_fatal({'train': rep})
+
+
+def test_unknown_classes_and_decode_errors(tmp_path):
+    (tmp_path / 'a.json').write_text(json.dumps(dict(
+        imagePath='a.jpg', imageWidth=20, imageHeight=10, shapes=[
+            dict(label='cat', points=[[1, 1], [5, 5]],
+                 shape_type='rectangle'),
+            dict(label='Dog', points=[[1, 1], [5, 5]],
+                 shape_type='rectangle')])))
+    # A JPEG whose header is fine but whose pixel data is cut short.
+    Image.new('RGB', (20, 10), 'red').save(tmp_path / 'a.jpg')
+    data = (tmp_path / 'a.jpg').read_bytes()
+    (tmp_path / 'a.jpg').write_bytes(data[:len(data) - 200])
+    cfg = dict(type='LabelMeDataset', data_root=str(tmp_path),
+               metainfo=dict(classes=('cat', 'dog')))
+    rep = check_dataset_cfg(cfg)
+    assert rep['unknown_classes'] == {'Dog': 1}
+    assert rep['classes_never_present'] == ['dog']
+    assert list(rep['unreadable_images']) == [str(tmp_path / 'a.jpg')]
+
+
+def test_coco_categories_outside_classes_are_reported(tmp_path):
+    Image.new('RGB', (20, 10)).save(tmp_path / 'a.png')
+    (tmp_path / 'ann.json').write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png', width=20, height=10)],
+        annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0,
+                          bbox=[1, 1, 4, 4], area=16),
+                     dict(id=2, image_id=1, category_id=2, iscrowd=0,
+                          bbox=[1, 1, 0, 4], area=0)],
+        categories=[dict(id=1, name='cat'), dict(id=2, name='Dog')])))
+    rep = check_dataset_cfg(dict(
+        type='CocoDataset', data_root=str(tmp_path), ann_file='ann.json',
+        data_prefix=dict(img=''), metainfo=dict(classes=('cat', 'dog'))))
+    assert rep['unknown_classes'] == {'Dog': 1}
+    assert rep['classes']['cat'] == dict(images=1, instances=1)
