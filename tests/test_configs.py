@@ -73,8 +73,10 @@ def test_config_loss_and_predict(path):
     # One image with boxes and one with none: both are normal inputs.
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
-        num_items=[3, 0], num_classes=num_classes,
+        num_items=[3, 0], num_classes=max(num_classes, 2),
         with_mask=cfg.model.roi_head.get('mask_head') is not None)
+    for sample in packed['data_samples']:  # demo labels are 1..C-1
+        sample.gt_instances.labels.clamp_(max=num_classes - 1)
     if cfg.model.get('rpn_head') is None:
         add_demo_proposals(packed, counts=[20, 0])
     model.train()

@@ -1,3 +1,4 @@
+from .balloon import BalloonDataset, polygon_area
 from .bccd import BCCDDataset
 from .errors import AnnotationError
 from .kitti import KittiDataset, parse_kitti_line
@@ -31,5 +32,5 @@ __all__ = [
     'polygon_bbox', 'read_class_names', 'read_image_size', 'rect_polygon',
     'via_shape_polygon',
     'BoxProposalBroadcaster', 'ProposalFileError', 'StrictProposalsMixin',
-    'match_proposals', 'proposal_key'
+    'match_proposals', 'proposal_key', 'BalloonDataset', 'polygon_area'
 ]

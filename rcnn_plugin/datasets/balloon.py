@@ -1,0 +1,86 @@
+"""Balloon (the Mask R-CNN balloon sample): VIA polygons, one class.
+
+Layout::
+
+    balloon/
+      train/via_region_data.json, train/*.jpg   (61 images, 255 polygons)
+      val/via_region_data.json, val/*.jpg       (13 images, 50 polygons)
+
+Use ``data_root='.../balloon/'``, ``ann_file='train/via_region_data.json'``
+and ``data_prefix=dict(img='train/')``.
+"""
+from typing import Dict, List, Optional
+
+from mmdet.registry import DATASETS
+from mmengine.logging import print_log
+
+from .via import VIADataset
+
+__all__ = ['BalloonDataset', 'polygon_area']
+
+
+def polygon_area(xs: List[float], ys: List[float]) -> float:
+    """Area of a simple polygon by the shoelace formula.
+
+    Args:
+        xs (list[float]): Vertex x coordinates, in order.
+        ys (list[float]): Vertex y coordinates, in order.
+
+    Returns:
+        float: The (unsigned) area in square pixels; 0 for fewer than 3
+        vertices.
+    """
+    if len(xs) < 3 or len(xs) != len(ys):
+        return 0.0
+    twice = sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))
+    return abs(twice) / 2
+
+
+@DATASETS.register_module()
+class BalloonDataset(VIADataset):
+    """Balloon instance segmentation, read in place from its VIA JSON.
+
+    On top of :class:`VIADataset`, a degenerate polygon (fewer than 3
+    points, or zero area: all points on one line) is dropped with a warning
+    naming the file and region, and counted per file in
+    ``degenerate_polygons``; the total is logged once per split.
+    (``VIADataset`` alone refuses a polygon of fewer than 3 points.)
+    """
+
+    METAINFO = {'classes': ('balloon', ), 'palette': [(220, 20, 60)]}
+
+    def load_raw_data_list(self) -> List[dict]:
+        """Parse the VIA JSON, dropping and counting degenerate polygons.
+
+        Returns:
+            list[dict]: One data info per image, in file order.
+        """
+        self.degenerate_polygons: Dict[str, int] = {}
+        data_list = super().load_raw_data_list()
+        if self.degenerate_polygons:
+            print_log(
+                f'{type(self).__name__}: dropped '
+                f'{sum(self.degenerate_polygons.values())} degenerate '
+                f'polygon(s) (fewer than 3 points or zero area) in '
+                f'{self.ann_file}', logger='current', level=30)
+        return data_list
+
+    def _parse_region(self, path: str, where: str,
+                      region: object) -> Optional[dict]:
+        shape = region.get('shape_attributes') if isinstance(
+            region, dict) else None
+        if isinstance(shape, dict) and shape.get('name') in ('polygon',
+                                                              'polyline'):
+            xs = shape.get('all_points_x')
+            ys = shape.get('all_points_y')
+            if isinstance(xs, list) and isinstance(ys, list) and \
+                    len(xs) == len(ys) and all(
+                        isinstance(v, (int, float)) for v in xs + ys) and \
+                    polygon_area(xs, ys) == 0:
+                self.degenerate_polygons[path] = \
+                    self.degenerate_polygons.get(path, 0) + 1
+                print_log(f'{path}{where}: dropped a degenerate polygon '
+                          f'with {len(xs)} point(s) (fewer than 3 or zero '
+                          'area)', logger='current', level=30)
+                return None
+        return super()._parse_region(path, where, region)
