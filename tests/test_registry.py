@@ -2,7 +2,7 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, MODEL_WRAPPERS, TRANSFORMS
 
 import rcnn_plugin
 from rcnn_plugin import datasets, engine
@@ -11,6 +11,15 @@ EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
     (DATASETS, 'StrictXMLDataset', datasets.StrictXMLDataset),
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
+    (DATASETS, 'YOLODataset', datasets.YOLODataset),
+    (DATASETS, 'VIADataset', datasets.VIADataset),
+    (DATASETS, 'LabelMeDataset', datasets.LabelMeDataset),
+    (DATASETS, 'KittiDataset', datasets.KittiDataset),
+    (TRANSFORMS, 'LoadDomainImageFromFile',
+     datasets.transforms.LoadDomainImageFromFile),
+    (DATASETS, 'BalloonDataset', datasets.BalloonDataset),
+    (TRANSFORMS, 'BoxProposalBroadcaster',
+     datasets.transforms.BoxProposalBroadcaster),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
 ]

@@ -14,26 +14,10 @@ from typing import Dict, List, Optional
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
+from .coco_writer import polygon_area
 from .via import VIADataset
 
-__all__ = ['BalloonDataset', 'polygon_area']
-
-
-def polygon_area(xs: List[float], ys: List[float]) -> float:
-    """Area of a simple polygon by the shoelace formula.
-
-    Args:
-        xs (list[float]): Vertex x coordinates, in order.
-        ys (list[float]): Vertex y coordinates, in order.
-
-    Returns:
-        float: The (unsigned) area in square pixels; 0 for fewer than 3
-        vertices.
-    """
-    if len(xs) < 3 or len(xs) != len(ys):
-        return 0.0
-    twice = sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))
-    return abs(twice) / 2
+__all__ = ['BalloonDataset']
 
 
 @DATASETS.register_module()
@@ -69,18 +53,26 @@ class BalloonDataset(VIADataset):
                       region: object) -> Optional[dict]:
         shape = region.get('shape_attributes') if isinstance(
             region, dict) else None
-        if isinstance(shape, dict) and shape.get('name') in ('polygon',
-                                                              'polyline'):
-            xs = shape.get('all_points_x')
-            ys = shape.get('all_points_y')
-            if isinstance(xs, list) and isinstance(ys, list) and \
-                    len(xs) == len(ys) and all(
-                        isinstance(v, (int, float)) for v in xs + ys) and \
-                    polygon_area(xs, ys) == 0:
-                self.degenerate_polygons[path] = \
-                    self.degenerate_polygons.get(path, 0) + 1
-                print_log(f'{path}{where}: dropped a degenerate polygon '
-                          f'with {len(xs)} point(s) (fewer than 3 or zero '
-                          'area)', logger='current', level=30)
-                return None
-        return super()._parse_region(path, where, region)
+        if not _is_degenerate_polygon(shape):
+            return super()._parse_region(path, where, region)
+        self.degenerate_polygons[path] = \
+            self.degenerate_polygons.get(path, 0) + 1
+        print_log(f'{path}{where}: dropped a degenerate polygon with '
+                  f'{len(shape["all_points_x"])} point(s) (fewer than 3 or '
+                  'zero area)', logger='current', level=30)
+        return None
+
+
+def _is_degenerate_polygon(shape: object) -> bool:
+    """True for a well-formed VIA polygon of < 3 points or zero area."""
+    if not isinstance(shape, dict) or \
+            shape.get('name') not in ('polygon', 'polyline'):
+        return False
+    xs, ys = shape.get('all_points_x'), shape.get('all_points_y')
+    if not (isinstance(xs, list) and isinstance(ys, list)
+            and len(xs) == len(ys)):
+        return False  # malformed: VIADataset raises with the location
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in xs + ys):
+        return False
+    return polygon_area([[c for xy in zip(xs, ys) for c in xy]]) == 0

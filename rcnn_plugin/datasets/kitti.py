@@ -107,7 +107,7 @@ class KittiDataset(NativeDetDataset):
         if not osp.isdir(ann_dir):
             raise FileNotFoundError(f'label folder {ann_dir} does not exist')
         data_list = []
-        for frame in self._frame_ids(ann_dir):
+        for frame in self.track(self._frame_ids(ann_dir), ann_dir):
             ann_path = osp.join(ann_dir, frame + '.txt')
             if not osp.isfile(ann_path):
                 raise AnnotationError(self.ann_file, f'lists frame {frame} '

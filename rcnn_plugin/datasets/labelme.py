@@ -103,7 +103,8 @@ class LabelMeDataset(NativeDetDataset):
         for root, dirs, names in os.walk(ann_dir):
             dirs.sort()
             files += [osp.join(root, n) for n in names if n.endswith('.json')]
-        return [self._parse_file(p, ann_dir) for p in sorted(files)]
+        return [self._parse_file(p, ann_dir)
+                for p in self.track(sorted(files), ann_dir)]
 
     def _read(self, path: str) -> dict:
         try:

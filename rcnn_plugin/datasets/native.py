@@ -15,13 +15,15 @@ absolute pixels, possibly outside the image), ``bbox_label``,
   ``filter_cfg=dict(filter_empty_gt=True)``.
 """
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 from PIL import Image
+from tqdm import tqdm
 
 from .errors import AnnotationError
+from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
 
@@ -32,6 +34,10 @@ _CHECK_MODES = ('error', 'warn', 'off')
 def read_image_size(img_path: str, ann_path: str,
                     where: Optional[object] = None) -> Tuple[int, int]:
     """Read ``(width, height)`` from an image header without decoding it.
+
+    A JPEG, TIFF or WebP whose EXIF orientation turns it by 90 degrees
+    reports its displayed size, as labelling tools and
+    :class:`LoadDomainImageFromFile` see it.
 
     Args:
         img_path (str): The image file.
@@ -44,7 +50,10 @@ def read_image_size(img_path: str, ann_path: str,
     """
     try:
         with Image.open(img_path) as img:
-            return img.size
+            w, h = img.size
+            if image_orientation(img) >= 5:  # turned by 90 degrees
+                w, h = h, w
+            return w, h
     except FileNotFoundError:
         raise AnnotationError(
             ann_path, f'refers to image {img_path}, which does not exist',
@@ -87,6 +96,7 @@ class NativeDetDataset(BaseDetDataset):
     It takes mmdet's ``BaseDetDataset`` arguments plus the ones below.
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         unknown_classes (str): What to do with an object whose class is not
             in the dataset classes: ``'error'`` raises
             :class:`AnnotationError`, ``'ignore'`` keeps it as an ignore
@@ -97,12 +107,17 @@ class NativeDetDataset(BaseDetDataset):
             in a training dataset (in ``test_mode`` only a dataset left
             empty by unknown names raises; missing classes are logged),
             ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
+        show_progress (bool): Show a progress bar over the annotation
+            files while indexing. Defaults to False.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     def __init__(self,
                  *args,
                  unknown_classes: str = 'error',
                  check_classes: str = 'error',
+                 show_progress: bool = False,
                  **kwargs) -> None:
         if unknown_classes not in _UNKNOWN_MODES:
             raise ValueError(f'unknown_classes must be one of '
@@ -112,7 +127,22 @@ class NativeDetDataset(BaseDetDataset):
                              f' got {check_classes!r}')
         self.unknown_classes = unknown_classes
         self.check_classes = check_classes
+        self.show_progress = show_progress
         super().__init__(*args, **kwargs)
+
+    def track(self, items: Sequence, desc: str) -> Iterable:
+        """Wrap the files to parse in a progress bar if ``show_progress``.
+
+        Args:
+            items (Sequence): The files (or entries) to parse.
+            desc (str): Label of the bar.
+
+        Returns:
+            Iterable: ``items``, possibly wrapped in ``tqdm``.
+        """
+        if not self.show_progress:
+            return items
+        return tqdm(items, desc=desc, unit='file')
 
     def load_raw_data_list(self) -> List[dict]:
         """Parse the annotation files; implemented by each format.

@@ -83,11 +83,14 @@ class VIADataset(NativeDetDataset):
     ``LoadAnnotations(with_mask=True, poly2mask=False)`` or ``True``.
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         class_attribute (str, optional): The ``region_attributes`` key that
             holds the class name (a text value, or a checkbox/dropdown
             mapping with one true option). If None, the dataset must have
             exactly one class and every region is of that class.
             Defaults to None.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     METAINFO = {'classes': ()}
@@ -122,7 +125,7 @@ class VIADataset(NativeDetDataset):
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         self.skipped_shapes: Counter = Counter()
         return [self._parse_image(path, img_dir, key, entry)
-                for key, entry in data.items()]
+                for key, entry in self.track(list(data.items()), path)]
 
     def _parse_image(self, path: str, img_dir: str, key: str,
                      entry: object) -> dict:

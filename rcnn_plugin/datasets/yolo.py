@@ -147,10 +147,13 @@ class YOLODataset(NativeDetDataset):
     match it exactly (a YOLO label is an index into that list).
 
     Args:
+        *args: Positional arguments of mmdet's ``BaseDetDataset``.
         names_file (str, optional): ``obj.names``, ``classes.txt`` or
             ``data.yaml``, relative to ``data_root``. If None, the first of
             those names found in the label folder, its parents up to
             ``data_root`` is used. Defaults to None.
+        **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
+            (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     METAINFO = {'classes': ()}
@@ -213,7 +216,7 @@ class YOLODataset(NativeDetDataset):
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
         return [self._parse_image(img_dir, ann_dir, rel, num_classes)
-                for rel in images]
+                for rel in self.track(images, ann_dir)]
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
                      num_classes: int) -> dict:

@@ -1,3 +1,12 @@
+from .loading import (
+    LoadDomainImageFromFile,
+    exif_orientation,
+    image_orientation,
+    scale_intensity,
+)
 from .wrappers import BoxProposalBroadcaster
 
-__all__ = ['BoxProposalBroadcaster']
+__all__ = [
+    'LoadDomainImageFromFile', 'exif_orientation', 'image_orientation',
+    'scale_intensity', 'BoxProposalBroadcaster'
+]

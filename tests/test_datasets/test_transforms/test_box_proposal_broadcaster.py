@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from mmdet.utils import register_all_modules
 
-from rcnn_plugin.datasets import BoxProposalBroadcaster
+from rcnn_plugin.datasets.transforms import BoxProposalBroadcaster
 
 register_all_modules()  # mmdet's Resize and RandomFlip, not mmcv's
 

@@ -1,0 +1,75 @@
+# Faster R-CNN, MobileNetV2-FPN (128 channels) from offline ImageNet weights,
+# on kitti_yolo: KITTI street scenes labelled in CVAT and exported as YOLO
+# txt, read in place by YOLODataset. Model from the BCCD config; data,
+# flips and schedule for 40 training images of 1242x375.
+_base_ = '../bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'
+
+custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
+
+# pedestrian, cyclist, vehicle (labels/*/obj.names order)
+model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))
+
+dataset_type = 'YOLODataset'
+data_root = '../shared/datasets/kitti_yolo/'
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),
+    # Native size: pedestrians and cyclists are often under 40 px high.
+    dict(type='Resize', scale=(1242, 375), keep_ratio=True),
+    # Streets have an up: horizontal flips only.
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=(1242, 375), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'instances'))
+]
+
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img='images/train/obj_train_data',
+            ann='labels/train/obj_train_data'),
+        # kitti_yolo has no negative images; keep any that a user adds.
+        filter_cfg=dict(filter_empty_gt=False),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+# The 10 images of images/test carry no labels: val is also the test split.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img='images/val/obj_train_data',
+            ann='labels/val/obj_train_data'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+# 40 images at batch 4 are 10 iterations per epoch: warm up for 30, decay
+# x0.1 after epoch 9.
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+         end=30),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[9], gamma=0.1)
+]
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

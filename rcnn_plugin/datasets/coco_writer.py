@@ -1,0 +1,155 @@
+"""Write any built detection dataset's data list as COCO JSON.
+
+One writer for every format: the converters in
+``tools/dataset_converters/*2coco.py`` build a dataset with our readers and
+call :func:`dataset_to_coco`. What is written, per instance:
+
+- ``bbox`` ``[x, y, w, h]`` in absolute pixels, from ``x1, y1, x2, y2``;
+- ``category_id`` = ``bbox_label + 1`` (categories in METAINFO order);
+- ``segmentation``: the polygons of ``mask`` (mmdet's flat format is
+  COCO's) and ``area`` their area; without a mask, the box area;
+- ``iscrowd`` = ``ignore_flag`` (mmdet's CocoDataset reads ``iscrowd=1``
+  as an ignore region);
+- other instance keys (KITTI ``truncated``, ``occluded``, ``alpha``) under
+  ``attributes``.
+
+Ignore regions without a class (KITTI ``DontCare``, ``bbox_label=-1``)
+have no COCO category: they are left out, counted in the summary and
+logged.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import List, Optional, Sequence
+
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from tqdm import tqdm
+
+__all__ = ['convert_main', 'dataset_to_coco', 'polygon_area']
+
+_STANDARD = ('bbox', 'bbox_label', 'ignore_flag', 'mask')
+
+
+def polygon_area(polygons: Sequence[Sequence[float]]) -> float:
+    """Total area of flat polygons by the shoelace formula.
+
+    Args:
+        polygons (Sequence[Sequence[float]]): Flat ``[x1, y1, ...]`` each.
+
+    Returns:
+        float: Sum of the absolute areas.
+    """
+    total = 0.0
+    for poly in polygons:
+        xs, ys = poly[0::2], poly[1::2]
+        n = len(xs)
+        total += abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i]
+                         for i in range(n))) / 2
+    return total
+
+
+def _annotation(inst: dict, ann_id: int, img_id: int) -> dict:
+    x1, y1, x2, y2 = (float(v) for v in inst['bbox'])
+    ann = dict(id=ann_id, image_id=img_id,
+               category_id=int(inst['bbox_label']) + 1,
+               bbox=[x1, y1, x2 - x1, y2 - y1],
+               iscrowd=int(bool(inst.get('ignore_flag', 0))))
+    if inst.get('mask'):
+        ann['segmentation'] = [[float(v) for v in p] for p in inst['mask']]
+        ann['area'] = polygon_area(ann['segmentation'])
+    else:
+        ann['area'] = (x2 - x1) * (y2 - y1)
+    extra = {k: v for k, v in inst.items() if k not in _STANDARD}
+    if extra:
+        ann['attributes'] = extra
+    return ann
+
+
+def dataset_to_coco(dataset,
+                    out_file: str,
+                    img_root: Optional[str] = None,
+                    progress: bool = True) -> dict:
+    """Write a detection dataset as a COCO JSON file.
+
+    Args:
+        dataset (BaseDetDataset): A built mmdet dataset; its data infos
+            need ``img_path``, ``width``, ``height`` and ``instances``.
+        out_file (str): The JSON file to write.
+        img_root (str, optional): ``file_name`` is written relative to this
+            folder; absolute paths if None. Defaults to None.
+        progress (bool): Show a progress bar over the images.
+            Defaults to True.
+
+    Returns:
+        dict: Summary: ``images``, ``annotations``, ``skipped_ignore``.
+    """
+    dataset.full_init()
+    images: List[dict] = []
+    anns: List[dict] = []
+    skipped = 0
+    for idx in tqdm(range(len(dataset)), desc=f'writing {out_file}',
+                    disable=not progress, unit='img'):
+        info = dataset.get_data_info(idx)
+        path = info['img_path']
+        images.append(dict(
+            id=idx + 1, width=int(info['width']), height=int(info['height']),
+            file_name=osp.relpath(path, img_root) if img_root else
+            osp.abspath(path)))
+        for inst in info['instances']:
+            if inst['bbox_label'] < 0:
+                skipped += 1
+                continue
+            anns.append(_annotation(inst, len(anns) + 1, idx + 1))
+    categories = [dict(id=i + 1, name=name)
+                  for i, name in enumerate(dataset.metainfo['classes'])]
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with open(out_file, 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=categories), f)
+    if skipped:
+        print_log(f'{out_file}: left out {skipped} ignore region(s) without'
+                  ' a class (e.g. KITTI DontCare)', logger='current',
+                  level=30)
+    return dict(images=len(images), annotations=len(anns),
+                skipped_ignore=skipped)
+
+
+def convert_main(fmt: str, argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``tools/dataset_converters/<fmt>2coco.py``.
+
+    Args:
+        fmt (str): The source format, one of ``layouts.FORMATS``.
+        argv (Sequence[str], optional): Arguments; ``sys.argv`` if None.
+            Defaults to None.
+
+    Returns:
+        int: Exit status.
+    """
+    from mmdet.registry import DATASETS
+
+    from .layouts import split_configs
+    parser = argparse.ArgumentParser(
+        description=f'Convert a {fmt} dataset to COCO JSON, one file per '
+        'split found under DATA_ROOT.')
+    parser.add_argument('data_root')
+    parser.add_argument('out_dir', help='writes OUT_DIR/<split>.json')
+    parser.add_argument('--classes', nargs='+', help='class names')
+    parser.add_argument('--absolute-paths', action='store_true',
+                        help='write absolute image paths, not relative to '
+                        'DATA_ROOT')
+    args = parser.parse_args(argv)
+    init_default_scope('mmdet')
+    for split, cfg in split_configs(args.data_root, fmt,
+                                    args.classes).items():
+        if fmt not in ('voc', 'coco'):
+            # convert what is there, with a bar over the files parsed
+            cfg.update(check_classes='warn', show_progress=True)
+        out = osp.join(args.out_dir, f'{split}.json')
+        summary = dataset_to_coco(
+            DATASETS.build(cfg), out,
+            None if args.absolute_paths else args.data_root)
+        print(f'{split}: {summary["images"]} images, '
+              f'{summary["annotations"]} annotations -> {out}')
+    return 0

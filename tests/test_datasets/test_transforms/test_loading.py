@@ -1,0 +1,99 @@
+"""LoadDomainImageFromFile on files of each kind, written by the test."""
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from rcnn_plugin.datasets import read_image_size
+from rcnn_plugin.datasets.transforms import (
+    LoadDomainImageFromFile,
+    scale_intensity,
+)
+
+RAMP16 = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
+
+
+def _load(path, **kwargs):
+    return LoadDomainImageFromFile(**kwargs)(dict(img_path=str(path)))
+
+
+def test_8bit_rgb_matches_cv2(tmp_path):
+    img = np.random.default_rng(0).integers(0, 255, (5, 7, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / 'a.png'), img)
+    out = _load(tmp_path / 'a.png')
+    assert out['img'].dtype == np.uint8
+    assert np.array_equal(out['img'], img)
+    assert out['img_shape'] == out['ori_shape'] == (5, 7)
+    assert out['img_dtype'] == 'uint8'
+
+
+def test_grayscale_and_rgba_give_three_channels(tmp_path):
+    Image.fromarray(np.full((4, 6), 77, np.uint8)).save(tmp_path / 'g.png')
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 10  # red, nearly transparent
+    Image.fromarray(rgba, 'RGBA').save(tmp_path / 'c.png')
+    grey = _load(tmp_path / 'g.png')['img']
+    assert grey.shape == (4, 6, 3) and (grey == 77).all()
+    color = _load(tmp_path / 'c.png')['img']
+    assert color.shape == (4, 6, 3)
+    assert (color[..., 2] == 200).all() and (color[..., :2] == 0).all()
+    single = _load(tmp_path / 'c.png', color_type='grayscale')['img']
+    assert single.shape == (4, 6)
+    assert int(single[0, 0]) == int(200 * 0.299)
+
+
+@pytest.mark.parametrize('ext', ['png', 'tif'])
+def test_16bit_full_range_fixed_window_and_percentiles(tmp_path, ext):
+    path = tmp_path / f'a.{ext}'
+    cv2.imwrite(str(path), RAMP16)
+    full = _load(path)
+    assert full['img_dtype'] == 'uint16'
+    expected = np.round(RAMP16 / 65535 * 255).astype(np.uint8)
+    assert np.array_equal(full['img'][..., 0], expected)
+    window = _load(path, value_range=(5000, 15000))['img'][..., 0]
+    assert window[0].tolist() == [0, 0, 128, 255]
+    assert (window[1:] == 255).all()
+    pct = _load(path, percentiles=(0, 100), to_float32=True)['img']
+    assert pct.dtype == np.float32
+    assert pct[0, 0, 0] == 0 and pct[-1, -1, 0] == pytest.approx(255)
+
+
+def test_16bit_rgb_tiff_keeps_channel_order(tmp_path):
+    img = np.zeros((2, 3, 3), np.uint16)
+    img[..., 0] = 65535  # blue in cv2's BGR order
+    cv2.imwrite(str(tmp_path / 'a.tif'), img)
+    out = _load(tmp_path / 'a.tif')['img']
+    assert (out[..., 0] == 255).all() and (out[..., 1:] == 0).all()
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_exif_orientation_matches_pil(tmp_path, orientation):
+    arr = np.random.default_rng(1).integers(0, 255, (6, 10, 3), np.uint8)
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / 'a.jpg'
+    img.save(path, exif=exif, quality=100)
+    with Image.open(path) as pil:
+        expected = np.asarray(ImageOps.exif_transpose(pil))[..., ::-1]
+    out = _load(path)['img']
+    assert out.shape == expected.shape
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert read_image_size(str(path), 'x') == (out.shape[1], out.shape[0])
+    raw = _load(path, apply_exif=False)['img']
+    assert raw.shape == (6, 10, 3)
+
+
+def test_bad_arguments_and_files(tmp_path):
+    with pytest.raises(ValueError, match='not both'):
+        LoadDomainImageFromFile(value_range=(0, 1), percentiles=(1, 99))
+    with pytest.raises(ValueError, match='low < high'):
+        LoadDomainImageFromFile(value_range=(5, 5))
+    (tmp_path / 'x.png').write_bytes(b'not an image')
+    with pytest.raises(OSError, match='cannot decode'):
+        _load(tmp_path / 'x.png')
+
+
+def test_scale_intensity_constant_image():
+    out = scale_intensity(np.full((2, 2), 7, np.uint16), percentiles=(1, 99))
+    assert out.dtype == np.uint8 and (out == 0).all()
