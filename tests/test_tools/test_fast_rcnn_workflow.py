@@ -102,5 +102,5 @@ def test_rpn_then_proposals_then_fast_rcnn(tiny_config, synthetic_cells,
     out = run_tool(['tools/train.py', str(cfg), '--work-dir', fast_dir])
     assert 'Epoch(train) [1][2/2]' in out
     # The epoch-end validation reads val.pkl through LoadProposals.
-    assert 'Epoch(val) [2/2]' in out and 'coco/bbox_mAP' in out
+    assert 'Epoch(val) [1][2/2]' in out and 'coco/bbox_mAP' in out
     assert osp.isfile(osp.join(fast_dir, 'epoch_1.pth'))
