@@ -55,8 +55,9 @@ def rpn_test_cfg(model_cfg: ConfigDict) -> ConfigDict:
     """The RPN's test config inside ``model_cfg`` (Faster R-CNN or RPN).
 
     Args:
-        model_cfg (ConfigDict): A detector config with an RPN head, either
-            ``rpn_head`` (two-stage) or an ``RPNHead`` ``bbox_head``.
+        model_cfg (ConfigDict): A detector config with an ``rpn_head``: a
+            two-stage detector, or mmdet's ``RPN`` (both keep the RPN's test
+            settings in ``test_cfg.rpn``).
 
     Returns:
         ConfigDict: The config the RPN head predicts with (mutable).
@@ -64,13 +65,12 @@ def rpn_test_cfg(model_cfg: ConfigDict) -> ConfigDict:
     Raises:
         ValueError: If the model has no RPN.
     """
-    if model_cfg.get('rpn_head') is not None:
-        return model_cfg.test_cfg.rpn
-    if model_cfg.get('bbox_head', {}).get('type') == 'RPNHead':
-        return model_cfg.test_cfg
-    raise ValueError(
-        f'model type {model_cfg.get("type")!r} has no RPN (neither '
-        '"rpn_head" nor an RPNHead "bbox_head"): cannot generate proposals')
+    if model_cfg.get('rpn_head') is None or \
+            model_cfg.get('test_cfg', {}).get('rpn') is None:
+        raise ValueError(
+            f'model type {model_cfg.get("type")!r} has no RPN ("rpn_head" '
+            'and "test_cfg.rpn"): cannot generate proposals')
+    return model_cfg.test_cfg.rpn
 
 
 def split_dataloader_cfg(cfg: Config, split: str) -> dict:
@@ -117,12 +117,16 @@ def dump_split(model: torch.nn.Module, loader_cfg: dict, out_file: str,
         int: Number of images written.
     """
     loader = Runner.build_dataloader(loader_cfg)
-    head = getattr(model, 'rpn_head', None) or model.bbox_head
+    # Two-stage detectors call it rpn_head; mmdet's RPN detector bbox_head.
+    head = model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
     dumper = DumpProposals(
         output_dir=osp.dirname(out_file) or '.',
         proposals_file=osp.basename(out_file),
         num_max_proposals=num_proposals)
-    for data in loader:
+    logger = MMLogger.get_instance('generate_proposals')
+    for step, data in enumerate(loader, 1):
+        if step % 20 == 0:
+            logger.info(f'{out_file}: batch {step}/{len(loader)}')
         data = model.data_preprocessor(data, False)
         feats = model.extract_feat(data['inputs'])
         samples = data['data_samples']
