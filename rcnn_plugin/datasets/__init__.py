@@ -1,7 +1,7 @@
 from .balloon import BalloonDataset
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
 from .layouts import FORMATS, split_configs
@@ -21,16 +21,15 @@ from .xml_style import StrictXMLDataset, UnknownClassError
 from .yolo import YOLODataset, parse_yolo_line, read_class_names
 
 __all__ = [
-    'convert_main', 'dataset_to_coco', 'polygon_area',
-    'FORMATS', 'check_dataset_cfg', 'format_report', 'is_fatal',
-    'split_configs',
-    'AnnotationError', 'BCCDDataset', 'KittiDataset', 'LabelMeDataset',
-    'StrictXMLDataset', 'SyntheticCellsDataset',
-    'UnknownClassError', 'VIADataset', 'YOLODataset', 'check_numbers',
-    'class_instance_counts', 'count_images_without_instances',
-    'drop_degenerate', 'ellipse_polygon', 'labelme_shape_polygon',
-    'make_synthetic_cells', 'parse_kitti_line', 'parse_yolo_line',
-    'polygon_bbox', 'read_class_names', 'read_image_size', 'rect_polygon',
+    'FORMATS', 'AnnotationError', 'BadImageError', 'BCCDDataset',
+    'KittiDataset', 'LabelMeDataset', 'StrictXMLDataset',
+    'SyntheticCellsDataset', 'UnknownClassError', 'VIADataset',
+    'YOLODataset', 'check_dataset_cfg', 'check_numbers',
+    'class_instance_counts', 'convert_main', 'count_images_without_instances',
+    'dataset_to_coco', 'drop_degenerate', 'ellipse_polygon', 'format_report',
+    'is_fatal', 'labelme_shape_polygon', 'make_synthetic_cells',
+    'parse_kitti_line', 'parse_yolo_line', 'polygon_area', 'polygon_bbox',
+    'read_class_names', 'read_image_size', 'rect_polygon', 'split_configs',
     'via_shape_polygon',
     'BalloonDataset', 'ProposalFileError', 'match_proposals', 'proposal_key'
 ]

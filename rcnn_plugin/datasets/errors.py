@@ -1,7 +1,7 @@
 """One error type for malformed annotations, naming the file and place."""
 from typing import Optional, Union
 
-__all__ = ['AnnotationError']
+__all__ = ['AnnotationError', 'BadImageError']
 
 
 class AnnotationError(ValueError):
@@ -31,3 +31,11 @@ class AnnotationError(ValueError):
         else:
             place = f'{path} {where}'
         super().__init__(f'{place}: {problem}')
+
+
+class BadImageError(AnnotationError):
+    """An image that an annotation refers to is missing or unreadable.
+
+    Datasets built with ``on_bad_image='skip'`` skip such images and count
+    them instead of raising.
+    """

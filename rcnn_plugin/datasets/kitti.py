@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from mmdet.registry import DATASETS
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .native import NativeDetDataset, read_image_size
 
 __all__ = ['KittiDataset', 'parse_kitti_line']
@@ -93,7 +93,7 @@ class KittiDataset(NativeDetDataset):
         for ext in IMG_EXTENSIONS:
             if osp.isfile(osp.join(img_dir, frame + ext)):
                 return osp.join(img_dir, frame + ext)
-        raise AnnotationError(ann_path, f'has no image {frame}'
+        raise BadImageError(ann_path, f'has no image {frame}'
                               f'{{{",".join(IMG_EXTENSIONS)}}} in {img_dir}')
 
     def load_raw_data_list(self) -> List[dict]:
@@ -106,18 +106,20 @@ class KittiDataset(NativeDetDataset):
         ann_dir = self.data_prefix.get('ann', self.data_root)
         if not osp.isdir(ann_dir):
             raise FileNotFoundError(f'label folder {ann_dir} does not exist')
-        data_list = []
-        for frame in self.track(self._frame_ids(ann_dir), ann_dir):
-            ann_path = osp.join(ann_dir, frame + '.txt')
-            if not osp.isfile(ann_path):
-                raise AnnotationError(self.ann_file, f'lists frame {frame} '
-                                      f'but {ann_path} does not exist')
-            img_path = self._image_path(img_dir, frame, ann_path)
-            width, height = read_image_size(img_path, ann_path)
-            data_list.append(dict(
-                img_path=img_path, img_id=frame, width=width, height=height,
-                ann_path=ann_path, instances=self._parse_file(ann_path)))
-        return data_list
+        return self.parse_each(
+            self._frame_ids(ann_dir), ann_dir,
+            lambda frame: self._parse_frame(img_dir, ann_dir, frame))
+
+    def _parse_frame(self, img_dir: str, ann_dir: str, frame: str) -> dict:
+        ann_path = osp.join(ann_dir, frame + '.txt')
+        if not osp.isfile(ann_path):
+            raise AnnotationError(self.ann_file, f'lists frame {frame} '
+                                  f'but {ann_path} does not exist')
+        img_path = self._image_path(img_dir, frame, ann_path)
+        width, height = read_image_size(img_path, ann_path)
+        return dict(img_path=img_path, img_id=frame, width=width,
+                    height=height, ann_path=ann_path,
+                    instances=self._parse_file(ann_path))
 
     def _parse_file(self, ann_path: str) -> List[dict]:
         try:

@@ -17,17 +17,44 @@ import math
 import os
 import os.path as osp
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .native import NativeDetDataset, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 
 __all__ = ['LabelMeDataset', 'labelme_shape_polygon']
 
 SKIPPED_TYPES = ('line', 'linestrip', 'point', 'points', 'mask')
+_NUMBER_TYPES = {int, float}
+
+
+def _fast_flat(points: list) -> Optional[List[float]]:
+    """Flatten ``[[x, y], ...]`` of finite numbers; None if anything is
+    off (the caller then finds and names the bad point)."""
+    try:
+        if not all(len(p) == 2 for p in points):
+            return None
+        flat = [c for p in points for c in p]
+    except TypeError:
+        return None
+    if set(map(type, flat)) <= _NUMBER_TYPES and all(
+            map(math.isfinite, flat)):
+        return flat
+    return None
+
+
+def _checked_flat(points: list, path: str, where: str) -> List[float]:
+    """Flatten point by point, naming the first bad point."""
+    flat = []
+    for i, point in enumerate(points):
+        flat += check_numbers(point, path, f'{where}[points][{i}]', 2)[:2]
+        if len(point) != 2:
+            raise AnnotationError(path, f'a point is [x, y], got {point}',
+                                  f'{where}[points][{i}]')
+    return flat
 
 
 def labelme_shape_polygon(shape: dict, path: str, where: str) -> List[float]:
@@ -46,12 +73,9 @@ def labelme_shape_polygon(shape: dict, path: str, where: str) -> List[float]:
     if not isinstance(points, list):
         raise AnnotationError(path, 'points must be a list of [x, y]',
                               where + '[points]')
-    flat = []
-    for i, point in enumerate(points):
-        flat += check_numbers(point, path, f'{where}[points][{i}]', 2)[:2]
-        if len(point) != 2:
-            raise AnnotationError(path, f'a point is [x, y], got {point}',
-                                  f'{where}[points][{i}]')
+    flat = _fast_flat(points)
+    if flat is None:
+        flat = _checked_flat(points, path, where)
     n = len(flat) // 2
     if kind == 'polygon':
         if n < 3:
@@ -99,12 +123,14 @@ class LabelMeDataset(NativeDetDataset):
             raise FileNotFoundError(f'annotation folder {ann_dir} does not '
                                     'exist')
         self.skipped_shapes: Counter = Counter()
+        self._label_map = {c: i for i, c in enumerate(
+            self._metainfo['classes'])}
         files = []
         for root, dirs, names in os.walk(ann_dir):
             dirs.sort()
             files += [osp.join(root, n) for n in names if n.endswith('.json')]
-        return [self._parse_file(p, ann_dir)
-                for p in self.track(sorted(files), ann_dir)]
+        return self.parse_each(sorted(files), ann_dir,
+                               lambda p: self._parse_file(p, ann_dir))
 
     def _read(self, path: str) -> dict:
         try:
@@ -130,8 +156,8 @@ class LabelMeDataset(NativeDetDataset):
                    for v in (w, h)):
             w, h = read_image_size(img_path, path, '[imagePath]')
         elif not osp.isfile(img_path):
-            raise AnnotationError(path, f'refers to image {img_path}, which'
-                                  ' does not exist', '[imagePath]')
+            raise BadImageError(path, f'refers to image {img_path}, which '
+                                'does not exist', '[imagePath]')
         return img_path, w, h
 
     def _parse_file(self, path: str, ann_dir: str) -> dict:
@@ -143,10 +169,15 @@ class LabelMeDataset(NativeDetDataset):
         groups: Dict[tuple, dict] = {}
         instances = []
         for i, shape in enumerate(shapes):
-            inst = self._parse_shape(path, f'[shapes][{i}]', shape)
-            if inst is None:
-                continue
+            inst = self._fast_shape(shape)
+            if inst is None:  # anything unusual: check it, name the key
+                inst = self._parse_shape(path, f'[shapes][{i}]', shape)
+                if inst is None:
+                    continue
             group = shape.get('group_id')
+            if group is None:
+                instances.append(inst)
+                continue
             key = (shape['label'], group)
             if group is None or key not in groups:
                 instances.append(inst)
@@ -158,9 +189,35 @@ class LabelMeDataset(NativeDetDataset):
             b, o = merged['bbox'], inst['bbox']
             merged['bbox'] = [min(b[0], o[0]), min(b[1], o[1]),
                               max(b[2], o[2]), max(b[3], o[3])]
-        img_id = osp.splitext(osp.relpath(path, ann_dir))[0]
+        # ``path`` is ``ann_dir/<rel>.json`` (os.walk): cheaper than relpath
+        img_id = path[len(ann_dir):].lstrip('/\\')[:-len('.json')]
         return dict(img_path=img_path, img_id=img_id, width=width,
                     height=height, ann_path=path, instances=instances)
+
+    def _fast_shape(self, shape: object) -> Optional[dict]:
+        """A well-formed polygon or rectangle of a known class, or None."""
+        if type(shape) is not dict:
+            return None
+        group, kind = shape.get('group_id'), shape.get('shape_type')
+        name, points = shape.get('label'), shape.get('points')
+        label = self._label_map.get(name) if type(name) is str else None
+        if label is None or type(points) is not list or not (
+                group is None or type(group) in (int, str)):
+            return None
+        flat = _fast_flat(points)
+        if flat is None:
+            return None
+        if kind in ('polygon', None) and len(flat) >= 6:
+            poly = flat
+        elif kind == 'rectangle' and len(flat) == 4:
+            x1, x2 = sorted(flat[0::2])
+            y1, y2 = sorted(flat[1::2])
+            poly = [x1, y1, x2, y1, x2, y2, x1, y2]
+        else:
+            return None
+        xs, ys = poly[0::2], poly[1::2]
+        return {'bbox': [min(xs), min(ys), max(xs), max(ys)],
+                'bbox_label': label, 'ignore_flag': 0, 'mask': [poly]}
 
     def _parse_shape(self, path: str, where: str, shape: object):
         if not isinstance(shape, dict) or not isinstance(

@@ -14,18 +14,30 @@ absolute pixels, possibly outside the image), ``bbox_label``,
 - keeps images without objects (negative images) unless
   ``filter_cfg=dict(filter_empty_gt=True)``.
 """
+import struct
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 from PIL import Image
 from tqdm import tqdm
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
+
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 _UNKNOWN_MODES = ('error', 'ignore', 'skip')
 _CHECK_MODES = ('error', 'warn', 'off')
@@ -49,19 +61,35 @@ def read_image_size(img_path: str, ann_path: str,
         tuple[int, int]: Width and height in pixels.
     """
     try:
+        size = _png_size(img_path)
+        if size:
+            return size
         with Image.open(img_path) as img:
             w, h = img.size
             if image_orientation(img) >= 5:  # turned by 90 degrees
                 w, h = h, w
             return w, h
     except FileNotFoundError:
-        raise AnnotationError(
+        raise BadImageError(
             ann_path, f'refers to image {img_path}, which does not exist',
             where) from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise AnnotationError(
+        raise BadImageError(
             ann_path, f'image {img_path} cannot be read: {err}',
             where) from None
+
+
+def _png_size(path: str) -> Optional[Tuple[int, int]]:
+    """Width and height from a PNG's IHDR chunk (24 bytes); None if the
+    file is not a PNG. PNGs carry no EXIF turn that we apply."""
+    if not path.lower().endswith('.png'):
+        return None
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != _PNG_MAGIC or head[12:16] != b'IHDR':
+        return None
+    width, height = struct.unpack('>II', head[16:24])
+    return (width, height) if width and height else None
 
 
 def drop_degenerate(instances: List[dict], source: str,
@@ -109,6 +137,9 @@ class NativeDetDataset(BaseDetDataset):
             ``'warn'`` logs, ``'off'`` does nothing. Defaults to 'error'.
         show_progress (bool): Show a progress bar over the annotation
             files while indexing. Defaults to False.
+        on_bad_image (str): ``'error'`` raises :class:`BadImageError` for
+            a missing or unreadable image; ``'skip'`` leaves the image out,
+            logs it and records it in ``bad_images``. Defaults to 'error'.
         **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
             (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
@@ -118,7 +149,12 @@ class NativeDetDataset(BaseDetDataset):
                  unknown_classes: str = 'error',
                  check_classes: str = 'error',
                  show_progress: bool = False,
+                 on_bad_image: str = 'error',
                  **kwargs) -> None:
+        if on_bad_image not in ('error', 'skip'):
+            raise ValueError("on_bad_image must be 'error' or 'skip', got "
+                             f'{on_bad_image!r}')
+        self.on_bad_image = on_bad_image
         if unknown_classes not in _UNKNOWN_MODES:
             raise ValueError(f'unknown_classes must be one of '
                              f'{_UNKNOWN_MODES}, got {unknown_classes!r}')
@@ -129,6 +165,33 @@ class NativeDetDataset(BaseDetDataset):
         self.check_classes = check_classes
         self.show_progress = show_progress
         super().__init__(*args, **kwargs)
+
+    def parse_each(self, items: Sequence, desc: str,
+                   parse: Callable[[Any], dict]) -> List[dict]:
+        """Parse each item, with a progress bar if ``show_progress``.
+
+        With ``on_bad_image='skip'`` an item whose image is missing or
+        unreadable (:class:`BadImageError`) is left out and recorded in
+        ``bad_images`` (message per image).
+
+        Args:
+            items (Sequence): The files or entries to parse.
+            desc (str): Label of the progress bar.
+            parse (Callable): Turns one item into a data info.
+
+        Returns:
+            list[dict]: The data infos.
+        """
+        out = []
+        for item in self.track(items, desc):
+            try:
+                out.append(parse(item))
+            except BadImageError as err:
+                if self.on_bad_image == 'error':
+                    raise
+                self.bad_images[str(err)] = err.problem
+                print_log(f'skipped: {err}', logger='current', level=30)
+        return out
 
     def track(self, items: Sequence, desc: str) -> Iterable:
         """Wrap the files to parse in a progress bar if ``show_progress``.
@@ -162,6 +225,8 @@ class NativeDetDataset(BaseDetDataset):
         self.dropped_boxes: Dict[str, int] = {}
         self.clipped_boxes: Dict[str, int] = {}
         self.unknown_class_counts: Counter = Counter()
+        self._label_map: Optional[Dict[str, int]] = None  # set on first use
+        self.bad_images: Dict[str, str] = {}
         data_list = self.load_raw_data_list()
         if not data_list:
             source = self.ann_file or self.data_prefix.get(
@@ -194,9 +259,13 @@ class NativeDetDataset(BaseDetDataset):
             tuple[int, int] | None: Label and ignore flag, or None if the
             object is to be skipped (``unknown_classes='skip'``).
         """
+        if self._label_map is None:
+            self._label_map = {
+                c: i for i, c in enumerate(self._metainfo['classes'])}
+        label = self._label_map.get(name)
+        if label is not None:
+            return label, 0
         classes = self._metainfo['classes']
-        if name in self._label_map:
-            return self._label_map[name], 0
         if self.unknown_classes == 'error':
             raise AnnotationError(
                 path, f'class {name!r} is not in the dataset classes '
@@ -206,19 +275,13 @@ class NativeDetDataset(BaseDetDataset):
         self.unknown_class_counts[name] += 1
         return (-1, 1) if self.unknown_classes == 'ignore' else None
 
-    @property
-    def _label_map(self) -> Dict[str, int]:
-        classes = tuple(self._metainfo['classes'])
-        if getattr(self, '_label_map_key', None) != classes:
-            self._label_map_key = classes
-            self._label_map_cache = {c: i for i, c in enumerate(classes)}
-        return self._label_map_cache
-
     def _clip(self, info: dict) -> None:
         w, h = info['width'], info['height']
         clipped = 0
         for inst in info['instances']:
             x1, y1, x2, y2 = inst['bbox']
+            if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+                continue  # inside (inverted boxes are dropped later)
             box = [min(max(x1, 0), w), min(max(y1, 0), h),
                    min(max(x2, 0), w), min(max(y2, 0), h)]
             if box != [x1, y1, x2, y2]:

@@ -42,7 +42,8 @@ def _lenient(cfg: dict) -> dict:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered')
     cfg.update(pipeline=[], test_mode=True, lazy_init=False)
     if issubclass(cls, NativeDetDataset):
-        cfg.update(unknown_classes='skip', check_classes='off')
+        cfg.update(unknown_classes='skip', check_classes='off',
+                   on_bad_image='skip')
     return cfg
 
 
@@ -117,6 +118,11 @@ def _inspect(dataset, cfg: dict, decode: bool) -> dict:
         classes_never_present=[c for c in classes if not per_class[c]],
         duplicate_image_ids=sorted(str(k) for k, n in ids.items() if n > 1),
         errors=[])
+    for message, problem in getattr(dataset, 'bad_images', {}).items():
+        if 'does not exist' in problem or 'has no image' in problem:
+            report['missing_images'].append(message)
+        else:
+            report['unreadable_images'][message] = problem
     report['boxes'].update(
         dropped_degenerate=sum(getattr(dataset, 'dropped_boxes',
                                        {}).values()),
@@ -145,6 +151,9 @@ def check_dataset_cfg(cfg: dict, decode_images: bool = True) -> dict:
         report = _inspect(dataset, cfg, decode_images)
     except _BUILD_ERRORS as err:
         report = dict(num_images=0, num_instances=0, classes={},
+                      missing_images=[], unreadable_images={},
+                      unknown_classes={}, classes_never_present=[],
+                      duplicate_image_ids=[],
                       errors=[f'{type(err).__name__}: {err}'])
     report['dataset'] = cfg.get('type')
     report['fatal'] = [

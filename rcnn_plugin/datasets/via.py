@@ -114,6 +114,11 @@ class VIADataset(NativeDetDataset):
             raise AnnotationError(path, f'is not valid JSON: {err}') from None
         if isinstance(data, dict) and '_via_img_metadata' in data:
             data = data['_via_img_metadata']
+        elif isinstance(data, dict) and {'project', 'file',
+                                         'metadata'} <= set(data):
+            raise AnnotationError(path, 'is a VIA 3 project, which is not '
+                                  'supported: export the annotations from '
+                                  'VIA 2 (Annotation > Export as JSON)')
         if not isinstance(data, dict):
             raise AnnotationError(path, 'expected a VIA mapping of images')
         if self.class_attribute is None and \
@@ -124,8 +129,9 @@ class VIADataset(NativeDetDataset):
                 f' {tuple(self._metainfo["classes"])}')
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         self.skipped_shapes: Counter = Counter()
-        return [self._parse_image(path, img_dir, key, entry)
-                for key, entry in self.track(list(data.items()), path)]
+        return self.parse_each(
+            list(data.items()), path,
+            lambda item: self._parse_image(path, img_dir, *item))
 
     def _parse_image(self, path: str, img_dir: str, key: str,
                      entry: object) -> dict:

@@ -124,6 +124,32 @@ def parse_yolo_line(line: str, num_classes: int, width: int, height: int,
     return inst
 
 
+def _fast_boxes(lines: List[str], num_classes: int, width: int,
+                height: int) -> Optional[List[dict]]:
+    """Parse well-formed box lines quickly; None if any line is not one
+    (polygons included), so that :func:`parse_yolo_line` names it."""
+    out = []
+    for line in lines:
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 5:
+            return None
+        try:
+            label = int(parts[0])
+            cx, cy, w, h = map(float, parts[1:])
+        except ValueError:
+            return None
+        # Chained comparisons are False for nan, as they must be.
+        if not (0 <= label < num_classes and 0 <= cx <= 1 and 0 <= cy <= 1
+                and 0 <= w <= 1 and 0 <= h <= 1):
+            return None
+        out.append({'bbox': [(cx - w / 2) * width, (cy - h / 2) * height,
+                             (cx + w / 2) * width, (cy + h / 2) * height],
+                    'bbox_label': label, 'ignore_flag': 0})
+    return out
+
+
 def _scan_images(img_dir: str) -> List[str]:
     """Relative paths of the images under ``img_dir``, sorted."""
     found = []
@@ -215,8 +241,9 @@ class YOLODataset(NativeDetDataset):
                 raise AnnotationError(
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
-        return [self._parse_image(img_dir, ann_dir, rel, num_classes)
-                for rel in self.track(images, ann_dir)]
+        return self.parse_each(
+            images, ann_dir,
+            lambda rel: self._parse_image(img_dir, ann_dir, rel, num_classes))
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
                      num_classes: int) -> dict:
@@ -224,7 +251,6 @@ class YOLODataset(NativeDetDataset):
         stem = osp.splitext(rel)[0]
         ann_path = osp.join(ann_dir, stem + '.txt')
         width, height = read_image_size(img_path, ann_path)
-        instances = []
         try:
             with open(ann_path, encoding='utf-8') as f:
                 lines = f.read().splitlines()
@@ -233,11 +259,14 @@ class YOLODataset(NativeDetDataset):
         except UnicodeDecodeError as err:
             raise AnnotationError(ann_path,
                                   f'is not UTF-8 text: {err}') from None
-        for lineno, line in enumerate(lines, 1):
-            inst = parse_yolo_line(line, num_classes, width, height,
-                                   ann_path, lineno)
-            if inst is not None:
-                instances.append(inst)
+        instances = _fast_boxes(lines, num_classes, width, height)
+        if instances is None:  # parse line by line to name the bad line
+            instances = []
+            for lineno, line in enumerate(lines, 1):
+                inst = parse_yolo_line(line, num_classes, width, height,
+                                       ann_path, lineno)
+                if inst is not None:
+                    instances.append(inst)
         return dict(img_path=img_path, img_id=stem, width=width,
                     height=height, ann_path=ann_path, instances=instances)
 

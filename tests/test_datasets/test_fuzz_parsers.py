@@ -160,3 +160,37 @@ def test_labelme_dataset_files(tmp_path, shapes, extra):
                        metainfo=dict(classes=('a', '')))
     except AnnotationError:
         pass
+
+
+@FAST
+@given(lines=st.lists(st.one_of(LINE, st.builds(
+    lambda c, v: f'{c} ' + ' '.join(map(str, v)), st.integers(-1, 3),
+    st.lists(st.floats(-0.1, 1.1), min_size=4, max_size=4))), max_size=4))
+def test_yolo_fast_path_agrees_with_line_parser(lines):
+    from rcnn_plugin.datasets.yolo import _fast_boxes
+    fast = _fast_boxes(lines, 3, 64, 32)
+    if fast is not None:
+        slow = [parse_yolo_line(line, 3, 64, 32, 'f', i)
+                for i, line in enumerate(lines, 1)]
+        assert fast == [inst for inst in slow if inst is not None]
+
+
+@FAST
+@given(shape=JSON, kind=st.sampled_from(['polygon', 'rectangle', None]),
+       label=st.sampled_from(['a', 'b', 3, None]),
+       points=st.lists(st.lists(NUMBER, min_size=1, max_size=3),
+                       max_size=5))
+def test_labelme_fast_path_agrees_with_checked_path(shape, kind, label,
+                                                    points):
+    ds = LabelMeDataset.__new__(LabelMeDataset)
+    ds._metainfo = dict(classes=('a', ))
+    ds._label_map = {'a': 0}
+    ds.unknown_classes = 'skip'
+    ds.unknown_class_counts = __import__('collections').Counter()
+    ds.skipped_shapes = __import__('collections').Counter()
+    if not isinstance(shape, dict):
+        shape = {}
+    shape.update(shape_type=kind, label=label, points=points)
+    fast = ds._fast_shape(shape)
+    if fast is not None:
+        assert ds._parse_shape('f', 'k', shape) == fast

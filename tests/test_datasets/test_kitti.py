@@ -78,3 +78,11 @@ def test_default_classes_are_kitti(tmp_path):
                                           'Pedestrian')
     assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
         0, 3]
+
+
+def test_missing_image_names_the_label_file(tmp_path):
+    _write(tmp_path, {'000001': [CAR, PED]})
+    (tmp_path / 'label_2' / '000002.txt').write_text(CAR + '\n')
+    with pytest.raises(AnnotationError,
+                       match=r'000002\.txt: has no image 000002'):
+        _build(tmp_path)

@@ -1,9 +1,16 @@
 """check_dataset_cfg on small datasets with planted problems."""
 import json
 
+import pytest
 from PIL import Image
 
-from rcnn_plugin.datasets import check_dataset_cfg, format_report, is_fatal
+from rcnn_plugin.datasets import (
+    BadImageError,
+    YOLODataset,
+    check_dataset_cfg,
+    format_report,
+    is_fatal,
+)
 
 
 def _yolo(root, files):
@@ -45,12 +52,14 @@ def test_planted_problems_are_fatal(tmp_path):
     assert is_fatal({'train': rep})
 
 
-def test_unreadable_header_is_a_build_error(tmp_path):
-    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n',
-                           'c.png': 'corrupt'})
-    rep = check_dataset_cfg(cfg)
-    assert 'c.png cannot be read' in rep['errors'][0]
-    assert is_fatal({'train': rep})
+def test_unreadable_header_is_an_error_by_default(tmp_path):
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'
+                           '1 .5 .5 .4 .4\n', 'c.png': 'corrupt'})
+    with pytest.raises(BadImageError, match=r'c\.png cannot be read'):
+        YOLODataset(**{k: v for k, v in cfg.items() if k != 'type'})
+    ds = YOLODataset(on_bad_image='skip', **{
+        k: v for k, v in cfg.items() if k != 'type'})
+    assert len(ds) == 1 and len(ds.bad_images) == 1
 
 
 def test_unknown_classes_and_decode_errors(tmp_path):
@@ -86,3 +95,22 @@ def test_coco_categories_outside_classes_are_reported(tmp_path):
         data_prefix=dict(img=''), metainfo=dict(classes=('cat', 'dog'))))
     assert rep['unknown_classes'] == {'Dog': 1}
     assert rep['classes']['cat'] == dict(images=1, instances=1)
+
+
+def test_every_missing_or_corrupt_image_is_listed(tmp_path):
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'
+                           '1 .5 .5 .4 .4\n', 'c.png': 'corrupt',
+                           'd.png': 'corrupt'})
+    (tmp_path / 'via.json').write_text(json.dumps({
+        k: dict(filename=k, regions=[]) for k in ('x.png', 'a.png',
+                                                  'y.png')}))
+    rep = check_dataset_cfg(cfg)
+    assert rep['errors'] == [] and rep['num_images'] == 1
+    assert len(rep['unreadable_images']) == 2
+    assert all('cannot be read' in k for k in rep['unreadable_images'])
+    rep = check_dataset_cfg(dict(
+        type='VIADataset', data_root=str(tmp_path), ann_file='via.json',
+        data_prefix=dict(img='data'), metainfo=dict(classes=('a', ))))
+    assert rep['num_images'] == 1
+    assert len(rep['missing_images']) == 2
+    assert is_fatal({'val': rep})

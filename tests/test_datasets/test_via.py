@@ -146,3 +146,11 @@ def test_real_balloon_counts(split, images, polygons):
     assert all(len(i['mask']) == 1 and len(i['mask'][0]) >= 6
                for k in range(len(ds))
                for i in ds.get_data_info(k)['instances'])
+
+
+def test_via3_project_is_refused_clearly(tmp_path):
+    (tmp_path / 'via.json').write_text(json.dumps(dict(
+        project={}, config={}, attribute={}, file={}, metadata={},
+        view={})))
+    with pytest.raises(AnnotationError, match='VIA 3 project'):
+        _build(tmp_path)
