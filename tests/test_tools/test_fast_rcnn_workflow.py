@@ -70,7 +70,8 @@ def test_rpn_then_proposals_then_fast_rcnn(tiny_config, synthetic_cells,
                                            tmp_path):
     # Step 1: Faster R-CNN (its RPN gives the proposals).
     rpn_dir = str(tmp_path / 'faster')
-    run_tool(['tools/train.py', tiny_config, '--work-dir', rpn_dir])
+    run_tool(['tools/train.py', tiny_config, '--work-dir', rpn_dir,
+              '--cfg-options', 'train_cfg.val_interval=2'])  # no val
 
     # Step 2: proposals for train and val, in original image pixels.
     props = str(tmp_path / 'proposals')
