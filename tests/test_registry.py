@@ -18,8 +18,6 @@ EXPECTED = [
     (TRANSFORMS, 'LoadDomainImageFromFile',
      datasets.transforms.LoadDomainImageFromFile),
     (DATASETS, 'BalloonDataset', datasets.BalloonDataset),
-    (TRANSFORMS, 'BoxProposalBroadcaster',
-     datasets.transforms.BoxProposalBroadcaster),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
 ]

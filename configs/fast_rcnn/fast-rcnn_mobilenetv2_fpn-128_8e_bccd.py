@@ -34,11 +34,9 @@ train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadProposals', num_max_proposals=1000),
     dict(type='LoadAnnotations', with_bbox=True),
-    # mmdet's ProposalBroadcaster hands Resize / RandomFlip the proposals
-    # as a numpy array, which they cannot rescale or flip (they need box
-    # objects): this subclass wraps them in HorizontalBoxes and back.
+    # Resize and flip the proposals with the same parameters as the image.
     dict(
-        type='BoxProposalBroadcaster',
+        type='ProposalBroadcaster',
         transforms=[
             dict(type='Resize', scale=(640, 480), keep_ratio=True),
             dict(
@@ -52,7 +50,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadProposals', num_max_proposals=None),
     dict(
-        type='BoxProposalBroadcaster',
+        type='ProposalBroadcaster',
         transforms=[dict(type='Resize', scale=(640, 480), keep_ratio=True)]),
     dict(type='LoadAnnotations', with_bbox=True),
     # 'instances' lets CocoMetric evaluate without a COCO json file.

@@ -27,7 +27,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadProposals', num_max_proposals=50),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='BoxProposalBroadcaster', transforms=[
+    dict(type='ProposalBroadcaster', transforms=[
         dict(type='Resize', scale=(128, 128), keep_ratio=True),
         dict(type='RandomFlip', prob=0.5)]),
     dict(type='PackDetInputs')
@@ -35,7 +35,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadProposals'),
-    dict(type='BoxProposalBroadcaster', transforms=[
+    dict(type='ProposalBroadcaster', transforms=[
         dict(type='Resize', scale=(128, 128), keep_ratio=True)]),
     dict(type='PackDetInputs', meta_keys=(
         'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))

@@ -1,8 +1,13 @@
+"""The proposal transforms of configs/fast_rcnn, on hand-computed boxes.
+
+``LoadProposals`` leaves proposals as an (R, 4) numpy array;
+``ProposalBroadcaster`` hands them to mmdet's ``Resize`` / ``RandomFlip`` as
+``gt_bboxes``, which take numpy boxes through ``autocast_box_type``.
+"""
 import numpy as np
 import pytest
+from mmdet.datasets.transforms import ProposalBroadcaster
 from mmdet.utils import register_all_modules
-
-from rcnn_plugin.datasets.transforms import BoxProposalBroadcaster
 
 register_all_modules()  # mmdet's Resize and RandomFlip, not mmcv's
 
@@ -15,7 +20,7 @@ def _results(proposals):
 
 
 def test_resize_and_flip_move_proposals_like_the_image():
-    t = BoxProposalBroadcaster(transforms=[
+    t = ProposalBroadcaster(transforms=[
         dict(type='Resize', scale=(80, 40), keep_ratio=True),
         dict(type='RandomFlip', prob=1.0, direction='horizontal'),
     ])
@@ -32,14 +37,14 @@ def test_resize_and_flip_move_proposals_like_the_image():
     ('diagonal', [[30, 12, 38, 16]]),
 ])
 def test_vertical_and_diagonal_flips(direction, expected):
-    t = BoxProposalBroadcaster(transforms=[
+    t = ProposalBroadcaster(transforms=[
         dict(type='RandomFlip', prob=1.0, direction=direction)])
     out = t(_results(np.array([[2, 4, 10, 8]], np.float32)))
     np.testing.assert_allclose(out['proposals'], expected)
 
 
 def test_no_proposals():
-    t = BoxProposalBroadcaster(transforms=[
+    t = ProposalBroadcaster(transforms=[
         dict(type='Resize', scale=(80, 40), keep_ratio=True)])
     out = t(_results(np.zeros((0, 4), np.float32)))
     assert out['proposals'].shape == (0, 4)
