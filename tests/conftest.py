@@ -42,18 +42,19 @@ def shrink_model(model_cfg: dict) -> dict:
     else:
         cfg['backbone'].update(widen_factor=0.25, init_cfg=None)
         cfg['neck'].update(in_channels=[8, 8, 24, 1280], out_channels=ch)
-    cfg['rpn_head'].update(in_channels=ch, feat_channels=ch)
     roi = cfg['roi_head']
     roi['bbox_roi_extractor']['out_channels'] = ch
     roi['bbox_head'].update(in_channels=ch, fc_out_channels=32)
     if 'conv_out_channels' in roi['bbox_head']:  # Shared4Conv1FCBBoxHead
         roi['bbox_head']['conv_out_channels'] = ch
-    if 'mask_head' in roi:
+    if roi.get('mask_head') is not None:  # Mask R-CNN
         roi['mask_roi_extractor']['out_channels'] = ch
         roi['mask_head'].update(in_channels=ch, conv_out_channels=ch)
-    cfg['train_cfg']['rpn_proposal'].update(nms_pre=200, max_per_img=50)
     cfg['train_cfg']['rcnn']['sampler']['num'] = 32
-    cfg['test_cfg']['rpn'].update(nms_pre=200, max_per_img=50)
+    if cfg.get('rpn_head') is not None:  # Fast R-CNN has none
+        cfg['rpn_head'].update(in_channels=ch, feat_channels=ch)
+        cfg['train_cfg']['rpn_proposal'].update(nms_pre=200, max_per_img=50)
+        cfg['test_cfg']['rpn'].update(nms_pre=200, max_per_img=50)
     return cfg
 
 

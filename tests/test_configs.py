@@ -29,6 +29,23 @@ def _root_base(path: str) -> str:
     return _root_base(osp.normpath(osp.join(osp.dirname(path), base)))
 
 
+def add_demo_proposals(packed: dict, counts: list) -> None:
+    """Give each packed sample ``counts[i]`` random proposals (Fast R-CNN).
+
+    The second image gets none by default: an empty proposal list is a
+    normal input.
+    """
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(0)
+    for sample, count in zip(packed['data_samples'], counts):
+        h, w = sample.img_shape
+        xy = torch.rand(count, 2, generator=gen) * torch.tensor([w, h]) / 2
+        wh = torch.rand(count, 2, generator=gen) * torch.tensor([w, h]) / 2
+        sample.proposals = InstanceData(
+            bboxes=torch.cat([xy, xy + wh + 1], dim=1),
+            scores=torch.rand(count, generator=gen))
+
+
 def test_configs_found():
     assert len(CONFIGS) >= 3
 
@@ -57,10 +74,11 @@ def test_config_loss_and_predict(path):
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
         num_items=[3, 0], num_classes=max(num_classes, 2),
-        with_mask='mask_head' in cfg.model.roi_head)
-    if num_classes == 1:  # demo_mm_inputs draws labels in [1, C - 1]
-        for sample in packed['data_samples']:
-            sample.gt_instances.labels.zero_()
+        with_mask=cfg.model.roi_head.get('mask_head') is not None)
+    for sample in packed['data_samples']:  # demo labels are 1..C-1
+        sample.gt_instances.labels.clamp_(max=num_classes - 1)
+    if cfg.model.get('rpn_head') is None:
+        add_demo_proposals(packed, counts=[20, 0])
     model.train()
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')

@@ -26,6 +26,7 @@ EXPECTED = [
     (DATASETS, 'KittiDataset', datasets.KittiDataset),
     (TRANSFORMS, 'LoadDomainImageFromFile',
      datasets.transforms.LoadDomainImageFromFile),
+    (DATASETS, 'BalloonDataset', datasets.BalloonDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
     (HOOKS, 'ConfigDoctorHook', engine.ConfigDoctorHook),

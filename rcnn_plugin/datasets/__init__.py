@@ -1,3 +1,4 @@
+from .balloon import BalloonDataset
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
 from .dataset_wrappers import ClassSubsetDataset, KShotDataset
@@ -7,6 +8,7 @@ from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
 from .layouts import FORMATS, split_configs
 from .native import drop_degenerate, read_image_size
+from .proposals import ProposalFileError, match_proposals, proposal_key
 from .samplers import (
     NegativeFractionSampler,
     is_negative_image,
@@ -62,4 +64,8 @@ __all__ = [
     'via_shape_polygon',
     'VIADataset',
     'YOLODataset',
+    'BalloonDataset',
+    'ProposalFileError',
+    'match_proposals',
+    'proposal_key',
 ]

@@ -12,11 +12,12 @@ Use ``data_root='.../bccd/'``, ``data_prefix=dict(sub_data_root='')`` and
 """
 from mmdet.registry import DATASETS
 
+from .proposals import StrictProposalsMixin
 from .xml_style import StrictXMLDataset
 
 
 @DATASETS.register_module()
-class BCCDDataset(StrictXMLDataset):
+class BCCDDataset(StrictProposalsMixin, StrictXMLDataset):
     """BCCD blood cell dataset (640x480 smear images, 3 classes)."""
 
     METAINFO = {

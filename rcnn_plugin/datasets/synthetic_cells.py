@@ -21,6 +21,8 @@ import numpy as np
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from .proposals import StrictProposalsMixin
+
 CLASSES = ('rbc', 'wbc', 'platelet')
 # class -> (min radius, max radius, min count, max count), in pixels at 320.
 _SPECS = {
@@ -31,7 +33,7 @@ _SPECS = {
 
 
 @DATASETS.register_module()
-class SyntheticCellsDataset(CocoDataset):
+class SyntheticCellsDataset(StrictProposalsMixin, CocoDataset):
     """COCO-format synthetic smears written by :func:`make_synthetic_cells`.
     """
 

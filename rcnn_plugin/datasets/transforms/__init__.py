@@ -1,8 +1,8 @@
 from .loading import (
-                      LoadDomainImageFromFile,
-                      exif_orientation,
-                      image_orientation,
-                      scale_intensity,
+    LoadDomainImageFromFile,
+    exif_orientation,
+    image_orientation,
+    scale_intensity,
 )
 
 __all__ = [

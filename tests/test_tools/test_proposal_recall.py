@@ -1,0 +1,43 @@
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+def _tool():
+    path = osp.join(REPO, 'tools', 'analysis', 'proposal_recall.py')
+    spec = importlib.util.spec_from_file_location('proposal_recall', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Dataset(list):
+    def get_data_info(self, idx):
+        return self[idx]
+
+
+def _info(gt, proposals, ignore=()):
+    inst = [dict(bbox=b, ignore_flag=0) for b in gt]
+    inst += [dict(bbox=b, ignore_flag=1) for b in ignore]
+    return dict(instances=inst, proposals=dict(
+        bboxes=np.array(proposals, np.float32).reshape(-1, 4)))
+
+
+def test_recall_by_top_k():
+    ds = _Dataset([
+        _info([[0, 0, 10, 10]], [[0, 0, 10, 10]]),
+        # The match is the second proposal; IoU of the first is 0.
+        _info([[20, 20, 30, 30]], [[100, 100, 110, 110], [20, 20, 30, 31]],
+              ignore=[[50, 50, 60, 60]]),
+        _info([], []),                       # no boxes: not counted
+        _info([[0, 0, 10, 10]], []),         # no proposals: missed
+    ])
+    recall = _tool().proposal_recall(ds, [1, 2])
+    assert recall == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3)}
+    # IoU of [20,20,30,31] with [20,20,30,30] is 100/110 < 0.95.
+    assert _tool().proposal_recall(ds, [2], iou_thr=0.95) == {
+        2: pytest.approx(1 / 3)}
