@@ -2,10 +2,10 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, MODEL_WRAPPERS
+from mmdet.registry import DATASETS, MODEL_WRAPPERS, MODELS, OPTIM_WRAPPERS
 
 import rcnn_plugin
-from rcnn_plugin import datasets, engine
+from rcnn_plugin import datasets, engine, models
 
 EXPECTED = [
     (DATASETS, 'BCCDDataset', datasets.BCCDDataset),
@@ -13,6 +13,12 @@ EXPECTED = [
     (DATASETS, 'SyntheticCellsDataset', datasets.SyntheticCellsDataset),
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
+    (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
+    (MODELS, 'ChannelsLastDetDataPreprocessor',
+     models.ChannelsLastDetDataPreprocessor),
+    (MODELS, 'FP32PostRPNHead', models.FP32PostRPNHead),
+    (MODELS, 'FP32PostShared2FCBBoxHead', models.FP32PostShared2FCBBoxHead),
+    (OPTIM_WRAPPERS, 'BF16AmpOptimWrapper', engine.BF16AmpOptimWrapper),
 ]
 
 
@@ -26,7 +32,7 @@ def test_resolves_in_mmdet_registry(registry, name, cls):
 def test_every_public_class_is_listed():
     """A new registered class must be added to EXPECTED above."""
     listed = {cls for _, _, cls in EXPECTED}
-    for module in (datasets, engine):
+    for module in (datasets, engine, models):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) and obj.__module__.startswith(

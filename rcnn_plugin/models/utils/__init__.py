@@ -1,3 +1,4 @@
+from .fp32_postprocess import FP32PostProcessMixin, to_float32
 from .offline_weights import (
                               OFFLINE_MODELS,
                               convert_mobilenet_v2,
@@ -7,5 +8,5 @@ from .offline_weights import (
 
 __all__ = [
     'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
-    'register_offline_scheme'
+    'register_offline_scheme', 'FP32PostProcessMixin', 'to_float32'
 ]

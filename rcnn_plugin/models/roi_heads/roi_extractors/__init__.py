@@ -1,0 +1,3 @@
+from .torchvision_roi_extractor import TorchvisionRoIExtractor
+
+__all__ = ['TorchvisionRoIExtractor']

@@ -1,0 +1,62 @@
+"""Timing helpers: ABBA order, summaries, batch, weight sharing."""
+import pytest
+import torch
+from torch import nn
+
+from rcnn_plugin.utils.benchmark import (
+    abba,
+    share_weights,
+    summarize,
+    synthetic_batch,
+)
+
+
+def test_summarize_quartiles_by_hand():
+    res = summarize([4., 1., 3., 2., 5.])
+    assert res['median'] == 3. and res['q1'] == 2. and res['q3'] == 4.
+    assert res['iqr'] == 2. and res['n'] == 5
+    assert summarize([7.])['iqr'] == 0.
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_abba_interleaves_and_ratios():
+    calls = []
+
+    def arm(name, cost):
+        def fn():
+            calls.append(name)
+            # busy work proportional to cost, so B/A is about 3
+            x = torch.ones(cost * 20000)
+            for _ in range(10):
+                x = x * 1.0001
+        return fn
+
+    res = abba(arm('A', 1), arm('B', 3), torch.device('cpu'), rounds=3,
+               warmup=1)
+    assert calls == ['A', 'B'] + ['A', 'B', 'B', 'A'] * 3
+    assert res['ratio']['n'] == 3
+    assert res['ratio']['median'] > 1.3  # B does three times the work
+    with pytest.raises(ValueError):
+        abba(arm('A', 1), arm('B', 1), torch.device('cpu'), rounds=0)
+
+
+def test_synthetic_batch_is_fixed():
+    a = synthetic_batch(2, (32, 48), 3, num_classes=4)
+    b = synthetic_batch(2, (32, 48), 3, num_classes=4)
+    assert len(a['inputs']) == 2 and a['inputs'][0].shape == (3, 32, 48)
+    assert torch.equal(a['inputs'][1], b['inputs'][1])
+    gt = a['data_samples'][0].gt_instances
+    assert len(gt) == 3 and int(gt.labels.max()) < 4
+    assert torch.equal(gt.bboxes, b['data_samples'][0].gt_instances.bboxes)
+    empty = synthetic_batch(1, (32, 48), 0, num_classes=4)
+    assert len(empty['data_samples'][0].gt_instances) == 0
+    with pytest.raises(ValueError):
+        synthetic_batch(0, (32, 48), 1, num_classes=4)
+
+
+def test_share_weights_only_when_shapes_match():
+    a, b, c = nn.Linear(3, 2), nn.Linear(3, 2), nn.Linear(3, 4)
+    assert share_weights(a, b)
+    assert torch.equal(a.weight, b.weight)
+    assert not share_weights(a, c)
