@@ -27,7 +27,7 @@ from torch import nn
 __all__ = [
     'synchronize', 'build_detector', 'synthetic_batch', 'train_step_fn',
     'infer_step_fn', 'time_once', 'abba', 'time_repeated', 'summarize',
-    'count_flops', 'count_params', 'share_weights'
+    'count_flops', 'count_params', 'share_weights', 'interleave'
 ]
 
 StepFn = Callable[[], None]
@@ -45,7 +45,10 @@ def synchronize(device: torch.device) -> None:
 
 def _quiet_logger() -> None:
     # init_weights() and the optimizer builder log every parameter at INFO.
-    MMLogger.get_instance('rcnn_benchmark', log_level='WARNING')
+    if not MMLogger.check_instance_created('rcnn_benchmark'):
+        MMLogger.get_instance('rcnn_benchmark', log_level='WARNING')
+    else:
+        MMLogger.get_instance('rcnn_benchmark')  # make it current again
 
 
 def build_detector(cfg: Config, device: str,
@@ -234,6 +237,28 @@ def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
     return dict(ratio=summarize(ratios), a=summarize(times_a),
                 b=summarize(times_b),
                 rounds=[dict(a=a, b=b) for a, b in zip(times_a, times_b)])
+
+
+def interleave(fns: Dict[str, StepFn], device: torch.device,
+               rounds: int = 2, iters: int = 1) -> Dict[str, List[float]]:
+    """ABBA for more than two arms: forward order, then reversed, and so on.
+
+    Args:
+        fns (Dict[str, Callable[[], None]]): Arms by name (warmed up).
+        device (torch.device): Synchronised around each measurement.
+        rounds (int): Measured rounds; odd rounds run in reverse order.
+            Defaults to 2.
+        iters (int): Calls per measurement. Defaults to 1.
+
+    Returns:
+        Dict[str, List[float]]: Seconds per call, per round, by arm.
+    """
+    names = list(fns)
+    times: Dict[str, List[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times[name].append(time_once(fns[name], device, iters))
+    return times
 
 
 def time_repeated(fn: StepFn, device: torch.device, rounds: int = 15,
