@@ -60,3 +60,31 @@ def test_share_weights_only_when_shapes_match():
     assert share_weights(a, b)
     assert torch.equal(a.weight, b.weight)
     assert not share_weights(a, c)
+
+
+def test_arm_applies_efficient_conv_bn_eval_like_the_runner():
+    from mmengine.config import Config
+
+    from rcnn_plugin.utils.benchmark_runner import prepare_arm
+
+    from conftest import REPO, shrink_model
+    cfg = Config.fromfile(
+        f'{REPO}/configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py')
+    cfg.model = shrink_model(cfg.model)
+    batch = synthetic_batch(1, (64, 96), 2, num_classes=3)
+    ref = prepare_arm('A', cfg, 'cpu', batch).model
+    cfg.efficient_conv_bn_eval = ['backbone']
+    fast = prepare_arm('B', cfg, 'cpu', batch).model
+    assert 'forward' in vars(fast.backbone)  # traced and rewritten
+    share_weights(ref, fast)
+    gen = torch.Generator().manual_seed(0)
+    for a, b in zip(ref.backbone.modules(), fast.backbone.modules()):
+        if isinstance(a, nn.BatchNorm2d):  # frozen statistics that matter
+            a.running_var.copy_(torch.rand(a.num_features, generator=gen)
+                                + 0.5)
+            b.running_var.copy_(a.running_var)
+    x = torch.randn(1, 3, 64, 96, generator=gen)
+    ref.train()
+    fast.train()  # norm_eval keeps BN in eval mode: conv and BN fold
+    for a, b in zip(ref.backbone(x), fast.backbone(x)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
