@@ -204,7 +204,8 @@ def summarize(values: List[float]) -> Dict[str, float]:
 
 
 def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
-         warmup: int = 2, iters: int = 1) -> Dict[str, object]:
+         warmup: int = 2, iters: int = 1,
+         log: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
     """Interleave A and B as A, B, B, A per round; summarise B/A.
 
     Args:
@@ -214,6 +215,8 @@ def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
         rounds (int): Measured rounds. Defaults to 15.
         warmup (int): Untimed calls of each arm first. Defaults to 2.
         iters (int): Calls per measurement. Defaults to 1.
+        log (Optional[Callable[[str], None]]): Called with a progress line
+            after each round. Defaults to None.
 
     Returns:
         Dict[str, object]: ``ratio`` (summary of per-round B/A), ``a`` and
@@ -234,6 +237,9 @@ def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
         times_a.append(t_a)
         times_b.append(t_b)
         ratios.append(t_b / t_a)
+        if log is not None:
+            log(f'round {len(ratios)}/{rounds}: A {t_a:.3f} s, '
+                f'B {t_b:.3f} s, B/A {t_b / t_a:.3f}')
     return dict(ratio=summarize(ratios), a=summarize(times_a),
                 b=summarize(times_b),
                 rounds=[dict(a=a, b=b) for a, b in zip(times_a, times_b)])

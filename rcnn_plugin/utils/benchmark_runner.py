@@ -6,6 +6,7 @@ and formats the result as JSON-ready dicts and a markdown table.
 """
 import copy
 import itertools
+import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -117,10 +118,14 @@ def pipeline_step_fn(cfg: Config, samples: int = 4):
     return step
 
 
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def _compare(fn_a, fn_b, device, rounds, warmup) -> Dict[str, object]:
     if fn_b is None:
         return dict(a=time_repeated(fn_a, device, rounds, warmup))
-    return abba(fn_a, fn_b, device, rounds, warmup)
+    return abba(fn_a, fn_b, device, rounds, warmup, log=_log)
 
 
 def _pipelines(cfg_a: Config, cfg_b: Optional[Config], device, rounds,
@@ -193,6 +198,7 @@ def run_benchmark(cfg_a: Config,
     for part in ('train', 'inference'):
         if part in parts:
             start = time.perf_counter()
+            _log(f'timing {part} steps')
             fns = [s[part] for s in steps] + [None]
             result[part] = _compare(fns[0], fns[1], dev, rounds, warmup)
             result[part]['wall_s'] = time.perf_counter() - start
