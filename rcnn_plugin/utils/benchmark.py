@@ -165,23 +165,37 @@ def infer_step_fn(model: nn.Module, batch: dict,
     return step
 
 
-def time_once(fn: StepFn, device: torch.device, iters: int = 1) -> float:
+CLOCKS = dict(wall=time.perf_counter, process=time.process_time)
+
+
+def time_once(fn: StepFn, device: torch.device, iters: int = 1,
+              clock: str = 'wall') -> float:
     """Seconds per call of ``fn``, averaged over ``iters`` calls.
 
     Args:
         fn (Callable[[], None]): The step.
         device (torch.device): Synchronised before and after.
         iters (int): Calls per measurement. Defaults to 1.
+        clock (str): ``'wall'`` (elapsed time) or ``'process'`` (CPU time
+            of this process: on a shared CPU machine with one torch thread,
+            it counts the work and not the time spent waiting for a core;
+            meaningless for CUDA). Defaults to 'wall'.
 
     Returns:
         float: Seconds per call.
     """
+    if clock not in CLOCKS:
+        raise ValueError(f'clock must be one of {sorted(CLOCKS)}, got '
+                         f'{clock!r}')
+    if clock == 'process' and device.type == 'cuda':
+        raise ValueError("clock='process' does not measure CUDA kernels")
+    now = CLOCKS[clock]
     synchronize(device)
-    start = time.perf_counter()
+    start = now()
     for _ in range(iters):
         fn()
     synchronize(device)
-    return (time.perf_counter() - start) / iters
+    return (now() - start) / iters
 
 
 def summarize(values: List[float]) -> Dict[str, float]:
@@ -205,7 +219,8 @@ def summarize(values: List[float]) -> Dict[str, float]:
 
 def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
          warmup: int = 2, iters: int = 1,
-         log: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
+         log: Optional[Callable[[str], None]] = None,
+         clock: str = 'wall') -> Dict[str, object]:
     """Interleave A and B as A, B, B, A per round; summarise B/A.
 
     Args:
@@ -217,6 +232,7 @@ def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
         iters (int): Calls per measurement. Defaults to 1.
         log (Optional[Callable[[str], None]]): Called with a progress line
             after each round. Defaults to None.
+        clock (str): See :func:`time_once`. Defaults to 'wall'.
 
     Returns:
         Dict[str, object]: ``ratio`` (summary of per-round B/A), ``a`` and
@@ -229,10 +245,10 @@ def abba(fn_a: StepFn, fn_b: StepFn, device: torch.device, rounds: int = 15,
         fn_b()
     times_a, times_b, ratios = [], [], []
     for _ in range(rounds):
-        a1 = time_once(fn_a, device, iters)
-        b1 = time_once(fn_b, device, iters)
-        b2 = time_once(fn_b, device, iters)
-        a2 = time_once(fn_a, device, iters)
+        a1 = time_once(fn_a, device, iters, clock)
+        b1 = time_once(fn_b, device, iters, clock)
+        b2 = time_once(fn_b, device, iters, clock)
+        a2 = time_once(fn_a, device, iters, clock)
         t_a, t_b = (a1 + a2) / 2, (b1 + b2) / 2
         times_a.append(t_a)
         times_b.append(t_b)
@@ -268,7 +284,8 @@ def interleave(fns: Dict[str, StepFn], device: torch.device,
 
 
 def time_repeated(fn: StepFn, device: torch.device, rounds: int = 15,
-                  warmup: int = 2, iters: int = 1) -> Dict[str, float]:
+                  warmup: int = 2, iters: int = 1,
+                  clock: str = 'wall') -> Dict[str, float]:
     """Seconds per call of one arm, over ``rounds`` measurements.
 
     Args:
@@ -277,13 +294,15 @@ def time_repeated(fn: StepFn, device: torch.device, rounds: int = 15,
         rounds (int): Measurements. Defaults to 15.
         warmup (int): Untimed calls first. Defaults to 2.
         iters (int): Calls per measurement. Defaults to 1.
+        clock (str): See :func:`time_once`. Defaults to 'wall'.
 
     Returns:
         Dict[str, float]: Summary of seconds per call.
     """
     for _ in range(warmup):
         fn()
-    return summarize([time_once(fn, device, iters) for _ in range(rounds)])
+    return summarize(
+        [time_once(fn, device, iters, clock) for _ in range(rounds)])
 
 
 def count_params(model: nn.Module) -> Dict[str, int]:

@@ -122,14 +122,16 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _compare(fn_a, fn_b, device, rounds, warmup) -> Dict[str, object]:
+def _compare(fn_a, fn_b, device, rounds, warmup,
+             clock='wall') -> Dict[str, object]:
     if fn_b is None:
-        return dict(a=time_repeated(fn_a, device, rounds, warmup))
-    return abba(fn_a, fn_b, device, rounds, warmup, log=_log)
+        return dict(a=time_repeated(fn_a, device, rounds, warmup,
+                                    clock=clock))
+    return abba(fn_a, fn_b, device, rounds, warmup, log=_log, clock=clock)
 
 
 def _pipelines(cfg_a: Config, cfg_b: Optional[Config], device, rounds,
-               warmup, samples) -> Dict[str, object]:
+               warmup, samples, clock='wall') -> Dict[str, object]:
     fn_a = pipeline_step_fn(cfg_a, samples)
     if isinstance(fn_a, str):
         return dict(skipped=fn_a)
@@ -138,7 +140,7 @@ def _pipelines(cfg_a: Config, cfg_b: Optional[Config], device, rounds,
         fn_b = pipeline_step_fn(cfg_b, samples)
         if isinstance(fn_b, str):
             return dict(skipped=f'B: {fn_b}')
-    res = _compare(fn_a, fn_b, torch.device('cpu'), rounds, warmup)
+    res = _compare(fn_a, fn_b, torch.device('cpu'), rounds, warmup, clock)
     res['samples_per_step'] = samples
     return res
 
@@ -153,7 +155,8 @@ def run_benchmark(cfg_a: Config,
                   warmup: int = 2,
                   parts: Tuple[str, ...] = ('train', 'inference',
                                             'pipeline'),
-                  pipeline_samples: int = 4) -> Dict[str, object]:
+                  pipeline_samples: int = 4,
+                  clock: str = 'wall') -> Dict[str, object]:
     """Time config A (and B, interleaved ABBA) on one fixed batch.
 
     Args:
@@ -170,6 +173,9 @@ def run_benchmark(cfg_a: Config,
             ``'pipeline'``. Defaults to all three.
         pipeline_samples (int): Dataset items per pipeline step.
             Defaults to 4.
+        clock (str): ``'wall'`` or ``'process'`` (CPU time of this
+            process, for shared CPU machines; see ``time_once``).
+            Defaults to 'wall'.
 
     Returns:
         Dict[str, object]: ``setup``, ``arms`` (stats per arm) and one
@@ -187,7 +193,7 @@ def run_benchmark(cfg_a: Config,
         arms.append(prepare_arm('B', cfg_b, device, batch))
     result = dict(setup=dict(
         device=device, img_hw=list(img_hw), batch_size=batch_size,
-        num_gts=num_gts, rounds=rounds, warmup=warmup,
+        num_gts=num_gts, rounds=rounds, warmup=warmup, clock=clock,
         torch=torch.__version__, threads=torch.get_num_threads()))
     if len(arms) == 2:
         result['setup']['same_weights'] = share_weights(
@@ -200,11 +206,12 @@ def run_benchmark(cfg_a: Config,
             start = time.perf_counter()
             _log(f'timing {part} steps')
             fns = [s[part] for s in steps] + [None]
-            result[part] = _compare(fns[0], fns[1], dev, rounds, warmup)
+            result[part] = _compare(fns[0], fns[1], dev, rounds, warmup,
+                                    clock)
             result[part]['wall_s'] = time.perf_counter() - start
     if 'pipeline' in parts:
         result['pipeline'] = _pipelines(cfg_a, cfg_b, dev, rounds, warmup,
-                                        pipeline_samples)
+                                        pipeline_samples, clock)
     return result
 
 

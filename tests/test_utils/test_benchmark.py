@@ -88,3 +88,14 @@ def test_arm_applies_efficient_conv_bn_eval_like_the_runner():
     fast.train()  # norm_eval keeps BN in eval mode: conv and BN fold
     for a, b in zip(ref.backbone(x), fast.backbone(x)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_process_clock_counts_work_not_waiting():
+    import time
+
+    from rcnn_plugin.utils.benchmark import time_once
+    cpu = torch.device('cpu')
+    assert time_once(lambda: time.sleep(0.05), cpu) >= 0.05
+    assert time_once(lambda: time.sleep(0.05), cpu, clock='process') < 0.02
+    with pytest.raises(ValueError, match='clock'):
+        time_once(lambda: None, cpu, clock='gpu')

@@ -38,6 +38,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--tiny', action='store_true',
                         help='96x128 images, batch 1, 2 rounds (smoke test)')
     parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument(
+        '--clock', choices=['wall', 'process'], default='wall',
+        help="'process': CPU time of this process, for a shared CPU "
+        'machine (use with --threads 1)')
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides for config A')
@@ -68,7 +72,8 @@ def main() -> None:
     result = run_benchmark(
         cfg_a, cfg_b, device=args.device, img_hw=tuple(args.img_size),
         batch_size=args.batch_size, num_gts=args.num_gts,
-        rounds=args.rounds, warmup=args.warmup, parts=tuple(args.parts))
+        rounds=args.rounds, warmup=args.warmup, parts=tuple(args.parts),
+        clock=args.clock)
     result['configs'] = dict(
         A=dict(path=args.config, options=args.cfg_options),
         B=dict(path=args.vs or args.config, options=args.vs_cfg_options)
