@@ -1,9 +1,12 @@
 """tools/analysis/mask_targets_benchmark.py: timings and target IoU."""
 import json
 
+import pytest
+
 from conftest import run_tool
 
 
+@pytest.mark.slow
 def test_mask_targets_benchmark_small():
     out = run_tool(['tools/analysis/mask_targets_benchmark.py',
                     '--instances', '4', '--rois', '8', '--img-size', '64',

@@ -1,4 +1,5 @@
 """ChannelsLastDetDataPreprocessor: same values, NHWC strides, same model."""
+import pytest
 import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.registry import MODELS
@@ -25,6 +26,7 @@ def test_same_values_in_channels_last():
     assert torch.equal(out, ref)
 
 
+@pytest.mark.slow
 def test_detector_outputs_match_contiguous_layout():
     register_all_modules()
     cfg = Config.fromfile(BCCD)
