@@ -4,7 +4,8 @@
 ``PolygonMasks``; the default rasterises them to full-image ``BitmapMasks``.
 This times what changes: resize + flip in the pipeline and the 28x28 mask
 targets of the mask head (``crop_and_resize``), and reports the IoU of the
-two kinds of targets. Example::
+two kinds of targets. Times are CPU time of this process (run it with
+OMP_NUM_THREADS=1 on a shared machine). Example::
 
     python tools/analysis/mask_targets_benchmark.py --instances 20 --rois 128
 """
@@ -31,10 +32,10 @@ def polygons(num: int, hw, seed: int = 0) -> PolygonMasks:
 
 def timed(fn, repeats: int) -> float:
     fn()
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / repeats * 1e3
+    return (time.process_time() - start) / repeats * 1e3
 
 
 def main() -> None:
