@@ -87,7 +87,8 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
             feats (Tuple[Tensor]): L feature maps, each (N, C, H_l, W_l).
             rois (Tensor): (R, 5) RoIs, ``(batch_index, x1, y1, x2, y2)``.
             roi_scale_factor (Optional[float]): Scale the RoIs by this
-                factor about their centres after the level mapping.
+                factor about their centres after the level mapping (also
+                with a single level, where mmdet 3.3 ignores it).
                 Defaults to None.
 
         Returns:
