@@ -9,6 +9,7 @@ from mmdet.registry import (
     METRICS,
     MODEL_WRAPPERS,
     MODELS,
+    OPTIM_WRAPPERS,
     TASK_UTILS,
     TRANSFORMS,
 )
@@ -52,6 +53,12 @@ EXPECTED = [
     (METRICS, 'ConfusionMatrixMetric', evaluation.ConfusionMatrixMetric),
     (METRICS, 'FROCMetric', evaluation.FROCMetric),
     (METRICS, 'PRCurveMetric', evaluation.PRCurveMetric),
+    (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
+    (MODELS, 'ChannelsLastDetDataPreprocessor',
+     models.ChannelsLastDetDataPreprocessor),
+    (MODELS, 'FP32PostRPNHead', models.FP32PostRPNHead),
+    (MODELS, 'FP32PostShared2FCBBoxHead', models.FP32PostShared2FCBBoxHead),
+    (OPTIM_WRAPPERS, 'BF16AmpOptimWrapper', engine.BF16AmpOptimWrapper),
 ]
 
 

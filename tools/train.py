@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from rcnn_plugin.utils import (
     add_common_args,
+    enable_amp,
     load_config,
     prepare_distributed,
     prepare_offline,
@@ -28,7 +29,7 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training (needs CUDA)')
+        help='mixed precision: float16 on CUDA, bfloat16 on CPU')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -46,11 +47,10 @@ def parse_args() -> argparse.Namespace:
 
 def apply_train_flags(cfg: Config, args: argparse.Namespace) -> None:
     if args.amp:
-        if not torch.cuda.is_available():
-            raise SystemExit('--amp uses CUDA mixed precision and this '
-                             'machine has no CUDA device; drop --amp.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        try:
+            print(enable_amp(cfg, torch.cuda.is_available()))
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr', {})
         if 'enable' not in scale or 'base_batch_size' not in scale:

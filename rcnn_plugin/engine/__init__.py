@@ -18,6 +18,7 @@ from .hooks import (
     ConfigDoctorHook,
     RunSummaryHook,
 )
+from .optimizers import BF16AmpOptimWrapper
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     'TRUST_ENV',
     'UnsafeCheckpointError',
     'RunSummaryHook',
+    'BF16AmpOptimWrapper',
 ]

@@ -1,20 +1,26 @@
 from .backbones import TorchvisionBackbone
-from .dense_heads import TorchvisionRPNHead
+from .data_preprocessors import ChannelsLastDetDataPreprocessor
+from .dense_heads import FP32PostRPNHead, TorchvisionRPNHead
 from .layers import CosineSimLinear
 from .peft import *  # noqa: F401,F403
 from .peft import __all__ as _peft_all
-from .roi_heads import CosineSimBBoxHead, TorchvisionLevelRoIExtractor
+from .roi_heads import (
+    CosineSimBBoxHead,
+    FP32PostShared2FCBBoxHead,
+    TorchvisionLevelRoIExtractor,
+    TorchvisionRoIExtractor,
+)
 from .task_modules import (
-                    ClassBalancedPosSampler,
-                    TorchvisionAnchorGenerator,
-                    balanced_quotas,
+    ClassBalancedPosSampler,
+    TorchvisionAnchorGenerator,
+    balanced_quotas,
 )
 from .utils import (
-                    OFFLINE_MODELS,
-                    class_prototypes,
-                    convert_mobilenet_v2,
-                    find_offline_weights,
-                    register_offline_scheme,
+    OFFLINE_MODELS,
+    class_prototypes,
+    convert_mobilenet_v2,
+    find_offline_weights,
+    register_offline_scheme,
 )
 
 __all__ = [
@@ -31,4 +37,8 @@ __all__ = [
     'TorchvisionBackbone',
     'TorchvisionLevelRoIExtractor',
     'TorchvisionRPNHead',
+    'TorchvisionRoIExtractor',
+    'ChannelsLastDetDataPreprocessor',
+    'FP32PostRPNHead',
+    'FP32PostShared2FCBBoxHead',
 ] + _peft_all

@@ -1,3 +1,4 @@
+from .amp import BF16_SWAPS, enable_amp
 from .cli import add_common_args, load_config
 from .dist import prepare_distributed
 from .offline import (
@@ -15,4 +16,6 @@ __all__ = [
     'register_offline_remote_schemes',
     'strip_remote_pretrained',
     'apply_overlays',
+    'BF16_SWAPS',
+    'enable_amp',
 ]

@@ -1,4 +1,12 @@
-from .bbox_heads import CosineSimBBoxHead
-from .roi_extractors import TorchvisionLevelRoIExtractor
+from .bbox_heads import CosineSimBBoxHead, FP32PostShared2FCBBoxHead
+from .roi_extractors import (
+    TorchvisionLevelRoIExtractor,
+    TorchvisionRoIExtractor,
+)
 
-__all__ = ['CosineSimBBoxHead', 'TorchvisionLevelRoIExtractor']
+__all__ = [
+    'CosineSimBBoxHead',
+    'TorchvisionLevelRoIExtractor',
+    'TorchvisionRoIExtractor',
+    'FP32PostShared2FCBBoxHead',
+]

@@ -6,12 +6,13 @@ from .class_surgery import (
     remap_rows,
     remap_state_dict,
 )
+from .fp32_postprocess import FP32PostProcessMixin, to_float32
 from .offline_weights import (
-                              OFFLINE_MODELS,
-                              convert_mobilenet_v2,
-                              find_offline_weights,
-                              find_weights_file,
-                              register_offline_scheme,
+    OFFLINE_MODELS,
+    convert_mobilenet_v2,
+    find_offline_weights,
+    find_weights_file,
+    register_offline_scheme,
 )
 from .torchvision_detection import (
     ARCHS,
@@ -22,11 +23,20 @@ from .torchvision_detection import (
 
 __all__ = [
     'class_prototypes',
-    'SUPPORTED_HEADS', 'build_class_mapping', 'find_class_heads',
-    'remap_rows', 'remap_state_dict', 'ARCHS',
-    'convert_torchvision_detector', 'detect_torchvision_arch',
+    'SUPPORTED_HEADS',
+    'build_class_mapping',
+    'find_class_heads',
+    'remap_rows',
+    'remap_state_dict',
+    'ARCHS',
+    'convert_torchvision_detector',
+    'detect_torchvision_arch',
     'torchvision_coco_categories',
-    'OFFLINE_MODELS', 'convert_mobilenet_v2', 'find_offline_weights',
+    'OFFLINE_MODELS',
+    'convert_mobilenet_v2',
+    'find_offline_weights',
     'find_weights_file',
-    'register_offline_scheme'
+    'register_offline_scheme',
+    'FP32PostProcessMixin',
+    'to_float32',
 ]

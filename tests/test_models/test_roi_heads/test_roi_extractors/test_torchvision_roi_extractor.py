@@ -1,0 +1,123 @@
+"""TorchvisionRoIExtractor: outputs and gradients equal mmdet's extractor."""
+import pytest
+import torch
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+from mmdet.registry import MODELS
+
+from rcnn_plugin.models import TorchvisionRoIExtractor
+
+STRIDES = [4, 8, 16, 32]
+
+
+def _extractors(output_size=7, sampling_ratio=0, channels=8,
+                strides=STRIDES):
+    cfg = dict(
+        roi_layer=dict(type='RoIAlign', output_size=output_size,
+                       sampling_ratio=sampling_ratio),
+        out_channels=channels, featmap_strides=strides)
+    return SingleRoIExtractor(**cfg), TorchvisionRoIExtractor(**cfg)
+
+
+def _feats(gen, num_imgs=2, channels=8, size=(64, 96), strides=STRIDES):
+    return [
+        torch.randn(num_imgs, channels, size[0] // s, size[1] // s,
+                    generator=gen) for s in strides
+    ]
+
+
+def _rois(gen, num, num_imgs=2, size=(64, 96), min_wh=1., max_wh=90.):
+    wh = min_wh + torch.rand(num, 2, generator=gen) * (max_wh - min_wh)
+    xy = torch.rand(num, 2, generator=gen) * torch.tensor(
+        [size[1], size[0]]) - 5
+    batch = torch.randint(0, num_imgs, (num, 1), generator=gen).float()
+    return torch.cat([batch, xy, xy + wh], dim=1)
+
+
+def _run(extractor, feats, rois, grad_out=None, **kwargs):
+    feats = [f.clone().requires_grad_(True) for f in feats]
+    out = extractor(tuple(feats), rois, **kwargs)
+    if grad_out is None:
+        grad_out = torch.randn(out.shape, generator=torch.Generator()
+                               .manual_seed(7))
+    (out * grad_out).sum().backward()
+    return out, [f.grad for f in feats]
+
+
+def _assert_same(feats, rois, output_size=7, sampling_ratio=0, **kwargs):
+    ref, fast = _extractors(output_size, sampling_ratio,
+                            channels=feats[0].shape[1],
+                            strides=STRIDES[:len(feats)])
+    out_ref, grads_ref = _run(ref, feats, rois, **kwargs)
+    out_fast, grads_fast = _run(fast, feats, rois, **kwargs)
+    assert out_fast.shape == out_ref.shape
+    torch.testing.assert_close(out_fast, out_ref, atol=1e-6, rtol=1e-6)
+    for g_fast, g_ref in zip(grads_fast, grads_ref):
+        if g_ref is None:  # mmdet leaves an unused level without grad
+            assert g_fast is None or not g_fast.any()
+        else:
+            torch.testing.assert_close(g_fast, g_ref, atol=1e-6, rtol=1e-6)
+    return out_fast
+
+
+@pytest.mark.parametrize('sampling_ratio', [0, 2])
+def test_random_rois_all_levels(sampling_ratio):
+    gen = torch.Generator().manual_seed(0)
+    feats = _feats(gen)
+    rois = _rois(gen, 300, max_wh=500.)
+    fast, _ = _extractors()
+    levels = fast.map_roi_levels(rois, 4)
+    assert set(levels.tolist()) == {0, 1, 2, 3}  # every level is exercised
+    out = _assert_same(feats, rois, sampling_ratio=sampling_ratio)
+    assert out.abs().sum() > 0
+
+
+def test_mask_head_14x14():
+    gen = torch.Generator().manual_seed(1)
+    feats = _feats(gen)
+    _assert_same(feats, _rois(gen, 64, max_wh=300.), output_size=14)
+
+
+def test_all_rois_on_one_level():
+    gen = torch.Generator().manual_seed(2)
+    feats = _feats(gen)
+    rois = _rois(gen, 40, min_wh=1., max_wh=50.)  # scale < 112: level 0
+    fast, _ = _extractors()
+    assert not fast.map_roi_levels(rois, 4).any()
+    _assert_same(feats, rois)
+
+
+def test_zero_rois():
+    gen = torch.Generator().manual_seed(3)
+    feats = _feats(gen)
+    out = _assert_same(feats, torch.zeros(0, 5))
+    assert out.shape == (0, 8, 7, 7)
+
+
+def test_single_level_and_roi_scale_factor():
+    gen = torch.Generator().manual_seed(4)
+    feats = _feats(gen)
+    rois = _rois(gen, 50, max_wh=400.)
+    _assert_same(feats[:1], rois)
+    _assert_same(feats, rois, roi_scale_factor=1.5)
+
+
+def test_order_of_rois_is_kept():
+    gen = torch.Generator().manual_seed(5)
+    feats = _feats(gen)
+    rois = _rois(gen, 30, max_wh=400.)
+    _, fast = _extractors()
+    out = fast(tuple(feats), rois)
+    perm = torch.randperm(30, generator=gen)
+    torch.testing.assert_close(fast(tuple(feats), rois[perm]), out[perm])
+
+
+def test_registered_and_rejects_max_pooling():
+    assert MODELS.get('TorchvisionRoIExtractor') is TorchvisionRoIExtractor
+    with pytest.raises(ValueError, match='pool_mode'):
+        TorchvisionRoIExtractor(
+            roi_layer=dict(type='RoIAlign', output_size=7, pool_mode='max'),
+            out_channels=8, featmap_strides=STRIDES)
+    with pytest.raises(ValueError, match='RoIAlign'):
+        TorchvisionRoIExtractor(
+            roi_layer=dict(type='RoIPool', output_size=7),
+            out_channels=8, featmap_strides=STRIDES)

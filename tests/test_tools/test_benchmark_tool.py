@@ -1,0 +1,32 @@
+"""tools/analysis/benchmark.py in --tiny mode on CPU writes its JSON."""
+import json
+
+import pytest
+
+from conftest import run_tool
+
+
+@pytest.mark.slow
+def test_benchmark_tiny_ab_writes_json(tiny_config, tmp_path):
+    fast = tmp_path / 'tiny_fast.py'
+    fast.write_text(
+        f"_base_ = '{tiny_config}'\n"
+        'model = dict(roi_head=dict(bbox_roi_extractor=dict('
+        "type='TorchvisionRoIExtractor')))\n")
+    out = tmp_path / 'bench.json'
+    stdout = run_tool([
+        'tools/analysis/benchmark.py', tiny_config, '--vs', str(fast),
+        '--tiny', '--threads', '1', '--out', str(out)], timeout=300)
+    assert '| train |' in stdout and '| inference |' in stdout
+    res = json.loads(out.read_text())
+    assert res['setup']['same_weights'] is True
+    assert res['setup']['img_hw'] == [96, 128]
+    for part in ('train', 'inference', 'pipeline'):
+        assert res[part]['ratio']['n'] == 2, part
+        ratio = res[part]['ratio']
+        assert 0 < ratio['q1'] <= ratio['median'] <= ratio['q3']
+        assert res[part]['a']['median'] > 0 and res[part]['b']['median'] > 0
+    assert res['arms']['A']['params'] == res['arms']['B']['params']
+    assert res['arms']['A']['params']['total'] > 0
+    assert res['arms']['A']['flops']['forward_flops'] > 0
+    assert res['configs']['B']['path'] == str(fast)

@@ -1,0 +1,89 @@
+"""Time a detector config, or compare two in one process (ABBA rounds).
+
+Examples::
+
+    # plugin fast path (B) against stock mmdet (A), BCCD model, 640x480
+    python tools/analysis/benchmark.py \
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
+        --vs configs/speed/faster-rcnn_mobilenetv2_fpn-128-tvroi_8e_bccd.py
+    # one option against the same config without it
+    python tools/analysis/benchmark.py CONFIG \
+        --vs-cfg-options optim_wrapper.type=BF16AmpOptimWrapper
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+from rcnn_plugin.utils.benchmark_runner import markdown_table, run_benchmark
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config A (the reference)')
+    parser.add_argument('--vs', help='config B; B/A ratios are reported')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--img-size', type=int, nargs=2, default=[480, 640],
+                        metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--num-gts', type=int, default=10)
+    parser.add_argument('--rounds', type=int, default=15)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--parts', nargs='+',
+                        default=['train', 'inference', 'pipeline'],
+                        choices=['train', 'inference', 'pipeline'])
+    parser.add_argument('--tiny', action='store_true',
+                        help='96x128 images, batch 1, 2 rounds (smoke test)')
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument(
+        '--clock', choices=['wall', 'process'], default='wall',
+        help="'process': CPU time of this process, for a shared CPU "
+        'machine (use with --threads 1)')
+    parser.add_argument('--out', help='write the result as JSON here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides for config A')
+    parser.add_argument('--vs-cfg-options', nargs='+', action=DictAction,
+                        help='overrides for config B (B = A when --vs is '
+                        'not given)')
+    return parser.parse_args()
+
+
+def load(path: str, options) -> Config:
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        args.img_size, args.batch_size, args.num_gts = [96, 128], 1, 3
+        args.rounds, args.warmup = 2, 1
+    cfg_a = load(args.config, args.cfg_options)
+    cfg_b = None
+    if args.vs or args.vs_cfg_options:
+        cfg_b = load(args.vs or args.config, args.vs_cfg_options)
+    result = run_benchmark(
+        cfg_a, cfg_b, device=args.device, img_hw=tuple(args.img_size),
+        batch_size=args.batch_size, num_gts=args.num_gts,
+        rounds=args.rounds, warmup=args.warmup, parts=tuple(args.parts),
+        clock=args.clock)
+    result['configs'] = dict(
+        A=dict(path=args.config, options=args.cfg_options),
+        B=dict(path=args.vs or args.config, options=args.vs_cfg_options)
+        if cfg_b is not None else None)
+    print(markdown_table(result))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=1, default=str)
+
+
+if __name__ == '__main__':
+    main()
