@@ -13,7 +13,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import BaseDataset
 from mmengine.model import is_model_wrapper
 
-__all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'iter_dataset_cfgs',
+__all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'iter_class_cfgs',
+           'iter_dataset_cfgs',
            'prepare_registries']
 
 SPLITS = ('train', 'val', 'test')
@@ -59,6 +60,32 @@ def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
         yield ds_cfg, key
 
 
+def iter_class_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
+    """Like :func:`iter_dataset_cfgs`, but stop at a wrapper that declares
+    its own ``classes`` (e.g. ``ClassSubsetDataset``, ``KShotDataset``):
+    its classes, not the wrapped dataset's, are what the model sees.
+
+    Args:
+        ds_cfg (Any): A dataset config (dict) or anything else (ignored).
+        key (str): Its dotted config key.
+
+    Yields:
+        tuple[dict, str]: Each config that decides the classes, and its key.
+    """
+    if isinstance(ds_cfg, dict) and isinstance(ds_cfg.get('classes'),
+                                               (list, tuple)):
+        yield ds_cfg, key
+    elif isinstance(ds_cfg, dict) and isinstance(ds_cfg.get('dataset'),
+                                                 dict):
+        yield from iter_class_cfgs(ds_cfg['dataset'], f'{key}.dataset')
+    elif isinstance(ds_cfg, dict) and isinstance(ds_cfg.get('datasets'),
+                                                 (list, tuple)):
+        for i, sub in enumerate(ds_cfg['datasets']):
+            yield from iter_class_cfgs(sub, f'{key}.datasets[{i}]')
+    else:
+        yield from iter_dataset_cfgs(ds_cfg, key)
+
+
 def dataset_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
     """Classes a dataset config will have, without building it.
 
@@ -66,13 +93,15 @@ def dataset_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
     ``METAINFO``, as in mmengine's ``BaseDataset``.
 
     Args:
-        ds_cfg (dict): A leaf dataset config (see
-            :func:`iter_dataset_cfgs`).
+        ds_cfg (dict): A leaf dataset config, or a wrapper with its own
+            ``classes`` (see :func:`iter_class_cfgs`).
 
     Returns:
         tuple[str, ...] | None: The class names, or None when unknown.
     """
     from mmdet.registry import DATASETS
+    if isinstance(ds_cfg.get('classes'), (list, tuple)):  # class wrappers
+        return tuple(ds_cfg['classes'])
     meta = ds_cfg.get('metainfo') or {}
     if isinstance(meta, dict) and isinstance(meta.get('classes'),
                                              (list, tuple)):

@@ -4,7 +4,12 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 from rcnn_plugin.datasets import class_instance_counts
 
-from .context import DoctorContext, dataset_classes, iter_dataset_cfgs
+from .context import (
+    DoctorContext,
+    dataset_classes,
+    iter_class_cfgs,
+    iter_dataset_cfgs,
+)
 from .finding import Finding
 from .model_checks import class_heads
 
@@ -111,7 +116,8 @@ def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                 'mask head: evaluation fails after the first epoch',
                 f"remove {metric!r} from {key}.metric (keep 'bbox')",
                 f'{key}.metric'))
-    classes = [dataset_classes(c) for c, _ in leaves]
+    classes = [dataset_classes(c) for c, _ in iter_class_cfgs(
+        ctx.dataset_cfg(split), f'{split}_dataloader.dataset')]
     if ev.get('classwise') and classes and classes[0] and \
             len(classes[0]) == 1:
         findings.append(Finding(

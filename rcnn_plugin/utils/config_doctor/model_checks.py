@@ -10,7 +10,11 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .context import DoctorContext, dataset_classes, iter_dataset_cfgs
+from .context import (
+    DoctorContext,
+    dataset_classes,
+    iter_class_cfgs,
+)
 from .finding import Finding
 
 __all__ = ['check_checkpoint_classes', 'check_feature_strides',
@@ -159,7 +163,7 @@ def _split_classes(ctx: DoctorContext
     """(dataset key, classes) for each dataset of each dataloader."""
     found = []
     for split in ctx.splits():
-        for ds_cfg, key in iter_dataset_cfgs(
+        for ds_cfg, key in iter_class_cfgs(
                 ctx.dataset_cfg(split), f'{split}_dataloader.dataset'):
             classes = dataset_classes(ds_cfg)
             if classes is not None:
