@@ -43,10 +43,13 @@ def test_own_configs_have_no_errors(path, synthetic_cells):
     if osp.samefile(path, DEMO):
         cfg.merge_from_dict(dict(
             opt.split('=', 1) for opt in _synthetic_options(synthetic_cells)))
-    elif 'bccd' in cfg.train_dataloader.dataset.get('data_root', ''):
+    leaf = cfg.train_dataloader.dataset
+    while 'dataset' in leaf:  # wrappers (ClassSubsetDataset, RepeatDataset)
+        leaf = leaf['dataset']
+    if 'bccd' in leaf.get('data_root', ''):
         bccd_or_skip()
     prepare_registries(cfg)
-    root = cfg.train_dataloader.dataset.get('data_root') or '.'
+    root = leaf.get('data_root') or '.'
     findings = run_checks(cfg, skip_data=not osp.isdir(root))
     errors = [f for f in findings if f.severity == 'error']
     # Files that an earlier step of a documented workflow writes (a
