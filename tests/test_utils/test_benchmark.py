@@ -20,25 +20,30 @@ def test_summarize_quartiles_by_hand():
         summarize([])
 
 
-def test_abba_interleaves_and_ratios():
+def test_abba_interleaves_and_ratios(monkeypatch):
+    import rcnn_plugin.utils.benchmark as benchmark
     calls = []
+    cost = dict(A=1., B=3.)
+    clock = iter([1., 2., 3., 4.] * 3)  # a linear drift within each round
 
-    def arm(name, cost):
-        def fn():
-            calls.append(name)
-            # busy work proportional to cost, so B/A is about 3
-            x = torch.ones(cost * 20000)
-            for _ in range(10):
-                x = x * 1.0001
-        return fn
+    def fake_time_once(fn, device, iters=1, clock_name='wall'):
+        fn()  # a deterministic clock: the ratio must not depend on load
+        return cost[calls[-1]] * next(clock)
 
-    res = abba(arm('A', 1), arm('B', 3), torch.device('cpu'), rounds=3,
-               warmup=1)
+    def arm(name):
+        return lambda: calls.append(name)
+
+    monkeypatch.setattr(benchmark, 'time_once', fake_time_once)
+    res = abba(arm('A'), arm('B'), torch.device('cpu'), rounds=3, warmup=1)
     assert calls == ['A', 'B'] + ['A', 'B', 'B', 'A'] * 3
     assert res['ratio']['n'] == 3
-    assert res['ratio']['median'] > 1.3  # B does three times the work
+    # ABBA order: A sees slots 1 and 4, B slots 2 and 3; a linear drift
+    # cancels
+    assert res['ratio']['median'] == pytest.approx(3.)
+    assert res['a']['median'] == pytest.approx(2.5)
+    assert res['b']['median'] == pytest.approx(7.5)
     with pytest.raises(ValueError):
-        abba(arm('A', 1), arm('B', 1), torch.device('cpu'), rounds=0)
+        abba(arm('A'), arm('B'), torch.device('cpu'), rounds=0)
 
 
 def test_synthetic_batch_is_fixed():
