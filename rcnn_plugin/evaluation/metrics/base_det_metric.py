@@ -20,6 +20,17 @@ from mmengine.logging import MessageHub, MMLogger, print_log
 from ..functional.matching import as_boxes
 
 
+def check_fractions(**values: float) -> None:
+    """Raise a ValueError naming the first value outside [0, 1].
+
+    Args:
+        **values (float): Thresholds by argument name, e.g. ``iou_thr=0.5``.
+    """
+    for name, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f'{name} must be in [0, 1], got {value}')
+
+
 def _numpy(value, dtype=np.float64) -> np.ndarray:
     if hasattr(value, 'tensor'):  # mmdet's BaseBoxes
         value = value.tensor

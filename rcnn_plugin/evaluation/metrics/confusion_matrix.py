@@ -6,7 +6,12 @@ from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
 from ..functional.matching import TP, match_detections
-from .base_det_metric import BaseDetMetric, format_table, new_figure
+from .base_det_metric import (
+    BaseDetMetric,
+    check_fractions,
+    format_table,
+    new_figure,
+)
 
 
 @METRICS.register_module()
@@ -45,6 +50,7 @@ class ConfusionMatrixMetric(BaseDetMetric):
                  out_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        check_fractions(score_thr=score_thr, iou_thr=iou_thr)
         super().__init__(out_dir, collect_device, prefix)
         self.score_thr = score_thr
         self.iou_thr = iou_thr

@@ -6,7 +6,7 @@ from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
 from ..functional.matching import FP, TP, match_detections
-from .base_det_metric import BaseDetMetric, format_table
+from .base_det_metric import BaseDetMetric, check_fractions, format_table
 
 HEADER = ('class', 'precision', 'recall', 'f1', 'support', 'tp', 'fp', 'fn')
 
@@ -56,8 +56,7 @@ class DetectionReport(BaseDetMetric):
                  out_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        if not 0.0 <= iou_thr <= 1.0:
-            raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr}')
+        check_fractions(score_thr=score_thr, iou_thr=iou_thr)
         super().__init__(out_dir, collect_device, prefix)
         self.score_thr = score_thr
         self.iou_thr = iou_thr

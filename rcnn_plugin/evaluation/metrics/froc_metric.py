@@ -7,7 +7,12 @@ from mmengine.logging import print_log
 
 from ..functional.curves import FROC_FPS, froc_curve
 from ..functional.matching import CRITERIA, DUPLICATES, match_detections
-from .base_det_metric import BaseDetMetric, format_table, new_figure
+from .base_det_metric import (
+    BaseDetMetric,
+    check_fractions,
+    format_table,
+    new_figure,
+)
 
 
 def _fp_key(rate: float) -> str:
@@ -67,6 +72,7 @@ class FROCMetric(BaseDetMetric):
                              f'got {duplicates!r}')
         if not fp_rates or min(fp_rates) <= 0:
             raise ValueError(f'fp_rates must be positive, got {fp_rates}')
+        check_fractions(iou_thr=iou_thr)
         super().__init__(out_dir, collect_device, prefix)
         self.fp_rates = tuple(float(f) for f in fp_rates)
         self.criterion = criterion

@@ -93,5 +93,15 @@ def test_missing_ground_truth_is_a_clear_error():
     del bad['gt_instances']
     with pytest.raises(ValueError, match='LoadAnnotations'):
         metric.process({}, [bad])
-    with pytest.raises(ValueError, match='iou_thr'):
-        METRICS.build(dict(type='DetectionReport', iou_thr=1.5))
+
+
+
+@pytest.mark.parametrize('metric,key', [
+    ('DetectionReport', 'iou_thr'), ('DetectionReport', 'score_thr'),
+    ('ConfusionMatrixMetric', 'iou_thr'),
+    ('ConfusionMatrixMetric', 'score_thr'), ('FROCMetric', 'iou_thr')])
+def test_thresholds_outside_unit_interval_name_the_key(metric, key):
+    with pytest.raises(ValueError, match=f'{key} must be in'):
+        METRICS.build({'type': metric, key: 1.5})
+    with pytest.raises(ValueError, match=f'{key} must be in'):
+        METRICS.build({'type': metric, key: -0.1})
