@@ -13,12 +13,15 @@ a box and a polygon mask; ``point`` regions are skipped and counted
 file size in bytes), so it is read from the image header.
 """
 import json
+import logging
 import os.path as osp
 from collections import Counter
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmdet.registry import DATASETS
+from mmengine.logging import print_log
 
+from .coco_writer import polygon_area
 from .errors import AnnotationError
 from .native import NativeDetDataset, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
@@ -89,6 +92,12 @@ class VIADataset(NativeDetDataset):
             mapping with one true option). If None, the dataset must have
             exactly one class and every region is of that class.
             Defaults to None.
+        drop_degenerate (bool): Drop a polygon of fewer than 3 points or
+            of zero area (all points on one line) with a warning naming
+            the file and region, count it per file in
+            ``degenerate_polygons`` and log the total once per file. If
+            False, a polygon of fewer than 3 points is an
+            ``AnnotationError``. Defaults to False.
         **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
             (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
@@ -96,8 +105,9 @@ class VIADataset(NativeDetDataset):
     METAINFO = {'classes': ()}
 
     def __init__(self, *args, class_attribute: Optional[str] = None,
-                 **kwargs) -> None:
+                 drop_degenerate: bool = False, **kwargs) -> None:
         self.class_attribute = class_attribute
+        self.drop_degenerate = drop_degenerate
         super().__init__(*args, **kwargs)
 
     def load_raw_data_list(self) -> List[dict]:
@@ -129,9 +139,17 @@ class VIADataset(NativeDetDataset):
                 f' {tuple(self._metainfo["classes"])}')
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         self.skipped_shapes: Counter = Counter()
-        return self.parse_each(
+        self.degenerate_polygons: Dict[str, int] = {}
+        data_list = self.parse_each(
             list(data.items()), path,
             lambda item: self._parse_image(path, img_dir, *item))
+        if self.degenerate_polygons:
+            print_log(
+                f'{type(self).__name__}: dropped '
+                f'{sum(self.degenerate_polygons.values())} degenerate '
+                f'polygon(s) (fewer than 3 points or zero area) in {path}',
+                logger='current', level=logging.WARNING)
+        return data_list
 
     def _parse_image(self, path: str, img_dir: str, key: str,
                      entry: object) -> dict:
@@ -164,8 +182,16 @@ class VIADataset(NativeDetDataset):
                       region: object) -> Optional[dict]:
         if not isinstance(region, dict):
             raise AnnotationError(path, 'a region must be a mapping', where)
-        poly = via_shape_polygon(region.get('shape_attributes'), path,
-                                 where + '[shape_attributes]')
+        shape = region.get('shape_attributes')
+        if self.drop_degenerate and _is_degenerate_polygon(shape):
+            self.degenerate_polygons[path] = \
+                self.degenerate_polygons.get(path, 0) + 1
+            print_log(f'{path}{where}: dropped a degenerate polygon with '
+                      f'{len(shape["all_points_x"])} point(s) (fewer than 3 '
+                      'or zero area)', logger='current',
+                      level=logging.WARNING)
+            return None
+        poly = via_shape_polygon(shape, path, where + '[shape_attributes]')
         if poly is None:
             self.skipped_shapes['point'] += 1
             return None
@@ -189,3 +215,18 @@ class VIADataset(NativeDetDataset):
             raise AnnotationError(path, 'expected one class name, got '
                                   f'{value!r}'[:200], where)
         return self.class_label(value, path, where)
+
+
+def _is_degenerate_polygon(shape: object) -> bool:
+    """True for a well-formed VIA polygon of < 3 points or zero area."""
+    if not isinstance(shape, dict) or \
+            shape.get('name') not in ('polygon', 'polyline'):
+        return False
+    xs, ys = shape.get('all_points_x'), shape.get('all_points_y')
+    if not (isinstance(xs, list) and isinstance(ys, list)
+            and len(xs) == len(ys)):
+        return False  # malformed: via_shape_polygon raises with the location
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in xs + ys):
+        return False
+    return polygon_area([[c for xy in zip(xs, ys) for c in xy]]) == 0

@@ -9,8 +9,10 @@ from PIL import Image
 
 from rcnn_plugin.datasets import (
     BalloonDataset,
+    VIADataset,
     class_instance_counts,
 )
+from rcnn_plugin.datasets.errors import AnnotationError
 
 from conftest import REPO
 
@@ -61,6 +63,25 @@ def test_a_file_without_degenerate_polygons_counts_none(tmp_path):
     ds = BalloonDataset(data_root=str(tmp_path), ann_file='via.json',
                         pipeline=[])
     assert ds.degenerate_polygons == {} and len(ds) == 1
+
+
+def test_via_dataset_drops_degenerate_polygons_only_when_asked(tmp_path):
+    Image.new('RGB', (40, 30)).save(tmp_path / 'a.jpg')
+    data = {'a': dict(filename='a.jpg', size=1, file_attributes={},
+                      regions=[_poly([10, 30, 10], [5, 5, 25]),
+                               _poly([1, 5], [1, 5])])}
+    (tmp_path / 'via.json').write_text(json.dumps(data))
+    kwargs = dict(data_root=str(tmp_path), ann_file='via.json', pipeline=[],
+                  metainfo=dict(classes=('thing', )))
+    with pytest.raises(AnnotationError, match=r"via.json.*\['a'\]\[regions"
+                       r"\]\[1\].*at least 3 points"):
+        VIADataset(**kwargs)
+    ds = VIADataset(drop_degenerate=True, **kwargs)
+    assert ds.degenerate_polygons == {osp.join(str(tmp_path), 'via.json'): 1}
+    assert len(ds.get_data_info(0)['instances']) == 1
+    with pytest.raises(AnnotationError, match='at least 3 points'):
+        BalloonDataset(drop_degenerate=False, data_root=str(tmp_path),
+                       ann_file='via.json', pipeline=[])
 
 
 @pytest.mark.parametrize('split,images,polygons', [('train', 61, 255),
