@@ -33,6 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .errors import AnnotationError, BadImageError
+from .proposals import StrictProposalsMixin
 from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
@@ -118,10 +119,12 @@ def drop_degenerate(instances: List[dict], source: str,
     return kept, len(instances) - len(kept)
 
 
-class NativeDetDataset(BaseDetDataset):
+class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
     """Detection dataset read from a labelling tool's native format.
 
-    It takes mmdet's ``BaseDetDataset`` arguments plus the ones below.
+    It takes mmdet's ``BaseDetDataset`` arguments plus the ones below. A
+    ``proposal_file`` (Fast R-CNN) is checked against the images by
+    :class:`StrictProposalsMixin`.
 
     Args:
         *args: Positional arguments of mmdet's ``BaseDetDataset``.

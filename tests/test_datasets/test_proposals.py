@@ -107,3 +107,33 @@ def test_dataset_missing_file_is_named(synthetic_cells):
     with pytest.raises(FileNotFoundError,
                        match='synthetic_cells.*/nowhere/val.pkl'):
         _dataset(synthetic_cells, 'nowhere/val.pkl')
+
+
+def test_native_datasets_check_proposal_files_too(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from rcnn_plugin.datasets import VIADataset
+    regions = [dict(shape_attributes=dict(name='rect', x=2, y=3, width=9,
+                                          height=7), region_attributes={})]
+    data = {}
+    for name in ('a.jpg', 'b.jpg'):
+        Image.new('RGB', (40, 30)).save(tmp_path / name)
+        data[name] = dict(filename=name, size=1, regions=regions,
+                          file_attributes={})
+    (tmp_path / 'via.json').write_text(json.dumps(data))
+    folder = tmp_path.name
+
+    def build(entries):
+        (tmp_path / 'p.pkl').write_bytes(pickle.dumps(entries))
+        return VIADataset(data_root=str(tmp_path), ann_file='via.json',
+                          proposal_file='p.pkl', pipeline=[],
+                          metainfo=dict(classes=('thing', )))
+
+    ds = build({f'{folder}/a.jpg': _entry(2), f'{folder}/b.jpg': _entry(3)})
+    assert [len(ds.get_data_info(i)['proposals'].bboxes)
+            for i in range(2)] == [2, 3]
+    with pytest.raises(ProposalFileError, match=r'first image without '
+                       r'proposals: .*b\.jpg'):
+        build({f'{folder}/a.jpg': _entry(2)})
