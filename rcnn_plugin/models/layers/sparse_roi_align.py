@@ -1,0 +1,228 @@
+"""RoIAlign (average mode) as one sparse-dense matrix product.
+
+Shapes: R RoIs, C channels, L levels, N images, (h, w) the pooled size,
+P = sum over levels of N * H_l * W_l pixels.
+
+RoIAlign with average pooling is linear in the features: every output
+``out[r, c, ph, pw]`` is a weighted sum of feature pixels of one image and
+one level, with the same weights for all channels. With the pixels of all
+levels flattened into one channels-last matrix ``X`` of shape (P, C), the
+pooled features are ``S @ X`` for a sparse (R * h * w, P) matrix ``S`` of
+bilinear weights, and the gradient w.r.t. ``X`` is ``S^T @ grad``. ``S``
+depends on the RoIs only and is built here by vectorised index arithmetic
+(no loop over RoIs or levels).
+
+The bilinear weights are separable: each sample point of a bin is a pair
+(y, x) of one row and one column sample, its weight is the product of a
+row weight and a column weight, and the out-of-range rule and the border
+clamping act on each coordinate alone. So the weights of one bin are the
+outer product of a row weight vector (all row samples of the bin summed
+onto the rows they touch) and a column weight vector; this also merges the
+taps that neighbouring sample points share.
+
+The numbers are those of mmcv's ``RoIAlign`` (and torchvision's
+``roi_align``): sample grid ``sampling_ratio`` or ``ceil(roi_size / out)``
+per axis, samples with y < -1 or y > H (x likewise) count as 0, coordinates
+are clamped at the border, the sum is divided by
+``max(grid_h * grid_w, 1)``, and ``aligned=True`` shifts by -0.5 px with no
+minimum RoI size (``aligned=False``: no shift, RoI size at least 1 px).
+"""
+from typing import List, Sequence, Tuple
+
+import warnings
+
+import torch
+from torch import Tensor
+
+# torch warns once per process that CSR tensors are "beta"; the two ops
+# used here (CSR @ dense, CSC -> CSR) are tested against mmcv's kernel.
+warnings.filterwarnings(
+    'ignore', message='Sparse CSR tensor support is in beta state')
+
+__all__ = ['flatten_levels', 'roi_align_matrix', 'sparse_roi_align']
+
+
+def flatten_levels(feats: Sequence[Tensor]) -> Tuple[Tensor, List[int]]:
+    """Flatten L (N, C, H_l, W_l) maps into one channels-last (P, C) matrix.
+
+    Args:
+        feats (Sequence[Tensor]): L feature maps with the same N and C.
+
+    Returns:
+        Tuple[Tensor, List[int]]: The (P, C) matrix (rows: level, image,
+        y, x) and the row offset of each level.
+    """
+    offsets, total = [], 0
+    for feat in feats:
+        offsets.append(total)
+        total += feat.shape[0] * feat.shape[2] * feat.shape[3]
+    flat = torch.cat([
+        feat.permute(0, 2, 3, 1).reshape(-1, feat.shape[1]) for feat in feats
+    ])
+    return flat, offsets
+
+
+def _axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor,
+                  size: Tensor, out_size: int) -> Tuple[Tensor, Tensor]:
+    """Row (or column) weights of every bin along one axis.
+
+    Args:
+        start (Tensor): (R,) RoI start on its level, in level pixels.
+        bin_size (Tensor): (R,) bin size in level pixels.
+        grid (Tensor): (R,) long, samples per bin along this axis (>= 0).
+        size (Tensor): (R,) long, the level's size along this axis.
+        out_size (int): Bins along this axis (h or w).
+
+    Returns:
+        Tuple[Tensor, Tensor]: ``base`` (R, out_size) long, the first pixel
+        index each bin touches, and ``weights`` (R, out_size, K), the summed
+        bilinear weight of pixel ``base + k`` (not yet divided by the
+        sample count).
+    """
+    dtype, device = start.dtype, start.device
+    grid_max = max(int(grid.max()), 1) if grid.numel() else 1
+    bins = torch.arange(out_size, device=device, dtype=dtype)
+    steps = torch.arange(grid_max, device=device, dtype=dtype) + 0.5
+    divisor = grid.clamp(min=1).to(dtype)[:, None, None]
+    # Same operation order as mmcv's kernel, for the same rounding.
+    pos = ((start[:, None] + bins * bin_size[:, None])[:, :, None] +
+           steps * bin_size[:, None, None] / divisor)
+    size_f = size.to(dtype)[:, None, None]
+    used = torch.arange(grid_max, device=device) < grid[:, None, None]
+    valid = used & (pos >= -1) & (pos <= size_f)
+    pos = pos.clamp(min=0)
+    low = pos.floor().long()
+    last = (size - 1)[:, None, None]
+    at_edge = low >= last
+    low = torch.where(at_edge, last, low)
+    pos = torch.where(at_edge, low.to(dtype), pos)
+    frac = pos - low.to(dtype)
+    high = torch.where(at_edge, low, low + 1)
+    base = low[:, :, 0]
+    zero = torch.zeros_like(low)
+    local_low = torch.where(valid, low - base[:, :, None], zero)
+    local_high = torch.where(valid, high - base[:, :, None], zero)
+    span = int(local_high.max()) + 1 if local_high.numel() else 1
+    weights = start.new_zeros(start.shape[0], out_size, span)
+    valid_f = valid.to(dtype)
+    weights.scatter_add_(2, local_low, (1 - frac) * valid_f)
+    weights.scatter_add_(2, local_high, frac * valid_f)
+    return base, weights
+
+
+def roi_align_matrix(rois: Tensor, levels: Tensor,
+                     level_shapes: Sequence[Tuple[int, int, int]],
+                     spatial_scales: Sequence[float],
+                     output_size: Tuple[int, int], sampling_ratio: int = 0,
+                     aligned: bool = True) -> Tensor:
+    """The sparse (R * h * w, P) RoIAlign matrix ``S`` in CSR layout.
+
+    Row ``(r * h + ph) * w + pw`` holds the weights of bin (ph, pw) of RoI
+    r over the rows of :func:`flatten_levels`' matrix; the weights of one
+    row sum to at most 1.
+
+    Args:
+        rois (Tensor): (R, 5) ``(batch_index, x1, y1, x2, y2)`` in input
+            image pixels, floating point.
+        levels (Tensor): (R,) long, the level each RoI pools from.
+        level_shapes (Sequence[Tuple[int, int, int]]): (N, H_l, W_l) of
+            each level.
+        spatial_scales (Sequence[float]): 1 / stride of each level.
+        output_size (Tuple[int, int]): (h, w).
+        sampling_ratio (int): Samples per bin and axis; 0: adaptive,
+            ``ceil(roi_size / out_size)``. Defaults to 0.
+        aligned (bool): Shift by -0.5 px (mmcv's ``aligned``). Defaults to
+            True.
+
+    Returns:
+        Tensor: Sparse CSR tensor of shape (R * h * w, P), rois' dtype.
+    """
+    device, dtype = rois.device, rois.dtype
+    out_h, out_w = output_size
+    shapes = torch.tensor(level_shapes, device=device, dtype=torch.long)
+    sizes = shapes[:, 0] * shapes[:, 1] * shapes[:, 2]
+    level_offsets = torch.cumsum(sizes, 0) - sizes
+    height, width = shapes[levels, 1], shapes[levels, 2]
+    scale = torch.tensor(spatial_scales, device=device, dtype=dtype)[levels]
+    shift = 0.5 if aligned else 0.0
+    box = rois[:, 1:] * scale[:, None] - shift
+    roi_w, roi_h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    if not aligned:
+        roi_w, roi_h = roi_w.clamp(min=1.), roi_h.clamp(min=1.)
+    bin_h, bin_w = roi_h / out_h, roi_w / out_w
+    if sampling_ratio > 0:
+        grid_h = torch.full_like(levels, sampling_ratio)
+        grid_w = grid_h
+    else:
+        grid_h = torch.ceil(roi_h / out_h).long().clamp(min=0)
+        grid_w = torch.ceil(roi_w / out_w).long().clamp(min=0)
+    count = (grid_h * grid_w).clamp(min=1).to(dtype)
+    base_y, wy = _axis_weights(box[:, 1], bin_h, grid_h, height, out_h)
+    base_x, wx = _axis_weights(box[:, 0], bin_w, grid_w, width, out_w)
+    span_y, span_x = wy.shape[2], wx.shape[2]
+    # (R, h, w, Ky, Kx) weights, each bin the outer product of its axes.
+    weights = (wy[:, :, None, :, None] * wx[:, None, :, None, :] /
+               count[:, None, None, None, None])
+    ky = torch.arange(span_y, device=device)
+    kx = torch.arange(span_x, device=device)
+    image_offset = (level_offsets[levels] +
+                    rois[:, 0].long() * height * width)
+    row_index = (base_y[:, :, None] + ky) * width[:, None, None]
+    cols = (image_offset[:, None, None, None, None] +
+            row_index[:, :, None, :, None] +
+            (base_x[:, :, None] + kx)[:, None, :, None, :])
+    keep = weights != 0
+    num_rows = rois.shape[0] * out_h * out_w
+    per_row = keep.reshape(num_rows, span_y * span_x).sum(1)
+    crow = torch.zeros(num_rows + 1, device=device, dtype=torch.long)
+    torch.cumsum(per_row, 0, out=crow[1:])
+    return torch.sparse_csr_tensor(
+        crow, cols[keep], weights[keep],
+        size=(num_rows, int(sizes.sum())), dtype=dtype, device=device,
+        check_invariants=False)
+
+
+class _SparseMM(torch.autograd.Function):
+    """``S @ X`` with the gradient ``S^T @ grad`` w.r.t. ``X`` only."""
+
+    @staticmethod
+    def forward(ctx, matrix: Tensor, flat: Tensor) -> Tensor:
+        ctx.save_for_backward(matrix)
+        return torch.sparse.mm(matrix, flat)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tuple[None, Tensor]:
+        matrix, = ctx.saved_tensors
+        # S^T as CSR (a sort of the columns) is faster to multiply than
+        # the free CSC view S.t().
+        transposed = matrix.t().to_sparse_csr()
+        return None, torch.sparse.mm(transposed, grad.contiguous())
+
+
+def sparse_roi_align(feats: Sequence[Tensor], rois: Tensor, levels: Tensor,
+                     spatial_scales: Sequence[float],
+                     output_size: Tuple[int, int], sampling_ratio: int = 0,
+                     aligned: bool = True) -> Tensor:
+    """Multi-level RoIAlign (average) as one sparse-dense product.
+
+    Args:
+        feats (Sequence[Tensor]): L feature maps, each (N, C, H_l, W_l).
+        rois (Tensor): (R, 5) ``(batch_index, x1, y1, x2, y2)`` in input
+            image pixels, with the features' dtype.
+        levels (Tensor): (R,) long, the level each RoI pools from.
+        spatial_scales (Sequence[float]): 1 / stride of each level.
+        output_size (Tuple[int, int]): (h, w).
+        sampling_ratio (int): Samples per bin and axis; 0: adaptive.
+            Defaults to 0.
+        aligned (bool): mmcv's ``aligned``. Defaults to True.
+
+    Returns:
+        Tensor: (R, C, h, w) pooled features.
+    """
+    shapes = [(f.shape[0], f.shape[2], f.shape[3]) for f in feats]
+    matrix = roi_align_matrix(rois, levels, shapes, spatial_scales,
+                              output_size, sampling_ratio, aligned)
+    flat, _ = flatten_levels(feats)
+    pooled = _SparseMM.apply(matrix, flat)
+    return pooled.view(rois.shape[0], output_size[0], output_size[1],
+                       flat.shape[1]).permute(0, 3, 1, 2)
