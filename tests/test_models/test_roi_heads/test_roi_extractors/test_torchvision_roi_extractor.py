@@ -164,3 +164,55 @@ def test_registered_and_rejects_max_pooling():
         TorchvisionRoIExtractor(
             roi_layer=dict(type='RoIAlign', output_size=7),
             out_channels=8, featmap_strides=STRIDES, backend='mmcv')
+
+
+def test_bfloat16_features_pool_in_float32(backend):
+    gen = torch.Generator().manual_seed(9)
+    feats = [f.bfloat16() for f in _feats(gen)]
+    rois = _rois(gen, 30, max_wh=300.)
+    _, fast = _extractors(backend=backend)
+    out = fast(tuple(feats), rois)
+    assert out.dtype == torch.bfloat16
+    ref = fast(tuple(f.float() for f in feats), rois)
+    torch.testing.assert_close(out, ref.bfloat16())
+
+
+@pytest.mark.slow
+def test_faster_rcnn_losses_equal_with_sparse_backend():
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    from conftest import REPO, shrink_model
+    register_all_modules()
+    cfg = Config.fromfile(
+        f'{REPO}/configs/speed/faster-rcnn_mobilenetv2_fpn-128-tvroi_8e_bccd.py')
+    models = {}
+    for name in ('torchvision', 'sparse'):
+        model_cfg = shrink_model(cfg.model)
+        model_cfg['roi_head']['bbox_roi_extractor']['backend'] = name
+        models[name] = MODELS.build(model_cfg)
+    models['sparse'].load_state_dict(models['torchvision'].state_dict())
+    packed = demo_mm_inputs(
+        batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
+        num_items=[4, 0], num_classes=3)
+    losses, grads = {}, {}
+    for name, model in models.items():
+        model.train()
+        torch.manual_seed(0)  # the same sampled RoIs for both
+        data = model.data_preprocessor(packed, True)
+        losses[name] = model(**data, mode='loss')
+        total = sum(
+            sum(v) if isinstance(v, list) else v
+            for k, v in losses[name].items() if 'loss' in k)
+        total.backward()
+        grads[name] = model.backbone.conv1.conv.weight.grad
+    assert set(losses['sparse']) == set(losses['torchvision'])
+    for key, value in losses['torchvision'].items():
+        other = losses['sparse'][key]
+        if isinstance(value, list):
+            value, other = torch.stack(value), torch.stack(other)
+        torch.testing.assert_close(other, value, atol=1e-5, rtol=1e-5)
+    assert losses['sparse']['loss_bbox'] > 0  # the RoI head got positives
+    torch.testing.assert_close(grads['sparse'], grads['torchvision'],
+                               atol=1e-5, rtol=1e-4)
