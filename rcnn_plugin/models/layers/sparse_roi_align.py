@@ -157,29 +157,73 @@ def roi_align_matrix(rois: Tensor, levels: Tensor,
         grid_h = torch.ceil(roi_h / out_h).long().clamp(min=0)
         grid_w = torch.ceil(roi_w / out_w).long().clamp(min=0)
     count = (grid_h * grid_w).clamp(min=1).to(dtype)
-    base_y, wy = _axis_weights(box[:, 1], bin_h, grid_h, height, out_h)
-    base_x, wx = _axis_weights(box[:, 0], bin_w, grid_w, width, out_w)
-    span_y, span_x = wy.shape[2], wx.shape[2]
-    # (R, h, w, Ky, Kx) weights, each bin the outer product of its axes.
-    weights = (wy[:, :, None, :, None] * wx[:, None, :, None, :] /
-               count[:, None, None, None, None])
-    ky = torch.arange(span_y, device=device)
-    kx = torch.arange(span_x, device=device)
     image_offset = (level_offsets[levels] +
                     rois[:, 0].long() * height * width)
-    row_index = (base_y[:, :, None] + ky) * width[:, None, None]
-    cols = (image_offset[:, None, None, None, None] +
-            row_index[:, :, None, :, None] +
-            (base_x[:, :, None] + kx)[:, None, :, None, :])
-    keep = weights != 0
+    # Row axis: fold the division by the sample count and the flat offset
+    # of (image, row) into the row entries.
+    base_y, wy = _axis_weights(box[:, 1], bin_h, grid_h, height, out_h)
+    wy = wy / count[:, None, None]
+    ys, num_y = _compress(base_y, wy)
+    ys = image_offset[:, None, None] + ys * width[:, None, None]
+    base_x, wx = _axis_weights(box[:, 0], bin_w, grid_w, width, out_w)
+    xs, num_x = _compress(base_x, wx)
+    keep_y, keep_x = wy != 0, wx != 0
+    crow, cols, values = _outer_csr(ys[keep_y], wy[keep_y], num_y,
+                                    xs[keep_x], wx[keep_x], num_x)
     num_rows = rois.shape[0] * out_h * out_w
-    per_row = keep.reshape(num_rows, span_y * span_x).sum(1)
-    crow = torch.zeros(num_rows + 1, device=device, dtype=torch.long)
-    torch.cumsum(per_row, 0, out=crow[1:])
     return torch.sparse_csr_tensor(
-        crow, cols[keep], weights[keep],
-        size=(num_rows, int(sizes.sum())), dtype=dtype, device=device,
-        check_invariants=False)
+        crow, cols, values, size=(num_rows, int(sizes.sum())), dtype=dtype,
+        device=device, check_invariants=False)
+
+
+def _compress(base: Tensor, weights: Tensor) -> Tuple[Tensor, Tensor]:
+    """Pixel indices (R, n, K) and non-zero counts (R, n) of axis weights."""
+    span = torch.arange(weights.shape[2], device=base.device)
+    return base[:, :, None] + span, (weights != 0).sum(2)
+
+
+def _outer_csr(y_index: Tensor, y_weight: Tensor, num_y: Tensor,
+               x_index: Tensor, x_weight: Tensor,
+               num_x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """CSR arrays of the per-bin outer products of row and column entries.
+
+    Args:
+        y_index (Tensor): Flat column offset of each row entry, grouped by
+            (RoI, ph) in order.
+        y_weight (Tensor): Weight of each row entry.
+        num_y (Tensor): (R, h) row entries per (RoI, ph).
+        x_index (Tensor): Pixel column of each column entry, grouped by
+            (RoI, pw) in order.
+        x_weight (Tensor): Weight of each column entry.
+        num_x (Tensor): (R, w) column entries per (RoI, pw).
+
+    Returns:
+        Tuple[Tensor, Tensor, Tensor]: ``crow`` (R * h * w + 1,), ``cols``
+        and ``values`` (nnz,), bins in (RoI, ph, pw) order and each bin's
+        entries in (row, column) order, so that columns ascend.
+    """
+    num_rois, out_h = num_y.shape
+    out_w = num_x.shape[1]
+    start_y = (torch.cumsum(num_y.flatten(), 0) - num_y.flatten()).view(
+        num_rois, out_h, 1).expand(num_rois, out_h, out_w).flatten()
+    start_x = (torch.cumsum(num_x.flatten(), 0) - num_x.flatten()).view(
+        num_rois, 1, out_w).expand(num_rois, out_h, out_w).flatten()
+    bin_nx = num_x[:, None, :].expand(num_rois, out_h, out_w).flatten()
+    per_bin = num_y[:, :, None] * num_x[:, None, :]
+    crow = per_bin.new_zeros(per_bin.numel() + 1)
+    torch.cumsum(per_bin.flatten(), 0, out=crow[1:])
+    nnz = int(crow[-1])
+    bins = torch.repeat_interleave(
+        torch.arange(per_bin.numel(), device=crow.device),
+        per_bin.flatten(), output_size=nnz)
+    local = torch.arange(nnz, device=crow.device) - crow[bins]
+    nx = bin_nx[bins]
+    iy = torch.div(local, nx, rounding_mode='floor')
+    iy_flat = start_y[bins] + iy
+    ix_flat = start_x[bins] + local - iy * nx
+    cols = y_index[iy_flat] + x_index[ix_flat]
+    values = y_weight[iy_flat] * x_weight[ix_flat]
+    return crow, cols, values
 
 
 class _SparseMM(torch.autograd.Function):
