@@ -27,9 +27,8 @@ are clamped at the border, the sum is divided by
 ``max(grid_h * grid_w, 1)``, and ``aligned=True`` shifts by -0.5 px with no
 minimum RoI size (``aligned=False``: no shift, RoI size at least 1 px).
 """
-from typing import List, Sequence, Tuple
-
 import warnings
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -171,8 +170,9 @@ def roi_align_matrix(rois: Tensor, levels: Tensor,
     crow, cols, values = _outer_csr(ys[keep_y], wy[keep_y], num_y,
                                     xs[keep_x], wx[keep_x], num_x)
     num_rows = rois.shape[0] * out_h * out_w
+    num_pixels = sum(n * h * w for n, h, w in level_shapes)
     return torch.sparse_csr_tensor(
-        crow, cols, values, size=(num_rows, int(sizes.sum())), dtype=dtype,
+        crow, cols, values, size=(num_rows, num_pixels), dtype=dtype,
         device=device, check_invariants=False)
 
 
