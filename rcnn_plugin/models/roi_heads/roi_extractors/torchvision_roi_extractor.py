@@ -149,11 +149,13 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
         scales = [lay.spatial_scale for lay in self.roi_layers[:num_levels]]
         args = (levels, scales, tuple(layer.output_size),
                 layer.sampling_ratio, layer.aligned)
+        # Mixed precision: the sparse kernels have no float16 / bfloat16
+        # version, so pool in float32 (RoIs too, also under autocast) and
+        # return the features' dtype.
         dtype = feats[0].dtype
-        if dtype == rois.dtype:
-            return sparse_roi_align(feats, rois, *args)
-        # Mixed precision: pool in float32 and return the features' dtype.
+        compute = dtype if dtype in (torch.float32, torch.float64) else (
+            torch.float32)
         with torch.autocast(feats[0].device.type, enabled=False):
-            pooled = sparse_roi_align([f.float() for f in feats],
-                                      rois.float(), *args)
+            pooled = sparse_roi_align([f.to(compute) for f in feats],
+                                      rois.to(compute), *args)
         return pooled.to(dtype)

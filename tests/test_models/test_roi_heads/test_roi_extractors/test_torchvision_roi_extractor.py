@@ -175,6 +175,23 @@ def test_bfloat16_features_pool_in_float32(backend):
     assert out.dtype == torch.bfloat16
     ref = fast(tuple(f.float() for f in feats), rois)
     torch.testing.assert_close(out, ref.bfloat16())
+    if backend == 'sparse':  # bfloat16 RoIs too (no bfloat16 CSR kernel)
+        out = fast(tuple(feats), rois.bfloat16())
+        assert out.dtype == torch.bfloat16
+        ref = fast(tuple(f.float() for f in feats), rois.bfloat16().float())
+        torch.testing.assert_close(out, ref.bfloat16())
+
+
+def test_float32_features_under_autocast(backend):
+    gen = torch.Generator().manual_seed(10)
+    feats = _feats(gen)
+    rois = _rois(gen, 30, max_wh=300.)
+    _, fast = _extractors(backend=backend)
+    ref = fast(tuple(feats), rois)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = fast(tuple(feats), rois)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref)
 
 
 @pytest.mark.slow
