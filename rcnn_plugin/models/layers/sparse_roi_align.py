@@ -103,9 +103,10 @@ def _axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor,
     local_high = torch.where(valid, high - base[:, :, None], zero)
     span = int(local_high.max()) + 1 if local_high.numel() else 1
     weights = start.new_zeros(start.shape[0], out_size, span)
-    valid_f = valid.to(dtype)
-    weights.scatter_add_(2, local_low, (1 - frac) * valid_f)
-    weights.scatter_add_(2, local_high, frac * valid_f)
+    # where, not a product: a non-finite RoI gives exact zeros, no NaN
+    # weights on the garbage pixel indices of its NaN positions.
+    weights.scatter_add_(2, local_low, torch.where(valid, 1 - frac, 0.))
+    weights.scatter_add_(2, local_high, torch.where(valid, frac, 0.))
     return base, weights
 
 
@@ -268,6 +269,12 @@ def sparse_roi_align(feats: Sequence[Tensor], rois: Tensor, levels: Tensor,
         Tensor: (R, C, h, w) pooled features.
     """
     shapes = [(f.shape[0], f.shape[2], f.shape[3]) for f in feats]
+    if rois.numel():
+        low, high = torch.aminmax(rois[:, 0])
+        if low < 0 or high >= shapes[0][0]:
+            raise ValueError(
+                f'RoI batch indices must be in [0, {shapes[0][0]}) for '
+                f'{shapes[0][0]} images, got {float(low)}..{float(high)}')
     matrix = roi_align_matrix(rois, levels, shapes, spatial_scales,
                               output_size, sampling_ratio, aligned)
     flat, _ = flatten_levels(feats)

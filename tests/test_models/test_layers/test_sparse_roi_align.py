@@ -82,3 +82,24 @@ def test_zero_rois_give_empty_output_and_zero_gradient():
     assert out.shape == (0, 4, 7, 7)
     out.sum().backward()
     assert feat.grad is not None and not feat.grad.any()
+
+
+def test_non_finite_rois_pool_zeros_without_reading_out_of_bounds():
+    feat = torch.randn(1, 3, 8, 8)
+    nan, inf = float('nan'), float('inf')
+    rois = torch.tensor([[0., nan, 1., 4., 5.], [0., 1., 1., inf, 5.],
+                         [0., 1., 1., 4., 5.]])
+    for ratio in (0, 2):
+        out = sparse_roi_align([feat], rois, torch.zeros(3, dtype=torch.long),
+                               [1.0], (2, 2), sampling_ratio=ratio)
+        assert not out[:2].any()
+        ref = RoIAlign((2, 2), 1.0, ratio, aligned=True)(feat, rois[2:])
+        torch.testing.assert_close(out[2:], ref)
+
+
+def test_batch_index_out_of_range_is_an_error():
+    feat = torch.randn(2, 3, 8, 8)
+    rois = torch.tensor([[2., 1., 1., 4., 5.]])
+    with pytest.raises(ValueError, match=r'batch indices must be in \[0, 2\)'):
+        sparse_roi_align([feat], rois, torch.zeros(1, dtype=torch.long),
+                         [1.0], (2, 2))
