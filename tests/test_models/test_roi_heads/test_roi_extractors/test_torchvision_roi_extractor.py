@@ -195,24 +195,34 @@ def test_float32_features_under_autocast(backend):
 
 
 @pytest.mark.slow
-def test_faster_rcnn_losses_equal_with_sparse_backend():
+@pytest.mark.parametrize('config,extractors', [
+    ('speed/faster-rcnn_mobilenetv2_fpn-128-tvroi_8e_bccd.py',
+     ['bbox_roi_extractor']),
+    ('balloon/mask-rcnn_mobilenetv2_fpn-128_12e_balloon.py',
+     ['bbox_roi_extractor', 'mask_roi_extractor']),
+], ids=['faster-rcnn', 'mask-rcnn'])
+def test_detector_losses_equal_with_sparse_backend(config, extractors):
     from mmdet.testing import demo_mm_inputs
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
     from conftest import REPO, shrink_model
     register_all_modules()
-    cfg = Config.fromfile(
-        f'{REPO}/configs/speed/faster-rcnn_mobilenetv2_fpn-128-tvroi_8e_bccd.py')
+    cfg = Config.fromfile(f'{REPO}/configs/{config}')
     models = {}
     for name in ('torchvision', 'sparse'):
         model_cfg = shrink_model(cfg.model)
-        model_cfg['roi_head']['bbox_roi_extractor']['backend'] = name
+        for key in extractors:
+            model_cfg['roi_head'][key].update(
+                type='TorchvisionRoIExtractor', backend=name)
         models[name] = MODELS.build(model_cfg)
     models['sparse'].load_state_dict(models['torchvision'].state_dict())
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
-        num_items=[4, 0], num_classes=3)
+        num_items=[4, 0], num_classes=2, with_mask=len(extractors) == 2)
+    num_classes = cfg.model.roi_head.bbox_head.num_classes
+    for sample in packed['data_samples']:  # demo labels are 1..C-1
+        sample.gt_instances.labels.clamp_(max=num_classes - 1)
     losses, grads = {}, {}
     for name, model in models.items():
         model.train()
@@ -231,5 +241,7 @@ def test_faster_rcnn_losses_equal_with_sparse_backend():
             value, other = torch.stack(value), torch.stack(other)
         torch.testing.assert_close(other, value, atol=1e-5, rtol=1e-5)
     assert losses['sparse']['loss_bbox'] > 0  # the RoI head got positives
+    if len(extractors) == 2:
+        assert losses['sparse']['loss_mask'] > 0
     torch.testing.assert_close(grads['sparse'], grads['torchvision'],
                                atol=1e-5, rtol=1e-4)
