@@ -12,6 +12,8 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 from torchvision.ops import roi_align
 
+from rcnn_plugin.models.layers.sparse_roi_align import sparse_roi_align
+
 __all__ = ['TorchvisionRoIExtractor']
 
 
@@ -32,9 +34,16 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
     takes part in the graph even without RoIs (an empty ``roi_align``), so
     DDP needs no zero-valued dummy loss.
 
+    ``backend='sparse'`` computes the same numbers as one sparse-dense
+    product over all levels (:func:`sparse_roi_align`): the forward and
+    especially the backward (one sparse product instead of a scalar
+    scatter loop) are several times faster on CPU.
+
     Select it with one key::
 
         bbox_roi_extractor=dict(type='TorchvisionRoIExtractor')
+        bbox_roi_extractor=dict(type='TorchvisionRoIExtractor',
+                                backend='sparse')
 
     Args:
         roi_layer (ConfigType): ``dict(type='RoIAlign', output_size=...,
@@ -43,6 +52,9 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
         out_channels (int): Channels C of the feature maps.
         featmap_strides (List[int]): Stride of each feature level.
         finest_scale (int): Scale of level 0, as mmdet. Defaults to 56.
+        backend (str): ``'torchvision'`` (``roi_align`` per level) or
+            ``'sparse'`` (one sparse matrix product for all levels).
+            Defaults to ``'torchvision'``.
         init_cfg (OptMultiConfig): Initialization config. Defaults to None.
     """
 
@@ -51,7 +63,12 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
                  out_channels: int,
                  featmap_strides: List[int],
                  finest_scale: int = 56,
+                 backend: str = 'torchvision',
                  init_cfg: OptMultiConfig = None) -> None:
+        if backend not in ('torchvision', 'sparse'):
+            raise ValueError("TorchvisionRoIExtractor backend must be "
+                             f"'torchvision' or 'sparse', got {backend!r}")
+        self.backend = backend
         layer_type = roi_layer.get('type')
         if layer_type != 'RoIAlign':
             raise ValueError('TorchvisionRoIExtractor needs roi_layer type '
@@ -96,6 +113,8 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
         """
         # Unlike mmdet, the RoIs keep their dtype: cast to bfloat16, a box
         # corner near 640 px would move by up to 2 px.
+        if self.backend == 'sparse':
+            return self._forward_sparse(feats, rois, roi_scale_factor)
         num_levels = len(feats)
         if num_levels == 1:
             if roi_scale_factor is not None:
@@ -115,3 +134,28 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
         inverse[order] = torch.arange(
             order.numel(), device=order.device)
         return pooled[inverse]
+
+    def _forward_sparse(self, feats: Tuple[Tensor], rois: Tensor,
+                        roi_scale_factor: Optional[float]) -> Tensor:
+        """:meth:`forward` as one sparse-dense product over all levels."""
+        num_levels = len(feats)
+        if num_levels == 1:
+            levels = rois.new_zeros(rois.shape[0], dtype=torch.long)
+        else:
+            levels = self.map_roi_levels(rois, num_levels)
+        if roi_scale_factor is not None:
+            rois = self.roi_rescale(rois, roi_scale_factor)
+        layer = self.roi_layers[0]
+        scales = [lay.spatial_scale for lay in self.roi_layers[:num_levels]]
+        args = (levels, scales, tuple(layer.output_size),
+                layer.sampling_ratio, layer.aligned)
+        # Mixed precision: the sparse kernels have no float16 / bfloat16
+        # version, so pool in float32 (RoIs too, also under autocast) and
+        # return the features' dtype.
+        dtype = feats[0].dtype
+        compute = dtype if dtype in (torch.float32, torch.float64) else (
+            torch.float32)
+        with torch.autocast(feats[0].device.type, enabled=False):
+            pooled = sparse_roi_align([f.to(compute) for f in feats],
+                                      rois.to(compute), *args)
+        return pooled.to(dtype)
