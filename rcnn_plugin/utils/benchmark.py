@@ -87,7 +87,10 @@ def synthetic_batch(batch_size: int,
                     with_mask: bool = False) -> dict:
     """A fixed batch of random images and boxes, as a data loader yields.
 
-    The content is fixed by mmdet's ``demo_mm_inputs`` (seeded with 0).
+    Images, boxes and masks come from mmdet's ``demo_mm_inputs`` (seeded
+    with 0); the labels are drawn here with a fixed seed, because
+    ``demo_mm_inputs`` draws from ``1 .. num_classes - 1`` (never class 0,
+    and an error for one class).
 
     Args:
         batch_size (int): Number of images N.
@@ -102,12 +105,19 @@ def synthetic_batch(batch_size: int,
     if batch_size < 1 or num_gts < 0:
         raise ValueError(f'batch_size must be >= 1 and num_gts >= 0, got '
                          f'{batch_size} and {num_gts}')
-    return demo_mm_inputs(
+    if num_classes < 1:
+        raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+    batch = demo_mm_inputs(
         batch_size=batch_size,
         image_shapes=[(3, *img_hw)] * batch_size,
         num_items=[num_gts] * batch_size,
-        num_classes=num_classes,
+        num_classes=max(num_classes, 2),
         with_mask=with_mask)
+    gen = torch.Generator().manual_seed(0)
+    for sample in batch['data_samples']:
+        sample.gt_instances.labels = torch.randint(
+            num_classes, (num_gts, ), generator=gen)
+    return batch
 
 
 def _to_device(batch: dict, device: str) -> dict:

@@ -54,10 +54,18 @@ def test_synthetic_batch_is_fixed():
     gt = a['data_samples'][0].gt_instances
     assert len(gt) == 3 and int(gt.labels.max()) < 4
     assert torch.equal(gt.bboxes, b['data_samples'][0].gt_instances.bboxes)
+    labels = torch.cat([s.gt_instances.labels for s in synthetic_batch(
+        4, (32, 48), 10, num_classes=3)['data_samples']])
+    assert set(labels.tolist()) == {0, 1, 2}  # class 0 too
+    one = synthetic_batch(2, (32, 48), 3, num_classes=1, with_mask=True)
+    assert one['data_samples'][1].gt_instances.labels.tolist() == [0, 0, 0]
+    assert len(one['data_samples'][1].gt_instances.masks) == 3
     empty = synthetic_batch(1, (32, 48), 0, num_classes=4)
     assert len(empty['data_samples'][0].gt_instances) == 0
     with pytest.raises(ValueError):
         synthetic_batch(0, (32, 48), 1, num_classes=4)
+    with pytest.raises(ValueError, match='num_classes'):
+        synthetic_batch(1, (32, 48), 1, num_classes=0)
 
 
 def test_share_weights_only_when_shapes_match():
