@@ -44,6 +44,29 @@ def test_conv_zero_init_then_merge_equality(kwargs):
     torch.testing.assert_close(merged(x), unmerged, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('kwargs', CONVS.values(), ids=list(CONVS))
+def test_conv_forward_in_one_pass_equals_the_two_pass_formula(kwargs):
+    """Without dropout the forward convolves once with the merged weight:
+    outputs and gradients equal base conv + up(down(x)) computed apart."""
+    torch.manual_seed(1)
+    lora = LoRAConv2d.from_conv(nn.Conv2d(**kwargs), rank=2, alpha=3)
+    _randomise_lora(lora)
+    x = torch.randn(2, 6, 11, 13, requires_grad=True)
+    grad_out = torch.randn_like(lora(x))
+
+    def grads(out):
+        return torch.autograd.grad(out, (x, lora.lora_A, lora.lora_B),
+                                   grad_out)
+
+    two_pass = lora._conv_forward(x, lora.weight, lora.bias) + \
+        lora.lora_delta(x)
+    one_pass = lora(x)
+    torch.testing.assert_close(one_pass, two_pass, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads(one_pass), grads(two_pass)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert lora.weight.grad is None  # the base stays frozen
+
+
 def test_conv_merge_matches_hand_computed_delta():
     # 1x1 conv, one group: delta = alpha / r * B @ A as matrices.
     base = nn.Conv2d(3, 2, 1, bias=False)
