@@ -2,14 +2,15 @@
 import math
 
 import torch
-from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from .torchvision_roi_extractor import TorchvisionRoIExtractor
+
 
 @MODELS.register_module()
-class TorchvisionLevelRoIExtractor(SingleRoIExtractor):
-    """``SingleRoIExtractor`` with torchvision's level mapping.
+class TorchvisionLevelRoIExtractor(TorchvisionRoIExtractor):
+    """:class:`TorchvisionRoIExtractor` with torchvision's level mapping.
 
     torchvision (FPN paper, Eqn. 1) assigns a RoI of scale
     ``s = sqrt(w * h)`` to level ``floor(k0 + log2(s / 224) + eps)``,
@@ -18,6 +19,8 @@ class TorchvisionLevelRoIExtractor(SingleRoIExtractor):
     two agree except where ``eps`` moves a RoI that lies exactly on a level
     boundary. Pair with ``roi_layer=dict(type='RoIAlign',
     sampling_ratio=2, aligned=False)`` to match torchvision's pooling.
+    Pooling is :class:`TorchvisionRoIExtractor`'s (``backend`` selects
+    torchvision's ``roi_align`` or the sparse product).
 
     Args:
         canonical_scale (int): RoI scale of the canonical level.
@@ -25,7 +28,9 @@ class TorchvisionLevelRoIExtractor(SingleRoIExtractor):
         canonical_level (int): Pyramid level ``k0`` (stride ``2 ** k0``) of
             a RoI of ``canonical_scale``. Defaults to 4.
         eps (float): Added before ``floor``. Defaults to 1e-6.
-        **kwargs: Arguments of :class:`SingleRoIExtractor`.
+        **kwargs: Arguments of :class:`TorchvisionRoIExtractor`
+            (``roi_layer``, ``out_channels``, ``featmap_strides``,
+            ``backend``, ...).
     """
 
     def __init__(self,

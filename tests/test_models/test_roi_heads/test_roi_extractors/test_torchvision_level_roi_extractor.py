@@ -9,15 +9,16 @@ from torchvision.ops import MultiScaleRoIAlign
 import rcnn_plugin  # noqa: F401
 
 
-def _extractor():
+def _extractor(backend='torchvision'):
     return MODELS.build(dict(
         type='TorchvisionLevelRoIExtractor',
         roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2,
                        aligned=False),
-        out_channels=4, featmap_strides=[4, 8, 16, 32]))
+        out_channels=4, featmap_strides=[4, 8, 16, 32], backend=backend))
 
 
-def test_matches_multiscale_roi_align():
+@pytest.mark.parametrize('backend', ['torchvision', 'sparse'])
+def test_matches_multiscale_roi_align(backend):
     torch.manual_seed(0)
     size = 256
     feats = [torch.randn(1, 4, size // s, size // s) for s in (4, 8, 16, 32)]
@@ -29,8 +30,8 @@ def test_matches_multiscale_roi_align():
         OrderedDict((str(i), f) for i, f in enumerate(feats)), [boxes],
         [(size, size)])
     rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
-    ours = _extractor()(tuple(feats), rois)
-    torch.testing.assert_close(ours, theirs)
+    ours = _extractor(backend)(tuple(feats), rois)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     levels = _extractor().map_roi_levels(rois, 4)
     assert levels.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]
 
