@@ -27,16 +27,12 @@ are clamped at the border, the sum is divided by
 ``max(grid_h * grid_w, 1)``, and ``aligned=True`` shifts by -0.5 px with no
 minimum RoI size (``aligned=False``: no shift, RoI size at least 1 px).
 """
+import contextlib
 import warnings
-from typing import List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
-
-# torch warns once per process that CSR tensors are "beta"; the two ops
-# used here (CSR @ dense, CSC -> CSR) are tested against mmcv's kernel.
-warnings.filterwarnings(
-    'ignore', message='Sparse CSR tensor support is in beta state')
 
 __all__ = ['flatten_levels', 'roi_align_matrix', 'sparse_roi_align']
 
@@ -173,9 +169,23 @@ def roi_align_matrix(rois: Tensor, levels: Tensor,
         xs.masked_select(keep_x), wx.masked_select(keep_x), num_x)
     num_rows = rois.shape[0] * out_h * out_w
     num_pixels = sum(n * h * w for n, h, w in level_shapes)
-    return torch.sparse_csr_tensor(
-        crow, cols, values, size=(num_rows, num_pixels), dtype=dtype,
-        device=device, check_invariants=False)
+    with _quiet_csr():
+        return torch.sparse_csr_tensor(
+            crow, cols, values, size=(num_rows, num_pixels), dtype=dtype,
+            device=device, check_invariants=False)
+
+
+@contextlib.contextmanager
+def _quiet_csr() -> Iterator[None]:
+    """Silence torch's one-time "CSR support is in beta" warning here only.
+
+    The CSR ops used (building S, its transpose, CSR @ dense) are tested
+    against mmcv's kernel; a user's own CSR code still gets the warning.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            'ignore', message='Sparse CSR tensor support is in beta state')
+        yield
 
 
 def _compress(base: Tensor, weights: Tensor) -> Tuple[Tensor, Tensor]:
@@ -244,7 +254,8 @@ class _SparseMM(torch.autograd.Function):
         matrix, = ctx.saved_tensors
         # S^T as CSR (a sort of the columns) is faster to multiply than
         # the free CSC view S.t().
-        transposed = matrix.t().to_sparse_csr()
+        with _quiet_csr():
+            transposed = matrix.t().to_sparse_csr()
         return None, torch.sparse.mm(transposed, grad.contiguous())
 
 
