@@ -31,6 +31,12 @@ def test_dry_run_prints_the_grid(tool, capsys):
     assert 'train_dataloader.dataset.seed=1' in out
     assert 'cos_fine-tuning_5shot_bccd.py' in out
     assert 'full_5shot_seed1/iter_320.pth' in out
+    # Fine-tuning runs skip the val pass (scored on test); base training
+    # keeps the config's.
+    trains = [x for x in lines if x.split()[1] == 'tools/train.py']
+    assert 'val_cfg=None' not in trains[0]
+    assert all('val_cfg=None' in x and 'val_dataloader=None' in x
+               and 'val_evaluator=None' in x for x in trains[1:])
     for line in lines:
         script = line.split()[1]
         assert osp.isfile(osp.join(REPO, script)), script
