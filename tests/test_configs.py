@@ -1,4 +1,5 @@
 """Every config loads, builds on a shrunk model and runs loss + predict."""
+import ast
 import glob
 import math
 import os.path as osp
@@ -18,15 +19,31 @@ CONFIGS = sorted(
                          recursive=True) if '/_base_/' not in p)
 
 
-def _root_base(path: str) -> str:
-    """Follow local ``_base_`` links up to the first ``mmdet::`` base."""
-    text = open(path).read()
-    match = re.search(r"^_base_ = '([^']+)'", text, re.M)
-    assert match, f'{path}: _base_ must be a single string'
-    base = match.group(1)
-    if base.startswith('mmdet::'):
-        return base
-    return _root_base(osp.normpath(osp.join(osp.dirname(path), base)))
+def _root_bases(path: str) -> set:
+    """Follow local ``_base_`` links to the roots of the inheritance graph.
+
+    ``_base_`` is one path or a list (mmdet's models / datasets / schedules
+    / runtime composition). A root is an ``mmdet::`` base or a local file
+    without a ``_base_``.
+    """
+    tree = ast.parse(open(path).read(), path)
+    bases = [
+        ast.literal_eval(node.value) for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, 'id', None) == '_base_' for t in node.targets)
+    ]
+    if not bases:
+        return {osp.relpath(path, REPO)}
+    bases = bases[-1] if isinstance(bases[-1], list) else bases
+    roots = set()
+    for base in bases:
+        if base.startswith('mmdet::'):
+            roots.add(base)
+        else:
+            local = osp.normpath(osp.join(osp.dirname(path), base))
+            assert osp.isfile(local), f'{path}: no base {base}'
+            roots |= _root_bases(local)
+    return roots
 
 
 def add_demo_proposals(packed: dict, counts: list) -> None:
@@ -56,7 +73,12 @@ def test_config_conventions(path):
     text = open(path).read()
     assert ("custom_imports = dict(imports=['rcnn_plugin'], "
             'allow_failed_imports=False)') in text
-    assert _root_base(path).startswith('mmdet::')
+    # Inherits from mmdet's own configs; local roots are configs/_base_/
+    # files (dataset bases that state a whole dataloader, as mmdet's do).
+    roots = _root_bases(path)
+    assert any(r.startswith('mmdet::') for r in roots), roots
+    assert all(r.startswith('mmdet::') or r.startswith('configs/_base_/')
+               for r in roots), roots
     name = osp.basename(path)
     assert re.fullmatch(r'[a-z0-9.-]+(_[a-z0-9.-]+){2,}\.py', name), name
 

@@ -1,7 +1,11 @@
 # Mask R-CNN, MobileNetV2-FPN from offline ImageNet weights, balloon,
 # CPU-sized: long side 512, batch 2, SGD lr 0.01, 12 epochs, 128-channel FPN
 # and heads (the BCCD Faster R-CNN's backbone and neck).
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+]
 
 custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
 
@@ -106,9 +110,4 @@ optim_wrapper = dict(
     optimizer=dict(lr=0.01), clip_grad=dict(max_norm=35, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
-
-# Check the wiring (strides, classes, normalisation, ...) before training.
-custom_hooks = [dict(type='ConfigDoctorHook')]
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

@@ -1,20 +1,22 @@
 # Faster R-CNN, MobileNetV2-FPN (128 channels) from offline ImageNet weights,
 # on kitti_yolo: KITTI street scenes labelled in CVAT and exported as YOLO
-# txt, read in place by YOLODataset. Model from the BCCD config; data,
-# flips and schedule for 40 training images of 1242x375.
-_base_ = '../bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'
+# txt, read in place by YOLODataset. Native 1242x375 images, batch 4, SGD
+# lr 0.01 and 48 epochs for 40 training images.
+_base_ = [
+    '../_base_/models/faster-rcnn_mobilenetv2_fpn-128.py',
+    '../_base_/datasets/yolo_detection.py',
+    '../_base_/schedules/schedule_8e.py', '../_base_/default_runtime.py'
+]
 
 custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
 
 # pedestrian, cyclist, vehicle (labels/*/obj.names order)
 model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))
 
-dataset_type = 'YOLODataset'
 data_root = '../shared/datasets/kitti_yolo/'
-backend_args = None
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
     # Native size: pedestrians and cyclists are often under 40 px high.
     dict(type='Resize', scale=(1242, 375), keep_ratio=True),
@@ -23,7 +25,7 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='Resize', scale=(1242, 375), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
@@ -34,32 +36,9 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img='images/train/obj_train_data',
-            ann='labels/train/obj_train_data'),
-        # kitti_yolo has no negative images; keep any that a user adds.
-        filter_cfg=dict(filter_empty_gt=False),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 # The 10 images of images/test carry no labels: val is also the test split.
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img='images/val/obj_train_data',
-            ann='labels/val/obj_train_data'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # 40 images at batch 4 are 10 iterations per epoch. 12 epochs (120

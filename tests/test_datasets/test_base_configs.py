@@ -62,7 +62,20 @@ def _kitti(root):
         (root / 'ImageSets' / f'{split}.txt').write_text('000001\n')
 
 
-MAKERS = dict(yolo_detection=_yolo, via_instance=_via,
+def _bccd(root):
+    _img(root / 'JPEGImages/a.jpg')
+    (root / 'Annotations').mkdir()
+    (root / 'Annotations/a.xml').write_text(
+        '<annotation><size><width>40</width><height>30</height>'
+        '<depth>3</depth></size><object><name>WBC</name>'
+        '<difficult>0</difficult><bndbox><xmin>2</xmin><ymin>3</ymin>'
+        '<xmax>20</xmax><ymax>25</ymax></bndbox></object></annotation>')
+    (root / 'ImageSets/Main').mkdir(parents=True)
+    for split in ('train', 'val', 'test'):
+        (root / f'ImageSets/Main/{split}.txt').write_text('a\n')
+
+
+MAKERS = dict(bccd_detection=_bccd, yolo_detection=_yolo, via_instance=_via,
               labelme_instance=_labelme, kitti_detection=_kitti)
 
 
@@ -78,7 +91,8 @@ def test_base_builds(path, tmp_path):
     train = cfg.train_dataloader.dataset
     assert train.filter_cfg.filter_empty_gt is False  # negatives kept
     MAKERS[osp.splitext(osp.basename(path))[0]](tmp_path)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
         ds_cfg = loader.dataset.to_dict()
         ds_cfg['data_root'] = str(tmp_path) + '/'
         ds = DATASETS.build(ds_cfg)
