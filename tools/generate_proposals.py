@@ -73,11 +73,20 @@ def rpn_test_cfg(model_cfg: ConfigDict) -> ConfigDict:
     return model_cfg.test_cfg.rpn
 
 
+def source_dataset_cfg(dataset: dict) -> dict:
+    """The innermost dataset config under wrappers that hold ``dataset``."""
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset['dataset']
+    return dataset
+
+
 def split_dataloader_cfg(cfg: Config, split: str) -> dict:
     """The ``<split>_dataloader`` config, set up to cover every image.
 
     The dataset runs in test mode (no filtering of images without boxes),
     without proposals, with the test dataloader's pipeline (no flip).
+    Dataset wrappers (``ClassSubsetDataset``, ``KShotDataset``, ...) are
+    unwrapped: the proposals cover every image of the source dataset.
 
     Args:
         cfg (Config): The full config.
@@ -89,10 +98,11 @@ def split_dataloader_cfg(cfg: Config, split: str) -> dict:
     loader = copy.deepcopy(cfg.get(f'{split}_dataloader'))
     if loader is None:
         raise ValueError(f'{cfg.filename} has no {split}_dataloader')
-    dataset = loader.dataset
+    loader.dataset = dataset = source_dataset_cfg(loader.dataset)
     dataset.update(
         test_mode=True, filter_cfg=None, proposal_file=None,
-        pipeline=copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
+        pipeline=copy.deepcopy(
+            source_dataset_cfg(cfg.test_dataloader.dataset).pipeline))
     # LoadProposals would need the proposals that are being generated.
     dataset.pipeline = [
         t for t in dataset.pipeline if t['type'] != 'LoadProposals']

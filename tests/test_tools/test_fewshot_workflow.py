@@ -1,7 +1,8 @@
 """The three TFA steps end to end on the tiny synthetic smears.
 
 base training (rbc) -> fewshot_surgery.py (prototype rows for wbc and
-platelet, cosine head) -> 1-shot fine-tuning of fc_cls / fc_reg only.
+platelet, cosine head) -> 1-shot fine-tuning of fc_cls / fc_reg and the
+RPN's rpn_cls / rpn_reg only.
 """
 import importlib.util
 import json
@@ -123,10 +124,11 @@ def test_base_surgery_fine_tune(tmp_path, synthetic_cells, capsys):
     assert fine['meta']['dataset_meta']['classes'] == (
         'rbc', 'wbc', 'platelet')
     tuned = fine['state_dict']
-    head = ('roi_head.bbox_head.fc_cls.', 'roi_head.bbox_head.fc_reg.')
-    frozen = [k for k in sd if not k.startswith(head)]
+    last = ('roi_head.bbox_head.fc_cls.', 'roi_head.bbox_head.fc_reg.',
+            'rpn_head.rpn_cls.', 'rpn_head.rpn_reg.')
+    frozen = [k for k in sd if not k.startswith(last)]
     assert len(frozen) > 100
     moved = [k for k in frozen if not torch.equal(sd[k], tuned[k])]
-    assert moved == []  # backbone, FPN, RPN, shared fcs, BN stats
-    assert not torch.equal(sd['roi_head.bbox_head.fc_cls.weight'],
-                           tuned['roi_head.bbox_head.fc_cls.weight'])
+    assert moved == []  # backbone, FPN, RPN conv, shared fcs, BN stats
+    for key in ('roi_head.bbox_head.fc_cls.weight', 'rpn_head.rpn_cls.weight'):
+        assert not torch.equal(sd[key], tuned[key]), key

@@ -49,6 +49,18 @@ def test_split_loader_covers_every_image_without_proposals():
     assert cfg.train_dataloader.dataset.proposal_file.endswith('train.pkl')
 
 
+def test_split_loader_unwraps_dataset_wrappers():
+    """Few-shot base training wraps BCCD in ClassSubsetDataset (RBC)."""
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'bccd_fewshot',
+        'faster-rcnn_mobilenetv2_fpn-128_base-training_bccd.py'))
+    assert cfg.val_dataloader.dataset.type == 'ClassSubsetDataset'
+    ds = _tool().split_dataloader_cfg(cfg, 'val').dataset
+    assert ds.type == 'BCCDDataset' and ds.test_mode
+    assert ds.ann_file == 'ImageSets/Main/val.txt'
+    assert [t['type'] for t in ds.pipeline][0] == 'LoadImageFromFile'
+
+
 @pytest.mark.slow
 def test_rpn_only_model_writes_original_pixels(tiny_config, tmp_path):
     register_all_modules()
