@@ -15,7 +15,11 @@ from .samplers import (
     negatives_per_batch,
 )
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
-from .stats import class_instance_counts, count_images_without_instances
+from .stats import (
+    class_instance_counts,
+    count_ignored_instances,
+    count_images_without_instances,
+)
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
 from .transforms import *  # noqa: F401,F403
 from .validation import check_dataset_cfg, format_report, is_fatal
@@ -32,6 +36,7 @@ __all__ = [
     'class_instance_counts',
     'ClassSubsetDataset',
     'convert_main',
+    'count_ignored_instances',
     'count_images_without_instances',
     'dataset_to_coco',
     'drop_degenerate',

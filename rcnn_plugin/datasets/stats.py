@@ -4,7 +4,10 @@ from typing import Dict
 
 from mmengine.dataset import BaseDataset
 
-__all__ = ['class_instance_counts', 'count_images_without_instances']
+__all__ = [
+    'class_instance_counts', 'count_ignored_instances',
+    'count_images_without_instances'
+]
 
 
 def _unwrap(dataset: BaseDataset) -> BaseDataset:
@@ -60,3 +63,21 @@ def count_images_without_instances(dataset: BaseDataset) -> int:
         if not any(not inst.get('ignore_flag', 0)
                    for inst in dataset.get_data_info(idx).get(
                        'instances', [])))
+
+
+def count_ignored_instances(dataset: BaseDataset) -> int:
+    """Count instances with ``ignore_flag=1`` (crowd, difficult, DontCare,
+    or outside a K-shot split).
+
+    Args:
+        dataset (BaseDataset): As for :func:`class_instance_counts`.
+
+    Returns:
+        int: Number of ignored instances over all images.
+    """
+    dataset = _unwrap(dataset)
+    dataset.full_init()
+    return sum(
+        1 for idx in range(len(dataset))
+        for inst in dataset.get_data_info(idx).get('instances', [])
+        if inst.get('ignore_flag', 0))

@@ -2,7 +2,10 @@
 import os.path as osp
 from typing import Any, Iterator, List, Optional, Tuple
 
-from rcnn_plugin.datasets import class_instance_counts
+from rcnn_plugin.datasets import (
+    class_instance_counts,
+    count_ignored_instances,
+)
 
 from .context import (
     DoctorContext,
@@ -13,7 +16,10 @@ from .context import (
 from .finding import Finding
 from .model_checks import class_heads
 
-__all__ = ['check_empty_data', 'check_evaluator', 'check_learning_rate']
+__all__ = [
+    'check_empty_data', 'check_evaluator', 'check_ignored_negatives',
+    'check_learning_rate'
+]
 
 _MASK_METRICS = ('segm', )
 
@@ -187,3 +193,55 @@ def check_empty_data(ctx: DoctorContext) -> List[Finding]:
                 f'remove the class(es) there and in {heads}',
                 f'{key}.metainfo.classes'))
     return findings
+
+
+def _blind_assigners(train_cfg: Any) -> List[str]:
+    """Keys of MaxIoU assigners that sample ignored boxes as background."""
+    keys = []
+    for stage in ('rpn', 'rcnn'):
+        stages = (train_cfg or {}).get(stage) or []
+        many = isinstance(stages, (list, tuple))  # cascade: one per stage
+        for i, stage_cfg in enumerate(stages if many else [stages]):
+            assigner = stage_cfg.get('assigner') or {}
+            if assigner.get('type') != 'MaxIoUAssigner':
+                continue
+            if assigner.get('ignore_iof_thr', -1) <= 0:
+                index = f'[{i}]' if many else ''
+                keys.append(f'model.train_cfg.{stage}{index}.assigner')
+    return keys
+
+
+def check_ignored_negatives(ctx: DoctorContext) -> List[Finding]:
+    """Warn when ignored instances outnumber the annotated ones in the
+    training set while the assigners treat them as background.
+
+    With ``ignore_iof_thr <= 0`` (mmdet's default) an ignored box is not
+    excluded from the negatives: RoIs on it are sampled as background. That
+    is harmless for a few crowd or difficult boxes, but a K-shot split keeps
+    every unpicked instance as ignored: on dense images these outnumber the
+    K positives and teach the model that the objects are background.
+
+    Args:
+        ctx (DoctorContext): The config (the training set is built).
+
+    Returns:
+        list[Finding]: A warning naming the assigners to change.
+    """
+    blind = _blind_assigners(ctx.cfg.model.get('train_cfg'))
+    dataset = ctx.dataset('train') if blind else None
+    if dataset is None:
+        return []
+    ignored = count_ignored_instances(dataset)
+    kept = sum(class_instance_counts(dataset).values())
+    if ignored <= kept:
+        return []
+    return [Finding(
+        'ignored_negatives', 'warning',
+        f'train_dataloader.dataset holds {ignored} ignored instances '
+        f'against {kept} annotated ones, and {", ".join(blind)} keep '
+        'ignore_iof_thr <= 0: RoIs on the ignored objects are sampled as '
+        'background, which teaches the model that they are background (a '
+        'K-shot split keeps its unpicked instances as ignored)',
+        f'set ignore_iof_thr=0.5 in {" and ".join(blind)} (as '
+        'configs/bccd_fewshot does), or drop the ignored instances if they '
+        'really are background', blind[0] + '.ignore_iof_thr')]

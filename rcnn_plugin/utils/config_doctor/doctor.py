@@ -7,7 +7,12 @@ from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
 from .context import DoctorContext, prepare_registries
-from .data_checks import check_empty_data, check_evaluator, check_learning_rate
+from .data_checks import (
+    check_empty_data,
+    check_evaluator,
+    check_ignored_negatives,
+    check_learning_rate,
+)
 from .finding import Finding
 from .model_checks import (
     check_checkpoint_classes,
@@ -31,14 +36,16 @@ CHECKS: Dict[str, CheckFn] = {
     'offline': check_offline,
     'evaluator': check_evaluator,
     'empty_data': check_empty_data,
+    'ignored_negatives': check_ignored_negatives,
 }
 # Checks that build datasets (skipped by ``skip_data``).
-DATA_CHECKS = ('empty_data', )
+DATA_CHECKS = ('empty_data', 'ignored_negatives')
 # What the training hook runs by default: everything that is cheap once the
 # runner has built the model and the training set. Weights (``offline``,
 # ``checkpoint_classes``) are already loaded by then.
 HOOK_CHECKS = ('feature_strides', 'num_classes', 'normalisation',
-               'learning_rate', 'evaluator', 'empty_data')
+               'learning_rate', 'evaluator', 'empty_data',
+               'ignored_negatives')
 
 
 def run_checks(cfg: Config,

@@ -54,7 +54,7 @@ def _found(findings, check, severity):
 
 def test_demo_config_has_no_finding(demo):
     checks = ['normalisation', 'learning_rate', 'offline', 'evaluator',
-              'empty_data', 'num_classes']
+              'empty_data', 'ignored_negatives', 'num_classes']
     assert run_checks(demo(), checks=checks) == []
 
 
@@ -226,3 +226,26 @@ def test_broken_part_becomes_a_finding(demo):
     assert [(f.check, f.severity) for f in findings] == [
         ('feature_strides', 'error')]
     assert 'could not run' in findings[0].message
+
+
+def test_k_shot_unpicked_instances_as_background(demo, tmp_path):
+    """A 1-shot split of the smears keeps most cells as ignored."""
+    cfg = demo()
+    cfg.train_dataloader.dataset = dict(
+        type='KShotDataset', shots=1, seed=0,
+        split_file=str(tmp_path / 'split.json'),
+        dataset=cfg.train_dataloader.dataset)
+    found = _found(run_checks(cfg, checks=['ignored_negatives']),
+                   'ignored_negatives', 'warning')
+    assert [f.key for f in found] == [
+        'model.train_cfg.rpn.assigner.ignore_iof_thr']
+    assert 'against 3 annotated ones' in found[0].message
+    assert ('model.train_cfg.rpn.assigner and '
+            'model.train_cfg.rcnn.assigner') in found[0].fix
+    # Leaving them out of the negatives silences it, stage by stage.
+    cfg.merge_from_dict({'model.train_cfg.rcnn.assigner.ignore_iof_thr': 0.5})
+    found = run_checks(cfg, checks=['ignored_negatives'])
+    assert [f.key for f in found] == [
+        'model.train_cfg.rpn.assigner.ignore_iof_thr']
+    cfg.merge_from_dict({'model.train_cfg.rpn.assigner.ignore_iof_thr': 0.5})
+    assert run_checks(cfg, checks=['ignored_negatives']) == []
