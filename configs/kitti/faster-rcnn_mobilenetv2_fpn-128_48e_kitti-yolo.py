@@ -38,7 +38,8 @@ train_dataloader = dict(
     batch_size=4,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 # The 10 images of images/test carry no labels: val is also the test split.
-val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # 40 images at batch 4 are 10 iterations per epoch. 12 epochs (120

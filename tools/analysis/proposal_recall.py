@@ -14,7 +14,8 @@ Example::
         configs/fast_rcnn/fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py --split test
     # proposals of another model, written by tools/generate_proposals.py
     python tools/analysis/proposal_recall.py \
-        configs/fast_rcnn/fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py --split val \
+        configs/fast_rcnn/fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
+        --split val \
         --proposal-file work_dirs/bccd_fewshot/base/proposals/val.pkl
 """
 import argparse
