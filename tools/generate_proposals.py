@@ -27,6 +27,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner, load_checkpoint
 
+from rcnn_plugin.utils.config_doctor.context import iter_dataset_cfgs
+
 SPLITS = ('train', 'val', 'test')
 
 
@@ -73,11 +75,13 @@ def rpn_test_cfg(model_cfg: ConfigDict) -> ConfigDict:
     return model_cfg.test_cfg.rpn
 
 
-def source_dataset_cfg(dataset: dict) -> dict:
-    """The innermost dataset config under wrappers that hold ``dataset``."""
-    while 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
+def source_dataset_cfg(dataset: dict, key: str) -> dict:
+    """The one dataset config under wrappers (the config doctor's walk)."""
+    leaves = [cfg for cfg, _ in iter_dataset_cfgs(dataset, key)]
+    if len(leaves) != 1:
+        raise ValueError(f'{key} holds {len(leaves)} datasets; write the '
+                         'proposals of each with its own config')
+    return leaves[0]
 
 
 def split_dataloader_cfg(cfg: Config, split: str) -> dict:
@@ -98,11 +102,13 @@ def split_dataloader_cfg(cfg: Config, split: str) -> dict:
     loader = copy.deepcopy(cfg.get(f'{split}_dataloader'))
     if loader is None:
         raise ValueError(f'{cfg.filename} has no {split}_dataloader')
-    loader.dataset = dataset = source_dataset_cfg(loader.dataset)
+    loader.dataset = dataset = source_dataset_cfg(
+        loader.dataset, f'{split}_dataloader.dataset')
     dataset.update(
         test_mode=True, filter_cfg=None, proposal_file=None,
         pipeline=copy.deepcopy(
-            source_dataset_cfg(cfg.test_dataloader.dataset).pipeline))
+            source_dataset_cfg(cfg.test_dataloader.dataset,
+                               'test_dataloader.dataset').pipeline))
     # LoadProposals would need the proposals that are being generated.
     dataset.pipeline = [
         t for t in dataset.pipeline if t['type'] != 'LoadProposals']
