@@ -105,10 +105,15 @@ def test_tool_broken_config_exits_non_zero(synthetic_cells, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=600)
     assert proc.returncode == 1, proc.stdout[-4000:]
-    assert '1 error(s), 1 warning(s), 0 info' in proc.stdout
+    # Warnings: the lr is not scaled to batch 8, and on the 8-image set
+    # (1 iteration an epoch) training ends before the 50-iteration warm-up.
+    assert '1 error(s), 2 warning(s), 0 info' in proc.stdout
     assert 'num_classes' in proc.stdout and 'learning_rate' in proc.stdout
     report = json.loads(out.read_text())
-    assert report['summary'] == {'info': 0, 'warning': 1, 'error': 1}
+    assert report['summary'] == {'info': 0, 'warning': 2, 'error': 1}
+    assert sorted(f['key'] for f in report['findings']
+                  if f['severity'] == 'warning') == [
+        'optim_wrapper.optimizer.lr', 'param_scheduler[0].end']
     error = [f for f in report['findings'] if f['severity'] == 'error'][0]
     assert error['key'] == 'model.roi_head.bbox_head.num_classes'
     assert error['fix'] == 'set model.roi_head.bbox_head.num_classes=3'

@@ -41,14 +41,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--skip-data',
         action='store_true',
-        help='do not build the datasets (skips the empty-data check)')
+        help='do not build the datasets (skips the data checks; the '
+        'schedule check then compares epochs only)')
     parser.add_argument(
         '--checks', nargs='+', choices=list(CHECKS),
         help='run only these checks (default: all)')
     parser.add_argument(
         '--world-size', type=int,
         default=int(os.environ.get('WORLD_SIZE', 1)),
-        help='number of training processes (GPUs), for the lr check')
+        help='number of training processes (GPUs), for the lr and schedule '
+        'checks')
     return parser.parse_args()
 
 

@@ -24,14 +24,15 @@ from .offline import (
                           has_network,
                           resolve_url,
 )
+from .schedule import check_schedule, train_length
 
 __all__ = [
     'CHECKS', 'DATA_CHECKS', 'HOOK_CHECKS', 'OFFLINE_ENV', 'SEVERITIES',
     'DoctorContext', 'Finding', 'cached_file', 'check_checkpoint_classes',
     'check_empty_data', 'check_evaluator', 'check_feature_strides',
     'check_learning_rate', 'check_normalisation', 'check_num_classes',
-    'check_offline', 'count_by_severity', 'dataset_classes',
+    'check_offline', 'check_schedule', 'count_by_severity', 'dataset_classes',
     'findings_to_json', 'format_findings', 'has_network', 'known_convention',
     'measure_feature_strides', 'prepare_registries', 'resolve_url',
-    'run_checks', 'worst_severity'
+    'run_checks', 'train_length', 'worst_severity'
 ]

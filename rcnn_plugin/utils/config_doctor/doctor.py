@@ -21,6 +21,7 @@ from .model_checks import (
 )
 from .normalisation import check_normalisation
 from .offline import check_offline
+from .schedule import check_schedule
 
 __all__ = ['CHECKS', 'DATA_CHECKS', 'HOOK_CHECKS', 'run_checks']
 
@@ -33,6 +34,7 @@ CHECKS: Dict[str, CheckFn] = {
     'checkpoint_classes': check_checkpoint_classes,
     'normalisation': check_normalisation,
     'learning_rate': check_learning_rate,
+    'schedule': check_schedule,
     'offline': check_offline,
     'evaluator': check_evaluator,
     'empty_data': check_empty_data,
@@ -44,7 +46,7 @@ DATA_CHECKS = ('empty_data', 'ignored_negatives')
 # runner has built the model and the training set. Weights (``offline``,
 # ``checkpoint_classes``) are already loaded by then.
 HOOK_CHECKS = ('feature_strides', 'num_classes', 'normalisation',
-               'learning_rate', 'evaluator', 'empty_data',
+               'learning_rate', 'schedule', 'evaluator', 'empty_data',
                'ignored_negatives')
 
 
@@ -72,8 +74,9 @@ def run_checks(cfg: Config,
             split to reuse. Defaults to None.
         world_size (int, optional): Number of training processes. Defaults
             to ``$WORLD_SIZE`` or 1.
-        skip_data (bool): Skip the checks that build datasets. Defaults to
-            False.
+        skip_data (bool): Skip the checks that build datasets, and build
+            none for the others (``schedule`` then checks only what needs
+            no dataset). Defaults to False.
         build_datasets (bool): Whether datasets not given in ``datasets``
             may be built. Defaults to True.
         timings (dict, optional): If given, filled with the seconds each
@@ -91,7 +94,8 @@ def run_checks(cfg: Config,
         names = [n for n in names if n not in DATA_CHECKS]
     prepare_registries(cfg)
     ctx = DoctorContext(cfg, model=model, datasets=datasets,
-                        world_size=world_size, build_datasets=build_datasets)
+                        world_size=world_size,
+                        build_datasets=build_datasets and not skip_data)
     findings = []
     for name in names:
         start = time.perf_counter()
