@@ -31,8 +31,9 @@ model = dict(
 # KShotDataset: exactly `shots` instances per class, drawn with `seed`
 # (override with --cfg-options train_dataloader.dataset.seed=1); the split
 # goes to `split_file` ({shots} and {seed} are filled in) and is read back
-# from there when it exists. Instances outside the split are background,
-# as in TFA.
+# from there when it exists. Instances outside the split stay as ignored
+# instances, left out of the negatives by the assigners above (TFA makes
+# them background).
 train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
