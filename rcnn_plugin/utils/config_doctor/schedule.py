@@ -22,13 +22,17 @@ _RUN_TO_END = ('LinearLR', 'ConstantLR', 'CosineAnnealingLR', 'PolyLR',
                'QuadraticWarmupLR')
 
 
+def _type_name(cfg: dict, default: str = '') -> str:
+    """A config's ``type`` as a name, whether a string or a class."""
+    kind = cfg.get('type', default)
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+
+
 def _loop_by_epoch(train_cfg: Any) -> Optional[bool]:
-    kind = train_cfg.get('type')
-    if kind is None:
+    if train_cfg.get('type') is None:
         return train_cfg.get('by_epoch')
-    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
     return {'EpochBasedTrainLoop': True,
-            'IterBasedTrainLoop': False}.get(name)
+            'IterBasedTrainLoop': False}.get(_type_name(train_cfg))
 
 
 def _iters_per_epoch(ctx: DoctorContext) -> Tuple[Optional[int], str]:
@@ -109,8 +113,7 @@ def _linear_reached(s: dict, last: int) -> float:
 
 
 def _check_one(s: dict, key: str, length: dict) -> List[Finding]:
-    name = s.get('type', '?')
-    name = name if isinstance(name, str) else getattr(name, '__name__', '?')
+    name = _type_name(s, '?') or '?'
     what = f'{key} ({name})'
     by_epoch = s.get('by_epoch', True)
     if by_epoch and not length['by_epoch']:
