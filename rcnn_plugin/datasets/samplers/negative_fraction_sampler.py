@@ -66,6 +66,9 @@ class NegativeFractionSampler(Sampler):
     batches hold the fraction and ranks never share an index within an
     epoch beyond the padding. ``batch_size`` must equal the dataloader's
     (per-rank) ``batch_size``: the runner does not pass it to samplers.
+    Set ``batch_sampler=None``: mmdet's ``AspectRatioBatchSampler`` regroups
+    a stream of tall and wide images and so breaks the fraction (the config
+    doctor's ``sampler`` check reports both).
 
     Args:
         dataset (Sized): Dataset with ``get_data_info(i)`` returning mmdet

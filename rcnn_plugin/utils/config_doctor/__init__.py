@@ -24,6 +24,7 @@ from .offline import (
                           has_network,
                           resolve_url,
 )
+from .sampler import check_sampler
 from .schedule import check_schedule, train_length
 
 __all__ = [
@@ -31,8 +32,8 @@ __all__ = [
     'DoctorContext', 'Finding', 'cached_file', 'check_checkpoint_classes',
     'check_empty_data', 'check_evaluator', 'check_feature_strides',
     'check_learning_rate', 'check_normalisation', 'check_num_classes',
-    'check_offline', 'check_schedule', 'count_by_severity', 'dataset_classes',
-    'findings_to_json', 'format_findings', 'has_network', 'known_convention',
-    'measure_feature_strides', 'prepare_registries', 'resolve_url',
-    'run_checks', 'train_length', 'worst_severity'
+    'check_offline', 'check_sampler', 'check_schedule', 'count_by_severity',
+    'dataset_classes', 'findings_to_json', 'format_findings', 'has_network',
+    'known_convention', 'measure_feature_strides', 'prepare_registries',
+    'resolve_url', 'run_checks', 'train_length', 'worst_severity'
 ]

@@ -1,4 +1,5 @@
-"""Checks of the schedule, the evaluators and the data after filtering."""
+"""Checks of the learning rate, the evaluators and the data after
+filtering."""
 import os.path as osp
 from typing import Any, Iterator, List, Optional, Tuple
 

@@ -21,6 +21,7 @@ from .model_checks import (
 )
 from .normalisation import check_normalisation
 from .offline import check_offline
+from .sampler import check_sampler
 from .schedule import check_schedule
 
 __all__ = ['CHECKS', 'DATA_CHECKS', 'HOOK_CHECKS', 'run_checks']
@@ -35,6 +36,7 @@ CHECKS: Dict[str, CheckFn] = {
     'normalisation': check_normalisation,
     'learning_rate': check_learning_rate,
     'schedule': check_schedule,
+    'sampler': check_sampler,
     'offline': check_offline,
     'evaluator': check_evaluator,
     'empty_data': check_empty_data,
@@ -46,8 +48,8 @@ DATA_CHECKS = ('empty_data', 'ignored_negatives')
 # runner has built the model and the training set. Weights (``offline``,
 # ``checkpoint_classes``) are already loaded by then.
 HOOK_CHECKS = ('feature_strides', 'num_classes', 'normalisation',
-               'learning_rate', 'schedule', 'evaluator', 'empty_data',
-               'ignored_negatives')
+               'learning_rate', 'schedule', 'sampler', 'evaluator',
+               'empty_data', 'ignored_negatives')
 
 
 def run_checks(cfg: Config,

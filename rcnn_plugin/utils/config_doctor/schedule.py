@@ -9,8 +9,11 @@ normal, so this check compares each scheduler with the training length.
 import math
 from typing import Any, Iterator, List, Optional, Tuple
 
+from mmengine.dist import get_dist_info
+
 from .context import DoctorContext
 from .finding import Finding
+from .sampler import accepts, sampler_class
 
 __all__ = ['check_schedule', 'train_length']
 
@@ -35,24 +38,63 @@ def _loop_by_epoch(train_cfg: Any) -> Optional[bool]:
             'IterBasedTrainLoop': False}.get(_type_name(train_cfg))
 
 
+def _samples_per_process(ctx: DoctorContext, dataset: Any,
+                         loader: dict) -> Tuple[Any, int, bool]:
+    """The training sampler and how many samples one process draws an
+    epoch: ``(sampler, samples, exact)``.
+
+    The sampler is built as mmengine's runner builds it, so a sampler that
+    changes the length of an epoch (``NegativeFractionSampler``) counts as
+    it trains. One that takes ``rank`` and ``world_size`` gets the checked
+    world size; any other sees this process's, and its length is scaled to
+    the checked one (``exact`` is then False).
+    """
+    from mmdet.registry import DATA_SAMPLERS
+    cfg = dict(loader.get('sampler') or dict(type='DefaultSampler'))
+    default_args = dict(dataset=dataset, seed=0)
+    if accepts(sampler_class(cfg), 'rank', 'world_size'):
+        default_args.update(rank=0, world_size=ctx.world_size)
+    sampler = DATA_SAMPLERS.build(cfg, default_args=default_args)
+    built_for = (ctx.world_size if 'world_size' in default_args else
+                 get_dist_info()[1])
+    if built_for == ctx.world_size:
+        return sampler, len(sampler), True
+    return sampler, math.ceil(len(sampler) * built_for /
+                              ctx.world_size), False
+
+
 def _iters_per_epoch(ctx: DoctorContext) -> Tuple[Optional[int], str]:
-    """Iterations per epoch from the training set and batch, and how they
-    were counted (or why they were not)."""
+    """Iterations per epoch from the training set, sampler and batch, and
+    how they were counted (or why they were not)."""
     loader = ctx.cfg.get('train_dataloader') or {}
     if 'batch_size' not in loader:
         return None, ''
+    what = 'training set'
     try:
         dataset = ctx.dataset('train')
+        if dataset is None:
+            return None, ''
+        what = 'training sampler'
+        sampler, samples, exact = _samples_per_process(ctx, dataset, loader)
+        batch = int(loader['batch_size'])
+        batch_cfg = loader.get('batch_sampler')
+        if isinstance(batch_cfg, dict) and exact:
+            from mmdet.registry import DATA_SAMPLERS
+            iters = len(DATA_SAMPLERS.build(
+                batch_cfg, default_args=dict(sampler=sampler,
+                                             batch_size=batch)))
+        else:
+            drop_last = (batch_cfg or loader).get('drop_last', False)
+            iters = (math.floor if drop_last else math.ceil)(samples / batch)
     except Exception as err:  # noqa: BLE001 - reported by the caller
-        return None, (f'the training set did not build: '
+        return None, (f'the {what} did not build: '
                       f'{type(err).__name__}: {err}'.splitlines()[0])
-    if dataset is None:
-        return None, ''
-    batch = ctx.world_size * int(loader['batch_size'])
-    rounding = math.floor if loader.get('drop_last') else math.ceil
-    return (max(1, rounding(len(dataset) / batch)),
-            f'{len(dataset)} images / batch {loader["batch_size"]} x '
-            f'{ctx.world_size} process(es)')
+    how = (f'{len(dataset)} images / batch {batch} x '
+           f'{ctx.world_size} process(es)')
+    if samples != math.ceil(len(dataset) / ctx.world_size):
+        how = (f'{type(sampler).__name__}: {samples} samples a process '
+               f'from {how}')
+    return max(1, iters), how
 
 
 def train_length(ctx: DoctorContext) -> Optional[dict]:
