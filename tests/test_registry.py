@@ -58,6 +58,7 @@ EXPECTED = [
      models.ChannelsLastDetDataPreprocessor),
     (MODELS, 'FP32PostRPNHead', models.FP32PostRPNHead),
     (MODELS, 'FP32PostShared2FCBBoxHead', models.FP32PostShared2FCBBoxHead),
+    (MODELS, 'SmallInitFCNMaskHead', models.SmallInitFCNMaskHead),
     (OPTIM_WRAPPERS, 'BF16AmpOptimWrapper', engine.BF16AmpOptimWrapper),
 ]
 

@@ -7,6 +7,7 @@ from .peft import __all__ as _peft_all
 from .roi_heads import (
     CosineSimBBoxHead,
     FP32PostShared2FCBBoxHead,
+    SmallInitFCNMaskHead,
     TorchvisionLevelRoIExtractor,
     TorchvisionRoIExtractor,
 )
@@ -33,6 +34,7 @@ __all__ = [
     'find_offline_weights',
     'OFFLINE_MODELS',
     'register_offline_scheme',
+    'SmallInitFCNMaskHead',
     'TorchvisionAnchorGenerator',
     'TorchvisionBackbone',
     'TorchvisionLevelRoIExtractor',

@@ -1,4 +1,5 @@
 from .bbox_heads import CosineSimBBoxHead, FP32PostShared2FCBBoxHead
+from .mask_heads import SmallInitFCNMaskHead
 from .roi_extractors import (
     TorchvisionLevelRoIExtractor,
     TorchvisionRoIExtractor,
@@ -9,4 +10,5 @@ __all__ = [
     'TorchvisionLevelRoIExtractor',
     'TorchvisionRoIExtractor',
     'FP32PostShared2FCBBoxHead',
+    'SmallInitFCNMaskHead',
 ]

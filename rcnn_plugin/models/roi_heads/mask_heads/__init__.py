@@ -1,0 +1,3 @@
+from .small_init_fcn_mask_head import SmallInitFCNMaskHead
+
+__all__ = ['SmallInitFCNMaskHead']
