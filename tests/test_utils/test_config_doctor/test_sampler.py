@@ -136,3 +136,16 @@ def test_schedule_counts_the_sampler_s_epoch(config):
     assert 'training stops at 8' in found[0].message
     cfg.param_scheduler = [dict(warmup[0], end=16)]
     assert run_checks(cfg, checks=['schedule']) == []
+
+
+def test_schedule_says_when_the_sampler_does_not_build(config):
+    """Negatives asked of a set without any: the sampler raises, and the
+    schedule check says so instead of counting a wrong epoch."""
+    cfg = config(batch_sampler=None)
+    cfg.train_dataloader.dataset.filter_cfg = dict(filter_empty_gt=True)
+    cfg.param_scheduler = [dict(type='LinearLR', by_epoch=False, end=20)]
+    found = run_checks(cfg, checks=['schedule'])
+    assert [(f.severity, f.key) for f in found] == [
+        ('info', 'param_scheduler[0].end')]
+    assert ('the training sampler did not build: ValueError: '
+            'NegativeFractionSampler') in found[0].message
