@@ -29,12 +29,12 @@ class SmallInitFCNMaskHead(FCNMaskHead):
         **kwargs: :class:`FCNMaskHead`'s arguments.
     """
 
-    def __init__(self, *args, logits_std: float = 0.001, **kwargs) -> None:
+    def __init__(self, logits_std: float = 0.001, **kwargs) -> None:
         if not (isinstance(logits_std, (int, float))
                 and math.isfinite(logits_std) and logits_std > 0):
             raise ValueError(f'SmallInitFCNMaskHead: logits_std must be a '
                              f'positive number, got {logits_std!r}')
-        super().__init__(*args, **kwargs)
+        super().__init__(**kwargs)
         self.logits_std = float(logits_std)
 
     def init_weights(self) -> None:
