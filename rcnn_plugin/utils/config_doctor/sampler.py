@@ -88,10 +88,11 @@ def check_sampler(ctx: DoctorContext) -> List[Finding]:
     batch_cfg = loader.get('batch_sampler')
     if not isinstance(batch_cfg, dict):
         return findings
+    from mmdet.datasets.samplers import AspectRatioBatchSampler
     batch_cls = sampler_class(batch_cfg)
     kind = getattr(batch_cls, '__name__', str(batch_cfg.get('type')))
-    by_aspect = any(c.__name__ == 'AspectRatioBatchSampler'
-                    for c in getattr(batch_cls, '__mro__', ()))
+    by_aspect = isinstance(batch_cls, type) and issubclass(
+        batch_cls, AspectRatioBatchSampler)
     groups = _aspect_groups(ctx) if by_aspect else None
     if groups is not None and len(groups) <= 1:
         return findings
