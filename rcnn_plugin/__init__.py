@@ -6,6 +6,9 @@ checkpoints with ``weights_only=True`` and an allowlist, adds the
 ``offline-torchvision://`` weights scheme and makes remote checkpoint URLs
 load from the local cache only (an explicit error instead of a download).
 """
+# First: installs the finder that serves mmcv._ext where mmcv has no
+# compiled ops, before anything below imports mmcv.ops.
+from . import ops  # noqa: F401
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .engine import register_safe_local_loader
