@@ -31,6 +31,7 @@ EXPECTED = [
     (MODEL_WRAPPERS, 'DeviceAwareDistributedDataParallel',
      engine.DeviceAwareDistributedDataParallel),
     (HOOKS, 'ConfigDoctorHook', engine.ConfigDoctorHook),
+    (HOOKS, 'TrainingHealthHook', engine.TrainingHealthHook),
     (DATASETS, 'ClassSubsetDataset', datasets.ClassSubsetDataset),
     (DATASETS, 'KShotDataset', datasets.KShotDataset),
     (DATA_SAMPLERS, 'NegativeFractionSampler',

@@ -17,6 +17,8 @@ from .hooks import (
     ConfigDoctorError,
     ConfigDoctorHook,
     RunSummaryHook,
+    TrainingHealthError,
+    TrainingHealthHook,
 )
 from .optimizers import BF16AmpOptimWrapper
 from .wrappers import DeviceAwareDistributedDataParallel
@@ -25,6 +27,8 @@ __all__ = [
     'AdapterCheckpointHook',
     'ConfigDoctorError',
     'ConfigDoctorHook',
+    'TrainingHealthError',
+    'TrainingHealthHook',
     'compare_state_dicts',
     'group_by_module',
     'CorruptCheckpointError',

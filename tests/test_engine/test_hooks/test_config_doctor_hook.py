@@ -17,7 +17,8 @@ def _runner(tiny_config, tmp_path, changes):
 
 def test_tiny_config_enables_the_hook(tiny_config):
     hooks = Config.fromfile(tiny_config).custom_hooks
-    assert [h['type'] for h in hooks] == ['ConfigDoctorHook']
+    assert [h['type'] for h in hooks] == [
+        'ConfigDoctorHook', 'TrainingHealthHook']
 
 
 @pytest.mark.slow
