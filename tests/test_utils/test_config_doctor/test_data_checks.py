@@ -15,6 +15,9 @@ from rcnn_plugin.utils.config_doctor import (
     run_checks,
 )
 from rcnn_plugin.utils.config_doctor import offline as offline_mod
+from rcnn_plugin.utils.config_doctor.data_checks import (
+    linear_scaling_reference,
+)
 
 from conftest import REPO
 
@@ -95,21 +98,113 @@ def test_known_convention():
 
 
 def test_lr_not_scaled_to_batch(demo):
-    cfg = demo({'train_dataloader.batch_size': 16})
+    cfg = demo({'train_dataloader.batch_size': 16,
+                'optim_wrapper.optimizer.lr': 0.005})
     found = _found(run_checks(cfg, checks=['learning_rate']),
                    'learning_rate', 'warning')
     assert [f.key for f in found] == ['optim_wrapper.optimizer.lr']
-    # lr 0.01 for base batch 4, real batch 16: 0.04.
-    assert 'lr = 0.04' in found[0].message
-    assert 'optim_wrapper.optimizer.lr=0.04' in found[0].fix
+    # lr 0.005 for base batch 4, real batch 16: 0.02.
+    assert 'lr = 0.02' in found[0].message
+    assert 'optim_wrapper.optimizer.lr=0.02' in found[0].fix
 
 
 def test_lr_counts_processes(demo):
-    found = run_checks(demo(), checks=['learning_rate'], world_size=2)
-    assert len(found) == 1 and 'lr = 0.02' in found[0].message
-    cfg = demo({'auto_scale_lr.enable': True})
+    cfg = demo({'optim_wrapper.optimizer.lr': 0.005})
+    found = run_checks(cfg, checks=['learning_rate'], world_size=2)
+    assert len(found) == 1 and 'lr = 0.01' in found[0].message
+    cfg = demo({'auto_scale_lr.enable': True,
+                'optim_wrapper.optimizer.lr': 0.005})
     found = run_checks(cfg, checks=['learning_rate'], world_size=2)
     assert [f.severity for f in found] == ['info']
+
+
+ROOT_SCHEDULE = """
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02))
+auto_scale_lr = dict(enable=False, base_batch_size=16)
+"""
+LEAF = """
+_base_ = '{base}'
+optim_wrapper = dict(optimizer=dict(lr={lr}))
+auto_scale_lr = dict(enable={auto}, base_batch_size={base_batch})
+train_dataloader = dict(batch_size={batch})
+"""
+
+
+def _leaf(tmp_path, base, lr=0.01, batch=4, base_batch=4, auto=False):
+    path = tmp_path / f'leaf_{lr}_{batch}_{base_batch}_{auto}.py'
+    path.write_text(LEAF.format(base=base, lr=lr, batch=batch,
+                                base_batch=base_batch, auto=auto))
+    return Config.fromfile(str(path))
+
+
+def _reference_warnings(cfg, world_size=1):
+    return [f for f in run_checks(cfg, checks=['learning_rate'],
+                                  world_size=world_size)
+            if 'linear scaling of' in f.message]
+
+
+def test_lr_above_linear_scaling_of_furthest_base(tmp_path):
+    (tmp_path / 'root.py').write_text(ROOT_SCHEDULE)
+    # A middle config that halves the base batch but keeps half the lr:
+    # 2x the root's lr per image, and the leaf inherits it silently.
+    (tmp_path / 'mid.py').write_text(LEAF.format(
+        base='./root.py', lr=0.01, batch=4, base_batch=4, auto=False))
+    (tmp_path / 'leaf.py').write_text("_base_ = ['./mid.py']\n")
+    found = run_checks(Config.fromfile(str(tmp_path / 'leaf.py')),
+                       checks=['learning_rate'])
+    assert [(f.severity, f.key) for f in found] == [
+        ('warning', 'optim_wrapper.optimizer.lr')]
+    msg = found[0].message
+    assert 'root.py' in msg and 'mid.py' not in msg
+    assert 'lr 0.02 at batch 16' in msg and '2.0x' in msg
+    assert 'lr = 0.005' in msg and 'lr = 0.01' in msg
+    assert 'optim_wrapper.optimizer.lr=0.005' in found[0].fix
+    # Within 10 % of the linear scaling, or below it: silent.
+    base = str(tmp_path / 'root.py')
+    assert _reference_warnings(_leaf(tmp_path, base, lr=0.0054)) == []
+    assert _reference_warnings(_leaf(tmp_path, base, lr=0.001)) == []
+    assert _reference_warnings(_leaf(tmp_path, base, lr=0.02, batch=16,
+                                     base_batch=16)) == []
+
+
+def test_lr_against_mmdet_schedule_1x(tmp_path):
+    """lr 0.01 at batch 4 on mmdet's 1x schedule (0.02 at batch 16)."""
+    cfg = _leaf(tmp_path, 'mmdet::_base_/schedules/schedule_1x.py')
+    (found, ) = _reference_warnings(cfg)
+    assert 'mmdet::_base_/schedules/schedule_1x.py' in found.message
+    assert '2.0x' in found.message and 'lr = 0.005' in found.message
+    # Two processes of batch 4 with lr 0.01: that is the linear scaling.
+    assert _reference_warnings(cfg, world_size=2) == []
+
+
+def test_lr_reference_with_auto_scale(tmp_path):
+    cfg = _leaf(tmp_path, 'mmdet::_base_/schedules/schedule_1x.py',
+                auto=True)
+    # Auto-scaled to 0.02 at batch 8, the scaling of 0.02 / 16 gives 0.01.
+    (found, ) = _reference_warnings(cfg, world_size=2)
+    assert 'auto-scaled to 0.02' in found.message and '2.0x' in found.message
+    assert 'optim_wrapper.optimizer.lr=0.005' in found.fix
+
+
+def test_lr_reference_silent_without_ancestor(tmp_path):
+    path = tmp_path / 'alone.py'
+    path.write_text(LEAF.replace("_base_ = '{base}'", '').format(
+        lr=0.08, batch=16, base_batch=16, auto=False))
+    cfg = Config.fromfile(str(path))
+    assert linear_scaling_reference(cfg) is None
+    assert _reference_warnings(cfg) == []
+    # A config without a file (built from a dict) has no bases either.
+    cfg = Config(dict(optim_wrapper=dict(optimizer=dict(lr=1.0)),
+                      train_dataloader=dict(batch_size=1)))
+    assert linear_scaling_reference(cfg) is None
+    assert run_checks(cfg, checks=['learning_rate']) == []
+
+
+def test_demo_config_reference_is_mmdet_schedule():
+    ref = linear_scaling_reference(Config.fromfile(
+        DEMO, import_custom_modules=False))
+    assert ref['name'] == 'mmdet::_base_/schedules/schedule_1x.py'
+    assert (ref['lr'], ref['base_batch_size']) == (0.02, 16)
 
 
 URL = ('https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/'
