@@ -163,3 +163,19 @@ def test_config_doctor_hook_enabled(path):
     assert len(hooks) == 1, (
         f'{path}: add dict(type="ConfigDoctorHook") to custom_hooks')
     assert hooks[0].get('enabled', True), f'{path}: ConfigDoctorHook is off'
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_training_health_guard_and_seed(path):
+    """Every config guards its training and is seeded: the first demo
+    recipe diverged unseeded on a fresh clone and nothing warned."""
+    cfg = Config.fromfile(path)
+    hooks = [h for h in cfg.get('custom_hooks', [])
+             if h.get('type') == 'TrainingHealthHook']
+    assert len(hooks) == 1, (
+        f'{path}: add dict(type="TrainingHealthHook") to custom_hooks')
+    assert hooks[0].get('nonfinite', 'stop') != 'warn', (
+        f'{path}: a non-finite loss must stop or skip, not only warn')
+    seed = (cfg.get('randomness') or {}).get('seed')
+    assert isinstance(seed, int), f'{path}: set randomness=dict(seed=...)'

@@ -19,6 +19,7 @@ from rcnn_plugin.utils import (
     load_config,
     prepare_distributed,
     prepare_offline,
+    seed_message,
 )
 
 
@@ -77,6 +78,7 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    print(seed_message(cfg, runner.seed), flush=True)
     runner.train()
 
 

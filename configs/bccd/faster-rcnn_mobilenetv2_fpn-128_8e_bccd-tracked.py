@@ -27,6 +27,7 @@ default_hooks = dict(
     checkpoint=dict(save_best='coco/bbox_mAP_50', rule='greater'))
 custom_hooks = [
     dict(type='ConfigDoctorHook'),
+    dict(type='TrainingHealthHook'),
     dict(
         type='EarlyStoppingHook',
         monitor='coco/bbox_mAP_50',

@@ -11,5 +11,6 @@ model = dict(
 
 custom_hooks = [
     dict(type='ConfigDoctorHook'),
+    dict(type='TrainingHealthHook'),
     dict(type='AdapterCheckpointHook', save_base=True)
 ]

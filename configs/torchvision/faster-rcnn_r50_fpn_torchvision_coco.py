@@ -41,4 +41,9 @@ model = dict(
                            min_bbox_size=1e-3)))
 
 # Check the wiring (strides, classes, normalisation, ...) before training.
-custom_hooks = [dict(type='ConfigDoctorHook')]
+custom_hooks = [
+    dict(type='ConfigDoctorHook'),
+    dict(type='TrainingHealthHook'),
+]
+# mmdet's runtime sets no seed: each run would draw one.
+randomness = dict(seed=0)

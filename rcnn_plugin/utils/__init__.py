@@ -1,5 +1,5 @@
 from .amp import BF16_SWAPS, enable_amp
-from .cli import add_common_args, load_config
+from .cli import add_common_args, load_config, seed_message
 from .dist import prepare_distributed
 from .offline import (
     prepare_offline,
@@ -11,6 +11,7 @@ from .overlay import apply_overlays
 __all__ = [
     'add_common_args',
     'load_config',
+    'seed_message',
     'prepare_distributed',
     'prepare_offline',
     'register_offline_remote_schemes',

@@ -64,3 +64,21 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def seed_message(cfg: Config, seed: int) -> str:
+    """Say which seed the run uses and where it came from.
+
+    Args:
+        cfg (Config): The merged config.
+        seed (int): The seed the runner set (``runner.seed``).
+
+    Returns:
+        str: One line for the console.
+    """
+    set_in_cfg = (cfg.get('randomness') or {}).get('seed') is not None
+    origin = ('from the config' if set_in_cfg else
+              'drawn at random: the config sets no randomness.seed, so '
+              'this run cannot be repeated')
+    return (f'[train] seed {seed} ({origin}; another: '
+            '--cfg-options randomness.seed=N)')

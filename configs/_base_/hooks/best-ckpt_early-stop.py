@@ -4,11 +4,14 @@
 # `monitor` / `save_best` take any metric key of the evaluator, e.g.
 # 'coco/bbox_mAP_50', 'pr/bbox_AP50_WBC' (PRCurveMetric) or 'froc/CPM'
 # (FROCMetric). Early stopping needs validation every epoch
-# (train_cfg.val_interval=1). This list replaces the config's custom_hooks.
+# (train_cfg.val_interval=1). This list replaces the config's custom_hooks,
+# so it names the config doctor and the training-health guard again.
 default_hooks = dict(
     checkpoint=dict(
         save_best='coco/bbox_mAP_50', rule='greater', max_keep_ckpts=1))
 custom_hooks = [
+    dict(type='ConfigDoctorHook'),
+    dict(type='TrainingHealthHook'),
     dict(
         type='EarlyStoppingHook',
         monitor='coco/bbox_mAP_50',
