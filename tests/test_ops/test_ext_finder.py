@@ -11,22 +11,12 @@ import sys
 import pytest
 import torch
 
+from rcnn_plugin.ops import ext_finder
+
 from conftest import REPO
 
 FINDER_PATH = osp.join(REPO, 'rcnn_plugin', 'ops', 'ext_finder.py')
-
-
-def _finder():
-    name = 'rcnn_plugin_ext_finder'
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FINDER_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-finder = _finder()
+finder = ext_finder
 finder.install()
 ops = importlib.import_module('mmcv.ops')
 ext = importlib.import_module('mmcv._ext')
@@ -120,7 +110,9 @@ def test_pth_line_is_one_import_line_and_skips_a_missing_file(tmp_path):
     line = finder.pth_line(FINDER_PATH)
     assert line.startswith('import ') and '\n' not in line
     missing = finder.pth_line(str(tmp_path / 'gone.py'))
-    out = _run(f'{missing}\nimport sys\n'
+    # The venv's own .pth may have loaded the finder at start-up: forget it.
+    out = _run('import sys\nsys.modules.pop("rcnn_plugin_ext_finder", None)'
+               f'\n{missing}\n'
                'print(sys.modules.get("rcnn_plugin_ext_finder"))', tmp_path)
     assert out == ['None']
 

@@ -2,28 +2,14 @@
 import importlib
 import importlib.util
 import math
-import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from rcnn_plugin.ops import ext_finder
 
-
-def _finder():
-    name = 'rcnn_plugin_ext_finder'
-    if name not in sys.modules:
-        path = osp.join(REPO, 'rcnn_plugin', 'ops', 'ext_finder.py')
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-finder = _finder()
+finder = ext_finder
 finder.install()
 ops = importlib.import_module('mmcv.ops')
 
