@@ -23,8 +23,11 @@ def test_overlays_merge_dicts_and_replace_lists():
     # Merged into the demo's checkpoint hook, not replacing it.
     assert cfg.default_hooks.checkpoint.interval == 4
     assert cfg.default_hooks.checkpoint.save_best == 'coco/bbox_mAP_50'
+    # The overlay's list replaces the config's, so it names the config
+    # doctor and the training-health guard again.
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'EarlyStoppingHook', 'RunSummaryHook']
+        'ConfigDoctorHook', 'TrainingHealthHook', 'EarlyStoppingHook',
+        'RunSummaryHook']
     assert cfg.train_cfg.val_interval == 1
     assert cfg.train_cfg.max_epochs == 4
     assert apply_overlays(cfg, []) is cfg

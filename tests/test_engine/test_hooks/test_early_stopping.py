@@ -34,9 +34,10 @@ class ScriptedScore(BaseMetric):
 @pytest.mark.slow
 def test_best_checkpoint_and_early_stop(tiny_config, tmp_path):
     cfg = apply_overlays(Config.fromfile(tiny_config), [OVERLAY])
-    assert cfg.custom_hooks[0].type == 'EarlyStoppingHook'
+    early = [h for h in cfg.custom_hooks if h.type == 'EarlyStoppingHook']
+    assert len(early) == 1
     assert cfg.train_cfg.val_interval == 1
-    cfg.custom_hooks[0].update(monitor='fake/score', patience=1)
+    early[0].update(monitor='fake/score', patience=1)
     cfg.default_hooks.checkpoint.save_best = 'fake/score'
     cfg.val_evaluator = dict(type='ScriptedScore')
     cfg.train_cfg.max_epochs = 5
