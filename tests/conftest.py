@@ -58,6 +58,18 @@ def shrink_model(model_cfg: dict) -> dict:
     return cfg
 
 
+@pytest.fixture
+def served_ops():
+    """mmcv.ops wrappers call rcnn_plugin's served kernels in the test, also
+    where a compiled mmcv._ext is installed (which otherwise wins)."""
+    from rcnn_plugin.ops import compiled_ext_available, load_served, use_ext
+    if not compiled_ext_available():
+        yield
+        return
+    with use_ext(load_served()):
+        yield
+
+
 @pytest.fixture(autouse=True, scope='session')
 def _single_thread():
     # Tests run tiny models; extra threads only add contention on CI.

@@ -12,6 +12,7 @@ from .ext_finder import (
     is_served,
     load_served,
     pth_line,
+    use_ext,
     write_pth,
 )
 
@@ -35,5 +36,5 @@ def describe() -> str:
 
 __all__ = [
     'describe', 'install', 'is_served', 'compiled_ext_available',
-    'load_served', 'pth_line', 'write_pth'
+    'load_served', 'pth_line', 'use_ext', 'write_pth'
 ]

@@ -15,17 +15,18 @@ so that a ``.pth`` line can load it by file path at interpreter start
     python rcnn_plugin/ops/ext_finder.py --write-pth [SITE_PACKAGES_DIR]
 """
 import argparse
+import contextlib
 import importlib.abc
 import importlib.util
 import os.path as osp
 import sys
 import sysconfig
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 __all__ = [
     'TorchvisionExtFinder', 'install', 'is_served', 'compiled_ext_available',
-    'load_served', 'pth_line', 'write_pth'
+    'load_served', 'pth_line', 'use_ext', 'write_pth'
 ]
 
 EXT_NAME = 'mmcv._ext'
@@ -142,6 +143,30 @@ def load_served(name: str = 'rcnn_plugin_served_ext') -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+@contextlib.contextmanager
+def use_ext(ext: ModuleType) -> Iterator[None]:
+    """Point every imported ``mmcv.ops`` wrapper at ``ext`` for a while.
+
+    mmcv's wrappers keep the kernels module in a global ``ext_module``;
+    this swaps it (e.g. to :func:`load_served`'s module where a compiled
+    ``mmcv._ext`` is installed, to test or time the served kernels) and
+    restores it on exit.
+
+    Args:
+        ext (ModuleType): A module with mmcv's ``_ext`` functions.
+    """
+    holders = [m for name, m in list(sys.modules.items())
+               if name.startswith('mmcv.ops') and hasattr(m, 'ext_module')]
+    saved = [m.ext_module for m in holders]
+    for m in holders:
+        m.ext_module = ext
+    try:
+        yield
+    finally:
+        for m, old in zip(holders, saved):
+            m.ext_module = old
 
 
 def pth_line(finder_path: Optional[str] = None) -> str:

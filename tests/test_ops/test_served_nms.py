@@ -12,6 +12,9 @@ from rcnn_plugin.ops import ext_finder
 finder = ext_finder
 finder.install()
 ops = importlib.import_module('mmcv.ops')
+# The served kernels, also beside a compiled mmcv (compared with it in
+# test_served_integration.py).
+pytestmark = pytest.mark.usefixtures('served_ops')
 
 
 def _iou(a, b, offset):

@@ -18,6 +18,9 @@ from rcnn_plugin.ops import ext_finder
 finder = ext_finder
 finder.install()
 ops = importlib.import_module('mmcv.ops')
+# The served kernels, also beside a compiled mmcv (compared with it in
+# test_served_integration.py).
+pytestmark = pytest.mark.usefixtures('served_ops')
 
 # Random RoIs plus out-of-image, zero-size and inverted ones; image 40x48.
 ROIS = torch.tensor([[0, 3.2, 4.1, 30.5, 20.7], [1, 10.0, 2.0, 18.0, 35.0],

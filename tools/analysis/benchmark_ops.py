@@ -13,19 +13,17 @@ Example (needs a compiled mmcv, e.g. ``RCNN_MMCV=full`` set-up)::
         mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py --rounds 5
 """
 import argparse
-import contextlib
 import importlib
 import json
 import os
 import os.path as osp
-import sys
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict
 
 import torch
 from mmengine.config import Config
 
 import rcnn_plugin  # noqa: F401  (registers modules, installs the finder)
-from rcnn_plugin.ops import compiled_ext_available, load_served
+from rcnn_plugin.ops import compiled_ext_available, load_served, use_ext
 from rcnn_plugin.utils.benchmark import (
     abba,
     build_detector,
@@ -33,25 +31,6 @@ from rcnn_plugin.utils.benchmark import (
     synthetic_batch,
     train_step_fn,
 )
-
-
-@contextlib.contextmanager
-def use_ext(ext) -> Iterator[None]:
-    """Point every imported ``mmcv.ops`` wrapper at ``ext`` for a while.
-
-    Args:
-        ext (module): A module with mmcv's ``_ext`` functions.
-    """
-    holders = [m for name, m in list(sys.modules.items())
-               if name.startswith('mmcv.ops') and hasattr(m, 'ext_module')]
-    saved = [m.ext_module for m in holders]
-    for m in holders:
-        m.ext_module = ext
-    try:
-        yield
-    finally:
-        for m, old in zip(holders, saved):
-            m.ext_module = old
 
 
 def wrapped(fn: Callable[[], None], ext) -> Callable[[], None]:
