@@ -142,3 +142,28 @@ def test_pth_serves_a_bare_interpreter(tmp_path):
     if finder.is_served():
         assert out[0].startswith(finder.SERVED_DIR)
         assert 'torchvision' in out[1]
+
+
+def test_use_ext_swaps_and_restores_the_wrappers_kernels():
+    # mmcv.ops re-exports functions named like its modules: use sys.modules.
+    nms_mod = sys.modules['mmcv.ops.nms']
+    roi_mod = sys.modules['mmcv.ops.roi_align']
+    before = nms_mod.ext_module
+    stand_in = object()
+    with finder.use_ext(stand_in):
+        assert nms_mod.ext_module is stand_in
+        assert roi_mod.ext_module is stand_in
+    assert nms_mod.ext_module is before
+
+
+def test_benchmark_ops_max_diff():
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+    from benchmark_ops import max_diff
+    a = dict(x=torch.tensor([1.0, 2.0]), e=torch.zeros(0))
+    same = max_diff(a, dict(x=torch.tensor([1.0, 2.0]), e=torch.zeros(0)))
+    assert same['max_abs'] == 0.0 and same['tensors'] == 2
+    off = max_diff(a, dict(x=torch.tensor([1.0, 2.5]), e=torch.zeros(0)))
+    assert off['max_abs'] == 0.5 and off['at'] == 'x'
+    assert max_diff(a, dict(x=a['x'])) == dict(equal_keys=False)
+    assert max_diff(a, dict(x=torch.zeros(3), e=a['e']))[
+        'shape_mismatch'] == 'x'

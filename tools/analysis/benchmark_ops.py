@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import os.path as osp
+import tempfile
 from typing import Callable, Dict
 
 import torch
@@ -89,6 +90,17 @@ def max_diff(a: Dict[str, torch.Tensor],
                 at=worst_key, tensors=len(a))
 
 
+def load_config(path: str) -> Config:
+    """A config file, or an ``mmdet::`` config from mmdet's package."""
+    if not path.startswith('mmdet::'):
+        return Config.fromfile(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        stub = osp.join(tmp, 'stock.py')
+        with open(stub, 'w') as f:
+            f.write(f'_base_ = {path!r}\n')
+        return Config.fromfile(stub)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
@@ -108,7 +120,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     compiled = importlib.import_module('mmcv._ext')
     served = load_served()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     model, optim = build_detector(cfg, 'cpu')
     batch = synthetic_batch(args.batch_size, tuple(args.img_size),
                             args.num_gts,
