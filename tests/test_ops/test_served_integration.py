@@ -1,11 +1,14 @@
 """Served ops inside mmdet's R-CNN paths, and against a compiled mmcv."""
 import importlib
 import importlib.util
+import os.path as osp
 
 import pytest
 import torch
 
 from rcnn_plugin.ops import ext_finder
+
+from conftest import run_tool
 
 finder = ext_finder
 finder.install()
@@ -153,3 +156,19 @@ def _compare_deform(compiled, served, feat, g):
         torch.zeros_like(bias), torch.zeros_like(offset),
         torch.zeros_like(mask), grad
     ], mgeo, [7, 8, 9, 10, 11])
+
+
+@pytest.mark.slow
+def test_mmdet_own_train_script_runs_our_config(tiny_config, tmp_path):
+    """mmdet's tools/train.py (shipped in its package as .mim/tools) trains
+    our config: the served ops are found without our tools."""
+    import mmdet
+    script = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
+                      'train.py')
+    if not osp.isfile(script):
+        pytest.skip(f'mmdet ships no {script}')
+    out = run_tool([script, tiny_config, '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', 'train_cfg.max_epochs=1',
+                    'train_cfg.val_interval=1'])
+    assert 'Epoch(train) [1][2/2]' in out
+    assert 'Epoch(val) [1]' in out
