@@ -11,13 +11,11 @@ import sys
 import pytest
 import torch
 
-from rcnn_plugin.ops import ext_finder
+from rcnn_plugin.ops import ext_finder as finder
 
 from conftest import REPO
 
 FINDER_PATH = osp.join(REPO, 'rcnn_plugin', 'ops', 'ext_finder.py')
-finder = ext_finder
-finder.install()
 ops = importlib.import_module('mmcv.ops')
 ext = importlib.import_module('mmcv._ext')
 needs_served = pytest.mark.skipif(

@@ -6,12 +6,10 @@ import os.path as osp
 import pytest
 import torch
 
-from rcnn_plugin.ops import ext_finder
+from rcnn_plugin.ops import ext_finder as finder
 
 from conftest import run_tool
 
-finder = ext_finder
-finder.install()
 ops = importlib.import_module('mmcv.ops')
 
 

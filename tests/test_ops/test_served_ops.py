@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rcnn_plugin.ops import ext_finder
+import rcnn_plugin.ops  # noqa: F401  (installs the finder before mmcv.ops)
 
-finder = ext_finder
-finder.install()
 ops = importlib.import_module('mmcv.ops')
 # The served kernels, also beside a compiled mmcv (compared with it in
 # test_served_integration.py).
