@@ -7,7 +7,8 @@ checkpoints with ``weights_only=True`` and an allowlist, adds the
 load from the local cache only (an explicit error instead of a download).
 """
 # First: installs the finder that serves mmcv._ext where mmcv has no
-# compiled ops, before anything below imports mmcv.ops.
+# compiled ops, before anything below imports mmcv.ops, and says how to
+# install mmcv when there is none.
 from . import ops  # noqa: F401
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403

@@ -19,6 +19,27 @@ from .ext_finder import (
 install()
 
 
+def require_mmcv() -> None:
+    """Raise a clear ImportError when no mmcv is installed.
+
+    rcnn_plugin declares mmcv as one of two extras, as OpenMMLab installs it
+    apart from mmdet; without either, mmdet's own import fails deep inside.
+
+    Raises:
+        ImportError: Naming the two ways to install mmcv.
+    """
+    try:
+        import mmcv  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != 'mmcv':
+            raise
+        raise ImportError(
+            'rcnn_plugin needs mmcv, which is not installed: pip install '
+            "'rcnn_plugin[lite]' (mmcv-lite; mmcv's ops served by "
+            "torchvision, no compiler) or 'rcnn_plugin[full]' (compiled "
+            "mmcv), or run bash tools/setup_env.sh") from None
+
+
 def describe() -> str:
     """Say which mmcv ops this interpreter uses, in one line.
 
@@ -34,7 +55,9 @@ def describe() -> str:
             f'{torchvision.__version__}')
 
 
+require_mmcv()
+
 __all__ = [
-    'describe', 'install', 'is_served', 'compiled_ext_available',
-    'load_served', 'pth_line', 'use_ext', 'write_pth'
+    'describe', 'install', 'require_mmcv', 'is_served',
+    'compiled_ext_available', 'load_served', 'pth_line', 'use_ext', 'write_pth'
 ]

@@ -165,3 +165,13 @@ def test_benchmark_ops_max_diff():
     assert max_diff(a, dict(x=a['x'])) == dict(equal_keys=False)
     assert max_diff(a, dict(x=torch.zeros(3), e=a['e']))[
         'shape_mismatch'] == 'x'
+
+
+def test_missing_mmcv_is_a_sentence():
+    code = ('import sys\nsys.modules["mmcv"] = None\n'
+            'try:\n    import rcnn_plugin\n'
+            'except ImportError as e:\n    print(type(e).__name__, e)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, cwd=REPO, timeout=120).stdout
+    assert out.startswith('ImportError rcnn_plugin needs mmcv'), out
+    assert "rcnn_plugin[lite]" in out and "rcnn_plugin[full]" in out
