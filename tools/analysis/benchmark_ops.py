@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument('--num-gts', type=int, default=10)
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--threads', type=int)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seeds the random initial weights')
     parser.add_argument('--clock', choices=['wall', 'process'],
                         default='wall')
     parser.add_argument('--out', help='write the result as JSON here')
@@ -121,13 +123,16 @@ def main() -> None:
     compiled = importlib.import_module('mmcv._ext')
     served = load_served()
     cfg = load_config(args.config)
+    torch.manual_seed(args.seed)
+    print(f'benchmark_ops: seed {args.seed}', flush=True)
     model, optim = build_detector(cfg, 'cpu')
     batch = synthetic_batch(args.batch_size, tuple(args.img_size),
                             args.num_gts,
                             cfg.model.roi_head.bbox_head.num_classes)
     result = dict(config=args.config, img_hw=args.img_size,
                   batch_size=args.batch_size, rounds=args.rounds,
-                  threads=torch.get_num_threads(), clock=args.clock)
+                  seed=args.seed, threads=torch.get_num_threads(),
+                  clock=args.clock)
     torch.manual_seed(0)
     with use_ext(compiled):
         ref = losses_and_grads(model, batch)
