@@ -146,7 +146,7 @@ def test_config_folder_has_readme_and_metafile(folder):
                          ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_feature_strides_match_anchors_and_roi_extractor(path):
     """A backbone wired at the wrong stride trains silently to ~0 mAP."""
-    from rcnn_plugin.utils.config_doctor import run_checks
+    from rcnn_plugin.config_doctor import run_checks
     register_all_modules()
     cfg = Config.fromfile(path)
     model = MODELS.build(shrink_model(cfg.model))

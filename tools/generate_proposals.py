@@ -27,7 +27,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner, load_checkpoint
 
-from rcnn_plugin.utils.config_doctor.context import iter_dataset_cfgs
+from rcnn_plugin.config_doctor.context import iter_dataset_cfgs
 
 SPLITS = ('train', 'val', 'test')
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     format_findings,
     prepare_registries,
     run_checks,

@@ -19,7 +19,7 @@ import time
 
 from mmengine.config import Config, DictAction
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     CHECKS,
     count_by_severity,
     findings_to_json,

@@ -6,7 +6,7 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     HOOK_CHECKS,
     SEVERITIES,
     format_findings,
@@ -37,7 +37,7 @@ class ConfigDoctorHook(Hook):
     Args:
         enabled (bool): Run the checks. Defaults to True.
         checks (Sequence[str], optional): Check names (see
-            ``rcnn_plugin.utils.config_doctor.CHECKS``). Defaults to
+            ``rcnn_plugin.config_doctor.CHECKS``). Defaults to
             ``HOOK_CHECKS``: strides, classes, normalisation, learning
             rate, lr schedule, sampler, evaluator and the training set.
         fail_on (str): ``'error'``, ``'warning'`` or ``'never'``.

@@ -16,7 +16,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner import IterBasedTrainLoop
 
-from rcnn_plugin.utils.config_doctor.data_checks import (
+from rcnn_plugin.config_doctor.data_checks import (
     linear_scaling_reference,
 )
 

@@ -38,7 +38,7 @@ def _fake_runner(tiny_config, changes=None):
     """What the hook reads from a runner: cfg, model, dataset, world size."""
     from mmdet.registry import DATASETS, MODELS
 
-    from rcnn_plugin.utils.config_doctor import prepare_registries
+    from rcnn_plugin.config_doctor import prepare_registries
     cfg = Config.fromfile(tiny_config)
     cfg.merge_from_dict(changes or {})
     prepare_registries(cfg)

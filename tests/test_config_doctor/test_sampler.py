@@ -7,14 +7,14 @@ import pytest
 from mmdet.datasets.samplers import AspectRatioBatchSampler
 from mmengine.config import Config
 
-from rcnn_plugin.datasets.samplers import (
-    NegativeFractionSampler,
-    is_negative_image,
-)
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     DoctorContext,
     prepare_registries,
     run_checks,
+)
+from rcnn_plugin.datasets.samplers import (
+    NegativeFractionSampler,
+    is_negative_image,
 )
 
 from conftest import REPO

@@ -8,12 +8,12 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     measure_feature_strides,
     prepare_registries,
     run_checks,
 )
-from rcnn_plugin.utils.config_doctor.model_checks import class_heads
+from rcnn_plugin.config_doctor.model_checks import class_heads
 
 from conftest import REPO, shrink_model
 

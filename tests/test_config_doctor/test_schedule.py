@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.optim.scheduler import LinearLR
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     DoctorContext,
     prepare_registries,
     run_checks,

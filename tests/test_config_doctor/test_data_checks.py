@@ -8,14 +8,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from rcnn_plugin.utils.config_doctor import (
+from rcnn_plugin.config_doctor import (
     has_network,
     known_convention,
     prepare_registries,
     run_checks,
 )
-from rcnn_plugin.utils.config_doctor import offline as offline_mod
-from rcnn_plugin.utils.config_doctor.data_checks import (
+from rcnn_plugin.config_doctor import offline as offline_mod
+from rcnn_plugin.config_doctor.data_checks import (
     linear_scaling_reference,
 )
 
