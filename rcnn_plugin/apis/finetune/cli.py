@@ -1,0 +1,323 @@
+"""``tools/finetune.py DATA``: fine-tune an R-CNN on a labelled folder.
+
+It detects the format, layout and classes, splits off a seeded,
+class-stratified validation set when there is none, chooses the input size
+and schedule from the data, checks the data and the config, writes the
+resolved config (a normal config inheriting ours) to the work dir, trains
+with the run-folder hooks and the training-health guard, and evaluates the
+best checkpoint on the test split when the data has one.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+
+from .auto_config import REPO, FinetuneOptions, build_overrides, write_config
+from .data_stats import (
+    collect_stats,
+    default_epochs,
+    pick_img_scale,
+    small_object_warning,
+)
+from .prepare import (
+    FinetuneError,
+    bad_image_lines,
+    build_split,
+    check_val_classes,
+    layout_summary,
+    resolve_splits,
+)
+
+__all__ = ['main', 'parse_args', 'prepare']
+
+FORMAT_CHOICES = ('auto', 'yolo', 'voc', 'coco', 'via', 'labelme', 'kitti',
+                  'csv')
+BATCH = {'faster-rcnn': 4, 'mask-rcnn': 2, 'fast-rcnn': 4}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None.
+            Defaults to None.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
+    p = argparse.ArgumentParser(
+        prog='finetune', description=__doc__.split('\n')[0])
+    p.add_argument('data', help='the labelled folder')
+    p.add_argument('--format', default='auto', choices=FORMAT_CHOICES)
+    p.add_argument('--model', default='faster-rcnn', choices=tuple(BATCH))
+    p.add_argument('--classes', nargs='+',
+                   help='class names, in label order (default: the data)')
+    p.add_argument('--epochs', type=int, help='default: from the data size')
+    p.add_argument('--img-size', type=int,
+                   help='long side of the input (default: from the images)')
+    p.add_argument('--batch-size', type=int,
+                   help='images per step (default: 4; Mask R-CNN 2)')
+    p.add_argument('--lr', type=float,
+                   help='default: 0.02 x batch / 16 (linear scaling)')
+    p.add_argument('--from', dest='from_ckpt', metavar='CKPT',
+                   help='start from a detector checkpoint (classes '
+                   're-targeted by class surgery)')
+    p.add_argument('--proposals', metavar='DIR',
+                   help='Fast R-CNN: <split>.pkl proposal files')
+    p.add_argument('--work-dir', help='default: work_dirs/finetune_<data>')
+    p.add_argument('--val-fraction', type=float, default=0.2,
+                   help='held out when the data has no val split')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='auto', choices=('auto', 'cpu',
+                                                         'cuda'))
+    p.add_argument('--gpus', type=int, default=1,
+                   help='processes; >1 goes through tools/dist_train.sh')
+    p.add_argument('--resume', action='store_true',
+                   help='resume from the newest checkpoint in the work dir')
+    p.add_argument('--dry-run', action='store_true',
+                   help='write the config and check, but do not train')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config keys, key=value')
+    return p.parse_args(argv)
+
+
+def _options(args, layout, train_set) -> FinetuneOptions:
+    """Choose size, schedule and lr from the data and the flags."""
+    stats = collect_stats(
+        [train_set.get_data_info(i) for i in range(len(train_set))])
+    if args.img_size:
+        long_med = sorted(max(s) for s in stats.img_sizes)[
+            len(stats.img_sizes) // 2]
+        short_med = sorted(min(s) for s in stats.img_sizes)[
+            len(stats.img_sizes) // 2]
+        scale = (args.img_size,
+                 int(round(args.img_size * short_med / long_med)))
+        why = '--img-size'
+    else:
+        scale, why = pick_img_scale(stats)
+    print(f'[finetune] input scale {scale} ({why})')
+    warning = small_object_warning(stats, scale)
+    if warning:
+        print(f'[finetune] WARNING: {warning}')
+    batch = args.batch_size or BATCH[args.model]
+    epochs = args.epochs or default_epochs(stats.num_images, batch)
+    lr = args.lr or 0.02 * batch / 16
+    print(f'[finetune] {args.model}, {epochs} epochs of {stats.num_images} '
+          f'images at batch {batch}, lr {lr:g}, seed {args.seed}')
+    return FinetuneOptions(
+        model=args.model, classes=tuple(layout.classes), img_scale=scale,
+        epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
+        proposal_dir=args.proposals)
+
+
+def _check_model(args, layout) -> None:
+    if args.model == 'mask-rcnn' and not layout.has_masks:
+        raise FinetuneError(
+            f'--model mask-rcnn needs polygon or mask annotations, and the '
+            f'{layout.fmt} files under {layout.data_root} hold boxes only; '
+            'use --model faster-rcnn')
+    if args.model == 'fast-rcnn' and not args.proposals:
+        raise FinetuneError(
+            '--model fast-rcnn trains on precomputed proposals: give '
+            '--proposals DIR with train.pkl, val.pkl (and test.pkl) as '
+            'tools/generate_proposals.py writes them from a Faster R-CNN, '
+            'or use --model faster-rcnn, which learns its own')
+
+
+def _proposal_files(datasets: dict, proposal_dir: str) -> None:
+    for split, cfg in datasets.items():
+        path = osp.abspath(osp.join(proposal_dir, f'{split}.pkl'))
+        if not osp.isfile(path):
+            raise FinetuneError(f'--proposals: {path} does not exist '
+                                f'(the {split} split needs it)')
+        inner = cfg
+        while 'dataset' in inner:
+            inner = inner['dataset']
+        inner['proposal_file'] = path
+
+
+def prepare(args: argparse.Namespace) -> str:
+    """Detect, split, choose and check; write the config. No training.
+
+    Args:
+        args (argparse.Namespace): The options of :func:`parse_args`.
+
+    Returns:
+        str: Path of the written config.
+
+    Raises:
+        FinetuneError: With a sentence, when the data or options are unfit.
+    """
+    from rcnn_plugin.datasets.layouts import detect_layout
+    layout = detect_layout(args.data, args.format, args.classes)
+    print('\n'.join(layout_summary(layout)))
+    _check_model(args, layout)
+    os.makedirs(args.work_dir, exist_ok=True)
+    datasets, lines = resolve_splits(layout, args.val_fraction, args.seed,
+                                     osp.join(args.work_dir, 'splits'))
+    print('\n'.join(lines)) if lines else None
+    if args.proposals:
+        _proposal_files(datasets, args.proposals)
+    train_set = build_split(datasets['train'], False)
+    val_set = build_split(datasets['val'], True)
+    print(f'[finetune] {len(train_set)} training and {len(val_set)} '
+          'validation images')
+    for line in bad_image_lines([train_set, val_set]):
+        print(line)
+    note = check_val_classes(train_set, val_set, layout.classes)
+    if note:
+        print(f'[finetune] WARNING: {note}')
+    opts = _options(args, layout, train_set)
+    if args.from_ckpt:
+        opts.load_from = _retarget(args, layout.classes)
+    overrides = build_overrides(datasets, opts)
+    if args.cfg_options:
+        merged = Config(overrides)
+        merged.merge_from_dict(args.cfg_options)
+        overrides = merged.to_dict()
+    name = osp.basename(osp.normpath(args.data)) or 'data'
+    path = osp.join(args.work_dir, f'{args.model}_finetune_{name}.py')
+    header = [f'Written by tools/finetune.py {" ".join(sys.argv[1:])}',
+              f'on {time.strftime("%Y-%m-%d %H:%M")}: {layout.fmt} data '
+              f'from {layout.data_root}, classes from '
+              f'{layout.class_source}.',
+              'Continue with tools/train.py THIS_FILE --resume; evaluate '
+              'with tools/test.py THIS_FILE CKPT.']
+    write_config(path, args.model, overrides, header)
+    print(f'[finetune] config written to {path}')
+    return path
+
+
+def _retarget(args, classes) -> str:
+    from .pretrained import retarget_checkpoint
+    dst = osp.join(args.work_dir, 'from_checkpoint.pth')
+    try:
+        lines = retarget_checkpoint(args.from_ckpt, classes, dst)
+    except FileNotFoundError:
+        raise FinetuneError(f'--from {args.from_ckpt}: no such file') \
+            from None
+    except ValueError as err:  # not a detector, corrupt, unsafe pickle
+        raise FinetuneError(str(err)) from None
+    print(f'[finetune] --from {args.from_ckpt}, classes re-targeted:')
+    print('\n'.join(f'  {line}' for line in lines))
+    return dst
+
+
+def _checks(cfg: Config) -> None:
+    """The dataset check and the config doctor; stop on an error."""
+    from rcnn_plugin.config_doctor import run_checks
+    from rcnn_plugin.datasets import check_dataset_cfg, format_report
+    reports = {split: check_dataset_cfg(
+        cfg[f'{split}_dataloader']['dataset'].to_dict(), False)
+        for split in ('train', 'val')}
+    fatal = [f'{s}: {p}' for s, r in reports.items() for p in r['fatal']]
+    if fatal:
+        print(format_report(reports))
+        raise FinetuneError('the dataset check found fatal problems:\n  '
+                            + '\n  '.join(fatal))
+    findings = run_checks(cfg, checks=['feature_strides', 'num_classes',
+                                       'normalisation', 'evaluator'])
+    for finding in findings:
+        print(f'[config doctor] {finding}')
+    errors = [f for f in findings if f.severity == 'error']
+    if errors:
+        raise FinetuneError(f'the config doctor found {len(errors)} '
+                            'error(s), listed above with their fixes')
+
+
+def train(config: str, args: argparse.Namespace) -> dict:
+    """Train from the written config, then test the best checkpoint.
+
+    Args:
+        config (str): The written config.
+        args (argparse.Namespace): The options.
+
+    Returns:
+        dict: ``val`` and ``test`` metrics, the seed and the wall time.
+    """
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    cfg.work_dir = args.work_dir
+    cfg.resume = bool(args.resume)
+    _checks(cfg)
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    print(f'[train] seed {runner.seed} (--seed)', flush=True)
+    runner.train()
+    out = dict(seed=runner.seed, train_s=round(time.time() - start, 1),
+               val=_val_history(runner))
+    best = _best_checkpoint(args.work_dir)
+    if best:
+        runner.load_checkpoint(best)
+        out['best_checkpoint'] = osp.basename(best)
+    out['test'] = runner.test()
+    with open(osp.join(args.work_dir, 'finetune.json'), 'w') as f:
+        json.dump(out, f, indent=2, default=float)
+    return out
+
+
+def _val_history(runner) -> List[dict]:
+    """Each validation's metrics, from the logger's scalars.json."""
+    path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if 'pascal_voc/mAP' in r]
+
+
+def _best_checkpoint(work_dir: str) -> Optional[str]:
+    import glob
+    found = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
+                   key=osp.getmtime)
+    return found[-1] if found else None
+
+
+def _dist(config: str, args: argparse.Namespace) -> int:
+    cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
+           str(args.gpus), '--work-dir', args.work_dir]
+    if args.resume:
+        cmd.append('--resume')
+    print('[finetune] ' + ' '.join(cmd), flush=True)
+    return subprocess.call(cmd, env=dict(os.environ, PYTHON=sys.executable))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the tool.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None.
+
+    Returns:
+        int: Exit status (2 for unfit data or options, with a sentence).
+    """
+    args = parse_args(argv)
+    if args.device == 'cpu':
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    name = osp.basename(osp.normpath(args.data)) or 'data'
+    args.work_dir = args.work_dir or osp.join('work_dirs',
+                                              f'finetune_{name}')
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    import rcnn_plugin  # noqa: F401  (registers the modules)
+    from rcnn_plugin.datasets.errors import AnnotationError
+    from rcnn_plugin.datasets.layouts import LayoutError
+    try:
+        config = prepare(args)
+        if args.dry_run:
+            return 0
+        if args.gpus > 1:
+            return _dist(config, args)
+        out = train(config, args)
+    except (FinetuneError, LayoutError, AnnotationError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'[finetune] done in {out["train_s"] / 60:.1f} min; run folder '
+          f'{args.work_dir}; test: {json.dumps(out["test"], default=float)}')
+    return 0

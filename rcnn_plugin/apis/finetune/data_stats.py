@@ -1,0 +1,174 @@
+"""What the one-command fine-tune reads from the data before choosing.
+
+Boxes are ``x1, y1, x2, y2`` in absolute pixels of the original image.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    'DataStats', 'collect_stats', 'default_epochs', 'pick_img_scale',
+    'small_object_warning'
+]
+
+# Faster R-CNN's smallest anchor: scale 8 at the stride-4 FPN level.
+SMALLEST_ANCHOR = 32
+# A small-object share above this is worth a warning.
+SMALL_SHARE_WARN = 0.1
+
+
+@dataclass
+class DataStats:
+    """Image and box sizes of a training set.
+
+    Attributes:
+        img_sizes (list[tuple[int, int]]): ``(width, height)`` per image.
+        box_sizes (list[tuple[float, float]]): ``(width, height)`` per
+            non-ignored box, in original pixels.
+        box_labels (list[int]): Label per box of ``box_sizes``.
+    """
+    img_sizes: List[Tuple[int, int]] = field(default_factory=list)
+    box_sizes: List[Tuple[float, float]] = field(default_factory=list)
+    box_labels: List[int] = field(default_factory=list)
+
+    @property
+    def num_images(self) -> int:
+        """int: Number of images."""
+        return len(self.img_sizes)
+
+
+def collect_stats(data_infos: Sequence[dict]) -> DataStats:
+    """Collect image and box sizes from mmdet data infos.
+
+    Args:
+        data_infos (Sequence[dict]): Data infos with ``width``, ``height``
+            and ``instances`` (``bbox``, ``bbox_label``, ``ignore_flag``).
+
+    Returns:
+        DataStats: The sizes.
+    """
+    stats = DataStats()
+    for info in data_infos:
+        stats.img_sizes.append((int(info['width']), int(info['height'])))
+        for inst in info.get('instances', []):
+            if inst.get('ignore_flag', 0):
+                continue
+            x1, y1, x2, y2 = inst['bbox']
+            stats.box_sizes.append((x2 - x1, y2 - y1))
+            stats.box_labels.append(int(inst['bbox_label']))
+    return stats
+
+
+def _median_size(stats: DataStats) -> Tuple[int, int]:
+    """Median long and short image side."""
+    longs = [max(w, h) for w, h in stats.img_sizes]
+    shorts = [min(w, h) for w, h in stats.img_sizes]
+    return int(np.median(longs)), int(np.median(shorts))
+
+
+def pick_img_scale(stats: DataStats,
+                   min_long: int = 512,
+                   max_long: int = 1333,
+                   large_object: float = 96.0
+                   ) -> Tuple[Tuple[int, int], str]:
+    """Choose the ``Resize`` scale from the images and their boxes.
+
+    The median image keeps its size when its long side lies in
+    ``[min_long, max_long]``, and is scaled into that range otherwise.
+    When even the small objects are large (the 10th percentile of the
+    boxes' short side is above ``large_object`` pixels after that), the
+    image is scaled down until they are ``large_object`` pixels, but not
+    below ``min_long``: large objects need no large input, and a CPU step
+    costs about the pixel count.
+
+    Args:
+        stats (DataStats): Sizes of the training set.
+        min_long (int): Smallest long side. Defaults to 512.
+        max_long (int): Largest long side (mmdet's 1333). Defaults to 1333.
+        large_object (float): Short side, in input pixels, above which
+            small objects count as large. Defaults to 96.
+
+    Returns:
+        tuple[tuple[int, int], str]: ``(long, short)`` for mmdet's
+        ``Resize(scale=..., keep_ratio=True)``, and the reason in words.
+    """
+    if not stats.img_sizes:
+        raise ValueError('no images to choose an image size from')
+    long_side, short_side = _median_size(stats)
+    factor = min(max(1.0, min_long / long_side), max_long / long_side)
+    why = f'median image {long_side}x{short_side}'
+    if stats.box_sizes:
+        p10 = float(np.percentile([min(b) for b in stats.box_sizes], 10))
+        if p10 * factor > large_object:
+            factor = max(large_object / p10, min_long / long_side)
+            why += (f', objects large (10th percentile short side '
+                    f'{p10:.0f} px)')
+    scale = (int(round(long_side * factor)),
+             int(round(short_side * factor)))
+    if abs(factor - 1) > 1e-3:
+        why += f', scaled by {factor:.2f}'
+    return scale, why
+
+
+def small_object_warning(stats: DataStats,
+                         scale: Tuple[int, int],
+                         smallest_anchor: int = SMALLEST_ANCHOR
+                         ) -> Optional[str]:
+    """Warn when many boxes are smaller than the smallest anchor.
+
+    A box counts as small when the square root of its area, at the input
+    scale, is under half the smallest anchor's side: its best IoU with an
+    anchor of that side is then below 0.25, under the RPN's 0.3 negative
+    threshold, so it gets no positive anchor.
+
+    Args:
+        stats (DataStats): Sizes of the training set.
+        scale (tuple[int, int]): The chosen ``(long, short)`` scale.
+        smallest_anchor (int): Side of the smallest anchor in input
+            pixels. Defaults to 32.
+
+    Returns:
+        str | None: The warning, or None.
+    """
+    if not stats.box_sizes:
+        return None
+    long_side, _ = _median_size(stats)
+    factor = scale[0] / long_side
+    sides = np.sqrt([max(w * h, 0.0) for w, h in stats.box_sizes]) * factor
+    share = float(np.mean(sides < smallest_anchor / 2))
+    if share <= SMALL_SHARE_WARN:
+        return None
+    need = smallest_anchor / 2 / max(float(np.percentile(sides, 10)), 1e-6)
+    return (f'{share:.0%} of the training boxes are under '
+            f'{smallest_anchor // 2} px (sqrt of the area) at the input '
+            f'scale {scale}, too small for the smallest anchor '
+            f'({smallest_anchor} px) to match them. Enlarge the input '
+            f'(--img-size {int(math.ceil(scale[0] * need / 32) * 32)}) or '
+            'use smaller anchors (--cfg-options '
+            'model.rpn_head.anchor_generator.scales=[4]).')
+
+
+def default_epochs(num_images: int, batch_size: int,
+                   min_iters: int = 400, min_epochs: int = 8,
+                   max_epochs: int = 60) -> int:
+    """Epochs so that a small dataset still gets ``min_iters`` steps.
+
+    Args:
+        num_images (int): Training images.
+        batch_size (int): Images per step.
+        min_iters (int): Training steps to reach at least. Defaults to 400
+            (BCCD's 8 epochs of 52 steps is 416).
+        min_epochs (int): Fewest epochs. Defaults to 8.
+        max_epochs (int): Most epochs. Defaults to 60.
+
+    Returns:
+        int: The number of epochs.
+    """
+    if num_images <= 0 or batch_size <= 0:
+        raise ValueError('num_images and batch_size must be positive, got '
+                         f'{num_images} and {batch_size}')
+    iters = math.ceil(num_images / batch_size)
+    return int(min(max(math.ceil(min_iters / iters), min_epochs),
+                   max_epochs))

@@ -1,0 +1,81 @@
+"""Start a fine-tune from a detector checkpoint with other classes."""
+import os.path as osp
+from typing import List, Sequence, Tuple
+
+import torch
+
+from rcnn_plugin.engine.checkpoint_io import read_checkpoint
+from rcnn_plugin.models.utils.class_surgery import (
+    build_class_mapping,
+    find_class_heads,
+    remap_state_dict,
+)
+
+__all__ = ['retarget_checkpoint']
+
+
+def _describe(state_dict: dict) -> str:
+    """A few words on what a state dict holds, for errors."""
+    tops = sorted({key.split('.')[0] for key in state_dict})
+    shown = ', '.join(tops[:6]) + (', ...' if len(tops) > 6 else '')
+    return (f'{len(state_dict)} tensors under the top-level names '
+            f'[{shown}]')
+
+
+def _source_classes(state_dict: dict, meta: dict,
+                    prefix: str) -> Tuple[int, List[str]]:
+    """Number of source classes and their names (empty if unknown)."""
+    names = (meta.get('dataset_meta') or {}).get('classes') or meta.get(
+        'CLASSES') or ()
+    if names:
+        return len(names), list(names)
+    rows = state_dict[prefix + 'fc_cls.weight'].shape[0]
+    return rows - 1, []  # mmdet's softmax head: background last
+
+
+def retarget_checkpoint(src: str, classes: Sequence[str],
+                        dst: str) -> List[str]:
+    """Re-target a detector checkpoint to ``classes`` by class surgery.
+
+    Classes whose names the checkpoint's ``meta['dataset_meta']`` also
+    lists keep their trained rows; the others start as mmdet initialises
+    them. Backbone, neck and RPN weights are kept as they are.
+
+    Args:
+        src (str): An mmdet Faster / Mask R-CNN checkpoint.
+        classes (Sequence[str]): The target class names, in label order.
+        dst (str): Where to write the re-targeted checkpoint.
+
+    Returns:
+        list[str]: One line per target class: where its rows come from.
+
+    Raises:
+        ValueError: If ``src`` holds no R-CNN detector (a backbone or a
+            classifier, say), naming what it holds.
+    """
+    state_dict, meta = read_checkpoint(src)
+    try:
+        bbox_prefixes, _ = find_class_heads(state_dict)
+    except ValueError:
+        raise ValueError(
+            f'--from {src} is not an R-CNN detector checkpoint: it holds '
+            f'{_describe(state_dict)}, and no box head '
+            '(roi_head.bbox_head.fc_cls). Give an mmdet Faster or Mask '
+            'R-CNN checkpoint (tools/model_converters/torchvision2mmdet.py '
+            'converts torchvision detectors); for ImageNet backbone '
+            'weights, leave --from out.') from None
+    num_src, src_names = _source_classes(state_dict, meta,
+                                         bbox_prefixes[0])
+    sources = build_class_mapping(src_names, list(classes), {},
+                                  match_names=True) if src_names else [
+                                      [] for _ in classes]
+    new_sd = remap_state_dict(state_dict, num_src, sources)
+    dataset_meta = dict(classes=tuple(classes))
+    torch.save({'meta': dict(dataset_meta=dataset_meta,
+                             remapped_from=osp.basename(src)),
+                'state_dict': new_sd}, dst)
+    return [
+        f'{name}: ' + (' + '.join(src_names[i] for i in srcs)
+                       if srcs else 'new rows (mmdet init)')
+        for name, srcs in zip(classes, sources)
+    ]

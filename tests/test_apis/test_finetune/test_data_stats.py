@@ -1,0 +1,96 @@
+"""Input size, small-object warning and schedule chosen from the data."""
+import pytest
+
+from rcnn_plugin.apis.finetune.data_stats import (
+    DataStats,
+    collect_stats,
+    default_epochs,
+    pick_img_scale,
+    small_object_warning,
+)
+
+
+def _stats(img, boxes):
+    return DataStats(img_sizes=list(img), box_sizes=list(boxes),
+                     box_labels=[0] * len(boxes))
+
+
+def test_collect_stats_skips_ignored_and_counts_empty_images():
+    infos = [
+        dict(width=640, height=480, instances=[
+            dict(bbox=[0, 0, 10, 20], bbox_label=1, ignore_flag=0),
+            dict(bbox=[0, 0, 50, 50], bbox_label=-1, ignore_flag=1)]),
+        dict(width=320, height=240, instances=[]),  # no GT: a normal image
+    ]
+    stats = collect_stats(infos)
+    assert stats.img_sizes == [(640, 480), (320, 240)]
+    assert stats.box_sizes == [(10, 20)]
+    assert stats.box_labels == [1]
+    assert stats.num_images == 2
+
+
+def test_native_size_kept_in_range():
+    # BCCD: 640x480 with cells of ~40-150 px: kept at its size.
+    stats = _stats([(640, 480)] * 5, [(40, 40), (100, 120), (150, 140)] * 4)
+    scale, why = pick_img_scale(stats)
+    assert scale == (640, 480)
+    assert 'median image 640x480' in why
+
+
+def test_small_images_scaled_up_to_min_long():
+    stats = _stats([(256, 256)] * 3, [(20, 20)] * 10)
+    assert pick_img_scale(stats)[0] == (512, 512)
+
+
+def test_huge_images_capped():
+    stats = _stats([(4000, 3000)] * 3, [(20, 20)] * 10)
+    scale, _ = pick_img_scale(stats)
+    assert scale[0] == 1333 and abs(scale[1] - 1000) <= 1
+
+
+def test_large_objects_scale_down_but_not_below_min_long():
+    # balloon-like: 1024 px images whose smallest objects are ~300 px.
+    stats = _stats([(1024, 683)] * 5, [(300, 320), (500, 400)] * 5)
+    scale, why = pick_img_scale(stats)
+    assert scale == (512, 342)
+    assert 'objects large' in why
+    # Objects of 150 px: scaled to 96 px is 0.64, 1024 * 0.64 = 655.
+    stats = _stats([(1024, 683)] * 5, [(150, 150)] * 10)
+    assert pick_img_scale(stats)[0][0] == 655
+
+
+def test_no_images_is_an_error():
+    with pytest.raises(ValueError, match='no images'):
+        pick_img_scale(DataStats())
+
+
+def test_small_object_warning_names_the_options():
+    stats = _stats([(1242, 375)] * 3, [(10, 12)] * 8 + [(80, 80)] * 2)
+    msg = small_object_warning(stats, (1242, 375))
+    assert msg is not None
+    assert '80%' in msg and '--img-size' in msg
+    assert 'anchor_generator.scales' in msg
+    # The suggested size brings the 10th percentile up to 16 px.
+    size = int(msg.split('--img-size ')[1].split(')')[0])
+    assert size * 10.95 / 1242 >= 16
+
+
+def test_no_warning_for_large_objects_or_no_boxes():
+    stats = _stats([(640, 480)] * 3, [(40, 40)] * 10)
+    assert small_object_warning(stats, (640, 480)) is None
+    assert small_object_warning(_stats([(640, 480)], []), (640, 480)) is None
+
+
+@pytest.mark.parametrize('images,batch,epochs', [
+    (205, 4, 8),    # BCCD: 52 steps an epoch
+    (40, 4, 40),    # kitti_yolo: 10 steps an epoch
+    (61, 2, 13),    # balloon at batch 2: 31 steps
+    (5, 4, 60),     # capped
+])
+def test_default_epochs(images, batch, epochs):
+    assert default_epochs(images, batch) == epochs
+
+
+def test_default_epochs_rejects_empty():
+    with pytest.raises(ValueError, match='positive'):
+        default_epochs(0, 4)

@@ -1,0 +1,55 @@
+"""--from: a detector checkpoint re-targeted to the data's classes."""
+import pytest
+import torch
+
+from rcnn_plugin.apis.finetune import retarget_checkpoint
+
+
+def _detector_sd(num_classes, dim=8):
+    return {
+        'backbone.conv1.weight': torch.randn(4, 3, 3, 3),
+        'roi_head.bbox_head.fc_cls.weight': torch.randn(num_classes + 1, dim),
+        'roi_head.bbox_head.fc_cls.bias': torch.randn(num_classes + 1),
+        'roi_head.bbox_head.fc_reg.weight': torch.randn(4 * num_classes, dim),
+        'roi_head.bbox_head.fc_reg.bias': torch.randn(4 * num_classes),
+    }
+
+
+def test_named_classes_keep_their_rows(tmp_path):
+    sd = _detector_sd(3)
+    src = tmp_path / 'src.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': ('a', 'b', 'c')}},
+                'state_dict': sd}, src)
+    dst = tmp_path / 'dst.pth'
+    lines = retarget_checkpoint(str(src), ['c', 'new'], str(dst))
+    assert lines == ['c: c', 'new: new rows (mmdet init)']
+    out = torch.load(dst, weights_only=True)
+    cls = out['state_dict']['roi_head.bbox_head.fc_cls.weight']
+    assert cls.shape == (3, 8)  # 2 classes + background
+    assert torch.equal(cls[0], sd['roi_head.bbox_head.fc_cls.weight'][2])
+    assert torch.equal(cls[2], sd['roi_head.bbox_head.fc_cls.weight'][3])
+    assert out['meta']['dataset_meta']['classes'] == ('c', 'new')
+    assert torch.equal(out['state_dict']['backbone.conv1.weight'],
+                       sd['backbone.conv1.weight'])
+
+
+def test_unnamed_classes_start_fresh(tmp_path):
+    src = tmp_path / 'src.pth'
+    torch.save({'state_dict': _detector_sd(5)}, src)
+    lines = retarget_checkpoint(str(src), ['x'], str(tmp_path / 'd.pth'))
+    assert lines == ['x: new rows (mmdet init)']
+    out = torch.load(tmp_path / 'd.pth', weights_only=True)
+    assert out['state_dict']['roi_head.bbox_head.fc_reg.weight'].shape == (
+        4, 8)
+
+
+def test_backbone_checkpoint_is_refused_naming_what_it_holds(tmp_path):
+    src = tmp_path / 'mobilenet.pth'
+    torch.save({'features.0.weight': torch.zeros(2),
+                'classifier.1.weight': torch.zeros(2)}, src)
+    with pytest.raises(ValueError) as err:
+        retarget_checkpoint(str(src), ['x'], str(tmp_path / 'd.pth'))
+    msg = str(err.value)
+    assert 'not an R-CNN detector checkpoint' in msg
+    assert '[classifier, features]' in msg
+    assert not (tmp_path / 'd.pth').exists()

@@ -1,0 +1,194 @@
+"""tools/finetune.py on tiny generated folders, as a user runs it."""
+import csv
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+TOOL = osp.join(REPO, 'tools', 'finetune.py')
+CLASSES = ('cell', 'blob')
+
+
+def _image(rng, size=(96, 72)):
+    """A noise image with two filled rectangles (one per class)."""
+    w, h = size
+    img = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+    boxes = []
+    for label, colour in enumerate(((220, 40, 40), (40, 220, 40))):
+        bw, bh = rng.integers(18, 30, 2)
+        x1, y1 = rng.integers(0, w - bw), rng.integers(0, h - bh)
+        img[y1:y1 + bh, x1:x1 + bw] = colour
+        boxes.append((label, int(x1), int(y1), int(x1 + bw), int(y1 + bh)))
+    return Image.fromarray(img), boxes
+
+
+def make_yolo(root, n=10, seed=0):
+    """Ultralytics layout: images/train, labels/train, data.yaml (no val)."""
+    rng = np.random.default_rng(seed)
+    for sub in ('images/train', 'labels/train'):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        img, boxes = _image(rng)
+        img.save(root / 'images' / 'train' / f'{i:03d}.jpg')
+        w, h = img.size
+        with open(root / 'labels' / 'train' / f'{i:03d}.txt', 'w') as f:
+            for c, x1, y1, x2, y2 in boxes:
+                f.write(f'{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f}'
+                        f' {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n')
+    (root / 'data.yaml').write_text(
+        'names:\n' + ''.join(f'  - {c}\n' for c in CLASSES))
+    return root
+
+
+def make_labelimg_voc(root, n=10, seed=1, ext='png'):
+    """LabelImg: annotations/*.xml and images/*.png, no ImageSets."""
+    rng = np.random.default_rng(seed)
+    (root / 'images').mkdir(parents=True)
+    (root / 'annotations').mkdir()
+    for i in range(n):
+        img, boxes = _image(rng)
+        name = f'img{i:03d}.{ext}'
+        img.save(root / 'images' / name)
+        objs = ''.join(
+            f'<object><name>{CLASSES[c]}</name><difficult>0</difficult>'
+            f'<bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax>'
+            f'<ymax>{y2}</ymax></bndbox></object>'
+            for c, x1, y1, x2, y2 in boxes)
+        (root / 'annotations' / f'img{i:03d}.xml').write_text(
+            f'<annotation><folder>images</folder><filename>{name}'
+            f'</filename><size><width>{img.size[0]}</width><height>'
+            f'{img.size[1]}</height><depth>3</depth></size>{objs}'
+            '</annotation>')
+    return root
+
+
+def make_csv(root, n=10, seed=2):
+    """bcd-like CSV: normalised coordinates, RGBA PNGs, no split."""
+    rng = np.random.default_rng(seed)
+    (root / 'images').mkdir(parents=True)
+    with open(root / 'annotations.csv', 'w', newline='') as f:
+        out = csv.writer(f)
+        out.writerow(['image_id', 'image', 'xmin', 'ymin', 'xmax', 'ymax',
+                      'label'])
+        for i in range(n):
+            img, boxes = _image(rng)
+            img.convert('RGBA').save(root / 'images' / f'image-{i}.png')
+            w, h = img.size
+            for c, x1, y1, x2, y2 in boxes:
+                out.writerow([i, f'image-{i}.png', x1 / w, y1 / h, x2 / w,
+                              y2 / h, CLASSES[c]])
+    return root
+
+
+def finetune(args, timeout=900):
+    proc = subprocess.run(
+        [sys.executable, TOOL] + [str(a) for a in args], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=timeout, env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
+                              'PATH': '/usr/bin:/bin'})
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.parametrize('make,fmt', [(make_yolo, 'yolo'),
+                                      (make_labelimg_voc, 'voc'),
+                                      (make_csv, 'csv')])
+def test_dry_run_detects_and_writes_a_config(tmp_path, make, fmt):
+    data = make(tmp_path / 'data')
+    work = tmp_path / 'work'
+    rc, out = finetune([data, '--work-dir', work, '--dry-run'])
+    assert rc == 0, out[-4000:]
+    assert f'({fmt};' in out
+    assert '2 classes' in out and 'cell, blob' in out
+    # No val split in the data: a seeded, stratified one was written.
+    assert 'no validation split in the data' in out
+    train = (work / 'splits' / 'train.txt').read_text().split()
+    val = (work / 'splits' / 'val.txt').read_text().split()
+    assert len(train) == 8 and len(val) == 2 and not set(train) & set(val)
+    # Small images are scaled up to a long side of 512.
+    assert 'input scale (512, 384)' in out
+    configs = list(work.glob('faster-rcnn_finetune_*.py'))
+    assert len(configs) == 1
+    # The written config is a normal config that tools/train.py can load.
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(configs[0]))
+    assert cfg.model.roi_head.bbox_head.num_classes == 2
+    assert cfg.train_dataloader.dataset.type == 'ImageSubsetDataset'
+
+
+def test_split_is_deterministic(tmp_path):
+    data = make_yolo(tmp_path / 'data')
+    lists = []
+    for run in ('a', 'b'):
+        work = tmp_path / run
+        rc, out = finetune([data, '--work-dir', work, '--dry-run'])
+        assert rc == 0, out[-3000:]
+        lists.append((work / 'splits' / 'val.txt').read_text())
+    assert lists[0] == lists[1]
+
+
+def test_yolo_folder_trains_and_writes_the_run_folder(tmp_path):
+    data = make_yolo(tmp_path / 'data', n=8)
+    work = tmp_path / 'work'
+    rc, out = finetune([data, '--work-dir', work, '--epochs', 2,
+                        '--img-size', 128, '--batch-size', 2])
+    assert rc == 0, out[-6000:]
+    assert '[train] seed 0' in out
+    result = json.loads((work / 'finetune.json').read_text())
+    assert len(result['val']) == 2  # one validation per epoch
+    assert 'pascal_voc/mAP' in result['test']
+    assert result['best_checkpoint'].startswith('best_pascal_voc_mAP')
+
+
+@pytest.mark.parametrize('args,expect', [
+    (['--model', 'mask-rcnn'], 'needs polygon or mask annotations'),
+    (['--model', 'fast-rcnn'], 'trains on precomputed proposals'),
+    (['--val-fraction', '1.5'], 'give a fraction in (0, 1)'),
+])
+def test_unfit_options_are_sentences(tmp_path, args, expect):
+    data = make_yolo(tmp_path / 'data')
+    rc, out = finetune([data, '--work-dir', tmp_path / 'w', '--dry-run']
+                       + args)
+    assert rc == 2, out[-3000:]
+    assert expect in out
+    assert 'Traceback' not in out
+
+
+def test_folder_without_labels_is_an_error(tmp_path):
+    (tmp_path / 'data').mkdir()
+    Image.new('RGB', (32, 32)).save(tmp_path / 'data' / 'a.jpg')
+    rc, out = finetune([tmp_path / 'data', '--dry-run', '--work-dir',
+                        tmp_path / 'w'])
+    assert rc == 2 and 'Traceback' not in out, out[-3000:]
+    assert 'error:' in out
+
+
+def test_class_only_in_validation_is_an_error(tmp_path):
+    data = make_yolo(tmp_path / 'data', n=6)
+    (data / 'images' / 'val').mkdir()
+    (data / 'labels' / 'val').mkdir()
+    Image.new('RGB', (96, 72)).save(data / 'images' / 'val' / 'v.jpg')
+    (data / 'labels' / 'val' / 'v.txt').write_text('1 0.5 0.5 0.2 0.2\n')
+    for txt in (data / 'labels' / 'train').glob('*.txt'):  # no blob left
+        lines = [ln for ln in txt.read_text().splitlines()
+                 if ln.startswith('0 ')]
+        txt.write_text('\n'.join(lines) + '\n')
+    rc, out = finetune([data, '--dry-run', '--work-dir', tmp_path / 'w'])
+    assert rc == 2, out[-3000:]
+    assert "classes ['blob'] have objects in the validation split" in out
+
+
+def test_from_a_backbone_checkpoint_is_an_error(tmp_path):
+    import torch
+    data = make_yolo(tmp_path / 'data')
+    ckpt = tmp_path / 'backbone.pth'
+    torch.save({'features.0.weight': torch.zeros(1)}, ckpt)
+    rc, out = finetune([data, '--dry-run', '--work-dir', tmp_path / 'w',
+                        '--from', ckpt])
+    assert rc == 2, out[-3000:]
+    assert 'is not an R-CNN detector checkpoint' in out
