@@ -12,11 +12,13 @@ load from the local cache only (an explicit error instead of a download).
 from . import ops  # noqa: F401
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
-from .engine import register_safe_local_loader
 from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .models import register_offline_scheme
-from .utils import register_offline_remote_schemes
+from .utils import (
+    register_offline_remote_schemes,
+    register_safe_local_loader,
+)
 from .version import __version__
 
 register_safe_local_loader()

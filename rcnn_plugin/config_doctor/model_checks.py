@@ -10,6 +10,8 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+
 from .context import (
     DoctorContext,
     dataset_classes,
@@ -212,8 +214,6 @@ def _checkpoint_classes(load_from: str) -> Optional[Tuple[str, ...]]:
     Reads the local file (or the torch hub cache copy of a URL) with
     :func:`load_checkpoint_safely`; nothing is downloaded.
     """
-    from rcnn_plugin.engine import load_checkpoint_safely
-
     from .offline import cached_file
     path = osp.expanduser(load_from)
     if not osp.isfile(path):

@@ -1,4 +1,4 @@
-from .checkpoint import (
+from rcnn_plugin.utils.checkpoint import (
     TRUST_ENV,
     UnsafeCheckpointError,
     load_checkpoint_safely,
@@ -6,6 +6,7 @@ from .checkpoint import (
     safe_globals,
     trust_checkpoint,
 )
+
 from .checkpoint_io import (
     CorruptCheckpointError,
     compare_state_dicts,

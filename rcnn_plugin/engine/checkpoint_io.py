@@ -8,7 +8,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from .checkpoint import (
+from rcnn_plugin.utils.checkpoint import (
     UnsafeCheckpointError,
     _unsafe_types,
     load_checkpoint_safely,

@@ -1,4 +1,12 @@
 from .amp import BF16_SWAPS, enable_amp
+from .checkpoint import (
+    TRUST_ENV,
+    UnsafeCheckpointError,
+    load_checkpoint_safely,
+    register_safe_local_loader,
+    safe_globals,
+    trust_checkpoint,
+)
 from .cli import add_common_args, load_config, seed_message
 from .dist import prepare_distributed
 from .offline import (
@@ -19,4 +27,10 @@ __all__ = [
     'apply_overlays',
     'BF16_SWAPS',
     'enable_amp',
+    'load_checkpoint_safely',
+    'register_safe_local_loader',
+    'safe_globals',
+    'trust_checkpoint',
+    'TRUST_ENV',
+    'UnsafeCheckpointError',
 ]

@@ -24,7 +24,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner import checkpoint as mm_ckpt
 
-from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+from .checkpoint import load_checkpoint_safely
 
 ALLOW_ENV = 'RCNN_PLUGIN_ALLOW_DOWNLOADS'
 REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://',

@@ -8,7 +8,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import rcnn_plugin  # noqa: F401  (registers the safe loader)
-from rcnn_plugin.engine import (
+from rcnn_plugin.utils import (
     TRUST_ENV,
     UnsafeCheckpointError,
     load_checkpoint_safely,
@@ -110,7 +110,7 @@ def test_weights_only_default_untouched():
 
 
 def test_restricted_getattr_only_serves_history_buffer_methods(tmp_path):
-    from rcnn_plugin.engine.checkpoint import history_buffer_getattr
+    from rcnn_plugin.utils.checkpoint import history_buffer_getattr
     assert history_buffer_getattr(HistoryBuffer, 'mean') is \
         HistoryBuffer.mean
     for obj, name in [(HistoryBuffer, '__class__'), (HistoryBuffer, 'x'),

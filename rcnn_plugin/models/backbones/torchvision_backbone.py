@@ -21,8 +21,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
 from rcnn_plugin.models.utils.offline_weights import find_weights_file
+from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 
 
 def _layer_names(model: nn.Module, name: str) -> List[List[str]]:

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import nn
 
-from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 
 ADAPTER_FORMAT = 'rcnn_plugin.adapter/1'
 

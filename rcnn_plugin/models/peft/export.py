@@ -8,7 +8,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import nn
 
-from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 
 from .adapter import load_adapter
 from .freeze import unfreeze_norm_stats

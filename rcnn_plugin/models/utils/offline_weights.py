@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from rcnn_plugin.engine.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 
 SCHEME = 'offline-torchvision://'
 
