@@ -25,8 +25,9 @@ def draw_detections(image: np.ndarray, dets: List[Dict],
 
     Args:
         image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
-        dets (List[dict]): Detections with ``bbox_xyxy``, ``score``,
-            ``label`` and optionally ``segmentation`` (COCO RLE).
+        dets (List[dict]): Detections with ``bbox_xyxy``, ``label`` and
+            optionally ``score`` (ground truth has none: the class name is
+            drawn alone) and ``segmentation`` (COCO RLE).
         classes (Sequence[str]): Class names indexed by label.
 
     Returns:
@@ -42,7 +43,9 @@ def draw_detections(image: np.ndarray, dets: List[Dict],
                 np.uint8)
         x1, y1, x2, y2 = (int(round(v)) for v in det['bbox_xyxy'])
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
-        text = f'{classes[det["label"]]} {det["score"]:.2f}'
+        text = str(classes[det['label']])
+        if det.get('score') is not None:
+            text += f' {det["score"]:.2f}'
         cv2.putText(out, text, (x1, max(y1 - 4, 10)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
     return out

@@ -164,10 +164,12 @@ def check_val_classes(train: BaseDataset, val: BaseDataset,
     only_val = [c for i, c in enumerate(classes)
                 if val_counts[i] and not train_counts[i]]
     if only_val:
+        counts = ', '.join(
+            str(val_counts[list(classes).index(c)]) for c in only_val)
         raise FinetuneError(
             f'classes {only_val} have objects in the validation split '
-            f'({", ".join(str(val_counts[classes.index(c)]) for c in only_val)}'
-            ' of them) but none in the training split: the model cannot '
+            f'({counts} of them) but none in the training split: the model '
+            'cannot '
             'learn them. Move some of their images into training, or drop '
             'the classes (--classes lists the ones to keep).')
     missing = [c for i, c in enumerate(classes) if not train_counts[i]]
