@@ -10,7 +10,10 @@ Each file holds ``imagePath`` (relative to the JSON file), ``imageHeight``,
 - shapes sharing a ``label`` and a non-null ``group_id`` are parts of one
   instance: one box around all parts and one mask with several polygons;
 - ``line``, ``linestrip``, ``point``, ``points`` and ``mask`` shapes are
-  skipped and counted per type (``skipped_shapes``).
+  skipped and counted per type (``skipped_shapes``);
+- a shape labelled ``__ignore__`` (labelme2coco's convention, also the
+  first line of its ``labels.txt``) is an ignore region: ``ignore_flag=1``,
+  ``bbox_label=-1``, whatever the class list.
 """
 import json
 import math
@@ -28,6 +31,7 @@ from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 __all__ = ['LabelMeDataset', 'labelme_shape_polygon']
 
 SKIPPED_TYPES = ('line', 'linestrip', 'point', 'points', 'mask')
+IGNORE_LABEL = '__ignore__'
 _NUMBER_TYPES = {int, float}
 
 
@@ -233,7 +237,10 @@ class LabelMeDataset(NativeDetDataset):
                                   f'or a string, got {group!r}'[:200],
                                   where + '[group_id]')
         poly = labelme_shape_polygon(shape, path, where)
-        label = self.class_label(shape['label'], path, where + '[label]')
+        if shape['label'] == IGNORE_LABEL:
+            label = (-1, 1)
+        else:
+            label = self.class_label(shape['label'], path, where + '[label]')
         if label is None:
             return None
         return dict(bbox=polygon_bbox(poly), bbox_label=label[0],

@@ -22,7 +22,7 @@ Layouts, with ``data_prefix=dict(img=..., ann=...)`` relative to
 """
 import os
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import yaml
 from mmdet.registry import DATASETS
@@ -174,17 +174,19 @@ class YOLODataset(NativeDetDataset):
 
     Args:
         *args: Positional arguments of mmdet's ``BaseDetDataset``.
-        names_file (str, optional): ``obj.names``, ``classes.txt`` or
-            ``data.yaml``, relative to ``data_root``. If None, the first of
-            those names found in the label folder, its parents up to
-            ``data_root`` is used. Defaults to None.
+        names_file (str | bool, optional): ``obj.names``, ``classes.txt``
+            or ``data.yaml``, relative to ``data_root``. If None, the first
+            of those names found in the label folder, its parents up to
+            ``data_root`` is used. False reads no names file: the classes
+            are ``metainfo=dict(classes=...)`` in label-index order (to
+            rename or respell a names file's classes). Defaults to None.
         **kwargs: Keyword arguments of mmdet's ``BaseDetDataset``
             (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
 
     METAINFO = {'classes': ()}
 
-    def __init__(self, *args, names_file: Optional[str] = None,
+    def __init__(self, *args, names_file: Optional[Union[str, bool]] = None,
                  **kwargs) -> None:
         self.names_file = names_file
         super().__init__(*args, **kwargs)
@@ -207,6 +209,11 @@ class YOLODataset(NativeDetDataset):
 
     def _resolve_classes(self, ann_dir: str) -> Tuple[str, ...]:
         classes = tuple(self._metainfo.get('classes') or ())
+        if self.names_file is False:
+            if not classes:
+                raise ValueError('names_file=False needs metainfo=dict('
+                                 'classes=(...)) in label-index order')
+            return classes
         path = self._find_names_file(ann_dir)
         if path is None:
             if not classes:

@@ -106,3 +106,15 @@ def test_renamed_class_list_raises_instead_of_empty(tmp_path):
     with pytest.raises(ValueError, match='no instance'):
         _build(tmp_path, classes=('Cat', 'Dog'), unknown_classes='skip',
                test_mode=True)
+
+
+def test_ignore_label_is_an_ignore_region_not_an_unknown_class(tmp_path):
+    _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 7]]),
+                           _shape('__ignore__', [[2, 2], [8, 8]],
+                                  'rectangle')])
+    ds = _build(tmp_path, classes=('cat', ))  # unknown_classes='error'
+    insts = ds.get_data_info(0)['instances']
+    assert [(i['bbox_label'], i['ignore_flag']) for i in insts] == [
+        (0, 0), (-1, 1)]
+    assert insts[1]['bbox'] == [2, 2, 8, 8]
+    assert not ds.unknown_class_counts

@@ -79,3 +79,62 @@ def test_image_without_objects_is_kept_in_test_mode(tmp_path):
     ds = _build(tmp_path, test_mode=True)
     assert len(ds) == 2
     assert ds.get_data_info(0)['instances'] == []
+
+
+def _labelimg(root, filename, image, size=True):
+    (root / 'annotations').mkdir(exist_ok=True)
+    (root / 'images').mkdir(exist_ok=True)
+    cv2.imwrite(str(root / 'images' / image),
+                np.zeros((40, 60, 3), np.uint8))
+    name = f'<filename>{filename}</filename>' if filename else ''
+    sz = '<size><width>60</width><height>40</height></size>' if size else ''
+    (root / 'annotations' / f'{osp.splitext(image)[0]}.xml').write_text(
+        f'<annotation>{name}{sz}<object><name>cell</name><bndbox><xmin>2'
+        '</xmin><ymin>2</ymin><xmax>9</xmax><ymax>9</ymax></bndbox>'
+        '</object></annotation>')
+
+
+def _build_folder(root, **kwargs):
+    return StrictXMLDataset(
+        data_root=str(root), ann_file='', data_prefix=dict(sub_data_root=''),
+        ann_subdir='annotations', img_subdir='images', pipeline=[],
+        metainfo=dict(classes=('cell', )), **kwargs)
+
+
+@pytest.mark.parametrize('filename', ['b.png', 'C:\\labelimg\\b.png', None,
+                                      'b.jpg', 'wrong.jpg'])
+def test_png_image_from_filename_or_stem(tmp_path, filename):
+    _labelimg(tmp_path, filename, 'b.png', size=filename is not None)
+    ds = _build_folder(tmp_path)
+    info = ds.get_data_info(0)
+    assert info['img_path'] == osp.join(str(tmp_path), 'images', 'b.png')
+    assert (info['width'], info['height']) == (60, 40)
+    assert info['instances'][0]['bbox'] == [1, 1, 8, 8]
+
+
+def test_folder_of_xmls_sorted_and_empty_folder(tmp_path):
+    _labelimg(tmp_path, 'z.jpg', 'z.jpg')
+    _labelimg(tmp_path, 'a.jpg', 'a.jpg')
+    ds = _build_folder(tmp_path)
+    assert [ds.get_data_info(i)['img_id'] for i in range(2)] == ['a', 'z']
+    empty = tmp_path / 'empty'
+    (empty / 'annotations').mkdir(parents=True)
+    with pytest.raises(ValueError, match=r'annotations/?: lists no images'):
+        _build_folder(empty)
+    with pytest.raises(FileNotFoundError, match='annotation folder'):
+        _build_folder(tmp_path / 'nowhere')
+
+
+@pytest.mark.parametrize('xml,match', [
+    ('<annotation><object><name>cell</name><bndbox><xmin>a</xmin><ymin>1'
+     '</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>',
+     r"a\.xml <object> 1: <bndbox><xmin> must be a number, got 'a'"),
+    ('<annotation><object><bndbox/></object></annotation>',
+     r'a\.xml <object> 1: an object has no <name>'),
+    ('<annotation><object>', r'a\.xml: is not valid XML'),
+])
+def test_malformed_xml_names_file_and_object(tmp_path, xml, match):
+    _labelimg(tmp_path, 'a.jpg', 'a.jpg')
+    (tmp_path / 'annotations' / 'a.xml').write_text(xml)
+    with pytest.raises(ValueError, match=match):
+        _build_folder(tmp_path)

@@ -158,3 +158,13 @@ def test_real_kitti_yolo_counts(split, images, counts):
     assert not ds.dropped_boxes
     info = ds.get_data_info(0)
     assert (info['width'], info['height']) == (1242, 375)
+
+
+def test_names_file_false_uses_the_given_names(tmp_path):
+    _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.1 0.1\n'})
+    ds = _build(tmp_path, names_file=False,
+                metainfo=dict(classes=('Cat', 'Dog')))
+    assert ds.metainfo['classes'] == ('Cat', 'Dog')
+    assert class_instance_counts(ds) == dict(Cat=1, Dog=1)
+    with pytest.raises(ValueError, match='names_file=False needs'):
+        _build(tmp_path, names_file=False)
