@@ -1,12 +1,23 @@
 from .balloon import BalloonDataset
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
-from .dataset_wrappers import ClassSubsetDataset, KShotDataset
+from .csv_style import CSVDataset
+from .dataset_wrappers import (
+    ClassSubsetDataset,
+    ImageSubsetDataset,
+    KShotDataset,
+)
 from .errors import AnnotationError, BadImageError
 from .k_shot import load_split, sample_k_shot, save_split
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
-from .layouts import FORMATS, split_configs
+from .layouts import (
+    FORMATS,
+    DatasetLayout,
+    LayoutError,
+    detect_layout,
+    split_configs,
+)
 from .native import drop_degenerate, read_image_size
 from .proposals import ProposalFileError, match_proposals, proposal_key
 from .samplers import (
@@ -22,6 +33,7 @@ from .stats import (
 )
 from .synthetic_cells import SyntheticCellsDataset, make_synthetic_cells
 from .transforms import *  # noqa: F401,F403
+from .val_split import stratified_split
 from .validation import check_dataset_cfg, format_report, is_fatal
 from .via import VIADataset, via_shape_polygon
 from .xml_style import StrictXMLDataset, UnknownClassError
@@ -31,6 +43,12 @@ __all__ = [
     'AnnotationError',
     'BadImageError',
     'BCCDDataset',
+    'CSVDataset',
+    'DatasetLayout',
+    'detect_layout',
+    'ImageSubsetDataset',
+    'LayoutError',
+    'stratified_split',
     'check_dataset_cfg',
     'check_numbers',
     'class_instance_counts',

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 from typing import List, Optional, Sequence
 
 from mmengine.logging import print_log
@@ -129,20 +130,30 @@ def convert_main(fmt: str, argv: Optional[Sequence[str]] = None) -> int:
     """
     from mmdet.registry import DATASETS
 
-    from .layouts import split_configs
+    from .layouts import LayoutError, detect_layout
     parser = argparse.ArgumentParser(
         description=f'Convert a {fmt} dataset to COCO JSON, one file per '
         'split found under DATA_ROOT.')
     parser.add_argument('data_root')
     parser.add_argument('out_dir', help='writes OUT_DIR/<split>.json')
-    parser.add_argument('--classes', nargs='+', help='class names')
+    parser.add_argument('--classes', nargs='+',
+                        help='class names, replacing the detected ones')
     parser.add_argument('--absolute-paths', action='store_true',
                         help='write absolute image paths, not relative to '
                         'DATA_ROOT')
     args = parser.parse_args(argv)
     init_default_scope('mmdet')
-    for split, cfg in split_configs(args.data_root, fmt,
-                                    args.classes).items():
+    try:
+        layout = detect_layout(args.data_root, fmt, args.classes)
+    except LayoutError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'{fmt}: splits {list(layout.splits)}, classes '
+          f'{list(layout.classes)} from {layout.class_source}')
+    for note in layout.notes:
+        print(f'note: {note}')
+    for split, cfg in layout.splits.items():
+        cfg = dict(cfg, pipeline=[])
         if fmt not in ('voc', 'coco'):
             # convert what is there, with a bar over the files parsed
             cfg.update(check_classes='warn', show_progress=True)

@@ -1,4 +1,11 @@
-"""Dataset wrappers for few-shot work: a class subset and a K-shot split.
+"""Dataset wrappers: a class subset, a K-shot split and an image subset.
+
+:class:`ImageSubsetDataset` keeps the images listed in a text file (a
+train / val split drawn by :func:`rcnn_plugin.datasets.stratified_split`).
+The few-shot wrappers below keep every instance they do not use as
+``ignore_flag=1`` rather than deleting it.
+
+Few-shot wrappers (a class subset and a K-shot split):
 
 Both keep every instance they do not use as ``ignore_flag=1`` rather than
 deleting it: mmdet's ``PackDetInputs`` moves ignored instances to
@@ -9,12 +16,14 @@ excluded from the negatives. Instances of classes outside the subset get
 """
 import copy
 import os.path as osp
-from typing import List, Optional, Sequence, Union
+import random
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmdet.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from .errors import AnnotationError
 from .k_shot import load_split, sample_k_shot, save_split
 
 
@@ -194,3 +203,161 @@ class KShotDataset(ClassSubsetDataset):
         print_log(f'KShotDataset: {self.shots}-shot split (seed '
                   f'{self.seed}) {how}: {len(data_list)} images for '
                   f'{len(self.classes)} classes', logger='current')
+
+
+def _read_img_list(path: str) -> List[Tuple[int, str]]:
+    """Non-blank lines of an image list as ``(line number, entry)``."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f'img_list {path} does not exist') from None
+    entries = [(n, line.strip()) for n, line in enumerate(lines, 1)
+               if line.strip()]
+    if not entries:
+        raise AnnotationError(path, 'lists no images: an image list needs '
+                              'one image path (relative to data_root) per '
+                              'line')
+    return entries
+
+
+def _norm(path: str) -> str:
+    return osp.normpath(path.replace('\\', '/'))
+
+
+@DATASETS.register_module()
+class ImageSubsetDataset:
+    """Keep the images listed in a text file, in the file's order.
+
+    Each non-blank line of ``img_list`` is an image path relative to the
+    wrapped dataset's ``data_root`` (as :func:`stratified_split` writes
+    them) or an absolute path. A line that matches no image of the dataset,
+    or repeats an image, is an :class:`AnnotationError` naming the file and
+    line. Metainfo, ``test_mode``, ``get_data_info`` (for mmdet's
+    ``AspectRatioBatchSampler``) and ``get_cat_ids`` pass through.
+
+    The wrapped dataset is ``self.source`` (as in
+    :class:`ClassSubsetDataset`: helpers that unwrap ``.dataset`` chains
+    would count every image). The readers' problem counts
+    (``bad_images``, ``dropped_boxes``, ...) are forwarded from it and
+    cover the whole wrapped dataset.
+
+    Args:
+        dataset (BaseDataset | dict): The dataset or its config.
+        img_list (str): The text file of image paths.
+        lazy_init (bool): Defer reading until ``full_init``. Defaults to
+            False.
+    """
+
+    _FORWARDED = ('bad_images', 'unknown_class_counts', 'dropped_boxes',
+                  'clipped_boxes', 'pipeline', 'data_root')
+
+    def __init__(self,
+                 dataset: Union[BaseDataset, dict],
+                 img_list: str,
+                 lazy_init: bool = False) -> None:
+        if isinstance(dataset, dict):
+            self.source = DATASETS.build(dataset)
+        elif hasattr(dataset, 'get_data_info'):
+            self.source = dataset
+        else:
+            raise TypeError('dataset must be a dataset config or a dataset,'
+                            f' got {type(dataset).__name__}')
+        self.img_list = img_list
+        self.indices: List[int] = []
+        self._fully_initialized = False
+        if not lazy_init:
+            self.full_init()
+
+    def __getattr__(self, name: str):
+        if name in self._FORWARDED and 'source' in self.__dict__:
+            return getattr(self.source, name)
+        raise AttributeError(
+            f'{type(self).__name__!r} object has no attribute {name!r}')
+
+    @property
+    def metainfo(self) -> dict:
+        """Meta information of the wrapped dataset (a copy)."""
+        return copy.deepcopy(self.source.metainfo)
+
+    @property
+    def test_mode(self) -> bool:
+        """``test_mode`` of the wrapped dataset."""
+        return bool(getattr(self.source, 'test_mode', False))
+
+    def full_init(self) -> None:
+        """Load the wrapped dataset and match the listed images."""
+        if self._fully_initialized:
+            return
+        self.source.full_init()
+        root = getattr(self.source, 'data_root', None) or ''
+        by_path: Dict[str, int] = {}
+        for i in range(len(self.source)):
+            path = self.source.get_data_info(i)['img_path']
+            by_path.setdefault(_norm(osp.relpath(path, root) if root
+                                     else path), i)
+            by_path.setdefault(_norm(osp.abspath(path)), i)
+        seen: Dict[int, int] = {}
+        for lineno, entry in _read_img_list(self.img_list):
+            idx = by_path.get(_norm(entry))
+            if idx is None:
+                raise AnnotationError(
+                    self.img_list, f'{entry!r} matches no image of the '
+                    f'dataset ({len(self.source)} images under {root!r}; '
+                    'paths are relative to its data_root, and images that '
+                    'filter_cfg removes cannot be listed)', lineno)
+            if idx in seen:
+                raise AnnotationError(
+                    self.img_list, f'{entry!r} is listed twice (first on '
+                    f'line {seen[idx]})', lineno)
+            seen[idx] = lineno
+        self.indices = list(seen)
+        self._fully_initialized = True
+
+    def _source_idx(self, idx: int) -> int:
+        if not self._fully_initialized:
+            self.full_init()
+        return self.indices[idx]
+
+    def get_data_info(self, idx: int) -> dict:
+        """Data info of the ``idx``-th listed image.
+
+        Args:
+            idx (int): Index in the list.
+
+        Returns:
+            dict: The wrapped dataset's data info.
+        """
+        return self.source.get_data_info(self._source_idx(idx))
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Category ids of the ``idx``-th listed image.
+
+        Args:
+            idx (int): Index in the list.
+
+        Returns:
+            list[int]: The labels, as the wrapped dataset gives them.
+        """
+        return self.source.get_cat_ids(self._source_idx(idx))
+
+    def __getitem__(self, idx: int) -> dict:
+        prepare = getattr(self.source, 'prepare_data', None)
+        if prepare is None:
+            return self.source[self._source_idx(idx)]
+        tries = getattr(self.source, 'max_refetch', 1000) + 1
+        for _ in range(tries):
+            data = prepare(self._source_idx(idx))
+            if data is not None:
+                return data
+            if self.test_mode:
+                break
+            idx = random.randrange(len(self))  # another listed image
+        raise RuntimeError(
+            f'the pipeline returned None for image '
+            f'{self.get_data_info(idx)["img_path"]} ({tries} tries)')
+
+    def __len__(self) -> int:
+        if not self._fully_initialized:
+            self.full_init()
+        return len(self.indices)

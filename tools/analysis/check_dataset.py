@@ -3,12 +3,15 @@
 Usage::
 
     python tools/analysis/check_dataset.py CONFIG [--splits train val]
-    python tools/analysis/check_dataset.py --data-root PATH --format yolo \
+    python tools/analysis/check_dataset.py --data-root PATH [--format yolo] \
         [--classes a b] [--out report.json] [--no-decode]
 
-Prints a table per split, writes a JSON report with ``--out`` and exits
-with status 1 if a split has a fatal problem (see
-``rcnn_plugin/datasets/validation.py``).
+With ``--data-root`` the format, splits and classes are detected
+(``rcnn_plugin/datasets/layouts``) unless ``--format`` names the format;
+what was detected and any notes (e.g. class lists that disagree) are
+printed first. Prints a table per split, writes a JSON report with
+``--out`` and exits with status 1 if a split has a fatal problem (see
+``rcnn_plugin/datasets/validation.py``), 2 if the folder is not understood.
 """
 import argparse
 import json
@@ -19,10 +22,11 @@ from mmengine.registry import init_default_scope
 
 from rcnn_plugin.datasets import (
     FORMATS,
+    LayoutError,
     check_dataset_cfg,
+    detect_layout,
     format_report,
     is_fatal,
-    split_configs,
 )
 
 
@@ -33,22 +37,31 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                         'test'],
                         help='config dataloaders to check')
     parser.add_argument('--data-root', help='check a folder instead')
-    parser.add_argument('--format', choices=FORMATS)
-    parser.add_argument('--classes', nargs='+', help='class names')
+    parser.add_argument('--format', choices=('auto', ) + FORMATS,
+                        default='auto',
+                        help='format of --data-root (default: detect it)')
+    parser.add_argument('--classes', nargs='+',
+                        help='class names, replacing the detected ones')
     parser.add_argument('--out', help='write the JSON report here')
     parser.add_argument('--no-decode', action='store_true',
                         help='check image headers only (faster)')
     args = parser.parse_args(argv)
     if bool(args.config) == bool(args.data_root):
-        parser.error('give either CONFIG or --data-root with --format')
-    if args.data_root and not args.format:
-        parser.error('--data-root needs --format')
+        parser.error('give either CONFIG or --data-root')
     return args
 
 
 def dataset_cfgs(args: argparse.Namespace) -> dict:
     if args.data_root:
-        return split_configs(args.data_root, args.format, args.classes)
+        layout = detect_layout(args.data_root, args.format, args.classes)
+        print(f'{layout.data_root}: {layout.fmt} format, splits '
+              f'{list(layout.splits)} (train: {layout.train_split}, val: '
+              f'{layout.val_split}), classes {list(layout.classes)} from '
+              f'{layout.class_source}')
+        for note in layout.notes:
+            print(f'note: {note}')
+        return {name: dict(cfg, pipeline=[])
+                for name, cfg in layout.splits.items()}
     cfg = Config.fromfile(args.config)
     cfgs = {}
     for split in args.splits:
@@ -64,8 +77,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     init_default_scope('mmdet')
     import rcnn_plugin  # noqa: F401  (registers the datasets)
+    try:
+        cfgs = dataset_cfgs(args)
+    except LayoutError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     reports = {split: check_dataset_cfg(cfg, not args.no_decode)
-               for split, cfg in dataset_cfgs(args).items()}
+               for split, cfg in cfgs.items()}
     print(format_report(reports))
     if args.out:
         with open(args.out, 'w') as f:

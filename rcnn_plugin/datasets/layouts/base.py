@@ -1,0 +1,157 @@
+"""What a layout finder returns, and how splits are named and chosen."""
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__all__ = ['FORMATS', 'DatasetLayout', 'Found', 'LayoutError',
+           'split_name', 'split_role', 'choose_splits']
+
+FORMATS = ('yolo', 'voc', 'coco', 'via', 'labelme', 'kitti', 'csv')
+
+# Folder names that say what a folder holds, not which split it is.
+GENERIC_NAMES = {
+    'images', 'image', 'imgs', 'img', 'jpegimages', 'pngimages', 'labels',
+    'label', 'annotations', 'annotation', 'anns', 'ann', 'xml', 'xmls',
+    'obj_train_data', 'data', 'label_2', 'image_2', 'dataset', 'json',
+    'csv', 'via_region_data', 'via_export_json', 'instances', 'coco', '',
+}
+_ROLES = (('train', ('train', 'training')), ('trainval', ('trainval', )),
+          ('val', ('val', 'valid', 'validation', 'dev')),
+          ('test', ('test', 'testing')))
+
+
+class LayoutError(ValueError):
+    """A folder matches no format, several formats, or cannot be read.
+
+    ``str(err)`` is a full sentence for a user: what was looked for, what
+    was found, the ``--format`` choices and what to do.
+    """
+
+
+@dataclass
+class DatasetLayout:
+    """A dataset folder as :func:`detect_layout` understood it.
+
+    Args:
+        fmt (str): One of ``FORMATS``.
+        data_root (str): Absolute path of the dataset folder.
+        splits (dict[str, dict]): Split name to a dataset config (no
+            ``pipeline`` key) that builds with ``DATASETS.build`` once a
+            pipeline is added (add ``test_mode=True`` for a val or test
+            split: a class missing there is then logged, not fatal).
+        train_split (str): The key of ``splits`` to train on.
+        val_split (str, optional): The key of the validation split, None
+            if there is none.
+        classes (tuple[str, ...]): Class names in label order.
+        class_source (str): Where the classes came from: a file relative
+            to ``data_root``, ``'--classes'`` or e.g. ``'the annotations
+            (12 files)'``.
+        notes (list[str]): Sentences for the user (disagreeing class lists,
+            unused folders, ...).
+        has_masks (bool): The annotations carry polygons or masks.
+    """
+
+    fmt: str
+    data_root: str
+    splits: Dict[str, dict]
+    train_split: str
+    val_split: Optional[str]
+    classes: Tuple[str, ...]
+    class_source: str
+    notes: List[str] = field(default_factory=list)
+    has_masks: bool = False
+
+
+@dataclass
+class Found:
+    """What one format's finder saw in a folder (before the configs).
+
+    Args:
+        fmt (str): The format.
+        splits (dict[str, dict]): Split name to the format-specific config
+            keys (``ann_file``, ``data_prefix``, ...), relative to the
+            data root.
+        classes (tuple[str, ...]): Detected class names.
+        class_source (str): Where they came from.
+        evidence (str): What was found, for messages (e.g. ``'12 YOLO
+            label files in labels/train'``).
+        notes (list[str]): Sentences for the user.
+        has_masks (bool): The annotations carry polygons.
+    """
+
+    fmt: str
+    splits: Dict[str, dict]
+    classes: Tuple[str, ...]
+    class_source: str
+    evidence: str
+    notes: List[str] = field(default_factory=list)
+    has_masks: bool = False
+
+
+def split_role(name: str) -> Optional[str]:
+    """Role of a split name: train, trainval, val or test (or None).
+
+    Args:
+        name (str): A split name such as ``'train2017'`` or ``'valid'``.
+
+    Returns:
+        str | None: ``'train'``, ``'trainval'``, ``'val'``, ``'test'`` or
+        None for other names.
+    """
+    base = re.sub(r'[\d_\-. ]+$', '', name.lower().split('/')[-1])
+    for role, names in _ROLES:
+        if base in names:
+            return role
+    return None
+
+
+def split_name(parts: Sequence[str]) -> str:
+    """Name a split from the path parts that lead to its files.
+
+    Folder names such as ``images`` or ``annotations`` are skipped; the
+    last part that is a split name (``train``, ``val2017``...) wins, then
+    the last other part; ``'all'`` if nothing is left.
+
+    Args:
+        parts (Sequence[str]): Folder names and a cleaned file stem.
+
+    Returns:
+        str: The split name.
+    """
+    names = [p for p in parts if p.lower() not in GENERIC_NAMES]
+    for part in reversed(names):
+        if split_role(part):
+            return part
+    return names[-1] if names else 'all'
+
+
+def choose_splits(names: Sequence[str]) -> Tuple[str, Optional[str],
+                                                 List[str]]:
+    """Pick the training and the validation split.
+
+    Training: ``train`` (or ``training``, ``train2017``...), else
+    ``trainval``, else the only split, else the first split (sorted) that
+    is no val/test split, with a note. Validation: a val split, else a test
+    split, else None.
+
+    Args:
+        names (Sequence[str]): The split names found.
+
+    Returns:
+        tuple[str, str | None, list[str]]: Train split, val split, notes.
+    """
+    by_role: Dict[Optional[str], List[str]] = {}
+    for name in sorted(names):
+        by_role.setdefault(split_role(name), []).append(name)
+    notes = []
+    train = (by_role.get('train') or by_role.get('trainval') or [None])[0]
+    if train is None:
+        others = by_role.get(None) or sorted(names)
+        train = others[0]
+        if len(names) > 1:
+            notes.append(
+                f'No split is named train: training on {train!r} of the '
+                f'splits {sorted(names)}; rename the folders or files '
+                '(train, val) to choose.')
+    val = (by_role.get('val') or by_role.get('test') or [None])[0]
+    return train, (val if val != train else None), notes
