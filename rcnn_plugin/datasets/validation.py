@@ -37,6 +37,8 @@ def _lenient(cfg: dict) -> dict:
     cfg = copy.deepcopy(dict(cfg))
     while cfg.get('type') in _WRAPPERS:
         cfg = copy.deepcopy(dict(cfg['dataset']))
+    if cfg.get('type') == 'ImageSubsetDataset':  # check the listed images
+        return dict(cfg, dataset=_lenient(cfg['dataset']))
     cls = DATASETS.get(cfg['type'])
     if cls is None:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered')

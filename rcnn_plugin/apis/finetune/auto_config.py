@@ -93,8 +93,6 @@ def _with_pipeline(dataset: dict, pipeline: List[dict],
     inner = dataset.get('dataset', dataset)
     inner['pipeline'] = pipeline
     inner['test_mode'] = test_mode
-    if 'dataset' in dataset:
-        dataset['pipeline'] = []
     return dataset
 
 

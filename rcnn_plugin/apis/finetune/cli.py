@@ -231,21 +231,19 @@ def _checks(cfg: Config) -> None:
                             'error(s), listed above with their fixes')
 
 
-def train(config: str, args: argparse.Namespace) -> dict:
+def train(cfg: Config, args: argparse.Namespace) -> dict:
     """Train from the written config, then test the best checkpoint.
 
     Args:
-        config (str): The written config.
+        cfg (Config): The written config, loaded.
         args (argparse.Namespace): The options.
 
     Returns:
         dict: ``val`` and ``test`` metrics, the seed and the wall time.
     """
     from mmengine.runner import Runner
-    cfg = Config.fromfile(config)
     cfg.work_dir = args.work_dir
     cfg.resume = bool(args.resume)
-    _checks(cfg)
     start = time.time()
     runner = Runner.from_cfg(cfg)
     print(f'[train] seed {runner.seed} (--seed)', flush=True)
@@ -310,11 +308,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rcnn_plugin.datasets.layouts import LayoutError
     try:
         config = prepare(args)
+        cfg = Config.fromfile(config)
+        _checks(cfg)
         if args.dry_run:
             return 0
         if args.gpus > 1:
             return _dist(config, args)
-        out = train(config, args)
+        out = train(cfg, args)
     except (FinetuneError, LayoutError, AnnotationError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

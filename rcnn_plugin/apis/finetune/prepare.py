@@ -33,17 +33,22 @@ def _inner(cfg: dict) -> dict:
 def skip_bad_images(cfg: dict) -> dict:
     """Make a native reader count and list bad images instead of failing.
 
+    Its own class check only warns: the fine-tune checks the classes of
+    the training and validation splits together (:func:`check_val_classes`)
+    and says more than one split can.
+
     Args:
         cfg (dict): A dataset config (or a wrapper of one).
 
     Returns:
-        dict: A copy with ``on_bad_image='skip'`` where the reader has it.
+        dict: A copy with ``on_bad_image='skip'`` and
+        ``check_classes='warn'`` where the reader has them.
     """
     cfg = copy.deepcopy(cfg)
     inner = _inner(cfg)
     cls = DATASETS.get(inner['type'])
     if isinstance(cls, type) and issubclass(cls, NativeDetDataset):
-        inner['on_bad_image'] = 'skip'
+        inner.update(on_bad_image='skip', check_classes='warn')
     return cfg
 
 
@@ -119,8 +124,6 @@ def build_split(cfg: dict, test_mode: bool) -> BaseDataset:
     """
     cfg = copy.deepcopy(cfg)
     _inner(cfg).update(pipeline=[], test_mode=test_mode)
-    if 'dataset' in cfg:
-        cfg['pipeline'] = []
     dataset = DATASETS.build(cfg)
     dataset.full_init()
     return dataset
