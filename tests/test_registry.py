@@ -34,6 +34,8 @@ EXPECTED = [
     (HOOKS, 'TrainingHealthHook', engine.TrainingHealthHook),
     (DATASETS, 'ClassSubsetDataset', datasets.ClassSubsetDataset),
     (DATASETS, 'KShotDataset', datasets.KShotDataset),
+    (DATASETS, 'CSVDataset', datasets.CSVDataset),
+    (DATASETS, 'ImageSubsetDataset', datasets.ImageSubsetDataset),
     (DATA_SAMPLERS, 'NegativeFractionSampler',
      datasets.NegativeFractionSampler),
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),

@@ -11,13 +11,7 @@ from .errors import AnnotationError, BadImageError
 from .k_shot import load_split, sample_k_shot, save_split
 from .kitti import KittiDataset, parse_kitti_line
 from .labelme import LabelMeDataset, labelme_shape_polygon
-from .layouts import (
-    FORMATS,
-    DatasetLayout,
-    LayoutError,
-    detect_layout,
-    split_configs,
-)
+from .layouts import FORMATS, LayoutError, detect_layout, split_configs
 from .native import drop_degenerate, read_image_size
 from .proposals import ProposalFileError, match_proposals, proposal_key
 from .samplers import (
@@ -44,7 +38,6 @@ __all__ = [
     'BadImageError',
     'BCCDDataset',
     'CSVDataset',
-    'DatasetLayout',
     'detect_layout',
     'ImageSubsetDataset',
     'LayoutError',

@@ -60,3 +60,27 @@ def test_config_mode(tmp_path, capsys):
 def test_needs_config_or_data_root():
     with pytest.raises(SystemExit):
         _main()([])
+
+
+def test_data_root_without_format_detects_and_prints_notes(tmp_path,
+                                                          capsys):
+    (tmp_path / 'images' / 'train').mkdir(parents=True)
+    (tmp_path / 'labels' / 'train').mkdir(parents=True)
+    Image.new('RGB', (40, 20)).save(tmp_path / 'images/train/a.jpg')
+    (tmp_path / 'labels/train/a.txt').write_text('0 0.5 0.5 0.5 0.5\n')
+    (tmp_path / 'data.yaml').write_text('names: [cat]\n')
+    (tmp_path / 'classes.txt').write_text('Cat\n')
+    assert _main()(['--data-root', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "yolo format, splits ['train']" in out
+    assert "note: The class-name files disagree (data.yaml: ['cat']; " \
+        "classes.txt: ['Cat'])" in out
+
+
+def test_undetectable_folder_is_a_sentence_not_a_traceback(tmp_path,
+                                                            capsys):
+    Image.new('RGB', (40, 20)).save(tmp_path / 'a.jpg')
+    assert _main()(['--data-root', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: no labels found under {tmp_path}')
+    assert 'Traceback' not in err
