@@ -76,6 +76,17 @@ def test_yolo_cvat_export_and_roboflow_split_folders(tmp_path):
     assert len(_build(layout, 'valid')) == 1
 
 
+def test_yolo_split_of_negatives_and_a_readme(tmp_path):
+    _yolo(tmp_path, 'train', ['a'])
+    _yolo(tmp_path, 'val', ['b'], labels='')  # only empty label files
+    _text(tmp_path / 'classes.txt', 'cat\n')
+    _text(tmp_path / 'README.dataset.txt', 'Exported by a tool.\n')
+    layout = detect_layout(str(tmp_path))
+    assert (layout.fmt, sorted(layout.splits)) == ('yolo', ['train', 'val'])
+    val = _build(layout, 'val', test_mode=True)
+    assert val.get_data_info(0)['instances'] == []
+
+
 def test_yolo_flat_folder_without_names_file(tmp_path):
     for stem, label in (('a', 0), ('b', 2)):
         _img(tmp_path / f'{stem}.png')

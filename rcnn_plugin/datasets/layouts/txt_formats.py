@@ -26,15 +26,19 @@ _SAMPLE = 5
 
 def _label_files(index: FolderIndex, rel_dir: str) -> List[str]:
     return [n for n in index.files[rel_dir]
-            if n.lower().endswith('.txt') and n.lower() not in _NOT_LABELS]
+            if n.lower().endswith('.txt') and n.lower() not in _NOT_LABELS
+            and not n.lower().startswith('readme')]
 
 
 def _is_yolo_dir(index: FolderIndex, rel_dir: str) -> Optional[str]:
-    """'yolo' or 'yolo-poly' if the sampled label files are YOLO."""
+    """'yolo' or 'yolo-poly' if the sampled label files are YOLO,
+    'empty' if they are all empty (a split of negatives)."""
     kinds = [index.kind(osp.join(rel_dir, n))
              for n in _label_files(index, rel_dir)[:_SAMPLE]]
     yolo = [k for k in kinds if k.startswith('yolo')]
     other = [k for k in kinds if k in ('other', 'kitti')]
+    if kinds and set(kinds) == {'empty'}:
+        return 'empty'
     if not yolo or len(other) > len(yolo):
         return None
     return 'yolo-poly' if 'yolo-poly' in yolo else 'yolo'
@@ -131,10 +135,12 @@ def find_yolo(index: FolderIndex) -> Optional[Found]:
         Found | None: What was found, or None.
     """
     kinds = {d: _is_yolo_dir(index, d) for d in sorted(index.files)}
-    dirs = sorted((d for d, k in kinds.items() if k),
-                  key=lambda d: (len(path_parts(d)), d))
-    if not dirs:
+    if not any(k and k != 'empty' for k in kinds.values()):
         return None
+    # folders of empty label files count beside real ones (negatives)
+    dirs = sorted((d for d, k in kinds.items() if k and (
+        k != 'empty' or 'labels' in path_parts(d))),
+                  key=lambda d: (len(path_parts(d)), d))
     splits, notes = _yolo_splits(index, dirs)
     if not splits:
         return Found('yolo', {}, (), '', f'YOLO label files in {dirs}',
