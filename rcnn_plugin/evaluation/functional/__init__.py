@@ -1,4 +1,11 @@
-from .curves import FROC_FPS, REC_THRS, froc_curve, pr_curve
+from .curves import (
+                       CONF_THRS,
+                       FROC_FPS,
+                       REC_THRS,
+                       f1_curve,
+                       froc_curve,
+                       pr_curve,
+)
 from .matching import (
                        FP,
                        IGNORED,
@@ -10,6 +17,7 @@ from .matching import (
 )
 
 __all__ = [
-    'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS', 'TP', 'box_iof', 'box_iou',
-    'centre_inside', 'froc_curve', 'match_detections', 'pr_curve'
+    'CONF_THRS', 'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS', 'TP', 'box_iof',
+    'box_iou', 'centre_inside', 'f1_curve', 'froc_curve', 'match_detections',
+    'pr_curve'
 ]

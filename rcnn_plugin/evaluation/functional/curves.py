@@ -1,6 +1,6 @@
-"""PR curves with COCO's 101-point AP, and FROC curves.
+"""PR curves with COCO's 101-point AP, F1-confidence and FROC curves.
 
-Both take, per detection, its score and its matching status (``TP``,
+All take, per detection, its score and its matching status (``TP``,
 ``FP`` or ``IGNORED`` from :func:`match_detections`), pooled over images.
 """
 from typing import Dict, Sequence
@@ -11,6 +11,7 @@ from .matching import FP, TP
 
 REC_THRS = np.linspace(0.0, 1.0, 101)
 FROC_FPS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+CONF_THRS = np.linspace(0.0, 1.0, 101)
 
 
 def _cumulative(scores, status):
@@ -96,3 +97,39 @@ def froc_curve(scores: Sequence[float],
     return dict(fps_per_image=fppi, sensitivity=sens,
                 thresholds=np.r_[np.inf, sorted_scores[last]],
                 at_fps=at_fps, cpm=float(at_fps.mean()))
+
+
+def f1_curve(scores: Sequence[float],
+             status: Sequence[int],
+             num_gt: int,
+             thresholds: Sequence[float] = CONF_THRS) -> Dict[str, np.ndarray]:
+    """Precision, recall and F1 against the score threshold.
+
+    At threshold ``t`` the detections with ``score >= t`` are kept;
+    precision is ``TP / (TP + FP)`` over them (1.0 when none is kept, as
+    Ultralytics' curves read), recall ``TP / num_gt`` and F1 their harmonic
+    mean (0.0 when both are 0). Ignored detections count neither way.
+
+    Args:
+        scores (Sequence[float]): Detection scores, pooled over images.
+        status (Sequence[int]): Their ``TP`` / ``FP`` / ``IGNORED`` status.
+        num_gt (int): Number of ground-truth boxes.
+        thresholds (Sequence[float]): Score thresholds, in [0, 1].
+            Defaults to ``CONF_THRS`` (0.0, 0.01, ..., 1.0).
+
+    Returns:
+        dict: ``thresholds``, ``precision``, ``recall`` and ``f1``, one
+        value per threshold; recall and F1 are 0.0 when ``num_gt`` is 0.
+    """
+    sorted_scores, tp, fp = _cumulative(scores, status)
+    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    # Detections with score >= t: sorted_scores is in descending order.
+    kept = np.searchsorted(-sorted_scores, -thr, side='right')
+    tp_t, fp_t = np.r_[0.0, tp][kept], np.r_[0.0, fp][kept]
+    counted = tp_t + fp_t
+    precision = np.where(counted > 0, tp_t / np.maximum(counted, 1), 1.0)
+    recall = tp_t / num_gt if num_gt > 0 else np.zeros(len(thr))
+    denom = precision + recall
+    f1 = np.where(denom > 0, 2 * precision * recall / np.where(
+        denom > 0, denom, 1.0), 0.0)
+    return dict(thresholds=thr, precision=precision, recall=recall, f1=f1)

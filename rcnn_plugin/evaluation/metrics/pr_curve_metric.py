@@ -1,5 +1,5 @@
 """Per-class PR curves and COCO-style per-class AP / AP50 / AP75."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmdet.registry import METRICS
@@ -12,7 +12,15 @@ from .base_det_metric import BaseDetMetric, format_table, new_figure
 IOU_THRS = np.linspace(0.5, 0.95, 10)
 
 
-def _key(name: str) -> str:
+def class_key(name: str) -> str:
+    """The form of a class name in metric keys (``bbox_AP50_<key>``).
+
+    Args:
+        name (str): Class name.
+
+    Returns:
+        str: The name with spaces and slashes replaced by ``_``.
+    """
     return str(name).replace(' ', '_').replace('/', '_')
 
 
@@ -69,6 +77,22 @@ class PRCurveMetric(BaseDetMetric):
         Returns:
             dict: See :func:`pr_curve`.
         """
+        return pr_curve(*self.class_matches(results, label, thr))
+
+    def class_matches(self, results: List[dict], label: int,
+                      thr: float) -> Tuple[np.ndarray, np.ndarray, int]:
+        """Scores and COCO matching statuses of one class at one IoU.
+
+        Args:
+            results (List[dict]): Per-image records from ``process``.
+            label (int): Class index.
+            thr (float): IoU threshold.
+
+        Returns:
+            tuple: ``(scores, status, num_gt)``: the class's detection
+            scores pooled over images, their ``TP`` / ``FP`` / ``IGNORED``
+            status and the number of its ground-truth boxes.
+        """
         scores, status, num_gt = [], [], 0
         for res in results:
             det = np.flatnonzero(res['pred_labels'] == label)
@@ -82,9 +106,8 @@ class PRCurveMetric(BaseDetMetric):
             scores.append(res['pred_scores'][det])
             status.append(st)
             num_gt += int(gt.sum())
-        return pr_curve(np.concatenate(scores or [np.zeros(0)]),
-                        np.concatenate(status or [np.zeros(0, int)]),
-                        num_gt)
+        return (np.concatenate(scores or [np.zeros(0)]),
+                np.concatenate(status or [np.zeros(0, int)]), num_gt)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Per-class AP at 10 IoUs, the curves, the table and the files.
@@ -104,9 +127,9 @@ class PRCurveMetric(BaseDetMetric):
         table[ap[:, 0] < 0] = -1.0
         metrics = {}
         for name, (ap_all, ap50, ap75) in zip(names, table):
-            metrics[f'bbox_AP_{_key(name)}'] = float(ap_all)
-            metrics[f'bbox_AP50_{_key(name)}'] = float(ap50)
-            metrics[f'bbox_AP75_{_key(name)}'] = float(ap75)
+            metrics[f'bbox_AP_{class_key(name)}'] = float(ap_all)
+            metrics[f'bbox_AP50_{class_key(name)}'] = float(ap50)
+            metrics[f'bbox_AP75_{class_key(name)}'] = float(ap75)
         valid = table[:, 0] >= 0
         means = table[valid].mean(0) if valid.any() else -np.ones(3)
         for key, value in zip(('mAP', 'mAP_50', 'mAP_75'), means):
