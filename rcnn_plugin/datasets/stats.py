@@ -2,10 +2,11 @@
 from collections import OrderedDict
 from typing import Dict
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 
 __all__ = [
-    'class_instance_counts', 'count_ignored_instances',
+    'box_statistics', 'class_instance_counts', 'count_ignored_instances',
     'count_images_without_instances'
 ]
 
@@ -81,3 +82,36 @@ def count_ignored_instances(dataset: BaseDataset) -> int:
         1 for idx in range(len(dataset))
         for inst in dataset.get_data_info(idx).get('instances', [])
         if inst.get('ignore_flag', 0))
+
+
+def box_statistics(dataset: BaseDataset) -> Dict[str, np.ndarray]:
+    """Label, size and normalised centre of every non-ignored box.
+
+    Boxes are read from the data infos (``x1, y1, x2, y2`` in absolute
+    pixels of the original image), before any pipeline transform.
+
+    Args:
+        dataset (BaseDataset): As for :func:`class_instance_counts`.
+
+    Returns:
+        dict[str, np.ndarray]: One value per box: ``labels`` (int64),
+        ``widths`` and ``heights`` (pixels), ``cx`` and ``cy`` (centre over
+        the image width / height, in [0, 1]; NaN where the data info has
+        no ``width`` / ``height``).
+    """
+    dataset = _unwrap(dataset)
+    dataset.full_init()
+    rows = []
+    for idx in range(len(dataset)):
+        info = dataset.get_data_info(idx)
+        img_w = info.get('width') or np.nan
+        img_h = info.get('height') or np.nan
+        for inst in info.get('instances', []):
+            if inst.get('ignore_flag', 0):
+                continue
+            x1, y1, x2, y2 = (float(v) for v in inst['bbox'])
+            rows.append((inst['bbox_label'], x2 - x1, y2 - y1,
+                         (x1 + x2) / 2 / img_w, (y1 + y2) / 2 / img_h))
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return dict(labels=table[:, 0].astype(np.int64), widths=table[:, 1],
+                heights=table[:, 2], cx=table[:, 3], cy=table[:, 4])
