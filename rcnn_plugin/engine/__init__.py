@@ -15,11 +15,18 @@ from .checkpoint_io import (
 )
 from .hooks import (
     AdapterCheckpointHook,
+    CheckpointLinksHook,
     ConfigDoctorError,
     ConfigDoctorHook,
+    EpochResultsHook,
+    EvalFiguresHook,
+    LabelStatsHook,
+    ResumableEarlyStoppingHook,
     RunSummaryHook,
     TrainingHealthError,
     TrainingHealthHook,
+    ValLossHook,
+    ValPredictionsHook,
 )
 from .optimizers import BF16AmpOptimWrapper
 from .wrappers import DeviceAwareDistributedDataParallel
@@ -43,4 +50,11 @@ __all__ = [
     'UnsafeCheckpointError',
     'RunSummaryHook',
     'BF16AmpOptimWrapper',
+    'CheckpointLinksHook',
+    'EpochResultsHook',
+    'EvalFiguresHook',
+    'LabelStatsHook',
+    'ResumableEarlyStoppingHook',
+    'ValLossHook',
+    'ValPredictionsHook',
 ]

@@ -1,7 +1,14 @@
 from .adapter_checkpoint_hook import AdapterCheckpointHook
+from .checkpoint_links_hook import CheckpointLinksHook
 from .config_doctor_hook import ConfigDoctorError, ConfigDoctorHook
+from .early_stopping_hook import ResumableEarlyStoppingHook
+from .epoch_results_hook import EpochResultsHook
+from .eval_figures_hook import EvalFiguresHook
+from .label_stats_hook import LabelStatsHook
 from .run_summary_hook import RunSummaryHook
 from .training_health_hook import TrainingHealthError, TrainingHealthHook
+from .val_loss_hook import ValLossHook
+from .val_predictions_hook import ValPredictionsHook
 
 __all__ = [
     'AdapterCheckpointHook',
@@ -10,4 +17,11 @@ __all__ = [
     'RunSummaryHook',
     'TrainingHealthError',
     'TrainingHealthHook',
+    'CheckpointLinksHook',
+    'EpochResultsHook',
+    'EvalFiguresHook',
+    'LabelStatsHook',
+    'ResumableEarlyStoppingHook',
+    'ValLossHook',
+    'ValPredictionsHook',
 ]

@@ -1,0 +1,189 @@
+"""ResumableEarlyStoppingHook, and --resume keeping save_best, early
+stopping and results.csv (configs/_base_/hooks/run-folder.py)."""
+import glob
+import math
+import os.path as osp
+from types import SimpleNamespace
+
+import pytest
+from mmdet.registry import METRICS
+from mmengine.config import Config
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import MessageHub
+from mmengine.runner import Runner
+
+import rcnn_plugin  # noqa: F401
+from rcnn_plugin.engine import ResumableEarlyStoppingHook
+from rcnn_plugin.engine.hooks.epoch_results_hook import read_results
+from rcnn_plugin.utils import apply_overlays
+
+from conftest import REPO
+
+OVERLAY = osp.join(REPO, 'configs', '_base_', 'hooks', 'run-folder.py')
+
+
+class FakeRunner(SimpleNamespace):
+    """What the hook reads of a runner; records save_checkpoint calls."""
+
+    def save_checkpoint(self, *args, **kwargs):
+        self.saved.append((args, kwargs))
+
+
+def _runner(name, epoch=0, it=0, hooks=()):
+    hub = MessageHub.get_instance(name)
+    return FakeRunner(epoch=epoch, iter=it, message_hub=hub,
+                      hooks=list(hooks), saved=[],
+                      train_loop=SimpleNamespace(stop_training=False),
+                      logger=SimpleNamespace(info=lambda msg: None))
+
+
+def test_state_round_trip_through_a_checkpoint():
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP', min_delta=0.01,
+                                      patience=3)
+    runner = _runner('es_round_trip')
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.5})
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.505})  # < min_delta
+    assert (hook.best_score, hook.wait_count) == (0.5, 1)
+    ckpt = dict(meta=dict(epoch=2, iter=20))
+    hook.before_save_checkpoint(runner, ckpt)
+    assert ckpt['early_stopping'] == dict(
+        monitor='coco/bbox_mAP', rule='greater', best_score=0.5,
+        wait_count=1)
+    resumed = ResumableEarlyStoppingHook('coco/bbox_mAP', min_delta=0.01,
+                                         patience=3)
+    resumed.after_load_checkpoint(runner, ckpt)
+    resumed.before_train(_runner('es_round_trip', epoch=2, it=20))
+    assert (resumed.best_score, resumed.wait_count) == (0.5, 1)
+    # load_from (a new training at epoch 0) starts fresh.
+    fresh = ResumableEarlyStoppingHook('coco/bbox_mAP')
+    fresh.after_load_checkpoint(runner, ckpt)
+    fresh.before_train(_runner('es_round_trip'))
+    assert (fresh.best_score, fresh.wait_count) == (-math.inf, 0)
+
+
+def test_other_monitor_or_no_state_start_fresh():
+    ckpt = dict(early_stopping=dict(monitor='coco/bbox_mAP', rule='greater',
+                                    best_score=0.5, wait_count=2))
+    other = ResumableEarlyStoppingHook('val/loss')
+    other.after_load_checkpoint(None, ckpt)
+    other.before_train(_runner('es_other', epoch=3, it=30))
+    assert (other.best_score, other.wait_count) == (math.inf, 0)
+    bare = ResumableEarlyStoppingHook('val/loss')
+    bare.after_load_checkpoint(None, {})  # saved by mmengine's hook
+    bare.before_train(_runner('es_other', epoch=3, it=30))
+    assert bare.wait_count == 0
+    auto = ResumableEarlyStoppingHook('auto')
+    auto.after_load_checkpoint(None, ckpt)
+    auto.before_train(_runner('es_other', epoch=3, it=30))
+    assert (auto.monitor, auto.best_score, auto.wait_count) == (
+        'coco/bbox_mAP', 0.5, 2)
+
+
+def test_auto_monitor_follows_the_first_metric():
+    hook = ResumableEarlyStoppingHook('auto', min_delta=0.1, patience=1)
+    runner = _runner('es_auto')
+    hook.after_val_epoch(runner, {'val/loss': 2.0, 'coco/bbox_mAP': 0.1})
+    assert (hook.monitor, hook.rule, hook.min_delta) == ('val/loss', 'less',
+                                                         -0.1)
+    hook.after_val_epoch(runner, {'val/loss': 1.95})  # not 0.1 better
+    assert runner.train_loop.stop_training
+    with pytest.raises(ValueError, match="rule='greater' or 'less'"):
+        ResumableEarlyStoppingHook('auto').after_val_epoch(
+            runner, {'fake/score': 1.0})
+    given = ResumableEarlyStoppingHook('auto', rule='greater')
+    given.after_val_epoch(runner, {'fake/score': 1.0})
+    assert given.best_score == 1.0
+    empty = ResumableEarlyStoppingHook('auto')
+    empty.after_val_epoch(runner, {})  # nothing evaluated: nothing to do
+    assert empty.monitor == 'auto'
+
+
+def test_checkpoint_of_the_epoch_is_saved_again_when_the_state_changed():
+    ckpt_hook = CheckpointHook(interval=1)
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=5)
+    runner = _runner('es_resave', epoch=1, it=10, hooks=[ckpt_hook])
+    runner.message_hub.update_info('last_ckpt', '/work/epoch_1.pth')
+    # CheckpointHook.after_train_epoch saves epoch 1 before validation 1.
+    hook.before_save_checkpoint(runner, dict(meta=dict(epoch=1, iter=10)))
+    hook.after_val(runner)
+    assert runner.saved == []  # unchanged
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.3})
+    hook.after_val(runner)
+    (args, kwargs), = runner.saved
+    assert args[:2] == ('/work', 'epoch_1.pth')
+    assert kwargs['meta'] == dict(epoch=1, iter=10)
+    # A validation in a later epoch without a new checkpoint: no save.
+    runner.saved, runner.epoch, runner.iter = [], 2, 20
+    hook.before_save_checkpoint(runner, dict(meta=dict(epoch=1, iter=10)))
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.5})
+    hook.after_val(runner)
+    assert runner.saved == []
+    ResumableEarlyStoppingHook('x', rule='less').after_val(runner)  # nothing
+
+
+@METRICS.register_module(force=True)
+class ScriptedMAP(BaseMetric):
+    """Returns the next value of ``SCORES`` as ``fake/mAP``."""
+    default_prefix = 'fake'
+    SCORES = []
+
+    def process(self, data_batch, data_samples):
+        self.results.extend(range(len(data_samples)))
+
+    def compute_metrics(self, results):
+        return dict(mAP=float(self.SCORES.pop(0)))
+
+
+def _train(tiny_config, work_dir, max_epochs, name, resume=False):
+    cfg = apply_overlays(Config.fromfile(tiny_config), [OVERLAY])
+    cfg.val_evaluator = dict(type='ScriptedMAP')
+    cfg.train_cfg.max_epochs = max_epochs
+    for hook in cfg.custom_hooks:
+        if hook.type == 'ResumableEarlyStoppingHook':
+            hook.patience = 2
+    # One training and one validation iteration per epoch.
+    cfg.train_dataloader.dataset.indices = 4
+    cfg.val_dataloader.dataset.indices = 2
+    cfg.work_dir = work_dir
+    cfg.resume = resume
+    cfg.visualizer.name = name
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+@pytest.mark.slow
+def test_resume_keeps_best_checkpoint_early_stopping_and_results(
+        tiny_config, tmp_path):
+    work = str(tmp_path / 'work')
+    ScriptedMAP.SCORES[:] = [0.5, 0.4]
+    first = _train(tiny_config, work, 2, f'vis_{tmp_path.name}_1')
+    assert first.epoch == 2
+    early = next(h for h in first.hooks
+                 if isinstance(h, ResumableEarlyStoppingHook))
+    assert (early.monitor, early.best_score, early.wait_count) == (
+        'fake/mAP', 0.5, 1)
+    # Resume for a third epoch (of at most 4): 0.3 is the second
+    # evaluation without improvement, so patience 2 stops here, and it
+    # is no new best.
+    ScriptedMAP.SCORES[:] = [0.3, 0.2]
+    second = _train(tiny_config, work, 4, f'vis_{tmp_path.name}_2',
+                    resume=True)
+    assert second.epoch == 3 and ScriptedMAP.SCORES == [0.2]
+    early = next(h for h in second.hooks
+                 if isinstance(h, ResumableEarlyStoppingHook))
+    assert (early.monitor, early.best_score, early.wait_count) == (
+        'fake/mAP', 0.5, 2)
+    hub = second.message_hub
+    best = osp.join(work, 'best_fake_mAP_epoch_1.pth')
+    assert hub.get_info('best_score') == 0.5
+    assert hub.get_info('best_ckpt') == best
+    assert glob.glob(osp.join(work, 'best_*.pth')) == [best]
+    assert osp.realpath(osp.join(work, 'best.pth')) == osp.realpath(best)
+    assert osp.realpath(osp.join(work, 'last.pth')) == osp.realpath(
+        osp.join(work, 'epoch_3.pth'))
+    rows = read_results(osp.join(work, 'results.csv'))
+    assert [r['epoch'] for r in rows] == [1, 2, 3]
+    assert [r['fake/mAP'] for r in rows] == [0.5, 0.4, 0.3]
+    assert all(r['val/loss'] > 0 for r in rows)
