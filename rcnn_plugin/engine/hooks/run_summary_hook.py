@@ -1,11 +1,14 @@
 """A markdown summary of a run: metric tables and links to the figures."""
 import csv
 import glob
+import json
 import os.path as osp
 from typing import Dict, List, Optional
 
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
+
+from .epoch_results_hook import headline_first
 
 
 def _md_table(header: List[str], rows: List[List[str]]) -> List[str]:
@@ -36,31 +39,109 @@ def _csv_section(path: str, base: str, max_rows: int) -> List[str]:
     return lines + ['']
 
 
+# Columns of results.csv shown in the summary (more are in the file).
+RESULT_COLUMNS = ('epoch', 'lr', 'train/loss', 'val/loss')
+RUN_FILES = ('results.csv', 'health.json', 'best.pth', 'last.pth')
+
+
+def _results_section(path: str, base: str, max_rows: int) -> List[str]:
+    """The last epochs of ``results.csv``: a few columns, then a link."""
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return []
+    header = list(rows[0])
+    metrics = headline_first([k for k in header if '/' in k and not
+                              k.startswith(('train/', 'val/'))])[:4]
+    cols = [c for c in RESULT_COLUMNS if c in header] + metrics
+    shown = rows[-max_rows:]
+    lines = ['## Results per epoch', '']
+    lines += _md_table(cols, [[r[c] for c in cols] for r in shown])
+    rel = osp.relpath(path, base)
+    lines.append(f'\n({len(rows)} epochs, {len(header)} columns in '
+                 f'[{osp.basename(path)}]({rel}))')
+    return lines + ['']
+
+
+def _health(runner) -> Optional[dict]:
+    """Findings of a TrainingHealthHook of the runner, else health.json."""
+    for hook in getattr(runner, 'hooks', []):
+        if type(hook).__name__ == 'TrainingHealthHook':
+            findings = list(hook.findings)
+            stopped = any(f['action'] == 'stop' for f in findings)
+            status = ('stopped' if stopped else 'warned') if findings \
+                else 'healthy'
+            return dict(status=status, skipped_steps=hook.skipped,
+                        findings=findings)
+    path = osp.join(runner.work_dir, 'health.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def _health_section(runner) -> List[str]:
+    health = _health(runner)
+    if health is None:  # not monitored
+        return []
+    lines = ['## Training health', '']
+    lines.append(f'Status: **{health.get("status")}**, non-finite steps '
+                 f'skipped: {health.get("skipped_steps", 0)}. Details in '
+                 'health.json.')
+    findings = health.get('findings') or []
+    if findings:
+        rows = [[str(f.get(k, '')) for k in ('kind', 'epoch', 'iteration',
+                                             'action')]
+                + [str(f.get('message', '')).splitlines()[0]]
+                for f in findings]
+        lines += [''] + _md_table(
+            ['kind', 'epoch', 'iteration', 'action', 'finding'], rows)
+    return lines + ['']
+
+
+def _run_files(work_dir: str, base: str) -> List[str]:
+    names = [n for n in RUN_FILES if osp.lexists(osp.join(work_dir, n))]
+    if not names:
+        return []
+    lines = ['## Run folder', '']
+    lines += [f'- [{n}]({osp.relpath(osp.join(work_dir, n), base)})'
+              for n in names]
+    return lines + ['']
+
+
 @HOOKS.register_module()
 class RunSummaryHook(Hook):
     """Write ``summary.md`` into the run's log dir after each evaluation.
 
-    The report lists the last validation and test metrics, renders the
-    CSV tables that the metrics of this package wrote (detection report,
+    The report lists the last validation and test metrics, the
+    training-health status and findings (of the runner's
+    ``TrainingHealthHook``, else ``<work_dir>/health.json``), the last
+    epochs of ``results.csv`` (:class:`EpochResultsHook`; a few columns and
+    a link), the run-folder files (``results.png``, ``labels.png``,
+    ``val_predictions.jpg``, ``best.pth``, ``last.pth``, ...), renders the
+    other CSV tables of the work dir and the log dir (detection report,
     confusion matrix, per-class AP, FROC; long tables are cut to
-    ``max_rows`` with a link), links every PNG figure in the log dir and
+    ``max_rows`` with a link), links every PNG / JPEG figure in both and
     the best checkpoints (``best_*.pth``) in the work dir. It is rewritten
     after every validation and test epoch and at the end of the run, so it
     exists even if the run stops early.
 
     Args:
-        filename (str): Report file name in ``runner.log_dir``.
-            Defaults to 'summary.md'.
+        filename (str): Report file name. Defaults to 'summary.md'.
         max_rows (int): Rows shown per CSV table. Defaults to 20.
+        in_work_dir (bool): Write into ``runner.work_dir`` (the run
+            folder, which outlives the per-start log dirs) instead of
+            ``runner.log_dir``. Defaults to False.
     """
     priority = 'LOWEST'
 
     def __init__(self, filename: str = 'summary.md',
-                 max_rows: int = 20) -> None:
+                 max_rows: int = 20, in_work_dir: bool = False) -> None:
         if not filename.endswith('.md'):
             raise ValueError(f'filename must end with .md, got {filename}')
         self.filename = filename
         self.max_rows = max_rows
+        self.in_work_dir = in_work_dir
         self.metrics: Dict[str, dict] = {}
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
@@ -105,7 +186,7 @@ class RunSummaryHook(Hook):
         Returns:
             str: Path of the markdown file.
         """
-        base = runner.log_dir
+        base = runner.work_dir if self.in_work_dir else runner.log_dir
         lines = [f'# Run summary: {runner.experiment_name}', '',
                  f'- work dir: `{runner.work_dir}`',
                  f'- epoch {runner.epoch}, iteration {runner.iter}', '']
@@ -114,15 +195,32 @@ class RunSummaryHook(Hook):
                       f'iteration {rec["iter"]})', '']
             rows = [[k, _fmt(v)] for k, v in rec['values'].items()]
             lines += _md_table(['metric', 'value'], rows) + ['']
-        csvs = sorted(glob.glob(osp.join(base, '*.csv')))
+        lines += _health_section(runner)
+        results = osp.join(runner.work_dir, 'results.csv')
+        if osp.isfile(results):
+            lines += _results_section(results, base, self.max_rows)
+        lines += _run_files(runner.work_dir, base)
+        lines += self._files(runner, base)
+        path = osp.join(base, self.filename)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
+
+    def _files(self, runner, base: str) -> List[str]:
+        dirs = list(dict.fromkeys([runner.work_dir, runner.log_dir]))
+        found = {ext: sorted(p for d in dirs for p in glob.glob(
+            osp.join(d, f'*.{ext}'))) for ext in ('csv', 'png', 'jpg')}
+        lines: List[str] = []
+        csvs = [p for p in found['csv'] if osp.basename(p) != 'results.csv'
+                or osp.dirname(p) != runner.work_dir]
         if csvs:
             lines += ['## Tables', '']
             for path in csvs:
                 lines += _csv_section(path, base, self.max_rows)
-        pngs = sorted(glob.glob(osp.join(base, '*.png')))
-        if pngs:
+        figures = found['png'] + found['jpg']
+        if figures:
             lines += ['## Figures', '']
-            for path in pngs:
+            for path in figures:
                 rel = osp.relpath(path, base)
                 lines += [f'![{osp.basename(path)}]({rel})', '']
         best = sorted(glob.glob(osp.join(runner.work_dir, 'best_*.pth')))
@@ -130,7 +228,4 @@ class RunSummaryHook(Hook):
             lines += ['## Best checkpoints', '']
             lines += [f'- [{osp.basename(p)}]({osp.relpath(p, base)})'
                       for p in best]
-        path = osp.join(base, self.filename)
-        with open(path, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-        return path
+        return lines

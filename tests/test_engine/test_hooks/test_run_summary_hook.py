@@ -141,3 +141,52 @@ def test_summary_without_and_with_metric_files(tmp_path):
     assert '(1 more rows in [froc_froc.csv](froc_froc.csv))' in text
     assert '![froc_froc.png](froc_froc.png)' in text
     assert '[best_froc_CPM_epoch_2.pth](../best_froc_CPM_epoch_2.pth)' in text
+
+
+def test_summary_in_work_dir_with_health_and_results(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine import RunSummaryHook, TrainingHealthHook
+    log_dir = tmp_path / '20240101_000000'
+    log_dir.mkdir()
+    runner = SimpleNamespace(log_dir=str(log_dir), work_dir=str(tmp_path),
+                             experiment_name='exp', epoch=2, iter=8,
+                             hooks=[])
+    hook = RunSummaryHook(in_work_dir=True, max_rows=1)
+    # health.json of an earlier start, no guard in this runner.
+    (tmp_path / 'health.json').write_text(json.dumps(dict(
+        status='warned', skipped_steps=0, findings=[dict(
+            kind='divergence', epoch=2, iteration=7, action='warn',
+            message='the training diverges at iteration 7:\nmore')])))
+    (tmp_path / 'results.csv').write_text(
+        'epoch,iter,lr,train/loss,val/loss,coco/rbc_precision,coco/bbox_mAP'
+        '\n1,4,0.01,2.0,2.5,0.1,0.2\n2,8,0.01,1.5,2.1,0.2,0.3\n')
+    (tmp_path / 'results.png').write_bytes(b'\x89PNG')
+    (tmp_path / 'val_predictions.jpg').write_bytes(b'\xff\xd8')
+    (tmp_path / 'epoch_2.pth').write_bytes(b'')
+    (tmp_path / 'last.pth').symlink_to('epoch_2.pth')
+    (log_dir / 'pr_per_class_ap.csv').write_text('class,AP\ncell,0.5\n')
+    path = hook.write(runner)
+    assert path == str(tmp_path / 'summary.md')
+    text = open(path).read()
+    assert 'Status: **warned**' in text
+    assert '| divergence | 2 | 7 | warn | the training diverges at ' \
+        'iteration 7: |' in text
+    # The last epoch only (max_rows=1), the headline metric first.
+    assert '| epoch | lr | train/loss | val/loss | coco/bbox_mAP |' in text
+    assert '| 2 | 0.01 | 1.5 | 2.1 | 0.3 |' in text
+    assert '| 1 | 0.01 |' not in text
+    assert '(2 epochs, 7 columns in [results.csv](results.csv))' in text
+    assert '- [last.pth](last.pth)' in text and 'best.pth' not in text
+    assert '![results.png](results.png)' in text
+    assert '![val_predictions.jpg](val_predictions.jpg)' in text
+    assert '[pr_per_class_ap.csv]' not in text  # one row: no link needed
+    assert '### pr_per_class_ap.csv' in text
+    # A guard in the runner is read live (health.json may be stale).
+    guard = TrainingHealthHook()
+    runner.hooks = [guard]
+    assert 'Status: **healthy**' in open(hook.write(runner)).read()
+    guard.findings.append(dict(kind='nonfinite', epoch=3, iteration=9,
+                               action='stop', message='NaN'))
+    assert 'Status: **stopped**' in open(hook.write(runner)).read()
