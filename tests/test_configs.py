@@ -89,6 +89,10 @@ def test_config_loss_and_predict(path):
     register_all_modules()
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmdet'
+    _loss_and_predict(cfg)
+
+
+def _loss_and_predict(cfg: Config) -> None:
     num_classes = cfg.model.roi_head.bbox_head.num_classes
     model = MODELS.build(shrink_model(cfg.model))
     model.init_weights()
@@ -179,3 +183,31 @@ def test_training_health_guard_and_seed(path):
         f'{path}: a non-finite loss must stop or skip, not only warn')
     seed = (cfg.get('randomness') or {}).get('seed')
     assert isinstance(seed, int), f'{path}: set randomness=dict(seed=...)'
+
+
+OVERLAYS = sorted(glob.glob(osp.join(REPO, 'configs', '_base_', 'hooks',
+                                     '*.py')))
+OVERLAY_TARGETS = [osp.join(REPO, 'configs', p) for p in (
+    'demo/faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py',
+    'balloon/mask-rcnn_mobilenetv2_fpn-128_12e_balloon.py')]
+
+
+@pytest.mark.parametrize('path', OVERLAY_TARGETS,
+                         ids=[osp.basename(p) for p in OVERLAY_TARGETS])
+@pytest.mark.parametrize('overlay', OVERLAYS,
+                         ids=[osp.basename(p) for p in OVERLAYS])
+def test_hook_overlay_builds_and_runs(overlay, path):
+    """Each configs/_base_/hooks/ overlay over a Faster and a Mask R-CNN
+    config: its hooks build, the guards stay, loss and predict run."""
+    import copy
+
+    from mmdet.registry import HOOKS
+
+    from rcnn_plugin.utils import apply_overlays
+    register_all_modules()
+    cfg = apply_overlays(Config.fromfile(path), [overlay])
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert types[:2] == ['ConfigDoctorHook', 'TrainingHealthHook'], types
+    for hook in list(cfg.custom_hooks) + [cfg.default_hooks.checkpoint]:
+        assert HOOKS.build(copy.deepcopy(hook)) is not None
+    _loss_and_predict(cfg)

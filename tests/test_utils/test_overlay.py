@@ -26,7 +26,7 @@ def test_overlays_merge_dicts_and_replace_lists():
     # The overlay's list replaces the config's, so it names the config
     # doctor and the training-health guard again.
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'ConfigDoctorHook', 'TrainingHealthHook', 'EarlyStoppingHook',
+        'ConfigDoctorHook', 'TrainingHealthHook', 'ResumableEarlyStoppingHook',
         'RunSummaryHook']
     assert cfg.train_cfg.val_interval == 1
     assert cfg.train_cfg.max_epochs == 4

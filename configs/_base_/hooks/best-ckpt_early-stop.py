@@ -1,6 +1,8 @@
 # Keep the best checkpoint and stop when the metric stops improving, with
-# mmengine's own hooks; write summary.md after every evaluation. Merge it
-# over a config with `--overlay` (tools/train.py, tools/test.py).
+# mmengine's CheckpointHook and its EarlyStoppingHook made resumable
+# (ResumableEarlyStoppingHook saves its counters in the checkpoints); write
+# summary.md after every evaluation. Merge it over a config with `--overlay`
+# (tools/train.py, tools/test.py).
 # `monitor` / `save_best` take any metric key of the evaluator, e.g.
 # 'coco/bbox_mAP_50', 'pr/bbox_AP50_WBC' (PRCurveMetric) or 'froc/CPM'
 # (FROCMetric). Early stopping needs validation every epoch
@@ -13,7 +15,7 @@ custom_hooks = [
     dict(type='ConfigDoctorHook'),
     dict(type='TrainingHealthHook'),
     dict(
-        type='EarlyStoppingHook',
+        type='ResumableEarlyStoppingHook',
         monitor='coco/bbox_mAP_50',
         rule='greater',
         min_delta=0.002,

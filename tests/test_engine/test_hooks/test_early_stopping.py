@@ -34,7 +34,8 @@ class ScriptedScore(BaseMetric):
 @pytest.mark.slow
 def test_best_checkpoint_and_early_stop(tiny_config, tmp_path):
     cfg = apply_overlays(Config.fromfile(tiny_config), [OVERLAY])
-    early = [h for h in cfg.custom_hooks if h.type == 'EarlyStoppingHook']
+    early = [h for h in cfg.custom_hooks
+             if h.type == 'ResumableEarlyStoppingHook']
     assert len(early) == 1
     assert cfg.train_cfg.val_interval == 1
     early[0].update(monitor='fake/score', patience=1)
