@@ -85,7 +85,8 @@ class EpochResultsHook(Hook):
     :class:`ValLossHook`) and the metrics (``coco/bbox_mAP``, ...). A new
     key adds a column (the file is rewritten; earlier rows have it empty).
     The row is written after the training epoch and completed after its
-    validation, so the file is current when a run stops.
+    validation, so the file is current when a run stops; the figure is
+    drawn after each validation and at the end of training.
 
     ``results.png`` plots each loss term (training solid, validation
     dashed), the lr and ``max_metric_panels`` metrics (the mAP ones first,
@@ -145,11 +146,14 @@ class EpochResultsHook(Hook):
                     f'{len(old) - len(self.rows)}.', logger='current')
 
     def after_train(self, runner) -> None:
-        """Stop recording (a later validation or test adds no row).
+        """Draw the figure once more; stop recording (a later validation
+        or test adds no row).
 
         Args:
             runner (Runner): The training runner.
         """
+        if self.rows:
+            self.write()
         self._training = False
 
     def after_train_iter(self, runner, batch_idx: int,
@@ -183,7 +187,7 @@ class EpochResultsHook(Hook):
         for key, (total, count) in self._sums.items():
             row[f'train/{key}'] = total / count
         self._sums = {}
-        self.write()
+        self.write(plot=False)  # drawn after the validation (~1 s)
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         """Complete the epoch's row with the evaluation's scalars.
@@ -222,8 +226,11 @@ class EpochResultsHook(Hook):
         # A stable sort: first seen first within each group.
         return list(FIXED) + sorted(keys, key=_group)
 
-    def write(self) -> Optional[str]:
+    def write(self, plot: bool = True) -> Optional[str]:
         """Rewrite the CSV and the figure (main process only).
+
+        Args:
+            plot (bool): Also redraw ``results.png``. Defaults to True.
 
         Returns:
             str, optional: The CSV path, or None on other ranks.
@@ -238,7 +245,8 @@ class EpochResultsHook(Hook):
             for row in sorted(self.rows, key=lambda r: r['epoch']):
                 writer.writerow([_fmt(row.get(k)) for k in header])
         os.replace(tmp, self.path)
-        self.plot(header)
+        if plot:
+            self.plot(header)
         return self.path
 
     def plot(self, header: List[str]) -> str:

@@ -14,6 +14,7 @@ from mmengine.dist import all_gather_object, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner.amp import autocast
 
 from .val_samples import gt_in_original_frame, to_input_frame
 
@@ -51,10 +52,11 @@ class ValLossHook(Hook):
     After each validation iteration (predictions made and evaluated), runs
     ``model.loss`` on the same batch: the model stays in eval mode
     (BatchNorm uses its running statistics; our models have no dropout),
-    under ``torch.no_grad``, with the data preprocessor's
-    ``training=False`` (no batch augmentation) and the ground truth moved
-    to the input frame (:func:`to_input_frame`: mmdet's test pipelines load
-    it after ``Resize``). With ``reuse_features`` the backbone and neck
+    under ``torch.no_grad`` (and the val loop's autocast, if ``fp16``),
+    with the data preprocessor's ``training=False`` (no batch
+    augmentation) and the ground truth moved to the input frame
+    (:func:`to_input_frame`: mmdet's test pipelines load it after
+    ``Resize``). With ``reuse_features`` the backbone and neck
     features of the prediction are reused (for detectors using
     ``TwoStageDetector.extract_feat``), so the loss costs the heads only;
     otherwise, or when the prediction did not run ``extract_feat`` exactly
@@ -103,6 +105,7 @@ class ValLossHook(Hook):
         self._handles: list = []
         self._captured: List[list] = []
         self._original = True
+        self._fp16 = False
 
     def before_val(self, runner) -> None:
         """Reset the sums; hook the backbone and neck for their features.
@@ -112,6 +115,9 @@ class ValLossHook(Hook):
         """
         self._sums, self._count = {}, 0
         self._original = gt_in_original_frame(runner.val_dataloader.dataset)
+        # The features of a ValLoop(fp16=True) are half: same autocast.
+        self._fp16 = bool(getattr(getattr(runner, 'val_loop', None), 'fp16',
+                                  False))
         model = _unwrap(runner.model)
         if self.reuse_features and getattr(
                 type(model), 'extract_feat', None) is \
@@ -190,7 +196,7 @@ class ValLossHook(Hook):
             self._warn_once(reason)
             return None
         light = [to_input_frame(s, self._original) for s in samples]
-        with torch.no_grad(), _forked_rng():
+        with torch.no_grad(), _forked_rng(), autocast(enabled=self._fp16):
             if len(self._captured) == 1 and self._captured[0][1] is not None:
                 losses = _loss_from_features(model, *self._captured[0],
                                              light)

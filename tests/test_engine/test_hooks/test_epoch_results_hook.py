@@ -71,10 +71,18 @@ def test_epoch_without_validation_and_empty_outputs(tmp_path):
     hook.before_train(runner)
     hook.after_train_epoch(runner)  # no iteration logged anything
     runner.epoch += 1
+    assert not (tmp_path / 'results.png').exists()  # drawn after val
     hook.after_val_epoch(runner, {})  # an evaluation without metrics
     rows = _rows(tmp_path)
     assert rows[0] == ['epoch', 'iter', 'lr']
     assert rows[1] == ['1', '0', '']
+    with Image.open(tmp_path / 'results.png') as img:
+        img.load()
+    # An epoch without validation: the figure is drawn at the end.
+    (tmp_path / 'results.png').unlink()
+    hook.after_train_epoch(runner)
+    hook.after_train(runner)
+    assert len(_rows(tmp_path)) == 3
     with Image.open(tmp_path / 'results.png') as img:
         img.load()
 

@@ -259,3 +259,56 @@ def test_mask_rcnn_val_loss_equals_training_loss():
     assert 'loss_mask' in terms
     for key, value in expected.items():
         assert terms[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_half_precision_validation(setup):
+    """ValLoop(fp16=True) predicts under autocast (bfloat16 on CPU): the
+    reused features are half, so the loss runs under autocast too."""
+    from mmengine.runner.amp import autocast
+    model, val_set, _ = setup
+    runner = _runner(model, val_set)
+    runner.val_loop = SimpleNamespace(fp16=True)
+    hook = ValLossHook()
+    hook.before_val(runner)
+    batch = pseudo_collate([val_set[0]])
+    hook.before_val_iter(runner, 0, batch)
+    with torch.no_grad(), autocast(enabled=True):
+        outputs = model.val_step(batch)
+    assert hook._captured[0][1][0].dtype != torch.float32
+    terms = hook.batch_loss(model, batch, outputs)
+    hook.after_val(runner)
+    assert np.isfinite(list(terms.values())).all() and terms['loss'] > 0
+
+
+def test_fast_rcnn_val_loss_uses_the_proposals():
+    """Fast R-CNN: RoI losses on the samples' proposals (one image has
+    none), equal to model.loss; the proposals are not consumed."""
+    from mmdet.testing import demo_mm_inputs
+    from test_configs import add_demo_proposals
+
+    from conftest import shrink_model
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'fast_rcnn',
+        'fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(shrink_model(cfg.model))
+    model.init_weights()
+    model.eval()
+    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 96, 128)] * 2,
+                            num_items=[3, 0], num_classes=3)
+    add_demo_proposals(packed, counts=[20, 0])
+    with torch.no_grad():
+        outputs = model.val_step(packed)
+    hook = ValLossHook()
+    hook._original = False
+    torch.manual_seed(5)
+    terms = hook.batch_loss(model, packed, outputs)
+    assert not any('rpn' in k for k in terms)
+    assert len(outputs[0].proposals) == 20 and 'bboxes' in outputs[0].proposals
+    torch.manual_seed(5)
+    with torch.no_grad():
+        data = model.data_preprocessor(packed, False)
+        _, expected = model.parse_losses(model(**data, mode='loss'))
+    for key, value in expected.items():
+        assert terms[key] == pytest.approx(float(value), rel=1e-5), key
