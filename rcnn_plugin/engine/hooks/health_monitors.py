@@ -395,3 +395,26 @@ def write_health(path: str, findings: List[dict], skipped: int) -> None:
     with open(path, 'w') as f:
         json.dump(dict(status=status, skipped_steps=skipped,
                        findings=findings), f, indent=2, default=str)
+
+
+def read_health(path: str, upto_iter: int) -> Tuple[List[dict], int]:
+    """The findings of ``health.json`` up to an iteration, for a resume.
+
+    Args:
+        path (str): The JSON file (absent: nothing).
+        upto_iter (int): The resumed iteration; later findings belong to
+            an attempt the resume replaces.
+
+    Returns:
+        tuple[list[dict], int]: The findings and the non-finite steps
+        skipped among them.
+    """
+    try:
+        with open(path) as f:
+            findings = json.load(f).get('findings') or []
+    except FileNotFoundError:
+        return [], 0
+    kept = [f for f in findings if f.get('iteration', 0) <= upto_iter]
+    skipped = sum(f.get('kind') == 'nonfinite' and f.get('action') == 'skip'
+                  for f in kept)
+    return kept, skipped

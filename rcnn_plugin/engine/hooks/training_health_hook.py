@@ -29,6 +29,7 @@ from .health_monitors import (
     img_paths,
     inspect_grads,
     linear_lr_advice,
+    read_health,
     scalar,
     write_health,
 )
@@ -152,7 +153,9 @@ class TrainingHealthHook(Hook):
         self._val = [0, 0]
 
     def before_train(self, runner) -> None:
-        """Hook the optimizer(s) and the bbox head; reset the statistics.
+        """Hook the optimizer(s) and the bbox head; reset the statistics
+        (a resumed training keeps the findings of ``health.json`` up to
+        its iteration).
 
         Args:
             runner (Runner): The training runner.
@@ -169,6 +172,9 @@ class TrainingHealthHook(Hook):
             self._handles.append(wrapper.optimizer.register_step_pre_hook(
                 partial(self._before_step, wrapper)))
         self._counter.attach(model)
+        if runner.iter:  # resumed: keep the findings up to here
+            self.findings, self.skipped = read_health(
+                osp.join(runner.work_dir, 'health.json'), runner.iter)
 
     def after_train(self, runner) -> None:
         """Unhook and write ``health.json``.

@@ -473,3 +473,27 @@ def test_monitors_on_their_own():
     assert classifier_collapse([(1, 75.0, None)]) is None
     assert classifier_collapse([(1, 10.0, 0.9), (2, 75.0, 0.75)])[
         'background'] == 75.0  # the second half only
+
+
+def test_resume_keeps_earlier_findings(tmp_path):
+    """health.json continues after --resume: findings up to the resumed
+    iteration are kept (and counted as skipped), later ones dropped."""
+    hook = TrainingHealthHook(nonfinite='skip')
+    runner = _runner(tmp_path, ToyDetector(nan_at={2}), hook, epochs=1)
+    runner.train()  # 4 iterations, epoch_1.pth at the end
+    health = _health(runner)
+    assert health['skipped_steps'] == 1
+    # An attempt that went further, then died before a checkpoint.
+    health['findings'].append(dict(kind='divergence', iteration=6, epoch=2,
+                                   action='warn', message='later'))
+    with open(osp.join(runner.work_dir, 'health.json'), 'w') as f:
+        json.dump(health, f)
+    resumed = TrainingHealthHook(nonfinite='skip')
+    runner = _runner(tmp_path, ToyDetector(), resumed, epochs=2)
+    runner._resume = True  # as --resume sets it
+    runner.train()
+    assert runner.iter == 8
+    assert [(f['kind'], f['iteration']) for f in resumed.findings] == [
+        ('nonfinite', 2)]
+    assert _health(runner)['skipped_steps'] == 1
+    assert _health(runner)['status'] == 'warned'
