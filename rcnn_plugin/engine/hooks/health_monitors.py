@@ -1,6 +1,5 @@
 """The statistics behind ``TrainingHealthHook``, free of the runner: each
 piece can be fed numbers directly (a loss curve, ``acc`` records)."""
-import json
 import math
 from collections import deque
 from functools import partial
@@ -12,7 +11,7 @@ import torch
 __all__ = [
     'BackgroundCounter', 'DivergenceMonitor', 'classifier_collapse',
     'describe_nonfinite', 'grad_norm', 'img_paths', 'inspect_grads',
-    'linear_lr_advice', 'scalar', 'write_health'
+    'linear_lr_advice', 'scalar'
 ]
 
 # mmdet's reference for R-CNNs: SGD lr 0.02 for a total batch of 16.
@@ -379,42 +378,3 @@ def inspect_grads(optimizer: torch.optim.Optimizer, names: dict,
                     clipped=norm > max_norm)
     return info
 
-
-def write_health(path: str, findings: List[dict], skipped: int) -> None:
-    """Write ``health.json``: a status, the skipped steps, the findings.
-
-    Args:
-        path (str): The JSON file.
-        findings (list[dict]): The findings so far.
-        skipped (int): Non-finite steps skipped so far.
-    """
-    status = 'healthy'
-    if findings:
-        stopped = any(f['action'] == 'stop' for f in findings)
-        status = 'stopped' if stopped else 'warned'
-    with open(path, 'w') as f:
-        json.dump(dict(status=status, skipped_steps=skipped,
-                       findings=findings), f, indent=2, default=str)
-
-
-def read_health(path: str, upto_iter: int) -> Tuple[List[dict], int]:
-    """The findings of ``health.json`` up to an iteration, for a resume.
-
-    Args:
-        path (str): The JSON file (absent: nothing).
-        upto_iter (int): The resumed iteration; later findings belong to
-            an attempt the resume replaces.
-
-    Returns:
-        tuple[list[dict], int]: The findings and the non-finite steps
-        skipped among them.
-    """
-    try:
-        with open(path) as f:
-            findings = json.load(f).get('findings') or []
-    except FileNotFoundError:
-        return [], 0
-    kept = [f for f in findings if f.get('iteration', 0) <= upto_iter]
-    skipped = sum(f.get('kind') == 'nonfinite' and f.get('action') == 'skip'
-                  for f in kept)
-    return kept, skipped

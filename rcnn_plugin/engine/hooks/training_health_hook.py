@@ -20,6 +20,7 @@ from rcnn_plugin.config_doctor.data_checks import (
     linear_scaling_reference,
 )
 
+from .health_file import read_health, write_health
 from .health_monitors import (
     RCNN_REF,
     BackgroundCounter,
@@ -29,9 +30,7 @@ from .health_monitors import (
     img_paths,
     inspect_grads,
     linear_lr_advice,
-    read_health,
     scalar,
-    write_health,
 )
 
 __all__ = ['TrainingHealthError', 'TrainingHealthHook']
@@ -153,9 +152,7 @@ class TrainingHealthHook(Hook):
         self._val = [0, 0]
 
     def before_train(self, runner) -> None:
-        """Hook the optimizer(s) and the bbox head; reset the statistics
-        (a resumed training keeps the findings of ``health.json`` up to
-        its iteration).
+        """Hook the optimizer(s) and the bbox head; reset the statistics.
 
         Args:
             runner (Runner): The training runner.
@@ -172,9 +169,7 @@ class TrainingHealthHook(Hook):
             self._handles.append(wrapper.optimizer.register_step_pre_hook(
                 partial(self._before_step, wrapper)))
         self._counter.attach(model)
-        if runner.iter:  # resumed: keep the findings up to here
-            self.findings, self.skipped = read_health(
-                osp.join(runner.work_dir, 'health.json'), runner.iter)
+        self.findings, self.skipped = read_health(runner)  # kept on resume
 
     def after_train(self, runner) -> None:
         """Unhook and write ``health.json``.

@@ -1,0 +1,47 @@
+"""``health.json``: TrainingHealthHook's findings, written and resumed."""
+import json
+import os.path as osp
+from typing import List, Tuple
+
+__all__ = ['read_health', 'write_health']
+
+
+def write_health(path: str, findings: List[dict], skipped: int) -> None:
+    """Write ``health.json``: a status, the skipped steps, the findings.
+
+    Args:
+        path (str): The JSON file.
+        findings (list[dict]): The findings so far.
+        skipped (int): Non-finite steps skipped so far.
+    """
+    status = 'healthy'
+    if findings:
+        stopped = any(f['action'] == 'stop' for f in findings)
+        status = 'stopped' if stopped else 'warned'
+    with open(path, 'w') as f:
+        json.dump(dict(status=status, skipped_steps=skipped,
+                       findings=findings), f, indent=2, default=str)
+
+
+def read_health(runner) -> Tuple[List[dict], int]:
+    """The findings a resumed training keeps from ``health.json``.
+
+    Args:
+        runner (Runner): The runner, after ``load_or_resume``: findings up
+            to ``runner.iter`` in ``<work_dir>/health.json`` are kept (later
+            ones belong to an attempt the resume replaces); a training
+            from iteration 0 keeps none.
+
+    Returns:
+        tuple[list[dict], int]: The findings and the non-finite steps
+        skipped among them.
+    """
+    path = osp.join(runner.work_dir, 'health.json')
+    if not runner.iter or not osp.isfile(path):
+        return [], 0
+    with open(path) as f:
+        findings = json.load(f).get('findings') or []
+    kept = [f for f in findings if f.get('iteration', 0) <= runner.iter]
+    skipped = sum(f.get('kind') == 'nonfinite' and f.get('action') == 'skip'
+                  for f in kept)
+    return kept, skipped
