@@ -162,7 +162,10 @@ def build_overrides(datasets: Dict[str, dict],
         save_best='pascal_voc/mAP', rule='greater')
     for hook in out.get('custom_hooks', []):
         if hook.get('type', '').endswith('EarlyStoppingHook'):
-            hook['monitor'] = 'pascal_voc/mAP'
+            # A quarter of the schedule without gain (at least 5 epochs):
+            # long schedules of tiny val sets are noisy.
+            hook.update(monitor='pascal_voc/mAP',
+                        patience=max(5, round(opts.epochs / 4)))
     out.update(
         model=_model(opts), **_loaders(datasets, opts), **_schedule(opts),
         val_evaluator=evaluator, test_evaluator=evaluator,

@@ -229,6 +229,9 @@ def _checks(cfg: Config) -> None:
     if errors:
         raise FinetuneError(f'the config doctor found {len(errors)} '
                             'error(s), listed above with their fixes')
+    images = sum(r['num_images'] for r in reports.values())
+    print(f'[finetune] checks passed: the data ({images} images, no fatal '
+          f'problem) and the config doctor ({len(findings)} finding(s))')
 
 
 def train(cfg: Config, args: argparse.Namespace) -> dict:
