@@ -143,14 +143,52 @@ def test_split_is_deterministic(tmp_path):
 def test_yolo_folder_trains_and_writes_the_run_folder(tmp_path):
     data = make_yolo(tmp_path / 'data', n=8)
     work = tmp_path / 'work'
-    rc, out = finetune([data, '--work-dir', work, '--epochs', 2,
-                        '--img-size', 128, '--batch-size', 2])
+    args = [data, '--work-dir', work, '--img-size', 128, '--batch-size', 2]
+    rc, out = finetune(args + ['--epochs', 1])
     assert rc == 0, out[-6000:]
     assert '[train] seed 0' in out
+    assert '[finetune] checks passed' in out
     result = json.loads((work / 'finetune.json').read_text())
-    assert len(result['val']) == 2  # one validation per epoch
+    assert len(result['val']) == 1  # one validation per epoch
     assert 'pascal_voc/mAP' in result['test']
     assert result['best_checkpoint'].startswith('best_pascal_voc_mAP')
+    for name in ('results.csv', 'results.png', 'labels.png', 'summary.md',
+                 'val_predictions.jpg', 'val_confusion_matrix.png',
+                 'best.pth', 'last.pth', 'health.json'):
+        assert (work / name).exists(), name
+    # --resume with a longer schedule continues the same run folder.
+    rc, out = finetune(args + ['--epochs', 2, '--resume'])
+    assert rc == 0, out[-6000:]
+    assert 'resumed epoch: 1' in out.lower() or 'resumed' in out.lower()
+    with open(work / 'results.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['epoch'] for r in rows] == ['1', '2']
+    assert all(r['val/loss'] and r['pascal_voc/mAP'] for r in rows)
+
+
+def test_bad_images_are_counted_and_listed(tmp_path, capsys):
+    data = make_yolo(tmp_path / 'data')
+    (data / 'images' / 'train' / '003.jpg').write_bytes(b'not a jpeg')
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 0, out[-3000:]
+    assert 'skipped 1 image(s) that are missing or do not decode' in out
+    assert '003.jpg' in out
+
+
+def test_gpus_go_through_dist_train(tmp_path, capsys, monkeypatch):
+    import rcnn_plugin.apis.finetune.cli as cli
+    calls = []
+    monkeypatch.setattr(cli.subprocess, 'call',
+                        lambda cmd, env: calls.append(cmd) or 0)
+    data = make_yolo(tmp_path / 'data')
+    rc, out = finetune_here(
+        [data, '--work-dir', tmp_path / 'w', '--gpus', 2], capsys)
+    assert rc == 0, out[-3000:]
+    (cmd, ) = calls
+    assert cmd[1].endswith('tools/dist_train.sh')
+    assert cmd[2].endswith('faster-rcnn_finetune_data.py') and cmd[3] == '2'
+    assert cmd[4:] == ['--work-dir', str(tmp_path / 'w')]
 
 
 @pytest.mark.parametrize('args,expect', [

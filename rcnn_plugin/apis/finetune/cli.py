@@ -216,7 +216,10 @@ def _checks(cfg: Config) -> None:
     reports = {split: check_dataset_cfg(
         cfg[f'{split}_dataloader']['dataset'].to_dict(), False)
         for split in ('train', 'val')}
-    fatal = [f'{s}: {p}' for s, r in reports.items() for p in r['fatal']]
+    # Missing and undecodable images are skipped by the readers, and were
+    # counted and listed when the splits were built.
+    fatal = [f'{s}: {p}' for s, r in reports.items() for p in r['fatal']
+             if not p.startswith(('missing_images', 'unreadable_images'))]
     if fatal:
         print(format_report(reports))
         raise FinetuneError('the dataset check found fatal problems:\n  '

@@ -101,8 +101,9 @@ def pick_img_scale(stats: DataStats,
     why = f'median image {long_side}x{short_side}'
     if stats.box_sizes:
         p10 = float(np.percentile([min(b) for b in stats.box_sizes], 10))
-        if p10 * factor > large_object:
-            factor = max(large_object / p10, min_long / long_side)
+        smaller = max(large_object / max(p10, 1e-6), min_long / long_side)
+        if smaller < factor * 0.99:
+            factor = smaller
             why += (f', objects large (10th percentile short side '
                     f'{p10:.0f} px)')
     scale = (int(round(long_side * factor)),
