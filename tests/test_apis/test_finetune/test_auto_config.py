@@ -27,12 +27,14 @@ def _datasets(root):
     return dict(train=cfg('train'), val=cfg('val'), test=cfg('val'))
 
 
-@pytest.mark.parametrize('model', ['faster-rcnn', 'mask-rcnn'])
+@pytest.mark.parametrize('model', ['faster-rcnn', 'mask-rcnn', 'fast-rcnn'])
 def test_written_config_builds_and_runs(tmp_path, synthetic_cells, model):
     register_all_modules()
     opts = FinetuneOptions(model=model, classes=CLASSES,
                            img_scale=(128, 96), epochs=3, batch_size=2,
-                           lr=0.0025, seed=7)
+                           lr=0.0025, seed=7,
+                           proposal_dir=str(tmp_path) if model == 'fast-rcnn'
+                           else None)
     overrides = build_overrides(_datasets(synthetic_cells), opts)
     path = write_config(str(tmp_path / 'ft.py'), model, overrides,
                         header=['test'])
@@ -64,6 +66,12 @@ def test_written_config_builds_and_runs(tmp_path, synthetic_cells, model):
                             num_classes=3, with_mask=model == 'mask-rcnn')
     for s in packed['data_samples']:
         s.gt_instances.labels.clamp_(max=2)
+    if model == 'fast-rcnn':
+        from test_configs import add_demo_proposals
+        add_demo_proposals(packed, counts=[20, 0])
+        pipe = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        assert pipe[:2] == ['LoadImageFromFile', 'LoadProposals']
+        assert 'ProposalBroadcaster' in pipe
     losses = det(**det.data_preprocessor(packed, True), mode='loss')
     total = sum(sum(x.sum() for x in v) if isinstance(v, list) else v.sum()
                 for k, v in losses.items() if 'loss' in k)
