@@ -3,31 +3,17 @@
 # (configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py: MobileNetV2-FPN
 # 128 ch from offline ImageNet weights, 640x480, batch 4, SGD lr 0.01,
 # 8 epochs), trained on the proposals that tools/generate_proposals.py
-# writes from that Faster R-CNN's RPN. mmdet's Fast R-CNN has its own model
-# base (no RPN), so the MobileNetV2-FPN is stated here.
+# writes from that Faster R-CNN's RPN. The model base is mmdet's Fast R-CNN
+# (no RPN) with the same MobileNetV2-FPN.
 _base_ = [
-    'mmdet::_base_/models/fast-rcnn_r50_fpn.py',
+    '../_base_/models/fast-rcnn_mobilenetv2_fpn-128.py',
     '../_base_/datasets/bccd_detection.py',
     '../_base_/schedules/schedule_8e.py', '../_base_/default_runtime.py'
 ]
 
 custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='MobileNetV2',
-        # Strides 4 / 8 / 16 / 32, as the RoI extractor's featmap_strides.
-        out_indices=(1, 2, 4, 7),
-        frozen_stages=1,
-        norm_eval=True,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='offline-torchvision://mobilenet_v2')),
-    neck=dict(in_channels=[24, 32, 96, 1280], out_channels=128),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=128),
-        bbox_head=dict(in_channels=128, num_classes=3)))
+model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))
 
 # Written by step 2 of configs/fast_rcnn/README.md; absolute, because mmdet
 # joins a relative proposal_file to data_root.
