@@ -80,6 +80,14 @@ FAQ_MESSAGES: List[Tuple[str, str]] = [
     ('which does not exist', ''),
     ('images: check data_root, data_prefix', ''),
     ('is not a meta file, simply parsed as meta', 'mmengine'),
+    ('no labels found under', ''),
+    ('matches several formats: ', ''),
+    ('The class-name files disagree (', ''),
+    ('--model fast-rcnn trains on precomputed proposals: give ', ''),
+    ('have objects in the validation split', ''),
+    ('is not an R-CNN detector checkpoint: it holds ', ''),
+    ('ResumableEarlyStoppingHook: resumed ', ''),
+    ('ValLossHook: no validation loss: ', ''),
 ]
 _FENCE = re.compile(r'^(```|~~~)')
 _HEADING = re.compile(r'^(#{1,6})\s+(.*?)\s*#*\s*$')
