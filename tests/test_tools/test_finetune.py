@@ -241,3 +241,19 @@ def test_from_a_backbone_checkpoint_is_an_error(tmp_path, capsys):
         capsys)
     assert rc == 2, out[-3000:]
     assert 'is not an R-CNN detector checkpoint' in out
+
+
+def test_console_command_points_at_the_tool():
+    """pyproject's rcnn-finetune runs the same main as tools/finetune.py."""
+    import importlib
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        pytest.skip('tomllib needs Python 3.11')
+    with open(osp.join(REPO, 'pyproject.toml'), 'rb') as f:
+        scripts = tomllib.load(f)['project']['scripts']
+    module, _, attr = scripts['rcnn-finetune'].partition(':')
+    from rcnn_plugin.apis.finetune import main
+    assert getattr(importlib.import_module(module), attr) is main
+    assert 'from rcnn_plugin.apis.finetune import main' in open(TOOL).read()
