@@ -86,6 +86,65 @@ def make_csv(root, n=10, seed=2):
     return root
 
 
+def make_coco(root, n=10, seed=3):
+    """A COCO json next to its image folder (not under annotations/)."""
+    rng = np.random.default_rng(seed)
+    (root / 'train').mkdir(parents=True)
+    images, anns = [], []
+    for i in range(n):
+        img, boxes = _image(rng)
+        img.save(root / 'train' / f'{i}.jpg')
+        images.append(dict(id=i, file_name=f'{i}.jpg', width=img.size[0],
+                           height=img.size[1]))
+        for c, x1, y1, x2, y2 in boxes:
+            anns.append(dict(id=len(anns) + 1, image_id=i, category_id=c + 1,
+                             bbox=[x1, y1, x2 - x1, y2 - y1],
+                             area=(x2 - x1) * (y2 - y1), iscrowd=0))
+    cats = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
+    (root / 'train' / '_annotations.coco.json').write_text(json.dumps(
+        dict(images=images, annotations=anns, categories=cats)))
+    return root
+
+
+def make_labelme(root, n=10, seed=4):
+    """LabelMe: one json per image with polygons, its labels.txt."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    (root / 'labels.txt').write_text(
+        '__ignore__\n_background_\n' + '\n'.join(CLASSES) + '\n')
+    for i in range(n):
+        img, boxes = _image(rng)
+        img.save(root / f'{i}.jpg')
+        shapes = [dict(label=CLASSES[c], shape_type='polygon',
+                       points=[[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+                  for c, x1, y1, x2, y2 in boxes]
+        (root / f'{i}.json').write_text(json.dumps(dict(
+            shapes=shapes, imagePath=f'{i}.jpg', imageWidth=img.size[0],
+            imageHeight=img.size[1])))
+    return root
+
+
+@pytest.mark.parametrize('make,fmt,model', [
+    (make_coco, 'coco', 'faster-rcnn'),
+    (make_labelme, 'labelme', 'mask-rcnn'),
+])
+def test_dry_run_in_process(tmp_path, capsys, make, fmt, model):
+    data = make(tmp_path / 'data')
+    work = tmp_path / 'work'
+    rc, out = finetune_here(
+        [data, '--work-dir', work, '--dry-run', '--model', model], capsys)
+    assert rc == 0, out[-4000:]
+    assert f'({fmt};' in out and '[finetune] checks passed' in out
+    (config, ) = work.glob(f'{model}_finetune_*.py')
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    assert cfg.model.roi_head.bbox_head.num_classes == 2
+    if model == 'mask-rcnn':
+        assert cfg.model.roi_head.mask_head.num_classes == 2
+        assert cfg.train_dataloader.dataset.dataset.pipeline[1][
+            'with_mask']
+
+
 def finetune_here(args, capsys):
     """Run the tool in this process (faster): exit status and output."""
     from rcnn_plugin.apis.finetune import main
