@@ -10,6 +10,7 @@ from rcnn_plugin.datasets import (
     class_instance_counts,
     detect_layout,
 )
+from rcnn_plugin.datasets.layouts import LayoutError
 
 
 def _img(path, size=(40, 20)):
@@ -235,6 +236,23 @@ def test_coco_json_outside_annotations(tmp_path, ann, img_dir, split):
     assert layout.splits[split]['data_prefix'] == dict(img=img_dir + '/')
     ds = _build(layout, split)
     assert ds.get_data_info(0)['instances'][0]['bbox_label'] == 0
+
+
+def test_coco_label_order_that_mmdet_would_swap_is_refused(tmp_path):
+    """CocoDataset numbers labels in the JSON's category order."""
+    a, b, c = (dict(id=i, name=n) for i, n in enumerate('abc', 1))
+    _img(tmp_path / 'train' / 'x.jpg')
+    _img(tmp_path / 'val' / 'x.jpg')
+    _coco(tmp_path / 'train' / 'train.json', ['x.jpg'], [a, c])
+    _coco(tmp_path / 'val' / 'val.json', ['x.jpg'], [a, b, c])
+    with pytest.raises(LayoutError, match="numbers the labels in the order"):
+        detect_layout(str(tmp_path))  # union (a, c, b): val's b and c swap
+    one = tmp_path / 'one'
+    _img(one / 'x.jpg')
+    _coco(one / 'train.json', ['x.jpg'], [a, b])
+    with pytest.raises(LayoutError, match=r"lists its categories as \['a'"):
+        detect_layout(str(one), classes=['b', 'a'])
+    assert detect_layout(str(one), classes=['a', 'b']).classes == ('a', 'b')
 
 
 def test_via_class_attribute_is_detected(tmp_path):

@@ -12,7 +12,12 @@ from .base import (
     choose_splits,
 )
 from .csv_format import find_csv
-from .json_formats import find_coco, find_labelme, find_via
+from .json_formats import (
+    check_coco_label_order,
+    find_coco,
+    find_labelme,
+    find_via,
+)
 from .scan import IMG_EXTENSIONS, FolderIndex
 from .txt_formats import find_kitti, find_yolo
 from .xml_format import find_voc
@@ -152,6 +157,9 @@ def _layout(index: FolderIndex, found: Found,
     if len(set(chosen)) != len(chosen):
         raise LayoutError(f'the class names {list(chosen)} repeat a name; '
                           'give each class once (--classes).')
+    if found.fmt == 'coco':
+        check_coco_label_order(
+            index, [k['ann_file'] for k in found.splits.values()], chosen)
     splits = {name: _config(index.root, found, keys, chosen, bool(classes))
               for name, keys in found.splits.items()}
     train, val, split_notes = choose_splits(list(splits))

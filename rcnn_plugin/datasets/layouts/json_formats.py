@@ -15,7 +15,7 @@
 import json
 import os.path as osp
 from collections import Counter
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..labelme import SKIPPED_TYPES
 from .base import Found, LayoutError, split_name
@@ -68,6 +68,38 @@ def _coco_classes(data: dict) -> Tuple[List[str], List[str]]:
                len(cats) > 1]
     return [str(c['name']) for c in cats if c['name'] not in dropped], \
         dropped
+
+
+def check_coco_label_order(index: FolderIndex, ann_files: List[str],
+                           classes: Sequence[str]) -> None:
+    """Refuse classes whose order mmdet's CocoDataset would not keep.
+
+    mmdet's ``CocoDataset`` numbers the labels in the order the JSON lists
+    its categories, not in the order of ``metainfo['classes']``; when the
+    two differ, every box is named after another class and nothing warns.
+
+    Args:
+        index (FolderIndex): The folder index.
+        ann_files (list[str]): The COCO JSON files, relative to the root.
+        classes (Sequence[str]): The chosen class names, in label order.
+
+    Raises:
+        LayoutError: If a file lists the classes in another order.
+    """
+    for rel in ann_files:
+        data = load_json(index, rel)
+        listed = [str(c.get('name')) for c in data.get('categories') or []
+                  if isinstance(c, dict)]
+        in_json = [n for n in listed if n in classes]
+        # CocoDataset's label i is the i-th listed category of the classes.
+        if in_json != list(classes[:len(in_json)]):
+            raise LayoutError(
+                f'{rel} lists its categories as {in_json}, and the classes '
+                f'are {list(classes)}: mmdet\'s CocoDataset numbers the '
+                'labels in the order of the JSON\'s categories, so boxes '
+                'would be named after other classes. Give --classes in the '
+                'JSON\'s order, or make every JSON list the same categories '
+                'in the same order.')
 
 
 def find_coco(index: FolderIndex) -> Optional[Found]:
