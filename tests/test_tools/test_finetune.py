@@ -316,3 +316,41 @@ def test_console_command_points_at_the_tool():
     from rcnn_plugin.apis.finetune import main
     assert getattr(importlib.import_module(module), attr) is main
     assert 'from rcnn_plugin.apis.finetune import main' in open(TOOL).read()
+
+
+def test_rare_class_missing_from_val_is_not_fatal(tmp_path, capsys):
+    data = make_yolo(tmp_path / 'data')
+    for i, txt in enumerate(sorted((data / 'labels' / 'train').glob('*'))):
+        if i:  # blob (1) only in the first image
+            lines = [ln for ln in txt.read_text().splitlines()
+                     if ln.startswith('0 ')]
+            txt.write_text('\n'.join(lines) + '\n')
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 0, out[-3000:]
+    assert '[finetune] checks passed' in out
+
+
+def test_too_few_images_to_split_is_a_sentence(tmp_path, capsys):
+    data = make_yolo(tmp_path / 'data', n=1)
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 2, out[-3000:]
+    assert out.count('error: ') == 1
+
+
+def test_proposal_files_per_split():
+    from rcnn_plugin.apis.finetune.cli import FinetuneError, _proposal_files
+    train = dict(type='YOLODataset')
+    val = dict(type='ImageSubsetDataset', dataset=dict(type='YOLODataset'),
+               img_list='val.txt')
+    datasets = dict(train=train, val=val, test=val)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        with pytest.raises(FinetuneError, match='train.pkl does not exist'):
+            _proposal_files(datasets, tmp)
+        open(osp.join(tmp, 'train.pkl'), 'w').close()
+        _proposal_files(datasets, tmp)  # no val.pkl or test.pkl needed
+        want = osp.join(osp.abspath(tmp), 'train.pkl')
+        assert train['proposal_file'] == want
+        assert val['dataset']['proposal_file'] == want

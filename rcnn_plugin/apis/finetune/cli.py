@@ -62,9 +62,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--img-size', type=int,
                    help='long side of the input (default: from the images)')
     p.add_argument('--batch-size', type=int,
-                   help='images per step (default: 4; Mask R-CNN 2)')
+                   help='images per step and process (default: 4; Mask '
+                   'R-CNN 2)')
     p.add_argument('--lr', type=float,
-                   help='default: 0.02 x batch / 16 (linear scaling)')
+                   help='default: 0.02 x batch x gpus / 16 (linear scaling)')
     p.add_argument('--from', dest='from_ckpt', metavar='CKPT',
                    help='start from a detector checkpoint (classes '
                    're-targeted by class surgery)')
@@ -106,10 +107,12 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     if warning:
         print(f'[finetune] WARNING: {warning}')
     batch = args.batch_size or BATCH[args.model]
-    epochs = args.epochs or default_epochs(stats.num_images, batch)
-    lr = args.lr or 0.02 * batch / 16
+    total = batch * max(args.gpus, 1)  # images per step, all processes
+    epochs = args.epochs or default_epochs(stats.num_images, total)
+    lr = args.lr or 0.02 * total / 16
     print(f'[finetune] {args.model}, {epochs} epochs of {stats.num_images} '
-          f'images at batch {batch}, lr {lr:g}, seed {args.seed}')
+          f'images at batch {batch} x {args.gpus} process(es), lr {lr:g}, '
+          f'seed {args.seed}')
     return FinetuneOptions(
         model=args.model, classes=tuple(layout.classes), img_scale=scale,
         epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
@@ -131,11 +134,24 @@ def _check_model(args, layout) -> None:
 
 
 def _proposal_files(datasets: dict, proposal_dir: str) -> None:
-    for split, cfg in datasets.items():
-        path = osp.abspath(osp.join(proposal_dir, f'{split}.pkl'))
+    """Point each split at ``<proposal_dir>/<split>.pkl``.
+
+    A validation set split off the training data reads ``train.pkl`` (its
+    images are training images), and a test split that is the validation
+    split is set once.
+    """
+    done = set()
+    for split in ('train', 'val', 'test'):
+        cfg = datasets[split]
+        if id(cfg) in done:
+            continue
+        done.add(id(cfg))
+        carved = split != 'train' and cfg.get('type') == 'ImageSubsetDataset'
+        name = 'train' if carved else split
+        path = osp.abspath(osp.join(proposal_dir, f'{name}.pkl'))
         if not osp.isfile(path):
             raise FinetuneError(f'--proposals: {path} does not exist '
-                                f'(the {split} split needs it)')
+                                f'(the {split} split reads it)')
         inner = cfg
         while 'dataset' in inner:
             inner = inner['dataset']
@@ -168,6 +184,10 @@ def prepare(args: argparse.Namespace) -> str:
     val_set = build_split(datasets['val'], True)
     print(f'[finetune] {len(train_set)} training and {len(val_set)} '
           'validation images')
+    if not len(train_set) or not len(val_set):
+        raise FinetuneError(
+            f'the {"training" if not len(train_set) else "validation"} '
+            'split has no image left (see the skipped images above)')
     for line in bad_image_lines([train_set, val_set]):
         print(line)
     note = check_val_classes(train_set, val_set, layout.classes)
@@ -209,6 +229,23 @@ def _retarget(args, classes) -> str:
     return dst
 
 
+def _decided_elsewhere(problem: str, dataset: dict) -> bool:
+    """Whether the fine-tune handles a fatal problem of the data check.
+
+    Classes absent from a split are judged by :func:`check_val_classes`
+    (an error only when validation has them and training does not).
+    Missing and undecodable images are skipped, counted and listed by the
+    readers that can skip (``on_bad_image='skip'``); other readers would
+    fail on them mid-epoch, so for those they stay fatal.
+    """
+    if problem.startswith('classes_never_present'):
+        return True
+    while 'dataset' in dataset:
+        dataset = dataset['dataset']
+    return problem.startswith(('missing_images', 'unreadable_images')) \
+        and dataset.get('on_bad_image') == 'skip'
+
+
 def _checks(cfg: Config) -> None:
     """The dataset check and the config doctor; stop on an error."""
     from rcnn_plugin.config_doctor import run_checks
@@ -216,10 +253,8 @@ def _checks(cfg: Config) -> None:
     reports = {split: check_dataset_cfg(
         cfg[f'{split}_dataloader']['dataset'].to_dict(), False)
         for split in ('train', 'val')}
-    # Missing and undecodable images are skipped by the readers, and were
-    # counted and listed when the splits were built.
     fatal = [f'{s}: {p}' for s, r in reports.items() for p in r['fatal']
-             if not p.startswith(('missing_images', 'unreadable_images'))]
+             if not _decided_elsewhere(p, cfg[f'{s}_dataloader'].dataset)]
     if fatal:
         print(format_report(reports))
         raise FinetuneError('the dataset check found fatal problems:\n  '
@@ -250,6 +285,8 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
     from mmengine.runner import Runner
     cfg.work_dir = args.work_dir
     cfg.resume = bool(args.resume)
+    if args.resume:  # resume from the work dir, not from --from's weights
+        cfg.load_from = None
     start = time.time()
     runner = Runner.from_cfg(cfg)
     print(f'[train] seed {runner.seed} (--seed)', flush=True)
@@ -313,9 +350,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rcnn_plugin.datasets.errors import AnnotationError
     from rcnn_plugin.datasets.layouts import LayoutError
     try:
-        config = prepare(args)
-        cfg = Config.fromfile(config)
-        _checks(cfg)
+        try:
+            config = prepare(args)
+            cfg = Config.fromfile(config)
+            _checks(cfg)
+        except ValueError as err:  # the readers' sentences (file, line)
+            raise FinetuneError(f'{type(err).__name__}: {err}') from err
         if args.dry_run:
             return 0
         if args.gpus > 1:

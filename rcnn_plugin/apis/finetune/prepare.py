@@ -172,9 +172,8 @@ def check_val_classes(train: BaseDataset, val: BaseDataset,
         raise FinetuneError(
             f'classes {only_val} have objects in the validation split '
             f'({counts} of them) but none in the training split: the model '
-            'cannot '
-            'learn them. Move some of their images into training, or drop '
-            'the classes (--classes lists the ones to keep).')
+            'cannot learn them. Move some of their images into the '
+            'training split, or remove their objects from the annotations.')
     missing = [c for i, c in enumerate(classes) if not train_counts[i]]
     if missing:
         return (f'classes {missing} have no object in the training or the '

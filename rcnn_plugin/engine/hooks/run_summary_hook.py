@@ -6,6 +6,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from mmdet.registry import HOOKS
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from .epoch_results_hook import headline_first
@@ -177,15 +178,18 @@ class RunSummaryHook(Hook):
         """
         self.write(runner)
 
-    def write(self, runner) -> str:
-        """Write the report and return its path.
+    def write(self, runner) -> Optional[str]:
+        """Write the report and return its path (only the main process
+        writes; the others return None).
 
         Args:
             runner (Runner): The runner.
 
         Returns:
-            str: Path of the markdown file.
+            str | None: Path of the markdown file.
         """
+        if not is_main_process():
+            return None
         base = runner.work_dir if self.in_work_dir else runner.log_dir
         lines = [f'# Run summary: {runner.experiment_name}', '',
                  f'- work dir: `{runner.work_dir}`',
