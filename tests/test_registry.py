@@ -53,6 +53,7 @@ EXPECTED = [
     (MODELS, 'LoRALinear', models.LoRALinear),
     (HOOKS, 'RunSummaryHook', engine.RunSummaryHook),
     (HOOKS, 'ValLossHook', engine.ValLossHook),
+    (HOOKS, 'OptunaPruningHook', engine.OptunaPruningHook),
     (HOOKS, 'EpochResultsHook', engine.EpochResultsHook),
     (HOOKS, 'LabelStatsHook', engine.LabelStatsHook),
     (HOOKS, 'EvalFiguresHook', engine.EvalFiguresHook),

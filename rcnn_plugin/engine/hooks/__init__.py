@@ -5,6 +5,7 @@ from .early_stopping_hook import ResumableEarlyStoppingHook
 from .epoch_results_hook import EpochResultsHook
 from .eval_figures_hook import EvalFiguresHook
 from .label_stats_hook import LabelStatsHook
+from .optuna_pruning_hook import OptunaPruningHook
 from .run_summary_hook import RunSummaryHook
 from .training_health_hook import TrainingHealthError, TrainingHealthHook
 from .val_loss_hook import ValLossHook
@@ -21,6 +22,7 @@ __all__ = [
     'EpochResultsHook',
     'EvalFiguresHook',
     'LabelStatsHook',
+    'OptunaPruningHook',
     'ResumableEarlyStoppingHook',
     'ValLossHook',
     'ValPredictionsHook',

@@ -1,0 +1,293 @@
+"""Run an Optuna study whose trials are short trainings of a config.
+
+Each trial draws the space's parameters, sets them in a copy of the config
+(plus the trial schedule: ``epochs``, validation every ``val_interval``
+epochs, the study's seed), trains it in ``WORK_DIR/trials/trial_NNN`` and
+reports every validation to the trial through
+:class:`~rcnn_plugin.engine.hooks.OptunaPruningHook`, which stops a pruned
+training. The trial's value is its best validation (the epoch
+``save_best`` would keep). The study lives in an SQLite file, so a cut
+study resumes where it stopped, and several ``tools/tune.py`` processes may
+share it.
+"""
+import dataclasses
+import hashlib
+import math
+import os
+import os.path as osp
+import socket
+import time
+from typing import Dict, Optional, Sequence
+
+from mmengine.config import Config
+
+from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
+
+from .export import export_study
+from .space import Param, load_space, resolve_key
+from .trials import PRUNERS, StudyError, run_trial, trial_config
+
+__all__ = ['PRUNERS', 'StudyError', 'TuneOptions', 'export_study',
+           'run_study']
+
+
+@dataclasses.dataclass
+class TuneOptions:
+    """What ``tools/tune.py`` was asked (see its ``--help``)."""
+    config: str
+    space: str
+    trials: int
+    work_dir: str
+    storage: Optional[str] = None
+    study_name: Optional[str] = None
+    metric: Optional[str] = None
+    direction: Optional[str] = None
+    epochs: Optional[int] = None
+    val_interval: int = 1
+    seed: int = 0
+    timeout: Optional[float] = None
+    pruner: str = 'median'
+    sampler: str = 'tpe'
+    separate_processes: bool = False
+    cfg_options: Optional[dict] = None
+
+
+def load_base(opts: TuneOptions) -> Config:
+    """The config every trial starts from (``--cfg-options`` applied)."""
+    if not osp.isfile(opts.config):
+        raise StudyError(f'no config file {opts.config}')
+    cfg = Config.fromfile(opts.config)
+    if opts.cfg_options:
+        cfg.merge_from_dict(opts.cfg_options)
+    return cfg
+
+
+def pick_metric(cfg: Config, opts: TuneOptions) -> tuple:
+    """The metric and direction: the flags, else the config's save_best."""
+    metric = opts.metric
+    if metric is None:
+        best = ((cfg.get('default_hooks') or {}).get('checkpoint')
+                or {}).get('save_best')
+        if isinstance(best, (list, tuple)):
+            best = best[0] if best else None
+        if not isinstance(best, str) or best == 'auto':
+            raise StudyError(
+                'say which validation metric to optimise with --metric '
+                "(e.g. --metric pascal_voc/mAP); the config's "
+                f'default_hooks.checkpoint.save_best is {best!r}')
+        metric = best
+    direction = opts.direction or (
+        'minimize' if 'loss' in metric.split('/')[-1] else 'maximize')
+    if direction not in ('maximize', 'minimize'):
+        raise StudyError(f"--direction must be 'maximize' or 'minimize', "
+                         f'got {direction!r}')
+    return metric, direction
+
+
+def check_space(cfg: Config, params: Sequence[Param]) -> Dict[str, list]:
+    """Resolve every key of every parameter; raise naming the first bad."""
+    return {p.name: [resolve_key(cfg, k, p.new_key) for k in p.keys]
+            for p in params}
+
+
+def identity(opts: TuneOptions, cfg: Config, metric: str,
+             direction: str) -> dict:
+    """What makes a stored study this one: config, space, metric, schedule.
+
+    Two runs agree when they train the same merged config on the same
+    space and trial schedule; a stored study that disagrees is refused.
+    """
+    with open(opts.space, 'rb') as f:
+        space_sha = hashlib.sha1(f.read()).hexdigest()[:12]
+    cfg_sha = hashlib.sha1(cfg.pretty_text.encode()).hexdigest()[:12]
+    return dict(config=osp.abspath(opts.config), config_sha1=cfg_sha,
+                space=osp.abspath(opts.space), space_sha1=space_sha,
+                metric=metric, direction=direction, epochs=opts.epochs,
+                val_interval=opts.val_interval, seed=opts.seed)
+
+
+def open_study(opts: TuneOptions, ident: dict):
+    """Create the study or reopen it after checking it is the same study.
+
+    Raises:
+        StudyError: The storage holds a study of this name made for another
+            config, space, metric or schedule, or not by tools/tune.py.
+    """
+    optuna = import_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    os.makedirs(opts.work_dir, exist_ok=True)
+    names = [s.study_name for s in optuna.get_all_study_summaries(
+        opts.storage, include_best_trial=False)]
+    sampler = (optuna.samplers.RandomSampler(seed=opts.seed)
+               if opts.sampler == 'random' else
+               optuna.samplers.TPESampler(seed=opts.seed))
+    pruner = build_pruner(opts.pruner)
+    if opts.study_name in names:
+        study = optuna.load_study(study_name=opts.study_name,
+                                  storage=opts.storage, sampler=sampler,
+                                  pruner=pruner)
+        stored = study.user_attrs.get('rcnn_tune')
+        if stored is None:
+            raise StudyError(
+                f'{opts.storage} holds a study {opts.study_name!r} that '
+                'tools/tune.py did not make; use another --study-name or '
+                '--storage')
+        diff = {k: (stored.get(k), v) for k, v in ident.items()
+                if stored.get(k) != v}
+        if diff:
+            said = '; '.join(f'{k}: stored {a!r}, now {b!r}'
+                             for k, (a, b) in diff.items())
+            raise StudyError(
+                f'{opts.storage} holds study {opts.study_name!r} for another '
+                f'search ({said}); its trials would not compare with these. '
+                'Use another --study-name or --storage (or --work-dir).')
+        return study
+    study = optuna.create_study(study_name=opts.study_name,
+                                storage=opts.storage, sampler=sampler,
+                                pruner=pruner, direction=ident['direction'])
+    study.set_user_attr('rcnn_tune', ident)
+    return study
+
+
+def build_pruner(name: str):
+    """An Optuna pruner from its ``--pruner`` name."""
+    optuna = import_optuna()
+    spec = PRUNERS[name]
+    if spec is None:
+        return optuna.pruners.NopPruner()
+    args = dict(spec)
+    return getattr(optuna.pruners, args.pop('type'))(**args)
+
+
+def recover_interrupted(study) -> int:
+    """Fail this host's RUNNING trials whose process is gone; queue again.
+
+    A study cut by Ctrl-C or a lost machine leaves its trial RUNNING. Its
+    parameters are enqueued, so the resumed study trains them first.
+
+    Returns:
+        int: How many trials were recovered.
+    """
+    optuna = import_optuna()
+    host = socket.gethostname()
+    count = 0
+    for t in study.get_trials(deepcopy=False,
+                              states=(optuna.trial.TrialState.RUNNING, )):
+        attrs = t.user_attrs
+        if attrs.get('host') != host or _alive(attrs.get('pid')):
+            continue
+        optuna.trial.Trial(study, t._trial_id).set_user_attr(
+            'interrupted', True)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+        count += 1
+    return count
+
+
+def _alive(pid: Optional[int]) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return int(pid) != os.getpid()
+
+
+def counted(study) -> int:
+    """Trials that count towards ``--trials``: all but interrupted ones."""
+    optuna = import_optuna()
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=done)
+               if not t.user_attrs.get('interrupted'))
+
+
+def trial_value(values: Dict[int, float], direction: str) -> Optional[float]:
+    """The best of a trial's reported validations (None when none)."""
+    finite = [v for v in values.values() if math.isfinite(v)]
+    if not finite:
+        return None
+    return max(finite) if direction == 'maximize' else min(finite)
+
+
+def run_study(opts: TuneOptions, log=print):
+    """Run trials until the study holds ``opts.trials`` or time runs out.
+
+    Args:
+        opts (TuneOptions): The options (``storage`` and ``study_name``
+            filled in).
+        log (callable): Where progress lines go.
+
+    Returns:
+        tuple: ``(study, params, base_cfg, paths, metric, direction)``.
+    """
+    optuna = import_optuna()
+    base = load_base(opts)
+    params = load_space(opts.space)
+    paths = check_space(base, params)
+    metric, direction = pick_metric(base, opts)
+    study = open_study(opts, identity(opts, base, metric, direction))
+    recovered = recover_interrupted(study)
+    if recovered:
+        log(f'[tune] {recovered} interrupted trial(s) queued to run again')
+    log(f'[tune] study {opts.study_name!r} in {opts.storage}: '
+        f'{counted(study)} of {opts.trials} trials done; {direction} '
+        f'{metric}; seed {opts.seed}; {opts.sampler} sampler, '
+        f'{opts.pruner} pruner')
+    start = time.monotonic()
+    while counted(study) < opts.trials:
+        if opts.timeout and time.monotonic() - start > opts.timeout:
+            log(f'[tune] time budget of {opts.timeout:.0f} s spent; '
+                f'{counted(study)} trials done')
+            break
+        trial = study.ask()
+        trial.set_user_attr('host', socket.gethostname())
+        trial.set_user_attr('pid', os.getpid())
+        values = {p.name: p.suggest(trial) for p in params}
+        work_dir = osp.join(opts.work_dir, 'trials',
+                            f'trial_{trial.number:03d}')
+        os.makedirs(work_dir, exist_ok=True)
+        cfg = trial_config(base, params, paths, values, opts, metric,
+                           trial._trial_id, work_dir)
+        cfg_path = osp.join(work_dir, 'trial_config.py')
+        cfg.dump(cfg_path)
+        log(f'[tune] trial {trial.number}: {values}')
+        tic = time.monotonic()
+        error = run_trial(cfg, cfg_path, work_dir,
+                          opts.separate_processes)
+        frozen = study._storage.get_trial(trial._trial_id)
+        reported = dict(frozen.intermediate_values)
+        value = trial_value(reported, direction)
+        trial.set_user_attr('train_s', round(time.monotonic() - tic, 1))
+        if error is not None:
+            trial.set_user_attr(f'{error[0]}_reason'
+                                if error[0] == 'fail' else 'pruned_reason',
+                                error[1][:2000])
+            state = (optuna.trial.TrialState.PRUNED if error[0] == 'pruned'
+                     else optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=state)
+            log(f'[tune] trial {trial.number} {state.name.lower()}: '
+                f'{error[1].splitlines()[0]}')
+            continue
+        if 'pruned_at_epoch' in frozen.user_attrs or \
+                'pruned_reason' in frozen.user_attrs:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            log(f'[tune] trial {trial.number} pruned: '
+                f'{frozen.user_attrs.get("pruned_reason")}')
+            continue
+        if value is None:
+            trial.set_user_attr('fail_reason', 'no validation ran: check '
+                                '--val-interval and --epochs')
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log(f'[tune] trial {trial.number} failed: no validation ran')
+            continue
+        best_epoch = next(s for s, v in sorted(reported.items())
+                          if v == value)
+        trial.set_user_attr('best_epoch', best_epoch)
+        study.tell(trial, value)
+        log(f'[tune] trial {trial.number}: {metric} {value:.4f} '
+            f'(epoch {best_epoch}), {time.monotonic() - tic:.0f} s')
+    return study, params, base, paths, metric, direction
+
+

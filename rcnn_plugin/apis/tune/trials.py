@@ -1,0 +1,123 @@
+"""One trial: its config, its training here or in a process of its own."""
+import json
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+
+from .space import Param, set_key
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+PRUNERS = {
+    'median': dict(type='MedianPruner', n_startup_trials=2,
+                   n_warmup_steps=1),
+    'hyperband': dict(type='HyperbandPruner'),
+    'none': None,
+}
+
+
+class StudyError(ValueError):
+    """A study that cannot run as asked, said in a sentence."""
+
+
+def trial_config(base: Config, params: Sequence[Param],
+                 paths: Dict[str, list], values: Dict[str, Any],
+                 opts, metric: str, trial_id: int,
+                 work_dir: str) -> Config:
+    """The config one trial trains: the base, the values, the schedule."""
+    cfg = Config(base.to_dict(), filename=base.filename)
+    for p in params:
+        for path in paths[p.name]:
+            set_key(cfg, path, values[p.name])
+    if opts.epochs is not None:
+        if cfg.get('train_cfg', {}).get('type', 'EpochBasedTrainLoop') \
+                not in ('EpochBasedTrainLoop', 'mmengine.EpochBasedTrainLoop'):
+            raise StudyError('--epochs needs an epoch-based train_cfg; '
+                             f'the config has {cfg.train_cfg.get("type")}')
+        cfg.train_cfg.max_epochs = opts.epochs
+    cfg.train_cfg.val_interval = opts.val_interval
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=opts.seed)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'{osp.basename(work_dir)}_{int(time.time())}'
+    hooks = [h for h in cfg.get('custom_hooks') or []
+             if h.get('type') != 'OptunaPruningHook']
+    hooks.append(dict(type='OptunaPruningHook', storage=opts.storage,
+                      study_name=opts.study_name, trial_id=trial_id,
+                      metric=metric, pruner=PRUNERS[opts.pruner]))
+    cfg.custom_hooks = hooks
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if ckpt is not None:  # trials are many: keep one checkpoint each
+        ckpt['max_keep_ckpts'] = 1
+    return cfg
+
+
+def _train_here(cfg: Config) -> None:
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from rcnn_plugin.utils import prepare_offline
+    prepare_offline(cfg)
+    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
+              else RUNNERS.build(cfg))
+    runner.train()
+
+
+def _train_apart(cfg_path: str, work_dir: str) -> None:
+    log = osp.join(work_dir, 'train_output.log')
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_path,
+           '--work-dir', work_dir]
+    with open(log, 'w') as f:
+        rc = subprocess.run(cmd, cwd=REPO, stdout=f,
+                            stderr=subprocess.STDOUT).returncode
+    if rc:
+        with open(log) as f:
+            tail = ''.join(f.readlines()[-15:])
+        raise TrialProcessError(f'tools/train.py exited with {rc}; the end '
+                                f'of {log}:\n{tail}')
+
+
+class TrialProcessError(RuntimeError):
+    """A trial's separate training process failed."""
+
+
+def _health_stop(work_dir: str) -> Optional[str]:
+    """The TrainingHealthHook finding that stopped a training, if any."""
+    path = osp.join(work_dir, 'health.json')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        findings = json.load(f).get('findings') or []
+    stops = [f for f in findings if f.get('action') == 'stop']
+    return stops[-1]['message'] if stops else None
+
+
+def run_trial(cfg: Config, cfg_path: str, work_dir: str,
+              separate: bool) -> Optional[Tuple[str, str]]:
+    """Train one trial; say how it ended when it did not end normally.
+
+    Returns:
+        tuple | None: None after a normal end (finished or stopped by the
+        pruner), ``('pruned', why)`` when the training-health guard stopped
+        it (divergence), ``('fail', why)`` for any other error.
+    """
+    from rcnn_plugin.engine.hooks import TrainingHealthError
+    try:
+        if separate:
+            _train_apart(cfg_path, work_dir)
+        else:
+            _train_here(cfg)
+    except TrainingHealthError as exc:
+        return 'pruned', f'training stopped: {str(exc).splitlines()[0]}'
+    except TrialProcessError as exc:
+        stop = _health_stop(work_dir)
+        return (('pruned', f'training stopped: {stop}') if stop else
+                ('fail', str(exc)))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one bad trial does not end the study
+        return 'fail', f'{type(exc).__name__}: {exc}'
+    return None

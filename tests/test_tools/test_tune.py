@@ -1,0 +1,170 @@
+"""tools/tune.py: an Optuna study of short trainings, resumable, and its
+outputs (study file, trials.csv, plots, the best config)."""
+import csv
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from conftest import run_tool
+
+optuna = pytest.importorskip('optuna', reason='the tune extra is not '
+                             'installed (pip install -e ".[tune]")')
+
+from rcnn_plugin.apis.tune import main  # noqa: E402
+from rcnn_plugin.apis.tune.cli import options, parse_args  # noqa: E402
+from rcnn_plugin.apis.tune.study import (  # noqa: E402
+    identity,
+    load_base,
+    open_study,
+    pick_metric,
+    run_study,
+)
+
+SPACE = """
+space = dict(
+    lr=dict(type='float', low=0.0008, high=0.002, log=True,
+            keys=['optim_wrapper.optimizer.lr']),
+    scale=dict(type='categorical', choices=[(96, 96), (128, 128)],
+               keys=['train_dataloader.dataset.pipeline[type=Resize].scale']),
+)
+"""
+LR_ONLY = """
+space = dict(lr=dict(type='categorical', choices=[1e6, 0.001],
+                     keys=['optim_wrapper.optimizer.lr']))
+"""
+
+
+def _space(tmp_path, text=SPACE, name='space.py'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _args(config, space, work_dir, trials, *extra):
+    return [config, '--space', space, '--trials', str(trials), '--epochs',
+            '1', '--work-dir', str(work_dir), '--metric',
+            'coco/bbox_mAP_50'] + list(extra)
+
+
+def _rows(work_dir):
+    with open(osp.join(work_dir, 'trials.csv')) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_study_writes_csv_plots_best_config_and_resumes(
+        tiny_config, tmp_path, capsys):
+    space, work = _space(tmp_path), tmp_path / 'tune'
+    assert main(_args(tiny_config, space, work, 2)) == 0
+    assert osp.isfile(work / 'study.db')
+    rows = _rows(work)
+    assert [r['state'] for r in rows] == ['COMPLETE', 'COMPLETE']
+    assert all(r['epochs_reported'] == '1' for r in rows)
+    for name in ('history', 'intermediate', 'slice'):
+        assert osp.isfile(work / 'plots' / f'{name}.png')
+    # The best config inherits the base and sets the best trial's values.
+    best_path = work / 'tiny_faster-rcnn_tuned.py'
+    text = best_path.read_text()
+    assert "_base_ = ['../tiny_faster-rcnn.py']" in text
+    best = max(rows, key=lambda r: float(r['coco/bbox_mAP_50']))
+    cfg = Config.fromfile(str(best_path))
+    assert cfg.optim_wrapper.optimizer.lr == pytest.approx(float(best['lr']))
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline
+              if t.type == 'Resize'][0]
+    assert repr(tuple(resize.scale)) == best['scale']
+    assert cfg.train_cfg.max_epochs == Config.fromfile(
+        tiny_config).train_cfg.max_epochs  # the trial schedule stays out
+    assert not any(h.get('type') == 'OptunaPruningHook'
+                   for h in cfg.get('custom_hooks', []))
+    MODELS.build(cfg.model)
+    # Resume: the same command with --trials 3 runs one more trial.
+    assert main(_args(tiny_config, space, work, 3)) == 0
+    assert len(_rows(work)) == 3
+    assert osp.isdir(work / 'trials' / 'trial_002')
+    assert 'study' in capsys.readouterr().out
+    # Storage from another study (here: another space) is refused.
+    other = _space(tmp_path, LR_ONLY, 'other.py')
+    capsys.readouterr()
+    assert main(_args(tiny_config, other, work, 3, '--study-name',
+                      'tiny_faster-rcnn__space')) == 2
+    err = capsys.readouterr().err
+    assert 'for another search' in err and 'space' in err
+
+
+@pytest.mark.slow
+def test_a_diverging_trial_is_pruned_and_the_study_goes_on(
+        tiny_config, tmp_path):
+    args = parse_args(_args(tiny_config, _space(tmp_path, LR_ONLY),
+                            tmp_path / 'w', 2, '--val-interval', '1'))
+    opts = options(args)
+    opts.epochs = 2
+    base = load_base(opts)
+    metric, direction = pick_metric(base, opts)
+    study = open_study(opts, identity(opts, base, metric, direction))
+    study.enqueue_trial({'lr': 1e6})
+    study.enqueue_trial({'lr': 0.001})
+    study, *_ = run_study(opts, log=lambda *a: None)
+    states = [t.state.name for t in study.trials]
+    assert states == ['PRUNED', 'COMPLETE']
+    reason = study.trials[0].user_attrs['pruned_reason']
+    assert 'nonfinite' in reason or 'no metrics' in reason
+
+
+@pytest.mark.slow
+def test_an_interrupted_trial_is_run_again(tiny_config, tmp_path):
+    args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
+                            1))
+    opts = options(args)
+    base = load_base(opts)
+    metric, direction = pick_metric(base, opts)
+    study = open_study(opts, identity(opts, base, metric, direction))
+    cut = study.ask({'lr': optuna.distributions.FloatDistribution(
+        0.0008, 0.002, log=True)})
+    cut.suggest_categorical('scale', ['(96, 96)', '(128, 128)'])
+    dead = subprocess.run([sys.executable, '-c', 'import os; '
+                           'print(os.getpid())'], capture_output=True,
+                          text=True).stdout.strip()
+    import socket
+    cut.set_user_attr('host', socket.gethostname())
+    cut.set_user_attr('pid', int(dead))
+    study, *_ = run_study(opts, log=lambda *a: None)
+    first, second = study.trials
+    assert first.state.name == 'FAIL' and first.user_attrs['interrupted']
+    assert second.state.name == 'COMPLETE'
+    assert second.params == first.params
+
+
+@pytest.mark.slow
+def test_separate_processes_from_the_command_line(tiny_config, tmp_path):
+    work = tmp_path / 'apart'
+    out = run_tool(['tools/tune.py'] + _args(
+        tiny_config, _space(tmp_path), work, 1, '--separate-processes'))
+    assert '[tune] best: trial 0' in out
+    assert osp.isfile(work / 'trials' / 'trial_000' / 'train_output.log')
+    assert osp.isfile(work / 'trials' / 'trial_000' / 'trial_config.py')
+    assert _rows(work)[0]['state'] == 'COMPLETE'
+
+
+@pytest.mark.parametrize('space, message', [
+    ("space = dict(m=dict(type='float', low=0, high=1, "
+     "keys=['optim_wrapper.optimizer.momentm']))",
+     "'optim_wrapper.optimizer.momentm' does not exist"),
+    ('space = 3', 'must define space'),
+])
+def test_bad_space_fails_before_training(tiny_config, tmp_path, capsys,
+                                         space, message):
+    rc = main(_args(tiny_config, _space(tmp_path, space), tmp_path / 'w', 1))
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not osp.isdir(tmp_path / 'w' / 'trials')
+
+
+def test_no_metric_to_optimise_is_a_sentence(tiny_config, tmp_path, capsys):
+    argv = _args(tiny_config, _space(tmp_path), tmp_path / 'w', 1)
+    argv = argv[:argv.index('--metric')]
+    assert main(argv) == 2
+    assert 'say which validation metric' in capsys.readouterr().err
