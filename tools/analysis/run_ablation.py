@@ -1,0 +1,130 @@
+"""Train configs one lever at a time and tabulate their validation metric.
+
+Example (the BCCD levers of configs/bccd_ablation, seed 0)::
+
+    python tools/analysis/run_ablation.py \\
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \\
+        configs/bccd_ablation/*.py --seeds 0 \\
+        --work-dir work_dirs/bccd_ablation --metric pascal_voc/mAP
+
+Each run is ``tools/train.py CONFIG --work-dir WORK/<config>/seed_<s>
+--cfg-options randomness.seed=<s> train_cfg.val_interval=1``, printed
+before it runs: recipes are chosen on the validation split, every epoch.
+A finished run leaves ``result.json`` (the validation history, the last
+and the best value, the wall time) and is skipped when the driver runs
+again; a cut run resumes from its newest checkpoint. ``summary.md`` gets
+one row per config: seeds, last and best validation (mean and sample std
+over seeds), and the difference to the first config (the reference).
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def val_history(work_dir: str, metric: str) -> List[Dict]:
+    """Every validation record of ``metric`` in the run's scalars files.
+
+    A resumed run has one timestamped folder per attempt; a later record of
+    the same epoch replaces an earlier one.
+    """
+    by_step: Dict[int, Dict] = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    rec = json.loads(line)
+                    if metric in rec:
+                        by_step[rec.get('step', len(by_step))] = rec
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def run_one(config: str, seed: int, work_dir: str, metric: str) -> Dict:
+    """Train one config with one seed (or read its finished result)."""
+    done = osp.join(work_dir, 'result.json')
+    if osp.isfile(done):
+        with open(done) as f:
+            return json.load(f)
+    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+           '--cfg-options', f'randomness.seed={seed}',
+           'train_cfg.val_interval=1']
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        cmd.append('--resume')
+    print('$', ' '.join(cmd[1:]), flush=True)
+    start = time.monotonic()
+    subprocess.run(cmd, cwd=REPO, check=True)
+    history = val_history(work_dir, metric)
+    if not history:
+        raise SystemExit(f'{work_dir}: no validation logged {metric!r}')
+    values = [h[metric] for h in history]
+    result = dict(config=config, seed=seed, metric=metric, history=values,
+                  last=values[-1], best=max(values),
+                  best_epoch=values.index(max(values)) + 1,
+                  wall_s=round(time.monotonic() - start, 1),
+                  command=' '.join(cmd[1:]))
+    with open(done, 'w') as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def _mean_std(values: List[float]) -> str:
+    if len(values) == 1:
+        return f'{values[0]:.3f}'
+    return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
+
+
+def table(results: Dict[str, List[Dict]], metric: str) -> List[str]:
+    """Markdown rows: config, seeds, last / best validation, vs the first."""
+    lines = [f'| config | seeds | last val {metric} | best val (epoch) | '
+             'last vs first config | wall (min, mean) |',
+             '|---|---|---|---|---|---|']
+    ref = None
+    for name, runs in results.items():
+        last = [r['last'] for r in runs]
+        ref = statistics.mean(last) if ref is None else ref
+        best = ', '.join(f'{r["best"]:.3f} ({r["best_epoch"]})'
+                         for r in runs)
+        wall = statistics.mean(r['wall_s'] for r in runs) / 60
+        lines.append(
+            f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
+            f'{_mean_std(last)} | {best} | '
+            f'{statistics.mean(last) - ref:+.3f} | {wall:.1f} |')
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('configs', nargs='+',
+                        help='configs; the first is the reference')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0])
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--metric', default='pascal_voc/mAP')
+    args = parser.parse_args(argv)
+    missing = [c for c in args.configs if not osp.isfile(c)]
+    if missing:
+        print(f'error: no config {missing[0]}', file=sys.stderr)
+        return 2
+    results: Dict[str, List[Dict]] = {}
+    for config in args.configs:
+        name = osp.splitext(osp.basename(config))[0]
+        for seed in args.seeds:
+            work = osp.join(args.work_dir, name, f'seed_{seed}')
+            results.setdefault(name, []).append(
+                run_one(config, seed, work, args.metric))
+            summary = osp.join(args.work_dir, 'summary.md')
+            with open(summary, 'w') as f:
+                f.write('\n'.join(table(results, args.metric)) + '\n')
+    print(open(summary).read())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
