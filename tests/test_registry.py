@@ -6,6 +6,7 @@ from mmdet.registry import (
     DATA_SAMPLERS,
     DATASETS,
     HOOKS,
+    LOOPS,
     METRICS,
     MODEL_WRAPPERS,
     MODELS,
@@ -74,6 +75,10 @@ EXPECTED = [
     (MODELS, 'FP32PostShared2FCBBoxHead', models.FP32PostShared2FCBBoxHead),
     (MODELS, 'SmallInitFCNMaskHead', models.SmallInitFCNMaskHead),
     (OPTIM_WRAPPERS, 'BF16AmpOptimWrapper', engine.BF16AmpOptimWrapper),
+    (LOOPS, 'AdversarialEpochBasedTrainLoop',
+     engine.AdversarialEpochBasedTrainLoop),
+    (LOOPS, 'AdversarialIterBasedTrainLoop',
+     engine.AdversarialIterBasedTrainLoop),
 ]
 
 

@@ -30,6 +30,10 @@ from .hooks import (
     ValPredictionsHook,
 )
 from .optimizers import BF16AmpOptimWrapper
+from .runner import (
+    AdversarialEpochBasedTrainLoop,
+    AdversarialIterBasedTrainLoop,
+)
 from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
@@ -59,4 +63,6 @@ __all__ = [
     'ResumableEarlyStoppingHook',
     'ValLossHook',
     'ValPredictionsHook',
+    'AdversarialEpochBasedTrainLoop',
+    'AdversarialIterBasedTrainLoop',
 ]

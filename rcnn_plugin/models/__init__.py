@@ -1,3 +1,9 @@
+from .adversarial import (
+    fgsm_attack,
+    frozen_norm_stats,
+    pgd_attack,
+    select_loss,
+)
 from .backbones import TorchvisionBackbone
 from .data_preprocessors import ChannelsLastDetDataPreprocessor
 from .dense_heads import FP32PostRPNHead, TorchvisionRPNHead
@@ -25,6 +31,10 @@ from .utils import (
 )
 
 __all__ = [
+    'fgsm_attack',
+    'frozen_norm_stats',
+    'pgd_attack',
+    'select_loss',
     'balanced_quotas',
     'class_prototypes',
     'ClassBalancedPosSampler',

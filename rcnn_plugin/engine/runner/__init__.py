@@ -1,0 +1,6 @@
+from .adversarial_loops import (
+    AdversarialEpochBasedTrainLoop,
+    AdversarialIterBasedTrainLoop,
+)
+
+__all__ = ['AdversarialEpochBasedTrainLoop', 'AdversarialIterBasedTrainLoop']

@@ -1,0 +1,105 @@
+"""tools/analysis/attack.py: FGSM / PGD evaluation, as a user runs it."""
+import glob
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+
+TOOL = osp.join(REPO, 'tools', 'analysis', 'attack.py')
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('attack_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny_ckpt(tiny_config, tmp_path):
+    """An untrained checkpoint of the tiny config (the plumbing is tested,
+    not the accuracy)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules()
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(tiny_config).model)
+    model.init_weights()
+    path = str(tmp_path / 'init.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), path)
+    return path
+
+
+def test_bad_eps_exits_2_with_one_sentence():
+    proc = subprocess.run(
+        [sys.executable, TOOL, 'cfg.py', 'x.pth', '--eps', '0'], cwd=REPO,
+        capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'error: --eps must be > 0 (pixel units, 0-255), got 0.0.')
+    assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('flags,key', [
+    (['--eps', '-2'], '--eps'),
+    (['--steps', '0'], '--steps'),
+    (['--steps', '-1'], '--steps'),
+    (['--step-size', '0'], '--step-size'),
+    (['--max-images', '0'], '--max-images'),
+])
+def test_bad_flags_name_the_flag(flags, key, capsys):
+    assert _tool().main(['cfg.py', 'x.pth'] + flags) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: {key} must be') and err.count('\n') == 1
+
+
+def test_unknown_loss_term_names_it_and_lists_the_model_keys(
+        tiny_config, tiny_ckpt, tmp_path, capsys):
+    code = _tool().main([
+        tiny_config, tiny_ckpt, '--loss-terms', 'loss_cls', 'loss_mask',
+        '--split', 'val', '--max-images', '1', '--steps', '1',
+        '--out-dir', str(tmp_path / 'out')
+    ])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'loss_mask' is not produced by the model" in err
+    assert 'loss_rpn_cls' in err and err.count('\n') == 1
+
+
+def test_gt_after_resize_reads_the_pipeline_order():
+    gt_after_resize = _tool().gt_after_resize
+    load, resize = dict(type='LoadAnnotations'), dict(type='Resize')
+    image = dict(type='LoadImageFromFile')
+    assert gt_after_resize([image, resize, load])  # mmdet's test pipelines
+    assert not gt_after_resize([image, load, resize])  # train pipelines
+    assert not gt_after_resize([image, resize])
+
+
+@pytest.mark.slow
+def test_fgsm_writes_metrics_and_examples(tiny_config, tiny_ckpt, tmp_path,
+                                          capsys):
+    out_dir = str(tmp_path / 'out')
+    code = _tool().main([
+        tiny_config, tiny_ckpt, '--attack', 'fgsm', '--eps', '4',
+        '--target', 'loc', '--split', 'val', '--max-images', '2',
+        '--num-examples', '1', '--seed', '3', '--out-dir', out_dir
+    ])
+    assert code == 0
+    assert '[attack] seed 3' in capsys.readouterr().out
+    with open(osp.join(out_dir, 'attack.json')) as f:
+        report = json.load(f)
+    assert report['num_images'] == 2 and report['seed'] == 3
+    assert report['steps'] == 1 and report['step_size'] == 4.0
+    assert report['loss_terms'] == ['loss_rpn_bbox', 'loss_bbox']
+    assert 0 < report['max_abs_perturbation'] <= 4.0 + 1e-4
+    assert report['gt_rescaled']  # the demo test pipeline: 96 px -> 320 px
+    assert 'coco/bbox_mAP' in report['clean']
+    assert set(report['adversarial']) == set(report['clean'])
+    assert len(glob.glob(osp.join(out_dir, 'examples', '*.png'))) == 1

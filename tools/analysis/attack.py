@@ -1,0 +1,264 @@
+"""Evaluate a detector on clean and on adversarial images (FGSM / PGD).
+
+The attack maximises the detector's training loss against the ground truth
+(Zhang and Wang, ICCV 2019): ``--target cls`` attacks the classification
+terms (loss_rpn_cls + loss_cls, their A_cls), ``loc`` the localisation
+terms (loss_rpn_bbox + loss_bbox, A_loc), ``sum`` every loss term;
+``--loss-terms`` names the keys instead. The perturbation is bounded by
+``--eps`` in 0-255 pixel units (L-inf), applied before the model's
+normalisation. The model runs in eval mode (BN statistics untouched).
+
+Example::
+
+    python tools/analysis/attack.py \\
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \\
+        work_dirs/bccd_fpn128_8e/epoch_8.pth --attack pgd --eps 4 \\
+        --steps 10 --target cls --max-images 20
+
+Writes OUT_DIR/attack.json (settings, clean and adversarial metrics) and
+OUT_DIR/examples/*.png (clean | adversarial | perturbation x 127/eps,
+detections with score >= 0.3 drawn). Bad flags: exit 2 with one sentence.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import List, Optional
+
+import cv2
+import numpy as np
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config, DictAction
+from mmengine.evaluator import Evaluator
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint, set_random_seed
+
+import rcnn_plugin  # noqa: F401  (registers the plugin's modules)
+from rcnn_plugin.apis import draw_detections
+from rcnn_plugin.models.adversarial import (
+    LossTermError,
+    gt_to_input_scale,
+    pgd_attack,
+    resolve_loss_terms,
+)
+
+
+class NoGroundTruthError(ValueError):
+    """The images of the split come without ground truth."""
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--attack', choices=['fgsm', 'pgd'], default='pgd')
+    p.add_argument('--eps', type=float, default=8.0,
+                   help='L-inf radius in pixel units, 0-255 (default 8)')
+    p.add_argument('--steps', type=int, default=10,
+                   help='PGD steps (default 10; FGSM: 1)')
+    p.add_argument('--step-size', type=float, default=None,
+                   help='PGD step in pixel units (default 2.5 eps / steps; '
+                   'FGSM: eps)')
+    p.add_argument('--random-start', action='store_true',
+                   help='start from uniform noise in the eps-ball')
+    p.add_argument('--target', choices=['cls', 'loc', 'sum'], default='cls')
+    p.add_argument('--loss-terms', nargs='+', default=None,
+                   help='loss keys to maximise instead of --target')
+    p.add_argument('--split', choices=['test', 'val'], default='test')
+    p.add_argument('--max-images', type=int, default=None)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--num-examples', type=int, default=4)
+    p.add_argument('--out-dir', default=None,
+                   help='default: work_dirs/attack/<config name>')
+    p.add_argument('--device', default=None,
+                   help='default: cuda when available, else cpu')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> Optional[str]:
+    """The sentence saying what is wrong with the flags, or None."""
+    if not args.eps > 0:
+        return f'--eps must be > 0 (pixel units, 0-255), got {args.eps}.'
+    if args.steps <= 0:
+        return f'--steps must be an integer >= 1, got {args.steps}.'
+    if args.step_size is not None and not args.step_size > 0:
+        return f'--step-size must be > 0, got {args.step_size}.'
+    if args.max_images is not None and args.max_images <= 0:
+        return f'--max-images must be >= 1, got {args.max_images}.'
+    if args.num_examples < 0:
+        return f'--num-examples must be >= 0, got {args.num_examples}.'
+    return None
+
+
+def attack_settings(args: argparse.Namespace) -> dict:
+    fgsm = args.attack == 'fgsm'
+    steps = 1 if fgsm else args.steps
+    step = args.step_size or (args.eps if fgsm else 2.5 * args.eps / steps)
+    target = args.loss_terms or args.target
+    terms = resolve_loss_terms(target)
+    return dict(attack=args.attack, eps=args.eps, steps=steps,
+                step_size=step, random_start=args.random_start,
+                target=target if isinstance(target, str) else list(target),
+                loss_terms=list(terms) if terms else 'all loss terms')
+
+
+def gt_after_resize(pipeline: list) -> bool:
+    """Whether the pipeline loads annotations after resizing (mmdet's test
+    pipelines do: the ground truth stays in original pixels)."""
+    names = [str(t.get('type', '')) for t in pipeline]
+    loads = [i for i, n in enumerate(names) if 'LoadAnnotations' in n]
+    return bool(loads) and any('Resize' in n for n in names[:loads[0]])
+
+
+def build(args: argparse.Namespace, cfg: Config):
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu',
+                    logger='silent')
+    model.to(device).eval()
+    loader_cfg = cfg[f'{args.split}_dataloader'].to_dict()
+    dataset = DATASETS.build(loader_cfg['dataset'])
+    dataset.full_init()
+    if args.max_images and args.max_images < len(dataset):
+        dataset = dataset.get_subset(args.max_images)
+    loader = Runner.build_dataloader(
+        dict(loader_cfg, dataset=dataset,
+             sampler=dict(type='DefaultSampler', shuffle=False)),
+        seed=args.seed)
+    evaluators = [Evaluator(copy.deepcopy(cfg[f'{args.split}_evaluator']))
+                  for _ in range(2)]
+    img_ids = [dataset.get_data_info(i).get('img_id')
+               for i in range(len(dataset))]
+    for evaluator in evaluators:
+        evaluator.dataset_meta = dataset.metainfo
+        for metric in evaluator.metrics:
+            if hasattr(metric, 'img_ids'):  # CocoMetric: only these images
+                metric.img_ids = img_ids
+    return model, dataset, loader, evaluators
+
+
+def example_panel(clean: torch.Tensor, adv: torch.Tensor, eps: float,
+                  clean_out, adv_out, classes) -> np.ndarray:
+    """clean | adversarial | amplified perturbation, side by side (BGR)."""
+    def image(x):
+        return x.detach().round().clamp(0, 255).byte().permute(
+            1, 2, 0).cpu().numpy().copy()
+
+    def dets(sample):
+        pred = sample.pred_instances
+        scale = np.tile(np.asarray(sample.scale_factor, np.float32), 2)
+        return [dict(bbox_xyxy=box * scale, label=int(lab), score=float(s))
+                for box, lab, s in zip(pred.bboxes.cpu().numpy(),
+                                       pred.labels.cpu(), pred.scores.cpu())
+                if s >= 0.3]
+
+    delta = (adv - clean.float()) * (127.0 / eps) + 128.0
+    tiles = [draw_detections(image(clean), dets(clean_out), classes),
+             draw_detections(image(adv), dets(adv_out), classes),
+             image(delta)]
+    return np.concatenate(tiles, axis=1)
+
+
+def attack_batch(model, data: dict, settings: dict, rescale: bool,
+                 generator: torch.Generator) -> List[torch.Tensor]:
+    """The adversarial images of one batch (ground truth at input scale)."""
+    samples = data['data_samples']
+    if not all('gt_instances' in d for d in samples):
+        raise NoGroundTruthError(
+            'pipeline loads no ground truth, which the attack needs (add '
+            'LoadAnnotations to it)')
+    if rescale:
+        samples = gt_to_input_scale(samples)
+    return pgd_attack(model, dict(data, data_samples=samples),
+                      settings['eps'], settings['step_size'],
+                      settings['steps'], settings['target'],
+                      random_start=settings['random_start'],
+                      generator=generator)
+
+
+def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
+    model, dataset, loader, (clean_eval, adv_eval) = build(args, cfg)
+    rescale = gt_after_resize(
+        cfg[f'{args.split}_dataloader'].dataset.get('pipeline', []))
+    generator = torch.Generator().manual_seed(args.seed)
+    os.makedirs(osp.join(args.out_dir, 'examples'), exist_ok=True)
+    written, max_delta, start = 0, 0.0, time.time()
+    classes = dataset.metainfo.get('classes', ())
+    for data in loader:
+        with torch.no_grad():
+            clean_out = model.test_step(copy.deepcopy(data))
+        clean_eval.process(data_samples=clean_out, data_batch=data)
+        adv = attack_batch(model, data, settings, rescale, generator)
+        with torch.no_grad():
+            adv_out = model.test_step(dict(copy.deepcopy(data), inputs=adv))
+        adv_eval.process(data_samples=adv_out, data_batch=data)
+        for x, a, c, o in zip(data['inputs'], adv, clean_out, adv_out):
+            x = x.to(a.device)
+            max_delta = max(max_delta, float((a - x.float()).abs().max()))
+            if written < args.num_examples:
+                name = osp.splitext(osp.basename(c.img_path))[0]
+                cv2.imwrite(osp.join(args.out_dir, 'examples',
+                                     f'{written:03d}_{name}.png'),
+                            example_panel(x, a, args.eps, c, o, classes))
+                written += 1
+    clean = clean_eval.evaluate(len(dataset))
+    attacked = adv_eval.evaluate(len(dataset))
+    return dict(settings, config=args.config, checkpoint=args.checkpoint,
+                split=args.split, num_images=len(dataset), seed=args.seed,
+                max_abs_perturbation=max_delta, gt_rescaled=rescale,
+                wall_s=round(time.time() - start, 1),
+                clean={k: float(v) for k, v in clean.items()},
+                adversarial={k: float(v) for k, v in attacked.items()})
+
+
+def format_table(report: dict) -> str:
+    lines = [f'{"metric":<28} {"clean":>8} {"attacked":>9} {"change":>8}']
+    for key, value in report['clean'].items():
+        adv = report['adversarial'].get(key, float('nan'))
+        lines.append(f'{key:<28} {value:8.4f} {adv:9.4f} {adv - value:+8.4f}')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    error = check_args(args)
+    try:
+        settings = None if error else attack_settings(args)
+    except ValueError as exc:
+        error = f'--loss-terms: {exc}.'
+    if error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    args.out_dir = args.out_dir or osp.join(
+        'work_dirs', 'attack', osp.splitext(osp.basename(args.config))[0])
+    set_random_seed(args.seed)
+    print(f'[attack] seed {args.seed} (another: --seed N); {settings}',
+          flush=True)
+    try:
+        report = run(args, cfg, settings)
+    except LossTermError as exc:
+        print(f'error: {exc} (choose --target or --loss-terms from them).',
+              file=sys.stderr)
+        return 2
+    except NoGroundTruthError as exc:
+        print(f'error: the {args.split} {exc}.', file=sys.stderr)
+        return 2
+    with open(osp.join(args.out_dir, 'attack.json'), 'w') as f:
+        json.dump(report, f, indent=2)
+    print(format_table(report))
+    print(f'max |perturbation| {report["max_abs_perturbation"]:.3f} '
+          f'(eps {args.eps}); written to {args.out_dir}/attack.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
