@@ -15,9 +15,17 @@ from .matching import (
                        centre_inside,
                        match_detections,
 )
+from .tide import (
+                       ERROR_TYPES,
+                       SPECIAL_TYPES,
+                       classify_image,
+                       pool_errors,
+                       tide_summary,
+)
 
 __all__ = [
-    'CONF_THRS', 'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS', 'TP', 'box_iof',
-    'box_iou', 'centre_inside', 'f1_curve', 'froc_curve', 'match_detections',
-    'pr_curve'
+    'CONF_THRS', 'ERROR_TYPES', 'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS',
+    'SPECIAL_TYPES', 'TP', 'box_iof', 'box_iou', 'centre_inside',
+    'classify_image', 'f1_curve', 'froc_curve', 'match_detections',
+    'pool_errors', 'pr_curve', 'tide_summary'
 ]
