@@ -1,0 +1,281 @@
+"""TIDE error analysis of a checkpoint or of saved predictions, and a
+gallery of the worst errors per class (``tools/analysis/error_analysis.py``).
+
+Boxes are ``(x1, y1, x2, y2)`` in the original image's pixels, as
+``tools/test.py --out`` dumps them and as the dataset annotates them.
+"""
+import copy
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.fileio import load
+
+from rcnn_plugin.apis.drawing import draw_detections
+from rcnn_plugin.apis.inputs import read_image
+from rcnn_plugin.evaluation.functional.tide import BKG, BOTH, CLS, LOC
+from rcnn_plugin.evaluation.metrics.pr_curve_metric import class_key
+from rcnn_plugin.evaluation.metrics.tide_metric import markdown_table
+
+GALLERY_ERRORS = (CLS, LOC, BOTH, BKG)
+GALLERY_NAMES = {CLS: 'Cls', LOC: 'Loc', BOTH: 'Both', BKG: 'Bkg'}
+
+
+def _gt_instances(info: dict, ignored: bool) -> dict:
+    kept = [i for i in info.get('instances', [])
+            if bool(i.get('ignore_flag', 0)) == ignored]
+    boxes = np.array([i['bbox'] for i in kept], np.float32).reshape(-1, 4)
+    labels = np.array([i.get('bbox_label', -1) for i in kept], np.int64)
+    return dict(bboxes=torch.from_numpy(boxes),
+                labels=torch.from_numpy(labels))
+
+
+def attach_ground_truth(preds: Sequence[dict], dataset,
+                        max_images: Optional[int] = None) -> List[dict]:
+    """Add the dataset's annotations to dumped predictions.
+
+    Predictions are joined to the dataset's images by ``img_id`` (by
+    ``img_path`` when a prediction has no ``img_id``); images without a
+    prediction get an empty one.
+
+    Args:
+        preds (Sequence[dict]): Samples as ``tools/test.py --out`` dumps
+            them (``img_id``, ``img_path``, ``pred_instances``).
+        dataset (BaseDetDataset): The split the predictions were made on.
+        max_images (int, optional): Use only the first N images of the
+            dataset. Defaults to None (all).
+
+    Returns:
+        List[dict]: Samples with ``gt_instances`` and
+        ``ignored_instances``, in the dataset's order.
+    """
+    by_key = {}
+    for pred in preds:
+        key = pred.get('img_id', pred.get('img_path'))
+        by_key[key] = pred
+    n = len(dataset) if max_images is None else min(max_images, len(dataset))
+    samples, found = [], 0
+    empty = dict(bboxes=torch.zeros((0, 4)), scores=torch.zeros(0),
+                 labels=torch.zeros(0, dtype=torch.long))
+    for idx in range(n):
+        info = dataset.get_data_info(idx)
+        pred = by_key.get(info.get('img_id'), by_key.get(info['img_path']))
+        found += pred is not None
+        sample = dict(img_id=info.get('img_id', idx),
+                      img_path=info['img_path'],
+                      pred_instances=(pred or {}).get('pred_instances',
+                                                      empty),
+                      gt_instances=_gt_instances(info, False),
+                      ignored_instances=_gt_instances(info, True))
+        samples.append(sample)
+    if preds and not found:
+        raise ValueError(
+            'no prediction matches an image of the dataset (by img_id or '
+            'img_path): were they made on another split? Pass the same '
+            '--split as the predictions.')
+    return samples
+
+
+def load_predictions(path: str) -> List[dict]:
+    """Predictions dumped by ``tools/test.py --out R.pkl``.
+
+    Args:
+        path (str): The ``.pkl`` file.
+
+    Returns:
+        List[dict]: One sample per image.
+    """
+    preds = load(path)
+    if not isinstance(preds, list) or (preds and 'pred_instances'
+                                       not in preds[0]):
+        raise ValueError(f'{path} is not a prediction dump of tools/test.py '
+                         '--out (a list of samples with pred_instances)')
+    return preds
+
+
+def predict_split(cfg: Config, checkpoint: str, split: str, out_file: str,
+                  work_dir: str, max_images: Optional[int] = None) -> None:
+    """Run the checkpoint over a split and dump its predictions.
+
+    Args:
+        cfg (Config): The model's config.
+        checkpoint (str): Checkpoint file.
+        split (str): ``'val'`` or ``'test'`` (its dataloader is used).
+        out_file (str): Where to dump the predictions (``.pkl``).
+        work_dir (str): The runner's work dir (logs).
+        max_images (int, optional): Only the first N images.
+            Defaults to None.
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(cfg)
+    loader = copy.deepcopy(cfg.get(f'{split}_dataloader'))
+    if loader is None:
+        raise ValueError(f'the config has no {split}_dataloader')
+    if max_images is not None:
+        loader.dataset.indices = max_images
+    cfg.test_dataloader = loader
+    cfg.test_evaluator = dict(type='DumpDetResults', out_file_path=out_file)
+    cfg.test_cfg = cfg.get('test_cfg') or dict(type='TestLoop')
+    cfg.load_from = checkpoint
+    cfg.work_dir = work_dir
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg
+              else Runner.from_cfg(cfg))
+    runner.test()
+
+
+def _crop(image: np.ndarray, box: np.ndarray, pad: float,
+          min_side: int = 192):
+    """Crop around ``box`` padded by ``pad`` of its size on each side, then
+    upscale so the longer side is at least ``min_side``; returns the crop,
+    its origin and its scale."""
+    h, w = image.shape[:2]
+    bw, bh = max(box[2] - box[0], 1.0), max(box[3] - box[1], 1.0)
+    x1 = int(max(0, np.floor(box[0] - pad * bw)))
+    y1 = int(max(0, np.floor(box[1] - pad * bh)))
+    x2 = int(min(w, np.ceil(box[2] + pad * bw)))
+    y2 = int(min(h, np.ceil(box[3] + pad * bh)))
+    crop = image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+    scale = max(1.0, min_side / max(crop.shape[:2]))
+    if scale > 1.0:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale,
+                          interpolation=cv2.INTER_LINEAR)
+    return crop, np.array([x1, y1, x1, y1], float), scale
+
+
+def draw_error(image: np.ndarray, entry: dict, classes: Sequence[str],
+               pad: float = 0.5) -> np.ndarray:
+    """A crop of one error: its box padded by ``pad``, the detection drawn
+    in its class colour and the ground-truth box it concerns in green.
+
+    Args:
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        entry (dict): ``box`` / ``label`` / ``score`` of the detection
+            (``score`` None for a missed box) and optionally ``gt_box`` /
+            ``gt_label``.
+        classes (Sequence[str]): Class names.
+        pad (float): Context around the box, as a share of its size.
+            Defaults to 0.5.
+
+    Returns:
+        np.ndarray: The annotated crop.
+    """
+    boxes = [np.asarray(entry['box'], float)]
+    if entry.get('gt_box') is not None:
+        boxes.append(np.asarray(entry['gt_box'], float))
+    union = np.r_[np.min(boxes, 0)[:2], np.max(boxes, 0)[2:]]
+    crop, origin, scale = _crop(image, union, pad)
+    if entry.get('gt_box') is not None:
+        x1, y1, x2, y2 = ((np.asarray(entry['gt_box']) - origin) * scale
+                          ).round().astype(int)
+        cv2.rectangle(crop, (x1, y1), (x2, y2), (0, 200, 0), 1)
+        cv2.putText(crop, f'GT {classes[entry["gt_label"]]}',
+                    (x1, min(y2 + 12, crop.shape[0] - 2)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 200, 0), 1,
+                    cv2.LINE_AA)
+    if entry.get('score') is not None:
+        det = dict(bbox_xyxy=(np.asarray(entry['box']) - origin) * scale,
+                   label=entry['label'], score=entry['score'])
+        crop = draw_detections(crop, [det], classes)
+    return crop
+
+
+def gallery_entries(pooled: dict, records: Sequence[dict],
+                    class_names: Sequence[str],
+                    top_k: int = 8) -> Dict[str, List[dict]]:
+    """Per class, the ``top_k`` highest-scoring ``Cls`` / ``Loc`` /
+    ``Both`` / ``Bkg`` errors and the ``top_k`` largest missed boxes.
+
+    Args:
+        pooled (dict): Output of :func:`pool_errors`.
+        records (Sequence[dict]): The per-image records it was built from,
+            with ``img_path``.
+        class_names (Sequence[str]): Class names.
+        top_k (int): Entries of each kind per class. Defaults to 8.
+
+    Returns:
+        dict: Class name -> entries (``type``, ``image``, ``box``,
+        ``label``, ``score``, ``gt_box``, ``gt_label``).
+    """
+    out = {}
+    for c, name in enumerate(class_names):
+        sel = np.flatnonzero((pooled['labels'] == c)
+                             & np.isin(pooled['error'], GALLERY_ERRORS))
+        sel = sel[np.argsort(-pooled['scores'][sel], kind='mergesort')]
+        entries = []
+        for i in sel[:top_k]:
+            res = records[pooled['image'][i]]
+            j = pooled['target'][i]
+            entries.append(dict(
+                type=GALLERY_NAMES[int(pooled['error'][i])],
+                image=res['img_path'],
+                box=res['pred_bboxes'][pooled['index'][i]].tolist(),
+                label=c, score=float(pooled['scores'][i]),
+                gt_box=res['gt_bboxes'][j].tolist() if j >= 0 else None,
+                gt_label=int(res['gt_labels'][j]) if j >= 0 else None))
+        missed = np.flatnonzero(pooled['gt_missed']
+                                & (pooled['gt_labels'] == c))
+        boxes = [records[pooled['gt_image'][g]]['gt_bboxes'][
+            pooled['gt_index'][g]] for g in missed]
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+        for k in np.argsort(-np.asarray(areas), kind='mergesort')[:top_k]:
+            g = missed[k]
+            entries.append(dict(
+                type='Miss', image=records[pooled['gt_image'][g]]['img_path'],
+                box=boxes[k].tolist(), label=c, score=None,
+                gt_box=boxes[k].tolist(), gt_label=c))
+        out[str(name)] = entries
+    return out
+
+
+def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
+                  out_dir: str, pad: float = 0.5) -> str:
+    """Write the crops to ``out_dir/<class>/`` and ``index.{json,md}``.
+
+    Args:
+        entries (dict): Output of :func:`gallery_entries`.
+        class_names (Sequence[str]): Class names.
+        out_dir (str): The gallery dir.
+        pad (float): Context around each box. Defaults to 0.5.
+
+    Returns:
+        str: Path of ``index.md``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    cache: Dict[str, Optional[np.ndarray]] = {}
+    rows = []
+    for name, items in entries.items():
+        sub = class_key(name)
+        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+        for rank, entry in enumerate(items):
+            path = entry['image']
+            if path not in cache:
+                cache.clear()  # images come grouped rarely; keep one
+                cache[path] = read_image(path)
+            stem = osp.splitext(osp.basename(path))[0]
+            rel = f'{sub}/{rank:02d}_{entry["type"]}_{stem}.png'
+            entry['file'] = None
+            if cache[path] is not None:
+                crop = draw_error(cache[path], entry, class_names, pad)
+                cv2.imwrite(osp.join(out_dir, rel), crop)
+                entry['file'] = rel
+            box = ', '.join(f'{v:.0f}' for v in entry['box'])
+            score = '-' if entry['score'] is None else f'{entry["score"]:.3f}'
+            crop_link = f'![]({rel})' if entry['file'] else 'unreadable'
+            rows.append([name, entry['type'], score, f'[{box}]',
+                         osp.basename(path), crop_link])
+    with open(osp.join(out_dir, 'index.json'), 'w') as f:
+        json.dump(entries, f, indent=2)
+    md = osp.join(out_dir, 'index.md')
+    with open(md, 'w') as f:
+        f.write('# Worst errors per class\n\nFalse positives (Cls, Loc, '
+                'Both, Bkg) by score, then missed boxes by area; the '
+                'ground-truth box concerned in green.\n\n')
+        f.write(markdown_table(['class', 'type', 'score', 'box (x1, y1, '
+                                'x2, y2)', 'image', 'crop'], rows) + '\n')
+    return md

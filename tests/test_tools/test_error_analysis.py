@@ -1,0 +1,98 @@
+"""tools/analysis/error_analysis.py, run as a user runs it."""
+import json
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, run_tool
+
+TOOL = 'tools/analysis/error_analysis.py'
+
+
+def _val_dataset(config):
+    from mmdet.registry import DATASETS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules()
+    ds_cfg = Config.fromfile(config).val_dataloader.dataset
+    ds_cfg.update(test_mode=True, pipeline=[])
+    return DATASETS.build(ds_cfg)
+
+
+def _perfect_predictions(dataset, path):
+    """The ground truth as predictions, dumped as tools/test.py does."""
+    preds = []
+    for idx in range(len(dataset)):
+        info = dataset.get_data_info(idx)
+        inst = [i for i in info['instances'] if not i['ignore_flag']]
+        preds.append(dict(
+            img_id=info['img_id'], img_path=info['img_path'],
+            pred_instances=dict(
+                bboxes=torch.tensor([i['bbox'] for i in inst]).reshape(-1, 4),
+                scores=torch.linspace(0.9, 0.5, len(inst)),
+                labels=torch.tensor([i['bbox_label'] for i in inst]))))
+    with open(path, 'wb') as f:
+        pickle.dump(preds, f)
+    return preds
+
+
+def test_saved_perfect_predictions(tiny_config, tmp_path):
+    dataset = _val_dataset(tiny_config)
+    pred = str(tmp_path / 'preds.pkl')
+    _perfect_predictions(dataset, pred)
+    out_dir = tmp_path / 'out'
+    out = run_tool([TOOL, tiny_config, '--pred', pred, '--split', 'val',
+                    '--out-dir', str(out_dir), '--max-images', '2'])
+    assert 'TIDE on 2 val images: mAP@0.5 1.000' in out
+    report = json.load(open(out_dir / 'tide.json'))
+    assert report['settings']['images'] == 2
+    assert all(v == 0.0 for v in report['overall']['dAP'].values())
+    assert set(report['per_class']) == set(dataset.metainfo['classes'])
+    for name in ('per_class.csv', 'per_class.md', 'tide.png',
+                 'gallery/index.json', 'gallery/index.md'):
+        assert osp.isfile(out_dir / name), name
+    assert not any(json.load(open(out_dir / 'gallery/index.json')).values())
+
+    # Predictions of another dataset: a clear error.
+    from rcnn_plugin.apis.error_analysis import attach_ground_truth
+    with pytest.raises(ValueError, match='no prediction matches an image'):
+        attach_ground_truth([dict(img_id=999, img_path='x.png',
+                                  pred_instances=dict())], dataset)
+
+
+def test_needs_checkpoint_or_predictions(tiny_config):
+    proc = subprocess.run([sys.executable, TOOL, tiny_config], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert 'give a CHECKPOINT' in proc.stderr
+
+
+@pytest.mark.slow
+def test_checkpoint_then_saved_predictions(tiny_config, tmp_path):
+    work = str(tmp_path / 'work')
+    run_tool(['tools/train.py', tiny_config, '--work-dir', work,
+              '--cfg-options', 'train_cfg.val_interval=9'])
+    ckpt = osp.join(work, 'epoch_1.pth')
+    first = tmp_path / 'run'
+    out = run_tool([TOOL, tiny_config, ckpt, '--split', 'val', '--out-dir',
+                    str(first)])
+    assert 'TIDE on 4 val images' in out and 'largest main error' in out
+    report = json.load(open(first / 'tide.json'))
+    counts = report['overall']['counts']
+    assert sum(counts.values()) > 0  # a one-epoch model errs
+    index = json.load(open(first / 'gallery/index.json'))
+    entries = [e for items in index.values() for e in items]
+    assert entries and all(e['type'] in ('Cls', 'Loc', 'Both', 'Bkg', 'Miss')
+                           for e in entries)
+    for entry in entries:
+        assert osp.isfile(first / 'gallery' / entry['file'])
+    # The dumped predictions give the same analysis without the model.
+    second = tmp_path / 'pred'
+    run_tool([TOOL, tiny_config, '--pred', str(first / 'val_predictions.pkl'),
+              '--split', 'val', '--out-dir', str(second)])
+    again = json.load(open(second / 'tide.json'))
+    assert again['overall'] == report['overall']
