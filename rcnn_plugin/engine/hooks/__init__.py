@@ -7,6 +7,7 @@ from .eval_figures_hook import EvalFiguresHook
 from .label_stats_hook import LabelStatsHook
 from .optuna_pruning_hook import OptunaPruningHook
 from .run_summary_hook import RunSummaryHook
+from .saliency_vis_hook import SaliencyVisHook
 from .training_health_hook import TrainingHealthError, TrainingHealthHook
 from .val_loss_hook import ValLossHook
 from .val_predictions_hook import ValPredictionsHook
@@ -16,6 +17,7 @@ __all__ = [
     'ConfigDoctorError',
     'ConfigDoctorHook',
     'RunSummaryHook',
+    'SaliencyVisHook',
     'TrainingHealthError',
     'TrainingHealthHook',
     'CheckpointLinksHook',

@@ -1,0 +1,71 @@
+"""SaliencyVisHook: saliency of fixed val images through the visualizer."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import rcnn_plugin  # noqa: F401
+from rcnn_plugin.engine import SaliencyVisHook
+
+
+class FakeVisualizer:
+    def __init__(self):
+        self.images = []
+
+    def add_image(self, name, image, step=0):
+        self.images.append((name, image, step))
+
+
+@pytest.fixture
+def runner(tiny_config, tmp_path):
+    from mmdet.apis import init_detector
+    from mmdet.registry import DATASETS
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(tiny_config)
+    model = init_detector(cfg, None, device='cpu')
+    model.train()
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    return SimpleNamespace(model=model, cfg=cfg, epoch=2,
+                           work_dir=str(tmp_path),
+                           val_dataloader=SimpleNamespace(dataset=dataset),
+                           visualizer=FakeVisualizer())
+
+
+def test_logs_a_grid_every_n_epochs_and_leaves_training_alone(runner):
+    hook = SaliencyVisHook(interval=2, num_images=2, score_thr=0.0,
+                           max_dets=2, panel_height=64, method='gradcam')
+    hook.before_run(runner)
+    grads = [p.requires_grad for p in runner.model.parameters()]
+    hook.after_val_epoch(runner)
+    (name, image, step), = runner.visualizer.images
+    assert name == 'saliency' and step == 2
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype.name == \
+        'uint8'
+    # 2 images x 2 detections = 4 panels of 64 px (+ gaps), one row.
+    assert image.shape[0] == 64 + 4
+    assert runner.model.training
+    assert [p.requires_grad for p in runner.model.parameters()] == grads
+    assert all(p.grad is None for p in runner.model.parameters())
+    runner.epoch = 3
+    hook.after_val_epoch(runner)
+    assert len(runner.visualizer.images) == 1
+
+
+def test_no_detection_is_logged_not_raised(runner, capsys):
+    hook = SaliencyVisHook(num_images=1, score_thr=1.0)
+    hook.after_val_epoch(runner)
+    assert runner.visualizer.images == []
+
+
+def test_bad_settings_fail_early(runner):
+    with pytest.raises(ValueError, match='valid methods'):
+        SaliencyVisHook(method='lime')
+    with pytest.raises(ValueError, match='mask budget'):
+        SaliencyVisHook(method='drise', masks=0)
+    with pytest.raises(ValueError, match='>= 1'):
+        SaliencyVisHook(interval=0)
+    with pytest.raises(ValueError, match='neck.fpn_convs.0'):
+        SaliencyVisHook(layer='neck.x').before_run(runner)

@@ -1,0 +1,94 @@
+"""tools/analysis/explain.py and explain_benchmark.py on the tiny data."""
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', 'analysis', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_explain_writes_maps_pngs_and_index(tiny_config, synthetic_cells,
+                                            tmp_path):
+    val = osp.join(synthetic_cells, 'val')
+    out = str(tmp_path / 'out')
+    _tool('explain').main([
+        tiny_config, 'none', osp.join(val, '*.jpg'), '--method', 'drise',
+        '--masks', '4', '--score-thr', '0', '--max-dets', '2',
+        '--out-dir', out])
+    index = json.load(open(osp.join(out, 'index.json')))
+    assert index['processed'] == 4 and index['skipped'] == []
+    entry = index['images'][0]
+    maps = np.load(osp.join(out, entry['maps']))
+    assert maps.shape == (2, entry['height'], entry['width'])
+    assert np.isfinite(maps).all()
+    assert osp.isfile(osp.join(out, entry['png']))
+    assert {'bbox_xyxy', 'score', 'label', 'class_name'} <= set(
+        entry['detections'][0])
+
+
+def test_image_without_detection_is_counted(tiny_config, synthetic_cells,
+                                            tmp_path, capsys):
+    val = osp.join(synthetic_cells, 'val')
+    out = str(tmp_path / 'out')
+    _tool('explain').main([tiny_config, 'none', val, '--method', 'eigencam',
+                           '--score-thr', '1.01', '--out-dir', out])
+    index = json.load(open(osp.join(out, 'index.json')))
+    assert len(index['without_detections']) == 4
+    assert '4 without a detection' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--method', 'lime'], 'valid methods: eigencam, gradcam, odam, drise'),
+    (['--method', 'drise', '--masks', '0'], 'mask budget > 0'),
+    (['--layer', 'neck.nope'], 'neck.fpn_convs.1'),
+    (['--classes', 'dog'], "unknown ['dog']"),
+])
+def test_bad_flags_exit_2_with_one_sentence(tiny_config, synthetic_cells,
+                                            flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _tool('explain').main([tiny_config, 'none',
+                               osp.join(synthetic_cells, 'val')] + flags)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.slow
+def test_bad_method_as_a_user_sees_it(tiny_config, synthetic_cells):
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/explain.py', tiny_config, 'none',
+         osp.join(synthetic_cells, 'val'), '--method', 'lime'],
+        cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    assert 'valid methods' in proc.stderr
+
+
+@pytest.mark.slow
+def test_benchmark_writes_the_table(tiny_config, tmp_path):
+    out = str(tmp_path / 'bench')
+    _tool('explain_benchmark').main([
+        tiny_config, 'none', '--split', 'val', '--methods', 'eigencam',
+        'drise', '--masks', '2', '--max-images', '1', '--max-dets', '1',
+        '--steps', '2', '--score-thr', '0', '--out-dir', out])
+    result = json.load(open(osp.join(out, 'faithfulness.json')))
+    names = [row['method'] for row in result['table']]
+    assert names == ['eigencam', 'drise', 'random', 'centre']
+    for row in result['table']:
+        assert row['detections'] == 1 and row['images'] == 1
+        assert 0 <= row['deletion_auc'] <= 1
+        assert 0 <= row['insertion_auc'] <= 1
+    table = open(osp.join(out, 'faithfulness.md')).read()
+    assert 'deletion AUC' in table and '| centre |' in table
