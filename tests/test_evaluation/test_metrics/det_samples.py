@@ -17,7 +17,7 @@ def _inst(boxes, labels, scores=None):
 def sample(img_id, gt=(), pred=(), ignore=()):
     """gt / ignore: [(box, label)]; pred: [(box, label, score)]."""
     return dict(
-        img_id=img_id,
+        img_id=img_id, img_path=f'{img_id}.png',
         gt_instances=_inst([g[0] for g in gt], [g[1] for g in gt]),
         ignored_instances=_inst([g[0] for g in ignore],
                                 [g[1] for g in ignore]),

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from det_samples import sample
 from mmdet.registry import METRICS
 
 import rcnn_plugin  # noqa: F401
@@ -17,26 +17,6 @@ from rcnn_plugin.evaluation.functional.tide import (
 A, B, C = [0, 0, 10, 10], [20, 20, 30, 30], [40, 0, 50, 10]
 D, E = [60, 0, 70, 10], [0, 50, 10, 60]
 FAR = [100, 100, 110, 110]
-
-
-def _inst(boxes, labels, scores=None):
-    out = dict(bboxes=torch.tensor(np.reshape(boxes, (-1, 4)),
-                                   dtype=torch.float32),
-               labels=torch.tensor(labels, dtype=torch.long))
-    if scores is not None:
-        out['scores'] = torch.tensor(scores, dtype=torch.float32)
-    return out
-
-
-def sample(img_id, gt=(), pred=(), ignore=()):
-    """gt / ignore: [(box, label)]; pred: [(box, label, score)]."""
-    return dict(
-        img_id=img_id, img_path=f'{img_id}.png',
-        gt_instances=_inst([g[0] for g in gt], [g[1] for g in gt]),
-        ignored_instances=_inst([g[0] for g in ignore],
-                                [g[1] for g in ignore]),
-        pred_instances=_inst([p[0] for p in pred], [p[1] for p in pred],
-                             [p[2] for p in pred]))
 
 
 def run(samples, out_dir=None, **kwargs):
