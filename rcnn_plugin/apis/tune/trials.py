@@ -1,5 +1,4 @@
 """One trial: its config, its training here or in a process of its own."""
-import json
 import os.path as osp
 import subprocess
 import sys
@@ -86,12 +85,8 @@ class TrialProcessError(RuntimeError):
 
 def _health_stop(work_dir: str) -> Optional[str]:
     """The TrainingHealthHook finding that stopped a training, if any."""
-    path = osp.join(work_dir, 'health.json')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        findings = json.load(f).get('findings') or []
-    stops = [f for f in findings if f.get('action') == 'stop']
+    from rcnn_plugin.engine.hooks.health_file import read_findings
+    stops = [f for f in read_findings(work_dir) if f.get('action') == 'stop']
     return stops[-1]['message'] if stops else None
 
 

@@ -3,7 +3,7 @@ import json
 import os.path as osp
 from typing import List, Tuple
 
-__all__ = ['read_health', 'write_health']
+__all__ = ['read_findings', 'read_health', 'write_health']
 
 
 def write_health(path: str, findings: List[dict], skipped: int) -> None:
@@ -23,6 +23,22 @@ def write_health(path: str, findings: List[dict], skipped: int) -> None:
                        findings=findings), f, indent=2, default=str)
 
 
+def read_findings(work_dir: str) -> List[dict]:
+    """The findings in ``<work_dir>/health.json`` (empty when none).
+
+    Args:
+        work_dir (str): A run's work dir.
+
+    Returns:
+        list[dict]: The findings, oldest first.
+    """
+    path = osp.join(work_dir, 'health.json')
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        return json.load(f).get('findings') or []
+
+
 def read_health(runner) -> Tuple[List[dict], int]:
     """The findings a resumed training keeps from ``health.json``.
 
@@ -36,11 +52,9 @@ def read_health(runner) -> Tuple[List[dict], int]:
         tuple[list[dict], int]: The findings and the non-finite steps
         skipped among them.
     """
-    path = osp.join(runner.work_dir, 'health.json')
-    if not runner.iter or not osp.isfile(path):
+    if not runner.iter:
         return [], 0
-    with open(path) as f:
-        findings = json.load(f).get('findings') or []
+    findings = read_findings(runner.work_dir)
     kept = [f for f in findings if f.get('iteration', 0) <= runner.iter]
     skipped = sum(f.get('kind') == 'nonfinite' and f.get('action') == 'skip'
                   for f in kept)
