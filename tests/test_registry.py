@@ -40,6 +40,7 @@ EXPECTED = [
     (DATASETS, 'KShotDataset', datasets.KShotDataset),
     (DATASETS, 'CSVDataset', datasets.CSVDataset),
     (DATASETS, 'ImageSubsetDataset', datasets.ImageSubsetDataset),
+    (DATASETS, 'SeededSplitDataset', datasets.SeededSplitDataset),
     (DATA_SAMPLERS, 'NegativeFractionSampler',
      datasets.NegativeFractionSampler),
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),

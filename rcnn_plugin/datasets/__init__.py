@@ -19,6 +19,7 @@ from .samplers import (
     is_negative_image,
     negatives_per_batch,
 )
+from .seeded_split import SeededSplitDataset, ensure_split
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 from .stats import (
     class_instance_counts,
@@ -73,6 +74,8 @@ __all__ = [
     'rect_polygon',
     'sample_k_shot',
     'save_split',
+    'SeededSplitDataset',
+    'ensure_split',
     'split_configs',
     'StrictXMLDataset',
     'SyntheticCellsDataset',

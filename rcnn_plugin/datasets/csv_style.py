@@ -116,6 +116,12 @@ class CSVDataset(NativeDetDataset):
             most 1.01 means normalised). Defaults to None.
         delimiter (str, optional): Cell separator; None reads it from the
             header line. Defaults to None.
+        class_map (dict[str, str], optional): File label to dataset class,
+            e.g. ``dict(rbc='RBC', wbc='WBC')`` to read another dataset's
+            labels as the source's classes; labels not named pass through.
+            A key that is no label of the file, a value that is no dataset
+            class, or no class in common is an :class:`AnnotationError`
+            naming both lists. Defaults to None.
         **kwargs: Keyword arguments of :class:`NativeDetDataset`
             (``data_root``, ``ann_file``, ``data_prefix``, ...).
     """
@@ -124,7 +130,9 @@ class CSVDataset(NativeDetDataset):
 
     def __init__(self, *args, columns: Optional[Dict[str, str]] = None,
                  normalized: Optional[bool] = None,
-                 delimiter: Optional[str] = None, **kwargs) -> None:
+                 delimiter: Optional[str] = None,
+                 class_map: Optional[Dict[str, str]] = None,
+                 **kwargs) -> None:
         unknown = set(columns or {}) - set(COLUMN_NAMES)
         if unknown:
             raise ValueError(f'columns has unknown roles {sorted(unknown)}; '
@@ -135,6 +143,7 @@ class CSVDataset(NativeDetDataset):
         self.columns = columns
         self.normalized = normalized
         self.delimiter = delimiter
+        self.class_map = dict(class_map or {})
         super().__init__(*args, **kwargs)
 
     def load_raw_data_list(self) -> List[dict]:
@@ -216,11 +225,32 @@ class CSVDataset(NativeDetDataset):
             raise AnnotationError(
                 path, 'has no label column, so every box is of one class, '
                 f'but the dataset classes are {tuple(classes)}', 1)
-        if classes:
-            return
-        names = sorted({r[3] for r in rows if r[3]}) if has_label \
-            else ['object']
-        self._metainfo['classes'] = tuple(names)
+        labels = sorted({r[3] for r in rows if r[3]})
+        mapped = sorted({self.class_map.get(n, n) for n in labels})
+        if self.class_map:
+            self._check_class_map(labels, classes or mapped, path)
+        if not classes:
+            self._metainfo['classes'] = tuple(mapped) if has_label \
+                else ('object', )
+        elif labels and not set(mapped) & set(classes):
+            raise AnnotationError(
+                path, f'no class in common: the file\'s labels {labels} '
+                f'(after class_map {mapped}) and the dataset classes '
+                f'{list(classes)}; map them with class_map=dict(...)')
+
+    def _check_class_map(self, labels: List[str], classes: Sequence[str],
+                         path: str) -> None:
+        """Every key is a file label and every value a dataset class."""
+        keys = sorted(set(self.class_map) - set(labels))
+        if keys:
+            raise AnnotationError(
+                path, f'class_map names {keys}, which are not labels of '
+                f'the file; its labels are {labels}')
+        values = sorted(set(self.class_map.values()) - set(classes))
+        if values:
+            raise AnnotationError(
+                path, f'class_map maps onto {values}, which are not '
+                f'dataset classes; the classes are {list(classes)}')
 
     def _is_normalized(self, boxes: List[tuple], path: str) -> bool:
         top = max((max(r[2]) for r in boxes), default=0.0)
@@ -246,8 +276,8 @@ class CSVDataset(NativeDetDataset):
         for line, _, box, label in rows:
             if box is None:
                 continue
-            cls = self.class_label(label, path, line) if label is not None \
-                else (0, 0)
+            cls = (0, 0) if label is None else self.class_label(
+                self.class_map.get(label, label), path, line)
             if cls is None:
                 continue
             instances.append(dict(
