@@ -75,7 +75,8 @@ def test_ruff_lint():
     if ruff is None:
         pytest.fail('ruff is not installed: pip install -e ".[tests]"')
     proc = subprocess.run(
-        [ruff, 'check', 'rcnn_plugin', 'tools', 'tests', 'configs'],
+        [ruff, 'check', 'rcnn_plugin', 'tools', 'tests', 'configs',
+         'projects'],
         cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -83,5 +84,6 @@ def test_ruff_lint():
 def test_files_stay_small():
     import glob
     for path in glob.glob(f'{REPO}/rcnn_plugin/**/*.py', recursive=True) + \
-            glob.glob(f'{REPO}/tools/**/*.py', recursive=True):
+            glob.glob(f'{REPO}/tools/**/*.py', recursive=True) + \
+            glob.glob(f'{REPO}/projects/**/*.py', recursive=True):
         assert sum(1 for _ in open(path)) <= 400, path
