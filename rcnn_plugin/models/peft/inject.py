@@ -73,12 +73,15 @@ def _lora_candidate(name: str, module: nn.Module) -> bool:
     return False
 
 
-def find_lora_targets(model: nn.Module, target_modules: str) -> List[str]:
+def find_lora_targets(model: nn.Module, target_modules: str,
+                      what: str = 'lora.target_modules') -> List[str]:
     """Names of the layers that ``target_modules`` selects for LoRA.
 
     Args:
         model (nn.Module): The built model.
         target_modules (str): Regex, fully matched against module names.
+        what (str): The config key, for error messages.
+            Defaults to 'lora.target_modules'.
 
     Returns:
         list[str]: Names of plain ``Conv2d`` / ``Linear`` layers that the
@@ -89,7 +92,7 @@ def find_lora_targets(model: nn.Module, target_modules: str) -> List[str]:
         TypeError: If a selected layer is a ``Conv2d`` / ``Linear``
             subclass with its own forward (e.g. weight standardisation).
     """
-    regex = _compile(target_modules, 'lora.target_modules')
+    regex = _compile(target_modules, what)
     matched: List[str] = []
     targets: List[str] = []
     for name, module in model.named_modules():
@@ -102,7 +105,7 @@ def find_lora_targets(model: nn.Module, target_modules: str) -> List[str]:
     if not targets:
         layers = [n for n, m in model.named_modules()
                   if isinstance(m, (nn.Conv2d, nn.Linear))]
-        raise no_match_error('lora.target_modules', target_modules,
+        raise no_match_error(what, target_modules,
                              layers if matched else
                              [n for n, _ in model.named_modules()])
     return targets

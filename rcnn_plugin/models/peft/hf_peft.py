@@ -1,0 +1,291 @@
+"""The optional HF ``peft`` backend: LoRA, DoRA, LoHa, LoKr and IA3.
+
+``PEFTDetector(backend='peft', peft_cfg=dict(type='LoHa', r=4,
+target_modules=...))`` injects adapters of the ``peft`` package
+(``peft.inject_adapter_in_model``) into a built mmdet detector. The layers
+are chosen by our own ``target_modules`` regex (:func:`find_lora_targets`:
+full-name match, its error listing close names); ``peft`` receives the
+resolved list of layer names. mmcv's convolutions are ``nn.Conv2d``
+subclasses, so ``peft`` wraps them as it wraps ``nn.Conv2d``.
+
+``peft`` is an optional extra (``pip install -e '.[peft]'``); nothing here
+imports it before it is asked for. A ``peft`` layer moves the base layer's
+tensors under ``<layer>.base_layer.``; :func:`remap_base_keys` maps a plain
+checkpoint onto those keys, and :func:`merge_hf_peft` folds the adapters
+back (``peft``'s per-layer ``merge()``) and restores the plain layers.
+"""
+import re
+import sys
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional
+
+from mmengine.logging import MMLogger
+from torch import nn
+
+from .freeze import parameter_table
+from .inject import _set_submodule, find_lora_targets
+
+BACKENDS = ('native', 'peft')
+PEFT_EXTRA = "pip install -e '.[peft]' (or pip install 'peft>=0.11')"
+# type -> (peft config class, fixed arguments)
+PEFT_METHODS = {
+    'LoRA': ('LoraConfig', {}),
+    'DoRA': ('LoraConfig', dict(use_dora=True)),
+    'LoHa': ('LoHaConfig', {}),
+    'LoKr': ('LoKrConfig', {}),
+    'IA3': ('IA3Config', {}),
+}
+
+
+def import_peft():
+    """Import the ``peft`` package, or say which extra installs it.
+
+    Returns:
+        module: The ``peft`` module.
+
+    Raises:
+        ImportError: If ``peft`` is not installed; the message names the
+            ``peft`` extra of rcnn_plugin.
+    """
+    try:
+        import peft
+    except ImportError as err:
+        raise ImportError(
+            "PEFTDetector backend='peft' needs the optional HF peft "
+            f'package (the "peft" extra of rcnn_plugin): {PEFT_EXTRA}. '
+            "The default backend='native' (our LoRA) needs nothing "
+            'more.') from err
+    return peft
+
+
+def _feedforward(cfg: dict, targets: List[str]) -> List[str]:
+    """IA3's ``feedforward_modules`` (our regex) as layer names."""
+    pattern = cfg.pop('feedforward_modules', None)
+    if pattern is None:
+        return []
+    regex = re.compile(pattern)
+    chosen = [t for t in targets if regex.fullmatch(t)]
+    if not chosen:
+        raise ValueError(
+            f'peft_cfg.feedforward_modules={pattern!r} matches none of the '
+            f'{len(targets)} target layers, e.g. {targets[:4]}')
+    return chosen
+
+
+def build_hf_config(peft, peft_cfg: dict, targets: List[str]):
+    """The ``peft`` config object for a ``peft_cfg`` dict.
+
+    Args:
+        peft (module): The ``peft`` module.
+        peft_cfg (dict): ``type`` (one of ``PEFT_METHODS``) and the
+            arguments of its ``peft`` config class (``r``, ``lora_alpha``,
+            ``alpha``, ...); ``target_modules`` is replaced by ``targets``.
+        targets (list[str]): Resolved layer names.
+
+    Returns:
+        PeftConfig: E.g. a ``LoHaConfig``.
+
+    Raises:
+        ValueError: For an unknown type or a rank ``r`` below 1.
+    """
+    cfg = dict(peft_cfg)
+    method = cfg.pop('type', None)
+    if method not in PEFT_METHODS:
+        raise ValueError(f'peft_cfg.type must be one of '
+                         f'{list(PEFT_METHODS)}, got {method!r}')
+    cfg.pop('target_modules', None)
+    if 'r' in cfg and (not isinstance(cfg['r'], int) or cfg['r'] < 1):
+        raise ValueError(f'peft_cfg.r must be a positive int, got '
+                         f'{cfg["r"]!r}')
+    if method == 'IA3':
+        cfg['feedforward_modules'] = _feedforward(cfg, targets)
+    class_name, fixed = PEFT_METHODS[method]
+    return getattr(peft, class_name)(target_modules=list(targets),
+                                     **fixed, **cfg)
+
+
+def inject_hf_peft(model: nn.Module, peft_cfg: dict) -> List[str]:
+    """Put ``peft`` adapters into the layers ``target_modules`` selects.
+
+    Args:
+        model (nn.Module): The built model, changed in place.
+        peft_cfg (dict): ``type``, ``target_modules`` (our regex, fully
+            matched against module names, see :func:`find_lora_targets`)
+            and the ``peft`` config's own arguments.
+
+    Returns:
+        list[str]: The names of the adapted layers.
+
+    Raises:
+        ImportError: If ``peft`` is not installed (names the extra).
+        ValueError: If the regex selects no layer (lists close names).
+    """
+    if 'target_modules' not in peft_cfg:
+        raise ValueError('PEFTDetector peft_cfg needs target_modules, a '
+                         'regex over module names')
+    peft = import_peft()
+    targets = find_lora_targets(model, peft_cfg['target_modules'],
+                                what='peft_cfg.target_modules')
+    config = build_hf_config(peft, peft_cfg, targets)
+    peft.inject_adapter_in_model(config, model)
+    return targets
+
+
+def hf_tuner_layers(model: nn.Module) -> Dict[str, nn.Module]:
+    """The model's ``peft`` layers by name (empty if ``peft`` is unused).
+
+    Args:
+        model (nn.Module): Any model.
+
+    Returns:
+        dict[str, nn.Module]: ``peft`` ``BaseTunerLayer`` instances.
+    """
+    if 'peft' not in sys.modules:  # never imports peft itself
+        return {}
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return {n: m for n, m in model.named_modules()
+            if isinstance(m, BaseTunerLayer)}
+
+
+def hf_adapter_keys(model: nn.Module) -> List[str]:
+    """State-dict keys of the ``peft`` adapters (not of the base layers).
+
+    Args:
+        model (nn.Module): Any model.
+
+    Returns:
+        list[str]: E.g. ``backbone.conv1.conv.hada_w1_a.default``.
+    """
+    keys = []
+    for name, layer in hf_tuner_layers(model).items():
+        own = set(layer.adapter_layer_names)
+        keys += [f'{name}.{k}' for k in layer.state_dict()
+                 if k.split('.')[0] in own]
+    return keys
+
+
+def mark_hf_trainable(model: nn.Module) -> int:
+    """Adapters of ``peft`` layers train, their base layers stay frozen.
+
+    Run after the freezing policy, whose patterns may have frozen the
+    adapters (``frozen='.*'``) or unfrozen a base layer (``'neck'``).
+
+    Args:
+        model (nn.Module): The model, changed in place.
+
+    Returns:
+        int: The number of trainable adapter values.
+    """
+    numel = 0
+    for layer in hf_tuner_layers(model).values():
+        own = set(layer.adapter_layer_names)
+        for pname, param in layer.named_parameters():
+            adapter = pname.split('.')[0] in own
+            param.requires_grad_(adapter)
+            numel += param.numel() if adapter else 0
+    return numel
+
+
+def merge_hf_peft(model: nn.Module) -> List[str]:
+    """Fold every ``peft`` adapter into its base layer, in place.
+
+    Each ``peft`` layer runs its own ``merge()`` and is replaced by its
+    base layer, as ``peft``'s ``merge_and_unload`` does, so the state-dict
+    keys become those of the model without ``peft``.
+
+    Args:
+        model (nn.Module): A model with ``peft`` layers.
+
+    Returns:
+        list[str]: The names of the merged layers.
+    """
+    layers = hf_tuner_layers(model)
+    for name, layer in layers.items():
+        layer.merge()
+        _set_submodule(model, name, layer.get_base_layer())
+    if layers and hasattr(model, 'peft_config'):
+        del model.peft_config
+    return list(layers)
+
+
+def remap_base_keys(state: Mapping, model: nn.Module) -> 'OrderedDict':
+    """Map a plain checkpoint's keys onto a ``peft`` model's base layers.
+
+    ``neck.conv.weight`` becomes ``neck.conv.base_layer.weight`` where the
+    model has the latter and not the former; other keys are kept.
+
+    Args:
+        state (Mapping): A state dict of the model without ``peft``.
+        model (nn.Module): The model with ``peft`` layers.
+
+    Returns:
+        OrderedDict: The state dict with remapped keys.
+    """
+    own = model.state_dict()
+    out = OrderedDict()
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition('.')
+        moved = f'{prefix}.base_layer.{leaf}'
+        out[moved if key not in own and moved in own else key] = value
+    return out
+
+
+def inject_backend(model: nn.Module, backend: str, peft_cfg: Optional[dict],
+                   lora: Optional[dict], freeze: dict) -> None:
+    """``PEFTDetector``'s ``backend`` / ``peft_cfg`` keys, validated.
+
+    Args:
+        model (nn.Module): The built detector, changed in place.
+        backend (str): ``'native'`` (our LoRA, the default) or ``'peft'``.
+        peft_cfg (dict, optional): The ``peft`` method, see
+            :func:`inject_hf_peft`; only with ``backend='peft'``.
+        lora (dict, optional): The native LoRA settings (must be None with
+            ``backend='peft'``).
+        freeze (dict): The freezing policy; with ``peft``, ``frozen``
+            defaults to ``'.*'``.
+
+    Raises:
+        ValueError: For an unknown backend or keys that do not fit it.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'PEFTDetector backend must be one of {BACKENDS}, '
+                         f'got {backend!r}')
+    if backend == 'native':
+        if peft_cfg is not None:
+            raise ValueError("PEFTDetector peft_cfg needs backend='peft'")
+        return
+    if lora is not None or peft_cfg is None:
+        raise ValueError(
+            "PEFTDetector backend='peft' takes the method in peft_cfg "
+            "(e.g. dict(type='LoRA', r=4, lora_alpha=8, target_modules="
+            '...)), not in lora')
+    inject_hf_peft(model, peft_cfg)
+    freeze.setdefault('frozen', '.*')
+
+
+def finish_hf(model: nn.Module) -> None:
+    """After the freezing policy: adapters train, and stay trainable.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+
+    Raises:
+        ValueError: If the model's own ``train()`` freezes adapters (a
+            backbone's ``frozen_stages``).
+    """
+    if not hf_tuner_layers(model):
+        return
+    numel = mark_hf_trainable(model)
+    model.train()
+    keys = set(hf_adapter_keys(model))
+    dead = [n for n, p in model.named_parameters()
+            if n in keys and not p.requires_grad]
+    if dead:
+        raise ValueError(
+            f'{len(dead)} peft adapter parameters are frozen by the model '
+            f'itself in train(), e.g. {dead[0]} (a backbone\'s '
+            'frozen_stages?). Exclude those layers from '
+            'peft_cfg.target_modules.')
+    MMLogger.get_current_instance().info(
+        f'With the peft adapters ({numel:,} trainable values):\n' +
+        parameter_table(model))
