@@ -5,12 +5,19 @@ from .adapter import (
                       load_adapter,
                       save_adapter,
 )
+from .conv_adapter import (
+                           ConvAdapter,
+                           inject_conv_adapters,
+                           is_adapter_param,
+                           merge_conv_adapters,
+)
 from .export import load_peft_model, merge_to_plain, plain_config
 from .freeze import (
                      apply_freeze,
                      freeze_norm_stats,
                      parameter_table,
                      select_modules,
+                     set_bias_norm_trainable,
                      set_requires_grad,
                      unfreeze_norm_stats,
 )
@@ -23,8 +30,12 @@ from .inject import (
 )
 from .lora_layers import LoRAConv2d, LoRALinear
 from .peft_detector import build_peft_detector
+from .prompts import FeaturePrompt, InputPrompt, inject_prompts, merge_prompts
 
 __all__ = [
+    'ConvAdapter', 'inject_conv_adapters', 'is_adapter_param',
+    'merge_conv_adapters', 'FeaturePrompt', 'InputPrompt', 'inject_prompts',
+    'merge_prompts', 'set_bias_norm_trainable',
     'adapter_state_dict', 'architecture', 'base_fingerprint', 'load_adapter',
     'save_adapter', 'apply_freeze', 'freeze_norm_stats', 'parameter_table',
     'select_modules', 'set_requires_grad', 'unfreeze_norm_stats',

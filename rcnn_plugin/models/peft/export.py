@@ -11,8 +11,11 @@ from torch import nn
 from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 
 from .adapter import load_adapter
+from .conv_adapter import is_adapter_param, merge_conv_adapters
 from .freeze import unfreeze_norm_stats
+from .hf_peft import hf_adapter_keys, merge_hf_peft, remap_base_keys
 from .inject import merge_lora
+from .prompts import merge_prompts
 
 PEFT_TYPE = 'PEFTDetector'
 PEFT_HOOKS = ('AdapterCheckpointHook', )
@@ -37,8 +40,9 @@ def plain_config(cfg: Config) -> Config:
     out = copy.deepcopy(cfg)
     model = out.model
     model.type = model.pop('detector_type')
-    model.pop('lora', None)
-    model.pop('freeze', None)
+    for key in ('lora', 'freeze', 'conv_adapter', 'prompt', 'backend',
+                'peft_cfg'):
+        model.pop(key, None)
     hooks = [h for h in out.get('custom_hooks', [])
              if h.get('type') not in PEFT_HOOKS]
     if 'custom_hooks' in out:
@@ -77,9 +81,11 @@ def load_peft_model(cfg: Config,
     model = MODELS.build(model_cfg)
     state = _state_dict(load_checkpoint_safely(checkpoint,
                                                map_location='cpu'))
+    state = remap_base_keys(state, model)  # a plain base, peft layers
     result = model.load_state_dict(state, strict=False)
+    hf_keys = set(hf_adapter_keys(model))
     lora_keys = [k for k in result.missing_keys
-                 if k.rpartition('.')[2] in ('lora_A', 'lora_B')]
+                 if is_adapter_param(k) or k in hf_keys]
     other = [k for k in result.missing_keys if k not in lora_keys]
     if other or (lora_keys and adapter is None):
         missing = (other or lora_keys)[0]
@@ -96,7 +102,10 @@ def load_peft_model(cfg: Config,
 
 
 def merge_to_plain(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
-    """Fold LoRA into the base weights and return a plain state dict.
+    """Fold LoRA, conv adapters and prompts in; return a plain state dict.
+
+    LoRA always folds; conv adapters and feature prompts only where exact
+    (see :func:`merge_conv_adapters`, :func:`merge_prompts`).
 
     Args:
         model (nn.Module): A PEFT model, changed in place into a plain one.
@@ -104,8 +113,16 @@ def merge_to_plain(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
     Returns:
         OrderedDict[str, Tensor]: Its state dict, with the keys of the model
         built without PEFT.
+
+    Raises:
+        ValueError: If a conv adapter or prompt cannot fold (nonlinear,
+            input prompts, ...); the message lists each and why. LoRA is
+            merged by then.
     """
     merge_lora(model)
+    merge_hf_peft(model)
+    merge_conv_adapters(model)
+    merge_prompts(model)
     unfreeze_norm_stats(model)
     return OrderedDict((k, v.detach().clone())
                        for k, v in model.state_dict().items())

@@ -8,13 +8,17 @@ detector) are patterns too, and ``backbone.layer[1-4]`` selects four layers.
 A selected module's parameters, all of them, stop requiring gradients.
 """
 import re
-from typing import Dict, List, Sequence, Union
+from typing import Container, Dict, List, Optional, Sequence, Union
 
 from mmengine.logging import MMLogger
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
 
+from .conv_adapter import is_adapter_param
 from .inject import LORA_TYPES, no_match_error
+
+NORM_TYPES = (_BatchNorm, nn.GroupNorm, nn.LayerNorm, _InstanceNorm)
 
 _FROZEN_STATS_CLASSES: Dict[type, type] = {}
 
@@ -65,7 +69,8 @@ def set_requires_grad(model: nn.Module,
                       what: str = 'freeze') -> List[str]:
     """Set ``requires_grad`` of every parameter under the selected modules.
 
-    LoRA parameters (``lora_A``, ``lora_B``) are left as they are: freezing
+    LoRA, adapter and prompt parameters (``lora_A``, ``lora_B``,
+    ``conv_adapter.*``, ``*_prompt.*``) are left as they are: freezing
     ``backbone`` freezes the backbone's base weights, not its adapters.
 
     Args:
@@ -84,7 +89,7 @@ def set_requires_grad(model: nn.Module,
         for name in select_modules(model, pattern, what):
             selected.append(name)
             for pname, param in model.get_submodule(name).named_parameters():
-                if pname.rpartition('.')[2] not in ('lora_A', 'lora_B'):
+                if not is_adapter_param(f'{name}.{pname}'):
                     param.requires_grad_(requires_grad)
     return selected
 
@@ -105,24 +110,30 @@ def _frozen_stats_class(cls: type) -> type:
     return _FROZEN_STATS_CLASSES[cls]
 
 
-def freeze_norm_stats(model: nn.Module) -> List[str]:
+def freeze_norm_stats(model: nn.Module,
+                      names: Optional[Container[str]] = None) -> List[str]:
     """Keep frozen BN layers in eval mode, also after ``model.train()``.
 
-    A BN layer is frozen when it has no parameter that requires gradients.
-    Its class becomes a subclass whose ``train()`` always sets eval mode, so
-    it normalises with, and never updates, its running statistics. The
+    A BN layer is frozen when it has no parameter that requires gradients
+    (or is in ``names``). Its class becomes a subclass whose ``train()``
+    always sets eval mode, so it normalises with, and never updates, its
+    running statistics; its affine parameters may still train. The
     state-dict keys do not change.
 
     Args:
         model (nn.Module): The model, changed in place.
+        names (Container[str], optional): BN layers to freeze even though
+            their affine parameters train (bias / norm tuning).
+            Defaults to None.
 
     Returns:
         list[str]: Names of the BN layers now frozen.
     """
     frozen = []
     for name, module in model.named_modules():
-        if not isinstance(module, _BatchNorm) or any(
-                p.requires_grad for p in module.parameters()):
+        if not isinstance(module, _BatchNorm) or (
+                name not in (names or ()) and any(
+                    p.requires_grad for p in module.parameters())):
             continue
         if type(module) not in _FROZEN_STATS_CLASSES.values():
             module.__class__ = _frozen_stats_class(type(module))
@@ -188,16 +199,55 @@ def parameter_table(model: nn.Module) -> str:
     return '\n'.join(lines)
 
 
+def set_bias_norm_trainable(
+        model: nn.Module,
+        patterns: Union[bool, str, Sequence[str]] = True) -> List[str]:
+    """Bias / norm tuning (BitFit plus norm affine): train those only.
+
+    Every ``bias`` parameter and every norm layer's ``weight`` / ``bias``
+    (BN, GN, LN, IN) under the selected modules starts requiring
+    gradients. mmdet's ResNet and MobileNetV2 convs have no bias, so in the
+    backbone this is mostly BN gamma and beta.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+        patterns (bool | str | Sequence[str]): True for the whole model,
+            or freezing patterns (see :func:`select_modules`).
+            Defaults to True.
+
+    Returns:
+        list[str]: Names of the norm layers whose affine parameters train.
+    """
+    roots = [''] if patterns is True else [
+        n for p in _as_list(patterns)
+        for n in select_modules(model, p, 'freeze.bias_norm')]
+    norms = []
+    for root in roots:
+        for name, module in model.get_submodule(root).named_modules():
+            full = f'{root}.{name}'.strip('.')
+            if isinstance(module, NORM_TYPES):
+                norms.append(full)
+                module.requires_grad_(True)
+            elif isinstance(getattr(module, 'bias', None), nn.Parameter) \
+                    and not isinstance(module, LORA_TYPES):
+                module.bias.requires_grad_(True)
+    return norms
+
+
 def apply_freeze(model: nn.Module,
                  frozen: Union[str, Sequence[str], None] = None,
                  trainable: Union[str, Sequence[str], None] = None,
-                 norm_eval: bool = True) -> None:
+                 norm_eval: bool = True,
+                 bias_norm: Union[bool, str, Sequence[str]] = False) -> None:
     """Apply a freezing policy and log the parameter table.
 
     Order: freeze ``frozen``, then re-enable ``trainable`` (so
     ``frozen='.*'``, ``trainable='bbox_head.fc_cls'`` trains one layer),
-    then, if ``norm_eval``, keep the BN statistics of frozen BN layers.
-    LoRA base weights stay frozen whatever the patterns say.
+    then, with ``bias_norm``, train the biases and norm affine parameters
+    (:func:`set_bias_norm_trainable`), then, if ``norm_eval``, keep the BN
+    statistics of frozen BN layers and of the BN layers that ``bias_norm``
+    selects (their gamma / beta train, their statistics stay). LoRA base
+    weights stay frozen whatever the patterns say.
 
     Args:
         model (nn.Module): The model, changed in place.
@@ -207,13 +257,17 @@ def apply_freeze(model: nn.Module,
             train, applied after ``frozen``. Defaults to None.
         norm_eval (bool): Keep frozen BN layers in eval mode.
             Defaults to True.
+        bias_norm (bool | str | Sequence[str]): Bias / norm tuning: True
+            for the whole model or patterns of modules; False: off.
+            Defaults to False.
     """
     set_requires_grad(model, frozen, False, 'freeze.frozen')
     set_requires_grad(model, trainable, True, 'freeze.trainable')
     for module in model.modules():
         if isinstance(module, LORA_TYPES):
             module.freeze_base()
+    norms = set_bias_norm_trainable(model, bias_norm) if bias_norm else []
     if norm_eval:
-        freeze_norm_stats(model)
+        freeze_norm_stats(model, set(norms))
     MMLogger.get_current_instance().info(
         'Trainable and frozen parameters:\n' + parameter_table(model))

@@ -26,11 +26,17 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 from torch import nn
 
+from .conv_adapter import inject_conv_adapters, is_adapter_param
 from .freeze import apply_freeze
+from .hf_peft import finish_hf, inject_backend
 from .inject import inject_lora
+from .prompts import inject_prompts
 
 LORA_KEYS = ('target_modules', 'rank', 'alpha', 'dropout')
-FREEZE_KEYS = ('frozen', 'trainable', 'norm_eval')
+FREEZE_KEYS = ('frozen', 'trainable', 'norm_eval', 'bias_norm')
+ADAPTER_KEYS = ('target_modules', 'bottleneck', 'kernel_size', 'act',
+                'placement')
+PROMPT_KEYS = ('input', 'features')
 
 
 def _plain(cfg: Optional[dict]) -> Optional[dict]:
@@ -58,19 +64,22 @@ def _check_adapters_stay_trainable(model: nn.Module) -> None:
     """
     model.train()
     dead = [n for n, p in model.named_parameters()
-            if n.rpartition('.')[2] in ('lora_A', 'lora_B')
-            and not p.requires_grad]
+            if is_adapter_param(n) and not p.requires_grad]
     if dead:
         raise ValueError(
-            f'{len(dead)} LoRA parameters are frozen by the model itself '
-            f'in train(), e.g. {dead[0]} (a backbone\'s frozen_stages?). '
-            'Exclude those layers from lora.target_modules.')
+            f'{len(dead)} LoRA / adapter / prompt parameters are frozen by '
+            f'the model itself in train(), e.g. {dead[0]} (a backbone\'s '
+            'frozen_stages?). Exclude those layers from target_modules.')
 
 
 @MODELS.register_module(name='PEFTDetector')
 def build_peft_detector(detector_type: str,
                         lora: Optional[dict] = None,
                         freeze: Optional[dict] = None,
+                        backend: str = 'native',
+                        peft_cfg: Optional[dict] = None,
+                        conv_adapter: Optional[dict] = None,
+                        prompt: Optional[dict] = None,
                         **detector_cfg) -> nn.Module:
     """Build a detector, add LoRA layers and apply a freezing policy.
 
@@ -85,6 +94,24 @@ def build_peft_detector(detector_type: str,
             ``norm_eval`` (default True). With LoRA, ``frozen`` defaults to
             ``'.*'``: only the adapters and ``trainable`` modules train.
             Defaults to None.
+        backend (str): ``'native'`` (our LoRA) or ``'peft'`` (the optional
+            HF ``peft`` package, ``pip install -e '.[peft]'``).
+            Defaults to 'native'.
+        peft_cfg (dict, optional): With ``backend='peft'``: ``type``
+            (``'LoRA'``, ``'DoRA'``, ``'LoHa'``, ``'LoKr'``, ``'IA3'``),
+            ``target_modules`` (our regex) and the ``peft`` config's own
+            arguments (``r``, ``lora_alpha``, ``alpha`` ...), see
+            :func:`~rcnn_plugin.models.peft.hf_peft.inject_hf_peft`. With
+            it, ``frozen`` defaults to ``'.*'``. Defaults to None.
+        conv_adapter (dict, optional): ``target_modules`` (required),
+            ``bottleneck`` (16), ``kernel_size`` (3), ``act`` ('ReLU' or
+            None), ``placement`` ('parallel' / 'sequential'), see
+            :func:`~rcnn_plugin.models.peft.inject_conv_adapters`. With it,
+            ``frozen`` defaults to ``'.*'``. Defaults to None.
+        prompt (dict, optional): ``input`` (:class:`InputPrompt` args)
+            and / or ``features`` (``target_modules``, ``kind``), see
+            :func:`~rcnn_plugin.models.peft.inject_prompts`. With it,
+            ``frozen`` defaults to ``'.*'``. Defaults to None.
         **detector_cfg: The rest of the detector's config (``backbone``,
             ``neck``, ``train_cfg`` ...).
 
@@ -106,8 +133,28 @@ def build_peft_detector(detector_type: str,
                              ' over module names')
         inject_lora(model, **lora)
         freeze.setdefault('frozen', '.*')
+    conv_adapter, prompt = _plain(conv_adapter), _plain(prompt)
+    if conv_adapter is not None:
+        _check_keys(conv_adapter, ADAPTER_KEYS, 'PEFTDetector conv_adapter')
+        if 'target_modules' not in conv_adapter:
+            raise ValueError('PEFTDetector conv_adapter needs '
+                             'target_modules, a regex over module names')
+        inject_conv_adapters(model, **conv_adapter)
+        freeze.setdefault('frozen', '.*')
+    if prompt is not None:
+        _check_keys(prompt, PROMPT_KEYS, 'PEFTDetector prompt')
+        inject_prompts(model, **prompt)
+        freeze.setdefault('frozen', '.*')
+    peft_cfg = _plain(peft_cfg)
+    inject_backend(model, backend, peft_cfg, lora, freeze)
     apply_freeze(model, **freeze)
+    finish_hf(model)
     _check_adapters_stay_trainable(model)
     model.peft_cfg = dict(detector_type=detector_type, lora=lora,
                           freeze=freeze)
+    if backend != 'native':  # absent keys keep old adapters' meta equal
+        model.peft_cfg.update(backend=backend, peft_cfg=peft_cfg)
+    for key, value in (('conv_adapter', conv_adapter), ('prompt', prompt)):
+        if value is not None:  # absent keys keep old adapters' meta equal
+            model.peft_cfg[key] = value
     return model
