@@ -7,6 +7,7 @@ from .inputs import (
                      is_video,
                      read_image,
 )
+from .onnx_predictor import OnnxPredictor, make_predictor
 from .predictor import (
                      Predictor,
                      encode_mask,
@@ -15,7 +16,8 @@ from .predictor import (
 )
 
 __all__ = [
-    'IMAGE_EXTS', 'VIDEO_EXTS', 'Predictor', 'VideoReader', 'class_colour',
-    'collect_images', 'draw_detections', 'encode_mask', 'instances_to_dicts',
-    'is_video', 'read_image', 'to_coco_results'
+    'IMAGE_EXTS', 'VIDEO_EXTS', 'OnnxPredictor', 'Predictor', 'VideoReader',
+    'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
+    'instances_to_dicts',
+    'is_video', 'make_predictor', 'read_image', 'to_coco_results'
 ]

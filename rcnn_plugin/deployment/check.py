@@ -1,0 +1,102 @@
+"""The export's self-check: ONNX backends against PyTorch on images."""
+import copy
+from typing import Dict, List, Optional
+
+import numpy as np
+from mmdet.registry import DATASETS
+
+from .verify import compare_detections
+
+__all__ = ['capture_input', 'dataset_image_paths', 'predict_dicts',
+           'self_check']
+
+
+def dataset_image_paths(cfg, split: str = 'test', num: Optional[int] = None,
+                        ) -> List[str]:
+    """Image files of a dataset split of a config.
+
+    Args:
+        cfg (Config): The config.
+        split (str): ``'test'``, ``'val'`` or ``'train'``.
+            Defaults to 'test'.
+        num (int, optional): The first ``num`` images. Defaults to None
+            (all).
+
+    Returns:
+        List[str]: Paths.
+    """
+    ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader'].dataset)
+    dataset = DATASETS.build(ds_cfg)
+    count = len(dataset) if num is None else min(num, len(dataset))
+    return [dataset.get_data_info(i)['img_path'] for i in range(count)]
+
+
+def predict_dicts(predictor, images: List[np.ndarray]) -> List[List[Dict]]:
+    """Detections per image as dicts (score-sorted), one image at a time.
+
+    Args:
+        predictor (Predictor): A predictor of any backend.
+        images (List[np.ndarray]): BGR images.
+
+    Returns:
+        List[List[dict]]: :func:`instances_to_dicts` per image.
+    """
+    from rcnn_plugin.apis import instances_to_dicts
+    return [instances_to_dicts(predictor.predict([img])[0])
+            for img in images]
+
+
+def capture_input(predictor, image: np.ndarray):
+    """The preprocessed ``(1, 3, H, W)`` tensor the model sees for
+    ``image`` (mmdet's pipeline and data preprocessor).
+
+    Args:
+        predictor (Predictor): The PyTorch predictor.
+        image (np.ndarray): A BGR image.
+
+    Returns:
+        Tensor: The model input.
+    """
+    model, seen = predictor.model, {}
+    original = model.extract_feat
+
+    def extract_feat(batch_inputs):
+        seen['image'] = batch_inputs
+        return original(batch_inputs)
+    model.extract_feat = extract_feat
+    try:
+        predictor.predict([image])
+    finally:
+        del model.extract_feat
+    return seen['image']
+
+
+def self_check(reference: List[List[Dict]], predictor,
+               images: List[np.ndarray], min_match: float = 0.95) -> Dict:
+    """Run ``predictor`` on ``images`` and compare with ``reference``.
+
+    Args:
+        reference (List[List[dict]]): PyTorch detections per image.
+        predictor (Predictor): The ONNX backend predictor.
+        images (List[np.ndarray]): The same images.
+        min_match (float): Least match fraction of every image.
+            Defaults to 0.95.
+
+    Returns:
+        dict: :func:`compare_detections` plus ``backend``.
+
+    Raises:
+        RuntimeError: When an image matches less than ``min_match``.
+    """
+    report = compare_detections(reference, predict_dicts(predictor, images))
+    report['backend'] = getattr(predictor, 'backend', 'pytorch')
+    worst = min(report['per_image'], default=1.0)
+    if worst < min_match:
+        raise RuntimeError(
+            f"{report['backend']} detections differ from PyTorch's: worst "
+            f'image match fraction {worst:.3f} < {min_match} (IoU > 0.99 '
+            f"and |score diff| < 1e-3); mean {report['match_fraction']:.3f},"
+            f" max box diff {report['max_box_diff']:.4f} px, max score diff "
+            f"{report['max_score_diff']:.2e}; per image "
+            f"{[round(f, 3) for f in report['per_image']]}")
+    return report

@@ -1,0 +1,193 @@
+"""Run exported graphs in ONNX Runtime or OpenVINO inside mmdet's model.
+
+:func:`attach_graphs` replaces the detector's ``extract_feat``, RPN
+``forward`` and RoI head ``_bbox_forward`` / ``_mask_forward`` by the
+exported graphs. Everything else is mmdet's own Python code, unchanged:
+the data preprocessor (resize, normalise, pad), proposal decoding and NMS
+(``rpn_head.predict_by_feat``), box decoding, per-class NMS and rescaling
+(``bbox_head.predict_by_feat``) and mask pasting.
+"""
+import json
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .export import config_meta, graph_paths
+
+__all__ = ['BACKENDS', 'GraphRunner', 'attach_graphs', 'check_meta',
+           'read_meta']
+
+BACKENDS = ('onnxruntime', 'openvino')
+_EXTRA = dict(onnxruntime='deploy', openvino='openvino')
+
+
+def _require(backend: str):
+    if backend not in BACKENDS:
+        raise ValueError(f'backend {backend!r}: expected one of {BACKENDS}')
+    try:
+        if backend == 'onnxruntime':
+            import onnxruntime as module
+        else:
+            import openvino as module
+    except ImportError as err:
+        raise ImportError(
+            f'backend {backend!r} needs the package {backend}: pip install '
+            f'-e ".[{_EXTRA[backend]}]"') from err
+    return module
+
+
+def read_meta(path: str) -> Dict[str, str]:
+    """``rcnn_plugin.*`` entries of an ONNX file's ``metadata_props``.
+
+    Args:
+        path (str): ONNX file.
+
+    Returns:
+        dict: Key (without the prefix) to value.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError('reading ONNX files needs onnx: pip install -e '
+                          '".[deploy]"') from err
+    model = onnx.load(path, load_external_data=False)
+    return {p.key[len('rcnn_plugin.'):]: p.value
+            for p in model.metadata_props
+            if p.key.startswith('rcnn_plugin.')}
+
+
+def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
+    """Refuse an ONNX file exported for another config, naming both.
+
+    Args:
+        path (str): ONNX file.
+        cfg (Config): The config it is loaded with.
+        classes (List[str]): Class names of that config.
+
+    Returns:
+        dict: The file's metadata.
+    """
+    meta = read_meta(path)
+    if 'classes' not in meta:
+        raise ValueError(f'{path} has no rcnn_plugin metadata: export it '
+                         'with tools/deployment/export_onnx.py')
+    want = config_meta(cfg, classes)
+    for key in ('num_classes', 'classes', 'test_scale', 'mean', 'std',
+                'pad_size_divisor', 'bgr_to_rgb'):
+        if json.loads(meta[key]) != json.loads(want[key]):
+            raise ValueError(
+                f'{path} was exported for config {meta["config"]} with '
+                f'{key}={meta[key]}, but config {want["config"]} has '
+                f'{key}={want[key]}; export the ONNX file again from this '
+                'config')
+    return meta
+
+
+class GraphRunner:
+    """One exported graph in ONNX Runtime or OpenVINO (CPU).
+
+    Args:
+        path (str): ONNX file.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
+        num_threads (int, optional): Intra-op threads; None uses torch's
+            count. Defaults to None.
+    """
+
+    def __init__(self, path: str, backend: str = 'onnxruntime',
+                 num_threads: Optional[int] = None) -> None:
+        module = _require(backend)
+        threads = num_threads or torch.get_num_threads()
+        self.backend = backend
+        if backend == 'onnxruntime':
+            opts = module.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            self.session = module.InferenceSession(
+                path, opts, providers=['CPUExecutionProvider'])
+            self.inputs = [i.name for i in self.session.get_inputs()]
+        else:
+            core = module.Core()
+            compiled = core.compile_model(
+                core.read_model(path), 'CPU',
+                {'INFERENCE_NUM_THREADS': threads,
+                 'PERFORMANCE_HINT': 'LATENCY'})
+            self.outputs = compiled.outputs
+            self.request = compiled.create_infer_request()
+
+    def __call__(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        """Run on float32 inputs in the graph's input order."""
+        arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
+        if self.backend == 'onnxruntime':
+            return self.session.run(None, dict(zip(self.inputs, arrays)))
+        result = self.request.infer(arrays)
+        return [np.array(result[o]) for o in self.outputs]
+
+
+def _pad_to(image: torch.Tensor, shape: List[int]) -> torch.Tensor:
+    h, w = image.shape[2:]
+    if h > shape[2] or w > shape[3]:
+        raise ValueError(
+            f'input {h}x{w} is larger than the static ONNX graph '
+            f'({shape[2]}x{shape[3]}); export with --dynamic')
+    return nn.functional.pad(image, (0, shape[3] - w, 0, shape[2] - h))
+
+
+def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
+                  num_threads: Optional[int] = None,
+                  record: Optional[Dict[str, list]] = None) -> Dict:
+    """Make ``model`` run its exported graphs instead of its layers.
+
+    Args:
+        model (nn.Module): The mmdet detector built from the same config.
+        path (str): Graph ``features`` file (siblings found by name).
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
+            Defaults to 'onnxruntime'.
+        num_threads (int, optional): Threads per graph. Defaults to None.
+        record (dict, optional): When given, graph inputs are appended to
+            ``record[graph]`` (calibration data). Defaults to None.
+
+    Returns:
+        dict: The file's metadata.
+    """
+    meta = read_meta(path)
+    paths = graph_paths(path, json.loads(meta.get('with_mask', 'false')))
+    runs = {k: GraphRunner(p, backend, num_threads) for k, p in paths.items()}
+    levels, state = int(meta['num_levels']), {}
+    static = not json.loads(meta['dynamic'])
+    shape = json.loads(meta['input_shape'])
+
+    def call(name: str, tensors) -> List[torch.Tensor]:
+        arrays = [t.detach().cpu().float().numpy() for t in tensors]
+        if record is not None:
+            record.setdefault(name, []).append(arrays)
+        return [torch.from_numpy(a) for a in runs[name](arrays)]
+
+    def extract_feat(image: torch.Tensor):
+        image = _pad_to(image, shape) if static else image
+        outs = call('features', [image])
+        state['rpn'] = (outs[levels:2 * levels], outs[2 * levels:])
+        return tuple(outs[:levels])
+
+    def head(name: str) -> Callable:
+        used = int(read_meta(paths[name])['num_inputs'])
+
+        def forward(x, rois=None, *args, **kwargs) -> dict:
+            outs = call(name, [*x[:used], rois])
+            if name == 'bbox':
+                return dict(cls_score=outs[0], bbox_pred=outs[1],
+                            bbox_feats=None)
+            return dict(mask_preds=outs[0], mask_feats=None)
+        return forward
+
+    model.extract_feat = extract_feat
+    model.rpn_head.forward = lambda feats: state.pop('rpn')
+    model.roi_head._bbox_forward = head('bbox')
+    if 'mask' in paths:
+        model.roi_head._mask_forward = head('mask')
+    # The graphs hold the weights: free the PyTorch copies of the layers
+    # that no longer run (post-processing needs none of them).
+    model.backbone, model.neck = nn.Identity(), nn.Identity()
+    return meta
