@@ -1,0 +1,110 @@
+"""Conv adapters: zero start, gradients, merge, bad input."""
+import pytest
+import torch
+from mmcv.cnn import ConvModule
+from peft_tiny_net import TinyNet
+from torch import nn
+
+from rcnn_plugin.models.peft import (
+    ConvAdapter,
+    apply_freeze,
+    inject_conv_adapters,
+    merge_conv_adapters,
+)
+
+
+def _perturb(model, what='conv_adapter'):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if what in name:
+                p.add_(0.1 * torch.randn_like(p))
+
+
+@pytest.mark.parametrize('placement', ['parallel', 'sequential'])
+@pytest.mark.parametrize('act', ['ReLU', None])
+def test_zero_init_leaves_outputs_unchanged(placement, act):
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    x = torch.rand(2, 3, 16, 16)
+    before = model(x)
+    names = inject_conv_adapters(model, r'backbone\.[01]', bottleneck=4,
+                                 act=act, placement=placement)
+    assert names == ['backbone.0', 'backbone.1']
+    assert model.backbone[1].conv_adapter.stride == (
+        2 if placement == 'parallel' else 1)
+    assert torch.equal(model(x), before)
+    _perturb(model)
+    assert not torch.allclose(model(x), before)
+
+
+def test_gradients_reach_only_adapters_and_trainable_modules():
+    torch.manual_seed(0)
+    model = TinyNet()
+    inject_conv_adapters(model, r'backbone\.[01]', bottleneck=4)
+    apply_freeze(model, frozen='.*', trainable='bbox_head.fc_cls')
+    _perturb(model)  # a non-zero up: gradients reach dw / down too
+    model(torch.rand(2, 3, 16, 16)).sum().backward()
+    for name, p in model.named_parameters():
+        trains = 'conv_adapter' in name or name.startswith('bbox_head.fc_cls')
+        assert p.requires_grad == trains, name
+        assert (p.grad is not None) == trains, name
+
+
+class _MergeNet(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1),
+            ConvModule(8, 8, 3, padding=1, act_cfg=None))
+
+    def forward(self, x):
+        return self.backbone(x)
+
+
+def test_linear_adapters_merge_exactly():
+    torch.manual_seed(0)
+    model = _MergeNet().eval()
+    inject_conv_adapters(model, r'backbone\.0', act=None, bottleneck=4)
+    inject_conv_adapters(model, r'backbone\.2', act=None, kernel_size=1,
+                         placement='sequential')
+    _perturb(model)
+    x = torch.rand(2, 3, 12, 12)
+    before = model(x)
+    keys = set(_MergeNet().state_dict())
+    assert merge_conv_adapters(model) == ['backbone.0', 'backbone.2']
+    assert set(model.state_dict()) == keys
+    torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('target,kwargs,reason', [
+    (r'backbone\.0', dict(act='ReLU'), 'nonlinear'),
+    (r'backbone\.3', dict(act=None), 'not a plain Conv2d'),
+    (r'backbone\.2', dict(act=None, placement='sequential'),
+     'kernel_size 3'),
+    (r'backbone\.2', dict(act=None), 'geometry'),
+])
+def test_merge_refuses_what_does_not_fold(target, kwargs, reason):
+    model = _MergeNet()
+    inject_conv_adapters(model, target, **kwargs)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=reason):
+        merge_conv_adapters(model)
+    for key, value in model.state_dict().items():  # unchanged
+        assert torch.equal(value, state[key])
+
+
+def test_bad_input():
+    model = TinyNet()
+    with pytest.raises(ValueError, match=r'target_modules=.*backbon.*'
+                       r'Close names: backbone\.0'):
+        inject_conv_adapters(model, r'backbon\.0')
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match='bottleneck'):
+            inject_conv_adapters(model, r'backbone\.0', bottleneck=bad)
+        with pytest.raises(ValueError, match='bottleneck'):
+            ConvAdapter(8, 8, bottleneck=bad)
+    with pytest.raises(ValueError, match='placement'):
+        ConvAdapter(8, 8, placement='serial')
+    with pytest.raises(ValueError, match='no Conv2d'):
+        inject_conv_adapters(model, r'bbox_head\.fc_cls')
