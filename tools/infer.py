@@ -6,6 +6,8 @@ Examples::
     python tools/infer.py CONFIG CKPT 'data/**/*.jpg' --batch-size 4 \
         --score-thr 0.5 --classes WBC Platelets
     python tools/infer.py CONFIG CKPT footage.mp4 --out-dir out/ --device cuda
+    python tools/infer.py CONFIG none data/smears/ --backend onnxruntime \
+        --onnx model.onnx
 
 Writes to ``--out-dir``: ``vis/`` (annotated images) or
 ``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
@@ -31,6 +33,7 @@ from rcnn_plugin.apis import (
     draw_detections,
     instances_to_dicts,
     is_video,
+    make_predictor,
     read_image,
     to_coco_results,
 )
@@ -46,6 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--score-thr', type=float, default=0.3)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--backend', default='pytorch',
+                        choices=['pytorch', 'onnxruntime', 'openvino'],
+                        help='onnxruntime / openvino run the graphs of '
+                        'tools/deployment/export_onnx.py (CPU)')
+    parser.add_argument('--onnx', help='exported .onnx file (--backend '
+                        'onnxruntime / openvino)')
     parser.add_argument('--classes', nargs='+', help='keep these classes')
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write annotated images or video')
@@ -53,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    if args.backend != 'pytorch' and not args.onnx:
+        parser.error(f'--backend {args.backend} needs --onnx FILE (from '
+                     'tools/deployment/export_onnx.py)')
     return args
 
 
@@ -179,7 +191,9 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
 def main() -> None:
     args = parse_args()
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
-    summary = infer(args, Predictor(args.config, checkpoint, args.device))
+    summary = infer(args, make_predictor(args.config, checkpoint,
+                                         args.backend, args.onnx,
+                                         args.device))
     print(f"processed {summary['processed']} images/frames, "
           f"{summary['detections']} detections, skipped "
           f"{summary['skipped']} that did not decode"

@@ -25,7 +25,12 @@ def dataset_image_paths(cfg, split: str = 'test', num: Optional[int] = None,
     Returns:
         List[str]: Paths.
     """
+    from mmengine.registry import init_default_scope
+
+    import rcnn_plugin  # noqa: F401  (registers the datasets)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader'].dataset)
+    ds_cfg['pipeline'] = []
     dataset = DATASETS.build(ds_cfg)
     count = len(dataset) if num is None else min(num, len(dataset))
     return [dataset.get_data_info(i)['img_path'] for i in range(count)]

@@ -1,0 +1,61 @@
+"""int8 static post-training quantisation of an ONNX export (QDQ).
+
+Example::
+
+    python tools/deployment/quantize_onnx.py \
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
+        --onnx work_dirs/bccd.onnx --out work_dirs/bccd.int8.onnx \
+        --num-calib 32 [--graphs features bbox]
+
+Calibrates on the first ``--num-calib`` images of the config's train split
+(or ``--calib-images``). By default graphs ``features`` (backbone, neck,
+RPN head) and ``bbox`` (RoI extraction, box head) are quantised; a mask
+graph stays fp32 unless named. Run the result with ``tools/infer.py
+--backend onnxruntime|openvino --onnx OUT``.
+"""
+import argparse
+import json
+
+from mmengine.config import Config
+
+from rcnn_plugin.apis import collect_images, read_image
+from rcnn_plugin.deployment import dataset_image_paths
+from rcnn_plugin.deployment.quantize import (
+    calibration_feeds,
+    quantize_graphs,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='int8 ONNX quantisation')
+    parser.add_argument('config')
+    parser.add_argument('--onnx', required=True, help='fp32 export')
+    parser.add_argument('--out', required=True, help='int8 .onnx file')
+    parser.add_argument('--num-calib', type=int, default=32)
+    parser.add_argument('--calib-images', nargs='+',
+                        help='images, folders or globs (default: the '
+                        "config's train split)")
+    parser.add_argument('--graphs', nargs='+', default=['features', 'bbox'],
+                        choices=['features', 'bbox', 'mask'])
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.calib_images:
+        paths = [p for s in args.calib_images for p in collect_images(s)]
+    else:
+        paths = dataset_image_paths(Config.fromfile(args.config), 'train',
+                                    args.num_calib)
+    images = [im for im in map(read_image, paths[:args.num_calib])
+              if im is not None]
+    if not images:
+        raise SystemExit('no calibration image could be read')
+    feeds = calibration_feeds(args.config, args.onnx, images)
+    paths = quantize_graphs(args.onnx, args.out, feeds, args.graphs)
+    print(f'[quantize] {len(images)} calibration images; int8 graphs '
+          f'{args.graphs}; wrote {json.dumps(paths)}')
+
+
+if __name__ == '__main__':
+    main()
