@@ -20,7 +20,7 @@ __all__ = ['BACKENDS', 'GraphRunner', 'attach_graphs', 'check_meta',
            'read_meta']
 
 BACKENDS = ('onnxruntime', 'openvino')
-_EXTRA = dict(onnxruntime='deploy', openvino='openvino')
+_EXTRA = dict(onnxruntime='deploy', openvino='deploy')
 
 
 def _require(backend: str):
