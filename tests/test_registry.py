@@ -82,6 +82,7 @@ EXPECTED = [
      engine.AdversarialEpochBasedTrainLoop),
     (LOOPS, 'AdversarialIterBasedTrainLoop',
      engine.AdversarialIterBasedTrainLoop),
+    (LOOPS, 'SlicedTestLoop', engine.SlicedTestLoop),
 ]
 
 

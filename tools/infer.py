@@ -8,6 +8,8 @@ Examples::
     python tools/infer.py CONFIG CKPT footage.mp4 --out-dir out/ --device cuda
     python tools/infer.py CONFIG none data/smears/ --backend onnxruntime \
         --onnx model.onnx
+    python tools/infer.py CONFIG CKPT big.jpg --slice 512 --overlap 0.2 \
+        --slice-merge greedynmm --slice-full
 
 Writes to ``--out-dir``: ``vis/`` (annotated images) or
 ``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
@@ -37,6 +39,11 @@ from rcnn_plugin.apis import (
     read_image,
     to_coco_results,
 )
+from rcnn_plugin.apis.slicing import (
+    SlicedPredictor,
+    add_slice_args,
+    check_slice_args,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,12 +66,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write annotated images or video')
     parser.add_argument('--no-progress', action='store_true')
+    add_slice_args(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.backend != 'pytorch' and not args.onnx:
         parser.error(f'--backend {args.backend} needs --onnx FILE (from '
                      'tools/deployment/export_onnx.py)')
+    if args.slice is not None:
+        try:
+            check_slice_args(args.slice, args.overlap)
+        except ValueError as exc:
+            parser.error(str(exc))
     return args
 
 
@@ -191,9 +204,13 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
 def main() -> None:
     args = parse_args()
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
-    summary = infer(args, make_predictor(args.config, checkpoint,
-                                         args.backend, args.onnx,
-                                         args.device))
+    predictor = make_predictor(args.config, checkpoint, args.backend,
+                               args.onnx, args.device)
+    if args.slice is not None:
+        predictor = SlicedPredictor(
+            predictor, args.slice, args.overlap, merge=args.slice_merge,
+            full_image=args.slice_full, batch_size=args.batch_size)
+    summary = infer(args, predictor)
     print(f"processed {summary['processed']} images/frames, "
           f"{summary['detections']} detections, skipped "
           f"{summary['skipped']} that did not decode"

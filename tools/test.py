@@ -5,6 +5,8 @@ Example::
     python tools/test.py \
         configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py \
         work_dirs/.../epoch_8.pth --out results.pkl --show-dir vis
+    # slice-aided evaluation (SAHI; COCO AP incl. AP_small)
+    python tools/test.py CONFIG CKPT --slice 512 --overlap 0.2
 """
 import argparse
 
@@ -14,6 +16,7 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
 from rcnn_plugin.utils import add_common_args, load_config, prepare_distributed
 
 
@@ -31,10 +34,16 @@ def parse_args() -> argparse.Namespace:
         help='save painted images to work_dir/timestamp/SHOW_DIR')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_slice_args(parser)
     add_common_args(parser)
     args = parser.parse_args()
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must end with .pkl or .pickle, got {args.out}')
+    if args.slice is not None:
+        try:
+            check_slice_args(args.slice, args.overlap)
+        except ValueError as exc:
+            parser.error(str(exc))
     return args
 
 
@@ -43,6 +52,11 @@ def main() -> None:
     setup_cache_size_limit_of_dynamo()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    if args.slice is not None:  # slice-aided evaluation (SAHI)
+        cfg.test_cfg = dict(
+            type='SlicedTestLoop', slice_size=args.slice,
+            overlap=args.overlap, merge=args.slice_merge,
+            full_image=args.slice_full)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     prepare_distributed(cfg)

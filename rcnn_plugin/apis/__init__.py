@@ -14,9 +14,11 @@ from .predictor import (
                      instances_to_dicts,
                      to_coco_results,
 )
+from .slicing import SlicedPredictor
 
 __all__ = [
-    'IMAGE_EXTS', 'VIDEO_EXTS', 'OnnxPredictor', 'Predictor', 'VideoReader',
+    'IMAGE_EXTS', 'VIDEO_EXTS', 'OnnxPredictor', 'Predictor',
+    'SlicedPredictor', 'VideoReader',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
     'instances_to_dicts',
     'is_video', 'make_predictor', 'read_image', 'to_coco_results'

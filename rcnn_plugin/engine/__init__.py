@@ -34,6 +34,7 @@ from .optimizers import BF16AmpOptimWrapper
 from .runner import (
     AdversarialEpochBasedTrainLoop,
     AdversarialIterBasedTrainLoop,
+    SlicedTestLoop,
 )
 from .wrappers import DeviceAwareDistributedDataParallel
 
@@ -67,4 +68,5 @@ __all__ = [
     'ValPredictionsHook',
     'AdversarialEpochBasedTrainLoop',
     'AdversarialIterBasedTrainLoop',
+    'SlicedTestLoop',
 ]

@@ -1,0 +1,186 @@
+"""Sliced (SAHI) inference and slice-aided evaluation."""
+import importlib.util
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from conftest import REPO, TINY_CONFIG
+
+pytest.importorskip('sahi')
+
+from rcnn_plugin.apis.slicing import (  # noqa: E402
+    SlicedPredictor,
+    check_slice_args,
+    import_sahi,
+    slice_boxes,
+)
+
+
+class FakePredictor:
+    """One box (and mask) at (10, 10, 30, 30) of every input image."""
+
+    classes = ['a', 'b']
+
+    def __init__(self, with_masks=False):
+        self.with_masks, self.calls = with_masks, []
+
+    def predict(self, images):
+        out = []
+        for image in images:
+            self.calls.append(image.shape[:2])
+            pred = InstanceData()
+            pred.bboxes = torch.tensor([[10., 10., 30., 30.]])
+            pred.scores = torch.tensor([0.9])
+            pred.labels = torch.tensor([1])
+            if self.with_masks:
+                mask = torch.zeros((1, ) + image.shape[:2], dtype=torch.bool)
+                mask[0, 10:30, 10:30] = True
+                pred.masks = mask
+            out.append(pred)
+        return out
+
+
+# The tiny config at 128 px instead of the demo's 320 px (speed).
+SMALL_INPUT = """
+val_dataloader['dataset']['pipeline'] = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=(
+        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
+"""
+
+
+@pytest.fixture(scope='module')
+def small_config(tmp_path_factory, synthetic_cells):
+    base = osp.join(REPO, 'configs', 'demo',
+                    'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
+    path = tmp_path_factory.mktemp('slicing') / 'tiny.py'
+    path.write_text(TINY_CONFIG.format(base=base, data_root=synthetic_cells)
+                    + SMALL_INPUT)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def tiny_predictor(small_config):
+    from rcnn_plugin.apis import Predictor
+    torch.manual_seed(0)
+    return Predictor(small_config)
+
+
+@pytest.mark.parametrize('overlap', [-0.1, 1.0, 1.5])
+def test_overlap_outside_unit_interval_is_an_error(overlap):
+    with pytest.raises(ValueError, match=r'\[0, 1\)'):
+        check_slice_args(512, overlap)
+    with pytest.raises(ValueError, match='overlap'):
+        SlicedPredictor(FakePredictor(), 512, overlap)
+
+
+def test_bad_slice_size_and_merge_are_errors():
+    with pytest.raises(ValueError, match='slice size'):
+        check_slice_args(0, 0.2)
+    with pytest.raises(ValueError, match='merge'):
+        SlicedPredictor(FakePredictor(), 64, merge='wbf')
+
+
+def test_missing_sahi_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'sahi', None)
+    with pytest.raises(ImportError, match=r"\.\[slice\]"):
+        import_sahi()
+
+
+def test_slice_windows_cover_the_image():
+    boxes = slice_boxes(100, 150, 64, 0.25)
+    assert all(x2 - x1 == 64 and y2 - y1 == 64 for x1, y1, x2, y2 in boxes)
+    assert max(b[2] for b in boxes) == 150 and max(b[3] for b in boxes) == 100
+    assert min(b[0] for b in boxes) == 0 and min(b[1] for b in boxes) == 0
+
+
+def test_slices_are_shifted_into_image_pixels():
+    fake = FakePredictor()
+    image = np.zeros((64, 128, 3), np.uint8)
+    sliced = SlicedPredictor(fake, 64, 0.0, merge='nms', batch_size=3)
+    pred = sliced.predict([image])[0]
+    assert fake.calls == [(64, 64), (64, 64)]
+    boxes = sorted(pred.bboxes.tolist())
+    assert boxes == [[10., 10., 30., 30.], [74., 10., 94., 30.]]
+    assert pred.labels.tolist() == [1, 1]
+
+
+def test_full_image_pass_merges_with_the_slice():
+    fake = FakePredictor(with_masks=True)
+    image = np.zeros((64, 128, 3), np.uint8)
+    sliced = SlicedPredictor(fake, 64, 0.0, merge='greedynmm',
+                             full_image=True)
+    pred = sliced.predict([image])[0]
+    assert fake.calls[-1] == (64, 128)  # the full-image pass
+    # the full image's box equals the first slice's: merged into one
+    assert len(pred) == 2
+    assert pred.masks.shape == (2, 64, 128) and pred.masks.dtype == torch.bool
+    right = int(torch.argmax(pred.bboxes[:, 0]))
+    assert pred.masks[right, 15:25, 80:90].all()
+    assert not pred.masks[right, :, :64].any()
+
+
+def test_image_smaller_than_slice_equals_plain_inference(tiny_predictor):
+    image = (np.random.RandomState(0).rand(80, 96, 3) * 255).astype(
+        np.uint8)
+    plain = tiny_predictor.predict([image])[0]
+    sliced = SlicedPredictor(tiny_predictor, 512).predict([image])[0]
+    assert len(plain) == len(sliced) > 0
+    torch.testing.assert_close(sliced.bboxes, plain.bboxes)
+    torch.testing.assert_close(sliced.scores, plain.scores)
+    assert torch.equal(sliced.labels, plain.labels)
+
+
+def test_sliced_tiny_model_gives_finite_boxes_in_image(tiny_predictor):
+    image = (np.random.RandomState(1).rand(100, 150, 3) * 255).astype(
+        np.uint8)
+    sliced = SlicedPredictor(tiny_predictor, 64, 0.2, merge='nms',
+                             full_image=True, max_per_img=50)
+    pred = sliced.predict([image])[0]
+    assert 0 < len(pred) <= 50
+    boxes = pred.bboxes
+    assert torch.isfinite(boxes).all()
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+    assert (boxes[:, 2] <= 150).all() and (boxes[:, 3] <= 100).all()
+    assert (boxes[:, 2] > 64).any()  # some come from the right slices
+    assert (pred.scores[:-1] >= pred.scores[1:]).all()
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_infer_cli_validates_overlap(capsys):
+    infer = _tool('infer')
+    args = infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+                             '--slice-merge', 'nms', '--slice-full'])
+    assert (args.slice, args.overlap, args.slice_merge) == (512, 0.2, 'nms')
+    with pytest.raises(SystemExit):
+        infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+                          '--overlap', '1.0'])
+    assert '[0, 1)' in capsys.readouterr().err
+
+
+def test_sliced_test_loop_gives_coco_ap_small(small_config, tmp_path):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(small_config)
+    cfg.work_dir = str(tmp_path)
+    cfg.test_dataloader.batch_size = 4
+    cfg.test_cfg = dict(type='SlicedTestLoop', slice_size=64, overlap=0.2,
+                        merge='nms', score_thr=0.05, max_per_img=20)
+    cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+    cfg.custom_hooks = []
+    metrics = Runner.from_cfg(cfg).test()
+    assert 'coco/bbox_mAP_s' in metrics
+    assert -1.0 <= metrics['coco/bbox_mAP'] <= 1.0
