@@ -12,10 +12,12 @@ exactly the base model's outputs until training moves it.
   the block's input, with the block's stride).
 - ``placement='sequential'``: ``y = block(x) + adapter(block(x))``.
 
-The adapter is attached as a child ``conv_adapter`` of the adapted module
-and runs in a forward hook, so the module's own state-dict keys do not
-change (base checkpoints load as they are) and the adapter adds keys
-``<module>.conv_adapter.{dw,down,up}_weight`` / ``..._bias``. Its tensors
+The adapters live in the model's ``conv_adapters`` ``ModuleDict`` (keyed
+by the adapted module's name with ``__`` for dots, so adapting an
+``nn.Sequential`` stage does not add a layer to it) and run in forward
+hooks on the adapted modules: the base state-dict keys do not change
+(base checkpoints load as they are) and the adapters add keys
+``conv_adapters.<name>.{dw,down,up}_{weight,bias}``. Their tensors
 are plain parameters, so mmengine ``init_cfg`` initialisers (which match
 layer classes) never touch the zero ``up``.
 
@@ -35,7 +37,7 @@ from torch import nn
 
 from .inject import _compile, no_match_error
 
-ADAPTER_CHILD_NAMES = ('conv_adapter', 'feature_prompt', 'input_prompt')
+ADAPTER_CHILD_NAMES = ('conv_adapters', 'feature_prompts', 'input_prompt')
 PLACEMENTS = ('parallel', 'sequential')
 ACTIVATIONS = {'ReLU': nn.ReLU, 'GELU': nn.GELU, 'SiLU': nn.SiLU}
 
@@ -48,7 +50,7 @@ def is_adapter_param(name: str) -> bool:
 
     Returns:
         bool: True for ``lora_A`` / ``lora_B`` and any tensor under a
-        ``conv_adapter``, ``feature_prompt`` or ``input_prompt`` child.
+        ``conv_adapters``, ``feature_prompts`` or ``input_prompt`` child.
     """
     parts = name.split('.')
     return parts[-1] in ('lora_A', 'lora_B') or any(
@@ -246,17 +248,66 @@ def inject_conv_adapters(model: nn.Module,
                            'conv_adapter.target_modules')
     for name in targets:
         module = model.get_submodule(name)
-        if hasattr(module, 'conv_adapter'):
-            raise ValueError(f'{name} already has a conv_adapter')
         c_in, c_out, stride = probe_shape(name, module)
         if placement == 'sequential':
             c_in, stride = c_out, 1
         adapter = ConvAdapter(c_in, c_out, bottleneck, kernel_size, stride,
                               act, placement)
-        adapter.to(next(module.parameters()).device)
-        module.conv_adapter = adapter
-        module.register_forward_hook(adapter.hook)
+        attach(model, 'conv_adapters', name,
+               adapter.to(next(module.parameters()).device))
     return targets
+
+
+def attach(model: nn.Module, store: str, name: str,
+           adapter: nn.Module) -> None:
+    """Keep ``adapter`` in ``model.<store>`` and hook it on ``name``.
+
+    Args:
+        model (nn.Module): The root model (not a ``Sequential``).
+        store (str): The ``ModuleDict`` attribute, created if absent.
+        name (str): The adapted module's name.
+        adapter (nn.Module): Has ``hook(module, args, output)``.
+    """
+    if isinstance(model, (nn.Sequential, nn.ModuleList)):
+        raise TypeError('adapters need a root model that is not an '
+                        f'{type(model).__name__}; wrap it in a Module')
+    if not hasattr(model, store):
+        setattr(model, store, nn.ModuleDict())
+    box, key = getattr(model, store), name.replace('.', '__')
+    if key in box:
+        raise ValueError(f'{name} already has an entry in {store}')
+    box[key] = adapter
+    model.get_submodule(name).register_forward_hook(adapter.hook)
+
+
+def attached(model: nn.Module, store: str) -> Dict[str, nn.Module]:
+    """The adapters of ``model.<store>`` by adapted module name.
+
+    Args:
+        model (nn.Module): The root model.
+        store (str): The ``ModuleDict`` attribute.
+
+    Returns:
+        dict[str, nn.Module]: Adapted module name -> adapter.
+    """
+    box = getattr(model, store, None) or {}
+    return {k.replace('__', '.'): v for k, v in box.items()}
+
+
+def detach(model: nn.Module, store: str, name: str) -> None:
+    """Remove the adapter of ``name`` from ``model.<store>`` and its hook.
+
+    Args:
+        model (nn.Module): The root model.
+        store (str): The ``ModuleDict`` attribute.
+        name (str): The adapted module's name.
+    """
+    box = getattr(model, store)
+    adapter = box[name.replace('.', '__')]
+    _remove_hook(model.get_submodule(name), adapter)
+    del box[name.replace('.', '__')]
+    if not len(box):
+        delattr(model, store)
 
 
 def _remove_hook(module: nn.Module, owner: nn.Module) -> None:
@@ -304,16 +355,14 @@ def merge_conv_adapters(model: nn.Module) -> List[str]:
         ValueError: Listing every adapter that cannot merge and why (the
             model is unchanged then).
     """
-    found = {n: m for n, m in model.named_modules()
-             if isinstance(getattr(m, 'conv_adapter', None), ConvAdapter)}
-    why = [w for w in (_mergeable(n, m, m.conv_adapter)
-                       for n, m in found.items()) if w]
+    found = attached(model, 'conv_adapters')
+    why = [w for w in (_mergeable(n, model.get_submodule(n), ad)
+                       for n, ad in found.items()) if w]
     if why:
         raise ValueError('conv adapters that cannot merge: ' + '; '.join(why))
-    for module in found.values():
-        _fold(module, module.conv_adapter)
-        _remove_hook(module, module.conv_adapter)
-        del module.conv_adapter
+    for name, adapter in found.items():
+        _fold(model.get_submodule(name), adapter)
+        detach(model, 'conv_adapters', name)
     return list(found)
 
 

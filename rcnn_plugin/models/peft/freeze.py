@@ -70,7 +70,7 @@ def set_requires_grad(model: nn.Module,
     """Set ``requires_grad`` of every parameter under the selected modules.
 
     LoRA, adapter and prompt parameters (``lora_A``, ``lora_B``,
-    ``conv_adapter.*``, ``*_prompt.*``) are left as they are: freezing
+    ``conv_adapters.*``, ``*_prompt*``) are left as they are: freezing
     ``backbone`` freezes the backbone's base weights, not its adapters.
 
     Args:

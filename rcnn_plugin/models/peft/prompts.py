@@ -18,8 +18,10 @@ padding width.
   of the feature map itself.
 
 All start at zero, so step 0 computes the base model's outputs exactly.
-They are children (``backbone.input_prompt``, ``<module>.feature_prompt``)
-run by hooks, so the base state-dict keys do not change.
+They live in the model (``input_prompt``, the ``ModuleDict``
+``feature_prompts`` keyed by module name with ``__`` for dots) and run in
+hooks on the backbone and the prompted modules, so the base state-dict
+keys do not change.
 
 Folding (:func:`merge_prompts`): a ``'bias'`` prompt on a plain
 ``nn.Conv2d`` with a bias, or on an mmcv ``ConvModule`` without norm and
@@ -37,7 +39,13 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import nn
 
-from .conv_adapter import _remove_hook, find_targets, probe_shape
+from .conv_adapter import (
+    attach,
+    attached,
+    detach,
+    find_targets,
+    probe_shape,
+)
 
 
 def _size(size: Sequence[int]) -> tuple:
@@ -182,12 +190,6 @@ def inject_prompts(model: nn.Module,
         list[str]: Names of the prompted modules.
     """
     done = []
-    if input is not None:
-        backbone = model.get_submodule('backbone')
-        prompt = InputPrompt(**input)
-        backbone.input_prompt = prompt
-        backbone.register_forward_pre_hook(prompt.pre_hook)
-        done.append('backbone')
     if features is not None:
         features = dict(features)
         if 'target_modules' not in features:
@@ -198,9 +200,16 @@ def inject_prompts(model: nn.Module,
         for name in targets:
             module = model.get_submodule(name)
             prompt = FeaturePrompt(probe_shape(name, module)[1], **features)
-            module.feature_prompt = prompt
-            module.register_forward_hook(prompt.hook)
+            param = next(module.parameters())
+            attach(model, 'feature_prompts', name, prompt.to(param.device))
         done += targets
+    if input is not None:
+        backbone = model.get_submodule('backbone')
+        if hasattr(model, 'input_prompt'):
+            raise ValueError('the model already has an input_prompt')
+        model.input_prompt = InputPrompt(**input)
+        backbone.register_forward_pre_hook(model.input_prompt.pre_hook)
+        done.insert(0, 'backbone')
     return done
 
 
@@ -209,7 +218,7 @@ def _bias_conv(module: nn.Module) -> Optional[nn.Conv2d]:
     if type(module) is nn.Conv2d:
         conv = module
     elif type(module).__name__ == 'ConvModule' and not module.with_norm \
-            and module.activate is None and type(module.conv) is nn.Conv2d:
+            and not module.with_activation and type(module.conv) is nn.Conv2d:
         conv = module.conv
     else:
         return None
@@ -230,25 +239,24 @@ def merge_prompts(model: nn.Module) -> List[str]:
             is unchanged then).
     """
     why, found = [], {}
-    for name, module in model.named_modules():
-        if isinstance(getattr(module, 'input_prompt', None), InputPrompt):
-            why.append(f'{name}.input_prompt: varies over the image')
-        prompt = getattr(module, 'feature_prompt', None)
-        if isinstance(prompt, FeaturePrompt):
-            if prompt.kind != 'bias':
-                why.append(f'{name}: a {prompt.kind!r} prompt is a conv')
-            elif _bias_conv(module) is None:
-                why.append(f'{name}: a {type(module).__name__} that does not '
-                           'end in a biased conv (norm / activation / '
-                           'residual after it; a fold into the next conv is '
-                           'inexact at zero-padded borders)')
-            else:
-                found[name] = module
+    if isinstance(getattr(model, 'input_prompt', None), InputPrompt):
+        why.append('input_prompt: varies over the image')
+    for name, prompt in attached(model, 'feature_prompts').items():
+        module = model.get_submodule(name)
+        if prompt.kind != 'bias':
+            why.append(f'{name}: a {prompt.kind!r} prompt is a conv')
+        elif _bias_conv(module) is None:
+            why.append(f'{name}: a {type(module).__name__} that does not '
+                       'end in a biased conv (norm / activation / '
+                       'residual after it; a fold into the next conv is '
+                       'inexact at zero-padded borders)')
+        else:
+            found[name] = module
     if why:
         raise ValueError('prompts that cannot fold: ' + '; '.join(why))
-    for module in found.values():
+    for name, module in found.items():
         with torch.no_grad():
-            _bias_conv(module).bias.add_(module.feature_prompt.bias)
-        _remove_hook(module, module.feature_prompt)
-        del module.feature_prompt
+            _bias_conv(module).bias.add_(
+                model.feature_prompts[name.replace('.', '__')].bias)
+        detach(model, 'feature_prompts', name)
     return list(found)

@@ -13,7 +13,7 @@ from rcnn_plugin.models.peft import (
 )
 
 
-def _perturb(model, what='conv_adapter'):
+def _perturb(model, what='conv_adapters'):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if what in name:
@@ -30,7 +30,7 @@ def test_zero_init_leaves_outputs_unchanged(placement, act):
     names = inject_conv_adapters(model, r'backbone\.[01]', bottleneck=4,
                                  act=act, placement=placement)
     assert names == ['backbone.0', 'backbone.1']
-    assert model.backbone[1].conv_adapter.stride == (
+    assert model.conv_adapters['backbone__1'].stride == (
         2 if placement == 'parallel' else 1)
     assert torch.equal(model(x), before)
     _perturb(model)
@@ -45,7 +45,7 @@ def test_gradients_reach_only_adapters_and_trainable_modules():
     _perturb(model)  # a non-zero up: gradients reach dw / down too
     model(torch.rand(2, 3, 16, 16)).sum().backward()
     for name, p in model.named_parameters():
-        trains = 'conv_adapter' in name or name.startswith('bbox_head.fc_cls')
+        trains = 'conv_adapters' in name or name.startswith('bbox_head.fc_cls')
         assert p.requires_grad == trains, name
         assert (p.grad is not None) == trains, name
 
