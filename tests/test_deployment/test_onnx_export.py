@@ -1,0 +1,90 @@
+"""ONNX export: graphs equal PyTorch, dynamic size, refusals."""
+import json
+
+import numpy as np
+import pytest
+from deploy_utils import export
+from mmengine.config import Config
+
+from rcnn_plugin.apis import OnnxPredictor
+from rcnn_plugin.deployment import (
+    check_exportable,
+    check_meta,
+    predict_dicts,
+    read_meta,
+    self_check,
+)
+
+
+def test_export_equals_pytorch(deploy_config, torch_predictor, static_onnx,
+                               cell_images):
+    reference = predict_dicts(torch_predictor, cell_images)
+    assert all(reference)
+    onnx_pred = OnnxPredictor(deploy_config, static_onnx)
+    report = self_check(reference, onnx_pred, cell_images, min_match=0.99)
+    assert report['per_image'] == [1.0, 1.0]
+    assert report['max_box_diff'] < 1e-2
+    assert report['max_score_diff'] < 1e-4
+    meta = read_meta(static_onnx)
+    assert json.loads(meta['classes']) == torch_predictor.classes
+    assert meta['graph'] == 'features'
+
+
+def test_image_without_detections(deploy_config, torch_predictor,
+                                  static_onnx, cell_images):
+    onnx_pred = OnnxPredictor(deploy_config, static_onnx)
+    preds = (torch_predictor, onnx_pred)
+    for pred in preds:  # nothing passes: the empty path of both
+        pred.model.roi_head.test_cfg.score_thr = 1.01
+    try:
+        out = [predict_dicts(p, cell_images[:1]) for p in preds]
+    finally:
+        for pred in preds:
+            pred.model.roi_head.test_cfg.score_thr = 0.05
+    assert out[0] == out[1] == [[]]
+
+
+def test_dynamic_image_size(tmp_path, torch_predictor, deploy_config,
+                            cell_images):
+    path = str(tmp_path / 'dyn.onnx')
+    export(torch_predictor, cell_images[0], path, dynamic=True)
+    wide = np.ascontiguousarray(np.concatenate(cell_images, axis=1))
+    images = [cell_images[0], wide]  # 320x320 and 160x320 model inputs
+    reference = predict_dicts(torch_predictor, images)
+    report = self_check(reference, OnnxPredictor(deploy_config, path),
+                        images, min_match=0.99)
+    assert report['images'] == 2
+
+
+def test_static_graph_refuses_larger_input(tmp_path, torch_predictor,
+                                           deploy_config, cell_images):
+    path = str(tmp_path / 'static.onnx')  # fixed to a 160x320 input
+    export(torch_predictor, np.ascontiguousarray(cell_images[0][:48]), path,
+           dynamic=False)
+    with pytest.raises(ValueError, match='export with --dynamic'):
+        OnnxPredictor(deploy_config, path).predict([cell_images[0]])
+
+
+def test_other_config_refused(tmp_path, deploy_config, static_onnx):
+    other = tmp_path / 'two_classes.py'
+    other.write_text(f"_base_ = '{deploy_config}'\nmodel = dict(roi_head="
+                     'dict(bbox_head=dict(num_classes=2)))\n')
+    cfg = Config.fromfile(str(other))
+    with pytest.raises(ValueError) as err:
+        check_meta(static_onnx, cfg, ['a', 'b'])
+    assert 'tiny_faster-rcnn.py' in str(err.value)
+    assert 'two_classes.py' in str(err.value)
+    assert 'num_classes' in str(err.value)
+
+
+def test_module_without_export_path(torch_predictor):
+    from mmcv.ops import RoIPool
+    extractor = torch_predictor.model.roi_head.bbox_roi_extractor
+    original = extractor.roi_layers[0]
+    extractor.roi_layers[0] = RoIPool(7, 0.25)
+    try:
+        with pytest.raises(ValueError, match=r'roi_layers\.0 \(RoIPool\).*'
+                           "type='RoIAlign'"):
+            check_exportable(torch_predictor.model)
+    finally:
+        extractor.roi_layers[0] = original
