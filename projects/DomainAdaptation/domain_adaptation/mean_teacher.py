@@ -1,0 +1,130 @@
+"""Mean-teacher domain adaptation (Adaptive-Teacher style) on mmdet's
+``SemiBaseDetector`` and ``MeanTeacherHook``.
+
+Branches (mmdet's semi-supervised names): ``sup`` labelled source images,
+``unsup_teacher`` weak views and ``unsup_student`` strong views of the same
+unlabelled target images. The EMA teacher (``MeanTeacherHook``) predicts
+on the weak view; predictions above ``semi_train_cfg.cls_pseudo_thr``
+become the student's targets on the strong view. With an optional
+image-level discriminator behind gradient reversal (Li et al., CVPR 2022)
+on the student's features, source (0) against target (1).
+"""
+from typing import Optional
+
+import torch
+from mmdet.models.detectors import SemiBaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+__all__ = ['DomainAdaptiveTeacher']
+
+
+@MODELS.register_module()
+class DomainAdaptiveTeacher(SemiBaseDetector):
+    """Mean teacher for unlabelled target images, with a discriminator.
+
+    A step where no teacher prediction passes ``cls_pseudo_thr`` is a
+    normal step: the student sees empty targets on the target images,
+    the unsupervised losses are weighted 0 (mmdet's ``SemiBaseDetector``)
+    and ``unsup_num_pseudo`` (logged, not back-propagated) records 0.
+
+    Args:
+        detector (ConfigType): The detector of student and teacher.
+        semi_train_cfg (OptConfigType): ``cls_pseudo_thr``,
+            ``sup_weight``, ``unsup_weight``, ``min_pseudo_bbox_wh``,
+            ``freeze_teacher`` as in mmdet. Defaults to None.
+        semi_test_cfg (OptConfigType): ``predict_on`` (``'teacher'``).
+            Defaults to None.
+        discriminator (OptConfigType): Image-level domain classifier, e.g.
+            ``dict(type='ImageDomainClassifier', in_channels=128)``; None
+            for a plain mean teacher. Defaults to None.
+        disc_weight (float): Weight of the discriminator loss.
+            Defaults to 0.1.
+        data_preprocessor (OptConfigType): ``MultiBranchDataPreprocessor``
+            config. Defaults to None.
+        init_cfg (OptMultiConfig): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 detector: ConfigType,
+                 semi_train_cfg: OptConfigType = None,
+                 semi_test_cfg: OptConfigType = None,
+                 discriminator: OptConfigType = None,
+                 disc_weight: float = 0.1,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        semi_train_cfg = semi_train_cfg or dict(cls_pseudo_thr=0.7)
+        if 'cls_pseudo_thr' not in semi_train_cfg:
+            raise ValueError('semi_train_cfg needs cls_pseudo_thr, the '
+                             'score above which a teacher box is a target')
+        super().__init__(
+            detector=detector, semi_train_cfg=semi_train_cfg,
+            semi_test_cfg=semi_test_cfg or dict(predict_on='teacher'),
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.discriminator = (MODELS.build(discriminator)
+                              if discriminator else None)
+        self.disc_weight = float(disc_weight)
+        self._feats: Optional[tuple] = None
+        if self.discriminator is not None:
+            grab = self.student.neck if self.student.with_neck \
+                else self.student.backbone
+            grab.register_forward_hook(self._keep_feats)
+
+    def _keep_feats(self, module, args, output) -> None:
+        self._feats = tuple(output)
+
+    def _disc_loss(self, domain: int) -> dict:
+        if self.discriminator is None or self._feats is None:
+            return {}
+        logits = self.discriminator(self._feats)
+        self._feats = None
+        key = 'sup_loss_disc' if domain == 0 else 'unsup_loss_disc'
+        return {key: self.disc_weight * self.discriminator.loss(
+            logits, domain)}
+
+    def loss_by_gt_instances(self, batch_inputs: Tensor,
+                             batch_data_samples: SampleList) -> dict:
+        """Student's supervised losses on source images (+ source
+        discriminator loss).
+
+        Args:
+            batch_inputs (Tensor): (N, 3, H, W) source images.
+            batch_data_samples (SampleList): Their samples with boxes.
+
+        Returns:
+            dict: Losses prefixed ``sup_``.
+        """
+        losses = super().loss_by_gt_instances(batch_inputs,
+                                              batch_data_samples)
+        losses.update(self._disc_loss(0))
+        return losses
+
+    def loss_by_pseudo_instances(self,
+                                 batch_inputs: Tensor,
+                                 batch_data_samples: SampleList,
+                                 batch_info: Optional[dict] = None) -> dict:
+        """Student's losses on the strong target views against the
+        teacher's pseudo-labels (+ target discriminator loss).
+
+        Args:
+            batch_inputs (Tensor): (N, 3, H, W) strong target views.
+            batch_data_samples (SampleList): Samples holding the projected
+                pseudo-labels as ``gt_instances``.
+            batch_info (dict, optional): Teacher information.
+                Defaults to None.
+
+        Returns:
+            dict: Losses prefixed ``unsup_`` and ``unsup_num_pseudo``.
+        """
+        losses = super().loss_by_pseudo_instances(
+            batch_inputs, batch_data_samples, batch_info)
+        thr = self.semi_train_cfg.cls_pseudo_thr
+        num = sum(int((s.gt_instances.scores > thr).sum())
+                  for s in batch_data_samples
+                  if 'scores' in s.gt_instances)
+        losses['unsup_num_pseudo'] = torch.tensor(
+            float(num), device=batch_inputs.device)
+        losses.update(self._disc_loss(1))
+        return losses
