@@ -29,9 +29,14 @@ def shrink_model(model_cfg: dict) -> dict:
     """Shrink a two-stage detector config for fast CPU tests.
 
     Narrow MobileNetV2 (no weights), 16-channel FPN, small heads, few
-    proposals. The wiring (strides, class counts) is kept.
+    proposals. The wiring (strides, class counts) is kept. An incremental
+    step's teacher checkpoint is replaced by a random teacher.
     """
     cfg = copy.deepcopy(model_cfg)
+    if 'teacher_ckpt' in cfg:  # an incremental step (projects/)
+        # No trained previous model in tests: a random teacher, which the
+        # detector allows only with this explicit flag.
+        cfg.update(teacher_ckpt=None, allow_random_teacher=True)
     ch = 16
     if cfg['backbone']['type'] == 'ResNet':  # ResNet-18 at 1/8 width
         cfg['backbone'].update(depth=18, base_channels=8, stem_channels=8,

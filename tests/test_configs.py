@@ -111,10 +111,6 @@ def test_config_loss_and_predict(path):
 
 def _loss_and_predict(cfg: Config) -> None:
     num_classes = cfg.model.roi_head.bbox_head.num_classes
-    if 'teacher_ckpt' in cfg.model:  # an incremental step (projects/)
-        # No trained previous model here: a randomly initialised teacher,
-        # which the detector allows only with this explicit flag.
-        cfg.model.update(teacher_ckpt=None, allow_random_teacher=True)
     model = MODELS.build(shrink_model(cfg.model))
     model.init_weights()
     # One image with boxes and one with none: both are normal inputs.

@@ -1,0 +1,33 @@
+"""Incremental (continual) object detection for Faster R-CNN."""
+from .datasets import NewClassDataset
+from .incremental_rcnn import IncrementalFasterRCNN
+from .losses import (
+    UnbiasedCrossEntropyLoss,
+    box_delta_distill,
+    feature_distill,
+    ilod_logit_distill,
+    rpn_distill,
+    unbiased_cross_entropy,
+    unbiased_logit_distill,
+)
+from .metrics import IncrementalVOCMetric
+from .pseudo_labels import add_pseudo_labels, filter_pseudo_labels
+from .teacher import build_teacher, check_class_split, load_teacher
+
+__all__ = [
+    'IncrementalFasterRCNN',
+    'IncrementalVOCMetric',
+    'NewClassDataset',
+    'UnbiasedCrossEntropyLoss',
+    'add_pseudo_labels',
+    'box_delta_distill',
+    'build_teacher',
+    'check_class_split',
+    'feature_distill',
+    'filter_pseudo_labels',
+    'ilod_logit_distill',
+    'load_teacher',
+    'rpn_distill',
+    'unbiased_cross_entropy',
+    'unbiased_logit_distill',
+]

@@ -1,0 +1,299 @@
+"""An incremental Faster R-CNN step: old classes kept, new classes added.
+
+Shapes: ``N`` images, ``R`` RoIs, ``C_o`` old and ``C_n`` new classes,
+``C = C_o + C_n`` (old first). The student starts from the teacher's
+weights, with the heads grown by :mod:`rcnn_plugin.models.utils`'s class
+surgery (old rows and the background row copied, new rows fresh).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
+
+from .losses import (
+    box_delta_distill,
+    feature_distill,
+    ilod_logit_distill,
+    rpn_distill,
+    unbiased_logit_distill,
+)
+from .pseudo_labels import add_pseudo_labels, filter_pseudo_labels
+from .teacher import build_teacher, check_class_split, load_teacher
+
+DISTILL_DEFAULTS = dict(
+    cls=0.0, reg=0.0, rpn=0.0, feat=0.0, cls_mode='l2',
+    num_candidates=128, num_rois=64)
+
+
+@MODELS.register_module()
+class IncrementalFasterRCNN(TwoStageDetector):
+    """Faster R-CNN trained on new classes with a frozen previous model.
+
+    Losses added to Faster R-CNN's (each off at weight 0):
+
+    - ``loss_distill_cls``: the teacher's logits on RoIs sampled from its
+      proposals (ILOD: ``num_rois`` drawn from the ``num_candidates``
+      with the lowest background score); ``cls_mode='l2'`` is ILOD's L2
+      on mean-centred logits, ``'unbiased'`` MMA's KL with the new
+      classes merged into background;
+    - ``loss_distill_reg``: L2 on the old classes' box deltas there;
+    - ``loss_distill_rpn``: Faster ILOD's filtered RPN distillation;
+    - ``loss_distill_feat``: L1 on mean-centred FPN features.
+
+    MMA's unbiased classification is the box head's ``loss_cls``
+    (``UnbiasedCrossEntropyLoss``). ``pseudo_label`` adds the teacher's
+    confident old-class detections to the ground truth, except where they
+    overlap a ground-truth box.
+
+    Args:
+        backbone (ConfigType): Backbone config.
+        rpn_head (ConfigType): RPN head config.
+        roi_head (ConfigType): RoI head config; ``bbox_head.num_classes``
+            must be ``len(old_classes) + len(new_classes)``.
+        train_cfg (ConfigType): Training config.
+        test_cfg (ConfigType): Test config (also the teacher's).
+        old_classes (Sequence[str]): The teacher's classes, in its order.
+        new_classes (Sequence[str]): Classes added; the student's classes
+            are ``old_classes + new_classes``.
+        teacher_ckpt (str, optional): Checkpoint of the previous model.
+            Required unless ``allow_random_teacher``. Defaults to None.
+        allow_random_teacher (bool): Allow ``teacher_ckpt=None`` (a
+            randomly initialised teacher; for tests). Defaults to False.
+        distill (dict, optional): Weights ``cls``, ``reg``, ``rpn``,
+            ``feat``, and ``cls_mode``, ``num_candidates``, ``num_rois``
+            (see ``DISTILL_DEFAULTS``). Defaults to None (all off).
+        pseudo_label (dict, optional): ``score_thr`` and ``iou_thr`` of
+            :func:`filter_pseudo_labels`; None for no pseudo-labels.
+            Defaults to None.
+        neck (OptConfigType): Neck config. Defaults to None.
+        data_preprocessor (OptConfigType): Data preprocessor config.
+            Defaults to None.
+        init_cfg (OptMultiConfig): Init config. Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 rpn_head: ConfigType,
+                 roi_head: ConfigType,
+                 train_cfg: ConfigType,
+                 test_cfg: ConfigType,
+                 old_classes: Sequence[str],
+                 new_classes: Sequence[str],
+                 teacher_ckpt: Optional[str] = None,
+                 allow_random_teacher: bool = False,
+                 distill: Optional[dict] = None,
+                 pseudo_label: Optional[dict] = None,
+                 neck: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        check_class_split(old_classes, new_classes)
+        self._check_args(roi_head, old_classes, new_classes, teacher_ckpt,
+                         allow_random_teacher, distill, pseudo_label)
+        super().__init__(
+            backbone=backbone, neck=neck, rpn_head=rpn_head,
+            roi_head=roi_head, train_cfg=train_cfg, test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.old_classes = tuple(old_classes)
+        self.new_classes = tuple(new_classes)
+        self.distill = {**DISTILL_DEFAULTS, **(distill or {})}
+        self.pseudo_label = dict(pseudo_label) if pseudo_label else None
+        self.teacher_ckpt = teacher_ckpt
+        # A list hides the teacher from the module tree: it is not saved,
+        # optimised, re-initialised or switched to train mode.
+        self._teacher = [build_teacher(
+            backbone, neck, rpn_head, roi_head, test_cfg, len(old_classes))]
+        if teacher_ckpt is not None:
+            load_teacher(self.teacher, teacher_ckpt, old_classes)
+        else:
+            self.teacher.init_weights()
+        self._capture: Optional[dict] = None
+        self.rpn_head.register_forward_hook(self._capture_rpn)
+
+    @staticmethod
+    def _check_args(roi_head, old_classes, new_classes, teacher_ckpt,
+                    allow_random_teacher, distill, pseudo_label) -> None:
+        num = roi_head['bbox_head']['num_classes']
+        if num != len(old_classes) + len(new_classes):
+            raise ValueError(
+                f'roi_head.bbox_head.num_classes is {num}, but old_classes '
+                f'{list(old_classes)} + new_classes {list(new_classes)} '
+                f'are {len(old_classes) + len(new_classes)}')
+        if teacher_ckpt is None and not allow_random_teacher:
+            raise ValueError(
+                'model.teacher_ckpt is None: name the previous step\'s '
+                'checkpoint (or set allow_random_teacher=True in tests)')
+        unknown = sorted(set(distill or {}) - set(DISTILL_DEFAULTS))
+        if unknown:
+            raise ValueError(f'unknown distill keys {unknown}; known: '
+                             f'{sorted(DISTILL_DEFAULTS)}')
+        if (distill or {}).get('cls_mode', 'l2') not in ('l2', 'unbiased'):
+            raise ValueError("distill.cls_mode must be 'l2' or 'unbiased'")
+        unknown = sorted(set(pseudo_label or {}) - {'score_thr', 'iou_thr'})
+        if unknown:
+            raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
+                             "['iou_thr', 'score_thr']")
+
+    @property
+    def teacher(self) -> TwoStageDetector:
+        """The frozen previous model (not a submodule)."""
+        return self._teacher[0]
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether a training step runs the teacher."""
+        return self.pseudo_label is not None or any(
+            self.distill[k] > 0 for k in ('cls', 'reg', 'rpn', 'feat'))
+
+    def init_weights(self) -> None:
+        """Initialise as configured, then copy the teacher with its heads
+        grown to the old + new classes (class surgery)."""
+        super().init_weights()
+        classes = self.old_classes + self.new_classes
+        sources = build_class_mapping(self.old_classes, classes)
+        state = remap_state_dict(self.teacher.state_dict(),
+                                 len(self.old_classes), sources)
+        self.load_state_dict(state, strict=True)
+
+    def _capture_rpn(self, module, args, output) -> None:
+        if self._capture is not None:
+            self._capture['rpn'] = output
+
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """Backbone and neck features, kept for distillation in ``loss``.
+
+        Args:
+            batch_inputs (Tensor): Images ``(N, 3, H, W)``.
+
+        Returns:
+            tuple[Tensor]: Multi-level features.
+        """
+        x = super().extract_feat(batch_inputs)
+        if self._capture is not None:
+            self._capture['feats'] = x
+        return x
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Faster R-CNN's losses plus the configured distillation.
+
+        Args:
+            batch_inputs (Tensor): Images ``(N, 3, H, W)``.
+            batch_data_samples (SampleList): With ``gt_instances`` of the
+                new classes.
+
+        Returns:
+            dict[str, Tensor]: The losses.
+        """
+        if not self.uses_teacher:
+            return super().loss(batch_inputs, batch_data_samples)
+        teacher = self._teacher_on(batch_inputs.device)
+        with torch.no_grad():
+            out = self._teacher_forward(teacher, batch_inputs,
+                                        batch_data_samples)
+        if self.pseudo_label is not None:
+            batch_data_samples = self._with_pseudo_labels(
+                teacher, out, batch_data_samples)
+        self._capture = {}
+        try:
+            losses = super().loss(batch_inputs, batch_data_samples)
+            captured = self._capture
+        finally:
+            self._capture = None
+        losses.update(self._distill_losses(captured, out))
+        return losses
+
+    def _teacher_on(self, device: torch.device) -> TwoStageDetector:
+        teacher = self.teacher
+        if next(teacher.parameters()).device != device:
+            teacher.to(device)
+        return teacher.eval()
+
+    def _teacher_forward(self, teacher: TwoStageDetector, inputs: Tensor,
+                         samples: SampleList) -> dict:
+        """Teacher features, RPN outputs, proposals and RoI outputs."""
+        feats = teacher.extract_feat(inputs)
+        rpn_cls, rpn_reg = teacher.rpn_head(feats)
+        metas = [s.metainfo for s in samples]
+        props = teacher.rpn_head.predict_by_feat(
+            rpn_cls, rpn_reg, batch_img_metas=metas,
+            cfg=teacher.test_cfg.rpn, rescale=False)
+        rois = bbox2roi([p.bboxes for p in props])
+        out = dict(feats=feats, rpn_cls=rpn_cls, rpn_reg=rpn_reg, rois=rois,
+                   nums=[len(p) for p in props], metas=metas)
+        if len(rois):
+            res = teacher.roi_head._bbox_forward(feats, rois)
+            out.update(cls=res['cls_score'], reg=res['bbox_pred'])
+        return out
+
+    def _with_pseudo_labels(self, teacher: TwoStageDetector, out: dict,
+                            samples: SampleList) -> SampleList:
+        """Copies of ``samples`` with the kept pseudo-labels added."""
+        if not len(out['rois']):
+            return samples
+        nums = out['nums']
+        preds = teacher.roi_head.bbox_head.predict_by_feat(
+            rois=out['rois'].split(nums), cls_scores=out['cls'].split(nums),
+            bbox_preds=out['reg'].split(nums), batch_img_metas=out['metas'],
+            rcnn_test_cfg=teacher.test_cfg.rcnn, rescale=False)
+        result = []
+        for sample, pred in zip(samples, preds):
+            sample = copy.copy(sample)
+            kept = filter_pseudo_labels(pred, sample.gt_instances,
+                                        **self.pseudo_label)
+            sample.gt_instances = add_pseudo_labels(sample.gt_instances,
+                                                    kept)
+            result.append(sample)
+        return result
+
+    def _distill_rois(self, out: dict) -> Tensor:
+        """Rows of the teacher's RoIs to distil on (ILOD's sampling)."""
+        picks: List[Tensor] = []
+        start = 0
+        bg = out['cls'].softmax(dim=1)[:, -1]
+        for num in out['nums']:
+            order = bg[start:start + num].argsort()
+            cand = order[:self.distill['num_candidates']]
+            perm = torch.randperm(len(cand), device=cand.device)
+            picks.append(cand[perm[:self.distill['num_rois']]] + start)
+            start += num
+        return torch.cat(picks)
+
+    def _distill_losses(self, captured: dict, out: dict) -> dict:
+        """The weighted distillation losses (only those switched on)."""
+        w = self.distill
+        feats = captured['feats']
+        zero = feats[0].sum() * 0
+        losses = {}
+        if w['feat'] > 0:
+            losses['loss_distill_feat'] = w['feat'] * feature_distill(
+                feats, out['feats'])
+        if w['rpn'] > 0:
+            s_cls, s_reg = captured['rpn']
+            losses['loss_distill_rpn'] = w['rpn'] * rpn_distill(
+                s_cls, s_reg, out['rpn_cls'], out['rpn_reg'])
+        if w['cls'] <= 0 and w['reg'] <= 0:
+            return losses
+        idx = self._distill_rois(out) if len(out['rois']) else None
+        if idx is None or not len(idx):
+            s_cls = s_reg = t_cls = t_reg = None
+        else:
+            res = self.roi_head._bbox_forward(feats, out['rois'][idx])
+            s_cls, s_reg = res['cls_score'], res['bbox_pred']
+            t_cls, t_reg = out['cls'][idx], out['reg'][idx]
+        if w['cls'] > 0:
+            fn = (unbiased_logit_distill if w['cls_mode'] == 'unbiased'
+                  else ilod_logit_distill)
+            losses['loss_distill_cls'] = zero if s_cls is None else \
+                w['cls'] * fn(s_cls, t_cls)
+        if w['reg'] > 0:
+            losses['loss_distill_reg'] = zero if s_reg is None else \
+                w['reg'] * box_delta_distill(s_reg, t_reg)
+        return losses
