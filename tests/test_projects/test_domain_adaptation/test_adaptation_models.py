@@ -1,0 +1,131 @@
+"""DAFasterRCNN and DomainAdaptiveTeacher on shrunk models: one loss step
+each, target labels never read, a mean-teacher step without pseudo-labels.
+"""
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from conftest import REPO, shrink_model
+
+CONFIGS = osp.join(REPO, 'projects', 'DomainAdaptation', 'configs')
+DA = 'da-faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py'
+MT = 'mean-teacher_faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py'
+
+
+class TargetSample(DetDataSample):
+    """A target sample whose labels raise if anything reads them."""
+
+    @property
+    def gt_instances(self):
+        raise AssertionError('target gt_instances were read in training')
+
+
+def _cfg(name):
+    register_all_modules()
+    import projects.DomainAdaptation.domain_adaptation  # noqa: F401
+    return Config.fromfile(osp.join(CONFIGS, name))
+
+
+def _batch(model, num_items, training=True):
+    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 96, 128)] * 2,
+                            num_items=num_items, num_classes=3)
+    for s in packed['data_samples']:
+        s.set_metainfo(dict(homography_matrix=np.eye(3, dtype=np.float32)))
+    return model.data_preprocessor.data_preprocessor(packed, training)
+
+
+def _total(losses):
+    values = [v for k, v in losses.items() if 'loss' in k]
+    flat = [t for v in values for t in (v if isinstance(v, list) else [v])]
+    return sum(t.sum() for t in flat)
+
+
+def test_da_faster_rcnn_never_reads_target_labels():
+    cfg = _cfg(DA)
+    model = MODELS.build(dict(shrink_model(cfg.model),
+                              data_preprocessor=cfg.model.data_preprocessor))
+    model.init_weights()
+    model.train()
+    src = _batch(model, [3, 0])
+    tgt = _batch(model, [2, 2])
+    tgt_samples = [TargetSample(metainfo=s.metainfo)
+                   for s in tgt['data_samples']]
+    losses = model.loss(
+        dict(sup=src['inputs'], unsup=tgt['inputs']),
+        dict(sup=src['data_samples'], unsup=tgt_samples))
+    for key in ('loss_da_img', 'loss_da_ins', 'loss_da_cst', 'loss_cls'):
+        assert math.isfinite(float(_total({key: losses[key]}))), key
+    total = _total(losses)
+    total.backward()
+    assert model.img_da_head.net[0].weight.grad is not None
+    with pytest.raises(AssertionError, match='target gt_instances'):
+        _ = tgt_samples[0].gt_instances  # the sentinel works
+
+
+def test_da_faster_rcnn_plain_batch_is_source_only():
+    cfg = _cfg(DA)
+    model = MODELS.build(dict(shrink_model(cfg.model),
+                              data_preprocessor=cfg.model.data_preprocessor))
+    model.train()
+    src = _batch(model, [2, 1])
+    losses = model.loss(src['inputs'], src['data_samples'])
+    assert 'loss_da_img' not in losses and 'loss_cls' in losses
+    with pytest.raises(KeyError, match="'unsup'"):
+        model.loss(dict(sup=src['inputs']), dict(sup=src['data_samples']))
+
+
+def _teacher(cls_pseudo_thr):
+    cfg = _cfg(MT)
+    model_cfg = cfg.model
+    model_cfg.detector = shrink_model(model_cfg.detector)
+    model_cfg.discriminator.in_channels = 16
+    model_cfg.semi_train_cfg.cls_pseudo_thr = cls_pseudo_thr
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    model.train()
+    return model
+
+
+def _semi_step(model):
+    src = _batch(model, [3, 1])
+    weak = _batch(model, [0, 0])
+    strong = _batch(model, [0, 0])
+    return model.loss(
+        dict(sup=src['inputs'], unsup_teacher=weak['inputs'],
+             unsup_student=strong['inputs']),
+        dict(sup=src['data_samples'], unsup_teacher=weak['data_samples'],
+             unsup_student=strong['data_samples']))
+
+
+def test_mean_teacher_step_without_pseudo_labels():
+    model = _teacher(cls_pseudo_thr=1.01)  # no score can pass
+    losses = _semi_step(model)
+    assert losses['unsup_num_pseudo'].item() == 0
+    for key, value in losses.items():
+        if key.startswith('unsup_loss') and key != 'unsup_loss_disc':
+            assert float(_total({key: value})) == 0, key
+    assert float(losses['sup_loss_cls']) > 0
+    total = _total(losses)
+    assert math.isfinite(total.item())
+    total.backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert 'sup_loss_disc' in losses and 'unsup_loss_disc' in losses
+
+
+def test_mean_teacher_step_with_pseudo_labels_and_predict():
+    model = _teacher(cls_pseudo_thr=0.0)  # every teacher box is a target
+    losses = _semi_step(model)
+    assert math.isfinite(_total(losses).item())
+    model.eval()
+    with torch.no_grad():
+        data = _batch(model, [1, 0], training=False)
+        results = model.predict(data['inputs'], data['data_samples'])
+    assert len(results) == 2
