@@ -84,6 +84,11 @@ class AdapterCheckpointHook(Hook):
         step = meta.get('epoch') if by_epoch else meta.get('iter')
         path = osp.join(out_dir, self.prefix + tmpl.format(step))
         extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg') if k in meta}
+        # The base checkpoint the adapter loads on (its hash is recorded too)
+        base = ('base_weights.pth' if self.save_base else
+                runner.cfg.get('load_from'))
+        if base:
+            extra['base_name'] = osp.basename(base)
         numel = save_adapter(self._model(runner), path, extra)
         runner.logger.info(
             f'Saved the adapter ({numel:,} values, '

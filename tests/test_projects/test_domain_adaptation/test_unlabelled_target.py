@@ -1,0 +1,59 @@
+"""The unlabelled target loader hands on no labels and is never empty."""
+import os.path as osp
+
+import pytest
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+from projects.DomainAdaptation.domain_adaptation import UnlabelledDataset
+
+from conftest import REPO
+
+DA = osp.join(REPO, 'projects', 'DomainAdaptation', 'configs',
+              'da-faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py')
+
+
+def _target_cfg(tmp_path):
+    """The DA config's unlabelled target over a small CSV with boxes."""
+    (tmp_path / 'images').mkdir()
+    rows = []
+    for i in range(6):
+        Image.new('RGBA', (64, 64)).save(tmp_path / 'images' / f'{i}.png')
+        rows.append(f'{i},{i}.png,0.1,0.1,0.6,0.6,{"wbc" if i % 2 else "rbc"}')
+    (tmp_path / 'annotations.csv').write_text(
+        'image_id,image,xmin,ymin,xmax,ymax,label\n' + '\n'.join(rows))
+    cfg = Config.fromfile(DA).train_dataloader.dataset.datasets[1]
+    cfg.dataset.dataset.data_root = str(tmp_path)
+    cfg.dataset.split_dir = str(tmp_path / 'split')
+    return cfg
+
+
+def test_target_boxes_never_reach_the_pipeline(tmp_path):
+    register_all_modules()
+    init_default_scope('mmdet')
+    ds = UnlabelledDataset(**{k: v for k, v in _target_cfg(tmp_path).items()
+                              if k != 'type'})
+    assert len(ds) == 4  # the split's train part of 6 images
+    assert ds.source.get_data_info(0)['instances']  # the reader has boxes
+    assert ds.get_data_info(0)['instances'] == []
+    item = ds[0]
+    assert item['data_samples']['sup'] is None  # no source branch
+    assert len(item['data_samples']['unsup'].gt_instances) == 0
+
+
+class _Empty:
+    metainfo = dict(classes=('RBC', ))
+    data_root = 'nowhere/'
+
+    def full_init(self):
+        pass
+
+    def __len__(self):
+        return 0
+
+
+def test_empty_unlabelled_target_is_an_error():
+    with pytest.raises(ValueError, match='unlabelled target .* no images'):
+        UnlabelledDataset(_Empty())
