@@ -141,8 +141,10 @@ def export_onnx(model: nn.Module, cfg, path: str, classes: List[str],
         in_names = [f'feat{i}' for i in range(len(used))] + ['rois']
         out_names = (['cls_score', 'bbox_pred'] if name == 'bbox'
                      else ['mask_preds'])
-        axes = {n: {0: 'batch', 2: f'h{n}', 3: f'w{n}'}
-                for n in in_names[:-1]} if dynamic else {}
+        # The batch is dynamic here also in a static export (batches run
+        # the static features graph image by image).
+        axes = {n: {0: 'batch', 2: f'h{n}', 3: f'w{n}'} if dynamic else
+                {0: 'batch'} for n in in_names[:-1]}
         axes.update({n: {0: 'rois'} for n in ['rois'] + out_names})
         _export(graph, (*used, rois), paths[name], in_names, out_names,
                 axes, opset)

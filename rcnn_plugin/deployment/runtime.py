@@ -113,7 +113,9 @@ class GraphRunner:
             compiled = core.compile_model(
                 core.read_model(path), 'CPU',
                 {'INFERENCE_NUM_THREADS': threads,
-                 'PERFORMANCE_HINT': 'LATENCY'})
+                 'PERFORMANCE_HINT': 'LATENCY',
+                 # f32, not the bf16 default on CPUs with AMX / AVX512-bf16.
+                 'INFERENCE_PRECISION_HINT': 'f32'})
             self.outputs = compiled.outputs
             self.request = compiled.create_infer_request()
 
@@ -166,8 +168,12 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
         return [torch.from_numpy(a) for a in runs[name](arrays)]
 
     def extract_feat(image: torch.Tensor):
-        image = _pad_to(image, shape) if static else image
-        outs = call('features', [image])
+        if static:  # fixed (1, 3, H, W): pad, one image at a time
+            runs_ = [call('features', [_pad_to(im[None], shape)])
+                     for im in image]
+            outs = [torch.cat(level) for level in zip(*runs_)]
+        else:
+            outs = call('features', [image])
         state['rpn'] = (outs[levels:2 * levels], outs[2 * levels:])
         return tuple(outs[:levels])
 

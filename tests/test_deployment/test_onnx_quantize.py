@@ -1,0 +1,26 @@
+"""int8 static quantisation of a tiny export runs."""
+import onnx
+
+from rcnn_plugin.apis import OnnxPredictor
+from rcnn_plugin.deployment import read_meta
+from rcnn_plugin.deployment.quantize import (
+    calibration_feeds,
+    quantize_graphs,
+)
+
+
+def test_quantised_model_runs(tmp_path, deploy_config, static_onnx,
+                              cell_images):
+    feeds = calibration_feeds(deploy_config, static_onnx, cell_images)
+    assert len(feeds['features']) == 2 and len(feeds['bbox']) == 2
+    out = str(tmp_path / 'tiny.int8.onnx')
+    paths = quantize_graphs(static_onnx, out, feeds)
+    for path in paths.values():
+        ops = {n.op_type for n in onnx.load(path).graph.node}
+        assert 'QuantizeLinear' in ops and 'DequantizeLinear' in ops
+        assert read_meta(path)['classes'] == read_meta(static_onnx)[
+            'classes']
+    preds = OnnxPredictor(deploy_config, out).predict(cell_images)
+    assert len(preds) == 2
+    assert preds[0].bboxes.shape[1] == 4
+    assert len(preds[0].scores) == len(preds[0].labels)
