@@ -119,6 +119,7 @@ class Predictor:
                 model=config, weights=checkpoint, device=device,
                 show_progress=False)
         self.model = self.inferencer.model
+        self.adapter_bank = None  # made by load_adapter
         if checkpoint is None or 'classes' not in (
                 self.model.dataset_meta or {}):
             self.model.dataset_meta = self._config_meta()
@@ -127,6 +128,45 @@ class Predictor:
         cfg = copy.deepcopy(self.inferencer.cfg.test_dataloader.dataset)
         cfg['lazy_init'] = True
         return dict(DATASETS.build(cfg).metainfo)
+
+    def load_adapter(self, path: str, name: Optional[str] = None) -> str:
+        """Add an adapter checkpoint and make it the active one.
+
+        The base weights stay loaded; later :meth:`switch_adapter` calls
+        move between the adapters added (see
+        :class:`~rcnn_plugin.models.peft.adapter_bank.AdapterBank`).
+
+        Args:
+            path (str): An adapter checkpoint of this model's PEFT config.
+            name (str, optional): Its name; the file name without extension
+                by default. Defaults to None.
+
+        Returns:
+            str: The adapter's name.
+
+        Raises:
+            ValueError: If it was trained on another architecture or
+                against another base checkpoint (names both hashes).
+        """
+        if self.adapter_bank is None:
+            from rcnn_plugin.models.peft.adapter_bank import AdapterBank
+            self.adapter_bank = AdapterBank(self.model)
+        name = self.adapter_bank.add(path, name)
+        self.switch_adapter(name)
+        return name
+
+    def switch_adapter(self, name: Optional[str]) -> float:
+        """Switch to an added adapter in place; None: the base model.
+
+        Args:
+            name (str, optional): The name :meth:`load_adapter` returned.
+
+        Returns:
+            float: Seconds the switch took.
+        """
+        if self.adapter_bank is None:
+            raise KeyError(f'no adapter named {name!r}: none loaded yet')
+        return self.adapter_bank.switch(name)
 
     @property
     def classes(self) -> List[str]:

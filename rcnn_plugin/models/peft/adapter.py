@@ -6,7 +6,9 @@ An adapter checkpoint is ``{'meta': ..., 'state_dict': ...}`` where
 holds plain data only (loadable with ``weights_only=True``):
 
 - ``arch``: every state-dict key of the model with its shape, in order;
-- ``base_sha256``: a hash of the frozen tensors the adapter was trained on;
+- ``base_sha256``: a hash of the frozen tensors the adapter was trained on
+  (:func:`base_fingerprint`), checked on loading; ``base_name``: the base
+  checkpoint's file name, when the training recorded it;
 - ``peft_cfg``: the model's ``PEFTDetector`` settings, when it has them.
 
 Loading it on top of the same base weights reproduces the fine-tuned model.
@@ -155,10 +157,31 @@ def load_adapter(model: nn.Module,
             f'key {mismatch}. Build the model with the same config (and '
             f'PEFT settings: {meta.get("peft_cfg")}).')
     state = ckpt['state_dict']
-    if check_base and base_fingerprint(model, state) != meta['base_sha256']:
-        raise ValueError(
-            f'{name} was trained on other base weights than the model holds '
-            '(frozen tensors differ): load the base checkpoint it was '
-            'trained from first, or pass check_base=False.')
+    if check_base:
+        have = base_fingerprint(model, state)
+        if have != meta['base_sha256']:
+            raise base_mismatch_error(name, meta, have)
     model.load_state_dict(state, strict=False)
     return meta
+
+
+def base_mismatch_error(name: str, meta: Dict[str, Any],
+                        model_sha256: str) -> ValueError:
+    """The error for an adapter trained against other base weights.
+
+    Args:
+        name (str): The adapter's file name (or a description).
+        meta (dict): The adapter's meta data (``base_sha256``, and
+            ``base_name`` when recorded).
+        model_sha256 (str): :func:`base_fingerprint` of the model's base.
+
+    Returns:
+        ValueError: The error, naming both hashes.
+    """
+    base = meta.get('base_name')
+    return ValueError(
+        f'{name} was trained on other base weights: its base'
+        + (f' {base!r}' if base else '') +
+        f' has sha256 {meta["base_sha256"]}, the loaded model\'s base has '
+        f'sha256 {model_sha256} (frozen tensors differ). Load the base '
+        'checkpoint it was trained from, or pass check_base=False.')
