@@ -10,6 +10,8 @@ Examples::
         --onnx model.onnx
     python tools/infer.py CONFIG CKPT big.jpg --slice 512 --overlap 0.2 \
         --slice-merge greedynmm --slice-full
+    python tools/infer.py PEFT_CONFIG base_weights.pth data/smears/ \
+        --adapter work_dirs/x/adapter_epoch_8.pth
 
 Writes to ``--out-dir``: ``vis/`` (annotated images) or
 ``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
@@ -62,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'tools/deployment/export_onnx.py (CPU)')
     parser.add_argument('--onnx', help='exported .onnx file (--backend '
                         'onnxruntime / openvino)')
+    parser.add_argument('--adapter', help='adapter checkpoint of a '
+                        'PEFTDetector config, loaded on top of CHECKPOINT '
+                        '(its base); refused if trained on another base')
     parser.add_argument('--classes', nargs='+', help='keep these classes')
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write annotated images or video')
@@ -73,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.backend != 'pytorch' and not args.onnx:
         parser.error(f'--backend {args.backend} needs --onnx FILE (from '
                      'tools/deployment/export_onnx.py)')
+    if args.adapter and args.backend != 'pytorch':
+        parser.error('--adapter needs --backend pytorch')
     if args.slice is not None:
         try:
             check_slice_args(args.slice, args.overlap)
@@ -206,6 +213,9 @@ def main() -> None:
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
     predictor = make_predictor(args.config, checkpoint, args.backend,
                                args.onnx, args.device)
+    if args.adapter:
+        name = predictor.load_adapter(args.adapter)
+        print(f'adapter {name!r} loaded on the base {checkpoint}')
     if args.slice is not None:
         predictor = SlicedPredictor(
             predictor, args.slice, args.overlap, merge=args.slice_merge,
