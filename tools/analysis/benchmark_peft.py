@@ -1,4 +1,4 @@
-"""Cost of full fine-tuning, head-only and LoRA on one machine, one process.
+"""Cost of full fine-tuning and the BCCD PEFT methods, in one process.
 
 For each config: trainable parameters (and % of the plain model), the size
 of what a fine-tune must store (the full state dict for full fine-tuning,
@@ -11,6 +11,8 @@ boxes each). Accuracy is not measured here: that needs the trainings.
 Example::
 
     python tools/analysis/benchmark_peft.py --rounds 2
+    python tools/analysis/benchmark_peft.py --rounds 2 \
+        --variants lora-r4 conv-adapter prompt bias-norm
 """
 import argparse
 import json
@@ -32,9 +34,9 @@ from rcnn_plugin.models.peft import save_adapter
 
 BASE = 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'
 PEFT = 'configs/bccd_peft/faster-rcnn_mobilenetv2_fpn-128_{}_8e_bccd.py'
-VARIANTS = [('full', BASE), ('head-only', PEFT.format('head-only')),
-            ('lora-r4', PEFT.format('lora-r4')),
-            ('lora-r8', PEFT.format('lora-r8'))]
+METHODS = ['head-only', 'lora-r4', 'lora-r8', 'conv-adapter', 'prompt',
+           'bias-norm']
+DEFAULT = ['head-only', 'lora-r4', 'lora-r8']
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +50,10 @@ def parse_args() -> argparse.Namespace:
                         help='ground-truth boxes per image')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads (default: torch decides)')
+    parser.add_argument('--variants', nargs='+', default=DEFAULT,
+                        choices=METHODS,
+                        help='configs/bccd_peft methods to compare with '
+                        'full fine-tuning (always measured)')
     return parser.parse_args()
 
 
@@ -139,8 +145,10 @@ def main() -> None:
         batch_size=args.batch_size,
         image_shapes=[(3, *args.size)] * args.batch_size,
         num_items=[args.boxes] * args.batch_size, num_classes=3)
-    rows = {name: memory_in_child(path, packed) for name, path in VARIANTS}
-    runs = {name: build(path) for name, path in VARIANTS}
+    variants = [('full', BASE)] + [(m, PEFT.format(m)) for m in dict.fromkeys(
+        args.variants)]
+    rows = {name: memory_in_child(path, packed) for name, path in variants}
+    runs = {name: build(path) for name, path in variants}
     plain_params = sum(p.numel() for p in runs['full'][0].parameters())
     for name, (model, optim_wrapper) in runs.items():
         trainable = sum(p.numel() for p in model.parameters()
@@ -149,7 +157,7 @@ def main() -> None:
             trainable=trainable, pct=100.0 * trainable / plain_params,
             mib=stored_bytes(name, model) / 2**20,
             first=step(model, optim_wrapper, packed), times=[])
-    order = [n for n, _ in VARIANTS]
+    order = [n for n, _ in variants]
     for _ in range(args.rounds):
         for name in order + order[::-1]:
             rows[name]['times'].append(step(*runs[name], packed))
