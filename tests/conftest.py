@@ -1,10 +1,15 @@
 import copy
 import os
 import os.path as osp
+import sys
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# mmdet's projects/ import as ``projects.<Name>.<package>`` from the repo
+# root (their configs' custom_imports, tests/test_projects/).
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 BCCD_ROOT = osp.join(REPO, '..', 'shared', 'datasets', 'bccd')
 
 

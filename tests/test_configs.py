@@ -1,11 +1,12 @@
 """Every config loads, builds on a shrunk model and runs loss + predict."""
 import ast
+import copy
 import glob
 import math
 import os.path as osp
 import re
-import sys
 
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -16,14 +17,13 @@ from mmengine.config import Config
 from conftest import REPO, shrink_model
 
 # mmdet's projects/ convention: projects/<Name>/configs/*.py, importing
-# the project's package as ``projects.<Name>.<package>`` from the repo root.
+# the project's package as ``projects.<Name>.<package>`` from the repo root
+# (on sys.path: conftest).
 CONFIGS = sorted(
     p for pattern in (('configs', '**', '*.py'),
                       ('projects', '*', 'configs', '**', '*.py'))
     for p in glob.glob(osp.join(REPO, *pattern), recursive=True)
     if '/_base_/' not in p)
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 
 def _is_project(path: str) -> bool:
@@ -110,20 +110,21 @@ def test_config_loss_and_predict(path):
 
 
 def _loss_and_predict(cfg: Config) -> None:
-    num_classes = cfg.model.roi_head.bbox_head.num_classes
-    model = MODELS.build(shrink_model(cfg.model))
+    det = cfg.model.get('detector', cfg.model)  # teacher-student wrappers
+    num_classes = det.roi_head.bbox_head.num_classes
+    model = MODELS.build(_shrink(cfg.model))
     model.init_weights()
     # One image with boxes and one with none: both are normal inputs.
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[(3, 96, 128), (3, 96, 128)],
         num_items=[3, 0], num_classes=max(num_classes, 2),
-        with_mask=cfg.model.roi_head.get('mask_head') is not None)
+        with_mask=det.roi_head.get('mask_head') is not None)
     for sample in packed['data_samples']:  # demo labels are 1..C-1
         sample.gt_instances.labels.clamp_(max=num_classes - 1)
-    if cfg.model.get('rpn_head') is None:
+    if det.get('rpn_head') is None:
         add_demo_proposals(packed, counts=[20, 0])
     model.train()
-    data = model.data_preprocessor(packed, True)
+    data = _train_batch(model, packed, cfg)
     losses = model(**data, mode='loss')
     total = sum(v.sum() for k, v in losses.items()
                 if 'loss' in k and isinstance(v, torch.Tensor))
@@ -140,6 +141,33 @@ def _loss_and_predict(cfg: Config) -> None:
         assert len(pred.labels) == len(pred.scores) == len(pred.bboxes)
         if len(pred.labels):
             assert int(pred.labels.max()) < num_classes
+
+
+def _shrink(model_cfg: dict) -> dict:
+    """shrink_model, also inside a teacher-student wrapper (``detector``)."""
+    if 'detector' in model_cfg:
+        return dict(model_cfg, detector=shrink_model(model_cfg['detector']))
+    return shrink_model(model_cfg)
+
+
+def _train_batch(model, packed: dict, cfg: Config) -> dict:
+    """Preprocessed training data. A multi-branch config (domain adaptation
+    or semi-supervised, ``branch_field``) gets the images in every branch,
+    with boxes only in the first (labelled) one, identity homographies."""
+    if not cfg.get('branch_field'):
+        return model.data_preprocessor(packed, True)
+    inputs, samples = {}, {}
+    for i, branch in enumerate(cfg.branch_field):
+        branch_samples = copy.deepcopy(packed['data_samples'])
+        for sample in branch_samples:
+            sample.set_metainfo(
+                dict(homography_matrix=np.eye(3, dtype=np.float32)))
+            if i:
+                sample.gt_instances = sample.gt_instances[:0]
+        data = model.data_preprocessor.data_preprocessor(
+            dict(inputs=packed['inputs'], data_samples=branch_samples), True)
+        inputs[branch], samples[branch] = data['inputs'], data['data_samples']
+    return dict(inputs=inputs, data_samples=samples)
 
 
 CONFIG_DIRS = sorted({osp.dirname(p) for p in CONFIGS})
@@ -172,7 +200,7 @@ def test_feature_strides_match_anchors_and_roi_extractor(path):
     from rcnn_plugin.config_doctor import run_checks
     register_all_modules()
     cfg = Config.fromfile(path)
-    model = MODELS.build(shrink_model(cfg.model))
+    model = MODELS.build(_shrink(cfg.model))
     assert run_checks(cfg, checks=['feature_strides'], model=model) == []
 
 

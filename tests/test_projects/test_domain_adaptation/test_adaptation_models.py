@@ -86,7 +86,6 @@ def _teacher(cls_pseudo_thr):
     cfg = _cfg(MT)
     model_cfg = cfg.model
     model_cfg.detector = shrink_model(model_cfg.detector)
-    model_cfg.discriminator.in_channels = 16
     model_cfg.semi_train_cfg.cls_pseudo_thr = cls_pseudo_thr
     model = MODELS.build(model_cfg)
     model.init_weights()

@@ -1,0 +1,132 @@
+"""IncrementalFasterRCNN on a shrunk model with a random teacher."""
+import copy
+import functools
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from conftest import REPO, shrink_model
+
+CFG_DIR = osp.join(REPO, 'projects', 'IncrementalDet', 'configs')
+ALL = 'faster-rcnn_mobilenetv2_fpn-128_all_8e_bccd-1-2.py'
+
+
+@functools.cache
+def _parsed(name: str) -> dict:
+    register_all_modules()
+    return shrink_model(Config.fromfile(osp.join(CFG_DIR, name)).model)
+
+
+def _model_cfg(name: str = ALL):
+    return copy.deepcopy(_parsed(name))
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    det = MODELS.build(_model_cfg())
+    det.init_weights()
+    return det
+
+
+def _inputs(model, num_items=(3, 0)):
+    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 96, 128)] * 2,
+                            num_items=list(num_items), num_classes=3)
+    for sample in packed['data_samples']:  # new classes only: 1, 2
+        sample.gt_instances.labels.clamp_(min=1, max=2)
+    return model.data_preprocessor(packed, True)
+
+
+def test_teacher_is_frozen_and_not_part_of_the_student(model):
+    teacher = model.teacher
+    assert not teacher.training
+    assert all(not p.requires_grad for p in teacher.parameters())
+    student = {id(p) for p in model.parameters()}
+    assert not student & {id(p) for p in teacher.parameters()}
+    assert not any('teacher' in k for k in model.state_dict())
+    model.train()
+    data = _inputs(model)
+    losses = model(**data, mode='loss')
+    for key in ('loss_distill_cls', 'loss_distill_reg', 'loss_distill_rpn',
+                'loss_distill_feat'):
+        assert key in losses
+    sum(v for k, v in losses.items() if 'loss' in k
+        and isinstance(v, torch.Tensor)).backward()
+    assert not teacher.training
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_expanded_heads_reproduce_old_logits(model):
+    model.eval()
+    data = _inputs(model)
+    rois = bbox2roi([torch.tensor([[0., 0., 40., 40.], [10., 20., 90.,
+                                                        80.]])] * 2)
+    with torch.no_grad():
+        t = model.teacher.roi_head._bbox_forward(
+            model.teacher.extract_feat(data['inputs']), rois)
+        s = model.roi_head._bbox_forward(model.extract_feat(data['inputs']),
+                                         rois)
+    # The same rows; only the matmul's float summation order may differ.
+    assert torch.allclose(s['cls_score'][:, [0, -1]], t['cls_score'],
+                          atol=1e-6)
+    assert torch.allclose(s['bbox_pred'][:, :4], t['bbox_pred'], atol=1e-6)
+
+
+def test_distillation_is_zero_at_the_start(model):
+    """Faster ILOD's losses (L2 logits, deltas, RPN, features) vanish while
+    the student is the teacher with grown heads (no optimizer step yet)."""
+    saved = model.distill, model.pseudo_label
+    model.distill, model.pseudo_label = dict(saved[0], cls_mode='l2'), None
+    try:
+        model.train()
+        losses = model(**_inputs(model), mode='loss')
+    finally:
+        model.distill, model.pseudo_label = saved
+    for key in ('loss_distill_cls', 'loss_distill_reg', 'loss_distill_rpn',
+                'loss_distill_feat'):
+        assert losses[key].abs().item() < 1e-6, key
+
+
+def test_no_ground_truth_and_no_proposals(model):
+    model.train()
+    losses = model(**_inputs(model, num_items=(0, 0)), mode='loss')
+    assert all(torch.isfinite(v).all() for k, v in losses.items()
+               if 'loss' in k and isinstance(v, torch.Tensor))
+    out = {'rois': torch.zeros(0, 5), 'nums': [0, 0]}
+    assert model._with_pseudo_labels(model.teacher, out, ['x']) == ['x']
+    feats = model.extract_feat(_inputs(model)['inputs'])
+    rpn_cls, rpn_reg = model.rpn_head(feats)
+    zero = model._distill_losses(
+        {'feats': feats, 'rpn': (rpn_cls, rpn_reg)},
+        dict(out, feats=feats, rpn_cls=rpn_cls, rpn_reg=rpn_reg))
+    assert zero['loss_distill_cls'] == 0 and zero['loss_distill_reg'] == 0
+
+
+def test_bad_input_errors(tmp_path, model):
+    cfg = _model_cfg()
+    cfg.update(allow_random_teacher=False)
+    with pytest.raises(ValueError, match='model.teacher_ckpt is None'):
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match='collide with old_classes'):
+        MODELS.build(dict(_model_cfg(), new_classes=('RBC', 'WBC')))
+    with pytest.raises(ValueError, match='num_classes is 3'):
+        MODELS.build(dict(_model_cfg(), new_classes=('WBC', )))
+    # A teacher checkpoint of other classes: an error naming both lists.
+    teacher = model.teacher
+    path = str(tmp_path / 'old.pth')
+    torch.save({'state_dict': teacher.state_dict(),
+                'meta': {'dataset_meta': {'classes': ('WBC', )}}}, path)
+    cfg = dict(_model_cfg(), teacher_ckpt=path, allow_random_teacher=False)
+    with pytest.raises(ValueError, match=r"\['WBC'\].*\['RBC'\]"):
+        MODELS.build(cfg)
+    torch.save({'state_dict': teacher.state_dict(),
+                'meta': {'dataset_meta': {'classes': ('RBC', )}}}, path)
+    det = MODELS.build(cfg)
+    for a, b in zip(det.teacher.parameters(), teacher.parameters()):
+        assert torch.equal(a, b)

@@ -1,0 +1,96 @@
+"""The incremental losses alone: golden cases, equal models, empty input."""
+import torch
+import torch.nn.functional as F
+from mmdet.models.losses import CrossEntropyLoss
+
+from projects.IncrementalDet.incremental_det import (
+    UnbiasedCrossEntropyLoss,
+    box_delta_distill,
+    feature_distill,
+    ilod_logit_distill,
+    rpn_distill,
+    unbiased_cross_entropy,
+    unbiased_logit_distill,
+)
+
+
+def test_unbiased_ce_is_plain_ce_without_old_classes():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, generator=gen)
+    labels = torch.tensor([0, 1, 2, 3, 3, 1])  # 3 is background
+    loss = unbiased_cross_entropy(logits, labels, num_old=0)
+    assert torch.allclose(loss, F.cross_entropy(logits, labels,
+                                                reduction='none'))
+    module = UnbiasedCrossEntropyLoss(num_old_classes=0)
+    weight = torch.tensor([1., 1., 0., 1., 1., 1.])
+    ref = CrossEntropyLoss()(logits, labels, weight, avg_factor=5.0)
+    assert torch.allclose(module(logits, labels, weight, avg_factor=5.0),
+                          ref)
+
+
+def test_unbiased_ce_background_absorbs_old_classes():
+    logits = torch.tensor([[2.0, 0.5, -1.0]])  # old, new, background
+    bg = torch.tensor([2])
+    probs = logits.softmax(dim=1)[0]
+    loss = unbiased_cross_entropy(logits, bg, num_old=1)
+    assert torch.allclose(loss, -(probs[0] + probs[2]).log()[None])
+    new = unbiased_cross_entropy(logits, torch.tensor([1]), num_old=1)
+    assert torch.allclose(new, -probs[1].log()[None])
+
+
+def test_distillation_is_zero_when_student_equals_teacher():
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(5, 3, generator=gen)
+    deltas = torch.randn(5, 8, generator=gen)
+    assert ilod_logit_distill(logits, logits) == 0
+    assert unbiased_logit_distill(logits, logits).abs() < 1e-6
+    assert box_delta_distill(deltas, deltas) == 0
+    cls = [torch.randn(2, 3, 4, 4, generator=gen)]
+    reg = [torch.randn(2, 12, 4, 4, generator=gen)]
+    assert rpn_distill(cls, reg, cls, reg) == 0
+    assert feature_distill(reg, reg) == 0
+
+
+def test_ilod_distills_old_columns_only_and_is_shift_invariant():
+    teacher = torch.tensor([[1.0, 3.0]])  # old, background
+    student = torch.tensor([[6.0, 9.0, 8.0]])  # old, new, background
+    # mean-centred: teacher (-1, 1), student's old columns (-1, 1)
+    assert ilod_logit_distill(student, teacher) == 0
+    assert box_delta_distill(torch.ones(1, 8), torch.ones(1, 4)) == 0
+
+
+def test_unbiased_distill_merges_new_into_background():
+    teacher = torch.tensor([[0.0, 0.0]])
+    # new and background at log(0.5): merged background matches teacher's
+    half = torch.tensor(0.5).log()
+    student = torch.tensor([[0.0, half, half]])
+    assert unbiased_logit_distill(student, teacher).abs() < 1e-6
+    assert ilod_logit_distill(student, teacher) > 0
+
+
+def test_rpn_distill_only_where_teacher_is_more_confident():
+    s_cls = [torch.tensor([[[[0.0, 2.0]]]])]  # (1, 1, 1, 2)
+    t_cls = [torch.tensor([[[[1.0, 0.0]]]])]
+    reg = [torch.zeros(1, 4, 1, 2)]
+    # anchor 0: teacher higher, (0-1)^2 = 1; anchor 1: not distilled
+    assert rpn_distill(s_cls, reg, t_cls, reg) == 0.5
+
+
+def test_empty_rois():
+    empty = torch.zeros(0, 3, requires_grad=True)
+    for fn in (ilod_logit_distill, unbiased_logit_distill):
+        loss = fn(empty, torch.zeros(0, 2))
+        assert loss == 0
+        loss.backward()
+    assert box_delta_distill(torch.zeros(0, 8), torch.zeros(0, 4)) == 0
+    module = UnbiasedCrossEntropyLoss(num_old_classes=1)
+    out = module(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long),
+                 avg_factor=1.0)
+    assert out == 0
+
+
+def test_single_class_unbiased_ce():
+    """One old class, no new class but background: all mass is bg."""
+    logits = torch.tensor([[1.0, 1.0]])
+    loss = unbiased_cross_entropy(logits, torch.tensor([1]), num_old=1)
+    assert loss.abs() < 1e-6
