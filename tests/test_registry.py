@@ -60,6 +60,7 @@ EXPECTED = [
     (MODELS, 'InputPrompt', models.InputPrompt),
     (MODELS, 'FeaturePrompt', models.FeaturePrompt),
     (HOOKS, 'RunSummaryHook', engine.RunSummaryHook),
+    (HOOKS, 'CompileBackboneNeckHook', engine.CompileBackboneNeckHook),
     (HOOKS, 'ValLossHook', engine.ValLossHook),
     (HOOKS, 'OptunaPruningHook', engine.OptunaPruningHook),
     (HOOKS, 'EpochResultsHook', engine.EpochResultsHook),

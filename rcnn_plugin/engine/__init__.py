@@ -16,6 +16,7 @@ from .checkpoint_io import (
 from .hooks import (
     AdapterCheckpointHook,
     CheckpointLinksHook,
+    CompileBackboneNeckHook,
     ConfigDoctorError,
     ConfigDoctorHook,
     EpochResultsHook,
@@ -40,6 +41,7 @@ from .wrappers import DeviceAwareDistributedDataParallel
 
 __all__ = [
     'AdapterCheckpointHook',
+    'CompileBackboneNeckHook',
     'ConfigDoctorError',
     'ConfigDoctorHook',
     'TrainingHealthError',

@@ -14,19 +14,37 @@ import torch
 from mmengine.config import Config
 
 from .benchmark import (
-                        abba,
-                        build_detector,
-                        count_flops,
-                        count_params,
-                        infer_step_fn,
-                        share_weights,
-                        synthetic_batch,
-                        time_repeated,
-                        train_step_fn,
+    abba,
+    build_detector,
+    count_flops,
+    count_params,
+    infer_step_fn,
+    share_weights,
+    synthetic_batch,
+    time_repeated,
+    train_step_fn,
 )
+from .torch_compile import compile_backbone_neck
 
 __all__ = ['Arm', 'prepare_arm', 'pipeline_step_fn', 'run_benchmark',
            'markdown_table']
+
+
+def compile_hook_args(cfg: Config) -> Optional[dict]:
+    """``torch.compile`` arguments of a ``CompileBackboneNeckHook`` in
+    ``cfg.custom_hooks``, or None when the config has none.
+
+    Args:
+        cfg (Config): A detector config.
+
+    Returns:
+        Optional[dict]: The hook's arguments without ``type``.
+    """
+    for hook in cfg.get('custom_hooks', None) or []:
+        if hook.get('type') == 'CompileBackboneNeckHook':
+            args = {k: v for k, v in hook.items() if k != 'type'}
+            return dict(dict(backend='inductor'), **args)
+    return None
 
 
 class Arm:
@@ -50,6 +68,9 @@ class Arm:
                 turn_on_efficient_conv_bn_eval,
             )
             turn_on_efficient_conv_bn_eval(self.model, modules)
+        compile_cfg = compile_hook_args(cfg)
+        if compile_cfg is not None:  # as CompileBackboneNeckHook does
+            compile_backbone_neck(self.model, **compile_cfg)
         self.amp_dtype = getattr(self.optim_wrapper, 'cast_dtype', None)
         self.batch = batch
 

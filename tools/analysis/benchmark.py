@@ -9,6 +9,8 @@ Examples::
     # one option against the same config without it
     python tools/analysis/benchmark.py CONFIG \
         --vs-cfg-options optim_wrapper.type=BF16AmpOptimWrapper
+    # torch.compile of backbone + neck (B) against eager (A)
+    python tools/analysis/benchmark.py CONFIG --compile --threads 2
 """
 import argparse
 import json
@@ -48,6 +50,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--vs-cfg-options', nargs='+', action=DictAction,
                         help='overrides for config B (B = A when --vs is '
                         'not given)')
+    parser.add_argument(
+        '--compile', nargs='?', const='inductor', metavar='BACKEND',
+        help='B = A with torch.compile of the backbone and the neck '
+        '(CompileBackboneNeckHook; default backend inductor)')
     return parser.parse_args()
 
 
@@ -67,8 +73,11 @@ def main() -> None:
         args.rounds, args.warmup = 2, 1
     cfg_a = load(args.config, args.cfg_options)
     cfg_b = None
-    if args.vs or args.vs_cfg_options:
+    if args.vs or args.vs_cfg_options or args.compile:
         cfg_b = load(args.vs or args.config, args.vs_cfg_options)
+    if args.compile:
+        cfg_b.custom_hooks = list(cfg_b.get('custom_hooks', None) or []) + [
+            dict(type='CompileBackboneNeckHook', backend=args.compile)]
     result = run_benchmark(
         cfg_a, cfg_b, device=args.device, img_hw=tuple(args.img_size),
         batch_size=args.batch_size, num_gts=args.num_gts,
@@ -76,7 +85,8 @@ def main() -> None:
         clock=args.clock)
     result['configs'] = dict(
         A=dict(path=args.config, options=args.cfg_options),
-        B=dict(path=args.vs or args.config, options=args.vs_cfg_options)
+        B=dict(path=args.vs or args.config, options=args.vs_cfg_options,
+               compile_backbone_neck=args.compile)
         if cfg_b is not None else None)
     print(markdown_table(result))
     if args.out:

@@ -1,5 +1,6 @@
 from .adapter_checkpoint_hook import AdapterCheckpointHook
 from .checkpoint_links_hook import CheckpointLinksHook
+from .compile_backbone_neck_hook import CompileBackboneNeckHook
 from .config_doctor_hook import ConfigDoctorError, ConfigDoctorHook
 from .early_stopping_hook import ResumableEarlyStoppingHook
 from .epoch_results_hook import EpochResultsHook
@@ -14,6 +15,7 @@ from .val_predictions_hook import ValPredictionsHook
 
 __all__ = [
     'AdapterCheckpointHook',
+    'CompileBackboneNeckHook',
     'ConfigDoctorError',
     'ConfigDoctorHook',
     'RunSummaryHook',
