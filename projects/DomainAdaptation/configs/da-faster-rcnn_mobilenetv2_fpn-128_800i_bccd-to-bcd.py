@@ -8,6 +8,10 @@
 # 8-epoch source-only schedule does.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_source-only-8e_bccd-to-bcd.py'
 
+custom_imports = dict(
+    imports=['rcnn_plugin', 'projects.DomainAdaptation.domain_adaptation'],
+    allow_failed_imports=False)
+
 branch_field = ['sup', 'unsup']
 
 model = dict(

@@ -4,6 +4,10 @@
 # batch 4.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_source-only-8e_bccd-to-bcd.py'
 
+custom_imports = dict(
+    imports=['rcnn_plugin', 'projects.DomainAdaptation.domain_adaptation'],
+    allow_failed_imports=False)
+
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,

@@ -8,6 +8,10 @@
 # (plain checkpoints load into both teacher and student).
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_source-only-8e_bccd-to-bcd.py'
 
+custom_imports = dict(
+    imports=['rcnn_plugin', 'projects.DomainAdaptation.domain_adaptation'],
+    allow_failed_imports=False)
+
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']
 detector = _base_.model
 
@@ -25,8 +29,7 @@ model = dict(
         cls_pseudo_thr=0.7,  # Adaptive Teacher's threshold 0.8, CMT 0.7
         min_pseudo_bbox_wh=(1e-2, 1e-2)),
     semi_test_cfg=dict(predict_on='teacher'),
-    discriminator=dict(type='ImageDomainClassifier', in_channels=128,
-                       grl_weight=0.1),
+    discriminator=dict(type='ImageDomainClassifier', grl_weight=0.1),
     disc_weight=0.1)
 
 color_space = [

@@ -38,8 +38,9 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
         semi_test_cfg (OptConfigType): ``predict_on`` (``'teacher'``).
             Defaults to None.
         discriminator (OptConfigType): Image-level domain classifier, e.g.
-            ``dict(type='ImageDomainClassifier', in_channels=128)``; None
-            for a plain mean teacher. Defaults to None.
+            ``dict(type='ImageDomainClassifier')`` (``in_channels``
+            defaults to the neck's ``out_channels``); None for a plain
+            mean teacher. Defaults to None.
         disc_weight (float): Weight of the discriminator loss.
             Defaults to 0.1.
         data_preprocessor (OptConfigType): ``MultiBranchDataPreprocessor``
@@ -63,8 +64,11 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
             detector=detector, semi_train_cfg=semi_train_cfg,
             semi_test_cfg=semi_test_cfg or dict(predict_on='teacher'),
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.discriminator = (MODELS.build(discriminator)
-                              if discriminator else None)
+        self.discriminator = None
+        if discriminator:
+            disc = dict(discriminator)
+            disc.setdefault('in_channels', detector['neck']['out_channels'])
+            self.discriminator = MODELS.build(disc)
         self.disc_weight = float(disc_weight)
         self._feats: Optional[tuple] = None
         if self.discriminator is not None:
