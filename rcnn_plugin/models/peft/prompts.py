@@ -109,12 +109,7 @@ class InputPrompt(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 3, H, W): ``x`` plus the prompt."""
         h, w = x.shape[-2:]
-        if self.resize:
-            if self.mode == 'padding' and 2 * self.width * max(
-                    h / self.size[0], w / self.size[1]) >= min(h, w):
-                raise ValueError(f'input prompt frame (width {self.width} '
-                                 f'of {self.size}) is larger than the input'
-                                 f' {h}x{w}')
+        if self.resize:  # the frame scales with the image: always fits
             prompt = self.image()
             if (h, w) != self.size:
                 prompt = F.interpolate(prompt, size=(h, w), mode='bilinear',

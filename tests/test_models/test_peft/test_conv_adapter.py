@@ -108,3 +108,37 @@ def test_bad_input():
         ConvAdapter(8, 8, placement='serial')
     with pytest.raises(ValueError, match='no Conv2d'):
         inject_conv_adapters(model, r'bbox_head\.fc_cls')
+
+
+class _ResNetFPN(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        from mmdet.models.backbones import ResNet
+        from mmdet.models.necks import FPN
+        self.backbone = ResNet(18, base_channels=8, stem_channels=8,
+                               frozen_stages=-1)
+        self.neck = FPN([8, 16, 32, 64], 8, num_outs=4)
+
+    def forward(self, x):
+        return torch.cat([f.flatten(1) for f in self.neck(
+            self.backbone(x))], dim=1)
+
+
+@pytest.mark.parametrize('placement', ['parallel', 'sequential'])
+def test_resnet_blocks_and_fpn_convs(placement):
+    torch.manual_seed(0)
+    model = _ResNetFPN().eval()
+    x = torch.rand(1, 3, 32, 32)
+    before = model(x)
+    names = inject_conv_adapters(
+        model, r'backbone\.layer[1-4]\.\d|neck\.fpn_convs\.\d',
+        bottleneck=2, placement=placement)
+    assert len(names) == 12
+    strides = [model.conv_adapters[n.replace('.', '__')].stride
+               for n in names[:8]]
+    assert strides == ([1, 1, 2, 1, 2, 1, 2, 1] if placement == 'parallel'
+                       else [1] * 8)
+    assert torch.equal(model(x), before)
+    _perturb(model)
+    assert not torch.allclose(model(x), before)
