@@ -1,0 +1,171 @@
+"""Deployment benchmark: PyTorch eager against ONNX Runtime / OpenVINO
+(fp32 and int8), CPU, batch 1, on a config's test split.
+
+Example::
+
+    python tools/analysis/benchmark_deploy.py \
+        configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py best.pth \
+        --onnx work_dirs/bccd.onnx --int8-onnx work_dirs/bccd.int8.onnx \
+        --threads 2 [--num-images N] [--out bench.json]
+
+Each backend runs in its own subprocess, one after the other, so that its
+peak RSS (``ru_maxrss`` of that process: model, graphs and the test run,
+after the same imports) is its own. Per backend: p50 / p90 latency per
+image (``Predictor.predict`` on one decoded image: preprocessing, graphs or
+layers, post-processing), images/s (1 / mean latency), peak RSS, VOC
+mAP@0.5 (mmdet's ``VOCMetric``, ``eval_mode='area'``) and the fraction of
+the top-100 detections matching PyTorch's (same class, IoU > 0.99,
+|score difference| < 1e-3; mean over images, and images with >= 95 %).
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROWS = {  # name: (backend, which ONNX file)
+    'pytorch': ('pytorch', None),
+    'onnxruntime-fp32': ('onnxruntime', 'onnx'),
+    'openvino-fp32': ('openvino', 'onnx'),
+    'onnxruntime-int8': ('onnxruntime', 'int8_onnx'),
+    'openvino-int8': ('openvino', 'int8_onnx'),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Deployment benchmark')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help="checkpoint, or 'none'")
+    parser.add_argument('--onnx', help='fp32 export (export_onnx.py)')
+    parser.add_argument('--int8-onnx', help='int8 export (quantize_onnx.py)')
+    parser.add_argument('--rows', nargs='+', choices=list(ROWS),
+                        help='default: every row whose files are given')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--num-images', type=int,
+                        help='first N test images (default: all)')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--out', help='write the results as JSON')
+    parser.add_argument('--worker', choices=list(ROWS), help=argparse.SUPPRESS)
+    parser.add_argument('--worker-out', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _gt_sample(info: dict, pred) -> dict:
+    import torch
+    inst = info.get('instances', [])
+    keep = [i for i in inst if not i.get('ignore_flag', 0)]
+    ign = [i for i in inst if i.get('ignore_flag', 0)]
+
+    def pack(items):
+        return dict(bboxes=torch.tensor([i['bbox'] for i in items],
+                                        dtype=torch.float32).reshape(-1, 4),
+                    labels=torch.tensor([i['bbox_label'] for i in items],
+                                        dtype=torch.long))
+    return dict(gt_instances=pack(keep), ignored_instances=pack(ign),
+                pred_instances=dict(bboxes=pred.bboxes, scores=pred.scores,
+                                    labels=pred.labels))
+
+
+def worker(args) -> None:
+    """Run one backend over the test split; write its JSON."""
+    import torch
+    torch.set_num_threads(args.threads)
+    from mmdet.evaluation import VOCMetric
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+
+    from rcnn_plugin.apis import instances_to_dicts, make_predictor, read_image
+    from rcnn_plugin.deployment import dataset_image_paths
+    cfg = Config.fromfile(args.config)
+    paths = dataset_image_paths(cfg, 'test', args.num_images)
+    ds_cfg = dict(cfg.test_dataloader.dataset, pipeline=[])
+    dataset = DATASETS.build(ds_cfg)
+    rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    backend, key = ROWS[args.worker]
+    ckpt = None if args.checkpoint == 'none' else args.checkpoint
+    predictor = make_predictor(args.config, ckpt, backend,
+                               getattr(args, key) if key else None)
+    metric = VOCMetric(metric='mAP', eval_mode='area')
+    metric.dataset_meta = dict(classes=predictor.classes)
+    images = [read_image(p) for p in paths]
+    for image in images[:args.warmup]:
+        predictor.predict([image])
+    latencies, dets = [], []
+    for i, image in enumerate(images):
+        start = time.perf_counter()
+        pred = predictor.predict([image])[0]
+        latencies.append(time.perf_counter() - start)
+        dets.append(instances_to_dicts(pred)[:100])
+        metric.process({}, [_gt_sample(dataset.get_data_info(i), pred)])
+    result = dict(
+        row=args.worker, images=len(images), latencies=latencies,
+        map50=float(metric.compute_metrics(metric.results)['mAP']),
+        peak_rss_mb=resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss / 1024,
+        rss_after_imports_mb=rss_imports / 1024, dets=dets)
+    with open(args.worker_out, 'w') as f:
+        json.dump(result, f)
+
+
+def run_row(argv: list, row: str) -> dict:
+    """Run ``row`` in a fresh subprocess and read its JSON."""
+    with tempfile.NamedTemporaryFile(suffix='.json') as tmp:
+        env = dict(os.environ, OMP_NUM_THREADS=str(parse_args(argv).threads))
+        subprocess.run([sys.executable, __file__, *argv, '--worker', row,
+                        '--worker-out', tmp.name], check=True, env=env)
+        with open(tmp.name) as f:
+            return json.load(f)
+
+
+def summarise(results: dict) -> list:
+    """Table rows: latency percentiles, speed, RSS, mAP, match."""
+    from rcnn_plugin.deployment import compare_detections
+    ref = results.get('pytorch')
+    rows = []
+    for name, res in results.items():
+        lat = np.array(res['latencies']) * 1000
+        row = dict(row=name, p50_ms=float(np.percentile(lat, 50)),
+                   p90_ms=float(np.percentile(lat, 90)),
+                   images_per_s=float(1000 / lat.mean()),
+                   peak_rss_mb=res['peak_rss_mb'], map50=res['map50'])
+        if ref is not None:
+            cmp = compare_detections(ref['dets'], res['dets'])
+            row.update(match_fraction=cmp['match_fraction'],
+                       images_matched=cmp['images_matched'],
+                       speedup=float(np.mean(ref['latencies'])
+                                     / np.mean(res['latencies'])))
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.worker:
+        worker(args)
+        return
+    rows = args.rows or [r for r, (_, key) in ROWS.items()
+                         if key is None or getattr(args, key)]
+    results = {row: run_row(argv, row) for row in rows}
+    table = summarise(results)
+    print('| row | p50 ms | p90 ms | images/s | x eager | peak RSS MB | '
+          'mAP@0.5 | top-100 match | images >= 95 % |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for r in table:
+        print(f"| {r['row']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+              f"{r['images_per_s']:.2f} | {r.get('speedup', 0):.2f} | "
+              f"{r['peak_rss_mb']:.0f} | {r['map50']:.4f} | "
+              f"{r.get('match_fraction', 0):.3f} | "
+              f"{r.get('images_matched', 0)}/{results[r['row']]['images']} |")
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(args=vars(args), rows=table), f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
