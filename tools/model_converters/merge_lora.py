@@ -73,7 +73,10 @@ def main() -> None:
     plain_cfg = plain_config(cfg)
     model = load_peft_model(cfg, args.checkpoint, args.adapter)
     reference = copy.deepcopy(model)
-    state = merge_to_plain(model)
+    try:  # conv adapters / prompts fold only where exact
+        state = merge_to_plain(model)
+    except ValueError as err:
+        raise SystemExit(f'cannot merge {args.config}: {err}') from err
 
     plain_model_cfg = copy.deepcopy(plain_cfg.model)
     if plain_model_cfg.get('backbone', {}).get('init_cfg') is not None:
