@@ -1,0 +1,73 @@
+"""NewClassDataset (labels of a step) and IncrementalVOCMetric."""
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import BaseDataset
+from mmengine.structures import InstanceData
+
+from projects.IncrementalDet.incremental_det import (
+    IncrementalVOCMetric,
+    NewClassDataset,
+)
+
+
+class _Cells(BaseDataset):
+    METAINFO = dict(classes=('RBC', 'WBC', 'Platelets'))
+
+    def load_data_list(self):
+        def inst(label):
+            return dict(bbox=[0, 0, 10, 10], bbox_label=label, ignore_flag=0)
+        return [dict(img_id=0, instances=[inst(0), inst(1), inst(2)]),
+                dict(img_id=1, instances=[inst(0)])]
+
+
+def test_new_class_dataset_drops_old_labels_with_a_count():
+    ds = NewClassDataset(_Cells(), old_classes=('RBC', ),
+                         new_classes=('Platelets', 'WBC'),
+                         on_old_labels='warn')
+    assert ds.metainfo['classes'] == ('RBC', 'Platelets', 'WBC')
+    assert ds.num_old_labels == 2
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == \
+        [2, 1]
+    assert ds.get_data_info(1)['instances'] == []
+
+
+def test_new_class_dataset_bad_input():
+    with pytest.raises(ValueError, match='2 instances of the old classes'):
+        NewClassDataset(_Cells(), old_classes=('RBC', ),
+                        new_classes=('WBC', 'Platelets'))
+    with pytest.raises(ValueError, match='collide'):
+        NewClassDataset(_Cells(), old_classes=('RBC', ),
+                        new_classes=('RBC', 'WBC'))
+
+
+def _sample(boxes, labels):
+    pred = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float),
+                        labels=torch.tensor(labels),
+                        scores=torch.full((len(labels), ), 0.9))
+    gt = InstanceData(bboxes=pred.bboxes.clone(), labels=pred.labels.clone())
+    ignored = InstanceData(bboxes=torch.zeros(0, 4),
+                           labels=torch.zeros(0, dtype=torch.long))
+    return dict(pred_instances=pred, gt_instances=gt,
+                ignored_instances=ignored)
+
+
+def test_metric_splits_old_new_all_and_forgetting():
+    metric = IncrementalVOCMetric(old_classes=('RBC', ),
+                                  reference_old_ap50=1.0)
+    metric.dataset_meta = dict(classes=('RBC', 'WBC', 'Platelets'))
+    # RBC and WBC found; no platelet in the split (skipped, as eval_map)
+    good = _sample([[0, 0, 20, 20], [40, 40, 80, 80]], [0, 1])
+    metric.process({}, [good])
+    res = metric.compute_metrics(metric.results)
+    assert res['old_AP50'] == res['new_AP50'] == res['all_AP50'] == 1.0
+    assert res['forgetting'] == 0.0
+    assert 'AP50_Platelets' not in res
+    metric.results.clear()
+    miss = _sample([[0, 0, 20, 20], [40, 40, 80, 80]], [0, 1])
+    # the RBC is missed, the WBC found
+    miss['pred_instances'] = miss['pred_instances'][1:]
+    metric.process({}, [miss])
+    res = metric.compute_metrics(metric.results)
+    assert res['old_AP50'] == 0.0 and res['forgetting'] == 1.0
+    assert np.isclose(res['all_AP50'], 0.5)
