@@ -1,15 +1,10 @@
 """Shared fixtures: a tiny Faster R-CNN config and its ONNX export."""
-import importlib.util
 import os.path as osp
 
 import pytest
-from deploy_utils import export
+from deploy_utils import export, root_conftest
 
-TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location(
-    '_tests_conftest', osp.join(TESTS, 'conftest.py'))
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
+_root = root_conftest()
 REPO, TINY_CONFIG = _root.REPO, _root.TINY_CONFIG
 
 pytest.importorskip('onnxruntime')
