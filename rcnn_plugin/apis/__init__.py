@@ -1,3 +1,10 @@
+from .deploy_check import (
+                     calibration_feeds,
+                     capture_input,
+                     dataset_image_paths,
+                     predict_dicts,
+                     self_check,
+)
 from .drawing import class_colour, draw_detections
 from .inputs import (
                      IMAGE_EXTS,
@@ -18,7 +25,8 @@ from .slicing import SlicedPredictor
 
 __all__ = [
     'IMAGE_EXTS', 'VIDEO_EXTS', 'OnnxPredictor', 'Predictor',
-    'SlicedPredictor', 'VideoReader',
+    'SlicedPredictor', 'VideoReader', 'calibration_feeds', 'capture_input',
+    'dataset_image_paths', 'predict_dicts', 'self_check',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
     'instances_to_dicts',
     'is_video', 'make_predictor', 'read_image', 'to_coco_results'

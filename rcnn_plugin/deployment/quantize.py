@@ -1,7 +1,7 @@
 """int8 static post-training quantisation of exported graphs (QDQ).
 
 Calibration runs the fp32 graphs inside mmdet's pipeline on sample images
-(:class:`rcnn_plugin.apis.OnnxPredictor` with ``record``) and collects the
+(:func:`rcnn_plugin.apis.calibration_feeds`) and collects the
 inputs each graph saw; ONNX Runtime's ``quantize_static`` then calibrates
 activation ranges (MinMax) on them. Weights are int8 (per channel),
 activations uint8, in QDQ format, which ONNX Runtime and OpenVINO both run.
@@ -9,34 +9,12 @@ Proposal NMS and post-processing stay in float32 Python as before.
 """
 import os
 import shutil
-from typing import Dict, List, Optional, Sequence
-
-import numpy as np
+from typing import Dict, Optional, Sequence
 
 from .export import graph_paths
 from .runtime import read_meta
 
-__all__ = ['calibration_feeds', 'quantize_graphs']
-
-
-def calibration_feeds(config: str, onnx: str,
-                      images: List[np.ndarray]) -> Dict[str, list]:
-    """Inputs of each graph on ``images`` (fp32 ONNX Runtime run).
-
-    Args:
-        config (str): Config file of the export.
-        onnx (str): Graph ``features`` file.
-        images (List[np.ndarray]): BGR calibration images.
-
-    Returns:
-        dict: Graph name to a list of input lists (float32 arrays).
-    """
-    from rcnn_plugin.apis import OnnxPredictor
-    record: Dict[str, list] = {}
-    predictor = OnnxPredictor(config, onnx, 'onnxruntime', record=record)
-    for image in images:
-        predictor.predict([image])
-    return record
+__all__ = ['quantize_graphs']
 
 
 class _Reader:
@@ -69,7 +47,8 @@ def quantize_graphs(onnx: str, out: str, feeds: Dict[str, list],
     Args:
         onnx (str): Graph ``features`` file of the fp32 export.
         out (str): Graph ``features`` file of the int8 export.
-        feeds (dict): Calibration inputs (:func:`calibration_feeds`).
+        feeds (dict): Calibration inputs
+            (:func:`rcnn_plugin.apis.calibration_feeds`).
         graphs (Sequence[str]): Graphs to quantise. Defaults to
             ``('features', 'bbox')``.
         per_channel (bool): Per-channel weight scales. Defaults to True.

@@ -6,14 +6,8 @@ import pytest
 from deploy_utils import export
 from mmengine.config import Config
 
-from rcnn_plugin.apis import OnnxPredictor
-from rcnn_plugin.deployment import (
-    check_exportable,
-    check_meta,
-    predict_dicts,
-    read_meta,
-    self_check,
-)
+from rcnn_plugin.apis import OnnxPredictor, predict_dicts, self_check
+from rcnn_plugin.deployment import check_exportable, check_meta, read_meta
 
 
 def test_export_equals_pytorch(deploy_config, torch_predictor, static_onnx,

@@ -6,13 +6,14 @@ import torch
 from deploy_utils import root_conftest
 from mmengine.config import Config
 
-from rcnn_plugin.apis import OnnxPredictor, Predictor
-from rcnn_plugin.deployment import (
+from rcnn_plugin.apis import (
+    OnnxPredictor,
+    Predictor,
     capture_input,
-    export_onnx,
     predict_dicts,
     self_check,
 )
+from rcnn_plugin.deployment import export_onnx
 
 
 def test_mask_rcnn_export_equals_pytorch(tmp_path):

@@ -1,12 +1,9 @@
 """int8 static quantisation of a tiny export runs."""
 import onnx
 
-from rcnn_plugin.apis import OnnxPredictor
+from rcnn_plugin.apis import OnnxPredictor, calibration_feeds
 from rcnn_plugin.deployment import read_meta
-from rcnn_plugin.deployment.quantize import (
-    calibration_feeds,
-    quantize_graphs,
-)
+from rcnn_plugin.deployment.quantize import quantize_graphs
 
 
 def test_quantised_model_runs(tmp_path, deploy_config, static_onnx,

@@ -79,8 +79,12 @@ def worker(args) -> None:
     from mmdet.registry import DATASETS
     from mmengine.config import Config
 
-    from rcnn_plugin.apis import instances_to_dicts, make_predictor, read_image
-    from rcnn_plugin.deployment import dataset_image_paths
+    from rcnn_plugin.apis import (
+        dataset_image_paths,
+        instances_to_dicts,
+        make_predictor,
+        read_image,
+    )
     cfg = Config.fromfile(args.config)
     paths = dataset_image_paths(cfg, 'test', args.num_images)
     ds_cfg = dict(cfg.test_dataloader.dataset, pipeline=[])

@@ -23,16 +23,14 @@ import numpy as np
 from rcnn_plugin.apis import (
     OnnxPredictor,
     Predictor,
-    collect_images,
-    read_image,
-)
-from rcnn_plugin.deployment import (
     capture_input,
+    collect_images,
     dataset_image_paths,
-    export_onnx,
     predict_dicts,
+    read_image,
     self_check,
 )
+from rcnn_plugin.deployment import export_onnx
 
 
 def parse_args(argv=None) -> argparse.Namespace:

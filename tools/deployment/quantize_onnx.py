@@ -18,12 +18,13 @@ import json
 
 from mmengine.config import Config
 
-from rcnn_plugin.apis import collect_images, read_image
-from rcnn_plugin.deployment import dataset_image_paths
-from rcnn_plugin.deployment.quantize import (
+from rcnn_plugin.apis import (
     calibration_feeds,
-    quantize_graphs,
+    collect_images,
+    dataset_image_paths,
+    read_image,
 )
+from rcnn_plugin.deployment.quantize import quantize_graphs
 
 
 def parse_args(argv=None) -> argparse.Namespace:

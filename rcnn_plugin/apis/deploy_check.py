@@ -1,14 +1,17 @@
-"""The export's self-check: ONNX backends against PyTorch on images."""
+"""The export's self-check (ONNX backends against PyTorch on images) and
+the int8 calibration data."""
 import copy
 from typing import Dict, List, Optional
 
 import numpy as np
 from mmdet.registry import DATASETS
 
-from .verify import compare_detections
+from rcnn_plugin.deployment import compare_detections
 
-__all__ = ['capture_input', 'dataset_image_paths', 'predict_dicts',
-           'self_check']
+from .predictor import instances_to_dicts
+
+__all__ = ['calibration_feeds', 'capture_input', 'dataset_image_paths',
+           'predict_dicts', 'self_check']
 
 
 def dataset_image_paths(cfg, split: str = 'test', num: Optional[int] = None,
@@ -27,7 +30,7 @@ def dataset_image_paths(cfg, split: str = 'test', num: Optional[int] = None,
     """
     from mmengine.registry import init_default_scope
 
-    import rcnn_plugin  # noqa: F401  (registers the datasets)
+    import rcnn_plugin.datasets  # noqa: F401  (registers the datasets)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader'].dataset)
     ds_cfg['pipeline'] = []
@@ -46,7 +49,6 @@ def predict_dicts(predictor, images: List[np.ndarray]) -> List[List[Dict]]:
     Returns:
         List[List[dict]]: :func:`instances_to_dicts` per image.
     """
-    from rcnn_plugin.apis import instances_to_dicts
     return [instances_to_dicts(predictor.predict([img])[0])
             for img in images]
 
@@ -105,3 +107,23 @@ def self_check(reference: List[List[Dict]], predictor,
             f"{report['max_score_diff']:.2e}; per image "
             f"{[round(f, 3) for f in report['per_image']]}")
     return report
+
+
+def calibration_feeds(config: str, onnx: str,
+                      images: List[np.ndarray]) -> Dict[str, list]:
+    """Inputs of each graph on ``images`` (fp32 ONNX Runtime run).
+
+    Args:
+        config (str): Config file of the export.
+        onnx (str): Graph ``features`` file.
+        images (List[np.ndarray]): BGR calibration images.
+
+    Returns:
+        dict: Graph name to a list of input lists (float32 arrays).
+    """
+    from .onnx_predictor import OnnxPredictor
+    record: Dict[str, list] = {}
+    predictor = OnnxPredictor(config, onnx, 'onnxruntime', record=record)
+    for image in images:
+        predictor.predict([image])
+    return record
