@@ -214,7 +214,10 @@ def main() -> None:
     predictor = make_predictor(args.config, checkpoint, args.backend,
                                args.onnx, args.device)
     if args.adapter:
-        name = predictor.load_adapter(args.adapter)
+        try:
+            name = predictor.load_adapter(args.adapter)
+        except ValueError as exc:  # another base or architecture
+            raise SystemExit(f'--adapter: {exc}') from exc
         print(f'adapter {name!r} loaded on the base {checkpoint}')
     if args.slice is not None:
         predictor = SlicedPredictor(

@@ -165,8 +165,11 @@ def load_adapter(model: nn.Module,
     return meta
 
 
-def base_mismatch_error(name: str, meta: Dict[str, Any],
-                        model_sha256: str) -> ValueError:
+def base_mismatch_error(
+        name: str,
+        meta: Dict[str, Any],
+        model_sha256: str,
+        hint: str = ', or pass check_base=False') -> ValueError:
     """The error for an adapter trained against other base weights.
 
     Args:
@@ -174,6 +177,8 @@ def base_mismatch_error(name: str, meta: Dict[str, Any],
         meta (dict): The adapter's meta data (``base_sha256``, and
             ``base_name`` when recorded).
         model_sha256 (str): :func:`base_fingerprint` of the model's base.
+        hint (str): The end of the advice. Defaults to
+            ', or pass check_base=False'.
 
     Returns:
         ValueError: The error, naming both hashes.
@@ -184,4 +189,4 @@ def base_mismatch_error(name: str, meta: Dict[str, Any],
         + (f' {base!r}' if base else '') +
         f' has sha256 {meta["base_sha256"]}, the loaded model\'s base has '
         f'sha256 {model_sha256} (frozen tensors differ). Load the base '
-        'checkpoint it was trained from, or pass check_base=False.')
+        f'checkpoint it was trained from{hint}.')

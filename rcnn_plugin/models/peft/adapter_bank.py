@@ -119,7 +119,7 @@ class AdapterBank:
                              f'first mismatched key {mismatch}')
         have = self.base_sha256(ckpt['state_dict'])
         if have != meta['base_sha256']:
-            raise base_mismatch_error(label, meta, have)
+            raise base_mismatch_error(label, meta, have, hint='')
         live = self.model.state_dict()
         state = OrderedDict(
             (k, v.to(device=live[k].device, dtype=live[k].dtype))
