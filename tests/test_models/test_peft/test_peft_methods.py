@@ -110,6 +110,7 @@ def test_adapter_checkpoint_hook_round_trip(method, tmp_path):
     base = copy.deepcopy(model.state_dict())
     _perturb(model)
     runner = SimpleNamespace(model=model, hooks=[], work_dir=str(tmp_path),
+                             cfg=Config(dict(load_from=None)),
                              logger=MMLogger.get_current_instance())
     AdapterCheckpointHook().before_save_checkpoint(
         runner, dict(meta=dict(epoch=2)))
