@@ -67,6 +67,11 @@ class NewClassDataset(ClassSubsetDataset):
             return
         self.num_old_labels = 0
         super().full_init()
+        counts = {c: 0 for c in self.new_classes}
+        for i in range(len(self)):
+            for label in self.get_cat_ids(i):
+                counts[self.classes[label]] += 1
+        print_log(f'new-class instances: {counts}', logger='current')
         if not self.num_old_labels:
             return
         msg = (f'the new data labels {self.num_old_labels} instances of the '

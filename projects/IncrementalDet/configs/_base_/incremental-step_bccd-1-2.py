@@ -9,10 +9,9 @@ custom_imports = dict(
 
 old_classes = ('RBC', )
 new_classes = ('WBC', 'Platelets')
-# The base model of configs/bccd_fewshot (RBC only, 8 epochs):
-#   .venv/bin/python tools/train.py \
-#       configs/bccd_fewshot/faster-rcnn_mobilenetv2_fpn-128_base-training_bccd.py \
-#       --work-dir work_dirs/bccd_fewshot/base
+# The base model (RBC only, 8 epochs) of configs/bccd_fewshot's
+# base-training config, trained with --work-dir work_dirs/bccd_fewshot/base
+# (the command is in projects/IncrementalDet/README.md).
 teacher_ckpt = 'work_dirs/bccd_fewshot/base/epoch_8.pth'
 
 # The student starts from the teacher with its heads grown from 1 to 3
@@ -49,3 +48,16 @@ val_evaluator = [
     dict(type='CocoMetric', metric='bbox', classwise=True),
 ]
 test_evaluator = val_evaluator
+
+# The config doctor without its 'empty_data' check: in a step the old
+# classes have no label by design (it would stop training on RBC having no
+# instance). NewClassDataset logs the instances of every new class instead.
+custom_hooks = [
+    dict(
+        type='ConfigDoctorHook',
+        checks=('feature_strides', 'num_classes', 'normalisation',
+                'learning_rate', 'schedule', 'sampler', 'evaluator',
+                'ignored_negatives')),
+    dict(type='TrainingHealthHook', nonfinite='stop', divergence='warn',
+         collapse='warn'),
+]
