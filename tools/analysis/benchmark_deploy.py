@@ -136,7 +136,9 @@ def summarise(results: dict) -> list:
         row = dict(row=name, p50_ms=float(np.percentile(lat, 50)),
                    p90_ms=float(np.percentile(lat, 90)),
                    images_per_s=float(1000 / lat.mean()),
-                   peak_rss_mb=res['peak_rss_mb'], map50=res['map50'])
+                   peak_rss_mb=res['peak_rss_mb'],
+                   rss_after_imports_mb=res['rss_after_imports_mb'],
+                   map50=res['map50'])
         if ref is not None:
             cmp = compare_detections(ref['dets'], res['dets'])
             row.update(match_fraction=cmp['match_fraction'],
