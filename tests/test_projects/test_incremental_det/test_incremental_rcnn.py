@@ -130,3 +130,23 @@ def test_bad_input_errors(tmp_path, model):
     det = MODELS.build(cfg)
     for a, b in zip(det.teacher.parameters(), teacher.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_step_checkpoint_is_the_next_steps_teacher(tmp_path, model):
+    """1+2 then +1: the step's weights (classes RBC, WBC, Platelets) load
+    as the teacher of the next step, whose student grows to 4 classes."""
+    path = str(tmp_path / 'step1.pth')
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {
+                    'classes': ('RBC', 'WBC', 'Platelets')}}}, path)
+    cfg = _model_cfg()
+    cfg.roi_head.bbox_head.num_classes = 4
+    cfg.update(old_classes=('RBC', 'WBC', 'Platelets'),
+               new_classes=('Eosinophil', ), teacher_ckpt=path,
+               allow_random_teacher=False)
+    step2 = MODELS.build(cfg)
+    step2.init_weights()
+    old = model.state_dict()['roi_head.bbox_head.fc_cls.weight']
+    new = step2.state_dict()['roi_head.bbox_head.fc_cls.weight']
+    assert new.shape[0] == 5
+    assert torch.equal(new[:3], old[:3]) and torch.equal(new[4], old[3])
