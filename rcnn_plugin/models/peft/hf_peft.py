@@ -16,6 +16,7 @@ back (``peft``'s per-layer ``merge()``) and restores the plain layers.
 """
 import re
 import sys
+import types
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional
 
@@ -140,7 +141,7 @@ def hf_tuner_layers(model: nn.Module) -> Dict[str, nn.Module]:
     Returns:
         dict[str, nn.Module]: ``peft`` ``BaseTunerLayer`` instances.
     """
-    if 'peft' not in sys.modules:  # never imports peft itself
+    if sys.modules.get('peft') is None:  # never imports peft itself
         return {}
     from peft.tuners.tuners_utils import BaseTunerLayer
     return {n: m for n, m in model.named_modules()
@@ -263,6 +264,24 @@ def inject_backend(model: nn.Module, backend: str, peft_cfg: Optional[dict],
     freeze.setdefault('frozen', '.*')
 
 
+def _init_weights_around_adapters(self: nn.Module) -> None:
+    """The detector's ``init_weights`` with its ``peft`` layers taken out.
+
+    mmengine's initialisers match layers by class name, and ``peft``'s
+    wrappers and LoRA factors are named ``Conv2d`` / ``Linear``: they would
+    re-initialise ``lora_B`` (no longer zero) or fail on DoRA. Here they see
+    the plain base layers only, as in the model without ``peft``.
+    """
+    layers = hf_tuner_layers(self)
+    for name, layer in layers.items():
+        _set_submodule(self, name, layer.get_base_layer())
+    try:
+        type(self).init_weights(self)
+    finally:
+        for name, layer in layers.items():
+            _set_submodule(self, name, layer)
+
+
 def finish_hf(model: nn.Module) -> None:
     """After the freezing policy: adapters train, and stay trainable.
 
@@ -276,6 +295,8 @@ def finish_hf(model: nn.Module) -> None:
     if not hf_tuner_layers(model):
         return
     numel = mark_hf_trainable(model)
+    model.init_weights = types.MethodType(_init_weights_around_adapters,
+                                          model)
     model.train()
     keys = set(hf_adapter_keys(model))
     dead = [n for n, p in model.named_parameters()

@@ -123,6 +123,9 @@ def test_bad_type_and_rank_are_errors():
 def test_our_lora_equals_peft_lora_under_the_same_weights():
     ours = _build()
     theirs = _build(type='LoRA', r=4, lora_alpha=8)  # alpha / r = 2 both
+    for name, value in theirs.state_dict().items():  # init_weights kept
+        if 'lora_B' in name:  # peft's zero B (mmengine's Xavier would not)
+            assert not value.any(), name
     state = {k: v for k, v in ours.state_dict().items() if 'lora_' not in k}
     result = theirs.load_state_dict(remap_base_keys(state, theirs),
                                     strict=False)
