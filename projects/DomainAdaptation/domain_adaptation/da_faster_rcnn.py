@@ -98,7 +98,8 @@ class DAFasterRCNN(TwoStageDetector):
         self._feats: Tuple[Tensor, ...] = ()
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Backbone and neck features, kept for the domain losses.
+        """Backbone and neck features, kept in training for the domain
+        losses.
 
         Args:
             batch_inputs (Tensor): (N, 3, H, W) images.
@@ -106,8 +107,10 @@ class DAFasterRCNN(TwoStageDetector):
         Returns:
             tuple[Tensor]: Multi-level features (N, C, H_l, W_l).
         """
-        self._feats = super().extract_feat(batch_inputs)
-        return self._feats
+        feats = super().extract_feat(batch_inputs)
+        if self.training:  # read by the source domain losses
+            self._feats = feats
+        return feats
 
     def loss(self, batch_inputs: Union[Tensor, Dict[str, Tensor]],
              batch_data_samples: Union[SampleList, Dict[str, SampleList]]
