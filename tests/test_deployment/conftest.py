@@ -44,3 +44,11 @@ def static_onnx(tmp_path_factory, torch_predictor, cell_images) -> str:
     path = str(tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
     export(torch_predictor, cell_images[0], path, dynamic=False)
     return path
+
+
+@pytest.fixture(scope='session')
+def ort_predictor(deploy_config, static_onnx):
+    """ONNX Runtime predictor of the static export (shared: building the
+    mmdet side costs seconds)."""
+    from rcnn_plugin.apis import OnnxPredictor
+    return OnnxPredictor(deploy_config, static_onnx)

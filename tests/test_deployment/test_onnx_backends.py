@@ -34,7 +34,8 @@ def _same(ref: list, other: list) -> bool:
 
 
 def test_backends_same_results_json(tmp_path, deploy_config, synthetic_cells,
-                                    torch_predictor, static_onnx):
+                                    torch_predictor, ort_predictor,
+                                    static_onnx):
     tool = _infer_tool()
     src = tmp_path / 'images'
     src.mkdir()
@@ -42,7 +43,7 @@ def test_backends_same_results_json(tmp_path, deploy_config, synthetic_cells,
             osp.join(synthetic_cells, 'val')))[:2]:
         shutil.copy(osp.join(synthetic_cells, 'val', name), src / name)
     predictors = dict(pytorch=torch_predictor,
-                      onnxruntime=OnnxPredictor(deploy_config, static_onnx))
+                      onnxruntime=ort_predictor)
     if importlib.util.find_spec('openvino') is not None:
         predictors['openvino'] = OnnxPredictor(deploy_config, static_onnx,
                                                'openvino')

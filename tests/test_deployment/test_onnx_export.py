@@ -10,12 +10,12 @@ from rcnn_plugin.apis import OnnxPredictor, predict_dicts, self_check
 from rcnn_plugin.deployment import check_exportable, check_meta, read_meta
 
 
-def test_export_equals_pytorch(deploy_config, torch_predictor, static_onnx,
+def test_export_equals_pytorch(ort_predictor, torch_predictor, static_onnx,
                                cell_images):
     reference = predict_dicts(torch_predictor, cell_images)
     assert all(reference)
-    onnx_pred = OnnxPredictor(deploy_config, static_onnx)
-    report = self_check(reference, onnx_pred, cell_images, min_match=0.99)
+    report = self_check(reference, ort_predictor, cell_images,
+                        min_match=0.99)
     assert report['per_image'] == [1.0, 1.0]
     assert report['max_box_diff'] < 1e-2
     assert report['max_score_diff'] < 1e-4
@@ -24,10 +24,9 @@ def test_export_equals_pytorch(deploy_config, torch_predictor, static_onnx,
     assert meta['graph'] == 'features'
 
 
-def test_image_without_detections(deploy_config, torch_predictor,
-                                  static_onnx, cell_images):
-    onnx_pred = OnnxPredictor(deploy_config, static_onnx)
-    preds = (torch_predictor, onnx_pred)
+def test_image_without_detections(ort_predictor, torch_predictor,
+                                  cell_images):
+    preds = (torch_predictor, ort_predictor)
     for pred in preds:  # nothing passes: the empty path of both
         pred.model.roi_head.test_cfg.score_thr = 1.01
     try:
