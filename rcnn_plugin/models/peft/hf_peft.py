@@ -20,6 +20,7 @@ import types
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional
 
+import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
@@ -280,6 +281,26 @@ def _init_weights_around_adapters(self: nn.Module) -> None:
     finally:
         for name, layer in layers.items():
             _set_submodule(self, name, layer)
+    for layer in layers.values():
+        _refresh_dora(layer)
+
+
+@torch.no_grad()
+def _refresh_dora(layer: nn.Module) -> None:
+    """Recompute DoRA magnitudes from the (re-initialised) base weight.
+
+    In place, so an optimizer that holds the parameter keeps it.
+    """
+    for adapter, magnitude in getattr(layer, 'lora_magnitude_vector',
+                                      {}).items():
+        old = magnitude.weight
+        magnitude.update_layer(
+            base_layer=layer.get_base_layer(),
+            lora_A=layer.lora_A[adapter].weight,
+            lora_B=layer.lora_B[adapter].weight,
+            scaling=layer.scaling[adapter])
+        old.copy_(magnitude.weight.reshape(old.shape))
+        magnitude.weight = old
 
 
 def finish_hf(model: nn.Module) -> None:

@@ -183,3 +183,14 @@ def test_adapter_round_trip_and_merge(method, kwargs, tmp_path):
     plain.load_state_dict(state, strict=True)
     plain.eval()
     _assert_close(model, plain)
+
+
+def test_dora_starts_at_the_base_model_after_init_weights():
+    model = _build(type='DoRA', r=4, lora_alpha=8)  # init_weights ran
+    base = copy.deepcopy(model)
+    for name, layer in hf_tuner_layers(base).items():
+        parent, _, child = name.rpartition('.')
+        setattr(base.get_submodule(parent), child, layer.get_base_layer())
+    model.eval(), base.eval()
+    for a, b in zip(_outputs(model, IMAGE), _outputs(base, IMAGE)):
+        assert torch.equal(a, b)
