@@ -15,7 +15,10 @@ It writes ``OUT/<config name>_merged.py`` (the config with the detector's
 own type, no ``lora`` / ``freeze`` keys and no adapter hook) and
 ``OUT/<config name>_merged.pth`` (an mmengine checkpoint with the keys of
 that plain model), then checks that the merged model's features and box
-head outputs equal the unmerged model's on a random image.
+head outputs equal the unmerged model's on a random image. Conv adapters
+and prompts fold where exact, and the adapters of the ``peft`` backend
+(``backend='peft'``: LoRA, DoRA, LoHa, LoKr, IA3) fold through each
+layer's own ``peft`` ``merge()`` (see ``docs/peft.md``).
 """
 import argparse
 import copy
