@@ -8,6 +8,9 @@ import pytest
 
 from rcnn_plugin.apis import OnnxPredictor, make_predictor
 
+pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
+                    "pip install -e '.[deploy]'")
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 

@@ -3,11 +3,15 @@ import json
 
 import numpy as np
 import pytest
-from deploy_utils import export
 from mmengine.config import Config
 
 from rcnn_plugin.apis import OnnxPredictor, predict_dicts, self_check
 from rcnn_plugin.deployment import check_exportable, check_meta, read_meta
+
+from conftest import export_tiny
+
+pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
+                    "pip install -e '.[deploy]'")
 
 
 def test_export_equals_pytorch(ort_predictor, torch_predictor, static_onnx,
@@ -40,7 +44,7 @@ def test_image_without_detections(ort_predictor, torch_predictor,
 def test_dynamic_image_size(tmp_path, torch_predictor, deploy_config,
                             cell_images):
     path = str(tmp_path / 'dyn.onnx')
-    export(torch_predictor, cell_images[0], path, dynamic=True)
+    export_tiny(torch_predictor, cell_images[0], path, dynamic=True)
     wide = np.ascontiguousarray(np.concatenate(cell_images, axis=1))
     images = [cell_images[0], wide]  # 320x320 and 160x320 model inputs
     reference = predict_dicts(torch_predictor, images)
@@ -52,8 +56,9 @@ def test_dynamic_image_size(tmp_path, torch_predictor, deploy_config,
 def test_static_graph_refuses_larger_input(tmp_path, torch_predictor,
                                            deploy_config, cell_images):
     path = str(tmp_path / 'static.onnx')  # fixed to a 160x320 input
-    export(torch_predictor, np.ascontiguousarray(cell_images[0][:48]), path,
-           dynamic=False)
+    export_tiny(torch_predictor,
+                np.ascontiguousarray(cell_images[0][:48]), path,
+                dynamic=False)
     with pytest.raises(ValueError, match='export with --dynamic'):
         OnnxPredictor(deploy_config, path).predict([cell_images[0]])
 

@@ -1,9 +1,13 @@
 """int8 static quantisation of a tiny export runs."""
-import onnx
+import pytest
 
 from rcnn_plugin.apis import OnnxPredictor, calibration_feeds
 from rcnn_plugin.deployment import read_meta
 from rcnn_plugin.deployment.quantize import quantize_graphs
+
+pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
+                    "pip install -e '.[deploy]'")
+onnx = pytest.importorskip('onnx')
 
 
 def test_quantised_model_runs(tmp_path, deploy_config, static_onnx,
