@@ -303,6 +303,33 @@ def _refresh_dora(layer: nn.Module) -> None:
         magnitude.weight = old
 
 
+def _plain_keys_onto_base_layers(model: nn.Module, state_dict: dict,
+                                 prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: a plain checkpoint fills the base layers.
+
+    ``peft`` moves a wrapped layer's tensors to ``<layer>.base_layer.*``, so
+    a ``load_from`` of the model without ``peft`` (mmengine loads with
+    ``strict=False``) would leave every targeted layer at its
+    initialisation with only a missing-key warning. Keys are remapped in
+    place, as :func:`remap_base_keys` does, before any child loads.
+    """
+    local = [k[len(prefix):] for k in state_dict if k.startswith(prefix)]
+    remapped = remap_base_keys(dict.fromkeys(local), model)
+    for plain, moved in zip(local, remapped):
+        if moved != plain:
+            state_dict[prefix + moved] = state_dict.pop(prefix + plain)
+
+
+def _refresh_dora_after_load(model: nn.Module, incompatible) -> None:
+    """Recompute DoRA magnitudes a loaded state dict did not carry."""
+    missing = set(incompatible.missing_keys)
+    for name, layer in hf_tuner_layers(model).items():
+        vectors = getattr(layer, 'lora_magnitude_vector', {})
+        if any(f'{name}.lora_magnitude_vector.{a}.weight' in missing
+               for a in vectors):
+            _refresh_dora(layer)
+
+
 def finish_hf(model: nn.Module) -> None:
     """After the freezing policy: adapters train, and stay trainable.
 
@@ -318,6 +345,8 @@ def finish_hf(model: nn.Module) -> None:
     numel = mark_hf_trainable(model)
     model.init_weights = types.MethodType(_init_weights_around_adapters,
                                           model)
+    model.register_load_state_dict_pre_hook(_plain_keys_onto_base_layers)
+    model.register_load_state_dict_post_hook(_refresh_dora_after_load)
     model.train()
     keys = set(hf_adapter_keys(model))
     dead = [n for n, p in model.named_parameters()

@@ -194,3 +194,30 @@ def test_dora_starts_at_the_base_model_after_init_weights():
     model.eval(), base.eval()
     for a, b in zip(_outputs(model, IMAGE), _outputs(base, IMAGE)):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('method,kwargs', [
+    ('LoHa', dict(r=4, alpha=8)), ('DoRA', dict(r=4, lora_alpha=8))])
+def test_plain_load_from_fills_the_wrapped_base_layers(method, kwargs):
+    """mmengine's ``load_from`` of a plain checkpoint (strict=False) must
+    reach the layers ``peft`` moved under ``base_layer``, not skip them;
+    DoRA then starts at the loaded base (its magnitudes recomputed)."""
+    from mmengine.runner.checkpoint import load_state_dict
+    model = _build(type=method, **kwargs)
+    plain_cfg = plain_config(Config(dict(model=_model_cfg(
+        type=method, **kwargs))))
+    torch.manual_seed(1)
+    plain = MODELS.build(plain_cfg.model)
+    plain.init_weights()
+    state = plain.state_dict()
+    wrapped = [name for name in hf_tuner_layers(model)]
+    assert wrapped
+    load_state_dict(model, state, strict=False)
+    own = model.state_dict()
+    for name in wrapped:
+        assert torch.equal(own[f'{name}.base_layer.weight'],
+                           state[f'{name}.weight']), name
+    if method == 'DoRA':
+        plain.eval()
+        model.eval()
+        _assert_close(model, plain)
