@@ -77,13 +77,15 @@ def test_bad_method_as_a_user_sees_it(tiny_config, synthetic_cells):
 
 
 @pytest.mark.slow
-def test_benchmark_writes_the_table(tiny_config, tmp_path):
+def test_benchmark_writes_the_table(tiny_config, tmp_path, capsys):
     out = str(tmp_path / 'bench')
     _tool('explain_benchmark').main([
         tiny_config, 'none', '--split', 'val', '--methods', 'eigencam',
         'drise', '--masks', '2', '--max-images', '1', '--max-dets', '1',
         '--steps', '2', '--score-thr', '0', '--out-dir', out])
     result = json.load(open(osp.join(out, 'faithfulness.json')))
+    assert result['complete'] is True and result['max_dets'] == 1
+    assert '[1/1] ' in capsys.readouterr().out  # per-image progress
     names = [row['method'] for row in result['table']]
     assert names == ['eigencam', 'drise', 'random', 'centre']
     for row in result['table']:

@@ -19,6 +19,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 import numpy as np
 from mmdet.registry import DATASETS
@@ -91,25 +92,41 @@ def run(args: argparse.Namespace) -> dict:
         score_thr=args.score_thr, max_dets=args.max_dets, masks=args.masks,
         seed=args.seed) for m in args.methods}
     per_image, files, empty = [], [], []
-    for i in range(min(args.max_images, len(dataset))):
+    total = min(args.max_images, len(dataset))
+    os.makedirs(args.out_dir, exist_ok=True)
+    out = None
+    for i in range(total):
         info = dataset.get_data_info(i)
         image = read_image(info['img_path'])
         if image is None:
+            print(f"[{i + 1}/{total}] {info['img_path']}: unreadable, "
+                  'skipped')
             continue
+        start = time.perf_counter()
         result = benchmark_image(explainers, image, *ground_truth(info),
                                  steps=args.steps, seed=args.seed)
-        if not next(iter(result.values()))['rows']:
-            print(f"{info['img_path']}: no detection >= {args.score_thr}")
+        dets = len(next(iter(result.values()))['rows'])
+        if not dets:
             empty.append(info['img_path'])
         per_image.append(result)
         files.append(info['img_path'])
+        print(f"[{i + 1}/{total}] {osp.basename(info['img_path'])}: "
+              f'{dets} detections >= {args.score_thr}, '
+              f'{time.perf_counter() - start:.1f} s (maps: '
+              + ', '.join(f"{m} {r['seconds']:.1f} s"
+                          for m, r in result.items()) + ')', flush=True)
+        # Written after every image, so an interrupted run keeps its rows.
+        out = _write(args, per_image, files, empty, complete=i + 1 == total)
+    return out or _write(args, per_image, files, empty, complete=True)
+
+
+def _write(args, per_image, files, empty, complete: bool) -> dict:
     table = summarise(per_image)
-    os.makedirs(args.out_dir, exist_ok=True)
     out = dict(config=args.config, checkpoint=args.checkpoint,
                split=args.split, seed=args.seed, steps=args.steps,
                masks=args.masks, layer=args.layer, canvas='blur',
-               score_thr=args.score_thr, table=table,
-               without_detections=empty,
+               score_thr=args.score_thr, max_dets=args.max_dets,
+               complete=complete, table=table, without_detections=empty,
                images=[dict(file=f, **r) for f, r in zip(files, per_image)])
     with open(osp.join(args.out_dir, 'faithfulness.json'), 'w') as f:
         json.dump(out, f, indent=1)
