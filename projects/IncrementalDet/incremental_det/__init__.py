@@ -1,5 +1,10 @@
-"""Incremental (continual) object detection for Faster R-CNN."""
+"""Incremental (continual) object detection for Faster and Mask R-CNN."""
 from .datasets import NewClassDataset
+from .incremental_mask_rcnn import (
+    IncrementalMaskRCNN,
+    mask_logit_distill,
+    paste_masks,
+)
 from .incremental_rcnn import IncrementalFasterRCNN
 from .losses import (
     UnbiasedCrossEntropyLoss,
@@ -16,6 +21,7 @@ from .teacher import build_teacher, check_class_split, load_teacher
 
 __all__ = [
     'IncrementalFasterRCNN',
+    'IncrementalMaskRCNN',
     'IncrementalVOCMetric',
     'NewClassDataset',
     'UnbiasedCrossEntropyLoss',
@@ -27,6 +33,8 @@ __all__ = [
     'filter_pseudo_labels',
     'ilod_logit_distill',
     'load_teacher',
+    'mask_logit_distill',
+    'paste_masks',
     'rpn_distill',
     'unbiased_cross_entropy',
     'unbiased_logit_distill',

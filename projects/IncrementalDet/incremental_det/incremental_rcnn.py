@@ -14,6 +14,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
@@ -79,6 +80,12 @@ class IncrementalFasterRCNN(TwoStageDetector):
         init_cfg (OptMultiConfig): Init config. Defaults to None.
     """
 
+    distill_defaults = DISTILL_DEFAULTS
+    # Weights in ``distill`` (the rest are options), and those of losses
+    # on the teacher's RoIs (they share the RoI sampling).
+    loss_weights = ('cls', 'reg', 'rpn', 'feat')
+    roi_loss_weights = ('cls', 'reg')
+
     def __init__(self,
                  backbone: ConfigType,
                  rpn_head: ConfigType,
@@ -103,7 +110,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.old_classes = tuple(old_classes)
         self.new_classes = tuple(new_classes)
-        self.distill = {**DISTILL_DEFAULTS, **(distill or {})}
+        self.distill = {**self.distill_defaults, **(distill or {})}
         self.pseudo_label = dict(pseudo_label) if pseudo_label else None
         self.teacher_ckpt = teacher_ckpt
         # A list hides the teacher from the module tree: it is not saved,
@@ -117,23 +124,32 @@ class IncrementalFasterRCNN(TwoStageDetector):
         self._capture: Optional[dict] = None
         self.rpn_head.register_forward_hook(self._capture_rpn)
 
-    @staticmethod
-    def _check_args(roi_head, old_classes, new_classes, teacher_ckpt,
-                    allow_random_teacher, distill, pseudo_label) -> None:
+    @classmethod
+    def _check_roi_head(cls, roi_head: dict, old_classes: Sequence[str],
+                        new_classes: Sequence[str]) -> None:
+        """Class counts of the heads (a subclass adds its heads)."""
+        if roi_head.get('mask_head') is not None:
+            raise ValueError('roi_head has a mask_head: use '
+                             "type='IncrementalMaskRCNN' for Mask R-CNN")
         num = roi_head['bbox_head']['num_classes']
         if num != len(old_classes) + len(new_classes):
             raise ValueError(
                 f'roi_head.bbox_head.num_classes is {num}, but old_classes '
                 f'{list(old_classes)} + new_classes {list(new_classes)} '
                 f'are {len(old_classes) + len(new_classes)}')
+
+    @classmethod
+    def _check_args(cls, roi_head, old_classes, new_classes, teacher_ckpt,
+                    allow_random_teacher, distill, pseudo_label) -> None:
+        cls._check_roi_head(roi_head, old_classes, new_classes)
         if teacher_ckpt is None and not allow_random_teacher:
             raise ValueError(
                 'model.teacher_ckpt is None: name the previous step\'s '
                 'checkpoint (or set allow_random_teacher=True in tests)')
-        unknown = sorted(set(distill or {}) - set(DISTILL_DEFAULTS))
+        unknown = sorted(set(distill or {}) - set(cls.distill_defaults))
         if unknown:
             raise ValueError(f'unknown distill keys {unknown}; known: '
-                             f'{sorted(DISTILL_DEFAULTS)}')
+                             f'{sorted(cls.distill_defaults)}')
         if (distill or {}).get('cls_mode', 'l2') not in ('l2', 'unbiased'):
             raise ValueError("distill.cls_mode must be 'l2' or 'unbiased'")
         unknown = sorted(set(pseudo_label or {}) - {'score_thr', 'iou_thr'})
@@ -150,7 +166,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
     def uses_teacher(self) -> bool:
         """Whether a training step runs the teacher."""
         return self.pseudo_label is not None or any(
-            self.distill[k] > 0 for k in ('cls', 'reg', 'rpn', 'feat'))
+            self.distill[k] > 0 for k in self.loss_weights)
 
     def init_weights(self) -> None:
         """Initialise as configured, then copy the teacher with its heads
@@ -238,20 +254,27 @@ class IncrementalFasterRCNN(TwoStageDetector):
         """Copies of ``samples`` with the kept pseudo-labels added."""
         if not len(out['rois']):
             return samples
+        result = []
+        for sample, kept in zip(samples,
+                                self._pseudo_labels(teacher, out, samples)):
+            sample = copy.copy(sample)
+            sample.gt_instances = add_pseudo_labels(sample.gt_instances,
+                                                    kept)
+            result.append(sample)
+        return result
+
+    def _pseudo_labels(self, teacher: TwoStageDetector, out: dict,
+                       samples: SampleList) -> List[InstanceData]:
+        """The teacher's kept detections per image (``bboxes``,
+        ``labels``), from its RoI outputs ``out`` (not empty)."""
         nums = out['nums']
         preds = teacher.roi_head.bbox_head.predict_by_feat(
             rois=out['rois'].split(nums), cls_scores=out['cls'].split(nums),
             bbox_preds=out['reg'].split(nums), batch_img_metas=out['metas'],
             rcnn_test_cfg=teacher.test_cfg.rcnn, rescale=False)
-        result = []
-        for sample, pred in zip(samples, preds):
-            sample = copy.copy(sample)
-            kept = filter_pseudo_labels(pred, sample.gt_instances,
-                                        **self.pseudo_label)
-            sample.gt_instances = add_pseudo_labels(sample.gt_instances,
-                                                    kept)
-            result.append(sample)
-        return result
+        return [filter_pseudo_labels(pred, sample.gt_instances,
+                                     **self.pseudo_label)
+                for sample, pred in zip(samples, preds)]
 
     def _distill_rois(self, out: dict) -> Tensor:
         """Rows of the teacher's RoIs to distil on (ILOD's sampling)."""
@@ -270,7 +293,6 @@ class IncrementalFasterRCNN(TwoStageDetector):
         """The weighted distillation losses (only those switched on)."""
         w = self.distill
         feats = captured['feats']
-        zero = feats[0].sum() * 0
         losses = {}
         if w['feat'] > 0:
             losses['loss_distill_feat'] = w['feat'] * feature_distill(
@@ -279,10 +301,24 @@ class IncrementalFasterRCNN(TwoStageDetector):
             s_cls, s_reg = captured['rpn']
             losses['loss_distill_rpn'] = w['rpn'] * rpn_distill(
                 s_cls, s_reg, out['rpn_cls'], out['rpn_reg'])
-        if w['cls'] <= 0 and w['reg'] <= 0:
+        if all(w[k] <= 0 for k in self.roi_loss_weights):
             return losses
         idx = self._distill_rois(out) if len(out['rois']) else None
-        if idx is None or not len(idx):
+        if idx is not None and not len(idx):
+            idx = None
+        losses.update(self._roi_distill_losses(feats, out, idx))
+        return losses
+
+    def _roi_distill_losses(self, feats: Tuple[Tensor], out: dict,
+                            idx: Optional[Tensor]) -> dict:
+        """Losses on the teacher's RoIs ``out['rois'][idx]`` (``idx``
+        None: no RoI, the losses are zeros that keep the graph)."""
+        w = self.distill
+        zero = feats[0].sum() * 0
+        losses = {}
+        if w['cls'] <= 0 and w['reg'] <= 0:
+            return losses
+        if idx is None:
             s_cls = s_reg = t_cls = t_reg = None
         else:
             res = self.roi_head._bbox_forward(feats, out['rois'][idx])

@@ -5,6 +5,11 @@ Boxes are ``(x1, y1, x2, y2)`` in absolute pixels of the network input
 """
 import torch
 from mmdet.structures.bbox import bbox_overlaps
+from mmdet.structures.mask import (
+    BaseInstanceMasks,
+    BitmapMasks,
+    PolygonMasks,
+)
 from mmengine.structures import InstanceData
 
 
@@ -49,12 +54,21 @@ def add_pseudo_labels(gt_instances: InstanceData,
                       pseudo: InstanceData) -> InstanceData:
     """Append pseudo-labels to the ground truth of one image.
 
+    With instance masks (Mask R-CNN), the pseudo-labels need ``masks`` of
+    the ground truth's height and width; polygon ground truth is turned
+    into bitmaps to join them.
+
     Args:
-        gt_instances (InstanceData): Ground truth (``bboxes``, ``labels``).
-        pseudo (InstanceData): From :func:`filter_pseudo_labels`.
+        gt_instances (InstanceData): Ground truth (``bboxes``, ``labels``,
+            optionally ``masks``).
+        pseudo (InstanceData): From :func:`filter_pseudo_labels`, with
+            ``masks`` (``BitmapMasks``) when the ground truth has them.
 
     Returns:
         InstanceData: A new ``InstanceData`` with both.
+
+    Raises:
+        ValueError: If the ground truth has masks and ``pseudo`` has none.
     """
     gt_bboxes = gt_instances.bboxes
     boxed = hasattr(gt_bboxes, 'tensor')
@@ -64,4 +78,21 @@ def add_pseudo_labels(gt_instances: InstanceData,
         bboxes = type(gt_bboxes)(bboxes)
     labels = torch.cat([gt_instances.labels,
                         pseudo.labels.to(gt_instances.labels)])
-    return InstanceData(bboxes=bboxes, labels=labels)
+    result = InstanceData(bboxes=bboxes, labels=labels)
+    if 'masks' in gt_instances:
+        result.masks = _cat_masks(gt_instances.masks, pseudo)
+    return result
+
+
+def _cat_masks(gt_masks: BaseInstanceMasks,
+               pseudo: InstanceData) -> BaseInstanceMasks:
+    """Ground-truth masks followed by the pseudo-labels' bitmaps."""
+    if 'masks' not in pseudo:
+        raise ValueError(
+            'the ground truth has instance masks but the pseudo-labels '
+            'have none: give them masks (IncrementalMaskRCNN pastes the '
+            "teacher's) or use a model without a mask head")
+    if isinstance(gt_masks, PolygonMasks):
+        gt_masks = BitmapMasks(gt_masks.to_ndarray(), gt_masks.height,
+                               gt_masks.width)
+    return BitmapMasks.cat([gt_masks, pseudo.masks])

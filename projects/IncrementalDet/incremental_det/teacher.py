@@ -60,6 +60,8 @@ def build_teacher(backbone: dict, neck: Optional[dict], rpn_head: dict,
     """
     roi_head = copy.deepcopy(ConfigDict(roi_head))
     roi_head.bbox_head['num_classes'] = num_old_classes
+    if roi_head.get('mask_head') is not None:  # Mask R-CNN
+        roi_head.mask_head['num_classes'] = num_old_classes
     # Not trained: a plain loss, whatever the student's (e.g. MMA's).
     roi_head.bbox_head['loss_cls'] = dict(
         type='CrossEntropyLoss', use_sigmoid=False)

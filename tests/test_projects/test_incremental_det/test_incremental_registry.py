@@ -9,6 +9,7 @@ from projects.IncrementalDet import incremental_det
 
 EXPECTED = [
     (MODELS, 'IncrementalFasterRCNN', incremental_det.IncrementalFasterRCNN),
+    (MODELS, 'IncrementalMaskRCNN', incremental_det.IncrementalMaskRCNN),
     (MODELS, 'UnbiasedCrossEntropyLoss',
      incremental_det.UnbiasedCrossEntropyLoss),
     (DATASETS, 'NewClassDataset', incremental_det.NewClassDataset),
