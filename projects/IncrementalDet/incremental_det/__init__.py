@@ -17,21 +17,28 @@ from .losses import (
 )
 from .metrics import IncrementalVOCMetric
 from .pseudo_labels import add_pseudo_labels, filter_pseudo_labels
+from .replay_hook import ReplayMemoryHook
+from .replay_memory import build_replay_memory, load_replay_memory
+from .replay_transform import BoxReplay
 from .teacher import build_teacher, check_class_split, load_teacher
 
 __all__ = [
+    'BoxReplay',
     'IncrementalFasterRCNN',
     'IncrementalMaskRCNN',
     'IncrementalVOCMetric',
     'NewClassDataset',
+    'ReplayMemoryHook',
     'UnbiasedCrossEntropyLoss',
     'add_pseudo_labels',
     'box_delta_distill',
+    'build_replay_memory',
     'build_teacher',
     'check_class_split',
     'feature_distill',
     'filter_pseudo_labels',
     'ilod_logit_distill',
+    'load_replay_memory',
     'load_teacher',
     'mask_logit_distill',
     'paste_masks',

@@ -2,7 +2,7 @@
 import inspect
 
 import pytest
-from mmdet.registry import DATASETS, METRICS, MODELS
+from mmdet.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from test_style import _documented_args
 
 from projects.IncrementalDet import incremental_det
@@ -14,6 +14,8 @@ EXPECTED = [
      incremental_det.UnbiasedCrossEntropyLoss),
     (DATASETS, 'NewClassDataset', incremental_det.NewClassDataset),
     (METRICS, 'IncrementalVOCMetric', incremental_det.IncrementalVOCMetric),
+    (TRANSFORMS, 'BoxReplay', incremental_det.BoxReplay),
+    (HOOKS, 'ReplayMemoryHook', incremental_det.ReplayMemoryHook),
 ]
 
 

@@ -1,0 +1,198 @@
+"""ABR box replay: paste old-class crops into a new-class training image.
+
+Liu et al., ICCV 2023 ("Augmented Box Replay") replay stored old-class
+boxes instead of old images, in two ways, both here (``modes``):
+
+- ``'mixup'``: a crop is blended onto the image at a random place,
+  ``img = lam * img + (1 - lam) * crop`` with ``lam ~ Beta(2, 5)`` (ABR's
+  ratio: the crop dominates, the image shows through);
+- ``'paste'``: a crop is pasted as it is (opaque). ABR's mosaic mode builds
+  a separate 2x2 image of four crops; this in-image paste keeps the new
+  image and its labels, as the issue asked.
+
+In both, a place is accepted only if it covers no ground-truth box (nor an
+already replayed one) by more than ``max_overlap`` of that box's area;
+after ``max_tries`` refused places the crop is skipped. Unlike ABR, a crop
+keeps its stored size (shrunk only when larger than the image): the memory
+comes from the same kind of images, at the scale the pipeline loads.
+
+Boxes are ``(x1, y1, x2, y2)`` in absolute pixels of the loaded image.
+"""
+from typing import Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.registry import TRANSFORMS
+from mmdet.structures.bbox import BaseBoxes
+from mmengine.logging import print_log
+
+from .replay_memory import load_replay_memory
+
+MODES = ('mixup', 'paste')
+
+
+@TRANSFORMS.register_module()
+class BoxReplay(BaseTransform):
+    """Replay old-class boxes of a memory in a new-class image (ABR).
+
+    Put it after ``LoadAnnotations`` and before ``Resize``. Added boxes get
+    the crop's old-class label, its index in ``old_classes``, which is
+    also its index in a step's ``old_classes + new_classes`` (the order of
+    :class:`NewClassDataset`). An image without ground truth is a normal
+    input; an empty memory leaves every image unchanged (logged once).
+
+    Randomness: with ``seed=None`` the draws use numpy's global generator,
+    which mmengine seeds per dataloader worker from ``randomness.seed``
+    (use this in configs). An int seed gives the transform its own
+    generator (reproducible alone; every worker copy would repeat the same
+    draws).
+
+    Required keys: ``img`` (HxWx3 uint8), ``gt_bboxes``,
+    ``gt_bboxes_labels``, ``gt_ignore_flags``. Modified keys: ``img``,
+    ``gt_bboxes``, ``gt_bboxes_labels``, ``gt_ignore_flags``.
+
+    Args:
+        memory (str): The replay memory folder (or its ``index.json``).
+        old_classes (Sequence[str]): The step's old classes; the memory
+            must have exactly these, in this order.
+        modes (Sequence[str]): Among ``'mixup'`` and ``'paste'``; one is
+            drawn per image. Defaults to ('mixup', 'paste').
+        prob (float): Chance an image gets replayed boxes. Defaults to 0.5.
+        max_crops (int): Most crops per image (1 to ``max_crops`` are
+            drawn). Defaults to 2 (ABR's).
+        mixup_beta (tuple[float, float]): Beta parameters of the image's
+            weight ``lam`` in mixup. Defaults to (2.0, 5.0).
+        max_overlap (float): Most of a box's area that a crop may cover.
+            Defaults to 0.3.
+        max_tries (int): Places tried per crop. Defaults to 10.
+        seed (int, optional): Own generator's seed. Defaults to None.
+    """
+
+    def __init__(self,
+                 memory: str,
+                 old_classes: Sequence[str],
+                 modes: Sequence[str] = MODES,
+                 prob: float = 0.5,
+                 max_crops: int = 2,
+                 mixup_beta: Tuple[float, float] = (2.0, 5.0),
+                 max_overlap: float = 0.3,
+                 max_tries: int = 10,
+                 seed: Optional[int] = None) -> None:
+        bad = [m for m in modes if m not in MODES]
+        if not modes or bad:
+            raise ValueError(f'BoxReplay modes must be among {MODES}, got '
+                             f'{list(modes)}')
+        if not 0 <= prob <= 1:
+            raise ValueError(f'BoxReplay prob must be in [0, 1], got {prob}')
+        if max_crops < 1 or max_tries < 1:
+            raise ValueError('BoxReplay max_crops and max_tries must be >= 1, '
+                             f'got {max_crops} and {max_tries}')
+        if not 0 <= max_overlap <= 1 or min(mixup_beta) <= 0:
+            raise ValueError('BoxReplay needs max_overlap in [0, 1] and '
+                             f'positive mixup_beta, got {max_overlap} and '
+                             f'{mixup_beta}')
+        self.memory = load_replay_memory(memory, old_classes)
+        self.modes, self.prob, self.max_crops = tuple(modes), prob, max_crops
+        self.mixup_beta, self.max_overlap = tuple(mixup_beta), max_overlap
+        self.max_tries, self.seed = max_tries, seed
+        self._rng = None if seed is None else np.random.RandomState(seed)
+        if not len(self.memory):
+            print_log(f'BoxReplay: the replay memory '
+                      f'{self.memory.index_file} has no crop; images pass '
+                      'unchanged', logger='current', level=30)
+        else:
+            print_log(f'BoxReplay: {self.memory.counts()} crops from '
+                      f'{self.memory.index_file}', logger='current')
+
+    def transform(self, results: dict) -> dict:
+        if 'gt_bboxes' not in results:
+            raise KeyError('BoxReplay needs gt_bboxes: put it after '
+                           'LoadAnnotations (and before Resize)')
+        if 'gt_masks' in results:
+            raise ValueError('BoxReplay replays boxes only; the pipeline '
+                             'loads masks (with_mask=True)')
+        rng = self._rng if self._rng is not None else np.random
+        if not len(self.memory) or rng.rand() >= self.prob:
+            return results
+        mode = self.modes[rng.randint(len(self.modes))]
+        img = results['img'].copy()
+        gt = results['gt_bboxes']
+        raw = gt.numpy() if isinstance(gt, BaseBoxes) else np.asarray(gt)
+        taken = raw.reshape(-1, 4).astype(np.float32)
+        added, labels = [], []
+        for _ in range(rng.randint(1, self.max_crops + 1)):
+            k = rng.randint(len(self.memory))
+            box = self._place(img, k, taken, mode, rng)
+            if box is not None:
+                taken = np.concatenate([taken, box[None]])
+                added.append(box)
+                labels.append(self.memory.crops[k]['label'])
+        if not added:
+            return results
+        results['img'] = img
+        boxes = np.concatenate([raw.reshape(-1, 4), np.stack(added)])
+        boxes = boxes.astype(np.float32)
+        results['gt_bboxes'] = (type(gt)(boxes)
+                                if isinstance(gt, BaseBoxes) else boxes)
+        results['gt_bboxes_labels'] = np.concatenate(
+            [results['gt_bboxes_labels'], labels]).astype(np.int64)
+        results['gt_ignore_flags'] = np.concatenate(
+            [results['gt_ignore_flags'], np.zeros(len(added), bool)])
+        return results
+
+    def _place(self, img: np.ndarray, k: int, taken: np.ndarray, mode: str,
+               rng) -> Optional[np.ndarray]:
+        """Put crop ``k`` into ``img`` in place; its box, or None."""
+        crop = self.memory.read(k)
+        inner = np.array(self.memory.crops[k]['box_in_crop'], np.float32)
+        h, w = img.shape[:2]
+        scale = min(1.0, w / crop.shape[1], h / crop.shape[0])
+        if scale < 1:  # larger than the image: shrink to fit
+            old_h, old_w = crop.shape[:2]
+            crop = mmcv.imrescale(crop, scale)
+            sx, sy = crop.shape[1] / old_w, crop.shape[0] / old_h
+            inner = inner * np.array([sx, sy, sx, sy], np.float32)
+        ch, cw = crop.shape[:2]
+        if min(ch, cw, w - cw + 1, h - ch + 1) < 1:
+            return None
+        for _ in range(self.max_tries):
+            x, y = rng.randint(w - cw + 1), rng.randint(h - ch + 1)
+            if _covered(taken, (x, y, x + cw, y + ch)) > self.max_overlap:
+                continue
+            region = img[y:y + ch, x:x + cw]
+            if mode == 'mixup':
+                lam = rng.beta(*self.mixup_beta)
+                region[...] = np.clip(
+                    lam * region + (1 - lam) * crop, 0, 255).astype(img.dtype)
+            else:
+                region[...] = crop
+            box = inner + np.array([x, y, x, y], np.float32)
+            return np.clip(box, 0, [w, h, w, h]).astype(np.float32)
+        return None
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(memory='
+                f'{self.memory.index_file!r}, modes={self.modes}, '
+                f'prob={self.prob}, max_crops={self.max_crops}, '
+                f'max_overlap={self.max_overlap}, seed={self.seed})')
+
+
+def _covered(boxes: np.ndarray, rect: Tuple[int, int, int, int]) -> float:
+    """Largest fraction of a box's area inside ``rect``; 0 if no box.
+
+    Args:
+        boxes (np.ndarray): ``(N, 4)`` boxes, N may be 0.
+        rect (tuple[int, int, int, int]): ``(x1, y1, x2, y2)``.
+
+    Returns:
+        float: In [0, 1].
+    """
+    if not len(boxes):
+        return 0.0
+    iw = (np.minimum(boxes[:, 2], rect[2]) -
+          np.maximum(boxes[:, 0], rect[0])).clip(min=0)
+    ih = (np.minimum(boxes[:, 3], rect[3]) -
+          np.maximum(boxes[:, 1], rect[1])).clip(min=0)
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    return float((iw * ih / np.maximum(area, 1e-6)).max())

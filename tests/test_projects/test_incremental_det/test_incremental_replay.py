@@ -1,0 +1,308 @@
+"""ABR box replay: the memory, the BoxReplay transform and the hook."""
+import json
+import os.path as osp
+import re
+from types import SimpleNamespace
+
+import mmcv
+import numpy as np
+import pytest
+from mmdet.datasets.transforms import LoadAnnotations
+from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.dataset import BaseDataset
+from mmengine.hooks import CheckpointHook
+
+from projects.IncrementalDet.incremental_det import NewClassDataset
+from projects.IncrementalDet.incremental_det.replay_hook import (
+    ReplayMemoryHook,
+)
+from projects.IncrementalDet.incremental_det.replay_memory import (
+    build_replay_memory,
+    load_replay_memory,
+    select_per_class,
+)
+from projects.IncrementalDet.incremental_det.replay_transform import (
+    BoxReplay,
+)
+
+CLASSES = ('RBC', 'WBC', 'Platelets')
+
+
+class _Smears(BaseDataset):
+    """Noise images on disk, each with boxes given as (label, x1, y1)."""
+    METAINFO = dict(classes=CLASSES)
+
+    def __init__(self, images, **kwargs):
+        self.images = images
+        super().__init__(**kwargs)
+
+    def load_data_list(self):
+        return [dict(img_path=path, img_id=i, instances=[
+            dict(bbox=[x, y, x + 12, y + 10], bbox_label=label,
+                 ignore_flag=0) for label, x, y in boxes])
+            for i, (path, boxes) in enumerate(self.images)]
+
+
+def _images(tmp_path, boxes_per_image):
+    rng = np.random.RandomState(0)
+    out = []
+    for i, boxes in enumerate(boxes_per_image):
+        path = str(tmp_path / f'img{i}.png')
+        mmcv.imwrite(rng.randint(0, 256, (64, 80, 3), dtype=np.uint8), path)
+        out.append((path, boxes))
+    return out
+
+
+@pytest.fixture
+def smears(tmp_path):
+    # 6 RBC, 3 WBC, 1 platelet over 3 images
+    return _Smears(_images(tmp_path, [
+        [(0, 2, 2), (0, 30, 4), (1, 50, 30), (2, 10, 40)],
+        [(0, 5, 5), (0, 40, 20), (1, 20, 30)],
+        [(0, 60, 50), (0, 20, 10), (1, 3, 45)]]))
+
+
+@pytest.fixture
+def memory_dir(tmp_path, smears):
+    out = str(tmp_path / 'memory')
+    build_replay_memory(smears, out, budget=2, margin=0.25, seed=0)
+    return out
+
+
+def test_select_per_class_respects_budget_and_seed():
+    labels = [0] * 10 + [1] * 3 + [2]
+    keep = select_per_class(labels, 3, budget=4, seed=0)
+    assert [sum(labels[i] == c for i in keep) for c in range(3)] == [4, 3, 1]
+    assert keep == select_per_class(labels, 3, budget=4, seed=0)
+    assert keep != select_per_class(labels, 3, budget=4, seed=1)
+    with pytest.raises(ValueError, match='budget'):
+        select_per_class(labels, 3, budget=-1, seed=0)
+
+
+def test_memory_budget_and_index_round_trip(memory_dir, smears):
+    memory = load_replay_memory(memory_dir, CLASSES)
+    assert memory.counts() == {'RBC': 2, 'WBC': 2, 'Platelets': 1}
+    index = json.load(open(osp.join(memory_dir, 'index.json')))
+    assert index['classes'] == list(CLASSES)
+    assert (index['budget'], index['seed'], index['margin']) == (2, 0, 0.25)
+    assert index['crops'] == memory.crops and len(memory) == 5
+    for i, crop in enumerate(memory.crops):
+        assert crop['class'] == CLASSES[crop['label']]
+        # the crop is the source box with its margin (3 px, 2.5 px each side)
+        src = mmcv.imread(crop['source'])
+        x1, y1 = crop['box'][:2]
+        img = memory.read(i)
+        ix1, iy1, ix2, iy2 = crop['box_in_crop']
+        assert 0 <= ix1 < ix2 <= img.shape[1]
+        assert 0 <= iy1 < iy2 <= img.shape[0]
+        assert ix2 - ix1 == 12 and iy2 - iy1 == 10
+        cx, cy = int(x1 - ix1), int(y1 - iy1)
+        np.testing.assert_array_equal(
+            img, src[cy:cy + img.shape[0], cx:cx + img.shape[1]])
+    # the same seed selects the same boxes
+    again = build_replay_memory(smears, memory_dir + '2', budget=2,
+                                margin=0.25, seed=0)
+    assert [c['box'] for c in again.crops] == [c['box'] for c in
+                                               memory.crops]
+
+
+def test_memory_for_other_classes_is_refused_naming_the_file(memory_dir):
+    index = osp.join(memory_dir, 'index.json')
+    for wrong in [('WBC', ), ('WBC', 'RBC', 'Platelets')]:
+        with pytest.raises(ValueError) as err:
+            load_replay_memory(memory_dir, wrong)
+        msg = str(err.value)
+        assert index in msg and str(list(CLASSES)) in msg
+        assert str(list(wrong)) in msg
+        with pytest.raises(ValueError, match='written for the classes'):
+            BoxReplay(memory_dir, old_classes=wrong)
+    missing = osp.join(memory_dir, 'nowhere')
+    with pytest.raises(FileNotFoundError,
+                       match=re.escape(osp.join(missing, 'index.json'))):
+        BoxReplay(missing, old_classes=CLASSES)
+    with open(osp.join(memory_dir, 'bad.json'), 'w') as f:
+        json.dump(dict(classes=['RBC']), f)
+    with pytest.raises(ValueError, match='bad.json is not a box-replay'):
+        load_replay_memory(osp.join(memory_dir, 'bad.json'))
+
+
+def _loaded(boxes, labels, shape=(64, 80)):
+    """A sample as LoadAnnotations leaves it (mmdet's own transform)."""
+    rng = np.random.RandomState(1)
+    results = dict(img=rng.randint(0, 256, (*shape, 3), dtype=np.uint8),
+                   img_shape=shape, instances=[
+                       dict(bbox=b, bbox_label=lab, ignore_flag=0)
+                       for b, lab in zip(boxes, labels)])
+    return LoadAnnotations(with_bbox=True)(results)
+
+
+@pytest.mark.parametrize('mode', ['paste', 'mixup'])
+def test_replay_adds_old_class_boxes_inside_the_image(memory_dir, mode):
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, modes=(mode, ),
+                       prob=1.0, max_crops=3, max_overlap=0.3, seed=0)
+    gt = [[30, 20, 70, 50]]
+    before = _loaded(gt, [3])
+    img_before = before['img'].copy()
+    out = replay(before)
+    boxes, labels = out['gt_bboxes'], out['gt_bboxes_labels']
+    assert isinstance(boxes, HorizontalBoxes)
+    added = boxes.numpy()[1:]
+    assert len(added) >= 1 and labels[0] == 3
+    np.testing.assert_array_equal(boxes.numpy()[0], gt[0])
+    assert set(labels[1:]) <= {0, 1, 2}
+    assert not out['gt_ignore_flags'].any()
+    assert len(out['gt_ignore_flags']) == len(labels) == len(boxes)
+    assert (added >= 0).all() and (added[:, [0, 2]] <= 80).all()
+    assert (added[:, [1, 3]] <= 64).all()
+    assert ((added[:, 2:] - added[:, :2]) > 0).all()
+    # each replayed object shows: pasted pixels are the crop's
+    changed = (out['img'] != img_before).any(axis=2)
+    for x1, y1, x2, y2 in added.astype(int):
+        assert changed[y1:y2, x1:x2].mean() > 0.5
+    if mode == 'paste':
+        memory = replay.memory
+        crops = [memory.read(i) for i in range(len(memory))]
+        ix1, iy1 = (int(v) for v in added[-1][:2])  # on top
+        patch = out['img'][iy1:iy1 + 10, ix1:ix1 + 12]
+        sources = [memory.crops[i]['label'] for i, c in enumerate(crops)
+                   if any((c[y:y + 10, x:x + 12] == patch).all()
+                          for y in range(c.shape[0] - 9)
+                          for x in range(c.shape[1] - 11))]
+        assert labels[-1] in sources
+
+
+def test_replayed_labels_follow_old_plus_new_order(tmp_path, smears):
+    # a step 1+2: the memory knows RBC only; new labels are 1 and 2
+    base = _Smears(smears.images, metainfo=dict(classes=('RBC', )))
+    build_replay_memory(base, str(tmp_path / 'rbc'), budget=4)
+    replay = BoxReplay(str(tmp_path / 'rbc'), old_classes=('RBC', ),
+                       prob=1.0, max_crops=4, max_overlap=0.0, seed=2)
+    sample = _loaded([[30, 20, 70, 50], [0, 50, 10, 60]], [1, 2])
+    gt_pixels = sample['img'][20:50, 30:70].copy()
+    out = replay(sample)
+    assert list(out['gt_bboxes_labels'][:2]) == [1, 2]
+    assert len(out['gt_bboxes_labels']) > 2
+    assert (out['gt_bboxes_labels'][2:] == 0).all()
+    # max_overlap=0: no crop covers a ground-truth box
+    assert (out['img'][20:50, 30:70] == gt_pixels).all()
+
+
+def test_replay_with_no_gt_and_with_an_empty_memory(tmp_path, memory_dir):
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, prob=1.0, seed=0)
+    out = replay(_loaded([], []))
+    assert len(out['gt_bboxes']) >= 1
+    assert len(out['gt_bboxes_labels']) == len(out['gt_ignore_flags']) == \
+        len(out['gt_bboxes'])
+    # a memory of a dataset without a box: no crop, images pass unchanged
+    empty_ds = _Smears(_images(tmp_path, [[]]))
+    empty = build_replay_memory(empty_ds, str(tmp_path / 'empty'), budget=5)
+    assert len(empty) == 0
+    assert empty.counts() == {c: 0 for c in CLASSES}
+    replay = BoxReplay(str(tmp_path / 'empty'), old_classes=CLASSES,
+                       prob=1.0, seed=0)
+    sample = _loaded([[1, 1, 9, 9]], [0])
+    img = sample['img'].copy()
+    out = replay(sample)
+    assert len(out['gt_bboxes']) == 1 and (out['img'] == img).all()
+
+
+def test_replay_is_reproducible_with_a_seed(memory_dir):
+    def run(seed, n=6):
+        replay = BoxReplay(memory_dir, old_classes=CLASSES, prob=0.7,
+                           seed=seed)
+        outs = [replay(_loaded([[30, 20, 70, 50]], [3])) for _ in range(n)]
+        return ([o['gt_bboxes'].numpy() for o in outs],
+                [o['img'] for o in outs])
+    (b0, i0), (b1, i1) = run(0), run(0)
+    assert all((x == y).all() for x, y in zip(b0, b1))
+    assert all((x == y).all() for x, y in zip(i0, i1))
+    b2, _ = run(5)
+    assert any(x.shape != y.shape or (x != y).any() for x, y in zip(b0, b2))
+    # seed=None draws from numpy's global generator (seeded by mmengine)
+    np.random.seed(3)
+    first, _ = run(None)
+    np.random.seed(3)
+    second, _ = run(None)
+    assert all((x == y).all() for x, y in zip(first, second))
+
+
+def test_replay_bad_arguments(memory_dir):
+    with pytest.raises(ValueError, match='modes'):
+        BoxReplay(memory_dir, old_classes=CLASSES, modes=('mosaic', ))
+    with pytest.raises(ValueError, match='prob'):
+        BoxReplay(memory_dir, old_classes=CLASSES, prob=2)
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, prob=1.0)
+    with pytest.raises(KeyError, match='after LoadAnnotations'):
+        replay(dict(img=np.zeros((8, 8, 3), np.uint8)))
+
+
+def _runner(tmp_path, dataset, ckpt_out_dir=None):
+    hooks = []
+    if ckpt_out_dir is not None:
+        hook = CheckpointHook(interval=1)
+        hook.out_dir = ckpt_out_dir  # as its before_train leaves it
+        hooks.append(hook)
+    return SimpleNamespace(work_dir=str(tmp_path / 'work'), hooks=hooks,
+                           train_dataloader=SimpleNamespace(dataset=dataset))
+
+
+def test_hook_writes_the_next_memory_next_to_the_checkpoint(tmp_path,
+                                                            smears):
+    # step 1 memory: RBC only (the base model's data)
+    base = _Smears(smears.images, metainfo=dict(classes=('RBC', )))
+    old = build_replay_memory(base, str(tmp_path / 'step1'), budget=3)
+    assert old.classes == ('RBC', ) and old.counts() == {'RBC': 3}
+    step = NewClassDataset(smears, old_classes=('RBC', ),
+                           new_classes=('WBC', 'Platelets'),
+                           on_old_labels='warn')
+    hook = ReplayMemoryHook(memory=str(tmp_path / 'step1'), budget=2)
+    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
+    hook.before_train(runner)
+    hook.after_train(runner)
+    assert hook.out_dir == str(tmp_path / 'ckpts' / 'replay_memory')
+    new = load_replay_memory(hook.out_dir, CLASSES)
+    # RBC from the old memory, re-sampled to the budget; the new classes
+    # from the step's data
+    assert new.counts() == {'RBC': 2, 'WBC': 2, 'Platelets': 1}
+    old_boxes = [c['box'] for c in old.crops]
+    assert all(c['box'] in old_boxes for c in new.crops if c['label'] == 0)
+    for i in range(len(new)):
+        assert new.read(i).ndim == 3
+    # without a CheckpointHook: the work dir; a first step (no memory)
+    hook = ReplayMemoryHook(budget=1)
+    runner = _runner(tmp_path, smears)
+    hook.before_train(runner)
+    hook.after_train(runner)
+    assert load_replay_memory(osp.join(runner.work_dir, 'replay_memory'),
+                              CLASSES).counts() == {c: 1 for c in CLASSES}
+
+
+def test_hook_refuses_a_memory_of_other_classes(tmp_path, smears):
+    other = _Smears(smears.images, metainfo=dict(classes=('WBC', )))
+    build_replay_memory(other, str(tmp_path / 'wbc'), budget=1)
+    step = NewClassDataset(smears, old_classes=('RBC', ),
+                           new_classes=('WBC', 'Platelets'),
+                           on_old_labels='warn')
+    hook = ReplayMemoryHook(memory=str(tmp_path / 'wbc'))
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / 'wbc'))):
+        hook.before_train(_runner(tmp_path, step))
+    with pytest.raises(ValueError, match='budget'):
+        ReplayMemoryHook(budget=0)
+
+
+def test_build_tool_writes_a_memory_from_a_config(tmp_path, tiny_config):
+    import importlib.util
+
+    from conftest import REPO
+    path = osp.join(REPO, 'projects', 'IncrementalDet', 'tools',
+                    'build_replay_memory.py')
+    spec = importlib.util.spec_from_file_location('build_replay_memory', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'memory')
+    tool.main([tiny_config, '--out', out, '--budget', '3', '--seed', '1'])
+    memory = load_replay_memory(out)
+    counts = memory.counts()
+    assert len(counts) >= 1 and max(counts.values()) == 3
+    assert (memory.budget, memory.seed) == (3, 1)
+    assert all(osp.isfile(osp.join(out, c['file'])) for c in memory.crops)
