@@ -60,10 +60,22 @@ def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
         yield ds_cfg, key
 
 
+def _declared_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
+    """A wrapper's own classes: ``classes``, or ``old_classes`` followed
+    by ``new_classes`` (an incremental step's ``NewClassDataset``)."""
+    if isinstance(ds_cfg.get('classes'), (list, tuple)):
+        return tuple(ds_cfg['classes'])
+    old, new = ds_cfg.get('old_classes'), ds_cfg.get('new_classes')
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return tuple(old) + tuple(new)
+    return None
+
+
 def iter_class_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
     """Like :func:`iter_dataset_cfgs`, but stop at a wrapper that declares
-    its own ``classes`` (e.g. ``ClassSubsetDataset``, ``KShotDataset``):
-    its classes, not the wrapped dataset's, are what the model sees.
+    its own ``classes`` (e.g. ``ClassSubsetDataset``, ``KShotDataset``) or
+    ``old_classes`` + ``new_classes`` (``NewClassDataset``): its classes,
+    not the wrapped dataset's, are what the model sees.
 
     Args:
         ds_cfg (Any): A dataset config (dict) or anything else (ignored).
@@ -72,8 +84,7 @@ def iter_class_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
     Yields:
         tuple[dict, str]: Each config that decides the classes, and its key.
     """
-    if isinstance(ds_cfg, dict) and isinstance(ds_cfg.get('classes'),
-                                               (list, tuple)):
+    if isinstance(ds_cfg, dict) and _declared_classes(ds_cfg) is not None:
         yield ds_cfg, key
     elif isinstance(ds_cfg, dict) and isinstance(ds_cfg.get('dataset'),
                                                  dict):
@@ -100,8 +111,9 @@ def dataset_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
         tuple[str, ...] | None: The class names, or None when unknown.
     """
     from mmdet.registry import DATASETS
-    if isinstance(ds_cfg.get('classes'), (list, tuple)):  # class wrappers
-        return tuple(ds_cfg['classes'])
+    declared = _declared_classes(ds_cfg)  # class wrappers
+    if declared is not None:
+        return declared
     meta = ds_cfg.get('metainfo') or {}
     if isinstance(meta, dict) and isinstance(meta.get('classes'),
                                              (list, tuple)):

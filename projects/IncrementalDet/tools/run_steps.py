@@ -1,0 +1,262 @@
+"""Train and test a sequence of incremental steps (issue 19: 1+1+1 ...).
+
+Step 1 trains the base model; each later step's ``model.teacher_ckpt`` is
+the previous step's final checkpoint, and its classes must continue the
+sequence (``old_classes`` = every class so far). Each run is tested on its
+test split with :class:`IncrementalVOCMetric` (the old / new / all AP50,
+and the forgetting against the teacher's AP50), and the aggregate table
+(``results.md`` and ``results.json``: AP50s, forgetting, training time and
+peak memory per run) is rewritten after each run. The whole sequence is
+checked (configs, classes, test splits) before anything trains.
+
+Resumable: a run whose ``final.pth`` and ``result.json`` exist is skipped,
+unless its teacher was trained again in this invocation; a trained run
+whose test did not finish is only tested; an interrupted training resumes
+from its last checkpoint. The spec format is in
+``projects/IncrementalDet/incremental_det/sequence.py``.
+
+Example (BCCD 1+1+1, from the repository root)::
+
+    PYTHONPATH=. .venv/bin/python projects/IncrementalDet/tools/run_steps.py \\
+        projects/IncrementalDet/configs/bccd-1-1-1_sequence.yml \\
+        --seed 0 --bounds
+"""
+import argparse
+import gc
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+import time
+import uuid
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+if REPO not in sys.path:  # the project imports as projects.IncrementalDet
+    sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+from mmdet.utils import setup_cache_size_limit_of_dynamo  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from projects.IncrementalDet.incremental_det.sequence import (  # noqa: E402
+    Run,
+    load_spec,
+    plan_runs,
+)
+from projects.IncrementalDet.incremental_det.sequence_results import (  # noqa
+    format_table,
+    incremental_evaluator,
+    parse_metrics,
+    read_result,
+    write_aggregate,
+    write_json,
+)
+from rcnn_plugin.utils import (  # noqa: E402
+    load_config,
+    prepare_offline,
+    seed_message,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(
+        description='Train and test a sequence of incremental steps')
+    parser.add_argument('spec', help='sequence spec (.yml / .json / .py): '
+                        'the step configs in order')
+    parser.add_argument('--work-dir', help='folder of the runs (default: '
+                        'the spec\'s work_dir, else work_dirs/incremental/'
+                        '<spec name>)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='randomness.seed of every run (default 0)')
+    parser.add_argument('--bounds', action='store_true',
+                        help='also the lower (plain fine-tuning) and upper '
+                        '(joint training) runs the spec gives')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='check the sequence and print the runs only')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in every run\'s config, '
+                        'key=value')
+    parser.add_argument('--overlay', nargs='+', default=[],
+                        help='config snippets merged over every config')
+    return parser.parse_args(argv)
+
+
+def run_config(run: Run, args: argparse.Namespace,
+               reference) -> Config:
+    """The run's config: seed, work dir, teacher and test evaluator."""
+    cfg = load_config(argparse.Namespace(
+        config=run.config, work_dir=run.run_dir, launcher='none',
+        cfg_options=args.cfg_options, overlay=args.overlay, local_rank=0))
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
+    # Unique per run: mmengine names its logger and visualizer after it.
+    cfg.experiment_name = f'{run.name}-{uuid.uuid4().hex[:8]}'
+    if run.teacher is not None:
+        cfg.model.teacher_ckpt = run.teacher
+    cfg.test_evaluator = incremental_evaluator(cfg, run.old_classes,
+                                               reference)
+    return cfg
+
+
+def reset_peak_memory() -> bool:
+    """Reset the peaks; False if the RSS peak (VmHWM) cannot be reset."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # Linux >= 4.0: VmHWM := current RSS
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(rss_reset: bool) -> dict:
+    """Peak RSS since the reset (None if not reset) and peak GPU memory."""
+    out = dict(peak_rss_mib=None, peak_gpu_mib=None)
+    if torch.cuda.is_available():
+        out['peak_gpu_mib'] = torch.cuda.max_memory_allocated() / 2**20
+    if rss_reset:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    out['peak_rss_mib'] = int(line.split()[1]) / 1024
+    return out
+
+
+def link_final(run: Run) -> None:
+    """``final.pth``: a link to the last checkpoint the training saved."""
+    last = osp.join(run.run_dir, 'last_checkpoint')
+    if not osp.isfile(last):
+        raise RuntimeError(f'{run.name}: the training saved no checkpoint '
+                           f'in {run.run_dir}; keep default_hooks.'
+                           f'checkpoint in {run.config}')
+    with open(last) as f:
+        target = f.read().strip()
+    if not osp.isabs(target):
+        target = osp.join(run.run_dir, target)
+    if osp.lexists(run.checkpoint):
+        os.remove(run.checkpoint)
+    try:
+        os.symlink(osp.relpath(target, osp.dirname(run.checkpoint)),
+                   run.checkpoint)
+    except OSError:  # no links on this file system
+        shutil.copyfile(target, run.checkpoint)
+
+
+def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
+    """Train (unless only testing) and test one run; write its result."""
+    os.makedirs(run.run_dir, exist_ok=True)
+    info_file = osp.join(run.run_dir, 'train.json')
+    rss_reset = reset_peak_memory()
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+        else RUNNERS.build(cfg)
+    print(seed_message(cfg, runner.seed), flush=True)
+    if train:
+        start = time.perf_counter()
+        runner.train()
+        info = dict(train_time_s=time.perf_counter() - start, seed=seed,
+                    resumed=bool(cfg.get('resume')),
+                    **peak_memory(rss_reset))
+        link_final(run)
+        write_json(info_file, info)
+    else:
+        info = read_json(info_file)
+    metrics = parse_metrics(runner.test())
+    record = dict(
+        step=run.step, variant=run.variant, config=run.config,
+        checkpoint=run.checkpoint, teacher=run.teacher,
+        old_classes=list(run.old_classes),
+        new_classes=list(run.new_classes),
+        reference_old_ap50=cfg.test_evaluator['reference_old_ap50'],
+        metrics=metrics, **info)
+    write_json(run.result_file, record)
+    del runner
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return record
+
+
+def read_json(path: str) -> dict:
+    """A JSON file, or ``{}`` if it does not exist."""
+    if not osp.isfile(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def check_seed(run: Run, seed: int) -> None:
+    """A run done with another seed is not mixed into this sequence."""
+    done = read_json(osp.join(run.run_dir, 'train.json')).get('seed')
+    if done is not None and done != seed:
+        raise SystemExit(f'[run_steps] {run.run_dir} was trained with seed '
+                         f'{done}, not --seed {seed}: use another --work-dir '
+                         f'or --seed {done}')
+
+
+def execute(run: Run, args: argparse.Namespace, retrained: set) -> str:
+    """Skip, test or train one run; 'skipped', 'tested' or 'trained'."""
+    stale = run.teacher_run is not None and \
+        run.teacher_run.name in retrained
+    if stale:  # a new teacher: start over (no resume of the old training)
+        for name in ('final.pth', 'result.json', 'train.json',
+                     'last_checkpoint'):
+            if osp.lexists(osp.join(run.run_dir, name)):
+                os.remove(osp.join(run.run_dir, name))
+    check_seed(run, args.seed)
+    if read_result(run) is not None and osp.isfile(run.checkpoint):
+        return 'skipped'
+    reference = None
+    if run.teacher_run is not None:
+        reference = (read_result(run.teacher_run) or {}).get(
+            'metrics', {}).get('all_AP50')
+    cfg = run_config(run, args, reference)
+    train = not osp.isfile(run.checkpoint)
+    if train:
+        cfg.resume = osp.isfile(osp.join(run.run_dir, 'last_checkpoint'))
+    else:
+        cfg.load_from = run.checkpoint
+    prepare_offline(cfg)  # no download of weights a checkpoint overwrites
+    train_and_test(run, cfg, train, args.seed)
+    if train:
+        retrained.add(run.name)
+    return 'trained' if train else 'tested'
+
+
+def main(argv=None) -> dict:
+    """Run the sequence; the runs, their statuses and the table rows."""
+    args = parse_args(argv)
+    setup_cache_size_limit_of_dynamo()
+    try:
+        spec = load_spec(args.spec)
+        work_dir = args.work_dir or spec.get('work_dir') or osp.join(
+            'work_dirs', 'incremental',
+            osp.splitext(osp.basename(args.spec))[0])
+        runs = plan_runs(spec, args.spec, work_dir, bounds=args.bounds)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f'[run_steps] {exc}') from None
+    print(f'[run_steps] seed {args.seed} for every run (another: --seed N)'
+          f'; {len(runs)} runs in {work_dir}:', flush=True)
+    for run in runs:
+        print(f'  {run.name}: {run.config}; old {list(run.old_classes)}, '
+              f'new {list(run.new_classes)}; teacher {run.teacher}')
+    if args.dry_run:
+        return dict(runs=runs, statuses={}, rows=[])
+    title = f'{osp.basename(args.spec)}, seed {args.seed}'
+    statuses, retrained, rows = {}, set(), []
+    for run in runs:
+        statuses[run.name] = execute(run, args, retrained)
+        print(f'[run_steps] {run.name}: {statuses[run.name]}', flush=True)
+        rows = write_aggregate(runs, work_dir, title, args.seed)
+    print(format_table(rows, title))
+    print(f'[run_steps] wrote {osp.join(work_dir, "results.md")} and '
+          'results.json', flush=True)
+    return dict(runs=runs, statuses=statuses, rows=rows)
+
+
+if __name__ == '__main__':
+    main()
