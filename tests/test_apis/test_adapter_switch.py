@@ -131,3 +131,24 @@ def test_bank_refuses_other_architecture_and_unknown_names(bank_files):
         bank.add(files['a'])
     with pytest.raises(KeyError, match="no adapter named 'a'"):
         bank.switch('a')
+
+
+def test_every_way_to_add_an_adapter_checks_its_base(bank_files):
+    import re
+
+    from rcnn_plugin.models.peft import load_adapter
+    config, base, files, _ = bank_files
+    model = MODELS.build(Config.fromfile(config).model)
+    model.load_state_dict(torch.load(base, weights_only=True)['state_dict'])
+    bank = AdapterBank(model)
+    assert bank.add(files['a']) == 'a'  # caches the hash of its key set
+    # same key set as 'a' (cached hash), by path and by content
+    with pytest.raises(ValueError, match=re.escape(files['other'])
+                       + ' was trained on other base weights'):
+        bank.add(files['other'])
+    content = torch.load(files['other'], weights_only=True)
+    with pytest.raises(ValueError, match='other base weights'):
+        bank.add(content, name='other')
+    with pytest.raises(ValueError, match=re.escape(files['other'])):
+        load_adapter(model, files['other'])
+    assert bank.names == ['a']
