@@ -9,7 +9,7 @@ Examples::
     python tools/infer.py CONFIG none data/smears/ --backend onnxruntime \
         --onnx model.onnx
     python tools/infer.py CONFIG CKPT big.jpg --slice 512 --overlap 0.2 \
-        --slice-merge greedynmm --slice-full
+        --slice-merge nms --slice-match IOU --slice-full
     python tools/infer.py PEFT_CONFIG base_weights.pth data/smears/ \
         --adapter work_dirs/x/adapter_epoch_8.pth
 
@@ -222,6 +222,7 @@ def main() -> None:
     if args.slice is not None:
         predictor = SlicedPredictor(
             predictor, args.slice, args.overlap, merge=args.slice_merge,
+            match_metric=args.slice_match,
             full_image=args.slice_full, batch_size=args.batch_size)
     summary = infer(args, predictor)
     print(f"processed {summary['processed']} images/frames, "

@@ -56,6 +56,7 @@ def main() -> None:
         cfg.test_cfg = dict(
             type='SlicedTestLoop', slice_size=args.slice,
             overlap=args.overlap, merge=args.slice_merge,
+            match_metric=args.slice_match,
             full_image=args.slice_full)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

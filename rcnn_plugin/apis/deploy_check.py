@@ -33,23 +33,28 @@ def dataset_image_paths(cfg, split: str = 'test', num: Optional[int] = None,
     import rcnn_plugin.datasets  # noqa: F401  (registers the datasets)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader'].dataset)
-    ds_cfg['pipeline'] = []
+    if 'pipeline' in ds_cfg:  # a wrapper (ClassSubsetDataset...) has none
+        ds_cfg['pipeline'] = []
     dataset = DATASETS.build(ds_cfg)
     count = len(dataset) if num is None else min(num, len(dataset))
     return [dataset.get_data_info(i)['img_path'] for i in range(count)]
 
 
-def predict_dicts(predictor, images: List[np.ndarray]) -> List[List[Dict]]:
+def predict_dicts(predictor, images: List[np.ndarray],
+                  precise: bool = True) -> List[List[Dict]]:
     """Detections per image as dicts (score-sorted), one image at a time.
 
     Args:
         predictor (Predictor): A predictor of any backend.
         images (List[np.ndarray]): BGR images.
+        precise (bool): Boxes and scores as computed (float32), not
+            rounded for JSON as ``tools/infer.py`` writes them.
+            Defaults to True.
 
     Returns:
         List[List[dict]]: :func:`instances_to_dicts` per image.
     """
-    return [instances_to_dicts(predictor.predict([img])[0])
+    return [instances_to_dicts(predictor.predict([img])[0], precise=precise)
             for img in images]
 
 
@@ -90,7 +95,9 @@ def self_check(reference: List[List[Dict]], predictor,
             Defaults to 0.95.
 
     Returns:
-        dict: :func:`compare_detections` plus ``backend``.
+        dict: :func:`compare_detections` plus ``backend``; the box and
+        score differences are those of the unrounded outputs (use
+        ``predict_dicts(..., precise=True)`` for ``reference``).
 
     Raises:
         RuntimeError: When an image matches less than ``min_match``.

@@ -2,10 +2,12 @@
 
 ``DetInferencer`` does the preprocessing, batching and forward pass. This
 module adds what the inference tool needs around it: class names from the
-config when the checkpoint has none, a score and class filter, and
-conversion to COCO results (boxes, scores, labels, RLE masks).
+config when the checkpoint has none, the test pipeline also of a wrapped
+test dataset, a score and class filter, and conversion to COCO results
+(boxes, scores, labels, RLE masks).
 """
 import copy
+import functools
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -37,8 +39,8 @@ def _numpy(value) -> np.ndarray:
 
 def instances_to_dicts(pred_instances,
                        score_thr: float = 0.0,
-                       keep_labels: Optional[Sequence[int]] = None
-                       ) -> List[Dict]:
+                       keep_labels: Optional[Sequence[int]] = None,
+                       precise: bool = False) -> List[Dict]:
     """Filtered detections of one image as plain dicts.
 
     Args:
@@ -48,11 +50,17 @@ def instances_to_dicts(pred_instances,
         score_thr (float): Keep ``score >= score_thr``. Defaults to 0.0.
         keep_labels (Sequence[int], optional): Keep only these labels.
             Defaults to None (all).
+        precise (bool): Keep boxes and scores as computed; False rounds
+            them for JSON (boxes to 0.01 px, scores to 1e-5).
+            Defaults to False.
 
     Returns:
         List[dict]: ``bbox_xyxy``, ``score``, ``label`` and, with masks,
         ``segmentation`` (COCO RLE), in descending score order.
     """
+    def rounded(value: float, digits: int) -> float:
+        return value if precise else round(value, digits)
+
     scores = _numpy(pred_instances.scores).astype(float).reshape(-1)
     labels = _numpy(pred_instances.labels).astype(int).reshape(-1)
     boxes = _numpy(pred_instances.bboxes).astype(float).reshape(-1, 4)
@@ -64,8 +72,8 @@ def instances_to_dicts(pred_instances,
     out = []
     for i in np.flatnonzero(keep)[np.argsort(-scores[keep],
                                              kind='mergesort')]:
-        det = dict(bbox_xyxy=[round(v, 2) for v in boxes[i].tolist()],
-                   score=round(float(scores[i]), 5), label=int(labels[i]))
+        det = dict(bbox_xyxy=[rounded(v, 2) for v in boxes[i].tolist()],
+                   score=rounded(float(scores[i]), 5), label=int(labels[i]))
         if masks is not None:
             det['segmentation'] = encode_mask(masks[i])
         out.append(det)
@@ -95,6 +103,26 @@ def to_coco_results(dets: List[Dict], image_id: int) -> List[Dict]:
     return results
 
 
+@functools.cache
+def _inferencer_class() -> type:
+    """mmdet's ``DetInferencer``, reading the test pipeline also inside
+    dataset wrappers (``ClassSubsetDataset``, ``SeededSplitDataset``,
+    ``ConcatDataset``...); mmdet reads ``test_dataloader.dataset.pipeline``
+    only."""
+    from mmdet.apis import DetInferencer
+    from mmdet.utils import get_test_pipeline_cfg
+
+    class WrapperAwareInferencer(DetInferencer):
+
+        def _init_pipeline(self, cfg):
+            if 'pipeline' not in cfg.test_dataloader.dataset:
+                cfg = copy.deepcopy(cfg)
+                cfg.test_dataloader.dataset = dict(
+                    pipeline=get_test_pipeline_cfg(cfg))
+            return super()._init_pipeline(cfg)
+    return WrapperAwareInferencer
+
+
 class Predictor:
     """A detector from a config and an optional checkpoint.
 
@@ -109,13 +137,11 @@ class Predictor:
     def __init__(self, config: str, checkpoint: Optional[str] = None,
                  device: str = 'cpu') -> None:
         import warnings
-
-        from mmdet.apis import DetInferencer
         with warnings.catch_warnings():
             # Without weights DetInferencer warns and assumes COCO classes;
             # the classes are fixed below from the config's dataset.
             warnings.simplefilter('ignore')
-            self.inferencer = DetInferencer(
+            self.inferencer = _inferencer_class()(
                 model=config, weights=checkpoint, device=device,
                 show_progress=False)
         self.model = self.inferencer.model

@@ -85,9 +85,13 @@ def add_slice_args(parser: argparse.ArgumentParser) -> None:
                        help='cut images into PX x PX slices')
     group.add_argument('--overlap', type=float, default=0.2,
                        help='slice overlap ratio in [0, 1)')
-    group.add_argument('--slice-merge', default='greedynmm',
+    group.add_argument('--slice-merge', default='nms',
                        choices=sorted(MERGERS),
                        help='how SAHI merges the slices\' detections')
+    group.add_argument('--slice-match', default='IOU', choices=['IOU', 'IOS'],
+                       help='overlap that matches two detections (>= 0.5): '
+                       'IoU, or intersection over the smaller box (SAHI\'s '
+                       'default, which fuses overlapping neighbours)')
     group.add_argument('--slice-full', action='store_true',
                        help='add a full-image pass to the slices')
 
@@ -206,11 +210,15 @@ class SlicedPredictor:
         slice_size (int): Slice side in pixels. Defaults to 512.
         overlap (float): Overlap ratio in [0, 1). Defaults to 0.2.
         merge (str): ``'nms'``, ``'greedynmm'`` or ``'nmm'`` (SAHI's
-            postprocess classes). Defaults to 'greedynmm'.
+            postprocess classes). Defaults to 'nms'.
         full_image (bool): Add a full-image pass to the slices before
             merging (SAHI's ``perform_standard_pred``). Defaults to False.
-        match_metric (str): ``'IOS'`` or ``'IOU'``. Defaults to 'IOS'
-            (SAHI's default).
+        match_metric (str): ``'IOU'`` or ``'IOS'`` (intersection over the
+            smaller box). Defaults to 'IOU': at the box head's NMS IoU
+            (0.5) it matches no two boxes that one forward pass kept,
+            while SAHI's ``'IOS'`` fuses overlapping neighbours (dense
+            cells); SAHI itself switches to NMS and IoU below a 0.1 score
+            threshold.
         match_threshold (float): Overlap that merges. Defaults to 0.5.
         class_agnostic (bool): Merge across classes. Defaults to False.
         score_thr (float): Detections below it are dropped before merging.
@@ -221,8 +229,8 @@ class SlicedPredictor:
     """
 
     def __init__(self, predictor, slice_size: int = 512,
-                 overlap: float = 0.2, merge: str = 'greedynmm',
-                 full_image: bool = False, match_metric: str = 'IOS',
+                 overlap: float = 0.2, merge: str = 'nms',
+                 full_image: bool = False, match_metric: str = 'IOU',
                  match_threshold: float = 0.5, class_agnostic: bool = False,
                  score_thr: float = 0.0, batch_size: int = 4,
                  max_per_img: int = 100) -> None:

@@ -37,9 +37,14 @@ def graph_paths(path: str, with_mask: bool = False) -> Dict[str, str]:
 
 
 def _test_scale(cfg) -> Optional[List[int]]:
-    for step in cfg.test_dataloader.dataset.get('pipeline', []):
-        if step.get('type') == 'Resize':
-            return list(step['scale'])
+    """The test ``Resize`` scale, also inside dataset wrappers (mmdet's
+    ``get_test_pipeline_cfg`` follows ``dataset`` / ``datasets[0]``, as
+    ``Predictor`` does); None when the test pipeline has no ``Resize``."""
+    from mmdet.utils import get_test_pipeline_cfg
+    for step in get_test_pipeline_cfg(cfg):
+        if str(step.get('type')).split('.')[-1] == 'Resize':
+            scale = step.get('scale', step.get('scale_factor'))
+            return list(scale) if isinstance(scale, (list, tuple)) else scale
     return None
 
 

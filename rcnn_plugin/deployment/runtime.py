@@ -8,6 +8,7 @@ the data preprocessor (resize, normalise, pad), proposal decoding and NMS
 (``bbox_head.predict_by_feat``) and mask pasting.
 """
 import json
+import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -129,11 +130,21 @@ class GraphRunner:
 
 
 def _pad_to(image: torch.Tensor, shape: List[int]) -> torch.Tensor:
+    """Zero-pad ``(1, 3, h, w)`` at the bottom and right to the static
+    graph's ``(1, 3, H, W)``, as mmdet pads a batch to its largest input
+    (0 is the mean colour after normalisation)."""
     h, w = image.shape[2:]
     if h > shape[2] or w > shape[3]:
         raise ValueError(
             f'input {h}x{w} is larger than the static ONNX graph '
             f'({shape[2]}x{shape[3]}); export with --dynamic')
+    if (h, w) != tuple(shape[2:]):
+        warnings.warn(
+            f'input {h}x{w} padded to the static graph ({shape[2]}x'
+            f"{shape[3]}): detections equal PyTorch's on the padded input; "
+            'near the bottom and right borders they can differ from '
+            "PyTorch's on this image alone; export with --dynamic for "
+            'images of several sizes', stacklevel=2)
     return nn.functional.pad(image, (0, shape[3] - w, 0, shape[2] - h))
 
 

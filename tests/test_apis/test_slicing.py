@@ -126,6 +126,68 @@ def test_full_image_pass_merges_with_the_slice():
     assert not pred.masks[right, :, :64].any()
 
 
+class CoordinatePredictor:
+    """A perfect detector of whole objects (label 0): it reports each of
+    ``objects`` that lies fully inside its input, a crop of an image whose
+    channels 0 and 1 hold each pixel's x and y."""
+
+    classes = ['cell']
+
+    def __init__(self, objects):
+        self.objects = objects
+
+    def predict(self, images):
+        out = []
+        for image in images:
+            x0, y0 = int(image[0, 0, 0]), int(image[0, 0, 1])
+            h, w = image.shape[:2]
+            seen = [(b, s) for b, s in self.objects if b[0] >= x0
+                    and b[1] >= y0 and b[2] <= x0 + w and b[3] <= y0 + h]
+            pred = InstanceData()
+            pred.bboxes = torch.tensor(
+                [[b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0]
+                 for b, _ in seen], dtype=torch.float32).reshape(-1, 4)
+            pred.scores = torch.tensor([s for _, s in seen])
+            pred.labels = torch.zeros(len(seen), dtype=torch.int64)
+            out.append(pred)
+        return out
+
+
+def test_default_merge_keeps_two_overlapping_cells_of_two_slices():
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[..., 0], image[..., 1] = np.arange(128), np.arange(64)[:, None]
+    assert slice_boxes(64, 128, 64, 0.5) == [
+        [0, 0, 64, 64], [32, 0, 96, 64], [64, 0, 128, 64]]
+    a = [20., 10., 50., 40.]  # whole in the first slice only
+    b = [33., 10., 66., 40.]  # whole in the second only; IoU 0.37, IOS 0.57
+    c = [70., 44., 90., 60.]  # whole in the second and the third
+    fake = CoordinatePredictor([(a, 0.9), (b, 0.8), (c, 0.7)])
+    pred = SlicedPredictor(fake, 64, 0.5).predict([image])[0]
+    assert sorted(pred.bboxes.tolist()) == [a, b, c]  # c once
+    assert pred.scores.tolist() == pytest.approx([0.9, 0.8, 0.7])
+    # SAHI's default (greedy NMM, IOS >= 0.5) fuses the two cells
+    sahi = SlicedPredictor(fake, 64, 0.5, merge='greedynmm',
+                           match_metric='IOS').predict([image])[0]
+    assert sorted(sahi.bboxes.tolist()) == [[20., 10., 66., 40.], c]
+
+
+def test_merge_defaults_agree_across_entry_points():
+    import argparse
+    import inspect
+
+    from rcnn_plugin.apis.slicing import add_slice_args
+    from rcnn_plugin.engine.runner.sliced_test_loop import SlicedTestLoop
+    params = inspect.signature(SlicedPredictor).parameters
+    assert (params['merge'].default, params['match_metric'].default,
+            params['match_threshold'].default) == ('nms', 'IOU', 0.5)
+    loop = inspect.signature(SlicedTestLoop).parameters
+    assert loop['merge'].default == 'nms'
+    parser = argparse.ArgumentParser()
+    add_slice_args(parser)
+    args = parser.parse_args(['--slice', '64'])
+    assert (args.slice_merge, args.slice_match) == ('nms', 'IOU')
+
+
 def test_image_smaller_than_slice_equals_plain_inference(tiny_predictor):
     image = (np.random.RandomState(0).rand(80, 96, 3) * 255).astype(
         np.uint8)
@@ -165,6 +227,10 @@ def test_infer_cli_validates_overlap(capsys):
     args = infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
                              '--slice-merge', 'nms', '--slice-full'])
     assert (args.slice, args.overlap, args.slice_merge) == (512, 0.2, 'nms')
+    args = infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+                             '--slice-merge', 'greedynmm', '--slice-match',
+                             'IOS'])
+    assert (args.slice_merge, args.slice_match) == ('greedynmm', 'IOS')
     with pytest.raises(SystemExit):
         infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
                           '--overlap', '1.0'])

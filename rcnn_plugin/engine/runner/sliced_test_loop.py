@@ -9,7 +9,7 @@ evaluator. Every metric of the config (``CocoMetric`` with AP_small, ours)
 works unchanged::
 
     test_cfg = dict(type='SlicedTestLoop', slice_size=512, overlap=0.2,
-                    merge='greedynmm', full_image=False)
+                    merge='nms', match_metric='IOU', full_image=False)
 
 ``tools/test.py CONFIG CKPT --slice 512 --overlap 0.2`` sets it.
 """
@@ -102,7 +102,7 @@ class SlicedTestLoop(TestLoop):
         slice_size (int): Slice side in pixels. Defaults to 512.
         overlap (float): Overlap ratio in [0, 1). Defaults to 0.2.
         merge (str): ``'nms'``, ``'greedynmm'`` or ``'nmm'``.
-            Defaults to 'greedynmm'.
+            Defaults to 'nms'.
         full_image (bool): Add a full-image pass. Defaults to False.
         **kwargs: Other arguments of
             :class:`~rcnn_plugin.apis.slicing.SlicedPredictor`
@@ -113,7 +113,7 @@ class SlicedTestLoop(TestLoop):
     def __init__(self, runner, dataloader: Union[DataLoader, Dict],
                  evaluator: Union[Evaluator, Dict, List],
                  fp16: bool = False, slice_size: int = 512,
-                 overlap: float = 0.2, merge: str = 'greedynmm',
+                 overlap: float = 0.2, merge: str = 'nms',
                  full_image: bool = False, **kwargs) -> None:
         from rcnn_plugin.apis.slicing import check_slice_args, import_sahi
         check_slice_args(slice_size, overlap)

@@ -1,0 +1,65 @@
+"""Static ONNX export: smaller inputs padded, larger inputs refused."""
+import importlib.util
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+from rcnn_plugin.apis import capture_input, instances_to_dicts, predict_dicts
+from rcnn_plugin.deployment import compare_detections, read_meta
+
+from conftest import REPO
+
+pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
+                    "pip install -e '.[deploy]'")
+
+
+def _export_tool():
+    spec = importlib.util.spec_from_file_location(
+        '_export_tool', osp.join(REPO, 'tools', 'deployment',
+                                 'export_onnx.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smaller_input_gives_pytorch_detections_of_the_padded_batch(
+        torch_predictor, ort_predictor, static_onnx, cell_images):
+    graph = read_meta(static_onnx)['input_shape']
+    assert graph == '[1, 3, 320, 320]'  # the 96x96 check image
+    small = [np.ascontiguousarray(cell_images[1][:, :48]),  # 320x160 input
+             np.ascontiguousarray(cell_images[1][:64])]  # 224x320 input
+    assert [tuple(capture_input(torch_predictor, im).shape[2:])
+            for im in small] == [(320, 160), (224, 320)]
+    with pytest.warns(UserWarning, match='padded to the static graph'):
+        got = predict_dicts(ort_predictor, small)
+    # mmdet pads a batch to its largest input: PyTorch on [the 320x320
+    # image, a small one] sees the small one zero-padded to 320x320, as the
+    # static graph does. Same boxes (not shifted or scaled), same scores.
+    padded = [instances_to_dicts(torch_predictor.predict(
+        [cell_images[0], im])[1], precise=True) for im in small]
+    report = compare_detections(padded, got)
+    assert report['per_image'] == [1.0, 1.0]
+    assert report['max_box_diff'] < 1e-3
+    assert report['max_score_diff'] < 1e-4
+    for image, dets in zip(small, got):  # nothing inside the padding
+        h, w = image.shape[:2]
+        boxes = np.array([d['bbox_xyxy'] for d in dets])
+        assert len(boxes) and boxes.min() >= 0
+        assert boxes[:, [0, 2]].max() <= w and boxes[:, [1, 3]].max() <= h
+
+
+def test_export_tool_refuses_a_larger_check_image_without_traceback(
+        tmp_path, deploy_config, cell_images, capsys):
+    small = str(tmp_path / 'small.png')  # first: fixes a 320x160 graph
+    cv2.imwrite(small, np.ascontiguousarray(cell_images[0][:, :48]))
+    large = str(tmp_path / 'large.png')  # 320x320 input: too large
+    cv2.imwrite(large, cell_images[1])
+    status = _export_tool().main([
+        deploy_config, 'none', '--out', str(tmp_path / 'static.onnx'),
+        '--check-images', small, large])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert 'larger than the static ONNX graph (320x160)' in err
+    assert 'export with --dynamic' in err
