@@ -250,3 +250,17 @@ def test_sliced_test_loop_gives_coco_ap_small(small_config, tmp_path):
     metrics = Runner.from_cfg(cfg).test()
     assert 'coco/bbox_mAP_s' in metrics
     assert -1.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+
+def test_sliced_loop_finds_the_pipeline_inside_class_wrappers():
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine.runner.sliced_test_loop import _base_dataset
+    base = SimpleNamespace(pipeline='p')
+    # mmengine wrappers keep the dataset in .dataset, ours in .source
+    assert _base_dataset(SimpleNamespace(dataset=base)) is base
+    assert _base_dataset(SimpleNamespace(source=base)) is base
+    assert _base_dataset(SimpleNamespace(
+        dataset=SimpleNamespace(source=base))) is base
+    with pytest.raises(TypeError, match='wraps no dataset'):
+        _base_dataset(SimpleNamespace(datasets=[base]))

@@ -18,6 +18,7 @@ the top-100 detections matching PyTorch's (same class, IoU > 0.99,
 |score difference| < 1e-3; mean over images, and images with >= 95 %).
 """
 import argparse
+import copy
 import json
 import os
 import resource
@@ -87,7 +88,9 @@ def worker(args) -> None:
     )
     cfg = Config.fromfile(args.config)
     paths = dataset_image_paths(cfg, 'test', args.num_images)
-    ds_cfg = dict(cfg.test_dataloader.dataset, pipeline=[])
+    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    if 'pipeline' in ds_cfg:  # a wrapper (ClassSubsetDataset...) has none
+        ds_cfg['pipeline'] = []
     dataset = DATASETS.build(ds_cfg)
     rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend, key = ROWS[args.worker]

@@ -83,8 +83,16 @@ class ModelPredictor:
 
 
 def _base_dataset(dataset):
-    while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
-        dataset = dataset.dataset
+    """The innermost dataset that owns the pipeline: mmengine's wrappers
+    keep it in ``dataset``, rcnn_plugin's class wrappers in ``source``."""
+    while not hasattr(dataset, 'pipeline'):
+        inner = getattr(dataset, 'dataset', None) or getattr(
+            dataset, 'source', None)
+        if inner is None:
+            raise TypeError(
+                f'SlicedTestLoop: {type(dataset).__name__} has no pipeline '
+                'and wraps no dataset (.dataset / .source)')
+        dataset = inner
     return dataset
 
 
@@ -134,7 +142,9 @@ class SlicedTestLoop(TestLoop):
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
         dataset = _base_dataset(self.dataloader.dataset)
-        meta = getattr(module, 'dataset_meta', None) or dataset.metainfo
+        # The classes the loader yields (a class wrapper renames them).
+        meta = getattr(module, 'dataset_meta', None) or \
+            self.dataloader.dataset.metainfo
         classes = meta['classes']
         base = ModelPredictor(model, inference_pipeline(dataset.pipeline),
                               classes)
