@@ -94,3 +94,18 @@ def test_benchmark_writes_the_table(tiny_config, tmp_path, capsys):
         assert 0 <= row['insertion_auc'] <= 1
     table = open(osp.join(out, 'faithfulness.md')).read()
     assert 'deletion AUC' in table and '| centre |' in table
+
+    # --resume keeps the finished image and runs only the next one
+    args = [tiny_config, 'none', '--split', 'val', '--methods', 'eigencam',
+            'drise', '--masks', '2', '--max-dets', '1', '--steps', '2',
+            '--score-thr', '0', '--out-dir', out, '--resume']
+    _tool('explain_benchmark').main(args + ['--max-images', '2'])
+    resumed = json.load(open(osp.join(out, 'faithfulness.json')))
+    assert len(resumed['images']) == 2 and resumed['complete'] is True
+    assert resumed['images'][0] == result['images'][0]
+    assert '[resume] 1 image(s) kept' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # other settings: refused
+        _tool('explain_benchmark').main(
+            [a if a != '2' else '3' for a in args] + ['--max-images', '2'])
+    assert exc.value.code == 2
+    assert 'other settings' in capsys.readouterr().err

@@ -51,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out-dir', default='outputs/explain_benchmark')
+    parser.add_argument('--resume', action='store_true',
+                        help="continue the out dir's faithfulness.json "
+                        '(same settings): its images are kept, not re-run')
     return parser.parse_args(argv)
 
 
@@ -91,12 +94,14 @@ def run(args: argparse.Namespace) -> dict:
         predictor.model, cfg, method=m, layer=args.layer,
         score_thr=args.score_thr, max_dets=args.max_dets, masks=args.masks,
         seed=args.seed) for m in args.methods}
-    per_image, files, empty = [], [], []
+    per_image, files, empty = _resumed(args) if args.resume else ([], [], [])
     total = min(args.max_images, len(dataset))
     os.makedirs(args.out_dir, exist_ok=True)
     out = None
     for i in range(total):
         info = dataset.get_data_info(i)
+        if info['img_path'] in files:
+            continue
         image = read_image(info['img_path'])
         if image is None:
             print(f"[{i + 1}/{total}] {info['img_path']}: unreadable, "
@@ -120,13 +125,37 @@ def run(args: argparse.Namespace) -> dict:
     return out or _write(args, per_image, files, empty, complete=True)
 
 
+def _settings(args) -> dict:
+    return dict(config=args.config, checkpoint=args.checkpoint,
+                split=args.split, seed=args.seed, steps=args.steps,
+                masks=args.masks, layer=args.layer, canvas='blur',
+                score_thr=args.score_thr, max_dets=args.max_dets,
+                methods=list(args.methods))
+
+
+def _resumed(args):
+    """Per-image results, files and image-without-detection list of the
+    out dir's ``faithfulness.json``; an error if its settings differ."""
+    path = osp.join(args.out_dir, 'faithfulness.json')
+    if not osp.isfile(path):
+        return [], [], []
+    with open(path) as f:
+        old = json.load(f)
+    diff = {k: (old.get(k), v) for k, v in _settings(args).items()
+            if old.get(k) != v}
+    if diff:
+        raise ValueError(f'--resume: {path} was written with other settings '
+                         f'(key: (file, now)): {diff}')
+    images = old['images']
+    print(f'[resume] {len(images)} image(s) kept from {path}')
+    return ([{k: v for k, v in im.items() if k != 'file'} for im in images],
+            [im['file'] for im in images], list(old['without_detections']))
+
+
 def _write(args, per_image, files, empty, complete: bool) -> dict:
     table = summarise(per_image)
-    out = dict(config=args.config, checkpoint=args.checkpoint,
-               split=args.split, seed=args.seed, steps=args.steps,
-               masks=args.masks, layer=args.layer, canvas='blur',
-               score_thr=args.score_thr, max_dets=args.max_dets,
-               complete=complete, table=table, without_detections=empty,
+    out = dict(_settings(args), complete=complete, table=table,
+               without_detections=empty,
                images=[dict(file=f, **r) for f, r in zip(files, per_image)])
     with open(osp.join(args.out_dir, 'faithfulness.json'), 'w') as f:
         json.dump(out, f, indent=1)
