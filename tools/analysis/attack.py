@@ -189,6 +189,7 @@ def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
     os.makedirs(osp.join(args.out_dir, 'examples'), exist_ok=True)
     written, max_delta, start = 0, 0.0, time.time()
     classes = dataset.metainfo.get('classes', ())
+    done = 0
     for data in loader:
         with torch.no_grad():
             clean_out = model.test_step(copy.deepcopy(data))
@@ -206,6 +207,9 @@ def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
                                      f'{written:03d}_{name}.png'),
                             example_panel(x, a, args.eps, c, o, classes))
                 written += 1
+        done += len(adv)
+        print(f'[attack] {done}/{len(dataset)} images, '
+              f'{time.time() - start:.0f} s', flush=True)
     clean = clean_eval.evaluate(len(dataset))
     attacked = adv_eval.evaluate(len(dataset))
     return dict(settings, config=args.config, checkpoint=args.checkpoint,
