@@ -54,21 +54,22 @@ def add_pseudo_labels(gt_instances: InstanceData,
                       pseudo: InstanceData) -> InstanceData:
     """Append pseudo-labels to the ground truth of one image.
 
-    With instance masks (Mask R-CNN), the pseudo-labels need ``masks`` of
-    the ground truth's height and width; polygon ground truth is turned
-    into bitmaps to join them.
+    With instance masks on both (Mask R-CNN), the masks are joined:
+    the pseudo-labels' ``masks`` must have the ground truth's height and
+    width, and polygon ground truth is turned into bitmaps. Pseudo-labels
+    without masks (Faster R-CNN, whose pipeline may still load masks)
+    give a result without masks, as the ground-truth masks would no
+    longer match the boxes.
 
     Args:
         gt_instances (InstanceData): Ground truth (``bboxes``, ``labels``,
             optionally ``masks``).
-        pseudo (InstanceData): From :func:`filter_pseudo_labels`, with
-            ``masks`` (``BitmapMasks``) when the ground truth has them.
+        pseudo (InstanceData): From :func:`filter_pseudo_labels`,
+            optionally with ``masks`` (``BitmapMasks``).
 
     Returns:
-        InstanceData: A new ``InstanceData`` with both.
-
-    Raises:
-        ValueError: If the ground truth has masks and ``pseudo`` has none.
+        InstanceData: A new ``InstanceData`` with both; ``masks`` only
+        when both have them.
     """
     gt_bboxes = gt_instances.bboxes
     boxed = hasattr(gt_bboxes, 'tensor')
@@ -79,7 +80,7 @@ def add_pseudo_labels(gt_instances: InstanceData,
     labels = torch.cat([gt_instances.labels,
                         pseudo.labels.to(gt_instances.labels)])
     result = InstanceData(bboxes=bboxes, labels=labels)
-    if 'masks' in gt_instances:
+    if 'masks' in gt_instances and 'masks' in pseudo:
         result.masks = _cat_masks(gt_instances.masks, pseudo)
     return result
 
@@ -87,11 +88,6 @@ def add_pseudo_labels(gt_instances: InstanceData,
 def _cat_masks(gt_masks: BaseInstanceMasks,
                pseudo: InstanceData) -> BaseInstanceMasks:
     """Ground-truth masks followed by the pseudo-labels' bitmaps."""
-    if 'masks' not in pseudo:
-        raise ValueError(
-            'the ground truth has instance masks but the pseudo-labels '
-            'have none: give them masks (IncrementalMaskRCNN pastes the '
-            "teacher's) or use a model without a mask head")
     if isinstance(gt_masks, PolygonMasks):
         gt_masks = BitmapMasks(gt_masks.to_ndarray(), gt_masks.height,
                                gt_masks.width)

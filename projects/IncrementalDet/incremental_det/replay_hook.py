@@ -33,8 +33,8 @@ class ReplayMemoryHook(Hook):
     (``memory``) for the old classes, and crops cut from this step's
     training data for the new ones, at most ``budget`` per class (see
     :mod:`.replay_memory` for the seeded selection). The previous memory
-    is loaded and checked before training, so a wrong one stops the run
-    at once.
+    is loaded and checked before training, as is the output folder (not
+    the previous memory's), so a wrong one stops the run at once.
 
     Args:
         memory (str, optional): The previous step's memory, whose classes
@@ -76,6 +76,7 @@ class ReplayMemoryHook(Hook):
         Args:
             runner (Runner): The training runner.
         """
+        self.out_dir = self._out_dir(runner)
         if self.memory_path is None:
             return
         classes = _classes_of(runner.train_dataloader.dataset)
@@ -86,7 +87,22 @@ class ReplayMemoryHook(Hook):
                 f'classes {list(memory.classes)}, but the training data\'s '
                 f'classes are {list(classes)}; the old classes must come '
                 'first, in the same order')
+        if osp.abspath(self.out_dir) == osp.abspath(memory.root):
+            raise ValueError(
+                f'ReplayMemoryHook would write the new memory to '
+                f'{self.out_dir}, the old memory itself ({self.memory_path})'
+                f'; give the hook another out_name or the step another '
+                'work dir')
         self.memory = memory
+
+    def _out_dir(self, runner) -> str:
+        """``out_name`` in the CheckpointHook's folder, else the work dir
+        (read once that hook's ``before_train`` has set its folder)."""
+        ckpt_dirs = [h.out_dir for h in getattr(runner, 'hooks', [])
+                     if isinstance(h, CheckpointHook)
+                     and isinstance(getattr(h, 'out_dir', None), str)]
+        root = ckpt_dirs[0] if ckpt_dirs else runner.work_dir
+        return osp.join(root, self.out_name)
 
     def after_train(self, runner) -> None:
         """Write the memory beside the checkpoints (main process only).
@@ -96,11 +112,8 @@ class ReplayMemoryHook(Hook):
         """
         if not is_main_process():
             return
-        ckpt_dirs = [h.out_dir for h in getattr(runner, 'hooks', [])
-                     if isinstance(h, CheckpointHook)
-                     and isinstance(getattr(h, 'out_dir', None), str)]
-        root = ckpt_dirs[0] if ckpt_dirs else runner.work_dir
-        self.out_dir = osp.join(root, self.out_name)
+        if self.out_dir is None:  # before_train did not run
+            self.out_dir = self._out_dir(runner)
         memory = build_replay_memory(
             runner.train_dataloader.dataset, self.out_dir, self.budget,
             self.margin, self.seed, self.min_size, old_memory=self.memory)

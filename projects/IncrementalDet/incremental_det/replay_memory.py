@@ -25,6 +25,7 @@ nearest the class mean under the trained detector; that needs the
 detector's features and is not done here.
 """
 import json
+import logging
 import os
 import os.path as osp
 import re
@@ -327,6 +328,13 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
     memory = ReplayMemory(osp.abspath(out_dir), classes, crops, budget,
                           margin, seed, min_size)
     memory.save()
-    print_log(f'replay memory {memory.index_file}: {memory.counts()} crops '
+    counts = memory.counts()
+    print_log(f'replay memory {memory.index_file}: {counts} crops '
               f'(budget {budget} per class, seed {seed})', logger='current')
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        print_log(f'replay memory {memory.index_file}: {len(empty)} of '
+                  f'{len(counts)} classes have 0 crops ({empty}): the next '
+                  'step replays none of them (no box in the data, or all '
+                  'below min_size)', logger='current', level=logging.WARNING)
     return memory

@@ -10,9 +10,12 @@ peak memory per run) is rewritten after each run. The whole sequence is
 checked (configs, classes, test splits) before anything trains.
 
 Resumable: a run whose ``final.pth`` and ``result.json`` exist is skipped,
-unless its teacher was trained again in this invocation; a trained run
-whose test did not finish is only tested; an interrupted training resumes
-from its last checkpoint. The spec format is in
+unless its teacher changed since it trained (``train.json`` records the
+teacher checkpoint's path, size and modification time when training
+starts; another one means it is trained again from the start); a trained
+run whose test did not finish is only tested; an interrupted training
+resumes from its last checkpoint. The seed is recorded when training
+starts too, so a run begun with another seed is refused. The spec format is in
 ``projects/IncrementalDet/incremental_det/sequence.py``.
 
 Example (BCCD 1+1+1, from the repository root)::
@@ -30,6 +33,7 @@ import shutil
 import sys
 import time
 import uuid
+from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -147,6 +151,16 @@ def link_final(run: Run) -> None:
         shutil.copyfile(target, run.checkpoint)
 
 
+def teacher_stamp(run: Run) -> Optional[dict]:
+    """The teacher checkpoint as it is now: its real path, size and
+    modification time (None without a teacher or teacher file)."""
+    if run.teacher is None or not osp.isfile(run.teacher):
+        return None
+    path = osp.realpath(run.teacher)
+    stat = os.stat(path)
+    return dict(path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+
+
 def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
     """Train (unless only testing) and test one run; write its result."""
     os.makedirs(run.run_dir, exist_ok=True)
@@ -156,13 +170,16 @@ def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
         else RUNNERS.build(cfg)
     print(seed_message(cfg, runner.seed), flush=True)
     if train:
+        # Before training: an interrupted run keeps its seed and teacher.
+        started = dict(seed=seed, teacher_stamp=teacher_stamp(run))
+        write_json(info_file, started)
         start = time.perf_counter()
         runner.train()
-        info = dict(train_time_s=time.perf_counter() - start, seed=seed,
+        info = dict(train_time_s=time.perf_counter() - start,
                     resumed=bool(cfg.get('resume')),
-                    **peak_memory(rss_reset))
-        link_final(run)
+                    **started, **peak_memory(rss_reset))
         write_json(info_file, info)
+        link_final(run)
     else:
         info = read_json(info_file)
     metrics = parse_metrics(runner.test())
@@ -198,11 +215,26 @@ def check_seed(run: Run, seed: int) -> None:
                          f'or --seed {done}')
 
 
+def stale_reason(run: Run, retrained: set) -> Optional[str]:
+    """Why the run's training is from another teacher, or None."""
+    if run.teacher_run is not None and run.teacher_run.name in retrained:
+        return f'its teacher {run.teacher_run.name} was trained again'
+    info = read_json(osp.join(run.run_dir, 'train.json'))
+    if not info:
+        return None  # nothing trained yet
+    stored, now = info.get('teacher_stamp'), teacher_stamp(run)
+    if stored != now:
+        return (f'it trained on the teacher {stored}, but the teacher is '
+                f'now {now}')
+    return None
+
+
 def execute(run: Run, args: argparse.Namespace, retrained: set) -> str:
     """Skip, test or train one run; 'skipped', 'tested' or 'trained'."""
-    stale = run.teacher_run is not None and \
-        run.teacher_run.name in retrained
+    stale = stale_reason(run, retrained)
     if stale:  # a new teacher: start over (no resume of the old training)
+        print(f'[run_steps] {run.name} is stale, trained again from the '
+              f'start: {stale}', flush=True)
         for name in ('final.pth', 'result.json', 'train.json',
                      'last_checkpoint'):
             if osp.lexists(osp.join(run.run_dir, name)):

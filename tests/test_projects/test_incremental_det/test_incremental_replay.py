@@ -1,5 +1,6 @@
 """ABR box replay: the memory, the BoxReplay transform and the hook."""
 import json
+import logging
 import os.path as osp
 import re
 from types import SimpleNamespace
@@ -306,3 +307,37 @@ def test_build_tool_writes_a_memory_from_a_config(tmp_path, tiny_config):
     assert len(counts) >= 1 and max(counts.values()) == 3
     assert (memory.budget, memory.seed) == (3, 1)
     assert all(osp.isfile(osp.join(out, c['file'])) for c in memory.crops)
+
+
+def test_hook_refuses_to_overwrite_the_old_memory_before_training(
+        tmp_path, smears):
+    """The new memory's folder is the old one: refused in before_train,
+    not after the whole training."""
+    base = _Smears(smears.images, metainfo=dict(classes=('RBC', )))
+    build_replay_memory(base, str(tmp_path / 'ckpts' / 'replay_memory'),
+                        budget=1)
+    step = NewClassDataset(smears, old_classes=('RBC', ),
+                           new_classes=('WBC', 'Platelets'),
+                           on_old_labels='warn')
+    hook = ReplayMemoryHook(memory=str(tmp_path / 'ckpts' / 'replay_memory'))
+    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
+    with pytest.raises(ValueError, match='the old memory itself'):
+        hook.before_train(runner)
+
+
+def test_a_class_without_crops_is_warned_about(tmp_path, smears,
+                                               monkeypatch):
+    from projects.IncrementalDet.incremental_det import replay_memory
+    logged = []
+    monkeypatch.setattr(replay_memory, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    four = _Smears(smears.images,
+                   metainfo=dict(classes=CLASSES + ('Other', )))
+    memory = build_replay_memory(four, str(tmp_path / 'm'), budget=1)
+    assert memory.counts()['Other'] == 0
+    warned = [m for m, kw in logged if kw.get('level') == logging.WARNING]
+    assert len(warned) == 1
+    assert "1 of 4 classes have 0 crops (['Other'])" in warned[0]
+    logged.clear()
+    build_replay_memory(smears, str(tmp_path / 'n'), budget=1)
+    assert not [m for m, kw in logged if kw.get('level') == logging.WARNING]
