@@ -170,13 +170,35 @@ class IncrementalFasterRCNN(TwoStageDetector):
 
     def init_weights(self) -> None:
         """Initialise as configured, then copy the teacher with its heads
-        grown to the old + new classes (class surgery)."""
+        grown to the old + new classes (class surgery).
+
+        Class-agnostic layers (``reg_class_agnostic`` box regression, a
+        ``class_agnostic`` mask head) are the teacher's, unchanged: with a
+        single old class they have the shape of class-specific ones, which
+        the surgery would grow.
+        """
         super().init_weights()
         classes = self.old_classes + self.new_classes
         sources = build_class_mapping(self.old_classes, classes)
-        state = remap_state_dict(self.teacher.state_dict(),
-                                 len(self.old_classes), sources)
+        teacher_state = self.teacher.state_dict()
+        state = remap_state_dict(teacher_state, len(self.old_classes),
+                                 sources)
+        agnostic = tuple(self._class_agnostic_prefixes())
+        for key, value in teacher_state.items():
+            if key.startswith(agnostic):
+                state[key] = value
         self.load_state_dict(state, strict=True)
+
+    def _class_agnostic_prefixes(self) -> List[str]:
+        """State-dict prefixes of the layers whose outputs do not depend
+        on the classes: 4 box deltas, 1 mask channel."""
+        prefixes = []
+        if getattr(self.roi_head.bbox_head, 'reg_class_agnostic', False):
+            prefixes.append('roi_head.bbox_head.fc_reg.')
+        mask_head = getattr(self.roi_head, 'mask_head', None)
+        if getattr(mask_head, 'class_agnostic', False):
+            prefixes.append('roi_head.mask_head.conv_logits.')
+        return prefixes
 
     def _capture_rpn(self, module, args, output) -> None:
         if self._capture is not None:

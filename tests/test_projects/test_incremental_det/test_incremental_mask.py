@@ -262,3 +262,25 @@ def test_bad_input_errors():
         MODELS.build(cfg)
     with pytest.raises(ValueError, match='unknown distill keys'):
         MODELS.build(dict(_model_cfg(), distill=dict(masks=1.0)))
+
+
+def test_one_old_class_with_class_agnostic_heads():
+    """1+2 with class-agnostic box and mask heads: the teacher's 4 deltas
+    and 1 mask channel are copied unchanged (the surgery would grow them
+    as one class's rows), and a step with pseudo-labels trains."""
+    cfg = _model_cfg()
+    cfg.update(old_classes=('a', ), new_classes=('c', 'd'),
+               pseudo_label=dict(score_thr=0.0, iou_thr=0.5))
+    cfg.roi_head.bbox_head.update(num_classes=3, reg_class_agnostic=True)
+    cfg.roi_head.mask_head.update(num_classes=3, class_agnostic=True)
+    torch.manual_seed(0)
+    det = MODELS.build(cfg)
+    det.init_weights()
+    teacher = det.teacher.state_dict()
+    for key in ('roi_head.bbox_head.fc_reg.weight',
+                'roi_head.mask_head.conv_logits.weight'):
+        assert torch.equal(det.state_dict()[key], teacher[key])
+    assert det.roi_head.mask_head.conv_logits.out_channels == 1
+    losses = _losses(det, _inputs(det), pseudo_label=det.pseudo_label)
+    assert _finite(losses) and losses['loss_distill_mask'].abs() < 1e-6
+    assert losses['loss_distill_reg'].abs() < 1e-6

@@ -150,3 +150,37 @@ def test_a_step_checkpoint_is_the_next_steps_teacher(tmp_path, model):
     new = step2.state_dict()['roi_head.bbox_head.fc_cls.weight']
     assert new.shape[0] == 5
     assert torch.equal(new[:3], old[:3]) and torch.equal(new[4], old[3])
+
+
+def test_one_old_class_with_a_class_agnostic_regressor():
+    """1+2 with ``reg_class_agnostic=True``: the teacher's 4 deltas have the
+    shape of one class's, and the surgery grew them to 4 * 3 rows (a
+    size mismatch in load_state_dict). They are copied unchanged, and a
+    step with every loss and the pseudo-labels trains."""
+    cfg = _model_cfg()
+    cfg.roi_head.bbox_head.reg_class_agnostic = True
+    cfg.pseudo_label = dict(score_thr=0.0, iou_thr=0.5)
+    torch.manual_seed(0)
+    det = MODELS.build(cfg)
+    det.init_weights()
+    for name in ('weight', 'bias'):
+        key = f'roi_head.bbox_head.fc_reg.{name}'
+        assert torch.equal(det.state_dict()[key],
+                           det.teacher.state_dict()[key])
+    det.eval()
+    data = _inputs(det)
+    rois = bbox2roi([torch.tensor([[0., 0., 40., 40.]])] * 2)
+    with torch.no_grad():
+        t = det.teacher.roi_head._bbox_forward(
+            det.teacher.extract_feat(data['inputs']), rois)
+        s = det.roi_head._bbox_forward(det.extract_feat(data['inputs']),
+                                       rois)
+    assert s['bbox_pred'].shape == t['bbox_pred'].shape == (2, 4)
+    assert torch.allclose(s['bbox_pred'], t['bbox_pred'], atol=1e-6)
+    det.train()
+    losses = det(**data, mode='loss')
+    assert losses['loss_distill_reg'].abs().item() < 1e-6
+    total = sum(v for k, v in losses.items()
+                if 'loss' in k and isinstance(v, torch.Tensor))
+    assert torch.isfinite(total)
+    total.backward()
