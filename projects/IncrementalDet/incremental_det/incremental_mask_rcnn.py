@@ -13,7 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet.models.detectors import TwoStageDetector
-from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import (
+    BYTES_PER_FLOAT,
+    GPU_MEM_LIMIT,
+    _do_paste_mask,
+)
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
@@ -57,9 +61,19 @@ def mask_logit_distill(student: Tensor, teacher: Tensor) -> Tensor:
     return kl.mean()
 
 
-def paste_masks(mask_logits: Tensor, bboxes: Tensor, height: int,
-                width: int, thr: float = 0.5) -> BitmapMasks:
+def paste_masks(mask_logits: Tensor,
+                bboxes: Tensor,
+                height: int,
+                width: int,
+                thr: float = 0.5,
+                mem_limit: int = GPU_MEM_LIMIT) -> BitmapMasks:
     """Binary image masks from one mask-logit channel per box.
+
+    Pasted in chunks of boxes, as mmdet's ``FCNMaskHead`` does on a GPU:
+    a chunk's ``(p, height, width)`` float masks take about ``mem_limit``
+    bytes at most (but one box at least), so many boxes on a large image
+    do not exhaust the memory. A box's mask depends on that box only, so
+    the result does not depend on the chunks.
 
     Args:
         mask_logits (Tensor): ``(P, M, M)`` logits, one per box.
@@ -68,16 +82,23 @@ def paste_masks(mask_logits: Tensor, bboxes: Tensor, height: int,
         width (int): Width of the masks.
         thr (float): Probability threshold (mmdet's ``mask_thr_binary``).
             Defaults to 0.5.
+        mem_limit (int): Bytes of float masks pasted at once (mmdet's
+            ``GPU_MEM_LIMIT``, 1 GiB). Defaults to ``GPU_MEM_LIMIT``.
 
     Returns:
         BitmapMasks: ``(P, height, width)``, ``uint8``.
     """
-    if not len(bboxes):
-        return BitmapMasks(np.zeros((0, height, width), np.uint8), height,
-                           width)
-    probs, _ = _do_paste_mask(mask_logits.sigmoid()[:, None], bboxes,
-                              height, width, skip_empty=False)
-    masks = (probs >= thr).to(torch.uint8).cpu().numpy()
+    if mem_limit <= 0:
+        raise ValueError(f'mem_limit must be > 0 bytes, got {mem_limit}')
+    masks = np.zeros((len(bboxes), height, width), np.uint8)
+    per_box = int(height) * int(width) * BYTES_PER_FLOAT
+    step = max(1, mem_limit // max(per_box, 1))
+    probs = mask_logits.sigmoid()[:, None]
+    for start in range(0, len(bboxes), step):
+        end = start + step
+        pasted, _ = _do_paste_mask(probs[start:end], bboxes[start:end],
+                                   height, width, skip_empty=False)
+        masks[start:end] = (pasted >= thr).to(torch.uint8).cpu().numpy()
     return BitmapMasks(masks, height, width)
 
 

@@ -7,6 +7,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import (
+    BYTES_PER_FLOAT,
+    _do_paste_mask,
+)
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
@@ -110,6 +114,43 @@ def test_paste_masks():
     assert masks.masks[1].sum() == 0
     assert len(paste_masks(logits[:0], torch.zeros(0, 4), 12, 16)) == 0
 
+
+
+def test_paste_masks_in_chunks_equals_one_paste(monkeypatch):
+    """Chunks of 2 boxes (4 pastes for 7 boxes) give the masks of a
+    single paste of all boxes, also for boxes outside the image, tiny or
+    empty; a limit below one box pastes box by box."""
+    from projects.IncrementalDet.incremental_det import incremental_mask_rcnn
+    torch.manual_seed(0)
+    height, width = 30, 40
+    logits = torch.randn(7, 28, 28) * 4
+    xy = torch.rand(7, 2) * torch.tensor([width, height]) - 5
+    bboxes = torch.cat([xy, xy + torch.rand(7, 2) * 30 + 0.5], dim=1)
+    bboxes[5] = torch.tensor([10., 10., 10.2, 10.1])  # tiny
+    bboxes[6] = torch.tensor([50., 40., 60., 45.])  # outside the image
+    probs, _ = _do_paste_mask(logits.sigmoid()[:, None], bboxes, height,
+                              width, skip_empty=False)
+    expected = (probs >= 0.5).to(torch.uint8).numpy()
+    sizes = []
+
+    def counted(masks, boxes, *args, **kwargs):
+        sizes.append(len(boxes))
+        return _do_paste_mask(masks, boxes, *args, **kwargs)
+
+    monkeypatch.setattr(incremental_mask_rcnn, '_do_paste_mask', counted)
+    two = 2 * height * width * BYTES_PER_FLOAT
+    masks = paste_masks(logits, bboxes, height, width, mem_limit=two + 1)
+    assert sizes == [2, 2, 2, 1]
+    assert masks.masks.dtype == np.uint8
+    assert np.array_equal(masks.masks, expected) and expected.any()
+    sizes.clear()
+    masks = paste_masks(logits, bboxes, height, width, mem_limit=1)
+    assert sizes == [1] * 7 and np.array_equal(masks.masks, expected)
+    sizes.clear()
+    assert np.array_equal(paste_masks(logits, bboxes, height, width).masks,
+                          expected) and sizes == [7]
+    with pytest.raises(ValueError, match='mem_limit must be > 0'):
+        paste_masks(logits, bboxes, height, width, mem_limit=0)
 
 def test_add_pseudo_labels_with_masks():
     polygon = PolygonMasks([[np.array([0., 0., 8., 0., 8., 8., 0., 8.])]],
