@@ -14,8 +14,10 @@ unless its teacher changed since it trained (``train.json`` records the
 teacher checkpoint's path, size and modification time when training
 starts; another one means it is trained again from the start); a trained
 run whose test did not finish is only tested; an interrupted training
-resumes from its last checkpoint. The seed is recorded when training
-starts too, so a run begun with another seed is refused. The spec format is in
+resumes from its last checkpoint. Deleting a finished run's ``final.pth``
+trains it again from the start, and so every later run that learns from
+it. The seed is recorded when training starts too, so a run begun with
+another seed is refused. The spec format is in
 ``projects/IncrementalDet/incremental_det/sequence.py``.
 
 Example (BCCD 1+1+1, from the repository root)::
@@ -178,8 +180,10 @@ def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
         info = dict(train_time_s=time.perf_counter() - start,
                     resumed=bool(cfg.get('resume')),
                     **started, **peak_memory(rss_reset))
-        write_json(info_file, info)
         link_final(run)
+        # After the link: ``train_time_s`` in train.json means "final.pth
+        # was made" (see stale_reason).
+        write_json(info_file, info)
     else:
         info = read_json(info_file)
     metrics = parse_metrics(runner.test())
@@ -216,12 +220,16 @@ def check_seed(run: Run, seed: int) -> None:
 
 
 def stale_reason(run: Run, retrained: set) -> Optional[str]:
-    """Why the run's training is from another teacher, or None."""
+    """Why the run must be trained again from the start, or None: its
+    teacher changed, or its ``final.pth`` was deleted after the training
+    had finished (an interrupted training has none yet: it is resumed)."""
     if run.teacher_run is not None and run.teacher_run.name in retrained:
         return f'its teacher {run.teacher_run.name} was trained again'
     info = read_json(osp.join(run.run_dir, 'train.json'))
     if not info:
         return None  # nothing trained yet
+    if 'train_time_s' in info and not osp.isfile(run.checkpoint):
+        return f'{run.checkpoint} was deleted after the training finished'
     stored, now = info.get('teacher_stamp'), teacher_stamp(run)
     if stored != now:
         return (f'it trained on the teacher {stored}, but the teacher is '
@@ -232,7 +240,7 @@ def stale_reason(run: Run, retrained: set) -> Optional[str]:
 def execute(run: Run, args: argparse.Namespace, retrained: set) -> str:
     """Skip, test or train one run; 'skipped', 'tested' or 'trained'."""
     stale = stale_reason(run, retrained)
-    if stale:  # a new teacher: start over (no resume of the old training)
+    if stale:  # start over (no resume of the old training)
         print(f'[run_steps] {run.name} is stale, trained again from the '
               f'start: {stale}', flush=True)
         for name in ('final.pth', 'result.json', 'train.json',

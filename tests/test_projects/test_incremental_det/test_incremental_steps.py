@@ -14,7 +14,6 @@ import pytest
 from mmengine.config import Config
 
 from projects.IncrementalDet.incremental_det.sequence import (
-    Run,
     load_spec,
     plan_runs,
 )
@@ -183,98 +182,6 @@ def test_steps_chain_aggregate_and_resume(tiny):
     assert out['rows'][-1]['train_time_s'] == step3['train_time_s']
     with pytest.raises(SystemExit, match='trained with seed 3, not --seed 0'):
         tool.main([spec3, '--work-dir', work])
-
-
-def _fake_run(tmp_path, name, teacher=None, trained=True):
-    run = Run(name, 'method', 'c.py', (), ('A', ), str(tmp_path / name),
-              teacher)
-    os.makedirs(run.run_dir, exist_ok=True)
-    if trained:
-        for f in ('final.pth', 'last_checkpoint'):
-            open(osp.join(run.run_dir, f), 'w').close()
-        stamp = _tool().teacher_stamp(run)
-        for f in ('result.json', 'train.json'):
-            with open(osp.join(run.run_dir, f), 'w') as fh:
-                json.dump(dict(seed=0, teacher_stamp=stamp,
-                               metrics=dict(all_AP50=0.5)), fh)
-    return run
-
-
-def _no_training(tool, monkeypatch):
-    """execute() without configs or training; the train_and_test calls."""
-    calls = []
-    monkeypatch.setattr(tool, 'run_config',
-                        lambda run, args, ref: Config(dict(ref=ref)))
-    monkeypatch.setattr(tool, 'prepare_offline', lambda cfg: [])
-    monkeypatch.setattr(tool, 'train_and_test', lambda run, cfg, train, seed:
-                        calls.append((run.name, train, cfg.get('resume'))))
-    return calls
-
-
-def test_a_retrained_teacher_retrains_the_next_step(tmp_path, monkeypatch):
-    """The decisions of execute(), without training: a finished run whose
-    teacher was retrained starts over (no resume of its old training)."""
-    tool = _tool()
-    calls = _no_training(tool, monkeypatch)
-    args = tool.parse_args(['spec.yml'])
-    first = _fake_run(tmp_path, 'a')
-    second = _fake_run(tmp_path, 'b', teacher=first)
-    assert tool.execute(second, args, set()) == 'skipped'
-    assert tool.execute(second, args, {'a'}) == 'trained'
-    assert calls == [('b', True, False)]  # not resumed: a new teacher
-    assert not osp.exists(second.checkpoint)
-    os.remove(first.checkpoint)  # interrupted training: resumed
-    assert tool.execute(first, args, set()) == 'trained'
-    assert calls[-1] == ('a', True, True)
-
-
-def test_a_teacher_changed_in_an_earlier_invocation_is_noticed(
-        tmp_path, monkeypatch, capsys):
-    """Step 1 was trained again by an invocation that stopped before step 2
-    (killed, or step 1's test crashed): step 2, finished on the old
-    teacher, is trained again, not skipped."""
-    tool = _tool()
-    calls = _no_training(tool, monkeypatch)
-    args = tool.parse_args(['spec.yml'])
-    first = _fake_run(tmp_path, 'a')
-    second = _fake_run(tmp_path, 'b', teacher=first)
-    assert tool.execute(second, args, set()) == 'skipped'
-    with open(first.checkpoint, 'w') as f:  # step 1's new checkpoint
-        f.write('retrained')
-    os.remove(first.result_file)  # its test crashed: only tested next
-    assert tool.execute(first, args, set()) == 'tested'
-    assert tool.execute(second, args, set()) == 'trained'
-    assert calls == [('a', False, None), ('b', True, False)]
-    assert 'b is stale, trained again from the start' in capsys.readouterr(
-    ).out
-    assert not osp.exists(second.checkpoint)
-
-
-def test_seed_and_teacher_are_recorded_before_training(tmp_path,
-                                                       monkeypatch):
-    """A training killed under --seed 0 is not resumed under --seed 1
-    (mmengine would restore seed 0 while the record said 1)."""
-    tool = _tool()
-
-    class Killed:
-        seed = 0
-
-        def train(self):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(tool.Runner, 'from_cfg', lambda cfg: Killed())
-    monkeypatch.setattr(tool, 'seed_message', lambda cfg, seed: '')
-    monkeypatch.setattr(tool, 'reset_peak_memory', lambda: False)
-    first = _fake_run(tmp_path, 'a')
-    second = _fake_run(tmp_path, 'b', teacher=first, trained=False)
-    with pytest.raises(KeyboardInterrupt):
-        tool.train_and_test(second, Config(), True, 0)
-    info = json.load(open(osp.join(second.run_dir, 'train.json')))
-    assert info == dict(seed=0, teacher_stamp=tool.teacher_stamp(second))
-    assert info['teacher_stamp']['path'] == osp.realpath(first.checkpoint)
-    with pytest.raises(SystemExit, match='trained with seed 0, not --seed 1'):
-        tool.execute(second, tool.parse_args(['spec.yml', '--seed', '1']),
-                     set())
 
 
 def test_plan_of_the_bccd_1_1_1_sequence():
