@@ -12,6 +12,8 @@ Examples::
         --slice-merge nms --slice-match IOU --slice-full
     python tools/infer.py PEFT_CONFIG base_weights.pth data/smears/ \
         --adapter work_dirs/x/adapter_epoch_8.pth
+    python tools/infer.py FAST_RCNN_CONFIG CKPT data/smears/ \
+        --proposals work_dirs/proposals/test.pkl [--backend onnxruntime ...]
 
 Writes to ``--out-dir``: ``vis/`` (annotated images) or
 ``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
@@ -19,13 +21,17 @@ Writes to ``--out-dir``: ``vis/`` (annotated images) or
 ``segmentation`` for Mask R-CNN); ``images.json`` (ids, files, sizes,
 categories); ``<video>_frames.jsonl`` (one line per frame); and
 ``summary.json``. Files or frames that do not decode are logged, skipped
-and counted.
+and counted. A Fast R-CNN (no RPN) needs ``--proposals``: a proposal file
+as tools/generate_proposals.py writes it (keys ``<parent folder>/<file
+name>``, boxes in original image pixels), with every image in it; without
+it the tool stops with a sentence saying so, whatever the backend.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import time
+from typing import Optional
 
 import cv2
 from tqdm import tqdm
@@ -46,6 +52,7 @@ from rcnn_plugin.apis.slicing import (
     add_slice_args,
     check_slice_args,
 )
+from rcnn_plugin.datasets import proposal_key
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,6 +74,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--adapter', help='adapter checkpoint of a '
                         'PEFTDetector config, loaded on top of CHECKPOINT '
                         '(its base); refused if trained on another base')
+    parser.add_argument('--proposals', help='Fast R-CNN: proposal file '
+                        '(.pkl of tools/generate_proposals.py) holding '
+                        'every input image')
     parser.add_argument('--classes', nargs='+', help='keep these classes')
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write annotated images or video')
@@ -85,7 +95,34 @@ def parse_args(argv=None) -> argparse.Namespace:
             check_slice_args(args.slice, args.overlap)
         except ValueError as exc:
             parser.error(str(exc))
+    if args.proposals and (args.slice is not None or is_video(args.source)):
+        parser.error('--proposals: for images only (no video, no --slice)')
     return args
+
+
+def load_proposals(args, predictor: Predictor) -> Optional[dict]:
+    """``args.proposals`` read, or None; refuses a Fast R-CNN without it.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+        predictor (Predictor): The detector (any backend).
+
+    Returns:
+        dict, optional: Proposal key to proposals.
+    """
+    file = getattr(args, 'proposals', None)
+    if not getattr(predictor, 'needs_proposals', False):
+        if file:
+            raise SystemExit('--proposals: this detector has its own RPN; '
+                             'proposals are for Fast R-CNN')
+        return None
+    if not file:
+        raise SystemExit(
+            f'{args.config} is a Fast R-CNN (no RPN): it needs precomputed '
+            'proposals for each image; give --proposals FILE (a proposal '
+            'file of tools/generate_proposals.py holding every image)')
+    from mmengine.fileio import load
+    return load(file)
 
 
 class Run:
@@ -102,14 +139,21 @@ class Run:
                                  f'the model has {self.classes}')
             self.keep = [self.classes.index(c) for c in args.classes]
         os.makedirs(args.out_dir, exist_ok=True)
+        self.proposals = load_proposals(args, predictor)
         self.images, self.results = [], []
         self.skipped, self.detections = [], 0
         self.video_writer = self.jsonl = None
 
     def flush(self, batch) -> None:
-        """Predict a batch of ``(image_id, name, image)`` and write outputs."""
-        preds = self.predictor.predict([img for _, _, img in batch])
-        for (image_id, name, image), pred in zip(batch, preds):
+        """Predict a batch of ``(image_id, name, image, proposals)`` and
+        write outputs."""
+        images = [img for _, _, img, _ in batch]
+        if self.proposals is None:
+            preds = self.predictor.predict(images)
+        else:
+            preds = self.predictor.predict(
+                images, proposals=[props for *_, props in batch])
+        for (image_id, name, image, _), pred in zip(batch, preds):
             dets = instances_to_dicts(pred, self.args.score_thr, self.keep)
             self.detections += len(dets)
             self.results += to_coco_results(dets, image_id)
@@ -140,7 +184,19 @@ class Run:
             if image is None:
                 self.skipped.append(path)
                 continue
-            yield image_id, osp.basename(path), image
+            yield image_id, osp.basename(path), image, self.props_of(path)
+
+    def props_of(self, path: str):
+        """The proposals of image ``path`` (Fast R-CNN), else None."""
+        if self.proposals is None:
+            return None
+        key = proposal_key(path)
+        if key not in self.proposals:
+            raise SystemExit(
+                f'--proposals {self.args.proposals} has no entry {key!r} '
+                f'for {path} (keys are <parent folder>/<file name>); write '
+                'the file for these images with tools/generate_proposals.py')
+        return self.proposals[key]
 
     def frames_from(self, reader: VideoReader):
         self.fps = reader.fps
@@ -155,7 +211,7 @@ class Run:
             if frame is None:
                 self.skipped.append(f'{reader.path}#frame{index}')
                 continue
-            yield index, f'frame_{index:06d}.jpg', frame
+            yield index, f'frame_{index:06d}.jpg', frame, None
 
     def close(self, seconds: float) -> dict:
         for handle in (self.jsonl, ):
@@ -208,8 +264,8 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
     return run.close(time.perf_counter() - start)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
     predictor = make_predictor(args.config, checkpoint, args.backend,
                                args.onnx, args.device)
@@ -220,6 +276,10 @@ def main() -> None:
             raise SystemExit(f'--adapter: {exc}') from exc
         print(f'adapter {name!r} loaded on the base {checkpoint}')
     if args.slice is not None:
+        if predictor.needs_proposals:
+            raise SystemExit('--slice: a Fast R-CNN needs proposals for each '
+                             'image, which tiles do not have; run it '
+                             'without --slice')
         predictor = SlicedPredictor(
             predictor, args.slice, args.overlap, merge=args.slice_merge,
             match_metric=args.slice_match,

@@ -2,6 +2,7 @@ from .deploy_check import (
                      calibration_feeds,
                      capture_input,
                      dataset_image_paths,
+                     dataset_samples,
                      predict_dicts,
                      self_check,
 )
@@ -26,7 +27,7 @@ from .slicing import SlicedPredictor
 __all__ = [
     'IMAGE_EXTS', 'VIDEO_EXTS', 'OnnxPredictor', 'Predictor',
     'SlicedPredictor', 'VideoReader', 'calibration_feeds', 'capture_input',
-    'dataset_image_paths', 'predict_dicts', 'self_check',
+    'dataset_image_paths', 'dataset_samples', 'predict_dicts', 'self_check',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
     'instances_to_dicts',
     'is_video', 'make_predictor', 'read_image', 'to_coco_results'

@@ -8,7 +8,7 @@ test dataset, a score and class filter, and conversion to COCO results
 """
 import copy
 import functools
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from mmdet.registry import DATASETS
@@ -199,18 +199,71 @@ class Predictor:
         """Class names of the model."""
         return list(self.model.dataset_meta['classes'])
 
-    def predict(self, images: List[np.ndarray]) -> list:
+    @property
+    def needs_proposals(self) -> bool:
+        """True for a detector without RPN (Fast R-CNN): :meth:`predict`
+        then needs the proposals of each image."""
+        return not getattr(self.model, 'with_rpn', True)
+
+    def predict(self, images: List[np.ndarray],
+                proposals: Optional[Sequence] = None) -> list:
         """Predict a batch of BGR images.
 
         Args:
             images (List[np.ndarray]): ``(H, W, 3)`` uint8 BGR images.
+            proposals (Sequence, optional): Fast R-CNN only, one entry per
+                image: ``(R, 4)`` boxes ``x1, y1, x2, y2`` in the image's
+                pixels (R may be 0), or a dict / ``InstanceData`` with
+                ``bboxes`` and optional ``scores`` (an entry of a proposal
+                file of tools/generate_proposals.py). They go through the
+                test pipeline's ``LoadProposals`` and resize, as in
+                ``tools/test.py``. Defaults to None.
 
         Returns:
             list[InstanceData]: ``pred_instances`` per image, boxes in the
             input image's pixels.
+
+        Raises:
+            ValueError: Without ``proposals`` for a detector without RPN,
+                with them for one with RPN, or with a count other than the
+                number of images.
         """
         if not images:
             return []
-        out = self.inferencer(images, batch_size=len(images),
+        inputs = list(images)
+        if proposals is not None or self.needs_proposals:
+            inputs = [dict(img=img, proposals=props) for img, props in
+                      zip(images, self._check_proposals(images, proposals))]
+        out = self.inferencer(inputs, batch_size=len(images),
                               return_datasamples=True, no_save_vis=True)
         return [s.pred_instances for s in out['predictions']]
+
+    def _check_proposals(self, images: List[np.ndarray],
+                         proposals: Optional[Sequence]) -> List[dict]:
+        """Proposals as ``LoadProposals`` reads them, or a refusal."""
+        if proposals is None:
+            raise ValueError(
+                'this detector has no RPN (Fast R-CNN): it needs '
+                'precomputed proposals for each image (a proposal file of '
+                'tools/generate_proposals.py), and none were given')
+        if not self.needs_proposals:
+            raise ValueError('proposals given, but this detector has its '
+                             'own RPN; proposals are for Fast R-CNN')
+        if len(proposals) != len(images):
+            raise ValueError(f'{len(proposals)} proposal entries for '
+                             f'{len(images)} images; give one per image')
+        out = []
+        for props in proposals:
+            if isinstance(props, Mapping):
+                props = dict(props)
+            elif hasattr(props, 'bboxes'):  # InstanceData
+                props = props.to_dict()
+            else:
+                props = dict(bboxes=props)
+            entry = dict(bboxes=_numpy(props['bboxes']).astype(
+                np.float32).reshape(-1, 4))
+            if props.get('scores') is not None:
+                entry['scores'] = _numpy(props['scores']).astype(
+                    np.float32).reshape(-1)
+            out.append(entry)
+        return out

@@ -4,7 +4,10 @@
 ``features``), ``model.bbox.onnx`` and, for Mask R-CNN, ``model.mask.onnx``
 (see :mod:`rcnn_plugin.deployment.graphs`). Each file stores the config's
 class names, input scale, pad divisor, mean and std in ``metadata_props``,
-so that a file exported for another config is refused at load.
+so that a file exported for another config is refused at load, and
+``needs_proposals``: true for a detector without RPN (Fast R-CNN), whose
+``features`` graph gives the neck's features only and whose proposals come
+with each image at inference.
 """
 import json
 import os.path as osp
@@ -69,7 +72,8 @@ def config_meta(cfg, classes: List[str]) -> Dict[str, str]:
         mean=json.dumps(list(pre.get('mean', []))),
         std=json.dumps(list(pre.get('std', []))),
         bgr_to_rgb=json.dumps(bool(pre.get('bgr_to_rgb', False))),
-        with_mask=json.dumps(roi_head.get('mask_head') is not None))
+        with_mask=json.dumps(roi_head.get('mask_head') is not None),
+        needs_proposals=json.dumps(cfg.model.get('rpn_head') is None))
 
 
 def _write_meta(path: str, meta: Dict[str, str]) -> None:
@@ -122,10 +126,12 @@ def export_onnx(model: nn.Module, cfg, path: str, classes: List[str],
     feat_graph = FeatureGraph(model)
     with torch.no_grad():
         outs = feat_graph(image)
-    num_levels = len(outs) // 3
-    names = ([f'feat{i}' for i in range(num_levels)]
-             + [f'rpn_score{i}' for i in range(num_levels)]
-             + [f'rpn_delta{i}' for i in range(num_levels)])
+    # Without RPN (Fast R-CNN) the graph gives the L features only.
+    num_levels = len(outs) // 3 if feat_graph.with_rpn else len(outs)
+    names = [f'feat{i}' for i in range(num_levels)]
+    if feat_graph.with_rpn:
+        names += ([f'rpn_score{i}' for i in range(num_levels)]
+                  + [f'rpn_delta{i}' for i in range(num_levels)])
     axes = {}
     if dynamic:
         axes = {n: {0: 'batch', 2: f'h{n}', 3: f'w{n}'} for n in names}

@@ -4,7 +4,9 @@ Shapes: N images, L feature levels, R RoIs, C channels, K classes.
 RoIs are ``(batch_index, x1, y1, x2, y2)`` in padded input pixels.
 
 Graph ``features``: the data-preprocessor output ``(N, 3, H, W)`` to the
-neck's L feature maps and the RPN head's L score and L delta maps.
+neck's L feature maps and the RPN head's L score and L delta maps; for a
+detector without RPN (Fast R-CNN, proposals given with each image) the L
+feature maps only.
 Graph ``bbox``: the feature maps used by the box RoI extractor and the RoIs
 to the box head's ``cls_score`` ``(R, K + 1)`` and ``bbox_pred``.
 Graph ``mask`` (Mask R-CNN): the same for the mask head's ``mask_preds``.
@@ -50,14 +52,17 @@ def check_exportable(model: nn.Module) -> None:
             raise ValueError(
                 f'{name} ({type(module).__name__}) has no ONNX export path; '
                 f'use {fix}')
-    if getattr(model, 'rpn_head', None) is None:
+    if getattr(model, 'roi_head', None) is None:
         raise ValueError(
-            'the model has no rpn_head (Fast R-CNN with external proposals '
-            'is not exportable yet); export a Faster or Mask R-CNN config')
+            f'{type(model).__name__} has no roi_head: only two-stage '
+            'detectors (Faster, Mask and Fast R-CNN) are exportable here')
 
 
 class FeatureGraph(nn.Module):
     """Backbone, neck and RPN head: image to features and RPN maps.
+
+    A detector without RPN (mmdet's ``FastRCNN``: proposals come with each
+    image) gives the neck's features only.
 
     Args:
         detector (nn.Module): An mmdet two-stage detector.
@@ -66,10 +71,14 @@ class FeatureGraph(nn.Module):
     def __init__(self, detector: nn.Module) -> None:
         super().__init__()
         self.detector = detector
+        self.with_rpn = getattr(detector, 'rpn_head', None) is not None
 
     def forward(self, image: Tensor) -> Tuple[Tensor, ...]:
-        """``(N, 3, H, W)`` to L features, L RPN scores, L RPN deltas."""
+        """``(N, 3, H, W)`` to L features, L RPN scores, L RPN deltas
+        (without RPN: the L features only)."""
         feats = self.detector.extract_feat(image)
+        if not self.with_rpn:
+            return tuple(feats)
         scores, deltas = self.detector.rpn_head(feats)
         return (*feats, *scores, *deltas)
 

@@ -5,7 +5,10 @@
 exported graphs. Everything else is mmdet's own Python code, unchanged:
 the data preprocessor (resize, normalise, pad), proposal decoding and NMS
 (``rpn_head.predict_by_feat``), box decoding, per-class NMS and rescaling
-(``bbox_head.predict_by_feat``) and mask pasting.
+(``bbox_head.predict_by_feat``) and mask pasting. A detector without RPN
+(Fast R-CNN) keeps mmdet's ``predict``, which takes the proposals of each
+data sample (``LoadProposals`` in the test pipeline, resized with the
+image) to the box graph.
 """
 import json
 import warnings
@@ -75,8 +78,10 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
         raise ValueError(f'{path} has no rcnn_plugin metadata: export it '
                          'with tools/deployment/export_onnx.py')
     want = config_meta(cfg, classes)
+    # Files exported before Fast R-CNN was exportable all had an RPN.
+    meta.setdefault('needs_proposals', 'false')
     for key in ('num_classes', 'classes', 'test_scale', 'mean', 'std',
-                'pad_size_divisor', 'bgr_to_rgb'):
+                'pad_size_divisor', 'bgr_to_rgb', 'needs_proposals'):
         if json.loads(meta[key]) != json.loads(want[key]):
             raise ValueError(
                 f'{path} was exported for config {meta["config"]} with '
@@ -166,6 +171,13 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
         dict: The file's metadata.
     """
     meta = read_meta(path)
+    with_rpn = not json.loads(meta.get('needs_proposals', 'false'))
+    if with_rpn != (getattr(model, 'rpn_head', None) is not None):
+        raise ValueError(
+            f'{path} was exported from a detector '
+            f"{'with' if with_rpn else 'without'} RPN, but this model "
+            f"{'has none' if with_rpn else 'has one'}; load it with the "
+            f"config it was exported from ({meta.get('config')})")
     paths = graph_paths(path, json.loads(meta.get('with_mask', 'false')))
     runs = {k: GraphRunner(p, backend, num_threads) for k, p in paths.items()}
     levels, state = int(meta['num_levels']), {}
@@ -185,7 +197,8 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
             outs = [torch.cat(level) for level in zip(*runs_)]
         else:
             outs = call('features', [image])
-        state['rpn'] = (outs[levels:2 * levels], outs[2 * levels:])
+        if with_rpn:
+            state['rpn'] = (outs[levels:2 * levels], outs[2 * levels:])
         return tuple(outs[:levels])
 
     def head(name: str) -> Callable:
@@ -200,7 +213,8 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
         return forward
 
     model.extract_feat = extract_feat
-    model.rpn_head.forward = lambda feats: state.pop('rpn')
+    if with_rpn:
+        model.rpn_head.forward = lambda feats: state.pop('rpn')
     model.roi_head._bbox_forward = head('bbox')
     if 'mask' in paths:
         model.roi_head._mask_forward = head('mask')

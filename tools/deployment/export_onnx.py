@@ -1,4 +1,4 @@
-"""Export a Faster / Mask R-CNN to ONNX and check it against PyTorch.
+"""Export a Faster / Mask / Fast R-CNN to ONNX and check it against PyTorch.
 
 Example::
 
@@ -14,7 +14,9 @@ inference: see docs/deployment.md. The export then runs ONNX Runtime and
 PyTorch on the check images (the first ``--num-check`` test images of the
 config) and exits 1 when detections differ (boxes and scores compared
 unrounded) or, without ``--dynamic``, when a check image is larger than
-the first one, which fixes the graph's input size.
+the first one, which fixes the graph's input size. A Fast R-CNN (no RPN)
+exports no RPN outputs; its check runs on the test split's images with the
+proposals of its ``proposal_file``, as ``tools/test.py`` reads them.
 """
 import argparse
 import json
@@ -27,11 +29,12 @@ from rcnn_plugin.apis import (
     Predictor,
     capture_input,
     collect_images,
-    dataset_image_paths,
+    dataset_samples,
     predict_dicts,
     read_image,
     self_check,
 )
+from rcnn_plugin.datasets import ProposalFileError
 from rcnn_plugin.deployment import export_onnx
 
 
@@ -54,23 +57,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_images(args, cfg) -> list:
+def _random_boxes(rng, height: int, width: int, num: int = 50):
+    """``(num, 4)`` random boxes ``x1, y1, x2, y2`` inside the image."""
+    xy = rng.uniform(0, 0.8, (num, 2)) * (width, height)
+    wh = rng.uniform(0.05, 0.5, (num, 2)) * (width, height)
+    return np.concatenate([xy, np.minimum(xy + wh, (width, height))],
+                          axis=1).astype(np.float32)
+
+
+def check_images(args, cfg, needs_proposals: bool = False) -> tuple:
+    """Check images and, for Fast R-CNN (``needs_proposals``), their
+    proposals from the test split's proposal file (None otherwise)."""
     if args.check_images:
-        paths = [p for src in args.check_images for p in collect_images(src)]
+        if needs_proposals:
+            raise ValueError(
+                '--check-images: this Fast R-CNN needs proposals for each '
+                'check image; leave --check-images out to check on the '
+                "test split with its proposal_file")
+        samples = [dict(img_path=p) for src in args.check_images
+                   for p in collect_images(src)]
     else:
         try:
-            paths = dataset_image_paths(cfg, 'test', args.num_check)
-        except (FileNotFoundError, OSError) as err:
+            samples = dataset_samples(cfg, 'test', args.num_check)
+        except (FileNotFoundError, OSError, ProposalFileError) as err:
             print(f'[export] test split not readable ({err}); checking on '
-                  'random images')
-            paths = []
-    images = [read_image(p) for p in paths]
-    images = [im for im in images if im is not None]
+                  'random images' + (' with random proposals'
+                                     if needs_proposals else ''))
+            samples = []
+    if needs_proposals and any('proposals' not in s for s in samples):
+        print('[export] the test split has no proposal_file; checking on '
+              'random images with random proposals')
+        samples = []
+    images, proposals = [], []
+    for sample in samples:
+        image = read_image(sample['img_path'])
+        if image is not None:
+            images.append(image)
+            proposals.append(sample.get('proposals'))
     if not images:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (480, 640, 3), np.uint8)
                   for _ in range(2)]
-    return images
+        proposals = [_random_boxes(rng, 480, 640) for _ in images]
+    return images, proposals if needs_proposals else None
 
 
 def main(argv=None) -> int:
@@ -78,10 +107,12 @@ def main(argv=None) -> int:
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
     torch_pred = Predictor(args.config, ckpt, 'cpu')
     cfg = torch_pred.inferencer.cfg
-    images = check_images(args, cfg)
-    sample = capture_input(torch_pred, images[0])
-    reference = predict_dicts(torch_pred, images)
     try:
+        images, proposals = check_images(args, cfg,
+                                         torch_pred.needs_proposals)
+        sample = capture_input(torch_pred, images[0],
+                               None if proposals is None else proposals[0])
+        reference = predict_dicts(torch_pred, images, proposals=proposals)
         paths = export_onnx(torch_pred.model, cfg, args.out,
                             torch_pred.classes, sample, args.opset,
                             args.dynamic)
@@ -94,7 +125,7 @@ def main(argv=None) -> int:
         onnx_pred = OnnxPredictor(args.config, args.out, backend)
         try:
             report = self_check(reference, onnx_pred, images,
-                                args.min_match)
+                                args.min_match, proposals)
         except (RuntimeError, ValueError) as err:
             # ValueError: a check image larger than the static graph
             print(f'[export] check FAILED: {err}', file=sys.stderr)
