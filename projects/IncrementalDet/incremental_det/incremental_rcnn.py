@@ -180,25 +180,21 @@ class IncrementalFasterRCNN(TwoStageDetector):
         super().init_weights()
         classes = self.old_classes + self.new_classes
         sources = build_class_mapping(self.old_classes, classes)
-        teacher_state = self.teacher.state_dict()
-        state = remap_state_dict(teacher_state, len(self.old_classes),
-                                 sources)
-        agnostic = tuple(self._class_agnostic_prefixes())
-        for key, value in teacher_state.items():
-            if key.startswith(agnostic):
-                state[key] = value
+        state = remap_state_dict(
+            self.teacher.state_dict(), len(self.old_classes), sources,
+            class_agnostic=self._class_agnostic_layers())
         self.load_state_dict(state, strict=True)
 
-    def _class_agnostic_prefixes(self) -> List[str]:
-        """State-dict prefixes of the layers whose outputs do not depend
-        on the classes: 4 box deltas, 1 mask channel."""
-        prefixes = []
+    def _class_agnostic_layers(self) -> List[str]:
+        """The layers whose outputs do not depend on the classes (4 box
+        deltas, 1 mask channel), for :func:`remap_state_dict`."""
+        layers = []
         if getattr(self.roi_head.bbox_head, 'reg_class_agnostic', False):
-            prefixes.append('roi_head.bbox_head.fc_reg.')
+            layers.append('roi_head.bbox_head.fc_reg')
         mask_head = getattr(self.roi_head, 'mask_head', None)
         if getattr(mask_head, 'class_agnostic', False):
-            prefixes.append('roi_head.mask_head.conv_logits.')
-        return prefixes
+            layers.append('roi_head.mask_head.conv_logits')
+        return layers
 
     def _capture_rpn(self, module, args, output) -> None:
         if self._capture is not None:

@@ -14,7 +14,8 @@ mmdet keeps the background row LAST in a softmax classifier:
 Cascade heads (``bbox_head.0``, ``bbox_head.1``, ...) are handled stage by
 stage. With a single source class, class-specific and class-agnostic
 layouts have the same shape; they are treated as class-specific (mmdet's
-default). A mapping is a list ``sources`` of length ``C_t``: ``sources[t]``
+default) unless the caller names them in ``class_agnostic``. A mapping
+is a list ``sources`` of length ``C_t``: ``sources[t]``
 lists the source class indices whose rows initialise target class ``t``
 (several are averaged; none means a fresh row initialised as mmdet's
 ``init_weights`` would). A caller may pass ``prototypes`` (for example
@@ -188,13 +189,15 @@ def _cls_layout(rows: int, num_src: int, key: str) -> bool:
 
 
 def _bbox_plan(state_dict: Mapping[str, Tensor], prefix: str, num_src: int,
-               sources: List[List[int]]) -> Dict[str, tuple]:
+               sources: List[List[int]],
+               agnostic: Sequence[str] = ()) -> Dict[str, tuple]:
     """Per parameter of one box head: (sources, rows per class, std)."""
     rows = state_dict[prefix + 'fc_cls.weight'].shape[0]
     with_bg = _cls_layout(rows, num_src, prefix + 'fc_cls.weight')
     plan = {'fc_cls': (sources + [[num_src]] if with_bg else sources, 1,
                        CLS_STD)}
-    if prefix + 'fc_reg.weight' in state_dict:
+    if (prefix + 'fc_reg.weight' in state_dict
+            and prefix + 'fc_reg' not in agnostic):
         reg_rows = state_dict[prefix + 'fc_reg.weight'].shape[0]
         if reg_rows == 4 * num_src:  # one source class: assume specific
             plan['fc_reg'] = (sources, 4, REG_STD)
@@ -206,8 +209,11 @@ def _bbox_plan(state_dict: Mapping[str, Tensor], prefix: str, num_src: int,
 
 
 def _mask_plan(state_dict: Mapping[str, Tensor], prefix: str, num_src: int,
-               sources: List[List[int]]) -> Dict[str, tuple]:
+               sources: List[List[int]],
+               agnostic: Sequence[str] = ()) -> Dict[str, tuple]:
     """Plan of one mask head; ``None`` std means mmdet's Kaiming init."""
+    if prefix + 'conv_logits' in agnostic:
+        return {}
     rows = state_dict[prefix + 'conv_logits.weight'].shape[0]
     if rows == num_src:  # one source class: assume class-specific
         return {'conv_logits': (sources, 1, None)}
@@ -222,7 +228,8 @@ def remap_state_dict(
         num_src_classes: int,
         sources: List[List[int]],
         prototypes: Optional[Mapping[str, Mapping[int, Tensor]]] = None,
-        seed: int = 0) -> 'Dict[str, Tensor]':
+        seed: int = 0,
+        class_agnostic: Sequence[str] = ()) -> 'Dict[str, Tensor]':
     """Re-target every class-specific head parameter of a state dict.
 
     The background row of a softmax ``fc_cls`` stays last and is copied.
@@ -241,6 +248,12 @@ def remap_state_dict(
             target class index -> rows to use for that class. Defaults to
             None.
         seed (int): Seed of the fresh rows. Defaults to 0.
+        class_agnostic (Sequence[str]): Layers known to be class-agnostic
+            (e.g. ``'roi_head.bbox_head.fc_reg'`` of a
+            ``reg_class_agnostic`` head, ``'roi_head.mask_head.conv_logits'``
+            of a ``class_agnostic`` mask head), copied unchanged. Needed
+            with a single source class, whose layouts have the same shape.
+            Defaults to ().
 
     Returns:
         dict[str, Tensor]: The target state dict.
@@ -254,10 +267,12 @@ def remap_state_dict(
     prototypes = prototypes or {}
     out = dict(state_dict)
     for prefix in bbox:
-        plan = _bbox_plan(state_dict, prefix, num_src_classes, sources)
+        plan = _bbox_plan(state_dict, prefix, num_src_classes, sources,
+                          class_agnostic)
         _apply_plan(out, prefix, plan, prototypes, gen)
     for prefix in mask:
-        plan = _mask_plan(state_dict, prefix, num_src_classes, sources)
+        plan = _mask_plan(state_dict, prefix, num_src_classes, sources,
+                          class_agnostic)
         _apply_plan(out, prefix, plan, prototypes, gen)
     return out
 

@@ -172,3 +172,20 @@ def test_row_count_that_does_not_fit_is_refused():
           'roi_head.bbox_head.fc_reg.weight': torch.zeros(8, 4)}
     with pytest.raises(ValueError, match='fc_reg.weight has 8 rows'):
         remap_state_dict(sd, len(SRC), SOURCES)
+
+
+def test_one_source_class_agnostic_layers_named_by_the_caller():
+    """With one source class a class-agnostic regressor (4 rows) and mask
+    layer (1 channel) look class-specific; named, they are kept as are."""
+    sd = {'roi_head.bbox_head.fc_cls.weight': torch.randn(2, 4),
+          'roi_head.bbox_head.fc_reg.weight': torch.randn(4, 4),
+          'roi_head.mask_head.conv_logits.weight': torch.randn(1, 2, 1, 1)}
+    grown = remap_state_dict(sd, 1, [[0], []])
+    assert grown['roi_head.bbox_head.fc_reg.weight'].shape[0] == 8
+    assert grown['roi_head.mask_head.conv_logits.weight'].shape[0] == 2
+    kept = remap_state_dict(sd, 1, [[0], []], class_agnostic=[
+        'roi_head.bbox_head.fc_reg', 'roi_head.mask_head.conv_logits'])
+    assert kept['roi_head.bbox_head.fc_cls.weight'].shape[0] == 3
+    for key in ('roi_head.bbox_head.fc_reg.weight',
+                'roi_head.mask_head.conv_logits.weight'):
+        assert torch.equal(kept[key], sd[key])
