@@ -17,7 +17,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
-from rcnn_plugin.utils import add_common_args, load_config, prepare_distributed
+from rcnn_plugin.utils import (
+    add_common_args,
+    close_distributed,
+    load_config,
+    prepare_distributed,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,6 +74,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from rcnn_plugin.utils import (
     add_common_args,
+    close_distributed,
     enable_amp,
     load_config,
     prepare_distributed,
@@ -80,6 +81,7 @@ def main() -> None:
         runner = RUNNERS.build(cfg)
     print(seed_message(cfg, runner.seed), flush=True)
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ from .checkpoint import (
     trust_checkpoint,
 )
 from .cli import add_common_args, load_config, seed_message
-from .dist import prepare_distributed
+from .dist import close_distributed, prepare_distributed
 from .offline import (
     prepare_offline,
     register_offline_remote_schemes,
@@ -20,6 +20,7 @@ __all__ = [
     'add_common_args',
     'load_config',
     'seed_message',
+    'close_distributed',
     'prepare_distributed',
     'prepare_offline',
     'register_offline_remote_schemes',

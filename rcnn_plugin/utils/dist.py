@@ -48,3 +48,18 @@ def prepare_distributed(cfg: Config) -> None:
             backend='gloo',
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
+
+
+def close_distributed() -> None:
+    """Destroy the process group, if any, after all ranks have finished.
+
+    Left to interpreter shutdown, gloo's threads can be destroyed while
+    still joinable: one rank aborts with "terminate called without an
+    active exception" (SIGABRT) after training has finished and saved, and
+    torchrun reports the whole run as failed. Call this on the success
+    path only: after an error the barrier would wait for ranks that died.
+    Without a process group, nothing happens.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
