@@ -300,6 +300,38 @@ def test_from_a_backbone_checkpoint_is_an_error(tmp_path, capsys):
         capsys)
     assert rc == 2, out[-3000:]
     assert 'is not an R-CNN detector checkpoint' in out
+    assert not list((tmp_path / 'w').glob('*.py'))  # no config left
+
+
+@pytest.mark.parametrize('agnostic', [False, True])
+def test_from_one_class_detector_follows_the_written_heads(
+        tmp_path, capsys, agnostic):
+    """One source class: fc_reg's 4 rows are class-specific or agnostic
+    by shape alike; the written config's reg_class_agnostic decides."""
+    import torch
+    data = make_yolo(tmp_path / 'data')
+    ckpt = tmp_path / 'cell_detector.pth'
+    reg = torch.randn(4, 8)
+    torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
+                'state_dict': {
+                    'roi_head.bbox_head.fc_cls.weight': torch.randn(2, 8),
+                    'roi_head.bbox_head.fc_cls.bias': torch.zeros(2),
+                    'roi_head.bbox_head.fc_reg.weight': reg,
+                    'roi_head.bbox_head.fc_reg.bias': torch.zeros(4)}}, ckpt)
+    args = [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt]
+    if agnostic:
+        args += ['--cfg-options',
+                 'model.roi_head.bbox_head.reg_class_agnostic=True']
+    rc, out = finetune_here(args, capsys)
+    assert rc == 0, out[-3000:]
+    sd = torch.load(tmp_path / 'w' / 'from_checkpoint.pth',
+                    weights_only=True)['state_dict']
+    out_reg = sd['roi_head.bbox_head.fc_reg.weight']
+    if agnostic:  # the same 4 deltas for every class
+        assert torch.equal(out_reg, reg)
+    else:  # cell keeps its rows, blob starts fresh
+        assert out_reg.shape == (8, 8)
+        assert torch.equal(out_reg[:4], reg)
 
 
 def test_console_command_points_at_the_tool():

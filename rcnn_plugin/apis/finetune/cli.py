@@ -195,7 +195,7 @@ def prepare(args: argparse.Namespace) -> str:
         print(f'[finetune] WARNING: {note}')
     opts = _options(args, layout, train_set)
     if args.from_ckpt:
-        opts.load_from = _retarget(args, layout.classes)
+        opts.load_from = osp.join(args.work_dir, 'from_checkpoint.pth')
     overrides = build_overrides(datasets, opts)
     if args.cfg_options:
         merged = Config(overrides)
@@ -210,15 +210,35 @@ def prepare(args: argparse.Namespace) -> str:
               'Continue with tools/train.py THIS_FILE --resume; evaluate '
               'with tools/test.py THIS_FILE CKPT.']
     write_config(path, args.model, overrides, header)
+    if args.from_ckpt:  # after the config: its heads decide the layout
+        try:
+            _retarget(args, layout.classes, path, opts.load_from)
+        except FinetuneError:
+            os.remove(path)  # no config whose load_from does not exist
+            raise
     print(f'[finetune] config written to {path}')
     return path
 
 
-def _retarget(args, classes) -> str:
+def _class_agnostic_layers(config_path: str) -> List[str]:
+    """The written model's class-agnostic layers (4 box deltas for every
+    class, 1 mask channel): with one source class, their shape alone
+    cannot tell them from class-specific ones."""
+    roi_head = Config.fromfile(config_path).model.get('roi_head') or {}
+    layers = []
+    if (roi_head.get('bbox_head') or {}).get('reg_class_agnostic'):
+        layers.append('roi_head.bbox_head.fc_reg')
+    if (roi_head.get('mask_head') or {}).get('class_agnostic'):
+        layers.append('roi_head.mask_head.conv_logits')
+    return layers
+
+
+def _retarget(args, classes, config_path: str, dst: str) -> None:
     from .pretrained import retarget_checkpoint
-    dst = osp.join(args.work_dir, 'from_checkpoint.pth')
     try:
-        lines = retarget_checkpoint(args.from_ckpt, classes, dst)
+        lines = retarget_checkpoint(
+            args.from_ckpt, classes, dst,
+            class_agnostic=_class_agnostic_layers(config_path))
     except FileNotFoundError:
         raise FinetuneError(f'--from {args.from_ckpt}: no such file') \
             from None
@@ -226,7 +246,6 @@ def _retarget(args, classes) -> str:
         raise FinetuneError(str(err)) from None
     print(f'[finetune] --from {args.from_ckpt}, classes re-targeted:')
     print('\n'.join(f'  {line}' for line in lines))
-    return dst
 
 
 def _decided_elsewhere(problem: str, dataset: dict) -> bool:

@@ -33,8 +33,8 @@ def _source_classes(state_dict: dict, meta: dict,
     return rows - 1, []  # mmdet's softmax head: background last
 
 
-def retarget_checkpoint(src: str, classes: Sequence[str],
-                        dst: str) -> List[str]:
+def retarget_checkpoint(src: str, classes: Sequence[str], dst: str,
+                        class_agnostic: Sequence[str] = ()) -> List[str]:
     """Re-target a detector checkpoint to ``classes`` by class surgery.
 
     Classes whose names the checkpoint's ``meta['dataset_meta']`` also
@@ -45,6 +45,12 @@ def retarget_checkpoint(src: str, classes: Sequence[str],
         src (str): An mmdet Faster / Mask R-CNN checkpoint.
         classes (Sequence[str]): The target class names, in label order.
         dst (str): Where to write the re-targeted checkpoint.
+        class_agnostic (Sequence[str]): The target model's class-agnostic
+            layers (``'roi_head.bbox_head.fc_reg'`` with
+            ``reg_class_agnostic``, ``'roi_head.mask_head.conv_logits'``
+            with a ``class_agnostic`` mask head), copied unchanged. With a
+            single source class their shape is that of a class-specific
+            layer, so only the caller can tell. Defaults to ().
 
     Returns:
         list[str]: One line per target class: where its rows come from.
@@ -69,7 +75,8 @@ def retarget_checkpoint(src: str, classes: Sequence[str],
     sources = build_class_mapping(src_names, list(classes), {},
                                   match_names=True) if src_names else [
                                       [] for _ in classes]
-    new_sd = remap_state_dict(state_dict, num_src, sources)
+    new_sd = remap_state_dict(state_dict, num_src, sources,
+                              class_agnostic=class_agnostic)
     dataset_meta = dict(classes=tuple(classes))
     torch.save({'meta': dict(dataset_meta=dataset_meta,
                              remapped_from=osp.basename(src)),

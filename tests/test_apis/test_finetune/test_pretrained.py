@@ -53,3 +53,19 @@ def test_backbone_checkpoint_is_refused_naming_what_it_holds(tmp_path):
     assert 'not an R-CNN detector checkpoint' in msg
     assert '[classifier, features]' in msg
     assert not (tmp_path / 'd.pth').exists()
+
+
+def test_one_class_agnostic_regression_is_kept_when_named(tmp_path):
+    sd = _detector_sd(1)  # fc_reg: 4 rows, specific or agnostic alike
+    src = tmp_path / 'src.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': ('a', )}},
+                'state_dict': sd}, src)
+    key = 'roi_head.bbox_head.fc_reg.weight'
+    retarget_checkpoint(str(src), ['a', 'b', 'c'], str(tmp_path / 's.pth'))
+    assert torch.load(tmp_path / 's.pth', weights_only=True)[
+        'state_dict'][key].shape == (12, 8)
+    retarget_checkpoint(str(src), ['a', 'b', 'c'], str(tmp_path / 'g.pth'),
+                        class_agnostic=['roi_head.bbox_head.fc_reg'])
+    out = torch.load(tmp_path / 'g.pth', weights_only=True)['state_dict']
+    assert torch.equal(out[key], sd[key])
+    assert out['roi_head.bbox_head.fc_cls.weight'].shape == (4, 8)
