@@ -8,8 +8,13 @@ on the weak view; predictions above ``semi_train_cfg.cls_pseudo_thr``
 become the student's targets on the strong view. With an optional
 image-level discriminator behind gradient reversal (Li et al., CVPR 2022)
 on the student's features, source (0) against target (1).
+
+Source-free (``source_free=True``, issue 21 part 3): only the source
+model and unlabelled target images exist. Student and teacher both start
+from the source model (``load_from``) and the student self-trains on the
+teacher's pseudo-labels, with no ``sup`` branch and no discriminator.
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from mmdet.models.detectors import SemiBaseDetector
@@ -43,6 +48,10 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
             mean teacher. Defaults to None.
         disc_weight (float): Weight of the discriminator loss.
             Defaults to 0.1.
+        source_free (bool): Train without source images: batches hold
+            only the ``unsup_teacher`` and ``unsup_student`` branches.
+            Needs the source model as ``load_from`` and no
+            discriminator. Defaults to False.
         data_preprocessor (OptConfigType): ``MultiBranchDataPreprocessor``
             config. Defaults to None.
         init_cfg (OptMultiConfig): Initialisation config. Defaults to None.
@@ -54,12 +63,19 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
                  semi_test_cfg: OptConfigType = None,
                  discriminator: OptConfigType = None,
                  disc_weight: float = 0.1,
+                 source_free: bool = False,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         semi_train_cfg = semi_train_cfg or dict(cls_pseudo_thr=0.7)
         if 'cls_pseudo_thr' not in semi_train_cfg:
             raise ValueError('semi_train_cfg needs cls_pseudo_thr, the '
                              'score above which a teacher box is a target')
+        if source_free and discriminator:
+            raise ValueError(
+                'model.discriminator needs source images (source 0 against '
+                'target 1); source_free=True has none: set '
+                'discriminator=None')
+        self.source_free = bool(source_free)
         super().__init__(
             detector=detector, semi_train_cfg=semi_train_cfg,
             semi_test_cfg=semi_test_cfg or dict(predict_on='teacher'),
@@ -87,6 +103,45 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
         key = 'sup_loss_disc' if domain == 0 else 'unsup_loss_disc'
         return {key: self.disc_weight * self.discriminator.loss(
             logits, domain)}
+
+    def loss(self, multi_batch_inputs: Dict[str, Tensor],
+             multi_batch_data_samples: Dict[str, SampleList]) -> dict:
+        """Supervised losses on the ``sup`` branch, unless source-free,
+        and the student's losses against the teacher's pseudo-labels.
+
+        Args:
+            multi_batch_inputs (dict[str, Tensor]): Images per branch.
+            multi_batch_data_samples (dict[str, SampleList]): Samples per
+                branch.
+
+        Returns:
+            dict: Losses prefixed ``sup_`` (with source images) and
+            ``unsup_``.
+
+        Raises:
+            ValueError: If the ``sup`` branch is missing without
+                ``source_free``, or present with it.
+        """
+        has_source = 'sup' in multi_batch_inputs
+        if has_source == self.source_free:
+            branches = sorted(multi_batch_inputs)
+            raise ValueError(
+                f'the batch has the branches {branches}, but '
+                f'model.source_free={self.source_free}: '
+                + ('source-free adaptation trains on target images only; '
+                   "drop the source dataset and the 'sup' branch"
+                   if self.source_free else
+                   "the mean teacher needs labelled source images ('sup'); "
+                   'for adaptation without them set source_free=True'))
+        if has_source:
+            return super().loss(multi_batch_inputs, multi_batch_data_samples)
+        pseudo, batch_info = self.get_pseudo_instances(
+            multi_batch_inputs['unsup_teacher'],
+            multi_batch_data_samples['unsup_teacher'])
+        student_samples = self.project_pseudo_instances(
+            pseudo, multi_batch_data_samples['unsup_student'])
+        return self.loss_by_pseudo_instances(
+            multi_batch_inputs['unsup_student'], student_samples, batch_info)
 
     def loss_by_gt_instances(self, batch_inputs: Tensor,
                              batch_data_samples: SampleList) -> dict:

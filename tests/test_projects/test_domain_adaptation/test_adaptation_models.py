@@ -18,6 +18,8 @@ from conftest import REPO, shrink_model
 CONFIGS = osp.join(REPO, 'projects', 'DomainAdaptation', 'configs')
 DA = 'da-faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py'
 MT = 'mean-teacher_faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py'
+SF = ('source-free-teacher_faster-rcnn_mobilenetv2_fpn-128_400i_'
+      'bccd-to-bcd.py')
 
 
 class TargetSample(DetDataSample):
@@ -82,8 +84,8 @@ def test_da_faster_rcnn_plain_batch_is_source_only():
         model.loss(dict(sup=src['inputs']), dict(sup=src['data_samples']))
 
 
-def _teacher(cls_pseudo_thr):
-    cfg = _cfg(MT)
+def _teacher(cls_pseudo_thr, name=MT):
+    cfg = _cfg(name)
     model_cfg = cfg.model
     model_cfg.detector = shrink_model(model_cfg.detector)
     model_cfg.semi_train_cfg.cls_pseudo_thr = cls_pseudo_thr
@@ -128,3 +130,48 @@ def test_mean_teacher_step_with_pseudo_labels_and_predict():
         data = _batch(model, [1, 0], training=False)
         results = model.predict(data['inputs'], data['data_samples'])
     assert len(results) == 2
+
+
+def _target_step(model):
+    weak = _batch(model, [0, 0])
+    strong = _batch(model, [0, 0])
+    return model.loss(
+        dict(unsup_teacher=weak['inputs'], unsup_student=strong['inputs']),
+        dict(unsup_teacher=weak['data_samples'],
+             unsup_student=strong['data_samples']))
+
+
+@pytest.mark.parametrize('thr', [0.0, 1.01])
+def test_source_free_step_trains_on_target_images_only(thr):
+    model = _teacher(cls_pseudo_thr=thr, name=SF)
+    assert model.source_free and model.discriminator is None
+    losses = _target_step(model)
+    assert losses and all(k.startswith('unsup_') for k in losses)
+    if thr > 1:  # no pseudo-label: a normal step whose losses weigh 0
+        assert losses['unsup_num_pseudo'].item() == 0
+        assert float(_total(losses)) == 0
+    else:
+        assert losses['unsup_num_pseudo'].item() > 0
+        assert float(_total(losses)) > 0
+    total = _total(losses)
+    assert math.isfinite(total.item())
+    if total.requires_grad:
+        total.backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_source_free_and_source_branch_disagree_loudly():
+    model = _teacher(cls_pseudo_thr=0.7, name=SF)
+    with pytest.raises(ValueError, match="drop the source dataset"):
+        _semi_step(model)  # a batch with labelled source images
+    plain = _teacher(cls_pseudo_thr=0.7)
+    with pytest.raises(ValueError, match='set source_free=True'):
+        _target_step(plain)
+
+
+def test_source_free_refuses_a_discriminator():
+    cfg = _cfg(SF).model
+    cfg.detector = shrink_model(cfg.detector)
+    cfg.discriminator = dict(type='ImageDomainClassifier')
+    with pytest.raises(ValueError, match='source_free=True has none'):
+        MODELS.build(cfg)
