@@ -285,6 +285,10 @@ def check_empty_data(ctx: DoctorContext) -> List[Finding]:
     Args:
         ctx (DoctorContext): The config (datasets are built on demand).
 
+    A training dataset whose ``unlabelled`` attribute is true (the target
+    images of domain adaptation, withheld labels by design) is not counted
+    per class; an info says so.
+
     Returns:
         list[Finding]: An error per dataset that is empty after
         ``filter_cfg`` and per class with no training instance.
@@ -305,6 +309,13 @@ def check_empty_data(ctx: DoctorContext) -> List[Finding]:
                 f'{key}.filter_cfg', key))
             continue
         if split != 'train':
+            continue
+        if getattr(dataset, 'unlabelled', False):
+            findings.append(Finding(
+                'empty_data', 'info',
+                f'{key} is unlabelled by design ({type(dataset).__name__}, '
+                f'{len(dataset)} images): its classes are not counted',
+                'nothing to fix', key))
             continue
         counts = class_instance_counts(dataset)
         unseen = [name for name, n in counts.items() if n == 0]

@@ -26,6 +26,10 @@ class UnlabelledDataset:
             Defaults to False.
     """
 
+    # rcnn_plugin's config doctor does not count the classes of a dataset
+    # that says it is unlabelled (its empty_data check).
+    unlabelled = True
+
     def __init__(self, dataset: Union[BaseDataset, dict],
                  lazy_init: bool = False) -> None:
         self.source = (DATASETS.build(dataset) if isinstance(dataset, dict)

@@ -12,7 +12,7 @@ from projects.DomainAdaptation.domain_adaptation import UnlabelledDataset
 from conftest import REPO
 
 DA = osp.join(REPO, 'projects', 'DomainAdaptation', 'configs',
-              'da-faster-rcnn_mobilenetv2_fpn-128_400i_bccd-to-bcd.py')
+              'da-faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py')
 
 
 def _target_cfg(tmp_path, config=DA):
@@ -88,3 +88,20 @@ def test_source_free_loader_feeds_the_model_target_branches(tmp_path):
     losses = model(**data, mode='loss')
     assert all(key.startswith('unsup_') for key in losses)
     assert torch.isfinite(losses['unsup_loss_cls'])
+
+
+def test_config_doctor_accepts_the_unlabelled_target(tmp_path):
+    """Source-free training has only unlabelled images: the doctor's
+    empty_data check says so instead of stopping the run."""
+    from rcnn_plugin.config_doctor import run_checks
+    register_all_modules()
+    sf = osp.join(osp.dirname(DA), 'source-free-teacher_faster-rcnn_'
+                  'mobilenetv2_fpn-128_400i_bccd-to-bcd.py')
+    cfg = Config.fromfile(sf)
+    cfg.train_dataloader.dataset = _target_cfg(tmp_path, sf)
+    findings = run_checks(cfg, checks=['empty_data'])
+    train = [f for f in findings
+             if f.key.startswith('train_dataloader')]
+    assert [(f.severity, f.check) for f in train] == [('info', 'empty_data')]
+    assert 'unlabelled by design (UnlabelledDataset, 4 images)' in \
+        train[0].message
