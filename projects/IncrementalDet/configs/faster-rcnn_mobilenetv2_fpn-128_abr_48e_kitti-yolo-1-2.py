@@ -37,17 +37,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 
-# custom_hooks is a list (lists replace): the base's two hooks restated,
-# then ReplayMemoryHook, which writes <work_dir>/replay_memory (vehicle from
+# custom_hooks is a list (lists replace): the base's hooks, then
+# ReplayMemoryHook, which writes <work_dir>/replay_memory (vehicle from
 # this memory, pedestrian and cyclist cut from this step's data, 50 each at
 # most: the training split has 39 cyclists) for the next step.
-custom_hooks = [
-    dict(
-        type='ConfigDoctorHook',
-        checks=('feature_strides', 'num_classes', 'normalisation',
-                'learning_rate', 'schedule', 'sampler', 'evaluator',
-                'ignored_negatives')),
-    dict(type='TrainingHealthHook', nonfinite='stop', divergence='warn',
-         collapse='warn'),
+custom_hooks = _base_.custom_hooks + [
     dict(type='ReplayMemoryHook', memory=replay_memory, budget=50, seed=0),
 ]

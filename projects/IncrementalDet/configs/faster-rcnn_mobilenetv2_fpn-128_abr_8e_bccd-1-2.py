@@ -38,17 +38,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 
-# custom_hooks is a list (lists replace): the base's two hooks restated,
-# then ReplayMemoryHook, which writes <work_dir>/replay_memory (RBC from
+# custom_hooks is a list (lists replace): the base's hooks, then
+# ReplayMemoryHook, which writes <work_dir>/replay_memory (RBC from
 # this memory, WBC and Platelets cut from this step's data, 50 each) for
 # the next step.
-custom_hooks = [
-    dict(
-        type='ConfigDoctorHook',
-        checks=('feature_strides', 'num_classes', 'normalisation',
-                'learning_rate', 'schedule', 'sampler', 'evaluator',
-                'ignored_negatives')),
-    dict(type='TrainingHealthHook', nonfinite='stop', divergence='warn',
-         collapse='warn'),
+custom_hooks = _base_.custom_hooks + [
     dict(type='ReplayMemoryHook', memory=replay_memory, budget=50, seed=0),
 ]
