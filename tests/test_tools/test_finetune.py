@@ -211,6 +211,13 @@ def test_yolo_folder_trains_and_writes_the_run_folder(tmp_path):
     assert len(result['val']) == 1  # one validation per epoch
     assert 'pascal_voc/mAP' in result['test']
     assert result['best_checkpoint'].startswith('best_pascal_voc_mAP')
+    # No test split in the data: the test is on val, and says so.
+    assert result['test_split'] == 'val'
+    assert 'test on val (the data has no test split' in out
+    assert result['epochs'] == dict(run=1, planned=1, stopped_early=False)
+    summary = (work / 'summary.md').read_text()
+    assert '## test metrics (checkpoint `best_pascal_voc_mAP_epoch_1.pth`)' \
+        in summary and 'Note: the data has no test split' in summary
     for name in ('results.csv', 'results.png', 'labels.png', 'summary.md',
                  'val_predictions.jpg', 'val_confusion_matrix.png',
                  'best.pth', 'last.pth', 'health.json'):

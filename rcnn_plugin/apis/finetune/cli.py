@@ -33,6 +33,7 @@ from .prepare import (
     layout_summary,
     resolve_splits,
 )
+from .run import VAL_AS_TEST, train
 
 __all__ = ['main', 'parse_args', 'prepare']
 
@@ -291,54 +292,6 @@ def _checks(cfg: Config) -> None:
           f'problem) and the config doctor ({len(findings)} finding(s))')
 
 
-def train(cfg: Config, args: argparse.Namespace) -> dict:
-    """Train from the written config, then test the best checkpoint.
-
-    Args:
-        cfg (Config): The written config, loaded.
-        args (argparse.Namespace): The options.
-
-    Returns:
-        dict: ``val`` and ``test`` metrics, the seed and the wall time.
-    """
-    from mmengine.runner import Runner
-    cfg.work_dir = args.work_dir
-    cfg.resume = bool(args.resume)
-    if args.resume:  # resume from the work dir, not from --from's weights
-        cfg.load_from = None
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    print(f'[train] seed {runner.seed} (--seed)', flush=True)
-    runner.train()
-    out = dict(seed=runner.seed, train_s=round(time.time() - start, 1),
-               val=_val_history(runner))
-    best = _best_checkpoint(args.work_dir)
-    if best:
-        runner.load_checkpoint(best)
-        out['best_checkpoint'] = osp.basename(best)
-    out['test'] = runner.test()
-    with open(osp.join(args.work_dir, 'finetune.json'), 'w') as f:
-        json.dump(out, f, indent=2, default=float)
-    return out
-
-
-def _val_history(runner) -> List[dict]:
-    """Each validation's metrics, from the logger's scalars.json."""
-    path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-    if not osp.isfile(path):
-        return []
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [r for r in rows if 'pascal_voc/mAP' in r]
-
-
-def _best_checkpoint(work_dir: str) -> Optional[str]:
-    import glob
-    found = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
-                   key=osp.getmtime)
-    return found[-1] if found else None
-
-
 def _dist(config: str, args: argparse.Namespace) -> int:
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
            str(args.gpus), '--work-dir', args.work_dir]
@@ -383,6 +336,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (FinetuneError, LayoutError, AnnotationError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    split = out['test_split']
+    if split == 'val':
+        split = f'val ({VAL_AS_TEST})'
     print(f'[finetune] done in {out["train_s"] / 60:.1f} min; run folder '
-          f'{args.work_dir}; test: {json.dumps(out["test"], default=float)}')
+          f'{args.work_dir}; test on {split}: '
+          f'{json.dumps(out["test"], default=float)}')
     return 0

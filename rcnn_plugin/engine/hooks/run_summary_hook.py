@@ -100,6 +100,19 @@ def _health_section(runner) -> List[str]:
     return lines + ['']
 
 
+def _early_stop(runner) -> str:
+    """`` (stopped early: N of M epochs)`` when the train loop was stopped
+    before its last epoch (early stopping), else ``''``. Reads the loop
+    only if the runner has built it (a test-only runner has a dict)."""
+    loop = getattr(runner, '_train_loop', None)
+    planned = getattr(loop, 'max_epochs', None)
+    if not getattr(loop, 'stop_training', False) or not planned:
+        return ''
+    if runner.epoch >= planned:
+        return ''
+    return f' (stopped early: {runner.epoch} of {planned} epochs)'
+
+
 def _run_files(work_dir: str, base: str) -> List[str]:
     names = [n for n in RUN_FILES if osp.lexists(osp.join(work_dir, n))]
     if not names:
@@ -166,8 +179,13 @@ class RunSummaryHook(Hook):
             metrics (dict, optional): Metrics of this evaluation.
                 Defaults to None.
         """
-        self.metrics['test'] = dict(epoch=runner.epoch, iter=runner.iter,
-                                    values=dict(metrics or {}))
+        hub = getattr(runner, 'message_hub', None)
+        info = hub.get_info if hub is not None else lambda key: None
+        cfg = getattr(runner, 'cfg', None) or {}
+        self.metrics['test'] = dict(
+            epoch=runner.epoch, iter=runner.iter, values=dict(metrics or {}),
+            checkpoint=info('test_checkpoint') or cfg.get('load_from'),
+            note=info('test_note'))
         self.write(runner)
 
     def after_run(self, runner) -> None:
@@ -193,10 +211,16 @@ class RunSummaryHook(Hook):
         base = runner.work_dir if self.in_work_dir else runner.log_dir
         lines = [f'# Run summary: {runner.experiment_name}', '',
                  f'- work dir: `{runner.work_dir}`',
-                 f'- epoch {runner.epoch}, iteration {runner.iter}', '']
+                 f'- epoch {runner.epoch}, iteration {runner.iter}'
+                 f'{_early_stop(runner)}', '']
         for mode, rec in self.metrics.items():
-            lines += [f'## {mode} metrics (after epoch {rec["epoch"]}, '
-                      f'iteration {rec["iter"]})', '']
+            if rec.get('checkpoint'):
+                where = f'checkpoint `{osp.basename(rec["checkpoint"])}`'
+            else:
+                where = f'after epoch {rec["epoch"]}, iteration {rec["iter"]}'
+            lines += [f'## {mode} metrics ({where})', '']
+            if rec.get('note'):
+                lines += [f'Note: {rec["note"]}.', '']
             rows = [[k, _fmt(v)] for k, v in rec['values'].items()]
             lines += _md_table(['metric', 'value'], rows) + ['']
         lines += _health_section(runner)

@@ -190,3 +190,46 @@ def test_summary_in_work_dir_with_health_and_results(tmp_path):
     guard.findings.append(dict(kind='nonfinite', epoch=3, iteration=9,
                                action='stop', message='NaN'))
     assert 'Status: **stopped**' in open(hook.write(runner)).read()
+
+
+def test_summary_names_the_tested_checkpoint_and_an_early_stop(tmp_path):
+    """A test of a loaded checkpoint is not 'after the last epoch', and a
+    run cut by early stopping says so (tools/finetune.py's bcd run stopped
+    after 19 of 20 epochs and tested epoch 14's best checkpoint)."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from rcnn_plugin.engine import RunSummaryHook
+    hub = MessageHub.get_instance('test_summary_checkpoint')
+    loop = SimpleNamespace(stop_training=True, max_epochs=20)
+    runner = SimpleNamespace(log_dir=str(tmp_path), work_dir=str(tmp_path),
+                             experiment_name='exp', epoch=19, iter=380,
+                             hooks=[], _train_loop=loop, message_hub=hub,
+                             cfg=dict(load_from=None))
+    hook = RunSummaryHook()
+    hub.update_info('test_checkpoint', 'best_pascal_voc_mAP_epoch_14.pth')
+    hub.update_info('test_note', 'the validation split, optimistic')
+    hook.after_test_epoch(runner, {'pascal_voc/mAP': 0.964})
+    text = (tmp_path / 'summary.md').read_text()
+    assert '- epoch 19, iteration 380 (stopped early: 19 of 20 epochs)' \
+        in text
+    assert '## test metrics (checkpoint ' \
+        '`best_pascal_voc_mAP_epoch_14.pth`)' in text
+    assert 'Note: the validation split, optimistic.' in text
+    # A plain tools/test.py run: the checkpoint is the config's load_from;
+    # a loop that ran to its end (or a test-only runner's dict) says
+    # nothing about stopping.
+    hub = MessageHub.get_instance('test_summary_load_from')
+    runner = SimpleNamespace(log_dir=str(tmp_path), work_dir=str(tmp_path),
+                             experiment_name='exp', epoch=0, iter=0,
+                             hooks=[], _train_loop=dict(type='x'),
+                             message_hub=hub,
+                             cfg=dict(load_from='/w/epoch_8.pth'))
+    hook = RunSummaryHook()
+    hook.after_test_epoch(runner, {'pascal_voc/mAP': 0.9})
+    text = (tmp_path / 'summary.md').read_text()
+    assert '## test metrics (checkpoint `epoch_8.pth`)' in text
+    assert 'stopped early' not in text and 'Note:' not in text
+    loop.stop_training, runner._train_loop, runner.epoch = True, loop, 20
+    assert 'stopped early' not in open(hook.write(runner)).read()

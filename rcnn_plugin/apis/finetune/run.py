@@ -1,0 +1,76 @@
+"""Train from the config ``tools/finetune.py`` wrote, then test the best
+checkpoint, and say what the test measured."""
+import argparse
+import glob
+import json
+import os.path as osp
+import time
+from typing import List, Optional
+
+from mmengine.config import Config
+
+__all__ = ['VAL_AS_TEST', 'train']
+
+# What the final test measures when the data has no test split.
+VAL_AS_TEST = ('the data has no test split: this is the validation split, '
+               'on which the checkpoint was chosen, so it is optimistic')
+
+
+def train(cfg: Config, args: argparse.Namespace) -> dict:
+    """Train from the written config, then test the best checkpoint.
+
+    Args:
+        cfg (Config): The written config, loaded.
+        args (argparse.Namespace): The options.
+
+    Returns:
+        dict: ``val`` and ``test`` metrics, the seed and the wall time.
+    """
+    from mmengine.runner import Runner
+    cfg.work_dir = args.work_dir
+    cfg.resume = bool(args.resume)
+    if args.resume:  # resume from the work dir, not from --from's weights
+        cfg.load_from = None
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    print(f'[train] seed {runner.seed} (--seed)', flush=True)
+    runner.train()
+    planned = runner.train_loop.max_epochs
+    out = dict(seed=runner.seed, train_s=round(time.time() - start, 1),
+               epochs=dict(run=runner.epoch, planned=planned,
+                           stopped_early=runner.epoch < planned),
+               val=_val_history(runner))
+    if out['epochs']['stopped_early']:
+        print(f'[finetune] stopped early after epoch {runner.epoch} of '
+              f'{planned}: the validation mAP did not improve for the '
+              "early-stopping hook's patience", flush=True)
+    best = _best_checkpoint(args.work_dir)
+    if best:
+        runner.load_checkpoint(best)
+        out['best_checkpoint'] = osp.basename(best)
+        runner.message_hub.update_info('test_checkpoint',
+                                       osp.basename(best))
+    out['test_split'] = 'test'
+    if cfg.test_dataloader.dataset == cfg.val_dataloader.dataset:
+        out['test_split'] = 'val'
+        runner.message_hub.update_info('test_note', VAL_AS_TEST)
+    out['test'] = runner.test()
+    with open(osp.join(args.work_dir, 'finetune.json'), 'w') as f:
+        json.dump(out, f, indent=2, default=float)
+    return out
+
+
+def _val_history(runner) -> List[dict]:
+    """Each validation's metrics, from the logger's scalars.json."""
+    path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if 'pascal_voc/mAP' in r]
+
+
+def _best_checkpoint(work_dir: str) -> Optional[str]:
+    found = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
+                   key=osp.getmtime)
+    return found[-1] if found else None
