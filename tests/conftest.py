@@ -21,6 +21,18 @@ def bccd_or_skip() -> str:
     return BCCD_ROOT
 
 
+BCD_ROOT = osp.join(REPO, '..', 'shared', 'datasets', 'bcd')
+
+
+def bcd_or_skip() -> str:
+    """Path of the real bcd dataset (the domain-shift target), or skip the
+    test with the reason."""
+    if not osp.isfile(osp.join(BCD_ROOT, 'annotations.csv')):
+        pytest.skip(f'real bcd data not found at {osp.abspath(BCD_ROOT)} '
+                    '(../shared/datasets/bcd is absent)')
+    return BCD_ROOT
+
+
 @pytest.fixture(scope='session')
 def synthetic_cells(tmp_path_factory):
     """A tiny synthetic smear dataset (COCO format): 8 train, 4 val."""

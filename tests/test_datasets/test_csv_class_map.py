@@ -1,14 +1,12 @@
 """CSVDataset's class_map: another dataset's labels read as our classes."""
-import os.path as osp
 
 import pytest
 from PIL import Image
 
 from rcnn_plugin.datasets import AnnotationError, CSVDataset
 
-from conftest import REPO
+from conftest import bcd_or_skip
 
-BCD = osp.join(REPO, '..', 'shared', 'datasets', 'bcd')
 SOURCE = ('RBC', 'WBC', 'Platelets')
 
 
@@ -69,9 +67,7 @@ def test_no_class_in_common_names_both_lists(tmp_path):
 
 
 def test_real_bcd_as_bccd_classes():
-    if not osp.isfile(osp.join(BCD, 'annotations.csv')):
-        pytest.skip(f'real bcd data not found at {osp.abspath(BCD)}')
-    ds = CSVDataset(data_root=BCD, ann_file='annotations.csv',
+    ds = CSVDataset(data_root=bcd_or_skip(), ann_file='annotations.csv',
                     data_prefix=dict(img='images'), pipeline=[],
                     columns=dict(image='image', label='label'),
                     class_map=dict(rbc='RBC', wbc='WBC'),

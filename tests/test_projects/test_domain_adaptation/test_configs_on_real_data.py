@@ -9,9 +9,8 @@ import pytest
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
-from conftest import REPO, bccd_or_skip
+from conftest import REPO, bccd_or_skip, bcd_or_skip
 
-BCD_ROOT = osp.join(REPO, '..', 'shared', 'datasets', 'bcd')
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'projects', 'DomainAdaptation',
                                     'configs', '*.py')))
 
@@ -36,8 +35,7 @@ def _redirect_splits(node, split_dir: str) -> int:
 def test_doctor_finds_no_data_error(path, tmp_path, monkeypatch):
     from rcnn_plugin.config_doctor import format_findings, run_checks
     bccd_or_skip()
-    if not osp.isfile(osp.join(BCD_ROOT, 'annotations.csv')):
-        pytest.skip(f'real bcd data not found at {osp.abspath(BCD_ROOT)}')
+    bcd_or_skip()
     register_all_modules()
     monkeypatch.chdir(REPO)  # the configs' data roots are repo-relative
     cfg = Config.fromfile(path)
