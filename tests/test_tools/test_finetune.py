@@ -139,6 +139,7 @@ def test_dry_run_in_process(tmp_path, capsys, make, fmt, model):
     from mmengine.config import Config
     cfg = Config.fromfile(str(config))
     assert cfg.model.roi_head.bbox_head.num_classes == 2
+    assert cfg.optim_wrapper.optimizer.lr == 0.01  # batch 4 or 2: floor
     if model == 'mask-rcnn':
         assert cfg.model.roi_head.mask_head.num_classes == 2
         assert cfg.train_dataloader.dataset.dataset.pipeline[1][

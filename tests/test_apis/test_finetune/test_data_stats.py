@@ -94,3 +94,10 @@ def test_default_epochs(images, batch, epochs):
 def test_default_epochs_rejects_empty():
     with pytest.raises(ValueError, match='positive'):
         default_epochs(0, 4)
+
+
+@pytest.mark.parametrize('batch,lr', [(1, 0.01), (2, 0.01), (4, 0.01),
+                                      (8, 0.01), (16, 0.02), (32, 0.04)])
+def test_default_lr_is_linear_scaling_floored_at_0_01(batch, lr):
+    from rcnn_plugin.apis.finetune.cli import default_lr
+    assert default_lr(batch) == pytest.approx(lr)
