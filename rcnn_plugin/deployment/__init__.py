@@ -1,5 +1,6 @@
 """ONNX export of two-stage detectors and the ONNX Runtime / OpenVINO
 backends (docs/deployment.md)."""
+from .accuracy import BackendAccuracy, coco_sample, voc_sample
 from .export import config_meta, export_onnx, graph_paths
 from .graphs import (
                      BBoxGraph,
@@ -18,8 +19,9 @@ from .runtime import (
 from .verify import compare_detections, match_fraction
 
 __all__ = [
-    'BACKENDS', 'BBoxGraph', 'ExportRoIExtractor', 'FeatureGraph',
-    'GraphRunner', 'MaskGraph', 'attach_graphs', 'check_exportable',
-    'check_meta', 'compare_detections', 'config_meta', 'export_onnx',
-    'graph_paths', 'match_fraction', 'read_meta'
+    'BACKENDS', 'BBoxGraph', 'BackendAccuracy', 'ExportRoIExtractor',
+    'FeatureGraph', 'GraphRunner', 'MaskGraph', 'attach_graphs',
+    'check_exportable', 'check_meta', 'coco_sample', 'compare_detections',
+    'config_meta', 'export_onnx', 'graph_paths', 'match_fraction',
+    'read_meta', 'voc_sample'
 ]

@@ -13,9 +13,13 @@ peak RSS (``ru_maxrss`` of that process: model, graphs and the test run,
 after the same imports) is its own. Per backend: p50 / p90 latency per
 image (``Predictor.predict`` on one decoded image: preprocessing, graphs or
 layers, post-processing), images/s (1 / mean latency), peak RSS, VOC
-mAP@0.5 (mmdet's ``VOCMetric``, ``eval_mode='area'``) and the fraction of
-the top-100 detections matching PyTorch's (same class, IoU > 0.99,
-|score difference| < 1e-3; mean over images, and images with >= 95 %).
+mAP@0.5 (mmdet's ``VOCMetric``, ``eval_mode='area'``), COCO box AP and
+AP50 and, for a model that predicts masks (Mask R-CNN), mask AP and AP50
+(mmdet's ``CocoMetric``; without an ``ann_file`` it builds the COCO ground
+truth from the dataset's instances, boxes and polygon / RLE masks; see
+:class:`rcnn_plugin.deployment.BackendAccuracy`), and the fraction of the
+top-100 detections matching PyTorch's (same class, IoU > 0.99, |score
+difference| < 1e-3; mean over images, and images with >= 95 %).
 """
 import argparse
 import copy
@@ -36,6 +40,7 @@ ROWS = {  # name: (backend, which ONNX file)
     'onnxruntime-int8': ('onnxruntime', 'int8_onnx'),
     'openvino-int8': ('openvino', 'int8_onnx'),
 }
+AP_KEYS = ('box_ap', 'box_ap50', 'mask_ap', 'mask_ap50')  # COCO, 0-1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,27 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _gt_sample(info: dict, pred) -> dict:
-    import torch
-    inst = info.get('instances', [])
-    keep = [i for i in inst if not i.get('ignore_flag', 0)]
-    ign = [i for i in inst if i.get('ignore_flag', 0)]
-
-    def pack(items):
-        return dict(bboxes=torch.tensor([i['bbox'] for i in items],
-                                        dtype=torch.float32).reshape(-1, 4),
-                    labels=torch.tensor([i['bbox_label'] for i in items],
-                                        dtype=torch.long))
-    return dict(gt_instances=pack(keep), ignored_instances=pack(ign),
-                pred_instances=dict(bboxes=pred.bboxes, scores=pred.scores,
-                                    labels=pred.labels))
-
-
 def worker(args) -> None:
     """Run one backend over the test split; write its JSON."""
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet.evaluation import VOCMetric
     from mmdet.registry import DATASETS
     from mmengine.config import Config
 
@@ -86,6 +74,7 @@ def worker(args) -> None:
         make_predictor,
         read_image,
     )
+    from rcnn_plugin.deployment import BackendAccuracy
     cfg = Config.fromfile(args.config)
     paths = dataset_image_paths(cfg, 'test', args.num_images)
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
@@ -97,8 +86,7 @@ def worker(args) -> None:
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
     predictor = make_predictor(args.config, ckpt, backend,
                                getattr(args, key) if key else None)
-    metric = VOCMetric(metric='mAP', eval_mode='area')
-    metric.dataset_meta = dict(classes=predictor.classes)
+    accuracy = BackendAccuracy(predictor.classes)
     images = [read_image(p) for p in paths]
     for image in images[:args.warmup]:
         predictor.predict([image])
@@ -108,13 +96,13 @@ def worker(args) -> None:
         pred = predictor.predict([image])[0]
         latencies.append(time.perf_counter() - start)
         dets.append(instances_to_dicts(pred)[:100])
-        metric.process({}, [_gt_sample(dataset.get_data_info(i), pred)])
-    result = dict(
+        accuracy.add(dataset.get_data_info(i), pred, image.shape)
+    result = dict(  # peak RSS of the test run, before the metrics
         row=args.worker, images=len(images), latencies=latencies,
-        map50=float(metric.compute_metrics(metric.results)['mAP']),
         peak_rss_mb=resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 1024,
         rss_after_imports_mb=rss_imports / 1024, dets=dets)
+    result.update(accuracy.compute())
     with open(args.worker_out, 'w') as f:
         json.dump(result, f)
 
@@ -130,7 +118,15 @@ def run_row(argv: list, row: str) -> dict:
 
 
 def summarise(results: dict) -> list:
-    """Table rows: latency percentiles, speed, RSS, mAP, match."""
+    """Table rows: latency percentiles, speed, RSS, mAP / AP, match.
+
+    Args:
+        results (dict): Row name -> the JSON of its worker.
+
+    Returns:
+        list: One dict per row; ``mask_ap`` / ``mask_ap50`` are None for a
+        model without masks.
+    """
     from rcnn_plugin.deployment import compare_detections
     ref = results.get('pytorch')
     rows = []
@@ -141,7 +137,8 @@ def summarise(results: dict) -> list:
                    images_per_s=float(1000 / lat.mean()),
                    peak_rss_mb=res['peak_rss_mb'],
                    rss_after_imports_mb=res['rss_after_imports_mb'],
-                   map50=res['map50'])
+                   map50=res['map50'],
+                   **{k: res.get(k) for k in AP_KEYS})
         if ref is not None:
             cmp = compare_detections(ref['dets'], res['dets'])
             row.update(match_fraction=cmp['match_fraction'],
@@ -150,6 +147,35 @@ def summarise(results: dict) -> list:
                                      / np.mean(res['latencies'])))
         rows.append(row)
     return rows
+
+
+def _ap(value) -> str:
+    return '-' if value is None else f'{value:.3f}'
+
+
+def format_table(table: list, results: dict) -> str:
+    """The markdown table of :func:`summarise`'s rows.
+
+    Args:
+        table (list): Rows of :func:`summarise`.
+        results (dict): Row name -> worker JSON (for the image count).
+
+    Returns:
+        str: The table; '-' where a row has no mask AP.
+    """
+    lines = ['| row | p50 ms | p90 ms | images/s | x eager | peak RSS MB | '
+             'mAP@0.5 | box AP | box AP50 | mask AP | mask AP50 | '
+             'top-100 match | images >= 95 % |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in table:
+        aps = ' | '.join(_ap(r.get(k)) for k in AP_KEYS)
+        lines.append(
+            f"| {r['row']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+            f"{r['images_per_s']:.2f} | {r.get('speedup', 0):.2f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['map50']:.4f} | {aps} | "
+            f"{r.get('match_fraction', 0):.3f} | "
+            f"{r.get('images_matched', 0)}/{results[r['row']]['images']} |")
+    return '\n'.join(lines)
 
 
 def main(argv=None) -> None:
@@ -162,15 +188,7 @@ def main(argv=None) -> None:
                          if key is None or getattr(args, key)]
     results = {row: run_row(argv, row) for row in rows}
     table = summarise(results)
-    print('| row | p50 ms | p90 ms | images/s | x eager | peak RSS MB | '
-          'mAP@0.5 | top-100 match | images >= 95 % |')
-    print('|---|---|---|---|---|---|---|---|---|')
-    for r in table:
-        print(f"| {r['row']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-              f"{r['images_per_s']:.2f} | {r.get('speedup', 0):.2f} | "
-              f"{r['peak_rss_mb']:.0f} | {r['map50']:.4f} | "
-              f"{r.get('match_fraction', 0):.3f} | "
-              f"{r.get('images_matched', 0)}/{results[r['row']]['images']} |")
+    print(format_table(table, results))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(args=vars(args), rows=table), f, indent=2)
