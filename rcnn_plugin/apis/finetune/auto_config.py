@@ -154,7 +154,10 @@ def build_overrides(datasets: Dict[str, dict],
     metrics = ['bbox', 'segm'] if opts.with_mask else 'bbox'
     evaluator = [
         dict(type='VOCMetric', metric='mAP', eval_mode='area'),
-        dict(type='CocoMetric', metric=metrics, classwise=True),
+        # Per-class rows only when there is more than one class (the
+        # config doctor flags a one-class table as a repeat).
+        dict(type='CocoMetric', metric=metrics,
+             classwise=len(opts.classes) > 1),
     ]
     hooks = out.setdefault('default_hooks', {})
     hooks['checkpoint'] = dict(

@@ -97,3 +97,15 @@ def test_cfg_keys_reach_the_bases(tmp_path, synthetic_cells):
     assert cfg.model.rpn_head.anchor_generator.scales == [4]
     assert cfg.model.rpn_head.anchor_generator.strides == [4, 8, 16, 32, 64]
     assert cfg.model.backbone.type == 'MobileNetV2'
+
+
+@pytest.mark.parametrize('classes,classwise', [(('balloon', ), False),
+                                               (CLASSES, True)])
+def test_per_class_coco_table_only_for_several_classes(
+        synthetic_cells, classes, classwise):
+    opts = FinetuneOptions(model='faster-rcnn', classes=classes,
+                           img_scale=(128, 96), epochs=2, batch_size=2,
+                           lr=0.01)
+    overrides = build_overrides(_datasets(synthetic_cells), opts)
+    for key in ('val_evaluator', 'test_evaluator'):
+        assert overrides[key][1]['classwise'] is classwise
