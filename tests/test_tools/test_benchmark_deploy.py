@@ -256,3 +256,18 @@ def test_faster_rcnn_row_has_no_mask_columns(deploy_config, tmp_path,
                 if ln.startswith('| pytorch |'))
     cells = [c.strip() for c in line.split('|')[1:-1]]
     assert cells[7] != '-' and cells[9:11] == ['-', '-']
+
+
+def test_cfg_options_reach_every_row(mask_config, tmp_path):
+    """``--cfg-options`` changes the predictor's test-time settings."""
+    tool = _tool()
+    argv = [mask_config, 'none', '--threads', '1', '--warmup', '0']
+    full = tmp_path / 'full.json'
+    tool.main(argv + ['--worker', 'pytorch', '--worker-out', str(full)])
+    one = tmp_path / 'one.json'
+    tool.main(argv + ['--cfg-options', 'model.test_cfg.rcnn.max_per_img=1',
+                      '--worker', 'pytorch', '--worker-out', str(one)])
+    counts = [len(d) for d in json.loads(full.read_text())['dets']]
+    assert max(counts) > 1  # score_thr 0: random weights give many
+    assert [len(d) for d in json.loads(one.read_text())['dets']] == [
+        1] * len(counts)

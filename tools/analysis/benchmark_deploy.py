@@ -25,7 +25,9 @@ import argparse
 import copy
 import json
 import os
+import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,7 @@ AP_KEYS = ('box_ap', 'box_ap50', 'mask_ap', 'mask_ap50')  # COCO, 0-1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description='Deployment benchmark')
     parser.add_argument('config')
     parser.add_argument('checkpoint', help="checkpoint, or 'none'")
@@ -56,6 +59,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='first N test images (default: all)')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--out', help='write the results as JSON')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+        help='override config keys for every row, e.g. '
+        'model.test_cfg.rpn.max_per_img=300 (the ONNX files stay as '
+        'exported: only test-time settings outside the graphs apply)')
     parser.add_argument('--worker', choices=list(ROWS), help=argparse.SUPPRESS)
     parser.add_argument('--worker-out', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -76,6 +84,11 @@ def worker(args) -> None:
     )
     from rcnn_plugin.deployment import BackendAccuracy
     cfg = Config.fromfile(args.config)
+    config = args.config
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+        config = osp.join(tempfile.mkdtemp(), osp.basename(args.config))
+        cfg.dump(config)  # the predictor reads a file
     paths = dataset_image_paths(cfg, 'test', args.num_images)
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     if 'pipeline' in ds_cfg:  # a wrapper (ClassSubsetDataset...) has none
@@ -84,8 +97,10 @@ def worker(args) -> None:
     rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend, key = ROWS[args.worker]
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
-    predictor = make_predictor(args.config, ckpt, backend,
+    predictor = make_predictor(config, ckpt, backend,
                                getattr(args, key) if key else None)
+    if config != args.config:
+        shutil.rmtree(osp.dirname(config))
     accuracy = BackendAccuracy(predictor.classes)
     images = [read_image(p) for p in paths]
     for image in images[:args.warmup]:
