@@ -10,6 +10,7 @@ import torch
 
 __all__ = [
     'BackgroundCounter', 'DivergenceMonitor', 'classifier_collapse',
+    'collapse_message',
     'describe_nonfinite', 'grad_norm', 'img_paths', 'inspect_grads',
     'linear_lr_advice', 'scalar'
 ]
@@ -252,6 +253,43 @@ def classifier_collapse(records: Sequence[Tuple[int, float,
         return None
     return dict(acc=acc, background=bg, how=how, first=recs[0][0],
                 last=recs[-1][0])
+
+
+def collapse_message(found: dict, margin: float, learned: bool) -> str:
+    """The finding and its fix for :func:`classifier_collapse`.
+
+    A classifier that has never beaten all-background is told apart from
+    one that did and fell back: early in a fine-tune on a small dataset
+    the first is usually a slow start (the RPN's proposals are still poor),
+    and lowering the lr, the fix for the second, slows it further. Our
+    one-command fine-tunes of kitti_yolo (epochs 11-15) and balloon
+    (epochs 4-6) showed it and recovered (docs/finetune.md).
+
+    Args:
+        found (dict): What :func:`classifier_collapse` returned.
+        margin (float): Points of ``acc`` above the background share.
+        learned (bool): Whether an earlier check found the classifier
+            better than all-background.
+
+    Returns:
+        str: Two lines: what was measured, and what to do.
+    """
+    what = (f'mean acc {found["acc"]:.1f} % over iterations '
+            f'{found["first"]}-{found["last"]} is not more than {margin:g} '
+            f'point above the background share {found["background"]:.1f} % '
+            f'({found["how"]}): it is no better than calling every RoI '
+            'background.')
+    if learned:
+        return ('the classifier collapsed after it had beaten '
+                f'all-background: {what}\nFix: lower the lr, check that the '
+                'classes match the annotations, or check the sampler '
+                '(pos_iou_thr, pos_fraction).')
+    return ('the classifier has not yet beaten all-background: '
+            f'{what}\nEarly in a fine-tune on a small dataset this is '
+            'usually a slow start that recovers within a few epochs; a '
+            'lower lr slows it further. If it lasts past the first third '
+            'of the schedule: check that the classes match the annotations'
+            ' and the sampler (pos_iou_thr, pos_fraction), or train longer.')
 
 
 def describe_nonfinite(iteration: int, terms: dict, bad_terms: List[str],

@@ -26,6 +26,7 @@ from .health_monitors import (
     BackgroundCounter,
     DivergenceMonitor,
     classifier_collapse,
+    collapse_message,
     describe_nonfinite,
     img_paths,
     inspect_grads,
@@ -162,6 +163,7 @@ class TrainingHealthHook(Hook):
         self._names = {id(p): n for n, p in model.named_parameters()}
         self.divergence = DivergenceMonitor(*self._divergence_args)
         self._acc: List[tuple] = []
+        self._learned = False
         self._max_norm: Optional[float] = None
         ow = runner.optim_wrapper
         for wrapper in (ow.values() if isinstance(ow, OptimWrapperDict)
@@ -319,16 +321,11 @@ class TrainingHealthHook(Hook):
             rcnn, dict) else None
         found = classifier_collapse(recs, self.acc_margin, frac)
         if found is None:
+            self._learned |= bool(recs)  # beat all-background once
             return
-        self._report(
-            runner, 'collapse', self.actions['collapse'],
-            f'the classifier collapsed: mean acc {found["acc"]:.1f} % over '
-            f'iterations {found["first"]}-{found["last"]} is not more than '
-            f'{self.acc_margin:g} point above the background share '
-            f'{found["background"]:.1f} % ({found["how"]}): it is no better'
-            ' than calling every RoI background.\nFix: check that the '
-            'classes match the annotations, lower the lr, or check the '
-            'sampler (pos_iou_thr, pos_fraction).', found['last'], **found)
+        self._report(runner, 'collapse', self.actions['collapse'],
+                     collapse_message(found, self.acc_margin, self._learned),
+                     found['last'], **found)
 
     def after_val_iter(self, runner, batch_idx: int,
                        data_batch: DATA_BATCH = None,

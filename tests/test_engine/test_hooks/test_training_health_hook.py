@@ -396,15 +396,18 @@ def _epoch(tmp_path, acc, bg_share=None, pos_fraction=None):
         head.labels = torch.tensor([3] * n_bg + [0] * (100 - n_bg))
     hook = TrainingHealthHook(collapse_after=0)
     hook.before_train(runner)
-    for i in range(20):
-        runner.iter = i
-        hook.before_train_iter(runner, i)
-        head.loss_and_target()  # the roi head's loss
-        outputs = dict(loss=torch.tensor(1.0))
-        if acc is not None:
-            outputs['acc'] = torch.tensor(float(acc))
-        hook.after_train_iter(runner, i, None, outputs)
-    hook.after_train_epoch(runner)
+    per_epoch = acc if isinstance(acc, (list, tuple)) else [acc]
+    for epoch, value in enumerate(per_epoch):
+        runner.epoch = epoch
+        for i in range(20 * epoch, 20 * (epoch + 1)):
+            runner.iter = i
+            hook.before_train_iter(runner, i)
+            head.loss_and_target()  # the roi head's loss
+            outputs = dict(loss=torch.tensor(1.0))
+            if value is not None:
+                outputs['acc'] = torch.tensor(float(value))
+            hook.after_train_iter(runner, i, None, outputs)
+        hook.after_train_epoch(runner)
     hook.after_train(runner)
     assert 'get_targets' not in vars(head)  # unwrapped
     return hook.findings
@@ -497,3 +500,25 @@ def test_resume_keeps_earlier_findings(tmp_path):
         ('nonfinite', 2)]
     assert _health(runner)['skipped_steps'] == 1
     assert _health(runner)['status'] == 'warned'
+
+
+def test_collapse_before_and_after_learning_get_different_fixes(tmp_path):
+    """Never better than all-background: a slow start, not 'lower the
+    lr'; better once and then not: a collapse, 'lower the lr'."""
+    from rcnn_plugin.engine.hooks.health_monitors import collapse_message
+    found = dict(acc=75.0, background=75.0, how='measured on the RoIs',
+                 first=11, last=20)
+    slow = collapse_message(found, 1.0, learned=False)
+    assert slow.startswith('the classifier has not yet beaten')
+    assert 'slow start' in slow and 'Fix: lower the lr' not in slow
+    fell = collapse_message(found, 1.0, learned=True)
+    assert fell.startswith('the classifier collapsed after it had beaten')
+    assert 'Fix: lower the lr' in fell
+    assert 'iterations 11-20' in slow and 'iterations 11-20' in fell
+    # Through the hook: a first epoch's collapse is a slow start; after an
+    # epoch that beat all-background, it is a collapse.
+    (finding, ) = _epoch(tmp_path, acc=75.0, bg_share=0.75)
+    assert finding['message'].startswith('the classifier has not yet')
+    (finding, ) = _epoch(tmp_path, acc=[80.0, 75.0], bg_share=0.75)
+    assert finding['message'].startswith('the classifier collapsed after')
+    assert finding['epoch'] == 2
