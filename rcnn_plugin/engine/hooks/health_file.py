@@ -1,18 +1,21 @@
 """``health.json``: TrainingHealthHook's findings, written and resumed."""
 import json
 import os.path as osp
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 __all__ = ['read_findings', 'read_health', 'write_health']
 
 
-def write_health(path: str, findings: List[dict], skipped: int) -> None:
+def write_health(path: str, findings: List[dict], skipped: int,
+                 learned_at: Optional[int] = None) -> None:
     """Write ``health.json``: a status, the skipped steps, the findings.
 
     Args:
         path (str): The JSON file.
         findings (list[dict]): The findings so far.
         skipped (int): Non-finite steps skipped so far.
+        learned_at (int, optional): The iteration at which the box
+            classifier first clearly beat all-background. Defaults to None.
     """
     status = 'healthy'
     if findings:
@@ -20,6 +23,7 @@ def write_health(path: str, findings: List[dict], skipped: int) -> None:
         status = 'stopped' if stopped else 'warned'
     with open(path, 'w') as f:
         json.dump(dict(status=status, skipped_steps=skipped,
+                       classifier_learned_at=learned_at,
                        findings=findings), f, indent=2, default=str)
 
 
@@ -49,13 +53,21 @@ def read_health(runner) -> Tuple[List[dict], int]:
             from iteration 0 keeps none.
 
     Returns:
-        tuple[list[dict], int]: The findings and the non-finite steps
-        skipped among them.
+        tuple[list[dict], int, int | None]: The findings, the non-finite
+        steps skipped among them, and the iteration at which the classifier
+        learned (``classifier_learned_at``) if it is kept.
     """
     if not runner.iter:
-        return [], 0
+        return [], 0, None
     findings = read_findings(runner.work_dir)
     kept = [f for f in findings if f.get('iteration', 0) <= runner.iter]
     skipped = sum(f.get('kind') == 'nonfinite' and f.get('action') == 'skip'
                   for f in kept)
-    return kept, skipped
+    path = osp.join(runner.work_dir, 'health.json')
+    learned = None
+    if osp.isfile(path):
+        with open(path) as f:
+            learned = json.load(f).get('classifier_learned_at')
+    if learned is not None and learned > runner.iter:
+        learned = None  # learned in an attempt the resume replaces
+    return kept, skipped, learned

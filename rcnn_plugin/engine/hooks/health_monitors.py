@@ -8,11 +8,11 @@ from typing import List, Optional, Union
 
 import torch
 
-from .collapse import classifier_collapse, collapse_message
+from .collapse import check_collapse, classifier_collapse, collapse_message
 
 __all__ = [
-    'BackgroundCounter', 'DivergenceMonitor', 'classifier_collapse',
-    'collapse_message',
+    'BackgroundCounter', 'DivergenceMonitor', 'check_collapse',
+    'classifier_collapse', 'collapse_message',
     'describe_nonfinite', 'grad_norm', 'img_paths', 'inspect_grads',
     'linear_lr_advice', 'scalar'
 ]

@@ -25,7 +25,7 @@ from .health_monitors import (
     RCNN_REF,
     BackgroundCounter,
     DivergenceMonitor,
-    classifier_collapse,
+    check_collapse,
     collapse_message,
     describe_nonfinite,
     img_paths,
@@ -163,7 +163,6 @@ class TrainingHealthHook(Hook):
         self._names = {id(p): n for n, p in model.named_parameters()}
         self.divergence = DivergenceMonitor(*self._divergence_args)
         self._acc: List[tuple] = []
-        self._learned = False
         self._max_norm: Optional[float] = None
         ow = runner.optim_wrapper
         for wrapper in (ow.values() if isinstance(ow, OptimWrapperDict)
@@ -171,7 +170,8 @@ class TrainingHealthHook(Hook):
             self._handles.append(wrapper.optimizer.register_step_pre_hook(
                 partial(self._before_step, wrapper)))
         self._counter.attach(model)
-        self.findings, self.skipped = read_health(runner)  # kept on resume
+        # Kept on resume: the findings, and when the classifier learned.
+        self.findings, self.skipped, self._learned_at = read_health(runner)
 
     def after_train(self, runner) -> None:
         """Unhook and write ``health.json``.
@@ -319,13 +319,15 @@ class TrainingHealthHook(Hook):
         rcnn = (model.get('train_cfg') or {}).get('rcnn')
         frac = rcnn.get('sampler', {}).get('pos_fraction') if isinstance(
             rcnn, dict) else None
-        found = classifier_collapse(recs, self.acc_margin, frac)
-        if found is None:
-            self._learned |= bool(recs)  # beat all-background once
-            return
-        self._report(runner, 'collapse', self.actions['collapse'],
-                     collapse_message(found, self.acc_margin, self._learned),
-                     found['last'], **found)
+        total = getattr(runner.train_loop, 'max_iters', None)
+        found, phase, self._learned_at = check_collapse(
+            recs, self.acc_margin, frac, self._learned_at,
+            runner.iter / total if total else None)
+        if found is not None:  # a slow start only warns
+            action = 'warn' if phase == 'early' else self.actions['collapse']
+            self._report(runner, 'collapse', action,
+                         collapse_message(found, self.acc_margin, phase),
+                         found['last'], phase=phase, **found)
 
     def after_val_iter(self, runner, batch_idx: int,
                        data_batch: DATA_BATCH = None,
@@ -393,5 +395,6 @@ class TrainingHealthHook(Hook):
     def _write(self, runner) -> str:
         path = osp.join(runner.work_dir, 'health.json')
         if is_main_process():
-            write_health(path, self.findings, self.skipped)
+            write_health(path, self.findings, self.skipped,
+                         self._learned_at)
         return path
