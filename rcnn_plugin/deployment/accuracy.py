@@ -148,8 +148,8 @@ class BackendAccuracy:
             dict: ``map50`` (VOC, area mode), ``box_ap`` / ``box_ap50``
             (COCO AP over IoU 0.50:0.95 and at 0.5, as mmdet's
             ``CocoMetric`` rounds them, to 3 decimals), ``mask_ap`` /
-            ``mask_ap50`` (None without masks). With no detection at all
-            the COCO APs are 0.0.
+            ``mask_ap50`` (None without masks, or when no image has
+            ground truth). With no detection at all the COCO APs are 0.0.
         """
         from mmdet.evaluation import CocoMetric
         out = dict(map50=float(
@@ -165,6 +165,8 @@ class BackendAccuracy:
         with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints
             coco = metric.compute_metrics(metric.results)
         for key, name in COCO_KEYS.items():
-            out[key] = (float(coco.get(name, 0.0))
-                        if self.with_mask or key.startswith('box') else None)
+            value = (float(coco.get(name, 0.0))
+                     if self.with_mask or key.startswith('box') else None)
+            # pycocotools gives -1 when no image has ground truth.
+            out[key] = None if value is not None and value < 0 else value
         return out

@@ -148,6 +148,18 @@ def test_no_detections_score_zero(via_infos):
     assert res['mask_ap'] == 0.0
 
 
+def test_split_without_ground_truth_has_no_coco_ap(via_infos):
+    """pycocotools' -1 (nothing to score) becomes None, not -1.0."""
+    acc = BackendAccuracy(['balloon'])
+    for info, shape in via_infos:
+        empty = dict(info, instances=[])
+        acc.add(empty, InstanceData(
+            bboxes=torch.tensor([[0., 0., 10., 10.]]),
+            scores=torch.tensor([0.9]), labels=torch.tensor([0])), shape)
+    res = acc.compute()
+    assert res['box_ap'] is None and res['box_ap50'] is None
+
+
 @pytest.fixture(scope='module')
 def mask_config(tmp_path_factory):
     """The balloon Mask R-CNN config, shrunk, on the generated split."""

@@ -97,10 +97,12 @@ def worker(args) -> None:
     rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend, key = ROWS[args.worker]
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
-    predictor = make_predictor(config, ckpt, backend,
-                               getattr(args, key) if key else None)
-    if config != args.config:
-        shutil.rmtree(osp.dirname(config))
+    try:
+        predictor = make_predictor(config, ckpt, backend,
+                                   getattr(args, key) if key else None)
+    finally:
+        if config != args.config:
+            shutil.rmtree(osp.dirname(config))
     accuracy = BackendAccuracy(predictor.classes)
     images = [read_image(p) for p in paths]
     for image in images[:args.warmup]:

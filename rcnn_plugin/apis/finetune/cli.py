@@ -98,8 +98,7 @@ def default_lr(total_batch: int) -> float:
     on our small datasets those trailed 0.01 (seed 0, one run each): on
     kitti_yolo, val mAP@0.5 averaged over epochs 27-36 was 0.327 at 0.005
     and 0.419 at 0.01; BCCD and balloon trailed our hand-written configs,
-    which train at 0.01 with batch 4 and 2 under the same warm-up and
-    gradient clipping (docs/finetune.md).
+    which train stably at 0.01 with batch 4 and 2 (docs/finetune.md).
 
     Args:
         total_batch (int): Images per step over all processes.
