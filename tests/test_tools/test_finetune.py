@@ -216,6 +216,7 @@ def test_yolo_folder_trains_and_writes_the_run_folder(tmp_path):
     assert result['test_split'] == 'val'
     assert 'test on val (the data has no test split' in out
     assert result['epochs'] == dict(run=1, planned=1, stopped_early=False)
+    assert (result['lr'], result['batch_size']) == (0.01, 2)
     summary = (work / 'summary.md').read_text()
     assert '## test metrics (checkpoint `best_pascal_voc_mAP_epoch_1.pth`)' \
         in summary and 'Note: the data has no test split' in summary

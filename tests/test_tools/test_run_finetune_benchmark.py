@@ -21,12 +21,13 @@ def test_finished_run_is_read_not_rerun(tmp_path, monkeypatch):
 
 def test_table_reports_last_val_and_test():
     rows = bench.table({'bccd': dict(
-        seed=0, wall_s=600.0, val=[{'pascal_voc/mAP': 0.5},
+        seed=0, lr=0.01, wall_s=600.0, val=[{'pascal_voc/mAP': 0.5},
                                    {'pascal_voc/mAP': 0.9}],
         test={'pascal_voc/mAP': 0.88, 'coco/bbox_mAP': 0.55})})
-    assert rows[2] == '| bccd | 0 | 10.0 | 0.900 | 0.880 | 0.550 |'
+    assert rows[2] == '| bccd | 0 | 0.01 | 10.0 | 0.900 | 0.880 | 0.550 |'
 
 
 def test_missing_metrics_are_nan_not_a_crash():
     rows = bench.table({'bcd': dict(seed=0, train_s=30.0, val=[], test={})})
-    assert rows[2] == '| bcd | 0 | 0.5 | nan | nan | nan |'
+    # A result written before finetune.json recorded the lr: '?'.
+    assert rows[2] == '| bcd | 0 | ? | 0.5 | nan | nan | nan |'

@@ -67,14 +67,16 @@ def table(results: Dict[str, Dict]) -> List[str]:
     Returns:
         list[str]: The table's lines.
     """
-    lines = ['| data | seed | wall (min) | last val VOC mAP@0.5 | test VOC '
-             'mAP@0.5 | test COCO mAP |', '|---|---|---|---|---|---|']
+    lines = ['| data | seed | lr | wall (min) | last val VOC mAP@0.5 | '
+             'test VOC mAP@0.5 | test COCO mAP |',
+             '|---|---|---|---|---|---|---|']
     for name, res in results.items():
         val = res.get('val') or [{}]
         test = res.get('test') or {}
         wall = res.get('wall_s', res.get('train_s', 0)) / 60
         lines.append(
-            f'| {name} | {res.get("seed")} | {wall:.1f} | '
+            f'| {name} | {res.get("seed")} | {res.get("lr", "?")} | '
+            f'{wall:.1f} | '
             f'{val[-1].get("pascal_voc/mAP", float("nan")):.3f} | '
             f'{test.get("pascal_voc/mAP", float("nan")):.3f} | '
             f'{test.get("coco/bbox_mAP", float("nan")):.3f} |')

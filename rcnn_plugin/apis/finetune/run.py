@@ -24,7 +24,8 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
         args (argparse.Namespace): The options.
 
     Returns:
-        dict: ``val`` and ``test`` metrics, the seed and the wall time.
+        dict: ``val`` and ``test`` metrics, the seed, lr and batch size,
+        and the wall time.
     """
     from mmengine.runner import Runner
     cfg.work_dir = args.work_dir
@@ -36,7 +37,9 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
     print(f'[train] seed {runner.seed} (--seed)', flush=True)
     runner.train()
     planned = runner.train_loop.max_epochs
-    out = dict(seed=runner.seed, train_s=round(time.time() - start, 1),
+    out = dict(seed=runner.seed, lr=cfg.optim_wrapper.optimizer.lr,
+               batch_size=cfg.train_dataloader.batch_size,
+               train_s=round(time.time() - start, 1),
                epochs=dict(run=runner.epoch, planned=planned,
                            stopped_early=runner.epoch < planned),
                val=_val_history(runner))
