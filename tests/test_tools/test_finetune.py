@@ -257,6 +257,14 @@ def test_gpus_go_through_dist_train(tmp_path, capsys, monkeypatch):
     assert cmd[1].endswith('tools/dist_train.sh')
     assert cmd[2].endswith('faster-rcnn_finetune_data.py') and cmd[3] == '2'
     assert cmd[4:] == ['--work-dir', str(tmp_path / 'w')]
+    # The lr is set for both processes' images: the doctor agrees.
+    from mmengine.config import Config
+
+    from rcnn_plugin.config_doctor import run_checks
+    cfg = Config.fromfile(cmd[2])
+    assert cfg.auto_scale_lr.base_batch_size == 8  # 4 x 2 processes
+    assert not [f for f in run_checks(cfg, world_size=2)
+                if f.check == 'learning_rate']
 
 
 @pytest.mark.parametrize('args,expect', [

@@ -39,12 +39,14 @@ class FinetuneOptions:
         img_scale (tuple[int, int]): ``(long, short)`` input scale.
         epochs (int): Training epochs.
         batch_size (int): Training images per step (per process).
-        lr (float): SGD learning rate.
+        lr (float): SGD learning rate, for the total batch.
         seed (int): ``randomness.seed``.
         proposal_dir (str, optional): Fast R-CNN proposal files
             ``<split>.pkl``. Defaults to None.
         load_from (str, optional): Checkpoint to start from. Defaults to
             None.
+        gpus (int): Training processes; ``lr`` is set for
+            ``batch_size x gpus`` images per step. Defaults to 1.
     """
     model: str
     classes: Tuple[str, ...]
@@ -55,6 +57,7 @@ class FinetuneOptions:
     seed: int = 0
     proposal_dir: Optional[str] = None
     load_from: Optional[str] = None
+    gpus: int = 1
 
     @property
     def with_mask(self) -> bool:
@@ -133,7 +136,10 @@ def _schedule(opts: FinetuneOptions) -> dict:
         ],
         optim_wrapper=dict(optimizer=dict(lr=opts.lr),
                            clip_grad=dict(max_norm=35, norm_type=2)),
-        auto_scale_lr=dict(enable=False, base_batch_size=opts.batch_size))
+        # The batch the lr is set for: all processes (the config doctor
+        # compares it with world size x batch_size).
+        auto_scale_lr=dict(enable=False,
+                           base_batch_size=opts.batch_size * opts.gpus))
 
 
 def build_overrides(datasets: Dict[str, dict],

@@ -137,7 +137,7 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     return FinetuneOptions(
         model=args.model, classes=tuple(layout.classes), img_scale=scale,
         epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
-        proposal_dir=args.proposals)
+        proposal_dir=args.proposals, gpus=max(args.gpus, 1))
 
 
 def _check_model(args, layout) -> None:
