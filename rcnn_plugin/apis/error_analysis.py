@@ -26,7 +26,10 @@ GALLERY_ERRORS = (CLS, LOC, BOTH, BKG)
 GALLERY_NAMES = {CLS: 'Cls', LOC: 'Loc', BOTH: 'Both', BKG: 'Bkg'}
 
 
-def _gt_instances(info: dict, ignored: bool) -> dict:
+def gt_instances(info: dict, ignored: bool) -> dict:
+    """Boxes and labels of a ``get_data_info`` entry, as mmdet's metrics
+    take ``gt_instances`` (``ignored=False``) or ``ignored_instances``
+    (``ignored=True``: the instances with ``ignore_flag``)."""
     kept = [i for i in info.get('instances', [])
             if bool(i.get('ignore_flag', 0)) == ignored]
     boxes = np.array([i['bbox'] for i in kept], np.float32).reshape(-1, 4)
@@ -70,8 +73,8 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
                       img_path=info['img_path'],
                       pred_instances=(pred or {}).get('pred_instances',
                                                       empty),
-                      gt_instances=_gt_instances(info, False),
-                      ignored_instances=_gt_instances(info, True))
+                      gt_instances=gt_instances(info, False),
+                      ignored_instances=gt_instances(info, True))
         samples.append(sample)
     if preds and not found:
         raise ValueError(

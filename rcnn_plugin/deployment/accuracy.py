@@ -45,16 +45,9 @@ def voc_sample(info: dict, pred) -> dict:
         dict: ``gt_instances``, ``ignored_instances`` (the instances with
         ``ignore_flag``) and ``pred_instances``.
     """
-    inst = info.get('instances', [])
-    keep = [i for i in inst if not i.get('ignore_flag', 0)]
-    ign = [i for i in inst if i.get('ignore_flag', 0)]
-
-    def pack(items):
-        return dict(bboxes=torch.tensor([i['bbox'] for i in items],
-                                        dtype=torch.float32).reshape(-1, 4),
-                    labels=torch.tensor([i['bbox_label'] for i in items],
-                                        dtype=torch.long))
-    return dict(gt_instances=pack(keep), ignored_instances=pack(ign),
+    from rcnn_plugin.apis.error_analysis import gt_instances
+    return dict(gt_instances=gt_instances(info, False),
+                ignored_instances=gt_instances(info, True),
                 pred_instances=dict(bboxes=pred.bboxes, scores=pred.scores,
                                     labels=pred.labels))
 
