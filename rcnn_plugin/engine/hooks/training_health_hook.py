@@ -74,7 +74,7 @@ class TrainingHealthHook(Hook):
       (:func:`linear_scaling_reference`), else SGD 0.02 at batch 16.
       Default ``'warn'``: a risen loss is strong evidence, not proof (a
       curriculum or resampled data can raise it).
-    - ``collapse`` (:func:`classifier_collapse`): at each epoch end (each
+    - ``collapse`` (:func:`check_collapse`): at each epoch end (each
       validation for an iteration-based loop), the mean ``acc`` over the
       epoch's second half is at most ``acc_margin`` points above the
       share of background among the sampled RoIs (counted from the bbox
