@@ -18,24 +18,13 @@ from mmengine.fileio import load
 
 from rcnn_plugin.apis.drawing import draw_detections
 from rcnn_plugin.apis.inputs import read_image
+from rcnn_plugin.evaluation.functional.samples import gt_instances
 from rcnn_plugin.evaluation.functional.tide import BKG, BOTH, CLS, LOC
 from rcnn_plugin.evaluation.metrics.pr_curve_metric import class_key
 from rcnn_plugin.evaluation.metrics.tide_metric import markdown_table
 
 GALLERY_ERRORS = (CLS, LOC, BOTH, BKG)
 GALLERY_NAMES = {CLS: 'Cls', LOC: 'Loc', BOTH: 'Both', BKG: 'Bkg'}
-
-
-def gt_instances(info: dict, ignored: bool) -> dict:
-    """Boxes and labels of a ``get_data_info`` entry, as mmdet's metrics
-    take ``gt_instances`` (``ignored=False``) or ``ignored_instances``
-    (``ignored=True``: the instances with ``ignore_flag``)."""
-    kept = [i for i in info.get('instances', [])
-            if bool(i.get('ignore_flag', 0)) == ignored]
-    boxes = np.array([i['bbox'] for i in kept], np.float32).reshape(-1, 4)
-    labels = np.array([i.get('bbox_label', -1) for i in kept], np.int64)
-    return dict(bboxes=torch.from_numpy(boxes),
-                labels=torch.from_numpy(labels))
 
 
 def attach_ground_truth(preds: Sequence[dict], dataset,

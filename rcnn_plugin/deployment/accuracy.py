@@ -16,6 +16,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from rcnn_plugin.evaluation.functional.samples import gt_instances
+
 __all__ = ['BackendAccuracy', 'coco_sample', 'voc_sample']
 
 # Output key: CocoMetric key (AP over IoU 0.50:0.95, and AP at IoU 0.5).
@@ -45,7 +47,6 @@ def voc_sample(info: dict, pred) -> dict:
         dict: ``gt_instances``, ``ignored_instances`` (the instances with
         ``ignore_flag``) and ``pred_instances``.
     """
-    from rcnn_plugin.apis.error_analysis import gt_instances
     return dict(gt_instances=gt_instances(info, False),
                 ignored_instances=gt_instances(info, True),
                 pred_instances=dict(bboxes=pred.bboxes, scores=pred.scores,

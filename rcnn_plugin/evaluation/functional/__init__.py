@@ -15,6 +15,7 @@ from .matching import (
                        centre_inside,
                        match_detections,
 )
+from .samples import gt_instances
 from .tide import (
                        ERROR_TYPES,
                        SPECIAL_TYPES,
@@ -26,6 +27,7 @@ from .tide import (
 __all__ = [
     'CONF_THRS', 'ERROR_TYPES', 'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS',
     'SPECIAL_TYPES', 'TP', 'box_iof', 'box_iou', 'centre_inside',
-    'classify_image', 'f1_curve', 'froc_curve', 'match_detections',
+    'classify_image', 'f1_curve', 'froc_curve', 'gt_instances',
+    'match_detections',
     'pool_errors', 'pr_curve', 'tide_summary'
 ]
