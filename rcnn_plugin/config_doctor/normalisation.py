@@ -63,8 +63,28 @@ def known_convention(ref: str) -> Optional[str]:
 
 
 def _backbone_refs(model_cfg: dict) -> Iterator[Tuple[str, str]]:
-    """Checkpoint references that initialise the backbone."""
-    yield from iter_weight_refs(model_cfg.get('backbone'), 'model.backbone')
+    """Checkpoint references that initialise the backbone (of the wrapped
+    ``detector`` in mmdet's semi-supervised models)."""
+    if model_cfg.get('backbone') is None and isinstance(
+            model_cfg.get('detector'), dict):
+        yield from iter_weight_refs(model_cfg['detector'].get('backbone'),
+                                    'model.detector.backbone')
+    else:
+        yield from iter_weight_refs(model_cfg.get('backbone'),
+                                    'model.backbone')
+
+
+def _preprocessor(model_cfg: dict) -> Tuple[str, dict]:
+    """The ``data_preprocessor`` that normalises, and its config key.
+
+    ``MultiBranchDataPreprocessor`` (mmdet's semi-supervised and our
+    domain-adaptation configs) normalises with the one it wraps.
+    """
+    key, pre = 'model.data_preprocessor', model_cfg.get(
+        'data_preprocessor') or {}
+    while isinstance(pre.get('data_preprocessor'), dict):
+        key, pre = f'{key}.data_preprocessor', pre['data_preprocessor']
+    return key, pre
 
 
 def _close(a: Sequence[float], b: Sequence[float], tol: float) -> bool:
@@ -77,7 +97,8 @@ def _scale_error(values: Sequence[float], want: Sequence[float]) -> bool:
                for v, w in zip(values, want))
 
 
-def _compare(key: str, ref: str, name: str, pre: Any) -> List[Finding]:
+def _compare(key: str, ref: str, name: str, pre_key: str,
+             pre: Any) -> List[Finding]:
     to_rgb, mean, std = CONVENTIONS[name]
     findings = []
     # Images load as BGR; either flag flips the channels.
@@ -86,10 +107,9 @@ def _compare(key: str, ref: str, name: str, pre: Any) -> List[Finding]:
         findings.append(Finding(
             'normalisation', 'warning',
             f'{key} = {ref!r} expects {"RGB" if to_rgb else "BGR"} input '
-            f'({name} style) but model.data_preprocessor.bgr_to_rgb is '
+            f'({name} style) but {pre_key}.bgr_to_rgb is '
             f'{have_rgb}: the pretrained filters see swapped colours',
-            f'set model.data_preprocessor.bgr_to_rgb={to_rgb}',
-            'model.data_preprocessor.bgr_to_rgb'))
+            f'set {pre_key}.bgr_to_rgb={to_rgb}', f'{pre_key}.bgr_to_rgb'))
     for field, want in (('mean', mean), ('std', std)):
         have = pre.get(field)
         if have is None or _close(have, want, 0.5):
@@ -97,12 +117,11 @@ def _compare(key: str, ref: str, name: str, pre: Any) -> List[Finding]:
         scaled = _scale_error(have, want)
         findings.append(Finding(
             'normalisation', 'error' if scaled else 'warning',
-            f'model.data_preprocessor.{field} is {list(have)} but {key} = '
+            f'{pre_key}.{field} is {list(have)} but {key} = '
             f'{ref!r} was trained with {want} ({name} style)' +
             (' on 0-255 pixels: inputs are off by orders of magnitude'
              if scaled else ''),
-            f'set model.data_preprocessor.{field}={want}',
-            f'model.data_preprocessor.{field}'))
+            f'set {pre_key}.{field}={want}', f'{pre_key}.{field}'))
     return findings
 
 
@@ -117,10 +136,10 @@ def check_normalisation(ctx: DoctorContext) -> List[Finding]:
         list[Finding]: Warnings for a mismatch; an error when mean or std
         is off by more than 10x (e.g. 0-1 values on 0-255 pixels).
     """
-    pre = ctx.cfg.model.get('data_preprocessor') or {}
+    pre_key, pre = _preprocessor(ctx.cfg.model)
     findings = []
     for key, ref in _backbone_refs(ctx.cfg.model):
         name = known_convention(ref)
         if name is not None:
-            findings += _compare(key, ref, name, pre)
+            findings += _compare(key, ref, name, pre_key, pre)
     return findings

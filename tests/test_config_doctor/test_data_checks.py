@@ -87,6 +87,33 @@ def test_caffe_weights_with_pytorch_preprocessor(demo):
         ('model.data_preprocessor.std', 'error')}
 
 
+def _multi_branch(cfg, semi):
+    """Wrap the demo's preprocessor as the DA configs do (``semi``: and its
+    detector, as mmdet's semi-supervised configs do)."""
+    inner = cfg.model.data_preprocessor
+    if semi:
+        detector = copy.deepcopy(cfg.model)
+        cfg.model = dict(type='SoftTeacher', detector=detector)
+    cfg.model.data_preprocessor = dict(type='MultiBranchDataPreprocessor',
+                                       data_preprocessor=inner)
+    return cfg
+
+
+@pytest.mark.parametrize('semi', [False, True])
+def test_multi_branch_preprocessor_is_read_inside(demo, semi):
+    cfg = _multi_branch(demo(), semi)
+    assert run_checks(cfg, checks=['normalisation']) == []
+    cfg = _multi_branch(demo({'model.data_preprocessor.bgr_to_rgb': False}),
+                        semi)
+    found = _found(run_checks(cfg, checks=['normalisation']),
+                   'normalisation', 'warning')
+    key = 'model.data_preprocessor.data_preprocessor.bgr_to_rgb'
+    assert [f.key for f in found] == [key]
+    assert found[0].fix == f'set {key}=True'
+    backbone = 'model.detector.backbone' if semi else 'model.backbone'
+    assert found[0].message.startswith(backbone)
+
+
 def test_known_convention():
     assert known_convention('torchvision://resnet50') == 'pytorch'
     assert known_convention('offline-torchvision://mobilenet_v2') == \
