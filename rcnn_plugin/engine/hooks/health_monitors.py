@@ -55,18 +55,28 @@ def img_paths(data_batch: Optional[Union[dict, tuple, list]]) -> List[str]:
 
     Args:
         data_batch (dict | tuple | list, optional): A batch as the
-            dataloader gives it (``inputs`` and ``data_samples``).
+            dataloader gives it (``inputs`` and ``data_samples``). The
+            data samples of a multi-branch batch (mmdet's ``MultiBranch``,
+            a dict of branch name to samples) are read branch by branch.
 
     Returns:
-        list[str]: The paths; empty if the batch has no data samples.
+        list[str]: The paths, each once, in batch order (``path (branch)``
+        for a multi-branch batch); empty if the batch has no data samples.
     """
     samples = (data_batch.get('data_samples')
                if isinstance(data_batch, dict) else None)
+    if isinstance(samples, dict):
+        named = [(s, f' ({branch})') for branch, group in samples.items()
+                 for s in group or []]
+    else:
+        named = [(s, '') for s in samples or []]
     paths = []
-    for sample in samples or []:
+    for sample, branch in named:
         meta = getattr(sample, 'metainfo', sample)
         if isinstance(meta, dict) and meta.get('img_path'):
-            paths.append(str(meta['img_path']))
+            path = f'{meta["img_path"]}{branch}'
+            if path not in paths:
+                paths.append(path)
     return paths
 
 

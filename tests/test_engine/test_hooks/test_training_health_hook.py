@@ -23,6 +23,7 @@ from rcnn_plugin.engine.hooks.health_file import read_health
 from rcnn_plugin.engine.hooks.health_monitors import (
     DivergenceMonitor,
     classifier_collapse,
+    img_paths,
 )
 
 INF = float('inf')
@@ -562,3 +563,20 @@ def test_collapse_through_the_hook_and_resume(tmp_path):
     assert read_health(runner)[2] == 20
     runner.iter = 10
     assert read_health(runner)[2] is None
+
+
+def test_img_paths_of_plain_and_multi_branch_batches():
+    def sample(path):
+        return BaseDataElement(metainfo=dict(img_path=path))
+    plain = dict(inputs=[], data_samples=[sample('a.png'), sample('b.png')])
+    assert img_paths(plain) == ['a.png', 'b.png']
+    # mmdet's MultiBranch: one list of samples per branch; the teacher and
+    # student views of one image are one entry each.
+    multi = dict(inputs={}, data_samples=dict(
+        sup=[sample('s.jpg')],
+        unsup_teacher=[sample('t.png')],
+        unsup_student=[sample('t.png')]))
+    assert img_paths(multi) == ['s.jpg (sup)', 't.png (unsup_teacher)',
+                                't.png (unsup_student)']
+    assert img_paths(dict(inputs=[], data_samples=dict(sup=[]))) == []
+    assert img_paths(None) == []
