@@ -13,9 +13,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import BaseDataset
 from mmengine.model import is_model_wrapper
 
-__all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'iter_class_cfgs',
-           'iter_dataset_cfgs',
-           'prepare_registries']
+__all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'detector_cfg',
+           'iter_class_cfgs', 'iter_dataset_cfgs', 'prepare_registries']
 
 SPLITS = ('train', 'val', 'test')
 
@@ -33,6 +32,26 @@ def prepare_registries(cfg: Config) -> None:
         import_modules_from_strings(**cfg.custom_imports)
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+
+
+def detector_cfg(model_cfg: dict) -> Tuple[str, dict]:
+    """The detector's config and its key.
+
+    mmdet's semi-supervised models (``SemiBaseDetector``, ``SoftTeacher``)
+    and our teacher-student ones wrap the detector as ``model.detector``;
+    other models are the detector.
+
+    Args:
+        model_cfg (dict): ``cfg.model``.
+
+    Returns:
+        tuple[str, dict]: ``('model.detector', cfg.model.detector)`` or
+        ``('model', cfg.model)``.
+    """
+    if model_cfg.get('backbone') is None and isinstance(
+            model_cfg.get('detector'), dict):
+        return 'model.detector', model_cfg['detector']
+    return 'model', model_cfg
 
 
 def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:

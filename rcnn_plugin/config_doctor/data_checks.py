@@ -13,6 +13,7 @@ from rcnn_plugin.datasets import (
 from .context import (
     DoctorContext,
     dataset_classes,
+    detector_cfg,
     iter_class_cfgs,
     iter_dataset_cfgs,
 )
@@ -238,9 +239,9 @@ def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                 f'{key}.ann_file is {ev_ann} but {ds_key} reads {ds_ann}: '
                 'predictions would be scored against other annotations',
                 f'set {key}.ann_file={ds_ann!r}', f'{key}.ann_file'))
-    has_mask = isinstance((ctx.cfg.model.get('roi_head') or {}).get(
-        'mask_head'), dict) or isinstance(ctx.cfg.model.get('mask_head'),
-                                          dict)
+    detector = detector_cfg(ctx.cfg.model)[1]
+    has_mask = isinstance((detector.get('roi_head') or {}).get(
+        'mask_head'), dict) or isinstance(detector.get('mask_head'), dict)
     for metric in _metrics(ev):
         if metric in _MASK_METRICS and not has_mask:
             findings.append(Finding(
@@ -333,7 +334,7 @@ def check_empty_data(ctx: DoctorContext) -> List[Finding]:
     return findings
 
 
-def _blind_assigners(train_cfg: Any) -> List[str]:
+def _blind_assigners(train_cfg: Any, prefix: str) -> List[str]:
     """Keys of MaxIoU assigners that sample ignored boxes as background."""
     keys = []
     for stage in ('rpn', 'rcnn'):
@@ -345,7 +346,7 @@ def _blind_assigners(train_cfg: Any) -> List[str]:
                 continue
             if assigner.get('ignore_iof_thr', -1) <= 0:
                 index = f'[{i}]' if many else ''
-                keys.append(f'model.train_cfg.{stage}{index}.assigner')
+                keys.append(f'{prefix}.train_cfg.{stage}{index}.assigner')
     return keys
 
 
@@ -365,7 +366,8 @@ def check_ignored_negatives(ctx: DoctorContext) -> List[Finding]:
     Returns:
         list[Finding]: A warning naming the assigners to change.
     """
-    blind = _blind_assigners(ctx.cfg.model.get('train_cfg'))
+    prefix, detector = detector_cfg(ctx.cfg.model)
+    blind = _blind_assigners(detector.get('train_cfg'), prefix)
     dataset = ctx.dataset('train') if blind else None
     if dataset is None:
         return []

@@ -15,6 +15,7 @@ from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
 from .context import (
     DoctorContext,
     dataset_classes,
+    detector_cfg,
     iter_class_cfgs,
 )
 from .finding import Finding
@@ -141,7 +142,8 @@ def class_heads(model_cfg: dict) -> Iterator[Tuple[str, int]]:
     be a list (Cascade R-CNN).
 
     Args:
-        model_cfg (dict): ``cfg.model``.
+        model_cfg (dict): ``cfg.model`` (its ``detector`` in mmdet's
+            semi-supervised models, see :func:`detector_cfg`).
 
     Yields:
         tuple[str, int]: E.g. ``('model.roi_head.bbox_head.num_classes',
@@ -154,10 +156,11 @@ def class_heads(model_cfg: dict) -> Iterator[Tuple[str, int]]:
             if isinstance(item, dict) and 'num_classes' in item:
                 yield f'{key}{idx}.num_classes', int(item['num_classes'])
 
-    yield from heads(model_cfg.get('bbox_head'), 'model.bbox_head')
+    prefix, model_cfg = detector_cfg(model_cfg)
+    yield from heads(model_cfg.get('bbox_head'), f'{prefix}.bbox_head')
     roi = model_cfg.get('roi_head') or {}
     for name in ('bbox_head', 'mask_head'):
-        yield from heads(roi.get(name), f'model.roi_head.{name}')
+        yield from heads(roi.get(name), f'{prefix}.roi_head.{name}')
 
 
 def _split_classes(ctx: DoctorContext

@@ -14,7 +14,7 @@ std ``[57.375, 57.12, 58.395]``. Weights not listed are not judged.
 """
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
-from .context import DoctorContext
+from .context import DoctorContext, detector_cfg
 from .finding import Finding
 from .offline import iter_weight_refs
 
@@ -65,13 +65,8 @@ def known_convention(ref: str) -> Optional[str]:
 def _backbone_refs(model_cfg: dict) -> Iterator[Tuple[str, str]]:
     """Checkpoint references that initialise the backbone (of the wrapped
     ``detector`` in mmdet's semi-supervised models)."""
-    if model_cfg.get('backbone') is None and isinstance(
-            model_cfg.get('detector'), dict):
-        yield from iter_weight_refs(model_cfg['detector'].get('backbone'),
-                                    'model.detector.backbone')
-    else:
-        yield from iter_weight_refs(model_cfg.get('backbone'),
-                                    'model.backbone')
+    key, detector = detector_cfg(model_cfg)
+    yield from iter_weight_refs(detector.get('backbone'), f'{key}.backbone')
 
 
 def _preprocessor(model_cfg: dict) -> Tuple[str, dict]:

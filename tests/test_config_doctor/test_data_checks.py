@@ -114,6 +114,21 @@ def test_multi_branch_preprocessor_is_read_inside(demo, semi):
     assert found[0].message.startswith(backbone)
 
 
+def test_semi_supervised_detector_keeps_class_and_mask_checks(demo):
+    cfg = _multi_branch(
+        demo({'model.roi_head.bbox_head.num_classes': 80}), semi=True)
+    found = run_checks(cfg, checks=['num_classes'])
+    key = 'model.detector.roi_head.bbox_head.num_classes'
+    assert [f.key for f in found] == [key]
+    assert found[0].fix == f'set {key}=3'
+    # A mask head inside the wrapped detector satisfies a segm metric.
+    cfg = demo({'val_evaluator.metric': ['bbox', 'segm']})
+    cfg.model.roi_head.mask_head = dict(type='FCNMaskHead', num_classes=3)
+    cfg = _multi_branch(cfg, semi=True)
+    assert not [f for f in run_checks(cfg, checks=['evaluator'])
+                if 'mask head' in f.message]
+
+
 def test_known_convention():
     assert known_convention('torchvision://resnet50') == 'pytorch'
     assert known_convention('offline-torchvision://mobilenet_v2') == \
