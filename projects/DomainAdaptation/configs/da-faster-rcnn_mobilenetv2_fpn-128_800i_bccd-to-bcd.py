@@ -76,7 +76,7 @@ param_scheduler = [
 # The detector is trained to maximise the domain classifiers' loss, which
 # is unbounded: from ImageNet at seed 0 without clipping the loss reached
 # 9.5e14 at iteration 60 (lr 0.006 in the warm-up) and the health hook
-# stopped the run. Clip as mmdet's demo / balloon-style configs do.
+# stopped the run. Clip as configs/demo and configs/balloon do.
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=max_iters),
