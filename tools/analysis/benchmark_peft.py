@@ -34,8 +34,8 @@ from rcnn_plugin.models.peft import save_adapter
 
 BASE = 'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'
 PEFT = 'configs/bccd_peft/faster-rcnn_mobilenetv2_fpn-128_{}_8e_bccd.py'
-METHODS = ['head-only', 'lora-r4', 'lora-r8', 'conv-adapter', 'prompt',
-           'bias-norm']
+METHODS = ['head-only', 'lora-r4', 'lora-r8', 'lora-r4-fpn', 'conv-adapter',
+           'prompt', 'bias-norm']
 DEFAULT = ['head-only', 'lora-r4', 'lora-r8']
 
 

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from rcnn_plugin.models.peft import (
     build_peft_detector,
     lora_layers,
+    merge_to_plain,
     plain_config,
 )
 
@@ -76,6 +77,38 @@ def test_gradients_reach_only_lora_and_unfrozen_parameters():
     assert all(p.grad.abs().sum() > 0 for p in lora_b)
     assert not any(n.startswith('backbone.') and not n.endswith(
         ('lora_A', 'lora_B')) for n in grads)
+
+
+def test_lora_r4_fpn_trains_under_5_percent_and_merges():
+    path = osp.join(PEFT_DIR,
+                    'faster-rcnn_mobilenetv2_fpn-128_lora-r4-fpn_8e_bccd.py')
+    cfg = _cfg(path)
+    full = MODELS.build(cfg.model)  # the real widths: the budget
+    plain_params = sum(p.numel() for n, p in full.named_parameters()
+                       if 'lora_' not in n)
+    trainable = {n: p.numel() for n, p in full.named_parameters()
+                 if p.requires_grad}
+    assert sum(trainable.values()) <= 0.05 * plain_params
+    # FPN output convs and the RPN conv: frozen base, trained LoRA
+    for prefix in ('neck.fpn_convs.0.conv.', 'rpn_head.rpn_conv.'):
+        assert {n[len(prefix):] for n in trainable
+                if n.startswith(prefix)} == {'lora_A', 'lora_B'}
+    assert 'neck.lateral_convs.3.conv.weight' in trainable
+    del full
+    torch.manual_seed(0)
+    model = MODELS.build(shrink_model(cfg.model))
+    model.init_weights()
+    with torch.no_grad():  # a trained-looking update everywhere
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    image = torch.rand(1, 3, 96, 128)
+    before = _outputs(model, image)
+    plain = MODELS.build(shrink_model(plain_config(cfg).model))
+    plain.load_state_dict(merge_to_plain(model), strict=True)
+    for a, b in zip(_outputs(plain.eval(), image), before):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_frozen_stage_adapters_are_refused():
