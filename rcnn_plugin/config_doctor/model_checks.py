@@ -81,12 +81,14 @@ def _expected_strides(model_cfg: dict) -> Iterator[Tuple[str, list, bool]]:
     """Yield (config key, strides, whole) for every stride setting.
 
     ``whole`` is True where every feature level must match (anchors) and
-    False where only the first levels are used (RoI extractors).
+    False where only the first levels are used (RoI extractors). A
+    semi-supervised model's settings are read inside ``model.detector``.
     """
+    prefix, model_cfg = detector_cfg(model_cfg)
     for head in ('rpn_head', 'bbox_head'):
         anchors = (model_cfg.get(head) or {}).get('anchor_generator')
         if isinstance(anchors, dict) and 'strides' in anchors:
-            yield f'model.{head}.anchor_generator.strides', anchors[
+            yield f'{prefix}.{head}.anchor_generator.strides', anchors[
                 'strides'], True
     roi = model_cfg.get('roi_head') or {}
     for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
@@ -95,7 +97,7 @@ def _expected_strides(model_cfg: dict) -> Iterator[Tuple[str, list, bool]]:
         for i, item in enumerate(items):
             if isinstance(item, dict) and 'featmap_strides' in item:
                 idx = f'[{i}]' if isinstance(ext, (list, tuple)) else ''
-                yield (f'model.roi_head.{name}{idx}.featmap_strides',
+                yield (f'{prefix}.roi_head.{name}{idx}.featmap_strides',
                        item['featmap_strides'], False)
 
 
@@ -116,7 +118,10 @@ def check_feature_strides(ctx: DoctorContext) -> List[Finding]:
     largest = max(max(max(p) for p in _as_pairs(s)) for _, s, _ in expected)
     # A multiple of every stride keeps the division exact; small is fast.
     size = max(64, 2 * largest)
-    measured = measure_feature_strides(ctx.model, size)
+    # A semi-supervised model's student and teacher share one architecture;
+    # its own extract_feat depends on semi_test_cfg, which may be unset.
+    measured = measure_feature_strides(
+        getattr(ctx.model, 'student', ctx.model), size)
     findings = []
     for key, strides, whole in expected:
         want = _as_pairs(strides)

@@ -89,6 +89,20 @@ def test_backbone_wired_from_stride_8():
     assert 'strides [8, 16, 32, 32, 64]' in findings[0].message
 
 
+def test_semi_supervised_detector_strides_are_checked():
+    """mmdet's SoftTeacher (and our mean teacher) wrap the detector."""
+    cfg = _demo({'model.rpn_head.anchor_generator.strides':
+                 [8, 16, 32, 64, 128]})
+    cfg.model = dict(type='SoftTeacher', detector=copy.deepcopy(cfg.model),
+                     data_preprocessor=cfg.model.data_preprocessor,
+                     semi_train_cfg=dict(freeze_teacher=True),
+                     semi_test_cfg=dict(predict_on='teacher'))
+    findings = run_checks(cfg, checks=['feature_strides'])
+    assert _keys(findings, 'feature_strides') == [
+        'model.detector.rpn_head.anchor_generator.strides']
+    assert 'strides [4, 8, 16, 32, 64]' in findings[0].message
+
+
 def test_num_classes_left_at_80():
     cfg = _demo({'model.roi_head.bbox_head.num_classes': 80})
     findings = run_checks(cfg, checks=['num_classes'])
