@@ -118,10 +118,13 @@ def check_feature_strides(ctx: DoctorContext) -> List[Finding]:
     largest = max(max(max(p) for p in _as_pairs(s)) for _, s, _ in expected)
     # A multiple of every stride keeps the division exact; small is fast.
     size = max(64, 2 * largest)
-    # A semi-supervised model's student and teacher share one architecture;
-    # its own extract_feat depends on semi_test_cfg, which may be unset.
-    measured = measure_feature_strides(
-        getattr(ctx.model, 'student', ctx.model), size)
+    prefix, _ = detector_cfg(ctx.cfg.model)
+    model = ctx.model
+    if prefix == 'model.detector' and hasattr(model, 'student'):
+        # Student and teacher share one architecture; the wrapper's own
+        # extract_feat depends on semi_test_cfg, which may be unset.
+        model = model.student
+    measured = measure_feature_strides(model, size)
     findings = []
     for key, strides, whole in expected:
         want = _as_pairs(strides)
@@ -135,8 +138,9 @@ def check_feature_strides(ctx: DoctorContext) -> List[Finding]:
             f'feature maps at strides {_show(got)} (measured by a dry '
             'forward): boxes are placed on the wrong grid; the loss looks '
             'normal and mAP stays near 0',
-            f'rewire model.backbone.out_indices / model.neck so the levels '
-            f'come at {_show(want)}, or set {key}={_show(got)}', key))
+            f'rewire {prefix}.backbone.out_indices / {prefix}.neck so the '
+            f'levels come at {_show(want)}, or set {key}={_show(got)}',
+            key))
     return findings
 
 

@@ -104,10 +104,19 @@ def test_lora_r4_fpn_trains_under_5_percent_and_merges():
                 p.add_(0.05 * torch.randn_like(p))
     model.eval()
     image = torch.rand(1, 3, 96, 128)
-    before = _outputs(model, image)
+
+    def outputs(detector):  # features, box head and the RPN's outputs
+        out = _outputs(detector, image)
+        with torch.no_grad():
+            scores, deltas = detector.rpn_head(out[:-2])
+        return out + list(scores) + list(deltas)
+
+    before = outputs(model)
     plain = MODELS.build(shrink_model(plain_config(cfg).model))
     plain.load_state_dict(merge_to_plain(model), strict=True)
-    for a, b in zip(_outputs(plain.eval(), image), before):
+    after = outputs(plain.eval())
+    assert len(after) == len(before) == 2 * 5 + 2 + 5
+    for a, b in zip(after, before):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
