@@ -74,6 +74,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     runner.test()
+    del runner  # its DDP reducer holds the process group
     close_distributed()
 
 

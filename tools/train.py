@@ -81,6 +81,7 @@ def main() -> None:
         runner = RUNNERS.build(cfg)
     print(seed_message(cfg, runner.seed), flush=True)
     runner.train()
+    del runner  # its DDP reducer holds the process group
     close_distributed()
 
 

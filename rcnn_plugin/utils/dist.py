@@ -1,9 +1,13 @@
 """Make mmengine's distributed launchers work on CPU-only machines."""
+import gc
+import logging
 import os
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+from torch.nn.parallel import DistributedDataParallel
 
 
 def prepare_distributed(cfg: Config) -> None:
@@ -59,7 +63,22 @@ def close_distributed() -> None:
     torchrun reports the whole run as failed. Call this on the success
     path only: after an error the barrier would wait for ranks that died.
     Without a process group, nothing happens.
+
+    Drop the runner first (``del runner``): DDP's reducer holds the group
+    and gloo work with tensors in it; freed at interpreter shutdown, they
+    aborted a rank even after the group was destroyed (CI, again). This
+    collects them while the interpreter is fully alive.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()  # the runner's cycles (hooks <-> runner) included
+        alive = sum(isinstance(obj, DistributedDataParallel)
+                    for obj in gc.get_objects())
+        if alive:
+            print_log(
+                f'close_distributed: {alive} DistributedDataParallel '
+                'model(s) still referenced; their gloo work is freed at '
+                'interpreter exit, where it can abort the process. Drop '
+                'the runner first (del runner).', 'current', logging.WARNING)
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+        gc.collect()

@@ -27,6 +27,9 @@ def test_two_process_ddp_on_cpu(tiny_config, tmp_path):
         env={'PYTHON': sys.executable, 'PORT': str(_free_port()),
              'CUDA_VISIBLE_DEVICES': ''})
     assert 'Distributed launcher: pytorch' in out
+    # The DDP model is freed before the group is destroyed (left to
+    # interpreter exit, its gloo work aborted a rank in CI).
+    assert 'still referenced' not in out
     assert 'Distributed training: True' in out
     # 8 images / (2 processes x 2 per batch) = 2 iterations per epoch.
     assert 'Epoch(train) [1][2/2]' in out
