@@ -79,3 +79,60 @@ def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,
     pkl.write_bytes(pickle.dumps(preds[:-1]))
     with pytest.raises(ValueError, match='predictions for'):
         tool.per_class_ap50(str(cfg), str(pkl))
+
+
+def test_few_label_dry_run_writes_each_runs_config(tool, tmp_path, capsys):
+    work = str(tmp_path / 'w')
+    assert tool.main(['few-label', '--work-dir', work, '--fractions', '0.1',
+                      '--seeds', '0', '1', '--dry-run']) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines()
+             if x.startswith('$')]
+    # 2 configs x 1 fraction x 2 seeds, each trained and tested.
+    assert len(lines) == 8
+    lora = 'faster-rcnn_mobilenetv2_fpn-128_lora-r4-fpn_8e_bccd_10pct_seed1'
+    assert any(f'{lora}/few_label.py' in x and 'randomness.seed=1' in x
+               and 'val_cfg=None' in x for x in lines)
+    assert any(f'{lora}/epoch_8.pth' in x for x in lines)
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(work, lora, 'few_label.py'))
+    wrapper = cfg.train_dataloader.dataset
+    assert wrapper.type == 'RepeatDataset' and wrapper.times == 10
+    assert wrapper.dataset.type == 'SeededSplitDataset'
+    assert wrapper.dataset.seed == 1 and wrapper.dataset.fraction == 0.1
+    assert wrapper.dataset.split_dir == osp.join(work, 'splits',
+                                                 '10pct_seed1')
+    assert wrapper.dataset.dataset.type == 'BCCDDataset'
+    assert cfg.model.lora.rank == 4  # the PEFT config, not a copy of full
+    assert 'rcnn_plugin' in cfg.custom_imports.imports
+
+
+def test_few_label_config_draws_a_seeded_share(tool, tmp_path,
+                                                synthetic_cells):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"_base_ = '{DEMO}'\n"
+                   f"train_dataloader = dict(dataset=dict("
+                   f"data_root='{synthetic_cells}/'))\n")
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+
+    def images(seed, name):
+        out = str(tmp_path / name / 'few_label.py')
+        last = tool.few_label_config(str(cfg), 0.25, seed,
+                                     str(tmp_path / f'split_{name}'), out)
+        assert last == 'epoch_4.pth'
+        ds = DATASETS.build(Config.fromfile(out).train_dataloader.dataset)
+        drawn = ds.dataset
+        assert len(ds) == 4 * len(drawn)  # times = round(1 / 0.25)
+        return [drawn.get_data_info(i)['img_path']
+                for i in range(len(drawn))], len(drawn.source)
+
+    first, total = images(0, 'a')
+    assert 0 < len(first) < total
+    assert abs(len(first) - 0.25 * total) <= 3  # stratified rounding
+    assert images(0, 'b')[0] == first  # same seed, a fresh draw: same
+    assert images(1, 'c')[0] != first
+    with pytest.raises(ValueError, match='in \\(0, 1\\)'):
+        tool.few_label_config(str(cfg), 1.0, 0, str(tmp_path / 's'),
+                              str(tmp_path / 'x.py'))

@@ -1,4 +1,4 @@
-"""Run the BCCD few-shot and rare-class benchmarks and aggregate AP50.
+"""Run the BCCD few-shot, few-label and rare-class benchmarks (AP50).
 
 Few-shot grid (TFA steps 1-3; RBC base, WBC and Platelets novel)::
 
@@ -7,6 +7,20 @@ Few-shot grid (TFA steps 1-3; RBC base, WBC and Platelets novel)::
 
 ``--methods cos-proto`` adds the cosine head with prototype-initialised
 novel rows (one surgery per K and seed, from that run's split).
+
+Few labels (issue 23): full fine-tuning against PEFT configs trained on a
+seeded, class-stratified 10 % and 25 % of BCCD's training images::
+
+    python tools/analysis/run_fewshot_benchmark.py few-label \\
+        --work-dir work_dirs/bccd_few_label --fractions 0.1 0.25 \\
+        --seeds 0 1 2
+
+Each run's config is written to ``<run>/few_label.py`` first: the given
+config with its training set wrapped in ``SeededSplitDataset`` (the subset,
+drawn by the run's seed and kept in ``<work-dir>/splits``, so every config
+of one fraction and seed trains on the same images) inside mmengine's
+``RepeatDataset`` (``times`` = round(1 / fraction), so the schedule keeps
+about as many iterations as on the full set).
 
 ClassBalancedPosSampler against mmdet's RandomSampler (same schedule)::
 
@@ -23,6 +37,7 @@ mean and sample std over seeds go to ``summary.md`` in the work dir.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import statistics
 import subprocess
@@ -47,6 +62,10 @@ IMBALANCE = {
     'faster-rcnn_mobilenetv2_fpn-128_cb-pos-sampler_8e_bccd.py',
 }
 CLASSES = ('RBC', 'WBC', 'Platelets')
+FEW_LABEL = [  # full fine-tuning, then the PEFT configs to compare with it
+    'configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py',
+    'configs/bccd_peft/faster-rcnn_mobilenetv2_fpn-128_lora-r4-fpn_8e_bccd.py',
+]
 # Fine-tuning runs are scored on the test split only: their end-of-training
 # pass over the val split (~1 min of CPU each, 18 runs) is skipped.
 NO_VAL = ['val_dataloader=None', 'val_cfg=None', 'val_evaluator=None']
@@ -192,6 +211,75 @@ def fewshot(args) -> str:
                      'Platelets; base: RBC)')
 
 
+def few_label_config(config: str, fraction: float, seed: int,
+                     split_dir: str, out: str) -> str:
+    """Write ``config`` with its training set cut to a seeded share.
+
+    Args:
+        config (str): The config (relative to the repository or absolute).
+        fraction (float): Share of the training images kept, in (0, 1).
+        seed (int): Seed of the draw.
+        split_dir (str): Folder of the drawn image list (shared by every
+            config of this fraction and seed).
+        out (str): Path of the written config.
+
+    Returns:
+        str: The last checkpoint's file name (``epoch_N.pth`` or
+        ``iter_N.pth``).
+    """
+    from mmengine.config import Config
+    if not 0 < fraction < 1:
+        raise ValueError(f'--fractions must be in (0, 1), got {fraction}')
+    cfg = Config.fromfile(osp.join(REPO, config))
+    loop = cfg.train_cfg
+    if loop.get('max_epochs'):
+        last = f'epoch_{loop.max_epochs}.pth'
+    elif loop.get('max_iters'):
+        last = f'iter_{loop.max_iters}.pth'
+    else:
+        raise ValueError(f'{config}: train_cfg has neither max_epochs nor '
+                         'max_iters')
+    # SeededSplitDataset's ``val`` part is the drawn ``fraction``.
+    cfg.train_dataloader.dataset = dict(
+        type='RepeatDataset',
+        times=max(1, round(1 / fraction)),
+        dataset=dict(
+            type='SeededSplitDataset',
+            dataset=cfg.train_dataloader.dataset,
+            split_dir=split_dir,
+            part='val',
+            fraction=fraction,
+            seed=seed))
+    os.makedirs(osp.dirname(osp.join(REPO, out)), exist_ok=True)
+    cfg.dump(osp.join(REPO, out))
+    return last
+
+
+def few_label(args) -> str:
+    rows = {}
+    for config in args.configs:
+        name = osp.splitext(osp.basename(config))[0]
+        for fraction in args.fractions:
+            pct = f'{fraction * 100:g}'
+            runs = []
+            for seed in args.seeds:
+                work = osp.join(args.work_dir, f'{name}_{pct}pct_seed{seed}')
+                split = osp.join(args.work_dir, 'splits',
+                                 f'{pct}pct_seed{seed}')
+                derived = osp.join(work, 'few_label.py')
+                last = few_label_config(config, fraction, seed, split,
+                                        derived)
+                ap = train_and_test(derived, work,
+                                    [f'randomness.seed={seed}'] + NO_VAL,
+                                    last, args.dry_run)
+                if ap:
+                    ap['mAP'] = statistics.mean(ap[c] for c in CLASSES)
+                    runs.append(ap)
+            rows[f'{name}, {pct} %'] = runs
+    return summarize(rows, list(CLASSES) + ['mAP'],
+                     'BCCD few labels: AP50 on the test split')
+
+
 def imbalance(args) -> str:
     rows = {}
     for name, cfg in IMBALANCE.items():
@@ -209,16 +297,23 @@ def imbalance(args) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('what', choices=['fewshot', 'imbalance'])
+    parser.add_argument('what', choices=['fewshot', 'imbalance', 'few-label'])
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--shots', type=int, nargs='+', default=[1, 5, 10])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--methods', nargs='+', choices=sorted(METHODS),
                         default=['cos', 'full'])
+    parser.add_argument('--fractions', type=float, nargs='+',
+                        default=[0.1, 0.25],
+                        help='few-label: shares of the training images')
+    parser.add_argument('--configs', nargs='+', default=FEW_LABEL,
+                        help='few-label: the configs to compare')
     parser.add_argument('--dry-run', action='store_true',
-                        help='print the commands only')
+                        help='print the commands only (few-label still '
+                        'writes each run\'s config)')
     args = parser.parse_args(argv)
-    table = fewshot(args) if args.what == 'fewshot' else imbalance(args)
+    table = dict(fewshot=fewshot, imbalance=imbalance,
+                 few_label=few_label)[args.what.replace('-', '_')](args)
     if not args.dry_run:
         path = osp.join(REPO, args.work_dir, 'summary.md')
         with open(path, 'a') as f:
