@@ -6,6 +6,7 @@ from .dataset_wrappers import (
     ClassSubsetDataset,
     ImageSubsetDataset,
     KShotDataset,
+    update_inner_dataset_cfg,
 )
 from .errors import AnnotationError, BadImageError
 from .k_shot import load_split, sample_k_shot, save_split
@@ -43,6 +44,7 @@ __all__ = [
     'ImageSubsetDataset',
     'LayoutError',
     'stratified_split',
+    'update_inner_dataset_cfg',
     'check_dataset_cfg',
     'check_numbers',
     'class_instance_counts',

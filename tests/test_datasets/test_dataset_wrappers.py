@@ -9,7 +9,11 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from PIL import Image
 
-from rcnn_plugin.datasets import AnnotationError, ImageSubsetDataset
+from rcnn_plugin.datasets import (
+    AnnotationError,
+    ImageSubsetDataset,
+    update_inner_dataset_cfg,
+)
 
 PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -108,3 +112,22 @@ def test_works_as_val_set_with_mmdet_metrics(tmp_path, metric, key):
     for i in range(len(ds)):
         metric.process({}, [_perfect(ds[i]['data_samples'])])
     assert metric.evaluate(len(ds))[key] == pytest.approx(1.0)
+
+
+def test_update_inner_dataset_cfg_goes_through_wrappers():
+    leaf = dict(type='CocoDataset', ann_file='a.json')
+    other = dict(type='CocoDataset', ann_file='b.json')
+    cfg = dict(type='RepeatDataset', times=2, dataset=dict(
+        type='ClassSubsetDataset', classes=('a', ), dataset=dict(
+            type='ConcatDataset', datasets=[leaf, other])))
+    assert update_inner_dataset_cfg(cfg, test_mode=True, pipeline=[]) is cfg
+    assert leaf == dict(type='CocoDataset', ann_file='a.json',
+                        test_mode=True, pipeline=[])
+    assert other['test_mode'] and other['pipeline'] == []
+    # The wrappers keep their own keys only.
+    assert set(cfg) == {'type', 'times', 'dataset'}
+    assert set(cfg['dataset']) == {'type', 'classes', 'dataset'}
+    assert set(cfg['dataset']['dataset']) == {'type', 'datasets'}
+    plain = dict(type='CocoDataset')
+    assert update_inner_dataset_cfg(plain, test_mode=True) == dict(
+        type='CocoDataset', test_mode=True)

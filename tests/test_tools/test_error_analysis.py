@@ -17,10 +17,12 @@ def _val_dataset(config):
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
+
+    from rcnn_plugin.datasets import update_inner_dataset_cfg
     register_all_modules()
     ds_cfg = Config.fromfile(config).val_dataloader.dataset
-    ds_cfg.update(test_mode=True, pipeline=[])
-    return DATASETS.build(ds_cfg)
+    return DATASETS.build(
+        update_inner_dataset_cfg(ds_cfg, test_mode=True, pipeline=[]))
 
 
 def _perfect_predictions(dataset, path):
@@ -62,6 +64,27 @@ def test_saved_perfect_predictions(tiny_config, tmp_path):
     with pytest.raises(ValueError, match='no prediction matches an image'):
         attach_ground_truth([dict(img_id=999, img_path='x.png',
                                   pred_instances=dict())], dataset)
+
+
+def test_wrapped_split_keeps_its_subset(tiny_config, tmp_path):
+    # The RBC-only base model of a few-shot or incremental step is tested
+    # on ClassSubsetDataset, which takes no test_mode / pipeline keys.
+    config = tmp_path / 'rbc_only.py'
+    config.write_text(
+        f"_base_ = '{tiny_config}'\n"
+        "val_dataloader = dict(dataset=dict(_delete_=True, "
+        "type='ClassSubsetDataset', classes=('rbc', ), "
+        "dataset={{_base_.val_dataloader.dataset}}))\n")
+    dataset = _val_dataset(str(config))
+    assert dataset.metainfo['classes'] == ('rbc', )
+    pred = str(tmp_path / 'preds.pkl')
+    _perfect_predictions(dataset, pred)
+    out_dir = tmp_path / 'out'
+    out = run_tool([TOOL, str(config), '--pred', pred, '--split', 'val',
+                    '--out-dir', str(out_dir)])
+    assert 'mAP@0.5 1.000' in out
+    assert set(json.load(open(out_dir / 'tide.json'))['per_class']) == {
+        'rbc'}
 
 
 def test_needs_checkpoint_or_predictions(tiny_config):

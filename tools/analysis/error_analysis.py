@@ -32,6 +32,7 @@ from rcnn_plugin.apis.error_analysis import (
     predict_split,
     write_gallery,
 )
+from rcnn_plugin.datasets import update_inner_dataset_cfg
 from rcnn_plugin.evaluation.metrics.tide_metric import (
     TIDEMetric,
     markdown_table,
@@ -76,9 +77,10 @@ def build_dataset(cfg: Config, split: str):
     loader = cfg.get(f'{split}_dataloader')
     if loader is None:
         raise SystemExit(f'the config has no {split}_dataloader')
-    ds_cfg = loader.dataset
-    ds_cfg.update(test_mode=True, pipeline=[])
-    return DATASETS.build(ds_cfg)
+    # Through wrappers (e.g. ClassSubsetDataset), which keep their subset.
+    return DATASETS.build(
+        update_inner_dataset_cfg(loader.dataset, test_mode=True,
+                                 pipeline=[]))
 
 
 def filter_scores(records: list, score_thr: float) -> None:

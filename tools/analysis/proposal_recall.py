@@ -94,10 +94,12 @@ def main() -> None:
     register_all_modules()
     cfg = Config.fromfile(args.config)
     import rcnn_plugin  # noqa: F401  (datasets, strict proposal loading)
+    from rcnn_plugin.datasets import update_inner_dataset_cfg
     ds_cfg = cfg.get(f'{args.split}_dataloader').dataset
-    ds_cfg.update(test_mode=True, pipeline=[])
+    update_inner_dataset_cfg(ds_cfg, test_mode=True, pipeline=[])
     if args.proposal_file:
-        ds_cfg.proposal_file = osp.abspath(args.proposal_file)
+        update_inner_dataset_cfg(
+            ds_cfg, proposal_file=osp.abspath(args.proposal_file))
     dataset = DATASETS.build(ds_cfg)
     classes = dataset.metainfo['classes']
     overall = proposal_recall(dataset, args.top_k, args.iou_thr)
