@@ -90,6 +90,18 @@ def load_predictions(path: str) -> List[dict]:
     return preds
 
 
+def check_max_images(cfg: Config, split: str,
+                     max_images: Optional[int]) -> None:
+    """Refuse ``max_images`` on a wrapped split (``indices`` would cut the
+    wrapped dataset by position, not the wrapper's subset)."""
+    dataset = cfg[f'{split}_dataloader'].dataset
+    if max_images is not None and ('dataset' in dataset
+                                   or 'datasets' in dataset):
+        raise ValueError(
+            f'--max-images needs a plain {split} dataset, got the wrapper '
+            f'{dataset.get("type")!r}; drop --max-images')
+
+
 def predict_split(cfg: Config, checkpoint: str, split: str, out_file: str,
                   work_dir: str, max_images: Optional[int] = None) -> None:
     """Run the checkpoint over a split and dump its predictions.
@@ -110,6 +122,7 @@ def predict_split(cfg: Config, checkpoint: str, split: str, out_file: str,
     if loader is None:
         raise ValueError(f'the config has no {split}_dataloader')
     if max_images is not None:
+        check_max_images(cfg, split, max_images)
         loader.dataset.indices = max_images
     cfg.test_dataloader = loader
     cfg.test_evaluator = dict(type='DumpDetResults', out_file_path=out_file)

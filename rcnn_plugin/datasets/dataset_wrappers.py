@@ -366,22 +366,17 @@ class ImageSubsetDataset:
 def update_inner_dataset_cfg(cfg: dict, **kwargs) -> dict:
     """Set ``kwargs`` on the innermost dataset config(s), through wrappers.
 
-    Wrappers (mmengine's ``RepeatDataset`` and ``ClassBalancedDataset``,
-    the wrappers here) hold the wrapped config under ``dataset``;
-    ``ConcatDataset`` holds a list under ``datasets``. Keys such as
-    ``test_mode`` or ``pipeline`` belong to the dataset that reads the
-    annotations: most wrappers do not accept them, and the wrappers keep
-    the classes or images they select. ``cfg`` is updated in place.
+    Wrappers (mmengine's ``RepeatDataset``, ``ClassBalancedDataset`` and
+    ``ConcatDataset``, the wrappers here) are walked as the config doctor
+    walks them. Keys such as ``test_mode`` or ``pipeline`` belong to the
+    dataset that reads the annotations: most wrappers do not accept them,
+    and the wrappers keep the classes or images they select. ``cfg`` is
+    updated in place.
 
     Returns:
         dict: ``cfg``.
     """
-    inner = cfg.get('dataset')
-    if isinstance(inner, dict):
-        update_inner_dataset_cfg(inner, **kwargs)
-    elif isinstance(cfg.get('datasets'), (list, tuple)):
-        for sub in cfg['datasets']:
-            update_inner_dataset_cfg(sub, **kwargs)
-    else:
-        cfg.update(kwargs)
+    from ..config_doctor.context import iter_dataset_cfgs  # import cycle
+    for leaf, _ in iter_dataset_cfgs(cfg, ''):
+        leaf.update(kwargs)
     return cfg

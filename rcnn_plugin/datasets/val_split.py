@@ -16,6 +16,8 @@ from typing import Dict, List, Set, Tuple
 
 from mmdet.registry import DATASETS
 
+from .dataset_wrappers import update_inner_dataset_cfg
+
 __all__ = ['stratified_split']
 
 _NEGATIVE = -1
@@ -97,7 +99,8 @@ def stratified_split(dataset_cfg: dict, val_fraction: float, seed: int,
         raise ValueError(f'val_fraction must be in (0, 1), got '
                          f'{val_fraction!r}')
     cfg = copy.deepcopy(dict(dataset_cfg))
-    dataset = DATASETS.build(dict(cfg, pipeline=[]))
+    dataset = DATASETS.build(
+        update_inner_dataset_cfg(copy.deepcopy(cfg), pipeline=[]))
     dataset.full_init()
     root = getattr(dataset, 'data_root', None) or ''
     paths, labels = [], []
@@ -122,6 +125,7 @@ def stratified_split(dataset_cfg: dict, val_fraction: float, seed: int,
     train_cfg = dict(type='ImageSubsetDataset', dataset=copy.deepcopy(cfg),
                      img_list=files['train'])
     val_cfg = dict(type='ImageSubsetDataset',
-                   dataset=dict(copy.deepcopy(cfg), test_mode=True),
+                   dataset=update_inner_dataset_cfg(
+                       copy.deepcopy(cfg), test_mode=True),
                    img_list=files['val'])
     return train_cfg, val_cfg

@@ -29,16 +29,17 @@ from .stats import class_instance_counts
 
 __all__ = ['check_dataset_cfg', 'format_report', 'is_fatal']
 
-_WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'MultiImageMixDataset')
 _BUILD_ERRORS = (ValueError, KeyError, FileNotFoundError, TypeError)
 
 
 def _lenient(cfg: dict) -> dict:
     cfg = copy.deepcopy(dict(cfg))
-    while cfg.get('type') in _WRAPPERS:
-        cfg = copy.deepcopy(dict(cfg['dataset']))
     if cfg.get('type') == 'ImageSubsetDataset':  # check the listed images
         return dict(cfg, dataset=_lenient(cfg['dataset']))
+    if isinstance(cfg.get('dataset'), dict):  # any other wrapper: all of it
+        return _lenient(cfg['dataset'])
+    if isinstance(cfg.get('datasets'), (list, tuple)):  # ConcatDataset
+        return dict(cfg, datasets=[_lenient(d) for d in cfg['datasets']])
     cls = DATASETS.get(cfg['type'])
     if cls is None:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered')

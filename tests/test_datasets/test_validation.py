@@ -114,3 +114,20 @@ def test_every_missing_or_corrupt_image_is_listed(tmp_path):
     assert rep['num_images'] == 1
     assert len(rep['missing_images']) == 2
     assert is_fatal({'val': rep})
+
+
+def test_wrappers_without_a_pipeline_key_are_checked(tmp_path):
+    # ClassSubsetDataset (a few-shot or incremental base split) and
+    # ConcatDataset take no pipeline / test_mode: their leaves are checked.
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'
+                           '1 .5 .5 .4 .4\n', 'b.png': ''})
+    subset = dict(type='ClassSubsetDataset', classes=('cat', ),
+                  dataset=dict(cfg, pipeline=[dict(type='LoadImageFromFile')]))
+    rep = check_dataset_cfg(subset)
+    assert rep['fatal'] == [] and rep['errors'] == []
+    assert rep['num_images'] == 2 and rep['num_instances'] == 2
+    (tmp_path / 'two').mkdir()
+    other = _yolo(tmp_path / 'two', {'c.png': '', 'c.txt': '0 .5 .5 .2 .2\n'})
+    rep = check_dataset_cfg(dict(type='ConcatDataset',
+                                 datasets=[cfg, other]))
+    assert rep['fatal'] == [] and rep['num_images'] == 3

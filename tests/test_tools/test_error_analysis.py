@@ -85,6 +85,14 @@ def test_wrapped_split_keeps_its_subset(tiny_config, tmp_path):
     assert 'mAP@0.5 1.000' in out
     assert set(json.load(open(out_dir / 'tide.json'))['per_class']) == {
         'rbc'}
+    # --max-images would cut the wrapped set by position: refused.
+    proc = subprocess.run([sys.executable, TOOL, str(config), 'none.pth',
+                           '--split', 'val', '--max-images', '2',
+                           '--out-dir', str(tmp_path / 'cut')], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "needs a plain val dataset, got the wrapper 'ClassSubsetDataset'" \
+        in proc.stderr
 
 
 def test_needs_checkpoint_or_predictions(tiny_config):

@@ -99,8 +99,12 @@ def test_few_label_dry_run_writes_each_runs_config(tool, tmp_path, capsys):
     assert wrapper.type == 'RepeatDataset' and wrapper.times == 10
     assert wrapper.dataset.type == 'SeededSplitDataset'
     assert wrapper.dataset.seed == 1 and wrapper.dataset.fraction == 0.1
-    assert wrapper.dataset.split_dir == osp.join(work, 'splits',
-                                                 '10pct_seed1')
+    # Full fine-tuning and LoRA train on the same data: one drawn split.
+    full = Config.fromfile(osp.join(work, lora.replace('_lora-r4-fpn', ''),
+                                    'few_label.py'))
+    split_dir = wrapper.dataset.split_dir
+    assert split_dir.startswith(osp.join(work, 'splits', '10pct_seed1_'))
+    assert full.train_dataloader.dataset.dataset.split_dir == split_dir
     assert wrapper.dataset.dataset.type == 'BCCDDataset'
     assert cfg.model.lora.rank == 4  # the PEFT config, not a copy of full
     assert 'rcnn_plugin' in cfg.custom_imports.imports
@@ -136,3 +140,31 @@ def test_few_label_config_draws_a_seeded_share(tool, tmp_path,
     with pytest.raises(ValueError, match='in \\(0, 1\\)'):
         tool.few_label_config(str(cfg), 1.0, 0, str(tmp_path / 's'),
                               str(tmp_path / 'x.py'))
+    with pytest.raises(SystemExit):  # before any training starts
+        tool.main(['few-label', '--work-dir', str(tmp_path / 'w'),
+                   '--fractions', '0.1', '1.5', '--dry-run'])
+
+
+def test_few_label_config_of_a_wrapped_training_set(tool, tmp_path,
+                                                    synthetic_cells):
+    # E.g. an RBC-only base training: SeededSplitDataset draws from the
+    # ClassSubsetDataset (built without its pipeline), then trains on it.
+    plain = tmp_path / 'plain.py'
+    plain.write_text(f"_base_ = '{DEMO}'\n"
+                     f"train_dataloader = dict(dataset=dict("
+                     f"data_root='{synthetic_cells}/'))\n")
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"_base_ = '{plain}'\n"
+                   "train_dataloader = dict(dataset=dict(_delete_=True, "
+                   "type='ClassSubsetDataset', classes=('rbc', ), "
+                   "dataset={{_base_.train_dataloader.dataset}}))\n")
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    out = str(tmp_path / 'run' / 'few_label.py')
+    tool.few_label_config(str(cfg), 0.5, 0, str(tmp_path / 'splits'), out)
+    ds = DATASETS.build(Config.fromfile(out).train_dataloader.dataset)
+    assert ds.metainfo['classes'] == ('rbc', )
+    assert 0 < len(ds.dataset) < len(ds.dataset.source)
+    assert len(ds[0]['data_samples'].gt_instances) >= 0  # the pipeline ran

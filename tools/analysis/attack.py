@@ -39,6 +39,7 @@ from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
 import rcnn_plugin  # noqa: F401  (registers the plugin's modules)
 from rcnn_plugin.apis import draw_detections
+from rcnn_plugin.config_doctor.context import iter_dataset_cfgs
 from rcnn_plugin.models.adversarial import (
     LossTermError,
     gt_to_input_scale,
@@ -183,8 +184,9 @@ def attack_batch(model, data: dict, settings: dict, rescale: bool,
 
 def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
     model, dataset, loader, (clean_eval, adv_eval) = build(args, cfg)
-    rescale = gt_after_resize(
-        cfg[f'{args.split}_dataloader'].dataset.get('pipeline', []))
+    # The pipeline of the dataset that reads the images (through wrappers).
+    leaves = iter_dataset_cfgs(cfg[f'{args.split}_dataloader'].dataset, '')
+    rescale = gt_after_resize(next(leaves)[0].get('pipeline', []))
     generator = torch.Generator().manual_seed(args.seed)
     os.makedirs(osp.join(args.out_dir, 'examples'), exist_ok=True)
     written, max_delta, start = 0, 0.0, time.time()

@@ -27,6 +27,7 @@ from mmengine.config import Config, DictAction
 import rcnn_plugin  # noqa: F401  (datasets, metrics, safe loading)
 from rcnn_plugin.apis.error_analysis import (
     attach_ground_truth,
+    check_max_images,
     gallery_entries,
     load_predictions,
     predict_split,
@@ -118,6 +119,10 @@ def main() -> None:
     pred_file = args.pred
     if pred_file is None:
         pred_file = osp.join(args.out_dir, f'{args.split}_predictions.pkl')
+        try:
+            check_max_images(cfg, args.split, args.max_images)
+        except ValueError as err:
+            raise SystemExit(f'error: {err}') from None
         predict_split(cfg, args.checkpoint, args.split, pred_file,
                       osp.join(args.out_dir, 'run'), args.max_images)
     dataset = build_dataset(cfg, args.split)

@@ -17,8 +17,9 @@ seeded, class-stratified 10 % and 25 % of BCCD's training images::
 
 Each run's config is written to ``<run>/few_label.py`` first: the given
 config with its training set wrapped in ``SeededSplitDataset`` (the subset,
-drawn by the run's seed and kept in ``<work-dir>/splits``, so every config
-of one fraction and seed trains on the same images) inside mmengine's
+drawn by the run's seed and kept in ``<work-dir>/splits``, so configs of
+one fraction and seed with the same training set train on the same
+images) inside mmengine's
 ``RepeatDataset`` (``times`` = round(1 / fraction), so the schedule keeps
 about as many iterations as on the full set).
 
@@ -36,6 +37,7 @@ BCCD test split, computed from ``tools/test.py --out`` predictions; the
 mean and sample std over seeds go to ``summary.md`` in the work dir.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -67,7 +69,7 @@ FEW_LABEL = [  # full fine-tuning, then the PEFT configs to compare with it
     'configs/bccd_peft/faster-rcnn_mobilenetv2_fpn-128_lora-r4-fpn_8e_bccd.py',
 ]
 # Fine-tuning runs are scored on the test split only: their end-of-training
-# pass over the val split (~1 min of CPU each, 18 runs) is skipped.
+# pass over the val split (~1 min of CPU each) is skipped.
 NO_VAL = ['val_dataloader=None', 'val_cfg=None', 'val_evaluator=None']
 
 
@@ -212,15 +214,16 @@ def fewshot(args) -> str:
 
 
 def few_label_config(config: str, fraction: float, seed: int,
-                     split_dir: str, out: str) -> str:
+                     split_root: str, out: str) -> str:
     """Write ``config`` with its training set cut to a seeded share.
 
     Args:
         config (str): The config (relative to the repository or absolute).
         fraction (float): Share of the training images kept, in (0, 1).
         seed (int): Seed of the draw.
-        split_dir (str): Folder of the drawn image list (shared by every
-            config of this fraction and seed).
+        split_root (str): Folder of the drawn image lists: one subfolder
+            per fraction, seed and training set (its config without the
+            pipeline), so configs that train on the same data share it.
         out (str): Path of the written config.
 
     Returns:
@@ -228,6 +231,8 @@ def few_label_config(config: str, fraction: float, seed: int,
         ``iter_N.pth``).
     """
     from mmengine.config import Config
+
+    from rcnn_plugin.datasets import update_inner_dataset_cfg
     if not 0 < fraction < 1:
         raise ValueError(f'--fractions must be in (0, 1), got {fraction}')
     cfg = Config.fromfile(osp.join(REPO, config))
@@ -239,13 +244,19 @@ def few_label_config(config: str, fraction: float, seed: int,
     else:
         raise ValueError(f'{config}: train_cfg has neither max_epochs nor '
                          'max_iters')
+    source = cfg.train_dataloader.dataset
+    data = json.dumps(update_inner_dataset_cfg(source.to_dict(), pipeline=[]),
+                      sort_keys=True, default=str)
+    split_dir = osp.join(
+        split_root, f'{fraction * 100:g}pct_seed{seed}_'
+        f'{hashlib.sha1(data.encode()).hexdigest()[:8]}')
     # SeededSplitDataset's ``val`` part is the drawn ``fraction``.
     cfg.train_dataloader.dataset = dict(
         type='RepeatDataset',
         times=max(1, round(1 / fraction)),
         dataset=dict(
             type='SeededSplitDataset',
-            dataset=cfg.train_dataloader.dataset,
+            dataset=source,
             split_dir=split_dir,
             part='val',
             fraction=fraction,
@@ -264,20 +275,21 @@ def few_label(args) -> str:
             runs = []
             for seed in args.seeds:
                 work = osp.join(args.work_dir, f'{name}_{pct}pct_seed{seed}')
-                split = osp.join(args.work_dir, 'splits',
-                                 f'{pct}pct_seed{seed}')
                 derived = osp.join(work, 'few_label.py')
-                last = few_label_config(config, fraction, seed, split,
+                last = few_label_config(config, fraction, seed,
+                                        osp.join(args.work_dir, 'splits'),
                                         derived)
                 ap = train_and_test(derived, work,
                                     [f'randomness.seed={seed}'] + NO_VAL,
                                     last, args.dry_run)
                 if ap:
-                    ap['mAP'] = statistics.mean(ap[c] for c in CLASSES)
+                    ap['mAP'] = statistics.mean(ap.values())
                     runs.append(ap)
             rows[f'{name}, {pct} %'] = runs
-    return summarize(rows, list(CLASSES) + ['mAP'],
-                     'BCCD few labels: AP50 on the test split')
+    columns = list(dict.fromkeys(k for r in rows.values() for a in r
+                                 for k in a))
+    return summarize(rows, columns,
+                     'Few labels: AP50 on the test split')
 
 
 def imbalance(args) -> str:
@@ -312,6 +324,9 @@ def main(argv=None) -> int:
                         help='print the commands only (few-label still '
                         'writes each run\'s config)')
     args = parser.parse_args(argv)
+    bad = [f for f in args.fractions if not 0 < f < 1]
+    if args.what == 'few-label' and bad:
+        parser.error(f'--fractions must be in (0, 1), got {bad}')
     table = dict(fewshot=fewshot, imbalance=imbalance,
                  few_label=few_label)[args.what.replace('-', '_')](args)
     if not args.dry_run:
