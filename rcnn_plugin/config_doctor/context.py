@@ -13,6 +13,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import BaseDataset
 from mmengine.model import is_model_wrapper
 
+from rcnn_plugin.datasets.config_tree import iter_dataset_cfgs
+
 __all__ = ['SPLITS', 'DoctorContext', 'dataset_classes', 'detector_cfg',
            'iter_class_cfgs', 'iter_dataset_cfgs', 'prepare_registries']
 
@@ -52,31 +54,6 @@ def detector_cfg(model_cfg: dict) -> Tuple[str, dict]:
             model_cfg.get('detector'), dict):
         return 'model.detector', model_cfg['detector']
     return 'model', model_cfg
-
-
-def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
-    """Yield the innermost dataset configs of (possibly wrapped) datasets.
-
-    ``RepeatDataset`` / ``ClassBalancedDataset`` hold ``dataset``,
-    ``ConcatDataset`` holds ``datasets``.
-
-    Args:
-        ds_cfg (Any): A dataset config (dict) or anything else (ignored).
-        key (str): Its dotted config key, e.g.
-            ``'train_dataloader.dataset'``.
-
-    Yields:
-        tuple[dict, str]: Each leaf dataset config and its key.
-    """
-    if not isinstance(ds_cfg, dict):
-        return
-    if isinstance(ds_cfg.get('dataset'), dict):
-        yield from iter_dataset_cfgs(ds_cfg['dataset'], f'{key}.dataset')
-    elif isinstance(ds_cfg.get('datasets'), (list, tuple)):
-        for i, sub in enumerate(ds_cfg['datasets']):
-            yield from iter_dataset_cfgs(sub, f'{key}.datasets[{i}]')
-    else:
-        yield ds_cfg, key
 
 
 def _declared_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:

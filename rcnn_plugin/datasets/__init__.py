@@ -1,12 +1,12 @@
 from .balloon import BalloonDataset
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
+from .config_tree import iter_dataset_cfgs, update_inner_dataset_cfg
 from .csv_style import CSVDataset
 from .dataset_wrappers import (
     ClassSubsetDataset,
     ImageSubsetDataset,
     KShotDataset,
-    update_inner_dataset_cfg,
 )
 from .errors import AnnotationError, BadImageError
 from .k_shot import load_split, sample_k_shot, save_split
@@ -45,6 +45,7 @@ __all__ = [
     'LayoutError',
     'stratified_split',
     'update_inner_dataset_cfg',
+    'iter_dataset_cfgs',
     'check_dataset_cfg',
     'check_numbers',
     'class_instance_counts',

@@ -362,21 +362,3 @@ class ImageSubsetDataset:
             self.full_init()
         return len(self.indices)
 
-
-def update_inner_dataset_cfg(cfg: dict, **kwargs) -> dict:
-    """Set ``kwargs`` on the innermost dataset config(s), through wrappers.
-
-    Wrappers (mmengine's ``RepeatDataset``, ``ClassBalancedDataset`` and
-    ``ConcatDataset``, the wrappers here) are walked as the config doctor
-    walks them. Keys such as ``test_mode`` or ``pipeline`` belong to the
-    dataset that reads the annotations: most wrappers do not accept them,
-    and the wrappers keep the classes or images they select. ``cfg`` is
-    updated in place.
-
-    Returns:
-        dict: ``cfg``.
-    """
-    from ..config_doctor.context import iter_dataset_cfgs  # import cycle
-    for leaf, _ in iter_dataset_cfgs(cfg, ''):
-        leaf.update(kwargs)
-    return cfg

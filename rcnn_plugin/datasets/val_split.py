@@ -16,7 +16,7 @@ from typing import Dict, List, Set, Tuple
 
 from mmdet.registry import DATASETS
 
-from .dataset_wrappers import update_inner_dataset_cfg
+from .config_tree import update_inner_dataset_cfg
 
 __all__ = ['stratified_split']
 

@@ -39,7 +39,7 @@ from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
 import rcnn_plugin  # noqa: F401  (registers the plugin's modules)
 from rcnn_plugin.apis import draw_detections
-from rcnn_plugin.config_doctor.context import iter_dataset_cfgs
+from rcnn_plugin.datasets import iter_dataset_cfgs
 from rcnn_plugin.models.adversarial import (
     LossTermError,
     gt_to_input_scale,
