@@ -361,4 +361,3 @@ class ImageSubsetDataset:
         if not self._fully_initialized:
             self.full_init()
         return len(self.indices)
-
