@@ -103,3 +103,29 @@ def test_fgsm_writes_metrics_and_examples(tiny_config, tiny_ckpt, tmp_path,
     assert 'coco/bbox_mAP' in report['clean']
     assert set(report['adversarial']) == set(report['clean'])
     assert len(glob.glob(osp.join(out_dir, 'examples', '*.png'))) == 1
+
+
+@pytest.mark.slow
+def test_wrapped_split_rescales_gt_and_takes_the_first_images(
+        tiny_config, tiny_ckpt, tmp_path):
+    """A split behind a dataset wrapper (no pipeline of its own, no
+    get_subset): the leaf's pipeline decides the ground-truth rescale, and
+    --max-images still takes the first images."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(tiny_config)
+    leaf = cfg.val_dataloader.dataset
+    cfg.val_dataloader.dataset = dict(type='ConcatDataset', datasets=[leaf])
+    wrapped = str(tmp_path / 'wrapped.py')
+    cfg.dump(wrapped)
+    out_dir = str(tmp_path / 'out')
+    code = _tool().main([
+        wrapped, tiny_ckpt, '--attack', 'fgsm', '--eps', '2', '--split',
+        'val', '--max-images', '1', '--num-examples', '0', '--out-dir',
+        out_dir
+    ])
+    assert code == 0
+    with open(osp.join(out_dir, 'attack.json')) as f:
+        report = json.load(f)
+    assert report['gt_rescaled']  # read from the leaf's test pipeline
+    assert report['num_images'] == 1
+    assert 'coco/bbox_mAP' in report['adversarial']

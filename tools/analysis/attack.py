@@ -36,6 +36,7 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint, set_random_seed
+from torch.utils.data import Subset
 
 import rcnn_plugin  # noqa: F401  (registers the plugin's modules)
 from rcnn_plugin.apis import draw_detections
@@ -123,24 +124,25 @@ def build(args: argparse.Namespace, cfg: Config):
                     logger='silent')
     model.to(device).eval()
     loader_cfg = cfg[f'{args.split}_dataloader'].to_dict()
-    dataset = DATASETS.build(loader_cfg['dataset'])
-    dataset.full_init()
-    if args.max_images and args.max_images < len(dataset):
-        dataset = dataset.get_subset(args.max_images)
+    full = DATASETS.build(loader_cfg['dataset'])
+    full.full_init()
+    # The first images, through any wrapper (mmengine's wrappers have no
+    # get_subset): the loader reads a Subset, the metrics the full metainfo.
+    num = min(len(full), args.max_images or len(full))
+    dataset = full if num == len(full) else Subset(full, range(num))
     loader = Runner.build_dataloader(
         dict(loader_cfg, dataset=dataset,
              sampler=dict(type='DefaultSampler', shuffle=False)),
         seed=args.seed)
     evaluators = [Evaluator(copy.deepcopy(cfg[f'{args.split}_evaluator']))
                   for _ in range(2)]
-    img_ids = [dataset.get_data_info(i).get('img_id')
-               for i in range(len(dataset))]
+    img_ids = [full.get_data_info(i).get('img_id') for i in range(num)]
     for evaluator in evaluators:
-        evaluator.dataset_meta = dataset.metainfo
+        evaluator.dataset_meta = full.metainfo
         for metric in evaluator.metrics:
             if hasattr(metric, 'img_ids'):  # CocoMetric: only these images
                 metric.img_ids = img_ids
-    return model, dataset, loader, evaluators
+    return model, full.metainfo, num, loader, evaluators
 
 
 def example_panel(clean: torch.Tensor, adv: torch.Tensor, eps: float,
@@ -183,14 +185,14 @@ def attack_batch(model, data: dict, settings: dict, rescale: bool,
 
 
 def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
-    model, dataset, loader, (clean_eval, adv_eval) = build(args, cfg)
+    model, metainfo, num, loader, (clean_eval, adv_eval) = build(args, cfg)
     # The pipeline of the dataset that reads the images (through wrappers).
     leaves = iter_dataset_cfgs(cfg[f'{args.split}_dataloader'].dataset, '')
     rescale = gt_after_resize(next(leaves)[0].get('pipeline', []))
     generator = torch.Generator().manual_seed(args.seed)
     os.makedirs(osp.join(args.out_dir, 'examples'), exist_ok=True)
     written, max_delta, start = 0, 0.0, time.time()
-    classes = dataset.metainfo.get('classes', ())
+    classes = metainfo.get('classes', ())
     done = 0
     for data in loader:
         with torch.no_grad():
@@ -210,12 +212,12 @@ def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
                             example_panel(x, a, args.eps, c, o, classes))
                 written += 1
         done += len(adv)
-        print(f'[attack] {done}/{len(dataset)} images, '
+        print(f'[attack] {done}/{num} images, '
               f'{time.time() - start:.0f} s', flush=True)
-    clean = clean_eval.evaluate(len(dataset))
-    attacked = adv_eval.evaluate(len(dataset))
+    clean = clean_eval.evaluate(num)
+    attacked = adv_eval.evaluate(num)
     return dict(settings, config=args.config, checkpoint=args.checkpoint,
-                split=args.split, num_images=len(dataset), seed=args.seed,
+                split=args.split, num_images=num, seed=args.seed,
                 max_abs_perturbation=max_delta, gt_rescaled=rescale,
                 wall_s=round(time.time() - start, 1),
                 clean={k: float(v) for k, v in clean.items()},
