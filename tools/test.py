@@ -7,6 +7,8 @@ Example::
         work_dirs/.../epoch_8.pth --out results.pkl --show-dir vis
     # slice-aided evaluation (SAHI; COCO AP incl. AP_small)
     python tools/test.py CONFIG CKPT --slice 512 --overlap 0.2
+    # test-time augmentation (the config's tta_model / tta_pipeline)
+    python tools/test.py CONFIG CKPT --tta
 """
 import argparse
 
@@ -17,6 +19,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
+from rcnn_plugin.apis.tta import apply_tta
 from rcnn_plugin.utils import (
     add_common_args,
     close_distributed,
@@ -39,11 +42,18 @@ def parse_args() -> argparse.Namespace:
         help='save painted images to work_dir/timestamp/SHOW_DIR')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test-time augmentation: the config's tta_model and "
+        "tta_pipeline, else mmdet's horizontal-flip default")
     add_slice_args(parser)
     add_common_args(parser)
     args = parser.parse_args()
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must end with .pkl or .pickle, got {args.out}')
+    if args.slice is not None and args.tta:
+        parser.error('--tta and --slice do not combine; choose one')
     if args.slice is not None:
         try:
             check_slice_args(args.slice, args.overlap)
@@ -63,6 +73,8 @@ def main() -> None:
             overlap=args.overlap, merge=args.slice_merge,
             match_metric=args.slice_match,
             full_image=args.slice_full)
+    if args.tta:
+        apply_tta(cfg)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     prepare_distributed(cfg)
