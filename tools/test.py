@@ -11,6 +11,7 @@ Example::
     python tools/test.py CONFIG CKPT --tta
 """
 import argparse
+import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
@@ -74,7 +75,10 @@ def main() -> None:
             match_metric=args.slice_match,
             full_image=args.slice_full)
     if args.tta:
-        apply_tta(cfg)
+        try:
+            apply_tta(cfg)
+        except ValueError as exc:
+            sys.exit(f'tools/test.py: error: {exc}')
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     prepare_distributed(cfg)

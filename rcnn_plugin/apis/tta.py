@@ -3,11 +3,17 @@
 A config may carry ``tta_model`` (mmdet's ``DetTTAModel`` and its merge
 settings) and ``tta_pipeline`` (the test pipeline ending in
 ``TestTimeAug``), as mmdet's own configs do. Without them, mmdet's default
-applies: horizontal flip or not, boxes merged by NMS at IoU 0.5. Unlike
-mmdet's ``tools/test.py``, the default keeps the test pipeline's
-``PackDetInputs`` meta keys (``CocoMetric`` without a json file needs
-``instances``), and the pipeline is set on the dataset that reads the
-images, through any wrapper.
+applies: no flip or a horizontal flip, boxes merged by NMS at IoU 0.5.
+Unlike mmdet's ``tools/test.py``, the default:
+
+- puts the unflipped view first: ``DetTTAModel`` keeps the first view's
+  sample, and the metrics read its ground truth (which a flip after
+  ``LoadAnnotations`` would mirror);
+- keeps the test pipeline's ``PackDetInputs`` meta keys (``CocoMetric``
+  without a json file needs ``instances``);
+- is built for each dataset that reads images, through any wrapper;
+- refuses pipelines that load proposals (``RandomFlip`` does not flip
+  them) and masks under ``DetTTAModel`` (it merges boxes only).
 """
 import copy
 import logging
@@ -15,7 +21,7 @@ import logging
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..datasets import iter_dataset_cfgs, update_inner_dataset_cfg
+from ..datasets import iter_dataset_cfgs
 
 __all__ = ['DEFAULT_TTA_MODEL', 'default_tta_pipeline', 'apply_tta']
 
@@ -30,12 +36,17 @@ def default_tta_pipeline(pipeline: list) -> list:
     """mmdet's flip TTA built from a test pipeline.
 
     The last step must be ``PackDetInputs``; it becomes a ``TestTimeAug``
-    of (horizontal flip, no flip) followed by the same packing, with
+    of (no flip, horizontal flip) followed by the same packing, with
     ``flip`` and ``flip_direction`` added to its meta keys.
 
     Raises:
-        ValueError: If the pipeline does not end in ``PackDetInputs``.
+        ValueError: If the pipeline does not end in ``PackDetInputs``, or
+            loads proposals (``RandomFlip`` does not flip them).
     """
+    if any('LoadProposals' in str(t.get('type')) for t in pipeline):
+        raise ValueError(
+            'the test pipeline loads proposals, which RandomFlip does not '
+            'flip: set a tta_pipeline in the config (or test without --tta)')
     if not pipeline or pipeline[-1].get('type') != 'PackDetInputs':
         last = pipeline[-1].get('type') if pipeline else None
         raise ValueError(
@@ -47,11 +58,24 @@ def default_tta_pipeline(pipeline: list) -> list:
                                   'img_shape', 'scale_factor'))
     pack['meta_keys'] = tuple(keys) + tuple(
         k for k in FLIP_KEYS if k not in keys)
-    flips = [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip',
-                                                    prob=0.)]
+    # The unflipped view first: DetTTAModel keeps the first view's sample,
+    # whose ground truth the metrics read (the flips would mirror the boxes
+    # that LoadAnnotations loaded before them).
+    flips = [dict(type='RandomFlip', prob=0.), dict(type='RandomFlip',
+                                                    prob=1.)]
     return [copy.deepcopy(dict(t)) for t in pipeline[:-1]] + [
         dict(type='TestTimeAug', transforms=[flips, [pack]])
     ]
+
+
+def _has_key(cfg, key: str) -> bool:
+    """Whether a (nested) config has ``key`` set to something not None."""
+    if isinstance(cfg, dict):
+        return cfg.get(key) is not None or any(
+            _has_key(v, key) for v in cfg.values())
+    if isinstance(cfg, (list, tuple)):
+        return any(_has_key(v, key) for v in cfg)
+    return False
 
 
 def apply_tta(cfg: Config) -> Config:
@@ -61,23 +85,36 @@ def apply_tta(cfg: Config) -> Config:
 
     Returns:
         Config: ``cfg``.
+
+    Raises:
+        ValueError: A sentence for what cannot be augmented: masks under
+            ``DetTTAModel``, a split with no dataset, or a test pipeline
+            that :func:`default_tta_pipeline` refuses.
     """
-    roi_head = cfg.model.get('roi_head') or {}
-    if roi_head.get('mask_head') is not None:
+    tta_model = cfg.get('tta_model') or DEFAULT_TTA_MODEL
+    if tta_model.get('type') == 'DetTTAModel' and _has_key(
+            cfg.model, 'mask_head'):
         raise ValueError(
             "--tta: mmdet's DetTTAModel merges boxes only, not instance "
-            'masks; test this Mask R-CNN config without --tta')
+            'masks; test this config without --tta')
+    leaves = [leaf for leaf, _ in iter_dataset_cfgs(
+        cfg.test_dataloader.dataset, 'test_dataloader.dataset')]
+    if not leaves:
+        raise ValueError('--tta: test_dataloader.dataset holds no dataset')
     if 'tta_model' not in cfg:
         print_log('the config has no tta_model: using DetTTAModel with NMS '
                   'at IoU 0.5 (mmdet\'s default)', 'current', logging.WARNING)
         cfg.tta_model = copy.deepcopy(DEFAULT_TTA_MODEL)
-    if 'tta_pipeline' not in cfg:
-        leaf = next(iter_dataset_cfgs(cfg.test_dataloader.dataset, ''))[0]
-        print_log('the config has no tta_pipeline: flipping the test '
-                  'pipeline horizontally (mmdet\'s default)', 'current',
+    if 'tta_pipeline' in cfg:
+        pipelines = [cfg.tta_pipeline] * len(leaves)
+    else:
+        print_log('the config has no tta_pipeline: no flip and a horizontal '
+                  'flip of the test pipeline (mmdet\'s default)', 'current',
                   logging.WARNING)
-        cfg.tta_pipeline = default_tta_pipeline(leaf.get('pipeline', []))
+        # Each leaf its own: the leaves of a ConcatDataset may differ.
+        pipelines = [default_tta_pipeline(leaf.get('pipeline', []))
+                     for leaf in leaves]
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    update_inner_dataset_cfg(cfg.test_dataloader.dataset,
-                             pipeline=copy.deepcopy(cfg.tta_pipeline))
+    for leaf, pipeline in zip(leaves, pipelines):
+        leaf['pipeline'] = copy.deepcopy(pipeline)
     return cfg
