@@ -136,6 +136,17 @@ def tiny_config(tmp_path, synthetic_cells):
     return str(path)
 
 
+def wrap_split(config: str, split: str, path: str) -> str:
+    """Write ``config`` with its ``split`` dataset inside a ConcatDataset
+    (a wrapper with no pipeline and no get_subset) to ``path``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    loader = cfg[f'{split}_dataloader']
+    loader.dataset = dict(type='ConcatDataset', datasets=[loader.dataset])
+    cfg.dump(path)
+    return path
+
+
 def run_tool(args, cwd=REPO, timeout=600, env=None):
     """Run a command like a user would; fail with its output if it fails."""
     import subprocess

@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 from rcnn_plugin.apis.tta import apply_tta, default_tta_pipeline
 
-from conftest import REPO, run_tool
+from conftest import REPO, run_tool, wrap_split
 
 PACK = dict(type='PackDetInputs',
             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -144,11 +144,7 @@ def test_bccd_tta_views_flip_the_image_and_keep_the_ground_truth(tmp_path):
 def test_test_tool_tta_on_a_wrapped_split(tiny_config, tmp_path):
     """tools/test.py --tta with mmdet's default (warned) on a ConcatDataset
     test split: the run evaluates, and the log says what it used."""
-    cfg = Config.fromfile(tiny_config)
-    leaf = cfg.test_dataloader.dataset
-    cfg.test_dataloader.dataset = dict(type='ConcatDataset', datasets=[leaf])
-    config = str(tmp_path / 'wrapped.py')
-    cfg.dump(config)
+    config = wrap_split(tiny_config, 'test', str(tmp_path / 'wrapped.py'))
     work_dir = str(tmp_path / 'work')
     run_tool(['tools/train.py', config, '--work-dir', work_dir,
               '--cfg-options', 'train_cfg.val_interval=2'])

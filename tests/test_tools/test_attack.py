@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, wrap_split
 
 TOOL = osp.join(REPO, 'tools', 'analysis', 'attack.py')
 
@@ -111,12 +111,7 @@ def test_wrapped_split_rescales_gt_and_takes_the_first_images(
     """A split behind a dataset wrapper (no pipeline of its own, no
     get_subset): the leaf's pipeline decides the ground-truth rescale, and
     --max-images still takes the first images."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(tiny_config)
-    leaf = cfg.val_dataloader.dataset
-    cfg.val_dataloader.dataset = dict(type='ConcatDataset', datasets=[leaf])
-    wrapped = str(tmp_path / 'wrapped.py')
-    cfg.dump(wrapped)
+    wrapped = wrap_split(tiny_config, 'val', str(tmp_path / 'wrapped.py'))
     out_dir = str(tmp_path / 'out')
     code = _tool().main([
         wrapped, tiny_ckpt, '--attack', 'fgsm', '--eps', '2', '--split',
