@@ -74,3 +74,80 @@ def test_table_compares_with_the_first_config():
 def test_missing_config_is_a_sentence(capsys):
     assert ablation.main(['nope.py', '--work-dir', 'x']) == 2
     assert 'no config nope.py' in capsys.readouterr().err
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+REF = """
+model = dict(type='FasterRCNN', test_cfg=dict(rcnn=dict(nms=0.5)))
+train_dataloader = dict(batch_size=2)
+val_dataloader = dict(dataset=dict(ann_file='val.txt'))
+val_evaluator = dict(type='VOCMetric')
+test_dataloader = dict(dataset=dict(ann_file='test.txt'))
+custom_hooks = []
+"""
+
+
+@pytest.mark.parametrize('change, same', [
+    ("model = dict(test_cfg=dict(rcnn=dict(nms=0.3)))", True),  # soft-NMS
+    ("tta_model = dict(type='DetTTAModel')", True),
+    ("train_dataloader = dict(batch_size=4)", False),
+    ("model = dict(rpn_head=dict(type='RPNHead'))", False),
+])
+def test_trains_as_tells_test_time_levers_from_training_ones(
+        tmp_path, change, same):
+    ref = _write(tmp_path / 'ref.py', REF)
+    lever = _write(tmp_path / 'lever.py', f"_base_ = './ref.py'\n{change}\n")
+    assert ablation.trains_as(lever, ref) is same
+
+
+def test_validation_that_steers_training_trains_every_config(tmp_path):
+    stop = "custom_hooks = [dict(type='EarlyStoppingHook')]"
+    ref = _write(tmp_path / 'ref.py',
+                 REF.replace('custom_hooks = []', stop))
+    lever = _write(tmp_path / 'lever.py', "_base_ = './ref.py'\n"
+                   "model = dict(test_cfg=dict(rcnn=dict(nms=0.3)))\n")
+    assert not ablation.trains_as(lever, ref)
+
+
+def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    from mmengine.config import Config
+    ref = _write(tmp_path / 'ref.py', REF)
+    lever = _write(tmp_path / 'tta.py', "_base_ = './ref.py'\n"
+                   "tta_model = dict(type='DetTTAModel')\n")
+    work = tmp_path / 'work'
+    calls = []
+
+    def fake_run(cmd, cwd, check):
+        calls.append(cmd)
+        if 'tools/train.py' in cmd:
+            out = cmd[cmd.index('--work-dir') + 1]
+            _scalars(out, 'stamp', [{'pascal_voc/mAP': 0.80, 'step': 1}])
+            with open(osp.join(out, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(out, 'epoch_1.pth'))
+        else:  # tools/test.py writes <stamp>/<stamp>.json
+            out = osp.join(cmd[cmd.index('--work-dir') + 1], 'stamp')
+            os.makedirs(out)
+            with open(osp.join(out, 'stamp.json'), 'w') as f:
+                f.write(json.dumps({'pascal_voc/mAP': 0.83}) + '\n')
+
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    assert ablation.main([ref, lever, '--seeds', '0', '--work-dir',
+                          str(work)]) == 0
+    train, test = calls
+    assert 'tools/train.py' in train and 'tools/test.py' in test
+    assert test[3] == osp.join(str(work), 'ref', 'seed_0', 'epoch_1.pth')
+    assert '--tta' in test
+    derived = Config.fromfile(test[2])
+    assert derived.test_dataloader.dataset.ann_file == 'val.txt'
+    assert derived.test_evaluator.type == 'VOCMetric'
+    summary = (work / 'summary.md').read_text()
+    assert "tta (test-time only: the reference's checkpoints)" in summary
+    assert '| 0.830 | - | +0.030 |' in summary
+    # Finished: read back, neither trained nor tested again.
+    ablation.main([ref, lever, '--seeds', '0', '--work-dir', str(work)])
+    assert len(calls) == 2

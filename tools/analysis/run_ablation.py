@@ -15,10 +15,19 @@ and the best value, the wall time) and is skipped when the driver runs
 again; a cut run resumes from its newest checkpoint. ``summary.md`` gets
 one row per config: seeds, last and best validation (mean and sample std
 over seeds), and the difference to the first config (the reference).
+
+A config that trains exactly as the reference (it changes only
+``model.test_cfg``, ``tta_model`` or ``tta_pipeline``, e.g. soft-NMS or
+test-time augmentation) is not trained again: each seed's reference
+checkpoint is evaluated with it on the validation split (``tools/test.py``,
+with ``--tta`` where it has a ``tta_model``), and its row says so. Where
+validation steers training (``EarlyStoppingHook``, ``save_best``), every
+config is trained.
 """
 import argparse
 import glob
 import json
+import os
 import os.path as osp
 import statistics
 import subprocess
@@ -75,6 +84,73 @@ def run_one(config: str, seed: int, work_dir: str, metric: str) -> Dict:
     return result
 
 
+TEST_TIME_KEYS = ('tta_model', 'tta_pipeline')
+
+
+def _training_view(cfg: dict) -> dict:
+    """What training reads: the config less its test-time keys."""
+    view = {k: v for k, v in cfg.items() if k not in TEST_TIME_KEYS}
+    view['model'] = {k: v for k, v in cfg.get('model', {}).items()
+                     if k != 'test_cfg'}
+    return view
+
+
+def _val_steers_training(cfg: dict) -> bool:
+    hooks = [h.get('type') for h in cfg.get('custom_hooks') or []]
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    return 'EarlyStoppingHook' in hooks or bool(ckpt.get('save_best'))
+
+
+def trains_as(config: str, reference: str) -> bool:
+    """Whether ``config`` trains exactly as ``reference`` (test-time only
+    changes, and validation does not steer the training)."""
+    from mmengine.config import Config
+    cfg, ref = (Config.fromfile(c).to_dict() for c in (config, reference))
+    return (not _val_steers_training(ref)
+            and _training_view(cfg) == _training_view(ref))
+
+
+def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
+                 ref_work_dir: str) -> Dict:
+    """Evaluate the reference's checkpoint of ``seed`` with ``config`` on
+    the validation split (or read the finished result)."""
+    from mmengine.config import Config
+    done = osp.join(work_dir, 'result.json')
+    if osp.isfile(done):
+        with open(done) as f:
+            return json.load(f)
+    with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
+        ckpt = f.read().strip()
+    os.makedirs(work_dir, exist_ok=True)
+    derived = osp.join(work_dir, 'val_as_test.py')
+    with open(derived, 'w') as f:
+        f.write(f"_base_ = '{osp.abspath(config)}'\n"
+                'test_dataloader = {{_base_.val_dataloader}}\n'
+                'test_evaluator = {{_base_.val_evaluator}}\n')
+    cmd = [sys.executable, 'tools/test.py', derived, ckpt, '--work-dir',
+           work_dir, '--cfg-options', f'randomness.seed={seed}']
+    if 'tta_model' in Config.fromfile(config):
+        cmd.append('--tta')
+    print('$', ' '.join(cmd[1:]), flush=True)
+    start = time.monotonic()
+    subprocess.run(cmd, cwd=REPO, check=True)
+    records = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.json'))):
+        with open(path) as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    values = [r[metric] for r in records if metric in r]
+    if not values:
+        raise SystemExit(f'{work_dir}: the test run logged no {metric!r}')
+    result = dict(config=config, seed=seed, metric=metric,
+                  history=values[-1:], last=values[-1], best=values[-1],
+                  best_epoch=None, checkpoint=ckpt, test_time_only=True,
+                  wall_s=round(time.monotonic() - start, 1),
+                  command=' '.join(cmd[1:]))
+    with open(done, 'w') as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
 def _mean_std(values: List[float]) -> str:
     if len(values) == 1:
         return f'{values[0]:.3f}'
@@ -92,6 +168,10 @@ def table(results: Dict[str, List[Dict]], metric: str) -> List[str]:
         ref = statistics.mean(last) if ref is None else ref
         best = ', '.join(f'{r["best"]:.3f} ({r["best_epoch"]})'
                          for r in runs)
+        if any(r.get('test_time_only') for r in runs):
+            name += " (test-time only: the reference's checkpoints)"
+            best = '-'
+
         wall = statistics.mean(r['wall_s'] for r in runs) / 60
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
@@ -113,12 +193,19 @@ def main(argv=None) -> int:
         print(f'error: no config {missing[0]}', file=sys.stderr)
         return 2
     results: Dict[str, List[Dict]] = {}
+    reference = args.configs[0]
+    ref_name = osp.splitext(osp.basename(reference))[0]
     for config in args.configs:
         name = osp.splitext(osp.basename(config))[0]
+        test_time = config != reference and trains_as(config, reference)
         for seed in args.seeds:
             work = osp.join(args.work_dir, name, f'seed_{seed}')
-            results.setdefault(name, []).append(
-                run_one(config, seed, work, args.metric))
+            if test_time:
+                ref_work = osp.join(args.work_dir, ref_name, f'seed_{seed}')
+                res = evaluate_one(config, seed, work, args.metric, ref_work)
+            else:
+                res = run_one(config, seed, work, args.metric)
+            results.setdefault(name, []).append(res)
             summary = osp.join(args.work_dir, 'summary.md')
             with open(summary, 'w') as f:
                 f.write('\n'.join(table(results, args.metric)) + '\n')
