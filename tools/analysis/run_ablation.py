@@ -171,7 +171,6 @@ def table(results: Dict[str, List[Dict]], metric: str) -> List[str]:
         if any(r.get('test_time_only') for r in runs):
             name += " (test-time only: the reference's checkpoints)"
             best = '-'
-
         wall = statistics.mean(r['wall_s'] for r in runs) / 60
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
