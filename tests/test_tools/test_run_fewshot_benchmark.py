@@ -49,6 +49,8 @@ def test_summary_mean_and_std(tool):
     table = tool.summarize({'a': [dict(x=0.5), dict(x=0.7)]}, ['x', 'y'],
                            't')
     assert '| a | 2 | 60.0 +- 14.1 | - |' in table
+    one = tool.summarize({'b': [dict(x=0.5)]}, ['x'], 't')
+    assert '| b | 1 | 50.0 |' in one  # no '+- 0.0' for a single run
 
 
 def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,

@@ -154,9 +154,11 @@ def summarize(rows: Dict[str, List[Dict[str, float]]], columns: List[str],
         cells = []
         for col in columns:
             vals = [r[col] * 100 for r in runs if col in r]
-            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            cells.append(f'{statistics.mean(vals):.1f} +- {std:.1f}'
-                         if vals else '-')
+            if len(vals) > 1:  # one run has no spread to show
+                cells.append(f'{statistics.mean(vals):.1f} +- '
+                             f'{statistics.stdev(vals):.1f}')
+            else:
+                cells.append(f'{vals[0]:.1f}' if vals else '-')
         lines.append(f'| {name} | {len(runs)} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
