@@ -20,9 +20,7 @@ model = dict(
     new_classes=new_classes,
     teacher_ckpt=teacher_ckpt,
     roi_head=dict(
-        bbox_head=dict(
-            num_classes=len(old_classes) + len(new_classes),
-            loss_cls=dict(num_old_classes=len(old_classes)))))
+        bbox_head=dict(num_classes=len(old_classes) + len(new_classes))))
 
 train_dataloader = dict(
     dataset=dict(old_classes=old_classes, new_classes=new_classes))

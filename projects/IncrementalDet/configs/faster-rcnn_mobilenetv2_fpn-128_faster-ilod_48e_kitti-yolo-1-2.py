@@ -1,5 +1,5 @@
 # Faster ILOD (Peng et al. 2020): ILOD's RoI distillation, plus the filtered
-# RPN distillation and L1 on the mean-centred FPN features.
+# RPN distillation and its normalised filtered L1 on the FPN features.
 _base_ = './_base_/incremental-step_kitti-yolo-1-2.py'
 
 custom_imports = dict(

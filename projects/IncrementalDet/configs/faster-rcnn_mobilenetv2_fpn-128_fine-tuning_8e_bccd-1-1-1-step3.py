@@ -1,7 +1,6 @@
 # Lower bound of BCCD 1+1+1, step 3: plain fine-tuning of the grown model on
 # the new labels, the same class split and data as the 'all' config of the
-# step with every distillation loss, the pseudo-labels and MMA's unbiased
-# classification switched off.
+# step with every distillation loss and the pseudo-labels switched off.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_all_8e_bccd-1-1-1-step3.py'
 
 custom_imports = dict(
@@ -15,11 +14,4 @@ teacher_ckpt = 'work_dirs/incremental/bccd-1-1-1/step2_lower/final.pth'
 model = dict(
     teacher_ckpt=teacher_ckpt,
     distill=dict(cls=0.0, reg=0.0, rpn=0.0, feat=0.0, cls_mode='l2'),
-    pseudo_label=None,
-    roi_head=dict(
-        bbox_head=dict(
-            loss_cls=dict(
-                _delete_=True,
-                type='CrossEntropyLoss',
-                use_sigmoid=False,
-                loss_weight=1.0))))
+    pseudo_label=None)

@@ -28,6 +28,8 @@ class NewClassDataset(ClassSubsetDataset):
         new_classes (Sequence[str]): Classes added in this step.
         on_old_labels (str): 'error' or 'warn' (drop them and say how
             many). Defaults to 'error'.
+        drop_images_without_new (bool): Drop the images that have no
+            new-class instance. Defaults to True.
         lazy_init (bool): Defer loading until ``full_init``. Defaults to
             False.
     """
@@ -37,6 +39,7 @@ class NewClassDataset(ClassSubsetDataset):
                  old_classes: Sequence[str],
                  new_classes: Sequence[str],
                  on_old_labels: str = 'error',
+                 drop_images_without_new: bool = True,
                  lazy_init: bool = False) -> None:
         if on_old_labels not in ('error', 'warn'):
             raise ValueError("on_old_labels must be 'error' or 'warn', got "
@@ -48,7 +51,9 @@ class NewClassDataset(ClassSubsetDataset):
         self.old_classes = tuple(old_classes)
         self.new_classes = tuple(new_classes)
         self.on_old_labels = on_old_labels
+        self.drop_images_without_new = drop_images_without_new
         self.num_old_labels = 0
+        self.num_dropped_images = 0
         super().__init__(dataset, classes=self.old_classes + self.new_classes,
                          lazy_init=lazy_init)
 
@@ -68,10 +73,22 @@ class NewClassDataset(ClassSubsetDataset):
         self.num_old_labels = 0
         super().full_init()
         counts = {c: 0 for c in self.new_classes}
+        keep = []
         for i in range(len(self)):
-            for label in self.get_cat_ids(i):
+            labels = self.get_cat_ids(i)
+            for label in labels:
                 counts[self.classes[label]] += 1
-        print_log(f'new-class instances: {counts}', logger='current')
+            keep.append(bool(labels) or not self.drop_images_without_new)
+        self.num_dropped_images = keep.count(False)
+        if self.num_dropped_images:
+            print_log(
+                f'{self.num_dropped_images} of {len(keep)} images have no '
+                f'new-class instance ({list(self.new_classes)}) and are '
+                'dropped (drop_images_without_new=True)', logger='current',
+                level=30)
+            self.data_list = [d for d, k in zip(self.data_list, keep) if k]
+        print_log(f'new-class instances: {counts} in {len(self)} images',
+                  logger='current')
         if not self.num_old_labels:
             return
         msg = (f'the new data labels {self.num_old_labels} instances of the '

@@ -20,6 +20,9 @@ from torch import Tensor
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
 
 from .losses import (
+    FEAT_MODES,
+    RPN_MODES,
+    UnbiasedCrossEntropyLoss,
     box_delta_distill,
     feature_distill,
     ilod_logit_distill,
@@ -31,7 +34,8 @@ from .teacher import build_teacher, check_class_split, load_teacher
 
 DISTILL_DEFAULTS = dict(
     cls=0.0, reg=0.0, rpn=0.0, feat=0.0, cls_mode='l2',
-    num_candidates=128, num_rois=64)
+    rpn_mode='levels', feat_mode='filtered', num_candidates=128,
+    num_rois=64)
 
 
 @MODELS.register_module()
@@ -46,13 +50,18 @@ class IncrementalFasterRCNN(TwoStageDetector):
       on mean-centred logits, ``'unbiased'`` MMA's KL with the new
       classes merged into background;
     - ``loss_distill_reg``: L2 on the old classes' box deltas there;
-    - ``loss_distill_rpn``: Faster ILOD's filtered RPN distillation;
-    - ``loss_distill_feat``: L1 on mean-centred FPN features.
+    - ``loss_distill_rpn``: Faster ILOD's filtered RPN distillation
+      (``rpn_mode``, see :func:`rpn_distill`);
+    - ``loss_distill_feat``: L1 on mean-centred FPN features
+      (``feat_mode``, see :func:`feature_distill`).
 
     MMA's unbiased classification is the box head's ``loss_cls``
     (``UnbiasedCrossEntropyLoss``). ``pseudo_label`` adds the teacher's
     confident old-class detections to the ground truth, except where they
-    overlap a ground-truth box.
+    overlap a ground-truth box. The two are refused together: the
+    unbiased loss assumes unlabelled old objects, and with pseudo-labels a
+    background RoI is background, so it would never be taught not to be an
+    old class.
 
     Args:
         backbone (ConfigType): Backbone config.
@@ -69,8 +78,9 @@ class IncrementalFasterRCNN(TwoStageDetector):
         allow_random_teacher (bool): Allow ``teacher_ckpt=None`` (a
             randomly initialised teacher; for tests). Defaults to False.
         distill (dict, optional): Weights ``cls``, ``reg``, ``rpn``,
-            ``feat``, and ``cls_mode``, ``num_candidates``, ``num_rois``
-            (see ``DISTILL_DEFAULTS``). Defaults to None (all off).
+            ``feat``, and ``cls_mode``, ``rpn_mode``, ``feat_mode``,
+            ``num_candidates``, ``num_rois`` (see ``DISTILL_DEFAULTS``).
+            Defaults to None (all off).
         pseudo_label (dict, optional): ``score_thr`` and ``iou_thr`` of
             :func:`filter_pseudo_labels`; None for no pseudo-labels.
             Defaults to None.
@@ -152,6 +162,31 @@ class IncrementalFasterRCNN(TwoStageDetector):
                              f'{sorted(cls.distill_defaults)}')
         if (distill or {}).get('cls_mode', 'l2') not in ('l2', 'unbiased'):
             raise ValueError("distill.cls_mode must be 'l2' or 'unbiased'")
+        for key, modes in (('rpn_mode', RPN_MODES),
+                           ('feat_mode', FEAT_MODES)):
+            value = (distill or {}).get(key, DISTILL_DEFAULTS[key])
+            if value not in modes:
+                raise ValueError(f'distill.{key} must be one of {modes}, '
+                                 f'got {value!r}')
+        loss_cls = roi_head['bbox_head'].get('loss_cls') or {}
+        kind = loss_cls.get('type')
+        if kind is UnbiasedCrossEntropyLoss or str(kind).split('.')[-1] \
+                == 'UnbiasedCrossEntropyLoss':
+            got = loss_cls.get('num_old_classes')
+            if got != len(old_classes):
+                raise ValueError(
+                    'roi_head.bbox_head.loss_cls.num_old_classes is '
+                    f'{got}, but old_classes {list(old_classes)} are '
+                    f'{len(old_classes)}')
+            if pseudo_label:
+                raise ValueError(
+                    'UnbiasedCrossEntropyLoss and pseudo_label do not go '
+                    'together: the unbiased loss treats background as '
+                    '"background or an old class" because old objects are '
+                    'unlabelled, but pseudo-labels label them, so RoIs on '
+                    'badly placed old-class boxes would never be taught '
+                    'not to be that class. Use CrossEntropyLoss with '
+                    'pseudo-labels, or drop pseudo_label')
         unknown = sorted(set(pseudo_label or {}) - {'score_thr', 'iou_thr'})
         if unknown:
             raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
@@ -314,11 +349,12 @@ class IncrementalFasterRCNN(TwoStageDetector):
         losses = {}
         if w['feat'] > 0:
             losses['loss_distill_feat'] = w['feat'] * feature_distill(
-                feats, out['feats'])
+                feats, out['feats'], mode=w['feat_mode'])
         if w['rpn'] > 0:
             s_cls, s_reg = captured['rpn']
             losses['loss_distill_rpn'] = w['rpn'] * rpn_distill(
-                s_cls, s_reg, out['rpn_cls'], out['rpn_reg'])
+                s_cls, s_reg, out['rpn_cls'], out['rpn_reg'],
+                mode=w['rpn_mode'])
         if all(w[k] <= 0 for k in self.roi_loss_weights):
             return losses
         idx = self._distill_rois(out) if len(out['rois']) else None

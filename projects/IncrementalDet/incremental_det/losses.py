@@ -63,7 +63,8 @@ def unbiased_logit_distill(student: Tensor, teacher: Tensor) -> Tensor:
     The teacher does not know the new classes: in the student, they are
     merged into background (log-sum-exp of the new and background
     columns) before the KL divergence to the teacher's softmax. The KL
-    (not the cross-entropy) is used, so the loss is 0 when both agree.
+    (not the cross-entropy) is used, so the loss is 0 when both agree; its
+    gradient is MMA's, whose loss is averaged over the ``C_o + 1`` columns.
 
     Args:
         student (Tensor): Student logits ``(R, C + 1)``, background last.
@@ -81,7 +82,9 @@ def unbiased_logit_distill(student: Tensor, teacher: Tensor) -> Tensor:
         torch.logsumexp(student[:, num_old:], dim=1, keepdim=True)
     ], dim=1) - norm
     log_t = F.log_softmax(teacher, dim=1)
-    return (log_t.exp() * (log_t - merged)).sum(dim=1).mean()
+    # MMA's code averages over the teacher's C_o + 1 columns.
+    kl = (log_t.exp() * (log_t - merged)).sum(dim=1).mean()
+    return kl / (num_old + 1)
 
 
 def unbiased_cross_entropy(cls_score: Tensor, labels: Tensor,
@@ -111,16 +114,23 @@ def unbiased_cross_entropy(cls_score: Tensor, labels: Tensor,
     return norm - picked
 
 
+RPN_MODES = ('levels', 'anchors')
+FEAT_MODES = ('filtered', 'channel')
+
+
 def rpn_distill(student_cls: Sequence[Tensor],
                 student_reg: Sequence[Tensor],
                 teacher_cls: Sequence[Tensor],
-                teacher_reg: Sequence[Tensor]) -> Tensor:
+                teacher_reg: Sequence[Tensor],
+                mode: str = 'levels',
+                box_thr: float = 0.1) -> Tensor:
     """Faster ILOD's filtered RPN distillation (Peng et al. 2020).
 
     Only anchors where the teacher's objectness is higher than the
     student's are distilled (the teacher is not allowed to pull down the
-    student's objectness on new objects): L2 on the objectness logits and
-    on the box deltas there, averaged over all anchors.
+    student's objectness on new objects): L2 on the objectness logits
+    there, and L2 (summed over the 4 deltas) on the box deltas where the
+    teacher's objectness is higher by more than ``box_thr``.
 
     Args:
         student_cls (Sequence[Tensor]): Per level ``(N, A, H, W)``
@@ -128,40 +138,69 @@ def rpn_distill(student_cls: Sequence[Tensor],
         student_reg (Sequence[Tensor]): Per level ``(N, 4A, H, W)``.
         teacher_cls (Sequence[Tensor]): As ``student_cls``.
         teacher_reg (Sequence[Tensor]): As ``student_reg``.
+        mode (str): ``'levels'``, Faster ILOD's: a mean over each level's
+            anchors, then over the levels, with ``box_thr``. ``'anchors'``:
+            one mean over every anchor of every level (the stride-4 level
+            weighs about 3/4), with the box mask of the objectness term
+            (``box_thr`` ignored). Defaults to 'levels'.
+        box_thr (float): Objectness margin of the box term. Defaults to
+            0.1, Faster ILOD's.
 
     Returns:
         Tensor: Scalar.
     """
-    total, count = student_cls[0].sum() * 0, 0
+    if mode not in RPN_MODES:
+        raise ValueError(f'rpn_distill mode must be one of {RPN_MODES}, got '
+                         f'{mode!r}')
+    per_level, total, count = [], student_cls[0].sum() * 0, 0
     for s_c, s_r, t_c, t_r in zip(student_cls, student_reg, teacher_cls,
                                   teacher_reg):
-        mask = (t_c > s_c).float()
         n, a, h, w = s_c.shape
         reg_err = (s_r - t_r).pow(2).reshape(n, a, -1, h, w).sum(dim=2)
-        total = total + (mask * ((s_c - t_c).pow(2) + reg_err)).sum()
-        count += s_c.numel()
-    return total / max(count, 1)
+        if mode == 'anchors':
+            mask = (t_c > s_c).float()
+            total = total + (mask * ((s_c - t_c).pow(2) + reg_err)).sum()
+            count += s_c.numel()
+            continue
+        gap = (t_c - s_c).detach()
+        cls_term = (t_c - s_c).clamp(min=0).pow(2).mean()
+        box_term = ((gap > box_thr).float() * reg_err).mean()
+        per_level.append(cls_term + box_term)
+    if mode == 'anchors':
+        return total / max(count, 1)
+    return torch.stack(per_level).mean()
 
 
 def feature_distill(student: Sequence[Tensor],
-                    teacher: Sequence[Tensor]) -> Tensor:
+                    teacher: Sequence[Tensor],
+                    mode: str = 'filtered') -> Tensor:
     """L1 between mean-centred feature maps, averaged over levels.
-
-    Faster ILOD distils the backbone features with an L1 loss on
-    normalised (mean-subtracted) maps; here every FPN level.
 
     Args:
         student (Sequence[Tensor]): Per level ``(N, D, H, W)``.
         teacher (Sequence[Tensor]): As ``student``.
+        mode (str): ``'filtered'``, Faster ILOD's normalised filtered L1:
+            each map minus its mean (one scalar per image and level), and
+            only where the teacher's centred value is the higher,
+            ``max(t - s, 0)``. ``'channel'``: each channel minus its own
+            spatial mean, and ``|t - s|`` everywhere (blind to a
+            per-channel offset in the student). Defaults to 'filtered'.
 
     Returns:
         Tensor: Scalar.
     """
+    if mode not in FEAT_MODES:
+        raise ValueError(f'feature_distill mode must be one of {FEAT_MODES}, '
+                         f'got {mode!r}')
     losses = []
     for s, t in zip(student, teacher):
-        s = s - s.mean(dim=(2, 3), keepdim=True)
-        t = t - t.mean(dim=(2, 3), keepdim=True)
-        losses.append(F.l1_loss(s, t))
+        dims = (2, 3) if mode == 'channel' else (1, 2, 3)
+        s = s - s.mean(dim=dims, keepdim=True)
+        t = t - t.mean(dim=dims, keepdim=True)
+        if mode == 'channel':
+            losses.append(F.l1_loss(s, t))
+        else:
+            losses.append((t - s).clamp(min=0).mean())
     return torch.stack(losses).mean()
 
 

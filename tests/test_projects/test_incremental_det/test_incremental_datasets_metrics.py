@@ -29,7 +29,14 @@ def test_new_class_dataset_drops_old_labels_with_a_count():
     assert ds.num_old_labels == 2
     assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == \
         [2, 1]
-    assert ds.get_data_info(1)['instances'] == []
+    # image 1 showed only an RBC: no new class left, so it is dropped
+    assert len(ds) == 1 and ds.num_dropped_images == 1
+    kept = NewClassDataset(_Cells(), old_classes=('RBC', ),
+                           new_classes=('Platelets', 'WBC'),
+                           on_old_labels='warn',
+                           drop_images_without_new=False)
+    assert len(kept) == 2 and kept.num_dropped_images == 0
+    assert kept.get_data_info(1)['instances'] == []
 
 
 def test_new_class_dataset_bad_input():

@@ -1,4 +1,5 @@
 """The incremental losses alone: golden cases, equal models, empty input."""
+import pytest
 import torch
 import torch.nn.functional as F
 from mmdet.models.losses import CrossEntropyLoss
@@ -74,6 +75,62 @@ def test_rpn_distill_only_where_teacher_is_more_confident():
     reg = [torch.zeros(1, 4, 1, 2)]
     # anchor 0: teacher higher, (0-1)^2 = 1; anchor 1: not distilled
     assert rpn_distill(s_cls, reg, t_cls, reg) == 0.5
+    assert rpn_distill(s_cls, reg, t_cls, reg, mode='anchors') == 0.5
+
+
+def test_rpn_distill_levels_and_box_threshold():
+    """Faster ILOD's: a mean per level, then over levels; the box term
+    only where the teacher's objectness is higher by more than 0.1."""
+    # level 0: 1 anchor, teacher higher by 1; level 1: 3 anchors, equal
+    s_cls = [torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 3)]
+    t_cls = [torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 3)]
+    s_reg = [torch.zeros(1, 4, 1, 1), torch.zeros(1, 4, 1, 3)]
+    t_reg = [torch.ones(1, 4, 1, 1), torch.ones(1, 4, 1, 3)]
+    # level 0: cls 1 + box 4 (sum over the 4 deltas); level 1: nothing
+    assert rpn_distill(s_cls, s_reg, t_cls, t_reg) == 2.5
+    # one mean over the 4 anchors instead: (1 + 4) / 4
+    assert rpn_distill(s_cls, s_reg, t_cls, t_reg, mode='anchors') == 1.25
+    # a margin of 0.05 keeps the objectness term but not the box term
+    t_small = [torch.full((1, 1, 1, 1), 0.05), t_cls[1]]
+    loss = rpn_distill(s_cls, s_reg, t_small, t_reg)
+    assert torch.isclose(loss, torch.tensor(0.05**2 / 2))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        rpn_distill(s_cls, s_reg, t_cls, t_reg, mode='all')
+
+
+def test_feature_distill_filtered_sees_channel_offsets():
+    gen = torch.Generator().manual_seed(2)
+    teacher = [torch.randn(2, 4, 5, 5, generator=gen)]
+    # a per-channel offset: invisible to 'channel', not to 'filtered'
+    shifted = [teacher[0] + torch.tensor([1., -1., 2., -2.])[:, None, None]]
+    assert feature_distill(shifted, teacher, mode='channel') < 1e-6
+    assert feature_distill(shifted, teacher) > 0.1
+    # a shift of the whole map is invisible to both
+    whole = [teacher[0] + 3.0]
+    assert feature_distill(whole, teacher) < 1e-6
+    # one-sided: only where the teacher's centred value is higher
+    t = [torch.zeros(1, 1, 1, 2)]
+    s = [torch.tensor([[[[1.0, -1.0]]]])]  # centred: (1, -1)
+    assert feature_distill(s, t) == 0.5  # max(0 - 1, 0), max(0 + 1, 0)
+    assert feature_distill(s, t, mode='channel') == 1.0
+    with pytest.raises(ValueError, match="mode must be one of"):
+        feature_distill(s, t, mode='l2')
+
+
+def test_unbiased_distill_has_mma_scale():
+    """MMA's loss: cross-entropy to the teacher's softmax, averaged over the
+    teacher's C_o + 1 columns; ours is its KL (same gradient)."""
+    gen = torch.Generator().manual_seed(3)
+    teacher = torch.randn(6, 3, generator=gen)  # 2 old + background
+    student = torch.randn(6, 5, generator=gen)  # 2 old, 2 new, background
+    p = teacher.softmax(dim=1)
+    merged = torch.cat([student[:, :2],
+                        student[:, 2:].logsumexp(dim=1, keepdim=True)],
+                       dim=1).log_softmax(dim=1)
+    mma = -(p * merged).sum(dim=1).mean() / 3
+    entropy = -(p * p.log()).sum(dim=1).mean() / 3
+    assert torch.isclose(unbiased_logit_distill(student, teacher),
+                         mma - entropy, atol=1e-6)
 
 
 def test_empty_rois():

@@ -117,6 +117,16 @@ def test_bad_input_errors(tmp_path, model):
         MODELS.build(dict(_model_cfg(), new_classes=('RBC', 'WBC')))
     with pytest.raises(ValueError, match='num_classes is 3'):
         MODELS.build(dict(_model_cfg(), new_classes=('WBC', )))
+    mma = 'faster-rcnn_mobilenetv2_fpn-128_mma_8e_bccd-1-2.py'
+    with pytest.raises(ValueError, match='do not go together'):
+        MODELS.build(dict(_model_cfg(mma), pseudo_label=dict(score_thr=.5)))
+    cfg = _model_cfg(mma)
+    cfg['roi_head']['bbox_head']['loss_cls']['num_old_classes'] = 2
+    with pytest.raises(ValueError, match=r"num_old_classes is 2, but "
+                       r"old_classes \['RBC'\] are 1"):
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match=r"distill.feat_mode must be one"):
+        MODELS.build(dict(_model_cfg(), distill=dict(feat_mode='l2')))
     # A teacher checkpoint of other classes: an error naming both lists.
     teacher = model.teacher
     path = str(tmp_path / 'old.pth')
