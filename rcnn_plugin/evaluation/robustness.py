@@ -14,12 +14,14 @@ per-class box AP50 to an evaluator that has none.
 """
 import csv
 import json
+import logging
 import math
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 from .metrics.base_det_metric import new_figure
 from .metrics.pr_curve_metric import PRCurveMetric, class_key
@@ -147,16 +149,41 @@ def summarize(conditions: Dict[str, Metrics]) -> Dict[str, dict]:
         dict: Key -> ``dict(P, mPC, rPC, n, of)``; ``n`` of the ``of``
         corrupted conditions had a defined value (missing, NaN and
         negative values are left out); a number that cannot be computed
-        is None.
+        is None. A condition whose evaluator returned no key at all under
+        a prefix (mmdet's ``CocoMetric`` returns nothing when there is no
+        detection) scores 0.0 on that prefix's keys that are defined on
+        the clean images, with a warning: leaving it out would raise mPC.
     """
     if CLEAN not in conditions:
         raise ValueError('the clean condition is missing')
     keys = list(dict.fromkeys(k for m in conditions.values() for k in m))
-    corrupted = [m for name, m in conditions.items() if name != CLEAN]
+    clean = conditions[CLEAN]
+    empty = {}  # condition -> prefixes its evaluators returned nothing for
+    for name, m in conditions.items():
+        prefixes = {k.rpartition('/')[0] for k in m}
+        gone = sorted({k.rpartition('/')[0] for k in clean} - prefixes)
+        if name != CLEAN and gone:
+            empty[name] = gone
+    if empty:
+        print_log('no metric at all (no detection?) under '
+                  + '; '.join(f'{n}: {", ".join(p) or "(no prefix)"}'
+                              for n, p in empty.items())
+                  + ': counted as 0.0 where the clean value is defined',
+                  logger='current', level=logging.WARNING)
+
+    def value(name: str, m: Metrics, key: str) -> Optional[float]:
+        if key in m:
+            return _defined(m[key])
+        if key.rpartition('/')[0] in empty.get(name, ()) and \
+                _defined(clean.get(key)) is not None:
+            return 0.0
+        return None
+
     out = {}
     for key in keys:
-        p = _defined(conditions[CLEAN].get(key))
-        values = [_defined(m.get(key)) for m in corrupted]
+        p = _defined(clean.get(key))
+        values = [value(name, m, key) for name, m in conditions.items()
+                  if name != CLEAN]
         ok = [v for v in values if v is not None]
         mpc = float(np.mean(ok)) if ok else None
         rpc = mpc / p if mpc is not None and p else None

@@ -70,6 +70,25 @@ def test_summarize_p_mpc_rpc():
     assert (s['m/AP50_rbc']['n'], s['m/AP50_rbc']['of']) == (2, 3)
 
 
+def test_a_condition_with_no_metric_at_all_scores_zero():
+    """mmdet's CocoMetric returns nothing when nothing is detected: that
+    condition is 0.0 (not left out, which would raise mPC), except where
+    the clean value is undefined (-1, no ground truth)."""
+    conditions = {
+        CLEAN: {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_l': -1.0,
+                'pr/bbox_mAP': 0.5},
+        'fog_s1': {'coco/bbox_mAP': 0.4, 'coco/bbox_mAP_l': -1.0,
+                   'pr/bbox_mAP': 0.4},
+        'fog_s5': {'pr/bbox_mAP': 0.0},  # CocoMetric: "results is empty"
+    }
+    s = summarize(conditions)
+    assert s['coco/bbox_mAP']['mPC'] == pytest.approx(0.2)
+    assert s['coco/bbox_mAP']['rPC'] == pytest.approx(0.4)
+    assert (s['coco/bbox_mAP']['n'], s['coco/bbox_mAP']['of']) == (2, 2)
+    assert s['coco/bbox_mAP']['mPC'] == s['pr/bbox_mAP']['mPC']
+    assert s['coco/bbox_mAP_l']['n'] == 0
+
+
 def test_summarize_p_zero_and_no_clean():
     s = summarize({CLEAN: {'k': 0.0}, 'fog_s1': {'k': 0.0}})
     assert s['k'] == dict(P=0.0, mPC=0.0, rPC=None, n=1, of=1)
