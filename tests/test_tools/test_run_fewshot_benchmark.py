@@ -83,6 +83,52 @@ def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,
         tool.per_class_ap50(str(cfg), str(pkl))
 
 
+def test_ap50_is_voc_metrics(tool, tmp_path, synthetic_cells):
+    """Jittered boxes near IoU 0.5: the per-class AP50 averages to what
+    mmdet's VOCMetric (area mode, legacy +1 box size) reports."""
+    import torch
+    from mmdet.evaluation import VOCMetric
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"_base_ = '{DEMO}'\n"
+                   f"test_dataloader = dict(dataset=dict("
+                   f"data_root='{synthetic_cells}/'))\n")
+    init_default_scope('mmdet')
+    ds = DATASETS.build(Config.fromfile(str(cfg)).test_dataloader.dataset)
+    rng = np.random.default_rng(0)
+    metric = VOCMetric(metric='mAP', eval_mode='area')
+    metric.dataset_meta = ds.metainfo
+    preds, samples = [], []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        boxes = np.array([x['bbox'] for x in info['instances']],
+                         dtype=np.float32).reshape(-1, 4)
+        labels = np.array([x['bbox_label'] for x in info['instances']])
+        shrunk = boxes.copy()  # keep 40 to 60 % of the width
+        shrunk[:, 2] = boxes[:, 0] + (boxes[:, 2] - boxes[:, 0]) * \
+            rng.uniform(0.4, 0.6, len(boxes))
+        scores = rng.uniform(0.1, 1.0, len(boxes))
+        preds.append(dict(img_path=info['img_path'], pred_instances=dict(
+            bboxes=shrunk, scores=scores, labels=labels)))
+        samples.append(dict(
+            gt_instances=dict(bboxes=torch.from_numpy(boxes),
+                              labels=torch.from_numpy(labels)),
+            ignored_instances=dict(bboxes=torch.zeros(0, 4),
+                                   labels=torch.zeros(0, dtype=torch.long)),
+            pred_instances=dict(bboxes=torch.from_numpy(shrunk),
+                                scores=torch.from_numpy(scores),
+                                labels=torch.from_numpy(labels))))
+    metric.process({}, samples)
+    expected = metric.compute_metrics(metric.results)['mAP']
+    pkl = tmp_path / 'preds.pkl'
+    pkl.write_bytes(pickle.dumps(preds))
+    ap = tool.per_class_ap50(str(cfg), str(pkl))
+    assert 0.05 < expected < 0.95  # the jitter straddles IoU 0.5
+    assert np.mean(list(ap.values())) == pytest.approx(expected, abs=1e-6)
+
+
 def test_few_label_dry_run_writes_each_runs_config(tool, tmp_path, capsys):
     work = str(tmp_path / 'w')
     assert tool.main(['few-label', '--work-dir', work, '--fractions', '0.1',

@@ -81,7 +81,9 @@ def run(cmd: List[str], dry: bool) -> None:
 
 
 def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
-    """VOC-style AP50 per class of ``tools/test.py --out`` predictions.
+    """AP50 per class of ``tools/test.py --out`` predictions, as mmdet's
+    ``VOCMetric(eval_mode='area')`` computes it (its legacy +1 box size,
+    ignored boxes neither hits nor misses).
 
     Args:
         config (str): The config whose ``test_dataloader.dataset`` holds
@@ -103,14 +105,22 @@ def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
     init_default_scope('mmdet')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     classes = dataset.metainfo['classes']
+    def arrays(insts):
+        return (np.array([x['bbox'] for x in insts],
+                         dtype=np.float32).reshape(-1, 4),
+                np.array([x['bbox_label'] for x in insts], dtype=np.int64))
+
     gts = {}
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
-        keep = [x for x in info['instances'] if not x.get('ignore_flag')]
+        insts = info['instances']
+        bboxes, labels = arrays([x for x in insts
+                                 if not x.get('ignore_flag')])
+        ignored, ignored_labels = arrays([x for x in insts
+                                          if x.get('ignore_flag')])
         gts[info['img_path']] = dict(
-            bboxes=np.array([x['bbox'] for x in keep],
-                            dtype=np.float32).reshape(-1, 4),
-            labels=np.array([x['bbox_label'] for x in keep], dtype=np.int64))
+            bboxes=bboxes, labels=labels, bboxes_ignore=ignored,
+            labels_ignore=ignored_labels)
     dets, anns = [], []
     for pred in load(preds_pkl):
         inst = pred['pred_instances']
@@ -122,7 +132,8 @@ def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
     if len(anns) != len(gts):
         raise ValueError(f'{preds_pkl}: {len(anns)} predictions for '
                          f'{len(gts)} test images')
-    _, results = eval_map(dets, anns, iou_thr=0.5, logger='silent')
+    _, results = eval_map(dets, anns, iou_thr=0.5, logger='silent',
+                          eval_mode='area', use_legacy_coordinate=True)
     return {name: float(r['ap']) for name, r in zip(classes, results)}
 
 
