@@ -33,7 +33,10 @@ class DetectionReport(BaseDetMetric):
     harmonic mean, each 0.0 when its denominator is 0 (sklearn's
     ``zero_division=0``). Images without ground truth only add FPs.
     ``micro`` pools the counts of all classes; ``macro`` is the unweighted
-    mean of the per-class values over all classes.
+    mean of the per-class values over the classes that have a ground-truth
+    box or a detection (sklearn's ``classification_report``: a class
+    absent from both is undefined, not a 0 to average); with no such class
+    it is 0.0. The log says how many classes it averages.
 
     The table is logged; ``<prefix>_detection_report.json`` and ``.csv`` are
     written to the output dir (see :class:`BaseDetMetric`). Returned keys,
@@ -101,13 +104,16 @@ class DetectionReport(BaseDetMetric):
             rows.append([name, *_prf(tp, fp, fn), int(tp + fn), int(tp),
                          int(fp), int(fn)])
         tp, fp, fn = (int(v) for v in counts.sum(axis=0))
-        per_class = np.array([r[1:4] for r in rows]).reshape(-1, 3)
+        seen = counts.sum(axis=1) > 0  # a GT box or a detection
+        per_class = np.array([r[1:4] for r in rows]).reshape(-1, 3)[seen]
+        macro = per_class.mean(0) if len(per_class) else np.zeros(3)
         rows.append(['micro avg', *_prf(tp, fp, fn), tp + fn, tp, fp, fn])
-        rows.append(['macro avg', *(float(v) for v in per_class.mean(0)),
-                     tp + fn, tp, fp, fn])
+        rows.append(['macro avg', *(float(v) for v in macro), tp + fn, tp,
+                     fp, fn])
         print_log(f'Detection report (score >= {self.score_thr}, IoU >= '
-                  f'{self.iou_thr}):\n' + format_table(HEADER, rows),
-                  'current')
+                  f'{self.iou_thr}; macro over the {int(seen.sum())} of '
+                  f'{len(rows) - 2} classes with a ground-truth box or a '
+                  'detection):\n' + format_table(HEADER, rows), 'current')
         self.write_csv('detection_report.csv', HEADER, rows)
         self.write_json('detection_report.json', dict(
             score_thr=self.score_thr, iou_thr=self.iou_thr,
