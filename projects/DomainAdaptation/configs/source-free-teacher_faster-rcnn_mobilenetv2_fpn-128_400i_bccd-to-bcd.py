@@ -44,7 +44,13 @@ train_dataloader = dict(
 # views as the mean teacher's 800, and an EMA momentum twice as large
 # gives the teacher the same horizon in target images.
 max_iters = 400
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(max_iters=max_iters)
+# Source-free: only the source model exists, so no source (BCCD) split is
+# read, not even to validate; score BCCD after training with
+# tools/extract_detector.py and tools/test.py.
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
          end=50),

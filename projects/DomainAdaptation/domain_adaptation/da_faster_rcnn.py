@@ -42,7 +42,14 @@ class DAFasterRCNN(TwoStageDetector):
             the neck's ``out_channels``. Defaults to None.
         ins_da_head (OptConfigType): Instance-level classifier (None:
             ``InstanceDomainClassifier``); ``in_channels`` defaults to the
-            RoI extractor's. Defaults to None.
+            box head's ``fc_out_channels`` (``ins_feat='box_head'``) or
+            the RoI extractor's ``out_channels`` (``'roi'``).
+            Defaults to None.
+        ins_feat (str): What the instance classifier sees: ``'box_head'``,
+            the box head's shared conv / FC output on each RoI (the paper
+            and its reference code, so the FC layers are aligned too), or
+            ``'roi'``, the RoIAlign maps averaged over the grid (the
+            variant measured before session 21). Defaults to 'box_head'.
         da_weights (dict, optional): Weights of ``img``, ``ins`` and ``cst``
             (consistency); missing keys are 1.0, 1.0 and 0.1.
             Defaults to None.
@@ -68,6 +75,7 @@ class DAFasterRCNN(TwoStageDetector):
                  ins_da_head: OptConfigType = None,
                  da_weights: Optional[dict] = None,
                  num_rois: int = 64,
+                 ins_feat: str = 'box_head',
                  source_branch: str = 'sup',
                  target_branch: str = 'unsup',
                  data_preprocessor: OptConfigType = None,
@@ -85,10 +93,25 @@ class DAFasterRCNN(TwoStageDetector):
             raise ValueError(f'num_rois must be positive, got {num_rois}')
         img_cfg = dict(img_da_head or dict(type='ImageDomainClassifier'))
         img_cfg.setdefault('in_channels', neck['out_channels'])
+        if ins_feat not in ('box_head', 'roi'):
+            raise ValueError("ins_feat must be 'box_head' or 'roi', got "
+                             f'{ins_feat!r}')
+        self.ins_feat = ins_feat
         ins_cfg = dict(ins_da_head
                        or dict(type='InstanceDomainClassifier'))
-        ins_cfg.setdefault('in_channels',
-                           roi_head['bbox_roi_extractor']['out_channels'])
+        if ins_feat == 'roi':
+            ins_cfg.setdefault(
+                'in_channels',
+                roi_head['bbox_roi_extractor']['out_channels'])
+        elif not getattr(self.roi_head.bbox_head, 'num_shared_fcs', 0):
+            raise ValueError(
+                "ins_feat='box_head' needs a box head with shared FC "
+                'layers (ConvFCBBoxHead, e.g. Shared2FCBBoxHead), got '
+                f'{type(self.roi_head.bbox_head).__name__}; use '
+                "ins_feat='roi'")
+        else:
+            ins_cfg.setdefault('in_channels',
+                               self.roi_head.bbox_head.fc_out_channels)
         self.img_da_head = MODELS.build(img_cfg)
         self.ins_da_head = MODELS.build(ins_cfg)
         self.da_weights = dict(dict(img=1.0, ins=1.0, cst=0.1), **da_weights)
@@ -162,18 +185,40 @@ class DAFasterRCNN(TwoStageDetector):
                 rescale=False)
         return [r.bboxes[:self.num_rois].detach() for r in results]
 
+    def _instance_feats(self, roi_feats: Tensor) -> Tensor:
+        """The box head's shared convs and FCs on RoI maps: (R, C_fc)."""
+        head = self.roi_head.bbox_head
+        x = roi_feats
+        for conv in head.shared_convs:
+            x = conv(x)
+        if head.with_avg_pool:
+            x = head.avg_pool(x)
+        x = x.flatten(1)
+        for fc in head.shared_fcs:
+            x = head.relu(fc(x))
+        return x
+
     def _domain_losses(self, feats: Tuple[Tensor, ...],
                        data_samples: SampleList, domain: int) -> dict:
-        """Image-level, instance-level and consistency losses of a batch."""
+        """Image-level, instance-level and consistency losses of a batch.
+
+        The consistency term runs the classifiers again without the
+        reversal (the reference code's separate ``+weight`` layers): with
+        it, the term would push the features away from consistency.
+        """
         img_logits = self.img_da_head(feats)
         rois = bbox2roi(self._proposals(feats, data_samples))
         extractor = self.roi_head.bbox_roi_extractor
-        roi_feats = extractor(feats[:extractor.num_inputs], rois)
-        ins_logits = self.ins_da_head(roi_feats)
-        img_probs = self.img_da_head.image_probs(img_logits)
+        ins_in = extractor(feats[:extractor.num_inputs], rois)
+        if self.ins_feat == 'box_head':
+            ins_in = self._instance_feats(ins_in)
+        ins_logits = self.ins_da_head(ins_in)
         w = self.da_weights
+        img_probs = self.img_da_head.image_probs(
+            self.img_da_head(feats, reverse=False))
+        ins_probs = self.ins_da_head(ins_in, reverse=False).sigmoid()
         return dict(
             loss_da_img=w['img'] * self.img_da_head.loss(img_logits, domain),
             loss_da_ins=w['ins'] * self.ins_da_head.loss(ins_logits, domain),
-            loss_da_cst=w['cst'] * consistency_loss(
-                img_probs, ins_logits.sigmoid(), rois[:, 0]))
+            loss_da_cst=w['cst'] * consistency_loss(img_probs, ins_probs,
+                                                    rois[:, 0]))

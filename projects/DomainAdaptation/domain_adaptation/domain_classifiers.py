@@ -4,6 +4,10 @@ Shapes: N images, L feature levels, C channels, R RoIs. Domain 0 is the
 source (labelled), 1 the target (unlabelled). Both classifiers sit behind
 a gradient reversal layer, so minimising their loss trains them to tell
 the domains apart and trains the detector to make the domains alike.
+``forward(..., reverse=False)`` scales the gradient by ``+grl_weight``
+instead (the consistency term's path in the reference code, krumo's
+``GradientScalarLayer(+weight)``), so that term pulls the features towards
+consistency rather than away from it.
 """
 from typing import Sequence
 
@@ -18,6 +22,13 @@ __all__ = [
     'ImageDomainClassifier', 'InstanceDomainClassifier', 'domain_loss',
     'consistency_loss'
 ]
+
+
+def _check_grl_weight(weight: float) -> float:
+    if not weight >= 0:
+        raise ValueError(f'grl_weight must be >= 0, got {weight!r} (a '
+                         'negative weight would undo the reversal)')
+    return float(weight)
 
 
 def domain_loss(logits: Tensor, domain: int) -> Tensor:
@@ -77,22 +88,25 @@ class ImageDomainClassifier(nn.Module):
             raise ValueError('in_channels and hidden_channels must be '
                              f'positive, got {in_channels}, '
                              f'{hidden_channels}')
-        self.grl_weight = float(grl_weight)
+        self.grl_weight = _check_grl_weight(grl_weight)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden_channels, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden_channels, 1, 1))
 
-    def forward(self, feats: Sequence[Tensor]) -> list:
+    def forward(self, feats: Sequence[Tensor], reverse: bool = True) -> list:
         """Domain logits per level.
 
         Args:
             feats (Sequence[Tensor]): L tensors of shape (N, C, H_l, W_l).
+            reverse (bool): Reverse the gradient (the adversarial loss);
+                False scales it by ``+grl_weight`` (the consistency
+                term). Defaults to True.
 
         Returns:
             list[Tensor]: L logit maps of shape (N, H_l, W_l).
         """
-        return [self.net(grad_reverse(f, self.grl_weight)).squeeze(1)
-                for f in feats]
+        w = self.grl_weight if reverse else -self.grl_weight
+        return [self.net(grad_reverse(f, w)).squeeze(1) for f in feats]
 
     @staticmethod
     def image_probs(logits: Sequence[Tensor]) -> Tensor:
@@ -122,10 +136,11 @@ class ImageDomainClassifier(nn.Module):
 
 @MODELS.register_module()
 class InstanceDomainClassifier(nn.Module):
-    """Domain classifier on pooled RoI features.
+    """Domain classifier on RoI features.
 
     Args:
-        in_channels (int): Channels C of the RoI features.
+        in_channels (int): Channels C of the RoI features (the box head's
+            FC output in DA Faster R-CNN).
         hidden_channels (int): Width of the hidden layers.
             Defaults to 256.
         dropout (float): Dropout between the layers. Defaults to 0.5.
@@ -143,24 +158,30 @@ class InstanceDomainClassifier(nn.Module):
             raise ValueError('in_channels and hidden_channels must be '
                              f'positive, got {in_channels}, '
                              f'{hidden_channels}')
-        self.grl_weight = float(grl_weight)
+        self.grl_weight = _check_grl_weight(grl_weight)
         self.net = nn.Sequential(
             nn.Linear(in_channels, hidden_channels), nn.ReLU(inplace=True),
             nn.Dropout(dropout), nn.Linear(hidden_channels, hidden_channels),
             nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden_channels, 1))
 
-    def forward(self, roi_feats: Tensor) -> Tensor:
+    def forward(self, roi_feats: Tensor, reverse: bool = True) -> Tensor:
         """Domain logit of each RoI.
 
         Args:
-            roi_feats (Tensor): (R, C, h, w) RoI-pooled features; R may be 0.
+            roi_feats (Tensor): (R, C) RoI features (the box head's), or
+                (R, C, h, w) RoI-pooled maps (averaged over h, w); R may
+                be 0.
+            reverse (bool): As in :meth:`ImageDomainClassifier.forward`.
+                Defaults to True.
 
         Returns:
             Tensor: (R, ) logits.
         """
-        pooled = roi_feats.flatten(2).mean(2)
-        return self.net(grad_reverse(pooled, self.grl_weight)).squeeze(1)
+        x = roi_feats.flatten(2).mean(2) if roi_feats.dim() == 4 \
+            else roi_feats
+        w = self.grl_weight if reverse else -self.grl_weight
+        return self.net(grad_reverse(x, w)).squeeze(1)
 
     def loss(self, logits: Tensor, domain: int) -> Tensor:
         """Domain loss of the RoIs (zero when there are none).

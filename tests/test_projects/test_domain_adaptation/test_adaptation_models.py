@@ -65,11 +65,29 @@ def test_da_faster_rcnn_never_reads_target_labels():
         dict(sup=src['data_samples'], unsup=tgt_samples))
     for key in ('loss_da_img', 'loss_da_ins', 'loss_da_cst', 'loss_cls'):
         assert math.isfinite(float(_total({key: losses[key]}))), key
+    # the instance classifier sees the box head's FC features (the paper),
+    # so its loss reaches the shared FCs
+    fc = model.roi_head.bbox_head.shared_fcs[0].weight
+    grad, = torch.autograd.grad(losses['loss_da_ins'], fc, retain_graph=True)
+    assert grad.abs().sum() > 0
+    assert model.ins_da_head.net[0].in_features == \
+        model.roi_head.bbox_head.fc_out_channels
     total = _total(losses)
     total.backward()
     assert model.img_da_head.net[0].weight.grad is not None
     with pytest.raises(AssertionError, match='target gt_instances'):
         _ = tgt_samples[0].gt_instances  # the sentinel works
+
+
+def test_da_faster_rcnn_ins_feat_options():
+    cfg = _cfg(DA)
+    model_cfg = dict(shrink_model(cfg.model),
+                     data_preprocessor=cfg.model.data_preprocessor)
+    roi = MODELS.build(dict(model_cfg, ins_feat='roi'))
+    assert roi.ins_da_head.net[0].in_features == \
+        model_cfg['roi_head']['bbox_roi_extractor']['out_channels']
+    with pytest.raises(ValueError, match="ins_feat must be 'box_head'"):
+        MODELS.build(dict(model_cfg, ins_feat='fc'))
 
 
 def test_da_faster_rcnn_plain_batch_is_source_only():

@@ -43,9 +43,28 @@ def test_image_classifier_levels_loss_and_reversed_grad():
     feats[0].grad = None
     logits = head(feats)
     grad_rev, = torch.autograd.grad(head.loss(logits, 1), feats[0])
-    head.grl_weight = -0.5  # undo the reversal to compare
-    grad_fwd, = torch.autograd.grad(head.loss(head(feats), 1), feats[0])
+    # reverse=False (the consistency path): +grl_weight, not reversed
+    grad_fwd, = torch.autograd.grad(
+        head.loss(head(feats, reverse=False), 1), feats[0])
     assert torch.allclose(grad_rev, -grad_fwd)
+    plain = feats[0].detach().requires_grad_()
+    grad_net, = torch.autograd.grad(
+        head.loss([head.net(plain).squeeze(1), head(feats)[1]], 1), plain)
+    assert torch.allclose(grad_fwd, 0.5 * grad_net, atol=1e-7)
+
+
+def test_negative_grl_weight_is_refused():
+    for cls in (ImageDomainClassifier, InstanceDomainClassifier):
+        with pytest.raises(ValueError, match='grl_weight must be >= 0'):
+            cls(in_channels=8, grl_weight=-0.1)
+
+
+def test_instance_classifier_takes_fc_features_or_roi_maps():
+    head = InstanceDomainClassifier(in_channels=8, hidden_channels=4)
+    head.eval()
+    maps = torch.randn(3, 8, 7, 7)
+    assert torch.allclose(head(maps), head(maps.mean(dim=(2, 3))))
+    assert head(torch.randn(5, 8)).shape == (5, )
 
 
 def test_instance_classifier_on_empty_rois():
