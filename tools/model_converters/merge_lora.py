@@ -59,11 +59,13 @@ def _outputs(model, image):
     h, w = image.shape[-2:]
     rois = torch.tensor([[0, 0, 0, w / 2, h / 2], [0, w / 4, h / 4, w, h]])
     out = model.roi_head._bbox_forward(feats, rois)
-    return list(feats) + [out['cls_score'], out['bbox_pred']]
+    rpn_cls, rpn_reg = model.rpn_head(feats)  # LoRA may sit on rpn_conv
+    return list(feats) + list(rpn_cls) + list(rpn_reg) + [
+        out['cls_score'], out['bbox_pred']]
 
 
 def check_equal(peft_model, plain_model, size) -> float:
-    """Max abs difference of features and box-head outputs."""
+    """Max abs difference of features, RPN and box-head outputs."""
     image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
     a, b = _outputs(peft_model, image), _outputs(plain_model, image)
     return max(float((x - y).abs().max()) for x, y in zip(a, b))

@@ -17,11 +17,12 @@ class AdapterCheckpointHook(Hook):
 
     ``epoch_8.pth`` gets ``adapter_epoch_8.pth`` in the same folder, holding
     only the trained tensors (see :func:`~rcnn_plugin.models.peft.
-    save_adapter`). With ``save_base=True``, the weights the training
-    starts from (after init and ``load_from``) are also saved once, as
-    ``base_weights.pth`` (kept when a run resumes): the base that adapters
-    load on top of when no model-zoo checkpoint is the base (e.g. random
-    heads on an ImageNet backbone).
+    save_adapter`), read from that checkpoint (so with an ``EMAHook``
+    both hold the averaged weights). With ``save_base=True``, the weights
+    the training starts from (after init and ``load_from``) are also
+    saved once, as ``base_weights.pth`` (kept when a run resumes): the
+    base that adapters load on top of when no model-zoo checkpoint is the
+    base (e.g. random heads on an ImageNet backbone).
 
     Args:
         save_base (bool): Save ``base_weights.pth`` before training.
@@ -89,7 +90,10 @@ class AdapterCheckpointHook(Hook):
                 runner.cfg.get('load_from'))
         if base:
             extra['base_name'] = osp.basename(base)
-        numel = save_adapter(self._model(runner), path, extra)
+        # From the checkpoint's own state dict: an EMAHook (priority
+        # NORMAL, before this one) has put the averaged weights there.
+        numel = save_adapter(self._model(runner), path, extra,
+                             checkpoint.get('state_dict'))
         runner.logger.info(
             f'Saved the adapter ({numel:,} values, '
             f'{osp.getsize(path) / 2**20:.2f} MiB) to {path}')

@@ -17,21 +17,41 @@ import hashlib
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+
+from .freeze import has_frozen_stats
 
 ADAPTER_FORMAT = 'rcnn_plugin.adapter/1'
 
 
-def adapter_state_dict(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
-    """The tensors that training changes: trainable parameters and buffers.
+def _updates_stats(module: nn.Module, model: nn.Module) -> bool:
+    """A BN layer whose running statistics training changes (in train mode
+    and not stats-frozen; in a model in eval mode, any not stats-frozen)."""
+    return (isinstance(module, _BatchNorm) and module.track_running_stats
+            and not has_frozen_stats(module)
+            and (module.training or not model.training))
+
+
+def adapter_state_dict(
+        model: nn.Module,
+        state: Optional[Mapping[str, torch.Tensor]] = None
+) -> 'OrderedDict[str, torch.Tensor]':
+    """The tensors that training changes: trainable parameters, and the
+    buffers of their modules and of BN layers that update their running
+    statistics (``norm_eval=False``).
 
     Args:
         model (nn.Module): The model (unwrapped from DDP).
+        state (Mapping[str, Tensor], optional): Where to read the values
+            (a checkpoint's ``state_dict``, which an ``EMAHook`` fills
+            with the averaged weights); None: the model's. Defaults to
+            None.
 
     Returns:
         OrderedDict[str, Tensor]: Detached CPU copies, in state-dict order.
@@ -43,11 +63,13 @@ def adapter_state_dict(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
         for pname, param in own:
             if param.requires_grad:
                 keep.add(prefix + pname)
-        if any(p.requires_grad for _, p in own):
+        if any(p.requires_grad for _, p in own) or \
+                _updates_stats(module, model):
             keep.update(prefix + b for b, _ in
                         module.named_buffers(recurse=False))
+    state = model.state_dict() if state is None else state
     return OrderedDict((k, v.detach().cpu().clone())
-                       for k, v in model.state_dict().items() if k in keep)
+                       for k, v in state.items() if k in keep)
 
 
 def architecture(model: nn.Module) -> List[List[Any]]:
@@ -62,18 +84,23 @@ def architecture(model: nn.Module) -> List[List[Any]]:
     return [[k, list(v.shape)] for k, v in model.state_dict().items()]
 
 
-def base_fingerprint(model: nn.Module, exclude: Any) -> str:
+def base_fingerprint(model: nn.Module, exclude: Any,
+                     state: Optional[Mapping[str, torch.Tensor]] = None
+                     ) -> str:
     """SHA-256 over the model's tensors whose keys are not in ``exclude``.
 
     Args:
         model (nn.Module): The model.
         exclude (Container[str]): Keys to skip (the adapter's).
+        state (Mapping[str, Tensor], optional): Values to hash instead of
+            the model's (see :func:`adapter_state_dict`). Defaults to None.
 
     Returns:
         str: The hex digest.
     """
     digest = hashlib.sha256()
-    for key, value in model.state_dict().items():
+    state = model.state_dict() if state is None else state
+    for key, value in state.items():
         if key in exclude:
             continue
         digest.update(key.encode())
@@ -83,7 +110,9 @@ def base_fingerprint(model: nn.Module, exclude: Any) -> str:
 
 def save_adapter(model: nn.Module,
                  filename: str,
-                 extra_meta: Optional[Dict[str, Any]] = None) -> int:
+                 extra_meta: Optional[Dict[str, Any]] = None,
+                 state_dict: Optional[Mapping[str, torch.Tensor]] = None
+                 ) -> int:
     """Write an adapter-only checkpoint.
 
     Args:
@@ -91,13 +120,16 @@ def save_adapter(model: nn.Module,
         filename (str): Output path; its folder is created.
         extra_meta (dict, optional): More plain meta data (epoch, iter).
             Defaults to None.
+        state_dict (Mapping[str, Tensor], optional): The values to save
+            (the regular checkpoint's, e.g. EMA weights); None: the
+            model's. Defaults to None.
 
     Returns:
         int: The number of tensor elements saved.
     """
-    state = adapter_state_dict(model)
+    state = adapter_state_dict(model, state_dict)
     meta = dict(format=ADAPTER_FORMAT, arch=architecture(model),
-                base_sha256=base_fingerprint(model, state),
+                base_sha256=base_fingerprint(model, state, state_dict),
                 peft_cfg=getattr(model, 'peft_cfg', None))
     meta.update(extra_meta or {})
     os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)

@@ -142,6 +142,18 @@ def freeze_norm_stats(model: nn.Module,
     return frozen
 
 
+def has_frozen_stats(module: nn.Module) -> bool:
+    """Whether :func:`freeze_norm_stats` froze this BN layer's statistics.
+
+    Args:
+        module (nn.Module): Any module.
+
+    Returns:
+        bool: True for a stats-frozen BN layer.
+    """
+    return type(module) in _FROZEN_STATS_CLASSES.values()
+
+
 def unfreeze_norm_stats(model: nn.Module) -> List[str]:
     """Undo :func:`freeze_norm_stats` (the plain BN classes come back).
 
@@ -164,7 +176,9 @@ def _count(module: nn.Module) -> List[int]:
     for pname, param in module.named_parameters():
         total += param.numel()
         trainable += param.numel() if param.requires_grad else 0
-        if pname.rpartition('.')[2] in ('lora_A', 'lora_B'):
+        if is_adapter_param(pname) or '.lora_' in pname or \
+                '.hada_' in pname or '.lokr_' in pname or \
+                '.ia3_' in pname or 'lora_magnitude' in pname:
             lora += param.numel()
     return [total, trainable, total - trainable, lora]
 
@@ -172,8 +186,10 @@ def _count(module: nn.Module) -> List[int]:
 def parameter_table(model: nn.Module) -> str:
     """A text table of parameters per top-level module.
 
-    Columns: module, parameters, trainable, frozen, of which LoRA (the
-    adapters, counted in their module's totals), trainable %.
+    Columns: module, parameters, trainable, frozen, of which adapters
+    (native LoRA, conv adapters, prompts and ``peft``'s LoRA / DoRA /
+    LoHa / LoKr / IA3 tensors, counted in their module's totals),
+    trainable %.
 
     Args:
         model (nn.Module): The model.
@@ -269,5 +285,11 @@ def apply_freeze(model: nn.Module,
     norms = set_bias_norm_trainable(model, bias_norm) if bias_norm else []
     if norm_eval:
         freeze_norm_stats(model, set(norms))
+    # mmdet's train() applies frozen_stages: count after it, as training
+    # sees the model
+    was_training = model.training
+    model.train()
+    model.train(was_training)
     MMLogger.get_current_instance().info(
-        'Trainable and frozen parameters:\n' + parameter_table(model))
+        'Trainable and frozen parameters (after the model\'s train(), '
+        'which applies frozen_stages):\n' + parameter_table(model))

@@ -125,11 +125,26 @@ def inject_hf_peft(model: nn.Module, peft_cfg: dict) -> List[str]:
     if 'target_modules' not in peft_cfg:
         raise ValueError('PEFTDetector peft_cfg needs target_modules, a '
                          'regex over module names')
+    if peft_cfg.get('bias', 'none') != 'none' or \
+            peft_cfg.get('modules_to_save'):
+        raise ValueError(
+            "PEFTDetector peft_cfg bias / modules_to_save are not used: "
+            "the freeze policy decides what trains besides the adapters. "
+            "Set bias='none' and name the modules in freeze.trainable (or "
+            'use freeze.bias_norm for biases)')
     peft = import_peft()
     targets = find_lora_targets(model, peft_cfg['target_modules'],
                                 what='peft_cfg.target_modules')
     config = build_hf_config(peft, peft_cfg, targets)
+    # peft's injection freezes every parameter that is not an adapter's;
+    # put the others back as they were, so only the freeze policy decides
+    # (as with the native backend). The wrapped base layers are renamed
+    # (``base_layer``) and stay frozen.
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
     peft.inject_adapter_in_model(config, model)
+    for name, param in model.named_parameters():
+        if name in before:
+            param.requires_grad_(before[name])
     return targets
 
 

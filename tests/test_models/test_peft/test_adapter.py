@@ -8,7 +8,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
-from rcnn_plugin.models.peft import load_adapter, save_adapter
+from rcnn_plugin.models.peft import apply_freeze, load_adapter, save_adapter
 
 from conftest import REPO, shrink_model
 
@@ -109,3 +109,52 @@ def test_not_an_adapter(tmp_path):
     torch.save(dict(state_dict={}), path)
     with pytest.raises(ValueError, match='is not an adapter checkpoint'):
         load_adapter(_build(), path)
+
+
+def test_running_stats_that_training_changes_are_saved(tmp_path):
+    """norm_eval=False: a frozen BN layer in train mode updates its running
+    statistics; they are part of the adapter, so the tuned model comes
+    back on the untouched base."""
+    from peft_tiny_net import TinyNet
+    torch.manual_seed(0)
+    model = TinyNet()
+    base = copy.deepcopy(model.state_dict())
+    apply_freeze(model, frozen='.*', trainable='bbox_head.fc_cls',
+                 norm_eval=False)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 3, 16, 16) * 3 + 1)  # moves the BN stats
+    path = str(tmp_path / 'adapter.pth')
+    save_adapter(model, path)
+    fresh = TinyNet()
+    fresh.load_state_dict(base)
+    apply_freeze(fresh, frozen='.*', trainable='bbox_head.fc_cls',
+                 norm_eval=False)
+    load_adapter(fresh, path)  # the base check passes: stats not in it
+    model.eval(), fresh.eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(model(x), fresh(x))
+
+
+def test_adapter_values_from_a_checkpoint_state_dict(tmp_path):
+    """The hook hands the checkpoint's state dict (an EMAHook puts the
+    averaged weights there): the adapter holds those values."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+
+    from rcnn_plugin.engine import AdapterCheckpointHook
+    from rcnn_plugin.models.peft import adapter_state_dict
+    model = _build()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    key = next(iter(adapter_state_dict(model)))
+    state[key] += 2.0  # the "EMA" value differs from the live one
+    runner = SimpleNamespace(model=model, hooks=[], work_dir=str(tmp_path),
+                             cfg=Config(dict(load_from=None)),
+                             logger=MMLogger.get_current_instance())
+    AdapterCheckpointHook().before_save_checkpoint(
+        runner, dict(meta=dict(epoch=3), state_dict=state))
+    saved = torch.load(str(tmp_path / 'adapter_epoch_3.pth'),
+                       weights_only=False)
+    assert torch.equal(saved['state_dict'][key], state[key])
+    assert not torch.equal(saved['state_dict'][key], model.state_dict()[key])

@@ -107,6 +107,24 @@ def test_train_step_moves_only_adapter_parameters(method, kwargs):
     assert changed and changed <= adapter, changed - adapter
 
 
+def test_hf_backend_keeps_what_the_freeze_policy_trains():
+    """peft's injection freezes every non-adapter parameter; the freeze
+    policy decides instead (as with the native backend)."""
+    cfg = _model_cfg(type='LoRA', r=4, lora_alpha=8)
+    cfg['freeze'] = dict(frozen='backbone')
+    model = MODELS.build(cfg)
+    neck = [p.requires_grad for p in model.neck.parameters()]
+    assert neck and all(neck)
+    assert model.roi_head.bbox_head.fc_cls.weight.requires_grad
+    assert all(p.requires_grad for p in model.rpn_head.parameters())
+    base = [n for n, p in model.backbone.named_parameters()
+            if p.requires_grad and 'lora_' not in n]
+    assert not base
+    with pytest.raises(ValueError, match='bias / modules_to_save'):
+        MODELS.build(_model_cfg(type='LoRA', r=4, lora_alpha=8,
+                                bias='all'))
+
+
 def test_no_match_names_regex_and_candidates():
     with pytest.raises(ValueError, match=r'peft_cfg\.target_modules='
                        r"'backbone\\\\.nope'.*Close names: backbone"):
