@@ -1,6 +1,6 @@
 # BCCD Faster R-CNN trained on adversarial images (docs/robustness.md):
-# FGSM with random start, eps 4 of 255 against the sum of the losses, half
-# of the images of each batch kept clean (Zhang and Wang, ICCV 2019, train
+# FGSM with random start, eps 4 of 255 against the sum of the losses, each
+# image kept clean with probability 0.5 (Zhang and Wang, ICCV 2019, train
 # on adversarial images only; the clean half keeps clean accuracy on a
 # dataset of 205 training images). The model and its checkpoints are the
 # plain faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py ones. Fine-tune a

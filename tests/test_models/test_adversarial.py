@@ -205,3 +205,17 @@ def test_gt_to_input_scale_rescales_copies(box_type):
     assert out.masks.masks.shape[1:] == (48, 256)
     original = sample.gt_instances.bboxes  # the input is left as it was
     assert torch.equal(original.tensor if box_type else original, boxes)
+
+
+def test_gt_to_input_scale_rescales_ignored_boxes():
+    from mmengine.structures import InstanceData
+    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 96, 128)],
+                            num_items=[1], num_classes=3)
+    sample = packed['data_samples'][0]
+    sample.set_metainfo(dict(scale_factor=(0.5, 0.5)))
+    sample.ignored_instances = InstanceData(
+        bboxes=torch.tensor([[10., 10., 40., 40.]]),
+        labels=torch.tensor([0]))
+    out = gt_to_input_scale([sample])[0]
+    assert out.ignored_instances.bboxes.tolist() == [[5., 5., 20., 20.]]
+    assert sample.ignored_instances.bboxes.tolist() == [[10., 10., 40., 40.]]

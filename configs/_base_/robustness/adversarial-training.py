@@ -1,7 +1,9 @@
 # Adversarial fine-tuning (docs/robustness.md): every training iteration
 # trains on adversarial images made against the detector's own training
-# loss, in the 0-255 pixel space before normalisation (Zhang and Wang,
-# "Towards Adversarially Robust Object Detection", ICCV 2019). Merge it over
+# loss, in the 0-255 pixel space before normalisation (after Zhang and
+# Wang, "Towards Adversarially Robust Object Detection", ICCV 2019, who
+# craft a classification and a localisation example and keep the worse;
+# here one example against the chosen loss terms, the sum by default). Merge it over
 # an epoch-based config with `--overlay` (tools/train.py); iteration-based
 # configs set train_cfg.type='AdversarialIterBasedTrainLoop' instead.
 # Only the train loop changes: the model, and so its checkpoints, stay the
@@ -11,8 +13,9 @@
 # with BN layers in eval mode during the attack so their running statistics
 # only see the training pass. eps=8 is Zhang and Wang's budget. Other
 # methods: method='pgd' (steps=...) or 'free' (replays=...); target 'cls',
-# 'loc' or loss keys attack part of the loss; clean_ratio keeps that share
-# of the images clean. Costs about one extra forward and backward per
+# 'loc' or loss keys attack part of the loss; clean_ratio is the chance
+# that an image is trained clean (drawn per image, not a fixed share of
+# each batch). Costs about one extra forward and backward per
 # iteration (fgsm-rs).
 train_cfg = dict(
     type='AdversarialEpochBasedTrainLoop',

@@ -134,7 +134,7 @@ def gt_to_input_scale(data_samples: Sequence) -> list:
     ground truth in original pixels. The losses of an attack need the ground
     truth on the resized image the model sees: this multiplies the boxes
     (``x1, y1, x2, y2``, absolute pixels) by each sample's ``scale_factor``
-    and resizes masks to its ``img_shape``.
+    and resizes masks to its ``img_shape``; ``ignored_instances`` too.
 
     Args:
         data_samples (Sequence[DetDataSample]): Samples with
@@ -147,13 +147,19 @@ def gt_to_input_scale(data_samples: Sequence) -> list:
     for sample in data_samples:
         sample = copy.deepcopy(sample)
         scale = sample.metainfo.get('scale_factor', (1.0, 1.0))
-        gt = sample.gt_instances
-        if isinstance(gt.bboxes, Tensor):
-            gt.bboxes = gt.bboxes * gt.bboxes.new_tensor(scale).repeat(2)
-        else:  # HorizontalBoxes
-            gt.bboxes.rescale_(scale)
-        if 'masks' in gt:
-            gt.masks = gt.masks.resize(sample.metainfo['img_shape'][:2])
+        parts = [sample.gt_instances]
+        if 'ignored_instances' in sample:  # ignore_iof_thr reads them
+            parts.append(sample.ignored_instances)
+        for gt in parts:
+            if 'bboxes' not in gt:
+                continue
+            if isinstance(gt.bboxes, Tensor):
+                gt.bboxes = gt.bboxes * gt.bboxes.new_tensor(
+                    scale).repeat(2)
+            else:  # HorizontalBoxes
+                gt.bboxes.rescale_(scale)
+            if 'masks' in gt:
+                gt.masks = gt.masks.resize(sample.metainfo['img_shape'][:2])
         out.append(sample)
     return out
 
@@ -175,8 +181,12 @@ def attack_losses(model: nn.Module, data: dict,
 
     Returns:
         dict: ``model(..., mode='loss')``.
+
+    The preprocessor runs with ``training=False``: no ``batch_augments``
+    (e.g. a random batch resize), so the attack is crafted on the input
+    size that ``test_step`` evaluates.
     """
-    batch = model.data_preprocessor(dict(data, inputs=inputs), True)
+    batch = model.data_preprocessor(dict(data, inputs=inputs), False)
     return model(**batch, mode='loss')
 
 
