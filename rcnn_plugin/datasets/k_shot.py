@@ -172,6 +172,17 @@ def load_split(path: str, infos: Sequence[dict], classes: Sequence[str],
                     f'{path}: image {entry["img_id"]!r} (class {name!r}) is '
                     'not in the dataset or has no such instances '
                     f'{bad or entry["instances"]}')
+            ignored = [j for j in entry['instances']
+                       if insts[j].get('ignore_flag')]
+            repeated = len(set(entry['instances'])) != \
+                len(entry['instances']) or pos in selection[c]
+            if ignored or repeated:
+                raise ValueError(
+                    f'{path}: image {entry["img_id"]!r} (class {name!r}) '
+                    + (f'lists instances {ignored} that the dataset marks '
+                       'ignored' if ignored else 'repeats an instance or '
+                       'the image') + '; a K-shot split needs K distinct, '
+                    'labelled instances')
             selection[c][pos] = list(entry['instances'])
         total = sum(map(len, selection[c].values()))
         if total != shots:

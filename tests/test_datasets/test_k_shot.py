@@ -106,6 +106,23 @@ def test_bad_split_entry_is_named(cells, tmp_path):
                      split_file=str(path))
 
 
+def test_split_with_a_repeated_or_ignored_instance_is_refused(cells,
+                                                              tmp_path):
+    path = tmp_path / 'split.json'
+    KShotDataset(cells, shots=2, seed=0, split_file=str(path))
+    split = json.load(open(path))
+    entry = dict(split['images']['rbc'][0])
+    first = entry['instances'][0]
+    split['images']['rbc'] = [dict(entry, instances=[first, first])]
+    path.write_text(json.dumps(split))
+    with pytest.raises(ValueError, match='repeats an instance'):
+        KShotDataset(cells, shots=2, seed=0, split_file=str(path))
+    split['images']['rbc'] = [dict(entry, instances=[first])] * 2
+    path.write_text(json.dumps(split))
+    with pytest.raises(ValueError, match='repeats an instance or the image'):
+        KShotDataset(cells, shots=2, seed=0, split_file=str(path))
+
+
 def test_k_larger_than_available_names_class_and_count(cells):
     with pytest.raises(ValueError, match="'wbc' has 5"):
         KShotDataset(cells, shots=6)

@@ -18,9 +18,11 @@ not. Row surgery itself is :mod:`rcnn_plugin.models.utils.class_surgery`.
 import argparse
 import os
 import os.path as osp
+import random
 import sys
 from typing import Dict, List
 
+import numpy as np
 import torch
 from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config, DictAction
@@ -53,7 +55,8 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of --config')
     parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the random rows')
+                        help='seed of the random rows and of the training '
+                        'pipeline that computes prototypes')
     return parser.parse_args(argv)
 
 
@@ -68,7 +71,8 @@ def base_classes(meta: dict, path: str) -> List[str]:
 
 def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
                      src: List[str], dst: List[str],
-                     novel: List[str]) -> Dict[int, torch.Tensor]:
+                     novel: List[str], seed: int = 0
+                     ) -> Dict[int, torch.Tensor]:
     """fc_cls rows of the novel classes from their K-shot prototypes."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model.copy()
@@ -89,6 +93,10 @@ def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
     if classes != dst:
         raise ValueError(f'--config training set has classes {classes}, '
                          f'--classes says {dst}')
+    # The training pipeline's random flips draw from numpy / random: seed
+    # them, so that the prototypes (and the checkpoint) repeat.
+    np.random.seed(seed)
+    random.seed(seed)
     batches = (pseudo_collate([dataset[i]]) for i in range(len(dataset)))
     protos, counts = class_prototypes(model, batches, len(dst))
     base_norm = state_dict[CLS_W][:len(src)].norm(dim=1).mean()
@@ -121,7 +129,8 @@ def main(argv=None) -> int:
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         protos = {CLS_W: novel_prototypes(cfg, state_dict, src,
-                                          list(args.classes), novel)}
+                                          list(args.classes), novel,
+                                          seed=args.seed)}
     new_sd = remap_state_dict(state_dict, len(src), sources, protos,
                               seed=args.seed)
     if args.cosine:
