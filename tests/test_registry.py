@@ -46,6 +46,7 @@ EXPECTED = [
     (MODELS, 'CosineSimLinear', models.CosineSimLinear),
     (MODELS, 'CosineSimBBoxHead', models.CosineSimBBoxHead),
     (TASK_UTILS, 'ClassBalancedPosSampler', models.ClassBalancedPosSampler),
+    (TASK_UTILS, 'IgnoreNegativesAssigner', models.IgnoreNegativesAssigner),
     (MODELS, 'TorchvisionLevelRoIExtractor',
      models.TorchvisionLevelRoIExtractor),
     (MODELS, 'TorchvisionBackbone', models.TorchvisionBackbone),

@@ -23,15 +23,15 @@ model = dict(
     # of the RPN's and the RoI head's negatives. As background (TFA's rule,
     # ignore_iof_thr=-1) they outnumber the K positives of their own class
     # on a smear: 1-shot cosine fine-tuning scored background >= 0.99 on
-    # its own WBC and platelet training boxes (README). The overlap is
-    # measured against the ignored box (ignore_wrt_candidates=False): with
-    # mmdet's default (against the candidate), a platelet lying on an
-    # unpicked RBC lost its own anchors and proposals (session 21 review).
+    # its own WBC and platelet training boxes (README).
+    # IgnoreNegativesAssigner: the ignore regions take away negatives only
+    # (mmdet's MaxIoUAssigner also dropped a picked platelet's own anchors
+    # and proposals where it lies on an unpicked RBC; session 21 review).
     train_cfg=dict(
-        rpn=dict(assigner=dict(ignore_iof_thr=0.5,
-                               ignore_wrt_candidates=False)),
-        rcnn=dict(assigner=dict(ignore_iof_thr=0.5,
-                                ignore_wrt_candidates=False))))
+        rpn=dict(assigner=dict(type='IgnoreNegativesAssigner',
+                               ignore_iof_thr=0.5)),
+        rcnn=dict(assigner=dict(type='IgnoreNegativesAssigner',
+                                ignore_iof_thr=0.5))))
 
 # KShotDataset: exactly `shots` instances per class, drawn with `seed`
 # (override with --cfg-options train_dataloader.dataset.seed=1); the split

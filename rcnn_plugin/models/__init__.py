@@ -19,6 +19,7 @@ from .roi_heads import (
 )
 from .task_modules import (
     ClassBalancedPosSampler,
+    IgnoreNegativesAssigner,
     TorchvisionAnchorGenerator,
     balanced_quotas,
 )
@@ -38,6 +39,7 @@ __all__ = [
     'balanced_quotas',
     'class_prototypes',
     'ClassBalancedPosSampler',
+    'IgnoreNegativesAssigner',
     'convert_mobilenet_v2',
     'CosineSimBBoxHead',
     'CosineSimLinear',

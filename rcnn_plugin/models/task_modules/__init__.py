@@ -1,6 +1,8 @@
+from .assigners import IgnoreNegativesAssigner
 from .prior_generators import TorchvisionAnchorGenerator
 from .samplers import ClassBalancedPosSampler, balanced_quotas
 
 __all__ = [
-    'ClassBalancedPosSampler', 'TorchvisionAnchorGenerator', 'balanced_quotas'
+    'ClassBalancedPosSampler', 'IgnoreNegativesAssigner',
+    'TorchvisionAnchorGenerator', 'balanced_quotas'
 ]

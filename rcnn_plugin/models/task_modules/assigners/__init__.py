@@ -1,0 +1,3 @@
+from .ignore_negatives_assigner import IgnoreNegativesAssigner
+
+__all__ = ['IgnoreNegativesAssigner']
