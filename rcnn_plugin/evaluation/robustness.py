@@ -138,6 +138,43 @@ def split_class_key(key: str,
     return None if best is None else best[1:]
 
 
+def fill_empty(conditions: Dict[str, Metrics]) -> Dict[str, Metrics]:
+    """Conditions with 0.0 where an evaluator returned nothing at all.
+
+    mmdet's ``CocoMetric`` returns no key when nothing is detected. Such a
+    condition gets 0.0 for that prefix's keys (``coco/...``) whose clean
+    value is defined, with a warning; other missing keys stay missing.
+
+    Args:
+        conditions (dict): Condition name -> metrics, ``'clean'`` included.
+
+    Returns:
+        dict: A new dict (the inputs are not changed).
+    """
+    if CLEAN not in conditions:
+        raise ValueError('the clean condition is missing')
+    clean = conditions[CLEAN]
+    out, empty = {}, {}
+    for name, m in conditions.items():
+        prefixes = {k.rpartition('/')[0] for k in m}
+        gone = sorted({k.rpartition('/')[0] for k in clean} - prefixes)
+        out[name] = dict(m)
+        if name == CLEAN or not gone:
+            continue
+        empty[name] = gone
+        for key, value in clean.items():
+            if key.rpartition('/')[0] in gone and \
+                    _defined(value) is not None:
+                out[name][key] = 0.0
+    if empty:
+        print_log('no metric at all (no detection?) under '
+                  + '; '.join(f'{n}: {", ".join(p) or "(no prefix)"}'
+                              for n, p in empty.items())
+                  + ': counted as 0.0 where the clean value is defined',
+                  logger='current', level=logging.WARNING)
+    return out
+
+
 def summarize(conditions: Dict[str, Metrics]) -> Dict[str, dict]:
     """P, mPC and rPC of every metric key.
 
@@ -150,39 +187,16 @@ def summarize(conditions: Dict[str, Metrics]) -> Dict[str, dict]:
         corrupted conditions had a defined value (missing, NaN and
         negative values are left out); a number that cannot be computed
         is None. A condition whose evaluator returned no key at all under
-        a prefix (mmdet's ``CocoMetric`` returns nothing when there is no
-        detection) scores 0.0 on that prefix's keys that are defined on
-        the clean images, with a warning: leaving it out would raise mPC.
+        a prefix scores 0.0 on that prefix's keys (:func:`fill_empty`):
+        leaving it out would raise mPC.
     """
-    if CLEAN not in conditions:
-        raise ValueError('the clean condition is missing')
+    conditions = fill_empty(conditions)
     keys = list(dict.fromkeys(k for m in conditions.values() for k in m))
     clean = conditions[CLEAN]
-    empty = {}  # condition -> prefixes its evaluators returned nothing for
-    for name, m in conditions.items():
-        prefixes = {k.rpartition('/')[0] for k in m}
-        gone = sorted({k.rpartition('/')[0] for k in clean} - prefixes)
-        if name != CLEAN and gone:
-            empty[name] = gone
-    if empty:
-        print_log('no metric at all (no detection?) under '
-                  + '; '.join(f'{n}: {", ".join(p) or "(no prefix)"}'
-                              for n, p in empty.items())
-                  + ': counted as 0.0 where the clean value is defined',
-                  logger='current', level=logging.WARNING)
-
-    def value(name: str, m: Metrics, key: str) -> Optional[float]:
-        if key in m:
-            return _defined(m[key])
-        if key.rpartition('/')[0] in empty.get(name, ()) and \
-                _defined(clean.get(key)) is not None:
-            return 0.0
-        return None
-
     out = {}
     for key in keys:
         p = _defined(clean.get(key))
-        values = [value(name, m, key) for name, m in conditions.items()
+        values = [_defined(m.get(key)) for name, m in conditions.items()
                   if name != CLEAN]
         ok = [v for v in values if v is not None]
         mpc = float(np.mean(ok)) if ok else None
@@ -323,7 +337,8 @@ def write_outputs(out_dir: str, info: dict,
     if metric not in summary:
         raise ValueError(f'metric {metric!r} is not among the evaluated '
                          f'ones: {", ".join(summary)}')
-    table = robustness_table(conditions, corruptions, severities)
+    table = robustness_table(fill_empty(conditions), corruptions,
+                             severities)
     result = dict(info, main_metric=metric, clean=conditions[CLEAN],
                   summary=overall, per_class=per_class, table=table)
     result['classes_without_numbers'] = [

@@ -10,6 +10,7 @@ from rcnn_plugin.evaluation.robustness import (
     CLEAN,
     PerClassAP50,
     condition_name,
+    fill_empty,
     main_metric,
     numeric_metrics,
     per_class_summary,
@@ -87,6 +88,11 @@ def test_a_condition_with_no_metric_at_all_scores_zero():
     assert (s['coco/bbox_mAP']['n'], s['coco/bbox_mAP']['of']) == (2, 2)
     assert s['coco/bbox_mAP']['mPC'] == s['pr/bbox_mAP']['mPC']
     assert s['coco/bbox_mAP_l']['n'] == 0
+    # the written table shows the 0.0 the means used
+    table = robustness_table(fill_empty(conditions), ['fog'], [1, 5])
+    assert table['coco/bbox_mAP']['fog'] == {'1': 0.4, '5': 0.0}
+    assert table['coco/bbox_mAP_l']['fog']['5'] is None
+    assert 'coco/bbox_mAP' not in conditions['fog_s5']  # input unchanged
 
 
 def test_summarize_p_zero_and_no_clean():

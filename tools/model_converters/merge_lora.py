@@ -59,9 +59,11 @@ def _outputs(model, image):
     h, w = image.shape[-2:]
     rois = torch.tensor([[0, 0, 0, w / 2, h / 2], [0, w / 4, h / 4, w, h]])
     out = model.roi_head._bbox_forward(feats, rois)
-    rpn_cls, rpn_reg = model.rpn_head(feats)  # LoRA may sit on rpn_conv
-    return list(feats) + list(rpn_cls) + list(rpn_reg) + [
-        out['cls_score'], out['bbox_pred']]
+    rpn = []
+    if getattr(model, 'with_rpn', False):  # LoRA may sit on rpn_conv
+        rpn_cls, rpn_reg = model.rpn_head(feats)
+        rpn = list(rpn_cls) + list(rpn_reg)
+    return list(feats) + rpn + [out['cls_score'], out['bbox_pred']]
 
 
 def check_equal(peft_model, plain_model, size) -> float:

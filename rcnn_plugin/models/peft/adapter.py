@@ -30,12 +30,19 @@ from .freeze import has_frozen_stats
 ADAPTER_FORMAT = 'rcnn_plugin.adapter/1'
 
 
-def _updates_stats(module: nn.Module, model: nn.Module) -> bool:
-    """A BN layer whose running statistics training changes (in train mode
-    and not stats-frozen; in a model in eval mode, any not stats-frozen)."""
-    return (isinstance(module, _BatchNorm) and module.track_running_stats
-            and not has_frozen_stats(module)
-            and (module.training or not model.training))
+def _stats_updating_norms(model: nn.Module) -> set:
+    """Names of the BN layers whose running statistics training changes:
+    in train mode after the model's own ``train()`` (which applies mmdet's
+    ``norm_eval``) and not stats-frozen. Each module's mode is put back."""
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.train()
+        return {name for name, m in model.named_modules()
+                if isinstance(m, _BatchNorm) and m.track_running_stats
+                and not has_frozen_stats(m) and m.training}
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
 
 
 def adapter_state_dict(
@@ -57,14 +64,14 @@ def adapter_state_dict(
         OrderedDict[str, Tensor]: Detached CPU copies, in state-dict order.
     """
     keep = set()
+    updating = _stats_updating_norms(model)
     for mname, module in model.named_modules():
         prefix = f'{mname}.' if mname else ''
         own = list(module.named_parameters(recurse=False))
         for pname, param in own:
             if param.requires_grad:
                 keep.add(prefix + pname)
-        if any(p.requires_grad for _, p in own) or \
-                _updates_stats(module, model):
+        if any(p.requires_grad for _, p in own) or mname in updating:
             keep.update(prefix + b for b, _ in
                         module.named_buffers(recurse=False))
     state = model.state_dict() if state is None else state

@@ -158,3 +158,21 @@ def test_adapter_values_from_a_checkpoint_state_dict(tmp_path):
                        weights_only=False)
     assert torch.equal(saved['state_dict'][key], state[key])
     assert not torch.equal(saved['state_dict'][key], model.state_dict()[key])
+
+
+def test_adapter_keys_do_not_depend_on_the_mode_when_saved():
+    """save_best saves after validation, with the model in eval mode."""
+    from peft_tiny_net import TinyNet
+
+    from rcnn_plugin.models.peft import adapter_state_dict
+    for norm_eval in (True, False):
+        model = TinyNet()
+        apply_freeze(model, frozen='.*', trainable='bbox_head.fc_cls',
+                     norm_eval=norm_eval)
+        model.train()
+        in_train = list(adapter_state_dict(model))
+        model.eval()
+        assert list(adapter_state_dict(model)) == in_train
+        assert not any(m.training for m in model.modules())  # restored
+        bn = [k for k in in_train if 'running_mean' in k]
+        assert bool(bn) == (not norm_eval)
