@@ -53,17 +53,23 @@ def test_summary_mean_and_std(tool):
     assert '| b | 1 | 50.0 |' in one  # no '+- 0.0' for a single run
 
 
-def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,
-                                                    synthetic_cells):
+def _demo_test_set(tmp_path, synthetic_cells):
+    """The demo config on the synthetic cells: (its path, test dataset)."""
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(f"_base_ = '{DEMO}'\n"
                    f"test_dataloader = dict(dataset=dict("
                    f"data_root='{synthetic_cells}/'))\n")
-    from mmdet.registry import DATASETS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
-    ds = DATASETS.build(Config.fromfile(str(cfg)).test_dataloader.dataset)
+    return cfg, DATASETS.build(
+        Config.fromfile(str(cfg)).test_dataloader.dataset)
+
+
+def test_ap50_of_perfect_and_of_missing_predictions(tool, tmp_path,
+                                                    synthetic_cells):
+    cfg, ds = _demo_test_set(tmp_path, synthetic_cells)
     preds = []
     for i in range(len(ds)):
         info = ds.get_data_info(i)
@@ -88,15 +94,7 @@ def test_ap50_is_voc_metrics(tool, tmp_path, synthetic_cells):
     mmdet's VOCMetric (area mode, legacy +1 box size) reports."""
     import torch
     from mmdet.evaluation import VOCMetric
-    from mmdet.registry import DATASETS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    cfg = tmp_path / 'cfg.py'
-    cfg.write_text(f"_base_ = '{DEMO}'\n"
-                   f"test_dataloader = dict(dataset=dict("
-                   f"data_root='{synthetic_cells}/'))\n")
-    init_default_scope('mmdet')
-    ds = DATASETS.build(Config.fromfile(str(cfg)).test_dataloader.dataset)
+    cfg, ds = _demo_test_set(tmp_path, synthetic_cells)
     rng = np.random.default_rng(0)
     metric = VOCMetric(metric='mAP', eval_mode='area')
     metric.dataset_meta = ds.metainfo
