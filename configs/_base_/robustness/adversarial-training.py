@@ -3,9 +3,10 @@
 # loss, in the 0-255 pixel space before normalisation (after Zhang and
 # Wang, "Towards Adversarially Robust Object Detection", ICCV 2019, who
 # craft a classification and a localisation example and keep the worse;
-# here one example against the chosen loss terms, the sum by default). Merge it over
-# an epoch-based config with `--overlay` (tools/train.py); iteration-based
-# configs set train_cfg.type='AdversarialIterBasedTrainLoop' instead.
+# here one example against the chosen loss terms, the sum by default).
+# Merge it over an epoch-based config with `--overlay` (tools/train.py);
+# iteration-based configs set
+# train_cfg.type='AdversarialIterBasedTrainLoop' instead.
 # Only the train loop changes: the model, and so its checkpoints, stay the
 # plain detector's, which load into the config without this overlay.
 # FGSM with random start ("Fast is better than free", Wong et al., ICLR

@@ -51,6 +51,7 @@ class IgnoreNegativesAssigner(MaxIoUAssigner):
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels``.
             gt_instances_ignore (InstanceData, optional): ``bboxes``
                 (I, 4) of the ignored instances. Defaults to None.
+            **kwargs: Passed to ``MaxIoUAssigner.assign``.
 
         Returns:
             AssignResult: ``gt_inds`` -1 for the ignored negatives.
