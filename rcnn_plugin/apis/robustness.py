@@ -31,6 +31,7 @@ from rcnn_plugin.evaluation.robustness import (
     main_metric,
     numeric_metrics,
 )
+from rcnn_plugin.utils.run_record import file_sha256
 
 __all__ = [
     'StaleResultsError', 'ConditionStore', 'FirstImages', 'RobustnessSweep',
@@ -106,14 +107,6 @@ def prepare_config(cfg: Config, checkpoint: str, split: str,
     return cfg
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
                     max_images: Optional[int], per_class: bool) -> dict:
     """What decides a condition's numbers, to tell runs apart.
@@ -134,7 +127,7 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
     text = json.dumps(Config(dict(parts)).to_dict(), sort_keys=True,
                       default=str)
     return dict(config_sha256=hashlib.sha256(text.encode()).hexdigest(),
-                checkpoint_sha256=_sha256(checkpoint), seed=seed,
+                checkpoint_sha256=file_sha256(checkpoint), seed=seed,
                 max_images=max_images, per_class=per_class)
 
 

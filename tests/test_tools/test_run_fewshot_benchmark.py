@@ -216,3 +216,44 @@ def test_few_label_config_of_a_wrapped_training_set(tool, tmp_path,
     packed = ds[0]  # the pipeline ran on a drawn image
     assert packed['inputs'].ndim == 3
     assert set(packed['data_samples'].gt_instances.labels.tolist()) <= {0}
+
+
+def test_a_finished_run_is_reused_only_for_the_same_config(tool, tmp_path,
+                                                           monkeypatch):
+    """A second start reuses ap50.json; a changed --cfg-options stops the
+    driver instead of reporting the old run's numbers."""
+    commands = []
+    monkeypatch.setattr(tool, 'run', lambda cmd, dry: commands.append(cmd))
+    (tmp_path / 'run').mkdir()  # tools/train.py would make it
+    monkeypatch.setattr(tool, 'per_class_ap50',
+                        lambda config, preds: dict(RBC=0.5))
+    work = str(tmp_path / 'run')
+    opts = ['randomness.seed=0']
+    assert tool.train_and_test(DEMO, work, opts, 'epoch_4.pth', False) == \
+        dict(RBC=0.5)
+    assert len(commands) == 2  # train, test
+    assert tool.train_and_test(DEMO, work, opts, 'epoch_4.pth', False) == \
+        dict(RBC=0.5)
+    assert len(commands) == 2  # reused
+    with pytest.raises(SystemExit, match='another config'):
+        tool.train_and_test(DEMO, work, ['randomness.seed=1'], 'epoch_4.pth',
+                            False)
+    assert len(commands) == 2
+
+
+def test_surgery_is_remade_only_for_the_same_base(tool, tmp_path,
+                                                  monkeypatch):
+    made = []
+
+    def fake_run(cmd, dry):
+        made.append(cmd)
+        open(cmd[2], 'wb').write(b'surgery')
+    monkeypatch.setattr(tool, 'run', fake_run)
+    base, out = str(tmp_path / 'base.pth'), str(tmp_path / 'surgery.pth')
+    open(base, 'wb').write(b'base one')
+    tool.surgery_cmd(base, out, ['--cosine'], [], False)
+    tool.surgery_cmd(base, out, ['--cosine'], [], False)
+    assert len(made) == 1
+    open(base, 'wb').write(b'base two')  # the base model was retrained
+    with pytest.raises(SystemExit, match='delete it'):
+        tool.surgery_cmd(base, out, ['--cosine'], [], False)

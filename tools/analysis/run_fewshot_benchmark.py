@@ -31,10 +31,14 @@ ClassBalancedPosSampler against mmdet's RandomSampler (same schedule)::
 Every step is a ``tools/train.py`` / ``tools/test.py`` /
 ``fewshot_surgery.py`` command, printed before it runs (``--dry-run``
 prints them only). A finished run leaves ``ap50.json`` in its folder and is
-skipped when the driver is started again. AP50 is VOC-style (area under the
-PR curve, IoU 0.5, as ``VOCMetric(eval_mode='area')``) per class on the
-BCCD test split, computed from ``tools/test.py --out`` predictions; the
-mean and sample std over seeds go to ``summary.md`` in the work dir.
+skipped when the driver is started again, but only if it was made from the
+same resolved config, options and ``load_from`` checkpoint (their hash is
+kept in ``run.json``); otherwise the driver stops and names the folder.
+Surgery checkpoints are keyed to the base checkpoint in the same way.
+AP50 is VOC-style (area under the PR curve, IoU 0.5, as
+``VOCMetric(eval_mode='area')``) per class on the BCCD test split,
+computed from ``tools/test.py --out`` predictions; the mean and sample std
+over seeds go to ``summary.md`` in the work dir.
 """
 import argparse
 import hashlib
@@ -139,10 +143,17 @@ def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
 
 def train_and_test(config: str, work_dir: str, options: List[str],
                    ckpt_name: str, dry: bool) -> Dict[str, float]:
-    """Train, test and score one run, unless its ap50.json exists."""
+    """Train, test and score one run, unless it was done before from the
+    same config, options and ``load_from`` checkpoint."""
+    from rcnn_plugin.utils.run_record import (
+        config_key,
+        reuse_run,
+        write_run_record,
+    )
     out = osp.join(REPO, work_dir, 'ap50.json')
-    if osp.isfile(out):
-        print(f'# {work_dir}: done before, {out}')
+    key = config_key(config, options, REPO) if osp.isfile(out) or not dry \
+        else ''
+    if reuse_run(osp.join(REPO, work_dir), out, key):
         return json.load(open(out))
     opts = ['--cfg-options'] + options if options else []
     run(['tools/train.py', config, '--work-dir', work_dir] + opts, dry)
@@ -152,6 +163,8 @@ def train_and_test(config: str, work_dir: str, options: List[str],
     if dry:
         return {}
     ap = per_class_ap50(config, osp.join(REPO, preds))
+    write_run_record(osp.join(REPO, work_dir, 'run.json'), key,
+                     config=config, options=options)
     json.dump(ap, open(out, 'w'), indent=1)
     return ap
 
@@ -176,13 +189,29 @@ def summarize(rows: Dict[str, List[Dict[str, float]]], columns: List[str],
 
 def surgery_cmd(base_ckpt: str, out: str, flags: List[str],
                 options: List[str], dry: bool) -> None:
-    """Run fewshot_surgery.py unless ``out`` exists."""
-    if osp.isfile(osp.join(REPO, out)):
-        return
+    """Run fewshot_surgery.py unless ``out`` was made before from the same
+    base checkpoint, flags and options (kept in ``out.json``)."""
     init = [] if '--init' in flags else ['--init', 'random']
     opts = ['--cfg-options'] + options if options else []
-    run(['tools/model_converters/fewshot_surgery.py', base_ckpt, out,
-         '--classes', *CLASSES] + init + flags + opts, dry)
+    cmd = ['tools/model_converters/fewshot_surgery.py', base_ckpt, out,
+           '--classes', *CLASSES] + init + flags + opts
+    from rcnn_plugin.utils.run_record import (
+        file_sha256,
+        reuse_run,
+        write_run_record,
+    )
+    path = osp.join(REPO, out)
+    if dry and not osp.isfile(path):
+        run(cmd, dry)
+        return
+    key = hashlib.sha1((file_sha256(osp.join(REPO, base_ckpt)) + ' '.join(
+        cmd)).encode()).hexdigest()
+    record = path + '.json'
+    if reuse_run(path, path, key, record):
+        return
+    run(cmd, dry)
+    if not dry:
+        write_run_record(record, key, command=cmd)
 
 
 def fewshot(args) -> str:

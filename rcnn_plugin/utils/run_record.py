@@ -1,0 +1,111 @@
+"""Keys for resumable benchmark drivers: a finished run is reused only if
+it was made from the same config, options and input checkpoint.
+
+A driver that skips every run whose output file exists silently reports
+stale numbers after its config or its base checkpoint changed. These
+helpers hash what a run is made from, keep the hash in a small JSON record
+beside the output, and stop with a sentence naming the folder when a
+finished output was made from something else.
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import List, Optional
+
+__all__ = ['file_sha256', 'config_key', 'reuse_run', 'write_run_record']
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes, or ``'missing'`` if there is no such file.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: Hex digest, or ``'missing'``.
+    """
+    if not osp.isfile(path):
+        return 'missing'
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def config_key(config: str, options: List[str], root: str = '') -> str:
+    """Hash of what a training run is made from: the config resolved with
+    its ``--cfg-options`` and the bytes of its ``load_from`` checkpoint.
+
+    Args:
+        config (str): Config path (relative to ``root`` or absolute).
+        options (list[str]): ``key=value`` items as given to
+            ``tools/train.py --cfg-options``.
+        root (str): Folder that relative paths (the config and
+            ``load_from``) are relative to. Defaults to the current one.
+
+    Returns:
+        str: Hex digest.
+    """
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(osp.join(root, config))
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--o', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--o'] + options).o)
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    load_from = cfg.get('load_from')
+    ckpt = file_sha256(osp.join(root, load_from)) if load_from else 'none'
+    return hashlib.sha256((text + ckpt).encode()).hexdigest()
+
+
+def reuse_run(work_dir: str, done: str, key: str,
+              record: Optional[str] = None) -> bool:
+    """Whether a finished output can be reused for a run keyed ``key``.
+
+    Args:
+        work_dir (str): The run's folder (named in messages).
+        done (str): The file a finished run leaves.
+        key (str): The key of the run about to be made.
+        record (str, optional): The run's JSON record holding ``key``.
+            Defaults to ``<work_dir>/run.json``.
+
+    Returns:
+        bool: False if ``done`` does not exist (the run must be made);
+        True if it exists and was made with ``key``, or by a driver
+        older than the records (this is printed).
+
+    Raises:
+        SystemExit: ``done`` exists but was made with another key.
+    """
+    if not osp.isfile(done):
+        return False
+    record = record or osp.join(work_dir, 'run.json')
+    if not osp.isfile(record):
+        print(f'# {work_dir}: done before (no {osp.basename(record)}: made '
+              'by an older driver, what it was made from is not checked), '
+              'reused')
+        return True
+    if json.load(open(record)).get('key') != key:
+        raise SystemExit(
+            f'{done} was made from another config, --cfg-options or input '
+            f'checkpoint than this run (see {record}); move or delete it '
+            f'to make it again, or use another --work-dir')
+    print(f'# {work_dir}: done before, {done}')
+    return True
+
+
+def write_run_record(record: str, key: str, **info) -> None:
+    """Write ``key`` (and ``info``, for whoever reads it) to ``record``.
+
+    Args:
+        record (str): JSON file to write.
+        key (str): The run's key.
+        **info: JSON-serialisable description of the run (config,
+            options, command).
+    """
+    os.makedirs(osp.dirname(osp.abspath(record)), exist_ok=True)
+    with open(record, 'w') as f:
+        json.dump(dict(key=key, **info), f, indent=1)
