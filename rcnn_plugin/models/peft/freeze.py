@@ -101,12 +101,18 @@ def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:
 
 def _frozen_stats_class(cls: type) -> type:
     if cls not in _FROZEN_STATS_CLASSES:
+        name = f'FrozenStats{cls.__name__}'
+        if name in globals():  # two BN classes with one name
+            name = f'{name}_{len(_FROZEN_STATS_CLASSES)}'
         _FROZEN_STATS_CLASSES[cls] = type(
-            f'FrozenStats{cls.__name__}', (cls, ), {
+            name, (cls, ), {
                 'train': _stay_in_eval,
                 '__module__': __name__,
+                '__qualname__': name,
                 '__doc__': f'{cls.__name__} that stays in eval mode.'
             })
+        # Found by name, so a model holding one pickles (torch.save).
+        globals()[name] = _FROZEN_STATS_CLASSES[cls]
     return _FROZEN_STATS_CLASSES[cls]
 
 

@@ -68,6 +68,18 @@ def test_frozen_bn_stays_in_eval_after_train():
     assert type(bn) is torch.nn.BatchNorm2d
 
 
+def test_a_model_with_frozen_bn_stats_pickles(tmp_path):
+    """torch.save of the whole model finds the frozen class by name."""
+    model = TinyNet()
+    apply_freeze(model, frozen='backbone')
+    torch.save(model, tmp_path / 'model.pt')
+    loaded = torch.load(tmp_path / 'model.pt', weights_only=False)
+    bn = loaded.backbone[0].bn
+    assert type(bn) is type(model.backbone[0].bn)
+    loaded.train()
+    assert not bn.training  # still frozen after the round trip
+
+
 def test_trainable_bn_still_updates():
     model = TinyNet()
     apply_freeze(model, frozen='bbox_head')
