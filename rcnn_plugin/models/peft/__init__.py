@@ -16,6 +16,7 @@ from .freeze import (
                      apply_freeze,
                      freeze_norm_stats,
                      parameter_table,
+                     refreeze_norm_stats,
                      select_modules,
                      set_bias_norm_trainable,
                      set_requires_grad,
@@ -39,6 +40,7 @@ __all__ = [
     'adapter_state_dict', 'architecture', 'base_fingerprint', 'load_adapter',
     'save_adapter', 'apply_freeze', 'freeze_norm_stats', 'parameter_table',
     'select_modules', 'set_requires_grad', 'unfreeze_norm_stats',
+    'refreeze_norm_stats',
     'find_lora_targets', 'inject_lora', 'lora_layers', 'merge_lora',
     'no_match_error', 'LoRAConv2d', 'LoRALinear', 'build_peft_detector',
     'load_peft_model', 'merge_to_plain', 'plain_config'

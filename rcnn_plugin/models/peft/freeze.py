@@ -145,7 +145,34 @@ def freeze_norm_stats(model: nn.Module,
             module.__class__ = _frozen_stats_class(type(module))
         module.eval()
         frozen.append(name)
+    # Kept on the model (a plain attribute: no state-dict key) for
+    # refreeze_norm_stats, after something replaced the layers.
+    model._frozen_norm_stats = sorted(
+        set(getattr(model, '_frozen_norm_stats', ())) | set(frozen))
     return frozen
+
+
+def refreeze_norm_stats(model: nn.Module) -> List[str]:
+    """Freeze again the BN statistics that :func:`freeze_norm_stats` froze
+    but whose layers were replaced since, e.g. by mmengine's ``sync_bn``
+    (``convert_sync_batchnorm`` builds new, plain ``SyncBatchNorm``
+    layers, whose statistics would otherwise update).
+
+    Args:
+        model (nn.Module): The model :func:`freeze_norm_stats` ran on,
+            possibly changed since.
+
+    Returns:
+        list[str]: Names of the BN layers frozen again (empty when none
+        was replaced).
+    """
+    names = getattr(model, '_frozen_norm_stats', ())
+    again = [n for n, m in model.named_modules()
+             if n in names and isinstance(m, _BatchNorm)
+             and not has_frozen_stats(m)]
+    if again:
+        freeze_norm_stats(model, set(again))
+    return again
 
 
 def has_frozen_stats(module: nn.Module) -> bool:
@@ -174,6 +201,7 @@ def unfreeze_norm_stats(model: nn.Module) -> List[str]:
         if type(module) in _FROZEN_STATS_CLASSES.values():
             module.__class__ = type(module).__bases__[0]
             restored.append(name)
+    model._frozen_norm_stats = []
     return restored
 
 

@@ -80,6 +80,28 @@ def test_a_model_with_frozen_bn_stats_pickles(tmp_path):
     assert not bn.training  # still frozen after the round trip
 
 
+def test_bn_layers_replaced_by_sync_bn_are_frozen_again():
+    """mmengine's sync_bn builds plain SyncBatchNorm layers after the
+    model is built; refreeze_norm_stats freezes them again."""
+    from mmengine.model import convert_sync_batchnorm
+
+    from rcnn_plugin.models.peft import refreeze_norm_stats
+    model = TinyNet()
+    apply_freeze(model, frozen='backbone')
+    assert refreeze_norm_stats(model) == []  # nothing replaced yet
+    model = convert_sync_batchnorm(model)
+    bn = model.backbone[0].bn
+    assert type(bn) is torch.nn.SyncBatchNorm
+    model.train()
+    assert bn.training  # its statistics would update
+    assert refreeze_norm_stats(model) == ['backbone.0.bn']
+    model.train()
+    assert not model.backbone[0].bn.training
+    assert isinstance(model.backbone[0].bn, torch.nn.SyncBatchNorm)
+    unfreeze_norm_stats(model)
+    assert refreeze_norm_stats(model) == []
+
+
 def test_trainable_bn_still_updates():
     model = TinyNet()
     apply_freeze(model, frozen='bbox_head')
