@@ -37,7 +37,8 @@ def file_sha256(path: str) -> str:
 
 def config_key(config: str, options: List[str], root: str = '') -> str:
     """Hash of what a training run is made from: the config resolved with
-    its ``--cfg-options`` and the bytes of its ``load_from`` checkpoint.
+    its ``--cfg-options`` and the bytes of its ``load_from`` checkpoint
+    (a ``load_from`` that is not a local file counts by its name only).
 
     Args:
         config (str): Config path (relative to ``root`` or absolute).
@@ -107,5 +108,6 @@ def write_run_record(record: str, key: str, **info) -> None:
             options, command).
     """
     os.makedirs(osp.dirname(osp.abspath(record)), exist_ok=True)
-    with open(record, 'w') as f:
+    with open(record + '.tmp', 'w') as f:  # never a half-written record
         json.dump(dict(key=key, **info), f, indent=1)
+    os.replace(record + '.tmp', record)

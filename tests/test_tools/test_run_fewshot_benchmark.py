@@ -257,3 +257,20 @@ def test_surgery_is_remade_only_for_the_same_base(tool, tmp_path,
     open(base, 'wb').write(b'base two')  # the base model was retrained
     with pytest.raises(SystemExit, match='delete it'):
         tool.surgery_cmd(base, out, ['--cosine'], [], False)
+
+
+def test_prototype_surgery_follows_its_config(tool, tmp_path, monkeypatch):
+    """Prototype rows are computed through a config: a changed config
+    (same path, same command) must not reuse the old surgery."""
+    monkeypatch.setattr(
+        tool, 'run', lambda cmd, dry: open(cmd[2], 'wb').write(b'rows'))
+    base, out = str(tmp_path / 'base.pth'), str(tmp_path / 'surgery.pth')
+    open(base, 'wb').write(b'base')
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"_base_ = '{DEMO}'\n")
+    flags = ['--cosine', '--init', 'prototype', '--config', str(cfg)]
+    tool.surgery_cmd(base, out, flags, [], False)
+    tool.surgery_cmd(base, out, flags, [], False)  # reused
+    cfg.write_text(f"_base_ = '{DEMO}'\nrandomness = dict(seed=5)\n")
+    with pytest.raises(SystemExit, match='delete it'):
+        tool.surgery_cmd(base, out, flags, [], False)

@@ -196,6 +196,7 @@ def surgery_cmd(base_ckpt: str, out: str, flags: List[str],
     cmd = ['tools/model_converters/fewshot_surgery.py', base_ckpt, out,
            '--classes', *CLASSES] + init + flags + opts
     from rcnn_plugin.utils.run_record import (
+        config_key,
         file_sha256,
         reuse_run,
         write_run_record,
@@ -204,8 +205,11 @@ def surgery_cmd(base_ckpt: str, out: str, flags: List[str],
     if dry and not osp.isfile(path):
         run(cmd, dry)
         return
-    key = hashlib.sha1((file_sha256(osp.join(REPO, base_ckpt)) + ' '.join(
-        cmd)).encode()).hexdigest()
+    made_from = file_sha256(osp.join(REPO, base_ckpt)) + ' '.join(cmd)
+    if '--config' in flags:  # prototypes: also what that config resolves to
+        made_from += config_key(flags[flags.index('--config') + 1], options,
+                                REPO)
+    key = hashlib.sha1(made_from.encode()).hexdigest()
     record = path + '.json'
     if reuse_run(path, path, key, record):
         return
@@ -366,6 +370,8 @@ def main(argv=None) -> int:
                         help='print the commands only (few-label still '
                         'writes each run\'s config)')
     args = parser.parse_args(argv)
+    # One spelling of the folder (it is part of each run's key).
+    args.work_dir = osp.normpath(args.work_dir)
     bad = [f for f in args.fractions if not 0 < f < 1]
     if args.what == 'few-label' and bad:
         parser.error(f'--fractions must be in (0, 1), got {bad}')

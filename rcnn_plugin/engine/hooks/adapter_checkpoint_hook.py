@@ -8,7 +8,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import save_checkpoint
 
-from rcnn_plugin.models.peft import refreeze_norm_stats, save_adapter
+from rcnn_plugin.models.peft import save_adapter
 
 
 @HOOKS.register_module()
@@ -18,14 +18,11 @@ class AdapterCheckpointHook(Hook):
     ``epoch_8.pth`` gets ``adapter_epoch_8.pth`` in the same folder, holding
     only the trained tensors (see :func:`~rcnn_plugin.models.peft.
     save_adapter`), read from that checkpoint (so with an ``EMAHook``
-    both hold the averaged weights). Before training it also freezes again
-    the BN statistics of frozen layers that the Runner replaced
-    (``sync_bn`` builds new ``SyncBatchNorm`` layers). With
-    ``save_base=True``, the weights the training starts from (after init
-    and ``load_from``) are also saved once, as ``base_weights.pth`` (kept
-    when a run resumes): the base that adapters load on top of when no
-    model-zoo checkpoint is the base (e.g. random heads on an ImageNet
-    backbone).
+    both hold the averaged weights). With ``save_base=True``, the weights
+    the training starts from (after init and ``load_from``) are also
+    saved once, as ``base_weights.pth`` (kept when a run resumes): the
+    base that adapters load on top of when no model-zoo checkpoint is the
+    base (e.g. random heads on an ImageNet backbone).
 
     Args:
         save_base (bool): Save ``base_weights.pth`` before training.
@@ -56,20 +53,9 @@ class AdapterCheckpointHook(Hook):
                 return hook
         return None
 
-    def before_train(self, runner) -> None:
-        """Freeze again the BN statistics of layers that the Runner
-        replaced (``sync_bn``), and save ``base_weights.pth`` in the work
-        dir if asked to."""
-        again = refreeze_norm_stats(self._model(runner))
-        if again:
-            runner.logger.warning(
-                f'{len(again)} BN layers whose statistics the PEFT freeze '
-                'keeps were replaced after the model was built (sync_bn); '
-                f'their statistics are frozen again: {again[:5]}')
-        self._save_base(runner)
-
     @master_only
-    def _save_base(self, runner) -> None:
+    def before_train(self, runner) -> None:
+        """Save ``base_weights.pth`` in the work dir if asked to."""
         if not self.save_base:
             return
         path = osp.join(runner.work_dir, 'base_weights.pth')

@@ -99,20 +99,29 @@ def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:
     return nn.Module.train(self, False)
 
 
+def _rebuild_frozen(base: type, state: dict) -> nn.Module:
+    """Unpickle a stats-frozen BN layer: its plain class, then the swap."""
+    module = base.__new__(base)
+    module.__setstate__(state)
+    module.__class__ = _frozen_stats_class(base)
+    return module
+
+
+def _reduce_frozen(self: nn.Module, protocol: int) -> tuple:
+    """Pickle a stats-frozen BN layer through its plain class, so a fresh
+    process (where the subclass does not exist yet) can load it."""
+    return _rebuild_frozen, (type(self).__bases__[0], self.__getstate__())
+
+
 def _frozen_stats_class(cls: type) -> type:
     if cls not in _FROZEN_STATS_CLASSES:
-        name = f'FrozenStats{cls.__name__}'
-        if name in globals():  # two BN classes with one name
-            name = f'{name}_{len(_FROZEN_STATS_CLASSES)}'
         _FROZEN_STATS_CLASSES[cls] = type(
-            name, (cls, ), {
+            f'FrozenStats{cls.__name__}', (cls, ), {
                 'train': _stay_in_eval,
+                '__reduce_ex__': _reduce_frozen,
                 '__module__': __name__,
-                '__qualname__': name,
                 '__doc__': f'{cls.__name__} that stays in eval mode.'
             })
-        # Found by name, so a model holding one pickles (torch.save).
-        globals()[name] = _FROZEN_STATS_CLASSES[cls]
     return _FROZEN_STATS_CLASSES[cls]
 
 
@@ -147,16 +156,32 @@ def freeze_norm_stats(model: nn.Module,
         frozen.append(name)
     # Kept on the model (a plain attribute: no state-dict key) for
     # refreeze_norm_stats, after something replaced the layers.
+    # Kept on the model (a plain attribute: no state-dict key): a forward
+    # pre-hook freezes again the layers that something replaced since.
     model._frozen_norm_stats = sorted(
         set(getattr(model, '_frozen_norm_stats', ())) | set(frozen))
+    if frozen and not getattr(model, '_refreeze_hooked', False):
+        model.register_forward_pre_hook(_refreeze_before_forward)
+        model._refreeze_hooked = True
     return frozen
+
+
+def _refreeze_before_forward(model: nn.Module, args) -> None:
+    again = refreeze_norm_stats(model)
+    if again:
+        MMLogger.get_current_instance().warning(
+            f'{len(again)} BN layers whose statistics the PEFT freeze keeps '
+            'were replaced after the model was built (sync_bn / '
+            'revert_sync_batchnorm); their statistics are frozen again: '
+            f'{again[:5]}')
 
 
 def refreeze_norm_stats(model: nn.Module) -> List[str]:
     """Freeze again the BN statistics that :func:`freeze_norm_stats` froze
     but whose layers were replaced since, e.g. by mmengine's ``sync_bn``
     (``convert_sync_batchnorm`` builds new, plain ``SyncBatchNorm``
-    layers, whose statistics would otherwise update).
+    layers, whose statistics would otherwise update). It runs before
+    every forward of a model :func:`freeze_norm_stats` ran on.
 
     Args:
         model (nn.Module): The model :func:`freeze_norm_stats` ran on,
@@ -166,12 +191,14 @@ def refreeze_norm_stats(model: nn.Module) -> List[str]:
         list[str]: Names of the BN layers frozen again (empty when none
         was replaced).
     """
-    names = getattr(model, '_frozen_norm_stats', ())
-    again = [n for n, m in model.named_modules()
-             if n in names and isinstance(m, _BatchNorm)
-             and not has_frozen_stats(m)]
-    if again:
-        freeze_norm_stats(model, set(again))
+    names = set(getattr(model, '_frozen_norm_stats', ()))
+    again = []
+    for name, module in model.named_modules():
+        if name in names and isinstance(module, _BatchNorm) \
+                and not has_frozen_stats(module):
+            module.__class__ = _frozen_stats_class(type(module))
+            module.eval()
+            again.append(name)
     return again
 
 

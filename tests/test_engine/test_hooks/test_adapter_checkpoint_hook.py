@@ -41,26 +41,6 @@ def test_empty_prefix_is_refused():
         AdapterCheckpointHook(prefix='')
 
 
-def test_before_train_freezes_replaced_bn_again(tmp_path):
-    """A frozen BN layer that sync_bn replaced is frozen again, and the
-    log says so."""
-    from types import SimpleNamespace
-    from unittest import mock
-
-    from mmengine.model import convert_sync_batchnorm
-    from peft_tiny_net import TinyNet
-
-    from rcnn_plugin.models.peft import apply_freeze
-    model = TinyNet()
-    apply_freeze(model, frozen='backbone')
-    runner = SimpleNamespace(model=convert_sync_batchnorm(model),
-                             logger=mock.Mock(), work_dir=str(tmp_path))
-    AdapterCheckpointHook().before_train(runner)
-    runner.model.train()
-    assert not runner.model.backbone[0].bn.training
-    assert 'frozen again' in runner.logger.warning.call_args[0][0]
-
-
 @pytest.mark.slow
 def test_adapter_plus_base_reproduces_the_checkpoint(peft_tiny_config,
                                                      tmp_path):

@@ -1,8 +1,11 @@
 """Freezing policies, frozen BN statistics and the parameter table."""
+import os
 import re
+from unittest import mock
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from peft_tiny_net import TinyNet
 
 from rcnn_plugin.models.peft import (
@@ -68,21 +71,39 @@ def test_frozen_bn_stays_in_eval_after_train():
     assert type(bn) is torch.nn.BatchNorm2d
 
 
-def test_a_model_with_frozen_bn_stats_pickles(tmp_path):
-    """torch.save of the whole model finds the frozen class by name."""
+def test_a_model_with_frozen_bn_stats_pickles_into_a_fresh_process(
+        tmp_path):
+    """torch.save of the whole model loads where the frozen subclass was
+    never made, and its BN layer stays frozen; deepcopy (EMA) too."""
+    import copy
+    import subprocess
+    import sys
     model = TinyNet()
     apply_freeze(model, frozen='backbone')
-    torch.save(model, tmp_path / 'model.pt')
-    loaded = torch.load(tmp_path / 'model.pt', weights_only=False)
-    bn = loaded.backbone[0].bn
-    assert type(bn) is type(model.backbone[0].bn)
-    loaded.train()
-    assert not bn.training  # still frozen after the round trip
+    path = tmp_path / 'model.pt'
+    torch.save(model, path)
+    code = (
+        'import sys, torch\n'
+        f'sys.path.insert(0, {os.path.dirname(__file__)!r})\n'
+        f'm = torch.load({str(path)!r}, weights_only=False)\n'
+        'bn = m.backbone[0].bn\n'
+        'm.train()\n'
+        'print(type(bn).__name__, bn.training, type(bn).__mro__[1].__name__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ['FrozenStatsBatchNorm2d', 'False',
+                                  'BatchNorm2d']
+    twin = copy.deepcopy(model)
+    twin.train()
+    assert not twin.backbone[0].bn.training
+    assert torch.equal(twin.backbone[0].bn.running_mean,
+                       model.backbone[0].bn.running_mean)
 
 
 def test_bn_layers_replaced_by_sync_bn_are_frozen_again():
     """mmengine's sync_bn builds plain SyncBatchNorm layers after the
-    model is built; refreeze_norm_stats freezes them again."""
+    model is built; the next forward freezes them again, and says so."""
     from mmengine.model import convert_sync_batchnorm
 
     from rcnn_plugin.models.peft import refreeze_norm_stats
@@ -94,10 +115,14 @@ def test_bn_layers_replaced_by_sync_bn_are_frozen_again():
     assert type(bn) is torch.nn.SyncBatchNorm
     model.train()
     assert bn.training  # its statistics would update
-    assert refreeze_norm_stats(model) == ['backbone.0.bn']
+    stats = bn.running_mean.clone()
+    with mock.patch.object(MMLogger, 'get_current_instance') as logger:
+        model(torch.randn(4, 3, 8, 8) * 5 + 3)
+    assert 'frozen again' in logger.return_value.warning.call_args[0][0]
+    assert not bn.training and isinstance(bn, torch.nn.SyncBatchNorm)
+    assert torch.equal(bn.running_mean, stats)
     model.train()
-    assert not model.backbone[0].bn.training
-    assert isinstance(model.backbone[0].bn, torch.nn.SyncBatchNorm)
+    assert not bn.training
     unfreeze_norm_stats(model)
     assert refreeze_norm_stats(model) == []
 
