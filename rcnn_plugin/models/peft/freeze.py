@@ -154,8 +154,6 @@ def freeze_norm_stats(model: nn.Module,
             module.__class__ = _frozen_stats_class(type(module))
         module.eval()
         frozen.append(name)
-    # Kept on the model (a plain attribute: no state-dict key) for
-    # refreeze_norm_stats, after something replaced the layers.
     # Kept on the model (a plain attribute: no state-dict key): a forward
     # pre-hook freezes again the layers that something replaced since.
     model._frozen_norm_stats = sorted(
