@@ -126,6 +126,8 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
                                      'test_evaluator', 'test_cfg')}
     text = json.dumps(Config(dict(parts)).to_dict(), sort_keys=True,
                       default=str)
+    if not osp.isfile(checkpoint):  # file_sha256 would say 'missing'
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     return dict(config_sha256=hashlib.sha256(text.encode()).hexdigest(),
                 checkpoint_sha256=file_sha256(checkpoint), seed=seed,
                 max_images=max_images, per_class=per_class)
