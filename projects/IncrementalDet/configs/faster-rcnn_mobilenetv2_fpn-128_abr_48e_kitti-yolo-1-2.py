@@ -1,9 +1,10 @@
 # ABR box replay (Liu et al. ICCV 2023, "Augmented Box Replay") on plain
 # fine-tuning: vehicle crops of the previous step's memory are mixed up with
 # or pasted into the new-class training images, labelled vehicle (label 0,
-# the student's order). No distillation, so the row measures the replay
-# alone (ILOD's on top: --cfg-options model.distill.cls=1.0
-# model.distill.reg=1.0).
+# the student's order). No other loss, so the row measures the replay
+# alone. ABR itself also trains MMA-style inclusive classification and
+# distillation (the `mma` config's terms) and an Attentive RoI
+# Distillation, which this project does not implement.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_fine-tuning_48e_kitti-yolo-1-2.py'
 
 custom_imports = dict(

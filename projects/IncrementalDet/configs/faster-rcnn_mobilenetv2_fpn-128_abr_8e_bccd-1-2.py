@@ -1,8 +1,9 @@
 # ABR box replay (Liu et al. ICCV 2023, "Augmented Box Replay") on plain
 # fine-tuning: RBC crops of the previous step's memory are mixed up with or
-# pasted into the new-class training images, labelled RBC. No distillation,
-# so the row measures the replay alone (ILOD's on top: --cfg-options
-# model.distill.cls=1.0 model.distill.reg=1.0).
+# pasted into the new-class training images, labelled RBC. No other loss,
+# so the row measures the replay alone. ABR itself also trains MMA-style
+# inclusive classification and distillation (the `mma` config's terms) and
+# an Attentive RoI Distillation, which this project does not implement.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_fine-tuning_8e_bccd-1-2.py'
 
 custom_imports = dict(

@@ -10,9 +10,10 @@ boxes instead of old images, in two ways, both here (``modes``):
   a separate 2x2 image of four crops; this in-image paste keeps the new
   image and its labels, as the issue asked.
 
-In both, a place is accepted only if it covers no ground-truth box (nor an
-already replayed one) by more than ``max_overlap`` of that box's area;
-after ``max_tries`` refused places the crop is skipped. Unlike ABR, a crop
+In both, a place is accepted only if, for every ground-truth box (and
+already replayed one), neither the box's area nor the crop's lies inside
+the other by more than ``max_overlap`` (ABR's two-sided test); after
+``max_tries`` refused places the crop is skipped. Unlike ABR, a crop
 keeps its stored size (shrunk only when larger than the image): the memory
 comes from the same kind of images, at the scale the pipeline loads.
 
@@ -63,7 +64,8 @@ class BoxReplay(BaseTransform):
             drawn). Defaults to 2 (ABR's).
         mixup_beta (tuple[float, float]): Beta parameters of the image's
             weight ``lam`` in mixup. Defaults to (2.0, 5.0).
-        max_overlap (float): Most of a box's area that a crop may cover.
+        max_overlap (float): Most of a box's area that a crop may cover,
+            and most of the crop's area that may lie on one box.
             Defaults to 0.3.
         max_tries (int): Places tried per crop. Defaults to 10.
         seed (int, optional): Own generator's seed. Defaults to None.
@@ -179,7 +181,13 @@ class BoxReplay(BaseTransform):
 
 
 def _covered(boxes: np.ndarray, rect: Tuple[int, int, int, int]) -> float:
-    """Largest fraction of a box's area inside ``rect``; 0 if no box.
+    """Largest overlap fraction between ``rect`` and a box; 0 if no box.
+
+    For each box, the larger of the fraction of its area inside ``rect``
+    and the fraction of ``rect``'s area inside it (ABR's
+    ``compute_overlap`` refuses a place when either is too large), so a
+    small crop lying on a large box is refused as well as a large crop
+    hiding a small box.
 
     Args:
         boxes (np.ndarray): ``(N, 4)`` boxes, N may be 0.
@@ -195,4 +203,8 @@ def _covered(boxes: np.ndarray, rect: Tuple[int, int, int, int]) -> float:
     ih = (np.minimum(boxes[:, 3], rect[3]) -
           np.maximum(boxes[:, 1], rect[1])).clip(min=0)
     area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-    return float((iw * ih / np.maximum(area, 1e-6)).max())
+    rect_area = (rect[2] - rect[0]) * (rect[3] - rect[1])
+    inter = iw * ih
+    return float(
+        np.maximum(inter / np.maximum(area, 1e-6),
+                   inter / max(rect_area, 1e-6)).max())

@@ -24,6 +24,7 @@ from projects.IncrementalDet.incremental_det.replay_memory import (
 )
 from projects.IncrementalDet.incremental_det.replay_transform import (
     BoxReplay,
+    _covered,
 )
 
 CLASSES = ('RBC', 'WBC', 'Platelets')
@@ -341,3 +342,29 @@ def test_a_class_without_crops_is_warned_about(tmp_path, smears,
     logged.clear()
     build_replay_memory(smears, str(tmp_path / 'n'), budget=1)
     assert not [m for m, kw in logged if kw.get('level') == logging.WARNING]
+
+
+def test_overlap_is_refused_from_either_side():
+    # ABR's compute_overlap: a small crop lying on a large box is refused
+    # as well as a large crop hiding a small box
+    big = np.array([[0, 0, 100, 100]], np.float32)
+    assert _covered(big, (10, 10, 20, 20)) == pytest.approx(1.0)
+    small = np.array([[10, 10, 20, 20]], np.float32)
+    assert _covered(small, (0, 0, 100, 100)) == pytest.approx(1.0)
+    assert _covered(big, (90, 90, 110, 110)) == pytest.approx(0.25)
+    assert _covered(np.zeros((0, 4), np.float32), (0, 0, 5, 5)) == 0.0
+
+
+def test_replayed_crop_does_not_sit_on_a_large_box(memory_dir):
+    # a new-class box over the left 60 % of the image: with a one-sided
+    # test an 18x15 crop (9 % of the box) could lie anywhere inside it
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, modes=('paste', ),
+                       prob=1.0, max_crops=3, max_overlap=0.3, seed=0)
+    added = []
+    for _ in range(10):
+        out = replay(_loaded([[0, 0, 48, 64]], [3]))
+        added += list(out['gt_bboxes'].numpy()[1:])
+    assert len(added) >= 5
+    for x1, y1, x2, y2 in added:
+        inside = max(0., min(x2, 48) - x1) * (y2 - y1)
+        assert inside / ((x2 - x1) * (y2 - y1)) <= 0.3
