@@ -357,7 +357,7 @@ def test_overlap_is_refused_from_either_side():
 
 def test_replayed_crop_does_not_sit_on_a_large_box(memory_dir):
     # a new-class box over the left 60 % of the image: with a one-sided
-    # test an 18x15 crop (9 % of the box) could lie anywhere inside it
+    # test an 18x16 crop (9 % of the box) could lie anywhere inside it
     replay = BoxReplay(memory_dir, old_classes=CLASSES, modes=('paste', ),
                        prob=1.0, max_crops=3, max_overlap=0.3, seed=0)
     added = []
