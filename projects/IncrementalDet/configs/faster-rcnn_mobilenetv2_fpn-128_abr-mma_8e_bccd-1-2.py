@@ -1,6 +1,6 @@
 # ABR as published (Liu et al. ICCV 2023: box replay with inclusive
 # classification and distillation, `--uce --dist_type id`), less its
-# Attentive RoI Distillation, which this project does not implement: the
+# Attentive RoI Distillation (the abr-ard config adds it): the
 # abr config's replay plus the mma config's terms (MMA's unbiased
 # classification and distillation, ILOD's box-delta distillation). A
 # replayed RBC box is a labelled RBC, so its RoIs get plain cross-entropy.

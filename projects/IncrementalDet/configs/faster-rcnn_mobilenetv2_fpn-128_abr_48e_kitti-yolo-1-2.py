@@ -4,7 +4,7 @@
 # the student's order). No other loss, so the row measures the replay
 # alone. ABR itself also trains MMA-style inclusive classification and
 # distillation (the `mma` config's terms) and an Attentive RoI
-# Distillation, which this project does not implement.
+# Distillation (`distill.ard`; the BCCD abr-ard config is ABR in full).
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_fine-tuning_48e_kitti-yolo-1-2.py'
 
 custom_imports = dict(

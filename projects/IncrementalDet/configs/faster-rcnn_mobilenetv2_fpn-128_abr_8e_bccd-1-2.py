@@ -3,7 +3,7 @@
 # pasted into the new-class training images, labelled RBC. No other loss,
 # so the row measures the replay alone. ABR itself also trains MMA-style
 # inclusive classification and distillation (the `mma` config's terms) and
-# an Attentive RoI Distillation, which this project does not implement.
+# an Attentive RoI Distillation: the abr-mma and abr-ard configs.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_fine-tuning_8e_bccd-1-2.py'
 
 custom_imports = dict(

@@ -8,9 +8,11 @@ from .incremental_mask_rcnn import (
 from .incremental_rcnn import IncrementalFasterRCNN
 from .losses import (
     UnbiasedCrossEntropyLoss,
+    attentive_roi_distill,
     box_delta_distill,
     feature_distill,
     ilod_logit_distill,
+    roi_attention,
     rpn_distill,
     unbiased_cross_entropy,
     unbiased_logit_distill,
@@ -31,6 +33,7 @@ __all__ = [
     'ReplayMemoryHook',
     'UnbiasedCrossEntropyLoss',
     'add_pseudo_labels',
+    'attentive_roi_distill',
     'box_delta_distill',
     'build_replay_memory',
     'build_teacher',
@@ -42,6 +45,7 @@ __all__ = [
     'load_teacher',
     'mask_logit_distill',
     'paste_masks',
+    'roi_attention',
     'rpn_distill',
     'unbiased_cross_entropy',
     'unbiased_logit_distill',

@@ -23,6 +23,7 @@ from .losses import (
     FEAT_MODES,
     RPN_MODES,
     UnbiasedCrossEntropyLoss,
+    attentive_roi_distill,
     box_delta_distill,
     feature_distill,
     ilod_logit_distill,
@@ -33,9 +34,9 @@ from .pseudo_labels import add_pseudo_labels, filter_pseudo_labels
 from .teacher import build_teacher, check_class_split, load_teacher
 
 DISTILL_DEFAULTS = dict(
-    cls=0.0, reg=0.0, rpn=0.0, feat=0.0, cls_mode='l2',
-    rpn_mode='levels', feat_mode='filtered', num_candidates=128,
-    num_rois=64)
+    cls=0.0, reg=0.0, rpn=0.0, feat=0.0, ard=0.0, cls_mode='l2',
+    rpn_mode='levels', feat_mode='filtered', ard_gamma=1.0,
+    num_candidates=128, num_rois=64)
 
 
 @MODELS.register_module()
@@ -53,7 +54,10 @@ class IncrementalFasterRCNN(TwoStageDetector):
     - ``loss_distill_rpn``: Faster ILOD's filtered RPN distillation
       (``rpn_mode``, see :func:`rpn_distill`);
     - ``loss_distill_feat``: L1 on mean-centred FPN features
-      (``feat_mode``, see :func:`feature_distill`).
+      (``feat_mode``, see :func:`feature_distill`);
+    - ``loss_distill_ard``: ABR's attentive RoI distillation of the RoI
+      features on the same RoIs as ``loss_distill_cls`` (``ard_gamma``,
+      see :func:`attentive_roi_distill`).
 
     MMA's unbiased classification is the box head's ``loss_cls``
     (``UnbiasedCrossEntropyLoss``). ``pseudo_label`` adds the teacher's
@@ -78,9 +82,9 @@ class IncrementalFasterRCNN(TwoStageDetector):
         allow_random_teacher (bool): Allow ``teacher_ckpt=None`` (a
             randomly initialised teacher; for tests). Defaults to False.
         distill (dict, optional): Weights ``cls``, ``reg``, ``rpn``,
-            ``feat``, and ``cls_mode``, ``rpn_mode``, ``feat_mode``,
-            ``num_candidates``, ``num_rois`` (see ``DISTILL_DEFAULTS``).
-            Defaults to None (all off).
+            ``feat``, ``ard``; ``cls_mode``, ``rpn_mode``, ``feat_mode``,
+            ``ard_gamma``, ``num_candidates``, ``num_rois`` (see
+            ``DISTILL_DEFAULTS``). Defaults to None (all off).
         pseudo_label (dict, optional): ``score_thr`` and ``iou_thr`` of
             :func:`filter_pseudo_labels`; None for no pseudo-labels.
             Defaults to None.
@@ -93,8 +97,8 @@ class IncrementalFasterRCNN(TwoStageDetector):
     distill_defaults = DISTILL_DEFAULTS
     # Weights in ``distill`` (the rest are options), and those of losses
     # on the teacher's RoIs (they share the RoI sampling).
-    loss_weights = ('cls', 'reg', 'rpn', 'feat')
-    roi_loss_weights = ('cls', 'reg')
+    loss_weights = ('cls', 'reg', 'rpn', 'feat', 'ard')
+    roi_loss_weights = ('cls', 'reg', 'ard')
 
     def __init__(self,
                  backbone: ConfigType,
@@ -300,6 +304,8 @@ class IncrementalFasterRCNN(TwoStageDetector):
         if len(rois):
             res = teacher.roi_head._bbox_forward(feats, rois)
             out.update(cls=res['cls_score'], reg=res['bbox_pred'])
+            if self.distill['ard'] > 0:  # (R, D, 7, 7): kept only if used
+                out['roi_feats'] = res['bbox_feats']
         return out
 
     def _with_pseudo_labels(self, teacher: TwoStageDetector, out: dict,
@@ -370,7 +376,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
         w = self.distill
         zero = feats[0].sum() * 0
         losses = {}
-        if w['cls'] <= 0 and w['reg'] <= 0:
+        if all(w[k] <= 0 for k in ('cls', 'reg', 'ard')):
             return losses
         if idx is None:
             s_cls = s_reg = t_cls = t_reg = None
@@ -378,6 +384,11 @@ class IncrementalFasterRCNN(TwoStageDetector):
             res = self.roi_head._bbox_forward(feats, out['rois'][idx])
             s_cls, s_reg = res['cls_score'], res['bbox_pred']
             t_cls, t_reg = out['cls'][idx], out['reg'][idx]
+        if w['ard'] > 0:
+            losses['loss_distill_ard'] = zero if s_cls is None else \
+                w['ard'] * attentive_roi_distill(
+                    res['bbox_feats'], out['roi_feats'][idx],
+                    gamma=w['ard_gamma'])
         if w['cls'] > 0:
             fn = (unbiased_logit_distill if w['cls_mode'] == 'unbiased'
                   else ilod_logit_distill)

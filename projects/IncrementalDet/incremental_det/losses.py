@@ -204,6 +204,52 @@ def feature_distill(student: Sequence[Tensor],
     return torch.stack(losses).mean()
 
 
+def roi_attention(feats: Tensor) -> Tensor:
+    """ABR's spatial attention of RoI features: the channel mean of the
+    squared activations, softmax over the ``P = H * W`` positions, times
+    ``P`` (so a uniform map is all ones).
+
+    Args:
+        feats (Tensor): RoI features ``(R, D, H, W)``.
+
+    Returns:
+        Tensor: ``(R, H * W)``.
+    """
+    energy = feats.abs().pow(2).mean(dim=1).flatten(1)
+    return energy.shape[1] * energy.softmax(dim=1)
+
+
+def attentive_roi_distill(student: Tensor, teacher: Tensor,
+                          gamma: float = 1.0) -> Tensor:
+    """ABR's Attentive RoI Distillation (ARD, Liu et al. ICCV 2023).
+
+    Mean squared error of the RoI features, each position weighted by the
+    square root of the teacher's attention (:func:`roi_attention`), plus
+    ``gamma`` times the L1 between the two attention maps. As in ABR's
+    ``calculate_attentive_roi_feature_distillation``.
+
+    Args:
+        student (Tensor): Student RoI features ``(R, D, H, W)`` on the
+            teacher's RoIs.
+        teacher (Tensor): Teacher RoI features on the same RoIs.
+        gamma (float): Weight of the attention term. Defaults to 1.0.
+
+    Returns:
+        Tensor: Scalar; 0 when there are no RoIs.
+    """
+    if student.numel() == 0:
+        return student.sum() * 0
+    if student.shape != teacher.shape:
+        raise ValueError(f'attentive_roi_distill: student RoI features '
+                         f'{tuple(student.shape)} and teacher\'s '
+                         f'{tuple(teacher.shape)} differ')
+    att_t = roi_attention(teacher)
+    att_s = roi_attention(student)
+    weight = att_t.sqrt().view(len(teacher), 1, *teacher.shape[2:])
+    feat = F.mse_loss(student * weight, teacher * weight)
+    return feat + gamma * F.l1_loss(att_s, att_t)
+
+
 @MODELS.register_module()
 class UnbiasedCrossEntropyLoss(nn.Module):
     """MMA's unbiased classification as a box head's ``loss_cls``.

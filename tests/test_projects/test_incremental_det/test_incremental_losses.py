@@ -6,9 +6,11 @@ from mmdet.models.losses import CrossEntropyLoss
 
 from projects.IncrementalDet.incremental_det import (
     UnbiasedCrossEntropyLoss,
+    attentive_roi_distill,
     box_delta_distill,
     feature_distill,
     ilod_logit_distill,
+    roi_attention,
     rpn_distill,
     unbiased_cross_entropy,
     unbiased_logit_distill,
@@ -151,3 +153,48 @@ def test_single_class_unbiased_ce():
     logits = torch.tensor([[1.0, 1.0]])
     loss = unbiased_cross_entropy(logits, torch.tensor([1]), num_old=1)
     assert loss.abs() < 1e-6
+
+
+def test_roi_attention_golden_case():
+    assert torch.equal(roi_attention(torch.ones(2, 3, 4, 4)),
+                       torch.ones(2, 16))
+    # Channel means of squares 0 and ln 2: softmax 1/3, 2/3, times P = 2.
+    feats = torch.tensor([[[[0.0, 1.0]], [[0.0, -1.0]]]]) * \
+        torch.tensor(2.0).log().sqrt()
+    assert torch.allclose(roi_attention(feats),
+                          torch.tensor([[2 / 3, 4 / 3]]))
+
+
+def _abr_reference(f_teacher, f_student, gamma):
+    """ABR's calculate_attentive_roi_feature_distillation, as released
+    (its 'source' is the old model, 'target' the new one)."""
+    def activation_at(f_map):
+        n, _, h, w = f_map.shape
+        fea = f_map.abs().pow(2).mean(axis=1, keepdim=True)
+        return (h * w * F.softmax(fea.view(n, -1), dim=1)).view(n, h, w)
+    s_t, s_s = activation_at(f_teacher), activation_at(f_student)
+    weight = s_t.unsqueeze(1).sqrt()
+    afd = torch.nn.MSELoss()(f_teacher * weight, f_student * weight)
+    return afd + gamma * torch.nn.L1Loss()(s_s, s_t)
+
+
+def test_attentive_roi_distill_matches_abr_and_trains_the_student():
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(5, 8, 7, 7, generator=gen)
+    student = torch.randn(5, 8, 7, 7, generator=gen).requires_grad_()
+    loss = attentive_roi_distill(student, teacher, gamma=5.0)
+    assert torch.allclose(loss, _abr_reference(teacher, student, 5.0))
+    assert loss > 0
+    loss.backward()
+    assert student.grad.abs().sum() > 0
+    assert attentive_roi_distill(teacher, teacher.clone()) == 0
+    # The attention term alone: a rescaled copy has other energies.
+    assert attentive_roi_distill(teacher * 2, teacher, gamma=0) > 0
+
+
+def test_attentive_roi_distill_empty_and_bad_shapes():
+    empty = torch.zeros(0, 8, 7, 7, requires_grad=True)
+    loss = attentive_roi_distill(empty, torch.zeros(0, 8, 7, 7))
+    assert loss == 0 and loss.requires_grad
+    with pytest.raises(ValueError, match=r'\(3, 8, 7, 7\).*\(3, 4, 7, 7\)'):
+        attentive_roi_distill(torch.ones(3, 8, 7, 7), torch.ones(3, 4, 7, 7))

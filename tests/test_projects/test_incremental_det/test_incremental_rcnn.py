@@ -194,3 +194,30 @@ def test_one_old_class_with_a_class_agnostic_regressor():
                 if 'loss' in k and isinstance(v, torch.Tensor))
     assert torch.isfinite(total)
     total.backward()
+
+
+def test_attentive_roi_distillation_in_the_step():
+    """ABR's ARD: zero while the student is the teacher, positive and
+    training the student's neck once they differ, zero with no RoI."""
+    torch.manual_seed(0)
+    det = MODELS.build(_model_cfg(
+        'faster-rcnn_mobilenetv2_fpn-128_abr-ard_8e_bccd-1-2.py'))
+    det.init_weights()
+    assert det.distill['ard'] == 1.0 and det.distill['cls_mode'] == \
+        'unbiased'
+    det.train()
+    data = _inputs(det)
+    assert det(**data, mode='loss')['loss_distill_ard'].item() < 1e-6
+    with torch.no_grad():
+        for p in det.neck.parameters():
+            p.mul_(1.5)
+    loss = det(**data, mode='loss')['loss_distill_ard']
+    assert loss.item() > 1e-4
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in det.neck.parameters())
+    feats = det.extract_feat(data['inputs'])
+    out = {'rois': torch.zeros(0, 5), 'nums': [0, 0], 'feats': feats}
+    zero = det._distill_losses({'feats': feats}, out)
+    assert zero['loss_distill_ard'] == 0
+    assert zero['loss_distill_ard'].requires_grad
