@@ -3,10 +3,12 @@ import os.path as osp
 from typing import Optional
 
 from mmdet.registry import HOOKS
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 
+from .prototypes import prototype_selector
 from .replay_memory import (
     ReplayMemory,
     build_replay_memory,
@@ -49,24 +51,33 @@ class ReplayMemoryHook(Hook):
             Defaults to 0.
         out_name (str): Folder name beside the checkpoints. Defaults to
             'replay_memory'.
+        select (str): ``'random'`` (seeded uniform) or ``'mean'`` (ABR's
+            prototype boxes under the trained model, with the config's
+            test pipeline; see :mod:`.prototypes`) for the new classes.
+            Defaults to 'random'.
     """
 
     priority = 'LOWEST'  # after CheckpointHook has set its out_dir
 
     def __init__(self, memory: Optional[str] = None, budget: int = 50,
                  margin: float = 0.1, seed: int = 0, min_size: float = 0,
-                 out_name: str = 'replay_memory') -> None:
+                 out_name: str = 'replay_memory',
+                 select: str = 'random') -> None:
         if budget < 1:
             raise ValueError(f'ReplayMemoryHook budget must be >= 1, got '
                              f'{budget}')
         if margin < 0:
             raise ValueError(f'ReplayMemoryHook margin must be >= 0, got '
                              f'{margin}')
+        if select not in ('random', 'mean'):
+            raise ValueError("ReplayMemoryHook select must be 'random' or "
+                             f"'mean', got {select!r}")
         if not out_name or osp.basename(out_name) != out_name:
             raise ValueError(f'out_name is a folder name, got {out_name!r}')
         self.memory_path = memory
         self.budget, self.margin, self.seed = budget, margin, seed
         self.min_size, self.out_name = min_size, out_name
+        self.select = select
         self.memory: Optional[ReplayMemory] = None
         self.out_dir: Optional[str] = None
 
@@ -114,9 +125,14 @@ class ReplayMemoryHook(Hook):
             return
         if self.out_dir is None:  # before_train did not run
             self.out_dir = self._out_dir(runner)
+        select = None
+        if self.select == 'mean':
+            select = prototype_selector(
+                runner.model, get_test_pipeline_cfg(runner.cfg))
         memory = build_replay_memory(
             runner.train_dataloader.dataset, self.out_dir, self.budget,
-            self.margin, self.seed, self.min_size, old_memory=self.memory)
+            self.margin, self.seed, self.min_size, old_memory=self.memory,
+            select=select)
         print_log(f'ReplayMemoryHook: the next step replays '
                   f'{memory.index_file} (classes {list(memory.classes)})',
                   logger='current')

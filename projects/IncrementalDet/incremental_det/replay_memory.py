@@ -19,10 +19,9 @@ in absolute pixels. Crops are PNG (lossless), BGR as mmcv reads them.
 
 Selection: a fixed budget of crops per class, chosen by a seeded uniform
 sample of the class's labelled boxes (``numpy.random.default_rng((seed,
-label))``: a class's choice does not depend on the other classes). ABR's
-own default picks "prototypical" boxes, those whose RoI features are
-nearest the class mean under the trained detector; that needs the
-detector's features and is not done here.
+label))``: a class's choice does not depend on the other classes), or
+ABR's own default, the "prototype" boxes whose RoI features are nearest
+the class mean under the trained detector (:mod:`.prototypes`).
 """
 import json
 import logging
@@ -30,7 +29,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import mmcv
 import numpy as np
@@ -67,12 +66,15 @@ class ReplayMemory:
         seed (int): Seed of the selection.
         min_size (float): Boxes with a side below this (pixels) were not
             kept. Defaults to 0.
+        selection (str): How the crops were chosen. Defaults to
+            ``SELECTION`` (seeded uniform).
     """
 
     def __init__(self, root: str, classes: Sequence[str], crops: List[dict],
                  budget: int, margin: float, seed: int,
-                 min_size: float = 0) -> None:
+                 min_size: float = 0, selection: str = SELECTION) -> None:
         self.root = root
+        self.selection = selection
         self.classes = tuple(classes)
         self.crops = list(crops)
         self.budget, self.margin, self.seed = budget, margin, seed
@@ -124,7 +126,7 @@ class ReplayMemory:
         """
         index = dict(format=FORMAT, version=1, classes=list(self.classes),
                      budget=self.budget, margin=self.margin, seed=self.seed,
-                     min_size=self.min_size, selection=SELECTION,
+                     min_size=self.min_size, selection=self.selection,
                      counts=self.counts(), crops=self.crops)
         with open(self.index_file, 'w') as f:
             json.dump(index, f, indent=1)
@@ -180,7 +182,8 @@ def load_replay_memory(path: str,
                              f'{mem_classes}')
     return ReplayMemory(osp.dirname(osp.abspath(index_file)), mem_classes,
                         index['crops'], index['budget'], index['margin'],
-                        index['seed'], index.get('min_size', 0))
+                        index['seed'], index.get('min_size', 0),
+                        index.get('selection', SELECTION))
 
 
 def select_per_class(labels: Sequence[int], num_classes: int, budget: int,
@@ -258,8 +261,8 @@ def _file_name(i: int, name: str) -> str:
 def build_replay_memory(dataset, out_dir: str, budget: int,
                         margin: float = 0.1, seed: int = 0,
                         min_size: float = 0,
-                        old_memory: Optional[ReplayMemory] = None
-                        ) -> ReplayMemory:
+                        old_memory: Optional[ReplayMemory] = None,
+                        select: Optional[Callable] = None) -> ReplayMemory:
     """Write the memory of a dataset's classes, after an old memory's.
 
     The classes of the new memory are the dataset's
@@ -280,6 +283,11 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
             Defaults to 0.
         old_memory (ReplayMemory, optional): The previous step's memory.
             Defaults to None.
+        select (Callable, optional): ``select(boxes, num_classes, budget)``
+            to the kept indices, with a ``description``, e.g.
+            :func:`.prototypes.prototype_selector` (ABR's prototypes).
+            The old memory's crops are re-sampled uniformly in any case.
+            Defaults to None (seeded uniform).
 
     Returns:
         ReplayMemory: The written memory.
@@ -311,8 +319,12 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
                             osp.join(out_dir, entry['file']))
             crops.append(entry)
     boxes = collect_boxes(dataset, range(first, len(classes)), min_size)
-    chosen = [boxes[i] for i in select_per_class(
-        [b['label'] for b in boxes], len(classes), budget, seed)]
+    if select is None:
+        keep = select_per_class([b['label'] for b in boxes], len(classes),
+                                budget, seed)
+    else:
+        keep = select(boxes, len(classes), budget)
+    chosen = [boxes[i] for i in keep]
     for source in sorted({b['source'] for b in chosen}):
         img = mmcv.imread(source, channel_order='bgr')
         for b in (b for b in chosen if b['source'] == source):
@@ -325,8 +337,9 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
                      'box': b['box'], 'box_in_crop': inner}
             mmcv.imwrite(patch, osp.join(out_dir, entry['file']))
             crops.append(entry)
-    memory = ReplayMemory(osp.abspath(out_dir), classes, crops, budget,
-                          margin, seed, min_size)
+    memory = ReplayMemory(
+        osp.abspath(out_dir), classes, crops, budget, margin, seed, min_size,
+        SELECTION if select is None else select.description)
     memory.save()
     counts = memory.counts()
     print_log(f'replay memory {memory.index_file}: {counts} crops '
