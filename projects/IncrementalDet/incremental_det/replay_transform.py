@@ -1,21 +1,30 @@
-"""ABR box replay: paste old-class crops into a new-class training image.
+"""ABR box replay: old-class crops in (or instead of) a new-class image.
 
 Liu et al., ICCV 2023 ("Augmented Box Replay") replay stored old-class
-boxes instead of old images, in two ways, both here (``modes``):
+boxes instead of old images, in two ways (``modes``), plus an in-image
+paste:
 
 - ``'mixup'``: a crop is blended onto the image at a random place,
   ``img = lam * img + (1 - lam) * crop`` with ``lam ~ Beta(2, 5)`` (ABR's
   ratio: the crop dominates, the image shows through);
-- ``'paste'``: a crop is pasted as it is (opaque). ABR's mosaic mode builds
-  a separate 2x2 image of four crops; this in-image paste keeps the new
-  image and its labels, as the issue asked.
+- ``'mosaic'``: ABR's box mosaic. The image is replaced by a square
+  canvas (side the mean of its height and width, grey 114) holding four
+  crops around a centre drawn in the middle fifth, one per quadrant, each
+  touching the centre and cut at the canvas edge; the labels are the four
+  crops' (the new image and its boxes are not used for this sample). A
+  crop whose mean side is outside 0.2 to 0.7 of the image's is rescaled
+  to 0.4 to 0.6 of it, as ABR does; boxes left 2 pixels wide or less are
+  dropped;
+- ``'paste'``: a crop is pasted into the image as it is (opaque), keeping
+  the new image and its labels.
 
-In both, a place is accepted only if, for every ground-truth box (and
-already replayed one), neither the box's area nor the crop's lies inside
-the other by more than ``max_overlap`` (ABR's two-sided test); after
-``max_tries`` refused places the crop is skipped. Unlike ABR, a crop
-keeps its stored size (shrunk only when larger than the image): the memory
-comes from the same kind of images, at the scale the pipeline loads.
+In ``'mixup'`` and ``'paste'``, a place is accepted only if, for every
+ground-truth box (and already replayed one), neither the box's area nor
+the crop's lies inside the other by more than ``max_overlap`` (ABR's
+two-sided test); after ``max_tries`` refused places the crop is skipped.
+Unlike ABR, a crop keeps its stored size there (shrunk only when larger
+than the image): the memory comes from the same kind of images, at the
+scale the pipeline loads.
 
 Boxes are ``(x1, y1, x2, y2)`` in absolute pixels of the loaded image.
 """
@@ -30,7 +39,8 @@ from mmengine.logging import print_log
 
 from .replay_memory import load_replay_memory
 
-MODES = ('mixup', 'paste')
+MODES = ('mixup', 'mosaic', 'paste')
+MOSAIC_FILL = 114  # ABR's canvas grey
 
 
 @TRANSFORMS.register_module()
@@ -57,8 +67,9 @@ class BoxReplay(BaseTransform):
         memory (str): The replay memory folder (or its ``index.json``).
         old_classes (Sequence[str]): The step's old classes; the memory
             must have exactly these, in this order.
-        modes (Sequence[str]): Among ``'mixup'`` and ``'paste'``; one is
-            drawn per image. Defaults to ('mixup', 'paste').
+        modes (Sequence[str]): Among ``'mixup'``, ``'mosaic'`` and
+            ``'paste'``; one is drawn per image (ABR: mixup and mosaic).
+            Defaults to ('mixup', 'paste').
         prob (float): Chance an image gets replayed boxes. Defaults to 0.5.
         max_crops (int): Most crops per image (1 to ``max_crops`` are
             drawn). Defaults to 2 (ABR's).
@@ -74,7 +85,7 @@ class BoxReplay(BaseTransform):
     def __init__(self,
                  memory: str,
                  old_classes: Sequence[str],
-                 modes: Sequence[str] = MODES,
+                 modes: Sequence[str] = ('mixup', 'paste'),
                  prob: float = 0.5,
                  max_crops: int = 2,
                  mixup_beta: Tuple[float, float] = (2.0, 5.0),
@@ -118,6 +129,8 @@ class BoxReplay(BaseTransform):
         if not len(self.memory) or rng.rand() >= self.prob:
             return results
         mode = self.modes[rng.randint(len(self.modes))]
+        if mode == 'mosaic':
+            return self._mosaic(results, rng)
         img = results['img'].copy()
         gt = results['gt_bboxes']
         raw = gt.numpy() if isinstance(gt, BaseBoxes) else np.asarray(gt)
@@ -141,6 +154,51 @@ class BoxReplay(BaseTransform):
             [results['gt_bboxes_labels'], labels]).astype(np.int64)
         results['gt_ignore_flags'] = np.concatenate(
             [results['gt_ignore_flags'], np.zeros(len(added), bool)])
+        return results
+
+    def _mosaic(self, results: dict, rng) -> dict:
+        """Replace the image by ABR's mosaic of four crops."""
+        h, w = results['img'].shape[:2]
+        side = int((h + w) / 2)
+        canvas = np.full((side, side, 3), MOSAIC_FILL, results['img'].dtype)
+        xc = int(rng.uniform(0.4 * side, 0.6 * side))
+        yc = int(rng.uniform(0.4 * side, 0.6 * side))
+        boxes, labels = [], []
+        # top-right, bottom-left, bottom-right, top-left (ABR's order)
+        for right, down in ((1, 0), (0, 1), (1, 1), (0, 0)):
+            k = rng.randint(len(self.memory))
+            crop = self.memory.read(k)
+            inner = np.array(self.memory.crops[k]['box_in_crop'], np.float32)
+            mean_side = (crop.shape[0] + crop.shape[1]) / 2
+            if not 0.2 * side <= mean_side <= 0.7 * side:
+                scale = rng.uniform(0.4 * side, 0.6 * side) / mean_side
+                old_h, old_w = crop.shape[:2]
+                crop = mmcv.imrescale(crop, scale)
+                sx, sy = crop.shape[1] / old_w, crop.shape[0] / old_h
+                inner = inner * np.array([sx, sy, sx, sy], np.float32)
+            ch, cw = crop.shape[:2]
+            x1, x2 = (xc, min(xc + cw, side)) if right else (max(xc - cw, 0),
+                                                             xc)
+            y1, y2 = (yc, min(yc + ch, side)) if down else (max(yc - ch, 0),
+                                                            yc)
+            bx = 0 if right else cw - (x2 - x1)  # the crop's kept part
+            by = 0 if down else ch - (y2 - y1)
+            canvas[y1:y2, x1:x2] = crop[by:by + y2 - y1, bx:bx + x2 - x1]
+            box = inner + np.array([x1 - bx, y1 - by] * 2, np.float32)
+            box = np.clip(box, [x1, y1, x1, y1], [x2, y2, x2, y2])
+            if min(box[2] - box[0], box[3] - box[1]) > 2:
+                boxes.append(box)
+                labels.append(self.memory.crops[k]['label'])
+        if not boxes:
+            return results
+        gt = results['gt_bboxes']
+        boxes = np.stack(boxes).astype(np.float32)
+        results['img'] = canvas
+        results['img_shape'] = canvas.shape[:2]
+        results['gt_bboxes'] = (type(gt)(boxes)
+                                if isinstance(gt, BaseBoxes) else boxes)
+        results['gt_bboxes_labels'] = np.asarray(labels, np.int64)
+        results['gt_ignore_flags'] = np.zeros(len(boxes), bool)
         return results
 
     def _place(self, img: np.ndarray, k: int, taken: np.ndarray, mode: str,

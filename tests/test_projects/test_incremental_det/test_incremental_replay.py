@@ -230,7 +230,7 @@ def test_replay_is_reproducible_with_a_seed(memory_dir):
 
 def test_replay_bad_arguments(memory_dir):
     with pytest.raises(ValueError, match='modes'):
-        BoxReplay(memory_dir, old_classes=CLASSES, modes=('mosaic', ))
+        BoxReplay(memory_dir, old_classes=CLASSES, modes=('tile', ))
     with pytest.raises(ValueError, match='prob'):
         BoxReplay(memory_dir, old_classes=CLASSES, prob=2)
     replay = BoxReplay(memory_dir, old_classes=CLASSES, prob=1.0)
@@ -368,3 +368,53 @@ def test_replayed_crop_does_not_sit_on_a_large_box(memory_dir):
     for x1, y1, x2, y2 in added:
         inside = max(0., min(x2, 48) - x1) * (y2 - y1)
         assert inside / ((x2 - x1) * (y2 - y1)) <= 0.3
+
+
+def test_mosaic_replaces_the_image_by_four_old_class_crops(memory_dir):
+    """ABR's mosaic: a square grey canvas, side the mean of the image's
+    sides, four crops around the centre, the crops' labels only."""
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, modes=('mosaic', ),
+                       prob=1.0, seed=0)
+    out = replay(_loaded([[30, 20, 70, 50]], [3]))
+    side = (64 + 80) // 2
+    assert out['img'].shape == (side, side, 3)
+    assert tuple(out['img_shape']) == (side, side)
+    boxes, labels = out['gt_bboxes'].numpy(), out['gt_bboxes_labels']
+    assert isinstance(out['gt_bboxes'], HorizontalBoxes)
+    assert len(boxes) == 4 and set(labels) <= {0, 1, 2}  # no label 3
+    assert not out['gt_ignore_flags'].any() and len(out['gt_ignore_flags'])
+    assert (boxes >= 0).all() and (boxes <= side).all()
+    assert ((boxes[:, 2:] - boxes[:, :2]) > 2).all()
+    assert (out['img'] == 114).all(axis=2).any()  # the grey canvas
+    # crops of 16 px mean side on a 72 px canvas are kept at their size,
+    # and each box holds the pixels of a stored crop's box
+    memory = replay.memory
+    crops = [(memory.read(i), memory.crops[i]['box_in_crop'])
+             for i in range(len(memory))]
+    for (x1, y1, x2, y2), label in zip(boxes.astype(int), labels):
+        patch = out['img'][y1 + 1:y2 - 1, x1 + 1:x2 - 1]
+        assert any((c[y:y + patch.shape[0], x:x + patch.shape[1]] ==
+                    patch).all() and memory.crops[i]['label'] == label
+                   for i, (c, _) in enumerate(crops)
+                   for y in range(c.shape[0] - patch.shape[0] + 1)
+                   for x in range(c.shape[1] - patch.shape[1] + 1))
+    # seeded: the same canvas again; an image without ground truth too
+    again = BoxReplay(memory_dir, old_classes=CLASSES, modes=('mosaic', ),
+                      prob=1.0, seed=0)(_loaded([[30, 20, 70, 50]], [3]))
+    assert (again['img'] == out['img']).all()
+    empty = replay(_loaded([], []))
+    assert len(empty['gt_bboxes']) == 4
+
+
+def test_mosaic_rescales_crops_far_from_the_image_size(memory_dir):
+    """ABR rescales a crop whose mean side is outside 0.2 to 0.7 of the
+    image's to 0.4 to 0.6 of it: 16 px crops on a 400 px image grow to
+    160 to 240 px (the boxes inside them to about 120 or more)."""
+    replay = BoxReplay(memory_dir, old_classes=CLASSES, modes=('mosaic', ),
+                       prob=1.0, seed=3)
+    out = replay(_loaded([[30, 20, 70, 50]], [3], shape=(400, 400)))
+    boxes = out['gt_bboxes'].numpy()
+    sides = (boxes[:, 2:] - boxes[:, :2]).mean(axis=1)
+    assert out['img'].shape == (400, 400, 3)
+    # a crop may be cut at the canvas edge; the largest is not
+    assert sides.max() > 100
