@@ -103,7 +103,8 @@ def roi_feature_maps(model: torch.nn.Module, pipeline_cfg: Sequence[dict],
                 dict(inputs=[packed['inputs']],
                      data_samples=[packed['data_samples']]), False)
             feats = model.extract_feat(data['inputs'])
-            scale = np.asarray(packed['data_samples'].scale_factor)
+            scale = np.asarray(packed['data_samples'].metainfo.get(
+                'scale_factor', (1.0, 1.0)))  # (w, h); none without Resize
             xyxy = np.asarray([boxes[i]['box'] for i in rows]) * np.tile(
                 scale, 2)
             rois = torch.cat([torch.zeros(len(rows), 1),

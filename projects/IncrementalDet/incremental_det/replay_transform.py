@@ -14,7 +14,7 @@ paste:
   crops' (the new image and its boxes are not used for this sample). A
   crop whose mean side is outside 0.2 to 0.7 of the image's is rescaled
   to 0.4 to 0.6 of it, as ABR does; boxes left 2 pixels wide or less are
-  dropped;
+  dropped (if all four are, the sample stays the new image);
 - ``'paste'``: a crop is pasted into the image as it is (opaque), keeping
   the new image and its labels.
 
@@ -172,10 +172,7 @@ class BoxReplay(BaseTransform):
             mean_side = (crop.shape[0] + crop.shape[1]) / 2
             if not 0.2 * side <= mean_side <= 0.7 * side:
                 scale = rng.uniform(0.4 * side, 0.6 * side) / mean_side
-                old_h, old_w = crop.shape[:2]
-                crop = mmcv.imrescale(crop, scale)
-                sx, sy = crop.shape[1] / old_w, crop.shape[0] / old_h
-                inner = inner * np.array([sx, sy, sx, sy], np.float32)
+                crop, inner = _rescaled(crop, inner, scale)
             ch, cw = crop.shape[:2]
             x1, x2 = (xc, min(xc + cw, side)) if right else (max(xc - cw, 0),
                                                              xc)
@@ -209,10 +206,7 @@ class BoxReplay(BaseTransform):
         h, w = img.shape[:2]
         scale = min(1.0, w / crop.shape[1], h / crop.shape[0])
         if scale < 1:  # larger than the image: shrink to fit
-            old_h, old_w = crop.shape[:2]
-            crop = mmcv.imrescale(crop, scale)
-            sx, sy = crop.shape[1] / old_w, crop.shape[0] / old_h
-            inner = inner * np.array([sx, sy, sx, sy], np.float32)
+            crop, inner = _rescaled(crop, inner, scale)
         ch, cw = crop.shape[:2]
         if min(ch, cw, w - cw + 1, h - ch + 1) < 1:
             return None
@@ -236,6 +230,17 @@ class BoxReplay(BaseTransform):
                 f'{self.memory.index_file!r}, modes={self.modes}, '
                 f'prob={self.prob}, max_crops={self.max_crops}, '
                 f'max_overlap={self.max_overlap}, seed={self.seed})')
+
+
+def _rescaled(crop: np.ndarray, inner: np.ndarray,
+              scale: float) -> Tuple[np.ndarray, np.ndarray]:
+    """``crop`` resized by ``scale`` (each side at least 1 pixel) and its
+    box ``inner`` with it."""
+    old_h, old_w = crop.shape[:2]
+    size = (max(1, round(old_w * scale)), max(1, round(old_h * scale)))
+    crop = mmcv.imresize(crop, size)
+    sx, sy = size[0] / old_w, size[1] / old_h
+    return crop, inner * np.array([sx, sy, sx, sy], np.float32)
 
 
 def _covered(boxes: np.ndarray, rect: Tuple[int, int, int, int]) -> float:

@@ -188,7 +188,7 @@ def test_attentive_roi_distill_matches_abr_and_trains_the_student():
     loss.backward()
     assert student.grad.abs().sum() > 0
     assert attentive_roi_distill(teacher, teacher.clone()) == 0
-    # The attention term alone: a rescaled copy has other energies.
+    # The feature term alone (gamma 0): a rescaled copy is not the teacher.
     assert attentive_roi_distill(teacher * 2, teacher, gamma=0) > 0
 
 

@@ -30,18 +30,20 @@ from conftest import REPO
 
 
 def test_select_prototypes_keeps_the_boxes_nearest_the_class_mean():
-    feats = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0],  # class 0
-                      [5.0, 5.0], [0.0, 3.0]])  # class 1
-    labels = [0, 0, 0, 1, 1]
-    # class 0's mean points near (1, 0): the outlier (0, 1) goes; class 1
-    # is within the budget and kept whole
-    assert select_prototypes(feats, labels, 2, budget=2) == [0, 1, 3, 4]
-    # the scale of a map does not matter, only its direction
+    feats = np.array([[0.0, 1.0], [1.0, 0.2], [1.0, 0.0],  # class 0
+                      [1.0, 1.0], [0.0, 3.0], [1.0, 2.0]])  # class 1
+    labels = [0, 0, 0, 1, 1, 1]
+    # class 0's unit mean is (0.85, 0.53): (1, 0.2) is nearest, then
+    # (1, 0), and the first box, (0, 1), goes (a first-k rule keeps it);
+    # class 1's (0.52, 0.86): (1, 2), then (1, 1), then (0, 3)
+    assert select_prototypes(feats, labels, 2, budget=2) == [1, 2, 3, 5]
+    assert select_prototypes(feats, labels, 2, budget=1) == [1, 5]
+    assert select_prototypes(feats, labels, 2, budget=3) == list(range(6))
+    # the scale of a map does not matter, only its direction: a box 100x
+    # larger is still the nearest (a whole-array norm would not say so)
     scaled = feats.copy()
     scaled[1] *= 100
-    assert select_prototypes(scaled, labels, 2, budget=2) == [0, 1, 3, 4]
-    assert select_prototypes(feats, labels, 2, budget=1) in ([0, 3], [1, 3],
-                                                             [0, 4], [1, 4])
+    assert select_prototypes(scaled, labels, 2, budget=1) == [1, 5]
     assert select_prototypes(np.zeros((0, 4)), [], 2, budget=3) == []
     with pytest.raises(ValueError, match='budget'):
         select_prototypes(feats, labels, 2, budget=-1)
@@ -121,6 +123,32 @@ def test_roi_feature_maps_per_box(cells, tiny):
     assert select(boxes, 2, 10) == list(range(8))  # nothing to choose
 
 
+def test_roi_feature_maps_scale_boxes_into_the_resized_image(cells, tiny):
+    """A resize that scales width and height differently (128x96 to
+    200x48): each map is the extractor's output at the box times
+    (w_scale, h_scale), averaged over channels."""
+    cfg, model = tiny
+    model.eval()
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='Resize', scale=(200, 48), keep_ratio=False),
+                dict(type='PackDetInputs', meta_keys=(
+                    'img_id', 'img_shape', 'ori_shape', 'scale_factor'))]
+    path, inst = cells.images[0]
+    boxes = [dict(source=path, box=box, label=label) for label, box in inst]
+    maps = roi_feature_maps(model, pipeline, boxes)
+    img = mmcv.imresize(mmcv.imread(path), (200, 48))
+    inputs = torch.from_numpy(img).permute(2, 0, 1).float()
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=[inputs]), False)
+        feats = model.extract_feat(data['inputs'])
+        xyxy = torch.tensor([b['box'] for b in boxes]) * torch.tensor(
+            [200 / 128, 48 / 96] * 2)
+        rois = torch.cat([torch.zeros(len(boxes), 1), xyxy], 1)
+        extractor = model.roi_head.bbox_roi_extractor
+        want = extractor(feats[:extractor.num_inputs], rois).mean(1)
+    np.testing.assert_allclose(maps, want.flatten(1).numpy(), atol=1e-5)
+
+
 def test_hook_selects_prototypes_with_the_trained_model(tmp_path, cells,
                                                         tiny):
     cfg, model = tiny
@@ -133,6 +161,13 @@ def test_hook_selects_prototypes_with_the_trained_model(tmp_path, cells,
     memory = load_replay_memory(osp.join(runner.work_dir, 'replay_memory'))
     assert memory.selection == SELECTION
     assert memory.counts() == {'RBC': 1, 'WBC': 1}
+    # the RBC kept is the one prototype_selector picks under this model
+    boxes = [dict(source=p, box=box, label=label)
+             for p, inst in cells.images for label, box in inst]
+    want = prototype_selector(model, get_test_pipeline_cfg(cfg))(
+        boxes, 2, 1)
+    assert [c['box'] for c in memory.crops if c['label'] == 0] == [
+        boxes[i]['box'] for i in want if boxes[i]['label'] == 0]
     with pytest.raises(ValueError, match="'random' or 'mean'"):
         ReplayMemoryHook(select='herding')
 

@@ -418,3 +418,26 @@ def test_mosaic_rescales_crops_far_from_the_image_size(memory_dir):
     assert out['img'].shape == (400, 400, 3)
     # a crop may be cut at the canvas edge; the largest is not
     assert sides.max() > 100
+
+
+def test_mosaic_survives_a_thin_crop(tmp_path):
+    """A 1 x 1000 crop, shrunk by ABR's rule to about half, keeps one
+    pixel of height (a resize to 0 pixels would raise in the worker)."""
+    base = _Smears(_images(tmp_path, [[]]))
+    out = str(tmp_path / 'thin')
+    build_replay_memory(base, out, budget=1)
+    mmcv.imwrite(np.full((1, 1000, 3), 200, np.uint8),
+                 osp.join(out, 'crops', '00000_RBC.png'))
+    index = json.load(open(osp.join(out, 'index.json')))
+    index['crops'] = [dict(file='crops/00000_RBC.png', label=0,
+                           **{'class': 'RBC'}, source='x',
+                           box=[0, 0, 1000, 1], box_in_crop=[0, 0, 1000, 1])]
+    json.dump(index, open(osp.join(out, 'index.json'), 'w'))
+    replay = BoxReplay(out, old_classes=CLASSES, modes=('mosaic', ),
+                       prob=1.0, seed=0)
+    results = _loaded([[30, 20, 70, 50]], [3], shape=(400, 600))
+    img = results['img'].copy()
+    out = replay(results)
+    # every box is then 1 pixel high and dropped (ABR drops boxes of 2
+    # pixels or less): the sample stays the new image with its labels
+    assert (out['img'] == img).all() and list(out['gt_bboxes_labels']) == [3]
