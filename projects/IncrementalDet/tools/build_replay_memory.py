@@ -74,7 +74,12 @@ def _load_model(cfg: Config, checkpoint: str, device: str):
     """``cfg.model`` with the weights of ``checkpoint`` (safe loading)."""
     model = MODELS.build(cfg.model)
     state = load_checkpoint_safely(checkpoint, map_location='cpu')
-    model.load_state_dict(state.get('state_dict', state))
+    try:
+        model.load_state_dict(state.get('state_dict', state))
+    except RuntimeError as exc:
+        sys.exit(f'build_replay_memory: {checkpoint} does not fit the '
+                 f"config's model: {str(exc).splitlines()[0]} (give the "
+                 'checkpoint trained with this config)')
     return model.to(device).eval()
 
 

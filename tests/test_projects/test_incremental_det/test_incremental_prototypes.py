@@ -191,3 +191,7 @@ def test_build_tool_select_mean(tmp_path, tiny_config, tiny):
         tool.main([tiny_config, '--out', out, '--select', 'mean'])
     with pytest.raises(SystemExit, match='only used by --select mean'):
         tool.main([tiny_config, '--out', out, '--checkpoint', ckpt])
+    torch.save({'state_dict': {'fc.weight': torch.zeros(1)}}, ckpt)
+    with pytest.raises(SystemExit, match="does not fit the config's model"):
+        tool.main([tiny_config, '--out', out, '--select', 'mean',
+                   '--checkpoint', ckpt])
