@@ -19,6 +19,8 @@ import torch
 from mmengine.dataset import Compose
 from mmengine.model import is_model_wrapper
 
+from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+
 SELECTION = ('mean: per class, the boxes whose channel-mean RoI feature '
              'map (L2-normalised) is nearest the normalised class mean '
              '(ABR\'s prototype box selection)')
@@ -62,14 +64,12 @@ def select_prototypes(features: np.ndarray, labels: Sequence[int],
 
 
 def _inference_pipeline(pipeline_cfg: Sequence[dict]) -> Compose:
-    """The test pipeline without its annotation-loading steps."""
-    steps = [dict(s) for s in pipeline_cfg
-             if 'LoadAnnotations' not in str(s['type'])]
-    if not steps or 'LoadImage' not in str(steps[0]['type']):
+    """The test pipeline for loaded images, without annotation loading
+    (rcnn_plugin's :func:`inference_pipeline`)."""
+    if not pipeline_cfg or 'LoadImage' not in str(pipeline_cfg[0]['type']):
         raise ValueError('the test pipeline must start by loading the image '
-                         f'(got {[s["type"] for s in steps][:3]})')
-    steps[0] = dict(type='mmdet.LoadImageFromNDArray')
-    return Compose(steps)
+                         f'(got {[s["type"] for s in pipeline_cfg][:3]})')
+    return inference_pipeline(Compose([dict(s) for s in pipeline_cfg]))
 
 
 @torch.no_grad()
