@@ -114,3 +114,50 @@ def test_video_corrupt_frames_are_reported_not_dropped(tmp_path):
     # Too many failures in a row: the video is taken to end there.
     assert _reader(tmp_path, [True] + [False] * 5, 6, max_failures=2) == [
         (0, True), (1, False), (2, False)]
+
+
+def _pipeline(steps):
+    from mmdet.registry import TRANSFORMS
+    from mmengine.dataset import Compose
+    return Compose([TRANSFORMS.build(step) for step in steps])
+
+
+def test_inference_pipeline_loads_arrays_and_drops_annotations():
+    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    pipeline = inference_pipeline(_pipeline([
+        dict(type='LoadImageFromFile', to_float32=True),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=(20, 10), keep_ratio=False),
+        dict(type='PackDetInputs')]))
+    names = [type(step).__name__ for step in pipeline.transforms]
+    assert names == ['LoadImageFromNDArray', 'Resize', 'PackDetInputs']
+    assert pipeline.transforms[0].to_float32  # the loader's options kept
+    image = np.full((6, 8, 3), 7, np.uint8)
+    packed = pipeline(dict(img=image))
+    assert tuple(packed['inputs'].shape) == (3, 10, 20)
+    assert packed['data_samples'].ori_shape == (6, 8)
+
+
+def test_inference_pipeline_without_an_image_loader_is_an_error():
+    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    with pytest.raises(ValueError, match="loading the image .*'Resize'"):
+        inference_pipeline(_pipeline([
+            dict(type='Resize', scale=(20, 10)),
+            dict(type='PackDetInputs')]))
+
+
+def test_explain_pipeline_is_the_inference_pipeline():
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    from rcnn_plugin.apis.explain.adapter import _test_pipeline
+    register_all_modules()  # as the explainer's model building does
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='LoadImageFromFile', to_float32=True),
+        dict(type='Resize', scale=(20, 10), keep_ratio=False),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='PackDetInputs')]))))
+    steps = _test_pipeline(cfg).transforms
+    names = [type(step).__name__ for step in steps]
+    assert names == ['LoadImageFromNDArray', 'Resize', 'PackDetInputs']
+    assert steps[0].to_float32  # the loader's options kept

@@ -66,9 +66,6 @@ def select_prototypes(features: np.ndarray, labels: Sequence[int],
 def _inference_pipeline(pipeline_cfg: Sequence[dict]) -> Compose:
     """The test pipeline for loaded images, without annotation loading
     (rcnn_plugin's :func:`inference_pipeline`)."""
-    if not pipeline_cfg or 'LoadImage' not in str(pipeline_cfg[0]['type']):
-        raise ValueError('the test pipeline must start by loading the image '
-                         f'(got {[s["type"] for s in pipeline_cfg][:3]})')
     return inference_pipeline(Compose([dict(s) for s in pipeline_cfg]))
 
 

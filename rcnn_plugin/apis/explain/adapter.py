@@ -26,12 +26,15 @@ Detections = Dict[str, Tensor]  # boxes (N, 4), scores (N,), labels (N,)
 
 
 def _test_pipeline(cfg):
+    """The config's test pipeline for loaded BGR images (rcnn_plugin's
+    :func:`inference_pipeline`: annotation loading dropped, the file
+    loader swapped for ``LoadImageFromNDArray`` with its options)."""
     from mmcv.transforms import Compose
     from mmdet.utils import get_test_pipeline_cfg
-    steps = [s for s in copy.deepcopy(get_test_pipeline_cfg(cfg))
-             if 'LoadAnnotations' not in str(s['type'])]
-    steps[0] = dict(type='mmdet.LoadImageFromNDArray')
-    return Compose(steps)
+
+    from ...engine.runner.sliced_test_loop import inference_pipeline
+    return inference_pipeline(
+        Compose(copy.deepcopy(get_test_pipeline_cfg(cfg))))
 
 
 def _pad_colour(preprocessor: nn.Module) -> Tensor:

@@ -36,8 +36,15 @@ def inference_pipeline(pipeline: Compose) -> Compose:
 
     Returns:
         Compose: The pipeline for ``dict(img=BGR array)`` inputs.
+
+    Raises:
+        ValueError: The pipeline does not start by loading the image.
     """
     from mmdet.datasets.transforms import LoadImageFromNDArray
+    names = [type(step).__name__ for step in pipeline.transforms]
+    if not names or not names[0].startswith('LoadImage'):
+        raise ValueError('the test pipeline must start by loading the '
+                         f'image (got {names[:3]})')
     steps = []
     for step in pipeline.transforms:
         name = type(step).__name__
