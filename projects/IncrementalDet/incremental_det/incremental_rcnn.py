@@ -95,8 +95,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
     """
 
     distill_defaults = DISTILL_DEFAULTS
-    # Weights in ``distill`` (the rest are options), and those of losses
-    # on the teacher's RoIs (they share the RoI sampling).
+    # ``distill``'s weights; the RoI ones share the teacher's RoI sampling.
     loss_weights = ('cls', 'reg', 'rpn', 'feat', 'ard')
     roi_loss_weights = ('cls', 'reg', 'ard')
 
@@ -209,7 +208,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
 
     def init_weights(self) -> None:
         """Initialise as configured, then copy the teacher with its heads
-        grown to the old + new classes (class surgery).
+        grown to the old + new classes (class surgery, with the run's seed).
 
         Class-agnostic layers (``reg_class_agnostic`` box regression, a
         ``class_agnostic`` mask head) are the teacher's, unchanged: with a
@@ -221,6 +220,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
         sources = build_class_mapping(self.old_classes, classes)
         state = remap_state_dict(
             self.teacher.state_dict(), len(self.old_classes), sources,
+            seed=torch.initial_seed(),
             class_agnostic=self._class_agnostic_layers())
         self.load_state_dict(state, strict=True)
 

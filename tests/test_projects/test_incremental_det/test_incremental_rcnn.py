@@ -78,6 +78,24 @@ def test_expanded_heads_reproduce_old_logits(model):
     assert torch.allclose(s['bbox_pred'][:, :4], t['bbox_pred'], atol=1e-6)
 
 
+def test_new_class_rows_follow_the_run_seed():
+    """The surgery draws the new classes' rows with the run's seed
+    (``torch.initial_seed()``, which mmengine's ``randomness.seed`` sets);
+    the old and background rows are the teacher's whatever the seed."""
+    torch.manual_seed(0)
+    det = MODELS.build(_model_cfg())
+    head, rows = det.roi_head.bbox_head, []
+    for seed in (0, 1, 0):
+        torch.manual_seed(seed)
+        det.init_weights()
+        rows.append(head.fc_cls.weight.detach().clone())
+    assert torch.equal(rows[0], rows[2])
+    assert not torch.equal(rows[0][1:3], rows[1][1:3])  # WBC, Platelets
+    teacher = det.teacher.roi_head.bbox_head.fc_cls.weight
+    for got in rows:
+        assert torch.equal(got[[0, 3]], teacher)
+
+
 def test_distillation_is_zero_at_the_start(model):
     """Faster ILOD's losses (L2 logits, deltas, RPN, features) vanish while
     the student is the teacher with grown heads (no optimizer step yet)."""
