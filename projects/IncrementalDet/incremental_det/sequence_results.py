@@ -81,6 +81,35 @@ def parse_metrics(metrics: dict) -> dict:
     return out
 
 
+def forgetting_since_learned(run: Run) -> Optional[float]:
+    """The old classes' forgetting over the run's whole chain of steps.
+
+    Per old class, its best AP50 in an earlier run of the chain (the
+    teacher, the teacher's teacher, ...) minus its AP50 now, averaged over
+    the old classes (the average forgetting of Chaudhry et al., 2018).
+    ``IncrementalVOCMetric``'s ``forgetting`` counts the last step only.
+
+    Args:
+        run (Run): A finished run.
+
+    Returns:
+        float, optional: The forgetting, None for a run without a teacher,
+        a result, or an old class measured before.
+    """
+    now = (read_result(run) or {}).get('metrics', {})
+    best, ancestor = {}, run.teacher_run
+    while ancestor is not None:
+        past = (read_result(ancestor) or {}).get('metrics', {})
+        for cls in run.old_classes:
+            ap = past.get(f'AP50_{cls}')
+            if ap is not None:
+                best[cls] = max(best.get(cls, ap), ap)
+        ancestor = ancestor.teacher_run
+    drops = [best[cls] - now[f'AP50_{cls}'] for cls in best
+             if now.get(f'AP50_{cls}') is not None]
+    return sum(drops) / len(drops) if drops else None
+
+
 def _pct(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
@@ -112,22 +141,37 @@ def format_table(rows: List[dict], title: str) -> str:
     lines = [
         f'# {title}', '',
         'AP50 (%) on each step\'s test split; forgetting: the teacher\'s '
-        'AP50 on the old classes minus this model\'s (points). lower: '
-        'plain fine-tuning (its own chain of steps); upper: joint '
-        'training on every class so far. Peak memory in MiB.', '',
+        'AP50 on the old classes minus this model\'s (points); since '
+        'learned: per old class, its best AP50 earlier in the chain minus '
+        'its AP50 now, averaged. lower: plain fine-tuning (its own chain '
+        'of steps); upper: joint training on every class so far. Peak '
+        'memory in MiB.', '',
         '| step | run | old classes | new classes | old AP50 | new AP50 '
-        '| all AP50 | forgetting | train time (s) | peak memory |',
-        '|---|---|---|---|---|---|---|---|---|---|']
+        '| all AP50 | forgetting | since learned | train time (s) '
+        '| peak memory |',
+        '|---|---|---|---|---|---|---|---|---|---|---|']
+    classes = []
     for row in rows:
         m = row.get('metrics', {})
         train = row.get('train_time_s')
+        classes += [c for c in row['old_classes'] + row['new_classes']
+                    if c not in classes]
         lines.append('| ' + ' | '.join([
             row['step'], VARIANTS[row['variant']],
             ', '.join(row['old_classes']) or '-',
             ', '.join(row['new_classes']),
             _pct(m.get('old_AP50')), _pct(m.get('new_AP50')),
             _pct(m.get('all_AP50')), _pct(m.get('forgetting')),
+            _pct(row.get('forgetting_since_learned')),
             '-' if train is None else f'{train:.0f}', _memory(row)]) + ' |')
+    lines += ['', 'AP50 (%) per class:', '',
+              '| step | run | ' + ' | '.join(classes) + ' |',
+              '|---|---|' + '---|' * len(classes)]
+    for row in rows:
+        m = row.get('metrics', {})
+        lines.append('| ' + ' | '.join(
+            [row['step'], VARIANTS[row['variant']]] +
+            [_pct(m.get(f'AP50_{c}')) for c in classes]) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -144,7 +188,12 @@ def write_aggregate(runs: List[Run], work_dir: str, title: str,
     Returns:
         list[dict]: The rows (finished runs only).
     """
-    rows = [r for r in (read_result(run) for run in runs) if r is not None]
+    rows = []
+    for run in runs:
+        row = read_result(run)
+        if row is not None:
+            row['forgetting_since_learned'] = forgetting_since_learned(run)
+            rows.append(row)
     os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'results.md'), 'w', encoding='utf-8') as f:
         f.write(format_table(rows, title))

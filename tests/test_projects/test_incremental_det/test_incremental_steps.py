@@ -14,11 +14,14 @@ import pytest
 from mmengine.config import Config
 
 from projects.IncrementalDet.incremental_det.sequence import (
+    Run,
     load_spec,
     plan_runs,
 )
 from projects.IncrementalDet.incremental_det.sequence_results import (
+    forgetting_since_learned,
     format_table,
+    write_json,
 )
 
 from conftest import REPO, shrink_model
@@ -151,8 +154,13 @@ def test_steps_chain_aggregate_and_resume(tiny):
     assert step2['train_time_s'] > 0 and step2['peak_rss_mib'] > 0
     table = open(osp.join(work, 'results.md')).read()
     assert '| step2 | lower: fine-tuning | RBC | WBC |' in table
+    assert '| step | run | RBC | WBC |' in table  # the per-class table
     saved = json.load(open(osp.join(work, 'results.json')))
     assert saved['seed'] == 3 and len(saved['rows']) == 4
+    for row in saved['rows'][1:3]:  # step 2 and its lower bound: one old
+        assert row['forgetting_since_learned'] == pytest.approx(  # class
+            row['metrics']['forgetting'], abs=1e-4)
+    assert saved['rows'][3]['forgetting_since_learned'] is None  # upper
 
     # Continued to 1+1+1: the finished runs are skipped, step 3 learns
     # from step 2's checkpoint.
@@ -278,5 +286,34 @@ def test_table_marks_missing_values():
                                                  all_AP50=0.5),
                train_time_s=12.4, peak_rss_mib=100.0, peak_gpu_mib=None)
     table = format_table([row], 't')
-    assert '| s1 | method | - | RBC | - | 50.0 | 50.0 | - | 12 | 100 RSS |' \
-        in table
+    assert '| s1 | method | - | RBC | - | 50.0 | 50.0 | - | - | 12 | ' \
+        '100 RSS |' in table
+    # The per-class table: no AP50_RBC in the metrics, so '-'.
+    assert '| step | run | RBC |\n|---|---|---|\n| s1 | method | - |' in table
+
+
+def test_forgetting_since_learned_spans_the_chain(tmp_path):
+    """Per old class, the best AP50 earlier in the chain minus now,
+    averaged; the metric's own forgetting counts the last step only."""
+    aps = dict(step1=dict(RBC=0.9), step2=dict(RBC=0.8, WBC=0.95),
+               step3=dict(RBC=0.85, WBC=0.7, Platelets=0.6))
+    runs, teacher, seen = {}, None, ()
+    for name, ap in aps.items():
+        new = tuple(c for c in ap if c not in seen)
+        run = Run(name, 'method', 'c.py', seen, new, str(tmp_path / name),
+                  teacher)
+        os.makedirs(run.run_dir)
+        write_json(run.result_file, dict(metrics={
+            f'AP50_{c}': v for c, v in ap.items()}))
+        runs[name], teacher, seen = run, run, seen + new
+    assert forgetting_since_learned(runs['step1']) is None  # no teacher
+    assert forgetting_since_learned(runs['step2']) == pytest.approx(0.1)
+    # RBC: 0.9 (step 1) - 0.85; WBC: 0.95 - 0.7. The last step alone
+    # would say mean(0.8, 0.95) - mean(0.85, 0.7) = 0.1.
+    assert forgetting_since_learned(runs['step3']) == pytest.approx(0.15)
+    os.remove(runs['step1'].result_file)  # only what was measured counts
+    assert forgetting_since_learned(runs['step3']) == pytest.approx(
+        ((0.8 - 0.85) + (0.95 - 0.7)) / 2)
+    upper = Run('step3', 'upper', 'c.py', seen[:2], seen[2:],
+                str(tmp_path / 'up'))
+    assert forgetting_since_learned(upper) is None
