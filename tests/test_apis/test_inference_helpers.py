@@ -138,6 +138,21 @@ def test_inference_pipeline_loads_arrays_and_drops_annotations():
     assert packed['data_samples'].ori_shape == (6, 8)
 
 
+def test_inference_pipeline_takes_the_inferencers_loader():
+    """mmdet's DetInferencer writes InferencerLoader into the config that
+    the explain tools pass on; its array branch is kept."""
+    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    pipeline = inference_pipeline(_pipeline([
+        dict(type='mmdet.InferencerLoader', to_float32=True),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='PackDetInputs')]))
+    names = [type(step).__name__ for step in pipeline.transforms]
+    assert names == ['LoadImageFromNDArray', 'PackDetInputs']
+    assert pipeline.transforms[0].to_float32
+    packed = pipeline(dict(img=np.zeros((6, 8, 3), np.uint8)))
+    assert tuple(packed['inputs'].shape) == (3, 6, 8)
+
+
 def test_inference_pipeline_without_an_image_loader_is_an_error():
     from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
     with pytest.raises(ValueError, match="loading the image .*'Resize'"):

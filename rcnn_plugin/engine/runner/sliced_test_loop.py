@@ -28,7 +28,9 @@ from torch.utils.data import DataLoader
 def inference_pipeline(pipeline: Compose) -> Compose:
     """A dataset's test pipeline that starts from a loaded BGR image.
 
-    ``LoadImageFromFile`` becomes mmdet's ``LoadImageFromNDArray``;
+    ``LoadImageFromFile`` (or the ``InferencerLoader`` that mmdet's
+    ``DetInferencer`` writes into a config) becomes mmdet's
+    ``LoadImageFromNDArray`` with the loader's options;
     ``LoadAnnotations`` steps are dropped (an image has no annotations).
 
     Args:
@@ -42,7 +44,8 @@ def inference_pipeline(pipeline: Compose) -> Compose:
     """
     from mmdet.datasets.transforms import LoadImageFromNDArray
     names = [type(step).__name__ for step in pipeline.transforms]
-    if not names or not names[0].startswith('LoadImage'):
+    if not names or not (names[0].startswith('LoadImage')
+                         or names[0] == 'InferencerLoader'):
         raise ValueError('the test pipeline must start by loading the '
                          f'image (got {names[:3]})')
     steps = []
@@ -50,6 +53,8 @@ def inference_pipeline(pipeline: Compose) -> Compose:
         name = type(step).__name__
         if name == 'LoadImageFromFile':
             step = LoadImageFromNDArray(to_float32=step.to_float32)
+        elif name == 'InferencerLoader':  # its array branch
+            step = step.from_ndarray
         elif name.startswith('LoadAnnotations'):
             continue
         steps.append(step)

@@ -296,7 +296,8 @@ def test_forgetting_since_learned_spans_the_chain(tmp_path):
     """Per old class, the best AP50 earlier in the chain minus now,
     averaged; the metric's own forgetting counts the last step only."""
     aps = dict(step1=dict(RBC=0.9), step2=dict(RBC=0.8, WBC=0.95),
-               step3=dict(RBC=0.85, WBC=0.7, Platelets=0.6))
+               step3=dict(RBC=0.85, WBC=0.97, Platelets=0.6),
+               step4=dict(RBC=0.7, WBC=0.9, Platelets=0.5, X=0.5))
     runs, teacher, seen = {}, None, ()
     for name, ap in aps.items():
         new = tuple(c for c in ap if c not in seen)
@@ -308,12 +309,16 @@ def test_forgetting_since_learned_spans_the_chain(tmp_path):
         runs[name], teacher, seen = run, run, seen + new
     assert forgetting_since_learned(runs['step1']) is None  # no teacher
     assert forgetting_since_learned(runs['step2']) == pytest.approx(0.1)
-    # RBC: 0.9 (step 1) - 0.85; WBC: 0.95 - 0.7. The last step alone
-    # would say mean(0.8, 0.95) - mean(0.85, 0.7) = 0.1.
-    assert forgetting_since_learned(runs['step3']) == pytest.approx(0.15)
+    # RBC: 0.9 (step 1) - 0.85; WBC: 0.95 - 0.97.
+    assert forgetting_since_learned(runs['step3']) == pytest.approx(0.015)
+    # RBC 0.9 - 0.7, WBC at its best (step 3, not when learned) 0.97 - 0.9,
+    # Platelets 0.6 - 0.5. The last step alone would say
+    # mean(0.85, 0.97, 0.6) - mean(0.7, 0.9, 0.5) = 0.107.
+    assert forgetting_since_learned(runs['step4']) == pytest.approx(
+        (0.2 + 0.07 + 0.1) / 3)
     os.remove(runs['step1'].result_file)  # only what was measured counts
     assert forgetting_since_learned(runs['step3']) == pytest.approx(
-        ((0.8 - 0.85) + (0.95 - 0.7)) / 2)
-    upper = Run('step3', 'upper', 'c.py', seen[:2], seen[2:],
+        ((0.8 - 0.85) + (0.95 - 0.97)) / 2)
+    upper = Run('step3', 'upper', 'c.py', seen[:2], seen[2:3],
                 str(tmp_path / 'up'))
     assert forgetting_since_learned(upper) is None
