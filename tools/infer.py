@@ -44,7 +44,6 @@ from rcnn_plugin.apis import (
     instances_to_dicts,
     is_video,
     make_predictor,
-    read_image,
     to_coco_results,
 )
 from rcnn_plugin.apis.slicing import (
@@ -180,7 +179,7 @@ class Run:
 
     def images_from(self, paths):
         for image_id, path in enumerate(paths):
-            image = read_image(path)
+            image = self.predictor.read(path)
             if image is None:
                 self.skipped.append(path)
                 continue

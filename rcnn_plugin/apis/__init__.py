@@ -12,6 +12,8 @@ from .inputs import (
                      VIDEO_EXTS,
                      VideoReader,
                      collect_images,
+                     image_reader,
+                     inference_pipeline,
                      is_video,
                      read_image,
 )
@@ -29,6 +31,6 @@ __all__ = [
     'SlicedPredictor', 'VideoReader', 'calibration_feeds', 'capture_input',
     'dataset_image_paths', 'dataset_samples', 'predict_dicts', 'self_check',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
-    'instances_to_dicts',
+    'image_reader', 'inference_pipeline', 'instances_to_dicts',
     'is_video', 'make_predictor', 'read_image', 'to_coco_results'
 ]

@@ -24,7 +24,8 @@ def draw_detections(image: np.ndarray, dets: List[Dict],
     """Boxes, labels, scores (and masks, blended) on a copy of ``image``.
 
     Args:
-        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image (a grey
+            ``(H, W)`` or a float one in ``[0, 255]`` is converted).
         dets (List[dict]): Detections with ``bbox_xyxy``, ``label`` and
             optionally ``score`` (ground truth has none: the class name is
             drawn alone) and ``segmentation`` (COCO RLE).
@@ -34,6 +35,10 @@ def draw_detections(image: np.ndarray, dets: List[Dict],
         np.ndarray: The annotated image.
     """
     out = image.copy()
+    if out.dtype != np.uint8:  # e.g. LoadDomainImageFromFile(to_float32)
+        out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    if out.ndim == 2:
+        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
     for det in dets:
         colour = class_colour(det['label'])
         if 'segmentation' in det:

@@ -1,16 +1,20 @@
 """Inference inputs: an image, a folder, a glob or a video file.
 
-Images are read with OpenCV (BGR, ``uint8``, ``(H, W, 3)``). A file that
-does not decode is logged and reported as ``None`` so the caller can skip
-and count it; nothing is dropped silently.
+Images are read with OpenCV (BGR, ``uint8``, ``(H, W, 3)``), or with the
+config's ``LoadDomainImageFromFile`` where its test pipeline uses it
+(:func:`image_reader`). A file that does not decode is logged and reported
+as ``None`` so the caller can skip and count it; nothing is dropped
+silently. :func:`inference_pipeline` is a test pipeline for such loaded
+images.
 """
 import glob
 import os
 import os.path as osp
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
+from mmengine.dataset import Compose
 from mmengine.logging import print_log
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -70,6 +74,81 @@ def read_image(path: str) -> Optional[np.ndarray]:
                   level=30)
         return None
     return image
+
+
+def inference_pipeline(pipeline: Compose) -> Compose:
+    """A dataset's test pipeline that starts from a loaded BGR image.
+
+    ``LoadImageFromFile`` (or the ``InferencerLoader`` that mmdet's
+    ``DetInferencer`` writes into a config) becomes mmdet's
+    ``LoadImageFromNDArray`` with the loader's options, and so does
+    rcnn_plugin's ``LoadDomainImageFromFile`` (whose arrays
+    :func:`image_reader` reads);
+    ``LoadAnnotations`` steps are dropped (an image has no annotations).
+
+    Args:
+        pipeline (Compose): The built test pipeline of a dataset.
+
+    Returns:
+        Compose: The pipeline for ``dict(img=BGR array)`` inputs.
+
+    Raises:
+        ValueError: The pipeline does not start by loading the image.
+    """
+    from mmdet.datasets.transforms import LoadImageFromNDArray
+    names = [type(step).__name__ for step in pipeline.transforms]
+    if not names or not (names[0].startswith('LoadImage') or names[0] in
+                         ('InferencerLoader', 'LoadDomainImageFromFile')):
+        raise ValueError('the test pipeline must start by loading the '
+                         f'image (got {names[:3]})')
+    steps = []
+    for step in pipeline.transforms:
+        name = type(step).__name__
+        if name in ('LoadImageFromFile', 'LoadDomainImageFromFile'):
+            step = LoadImageFromNDArray(to_float32=step.to_float32)
+        elif name == 'InferencerLoader':  # its array branch
+            step = step.from_ndarray
+        elif name.startswith('LoadAnnotations'):
+            continue
+        steps.append(step)
+    return Compose(steps)
+
+
+def image_reader(loader: Union[dict, Callable, None]
+                 ) -> Callable[[str], Optional[np.ndarray]]:
+    """How a test pipeline's first step reads an image file.
+
+    rcnn_plugin's ``LoadDomainImageFromFile`` (16-bit images, an intensity
+    window) reads the files itself, so that inference sees the
+    intensities the model was trained and tested on; any other loader
+    means :func:`read_image` (8-bit BGR, what mmdet's loader gives).
+
+    Args:
+        loader (dict | Callable | None): The first step of a test pipeline,
+            as a config or built.
+
+    Returns:
+        Callable: Path -> image, or None (logged) if it does not decode.
+    """
+    if isinstance(loader, dict):
+        kwargs = dict(loader)
+        if str(kwargs.pop('type', '')).split('.')[-1] != \
+                'LoadDomainImageFromFile':
+            return read_image
+        from rcnn_plugin.datasets.transforms.loading import (
+            LoadDomainImageFromFile,
+        )
+        loader = LoadDomainImageFromFile(**kwargs)
+    elif type(loader).__name__ != 'LoadDomainImageFromFile':
+        return read_image
+
+    def read(path: str) -> Optional[np.ndarray]:
+        try:
+            return loader(dict(img_path=path))['img']
+        except OSError as exc:  # missing or not decodable
+            print_log(f'skipping {path}: {exc}', 'current', level=30)
+            return None
+    return read
 
 
 class VideoReader:

@@ -13,6 +13,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 from mmdet.registry import DATASETS
 
+from .inputs import image_reader, read_image
+
 
 def encode_mask(mask: np.ndarray) -> dict:
     """COCO RLE of a binary mask, with ``counts`` as a str (JSON-ready).
@@ -115,10 +117,16 @@ def _inferencer_class() -> type:
     class WrapperAwareInferencer(DetInferencer):
 
         def _init_pipeline(self, cfg):
-            if 'pipeline' not in cfg.test_dataloader.dataset:
+            pipeline = copy.deepcopy(get_test_pipeline_cfg(cfg))
+            self.image_reader = image_reader(pipeline[0] if pipeline else None)
+            domain = self.image_reader is not read_image
+            if domain:  # it reads the files; arrays enter as mmdet's do
+                pipeline[0] = dict(type='LoadImageFromFile',
+                                   to_float32=pipeline[0].get('to_float32',
+                                                              False))
+            if domain or 'pipeline' not in cfg.test_dataloader.dataset:
                 cfg = copy.deepcopy(cfg)
-                cfg.test_dataloader.dataset = dict(
-                    pipeline=get_test_pipeline_cfg(cfg))
+                cfg.test_dataloader.dataset = dict(pipeline=pipeline)
             return super()._init_pipeline(cfg)
     return WrapperAwareInferencer
 
@@ -193,6 +201,19 @@ class Predictor:
         if self.adapter_bank is None:
             raise KeyError(f'no adapter named {name!r}: none loaded yet')
         return self.adapter_bank.switch(name)
+
+    def read(self, path: str) -> Optional[np.ndarray]:
+        """Read an image file as the config's test pipeline loads it.
+
+        Args:
+            path (str): Image file.
+
+        Returns:
+            np.ndarray, optional: The image (BGR; with rcnn_plugin's
+            ``LoadDomainImageFromFile``, after its intensity window), or
+            None (logged) if it does not decode.
+        """
+        return self.inferencer.image_reader(path)
 
     @property
     def classes(self) -> List[str]:

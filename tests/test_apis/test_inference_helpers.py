@@ -123,7 +123,7 @@ def _pipeline(steps):
 
 
 def test_inference_pipeline_loads_arrays_and_drops_annotations():
-    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    from rcnn_plugin.apis.inputs import inference_pipeline
     pipeline = inference_pipeline(_pipeline([
         dict(type='LoadImageFromFile', to_float32=True),
         dict(type='LoadAnnotations', with_bbox=True),
@@ -141,7 +141,7 @@ def test_inference_pipeline_loads_arrays_and_drops_annotations():
 def test_inference_pipeline_takes_the_inferencers_loader():
     """mmdet's DetInferencer writes InferencerLoader into the config that
     the explain tools pass on; its array branch is kept."""
-    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    from rcnn_plugin.apis.inputs import inference_pipeline
     pipeline = inference_pipeline(_pipeline([
         dict(type='mmdet.InferencerLoader', to_float32=True),
         dict(type='LoadAnnotations', with_bbox=True),
@@ -154,7 +154,7 @@ def test_inference_pipeline_takes_the_inferencers_loader():
 
 
 def test_inference_pipeline_without_an_image_loader_is_an_error():
-    from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+    from rcnn_plugin.apis.inputs import inference_pipeline
     with pytest.raises(ValueError, match="loading the image .*'Resize'"):
         inference_pipeline(_pipeline([
             dict(type='Resize', scale=(20, 10)),
@@ -176,3 +176,47 @@ def test_explain_pipeline_is_the_inference_pipeline():
     names = [type(step).__name__ for step in steps]
     assert names == ['LoadImageFromNDArray', 'Resize', 'PackDetInputs']
     assert steps[0].to_float32  # the loader's options kept
+
+
+def _write_12bit(path):
+    """A 16-bit PNG holding 12-bit values (0..4080) and its 8-bit view."""
+    import cv2
+    image8 = np.zeros((6, 8, 3), np.uint8)
+    image8[:, :, 0] = np.arange(8, dtype=np.uint8) * 30
+    image8[2:4, 2:6] = (200, 100, 50)
+    cv2.imwrite(str(path), image8.astype(np.uint16) * 16)
+    return image8
+
+
+def test_image_reader_uses_the_domain_loader_of_the_pipeline(tmp_path):
+    from rcnn_plugin.apis.inputs import image_reader
+    from rcnn_plugin.datasets.transforms import LoadDomainImageFromFile
+    image8 = _write_12bit(tmp_path / 'a.png')
+    step = dict(type='LoadDomainImageFromFile', value_range=(0, 4080))
+    for loader in (step, LoadDomainImageFromFile(value_range=(0, 4080))):
+        got = image_reader(loader)(str(tmp_path / 'a.png'))
+        assert got.dtype == np.uint8
+        assert np.abs(got.astype(int) - image8).max() <= 1
+    # mmdet's loader (and read_image) see 8 bits of the 16: a dark image.
+    assert image_reader(dict(type='LoadImageFromFile')) is read_image
+    assert image_reader(None) is read_image
+    assert read_image(str(tmp_path / 'a.png')).max() <= 200 // 16 + 1
+    (tmp_path / 'bad.png').write_bytes(b'not a png')
+    assert image_reader(step)(str(tmp_path / 'bad.png')) is None
+
+
+def test_inference_pipeline_takes_the_domain_loader():
+    from rcnn_plugin.apis.inputs import inference_pipeline
+    pipeline = inference_pipeline(_pipeline([
+        dict(type='LoadDomainImageFromFile', to_float32=True),
+        dict(type='PackDetInputs')]))
+    assert type(pipeline.transforms[0]).__name__ == 'LoadImageFromNDArray'
+    assert pipeline.transforms[0].to_float32
+
+
+def test_drawing_converts_float_and_grey_images():
+    from rcnn_plugin.apis import draw_detections
+    det = [dict(bbox_xyxy=[1, 1, 5, 4], label=0, score=0.9)]
+    grey = draw_detections(np.full((6, 8), 100.4, np.float32), det, ['a'])
+    assert grey.shape == (6, 8, 3) and grey.dtype == np.uint8
+    assert grey[0, 7].tolist() == [100, 100, 100]

@@ -191,6 +191,7 @@ def test_worker_scores_oracle_predictions_one(mask_config, via_infos,
 
     class Oracle:
         classes = ['balloon']
+        read = staticmethod(apis.read_image)  # as a Predictor reads files
 
         def predict(self, images):
             return [by_shape[img.shape[:2]] for img in images]

@@ -110,3 +110,31 @@ def test_unknown_class_is_refused(tmp_path):
         infer.Run(args, predictor)
     args.classes = ['platelet', 'rbc']
     assert infer.Run(args, predictor).keep == [2, 0]
+
+
+def test_16bit_images_go_through_the_configs_domain_loader(
+        tiny_config, tiny_checkpoint, tmp_path):
+    """A config whose test pipeline reads 12-bit data in 16-bit PNGs with
+    LoadDomainImageFromFile and a window: the Predictor and tools/infer.py
+    read files with that loader (mmdet's inferencer refused the config)."""
+    from mmengine.config import Config
+
+    from rcnn_plugin.apis import Predictor
+    cfg = Config.fromfile(tiny_config)
+    cfg.test_dataloader.dataset.pipeline[0] = dict(
+        type='LoadDomainImageFromFile', value_range=(0, 4080))
+    config = str(tmp_path / 'domain.py')
+    cfg.dump(config)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    image8 = _cells(np.random.default_rng(0))
+    cv2.imwrite(str(folder / 'cells16.png'), image8.astype(np.uint16) * 16)
+    predictor = Predictor(config, tiny_checkpoint)
+    image = predictor.read(str(folder / 'cells16.png'))
+    assert np.abs(image.astype(int) - image8).max() <= 1
+    assert len(predictor.predict([image])) == 1
+    out = tmp_path / 'out'
+    run_tool(['tools/infer.py', config, tiny_checkpoint, str(folder),
+              '--out-dir', str(out), '--score-thr', '0', '--no-progress'])
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['processed'] == 1 and summary['skipped'] == 0

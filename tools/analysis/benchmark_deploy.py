@@ -80,7 +80,6 @@ def worker(args) -> None:
         dataset_image_paths,
         instances_to_dicts,
         make_predictor,
-        read_image,
     )
     from rcnn_plugin.deployment import BackendAccuracy
     cfg = Config.fromfile(args.config)
@@ -104,7 +103,7 @@ def worker(args) -> None:
         if config != args.config:
             shutil.rmtree(osp.dirname(config))
     accuracy = BackendAccuracy(predictor.classes)
-    images = [read_image(p) for p in paths]
+    images = [predictor.read(p) for p in paths]
     for image in images[:args.warmup]:
         predictor.predict([image])
     latencies, dets = [], []

@@ -24,7 +24,7 @@ import sys
 import cv2
 import numpy as np
 
-from rcnn_plugin.apis import Predictor, collect_images, read_image
+from rcnn_plugin.apis import Predictor, collect_images
 from rcnn_plugin.apis.explain import (
     METHODS,
     Explainer,
@@ -75,21 +75,23 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def explain_all(args: argparse.Namespace, explainer: Explainer,
-                classes: list) -> dict:
+                predictor: Predictor) -> dict:
     """Explain every image of ``args.source``; write outputs; the index.
 
     Args:
         args (argparse.Namespace): Parsed arguments.
         explainer (Explainer): The configured explainer.
-        classes (list): Class names of the model.
+        predictor (Predictor): The model's predictor (its class names,
+            and how its test pipeline reads a file).
 
     Returns:
         dict: The index written to ``index.json``.
     """
+    classes = predictor.classes
     os.makedirs(args.out_dir, exist_ok=True)
     images, skipped, empty = [], [], []
     for path in collect_images(args.source):
-        image = read_image(path)
+        image = predictor.read(path)
         if image is None:
             skipped.append(path)
             continue
@@ -138,7 +140,7 @@ def main(argv=None) -> None:
             predictor.model, predictor.inferencer.cfg, method=args.method,
             layer=args.layer, score_thr=args.score_thr, classes=keep,
             max_dets=args.max_dets, masks=args.masks, seed=args.seed)
-        index = explain_all(args, explainer, classes)
+        index = explain_all(args, explainer, predictor)
     except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
         print(f'explain.py: error: {err}', file=sys.stderr)
         sys.exit(2)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 from mmdet.registry import DATASETS
 
-from rcnn_plugin.apis import Predictor, read_image
+from rcnn_plugin.apis import Predictor
 from rcnn_plugin.apis.explain import METHODS, Explainer
 from rcnn_plugin.apis.explain.benchmark import (
     benchmark_image,
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         info = dataset.get_data_info(i)
         if info['img_path'] in files:
             continue
-        image = read_image(info['img_path'])
+        image = predictor.read(info['img_path'])
         if image is None:
             print(f"[{i + 1}/{total}] {info['img_path']}: unreadable, "
                   'skipped')

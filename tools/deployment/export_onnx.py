@@ -23,6 +23,7 @@ import json
 import sys
 
 import numpy as np
+from mmdet.utils import get_test_pipeline_cfg
 
 from rcnn_plugin.apis import (
     OnnxPredictor,
@@ -30,8 +31,8 @@ from rcnn_plugin.apis import (
     capture_input,
     collect_images,
     dataset_samples,
+    image_reader,
     predict_dicts,
-    read_image,
     self_check,
 )
 from rcnn_plugin.datasets import ProposalFileError
@@ -89,8 +90,9 @@ def check_images(args, cfg, needs_proposals: bool = False) -> tuple:
               'random images with random proposals')
         samples = []
     images, proposals = [], []
+    read = image_reader(get_test_pipeline_cfg(cfg)[0])
     for sample in samples:
-        image = read_image(sample['img_path'])
+        image = read(sample['img_path'])
         if image is not None:
             images.append(image)
             proposals.append(sample.get('proposals'))

@@ -16,13 +16,14 @@ graph stays fp32 unless named. Run the result with ``tools/infer.py
 import argparse
 import json
 
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
 
 from rcnn_plugin.apis import (
     calibration_feeds,
     collect_images,
     dataset_image_paths,
-    read_image,
+    image_reader,
 )
 from rcnn_plugin.deployment.quantize import quantize_graphs
 
@@ -43,12 +44,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
     if args.calib_images:
         paths = [p for s in args.calib_images for p in collect_images(s)]
     else:
-        paths = dataset_image_paths(Config.fromfile(args.config), 'train',
-                                    args.num_calib)
-    images = [im for im in map(read_image, paths[:args.num_calib])
+        paths = dataset_image_paths(cfg, 'train', args.num_calib)
+    # Files are read as the test pipeline reads them (a domain loader's
+    # intensity window included), as inference will.
+    read = image_reader(get_test_pipeline_cfg(cfg)[0])
+    images = [im for im in map(read, paths[:args.num_calib])
               if im is not None]
     if not images:
         raise SystemExit('no calibration image could be read')

@@ -19,7 +19,7 @@ import torch
 from mmengine.dataset import Compose
 from mmengine.model import is_model_wrapper
 
-from rcnn_plugin.engine.runner.sliced_test_loop import inference_pipeline
+from rcnn_plugin.apis.inputs import inference_pipeline
 
 SELECTION = ('mean: per class, the boxes whose channel-mean RoI feature '
              'map (L2-normalised) is nearest the normalised class mean '

@@ -20,6 +20,8 @@ import torch
 from mmdet.structures import DetDataSample
 from torch import Tensor, nn
 
+from ..inputs import inference_pipeline
+
 __all__ = ['DetectorAdapter', 'best_match', 'frozen', 'prepare_image']
 
 Detections = Dict[str, Tensor]  # boxes (N, 4), scores (N,), labels (N,)
@@ -31,8 +33,6 @@ def _test_pipeline(cfg):
     loader swapped for ``LoadImageFromNDArray`` with its options)."""
     from mmcv.transforms import Compose
     from mmdet.utils import get_test_pipeline_cfg
-
-    from ...engine.runner.sliced_test_loop import inference_pipeline
     return inference_pipeline(
         Compose(copy.deepcopy(get_test_pipeline_cfg(cfg))))
 

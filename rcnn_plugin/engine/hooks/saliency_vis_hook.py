@@ -4,6 +4,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 from mmdet.registry import HOOKS
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -16,7 +17,7 @@ from rcnn_plugin.apis.explain import (
     saliency_panels,
 )
 from rcnn_plugin.apis.explain.cam import require_grad_cam
-from rcnn_plugin.apis.inputs import read_image
+from rcnn_plugin.apis.inputs import image_reader
 
 __all__ = ['SaliencyVisHook']
 
@@ -90,7 +91,8 @@ class SaliencyVisHook(Hook):
         if self._images is None:
             dataset = runner.val_dataloader.dataset
             count = min(self.num_images, len(dataset))
-            images = [read_image(dataset.get_data_info(i)['img_path'])
+            read = image_reader(get_test_pipeline_cfg(runner.cfg)[0])
+            images = [read(dataset.get_data_info(i)['img_path'])
                       for i in range(count)]
             self._images = [im for im in images if im is not None]
         return self._images

@@ -25,49 +25,13 @@ from mmengine.runner import TestLoop
 from torch.utils.data import DataLoader
 
 
-def inference_pipeline(pipeline: Compose) -> Compose:
-    """A dataset's test pipeline that starts from a loaded BGR image.
-
-    ``LoadImageFromFile`` (or the ``InferencerLoader`` that mmdet's
-    ``DetInferencer`` writes into a config) becomes mmdet's
-    ``LoadImageFromNDArray`` with the loader's options;
-    ``LoadAnnotations`` steps are dropped (an image has no annotations).
-
-    Args:
-        pipeline (Compose): The built test pipeline of a dataset.
-
-    Returns:
-        Compose: The pipeline for ``dict(img=BGR array)`` inputs.
-
-    Raises:
-        ValueError: The pipeline does not start by loading the image.
-    """
-    from mmdet.datasets.transforms import LoadImageFromNDArray
-    names = [type(step).__name__ for step in pipeline.transforms]
-    if not names or not (names[0].startswith('LoadImage')
-                         or names[0] == 'InferencerLoader'):
-        raise ValueError('the test pipeline must start by loading the '
-                         f'image (got {names[:3]})')
-    steps = []
-    for step in pipeline.transforms:
-        name = type(step).__name__
-        if name == 'LoadImageFromFile':
-            step = LoadImageFromNDArray(to_float32=step.to_float32)
-        elif name == 'InferencerLoader':  # its array branch
-            step = step.from_ndarray
-        elif name.startswith('LoadAnnotations'):
-            continue
-        steps.append(step)
-    return Compose(steps)
-
-
 class ModelPredictor:
     """Predict loaded images with a built detector and a test pipeline.
 
     Args:
         model (torch.nn.Module): The detector (or a model wrapper).
         pipeline (Compose): A test pipeline for loaded images
-            (:func:`inference_pipeline`).
+            (:func:`~rcnn_plugin.apis.inputs.inference_pipeline`).
         classes (Sequence[str]): Class names.
     """
 
@@ -135,6 +99,7 @@ class SlicedTestLoop(TestLoop):
                  fp16: bool = False, slice_size: int = 512,
                  overlap: float = 0.2, merge: str = 'nms',
                  full_image: bool = False, **kwargs) -> None:
+        from rcnn_plugin.apis.inputs import read_image
         from rcnn_plugin.apis.slicing import check_slice_args, import_sahi
         check_slice_args(slice_size, overlap)
         import_sahi()
@@ -143,6 +108,7 @@ class SlicedTestLoop(TestLoop):
                                   merge=merge, full_image=full_image,
                                   **kwargs)
         self.predictor = None
+        self.read_image = read_image  # the dataset's loader's, in run()
 
     def run(self) -> dict:
         """Predict every test image sliced and evaluate.
@@ -150,6 +116,7 @@ class SlicedTestLoop(TestLoop):
         Returns:
             dict: The evaluator's metrics.
         """
+        from rcnn_plugin.apis.inputs import image_reader, inference_pipeline
         from rcnn_plugin.apis.slicing import SlicedPredictor
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
@@ -160,6 +127,7 @@ class SlicedTestLoop(TestLoop):
         classes = meta['classes']
         base = ModelPredictor(model, inference_pipeline(dataset.pipeline),
                               classes)
+        self.read_image = image_reader(dataset.pipeline.transforms[0])
         self.predictor = SlicedPredictor(base, **self.sliced_kwargs)
         return super().run()
 
@@ -171,14 +139,13 @@ class SlicedTestLoop(TestLoop):
             idx (int): Index of the batch.
             data_batch (dict): A batch from the test dataloader.
         """
-        from rcnn_plugin.apis.inputs import read_image
         self.runner.call_hook('before_test_iter', batch_idx=idx,
                               data_batch=data_batch)
         samples = data_batch['data_samples']
         images = []
         for sample in samples:
             path = sample.metainfo.get('img_path')
-            image = read_image(path) if path else None
+            image = self.read_image(path) if path else None
             if image is None:
                 raise ValueError(
                     f'sliced testing reads each image from its img_path; '
