@@ -223,11 +223,13 @@ def stale_reason(run: Run, retrained: set) -> Optional[str]:
     """Why the run must be trained again from the start, or None: its
     teacher changed, or its ``final.pth`` was deleted after the training
     had finished (an interrupted training has none yet: it is resumed)."""
+    info = read_json(osp.join(run.run_dir, 'train.json'))
+    if not info and not osp.isfile(run.checkpoint):
+        return None  # nothing trained yet
     if run.teacher_run is not None and run.teacher_run.name in retrained:
         return f'its teacher {run.teacher_run.name} was trained again'
-    info = read_json(osp.join(run.run_dir, 'train.json'))
     if not info:
-        return None  # nothing trained yet
+        return None  # a checkpoint without a record: kept as it is
     if 'train_time_s' in info and not osp.isfile(run.checkpoint):
         return f'{run.checkpoint} was deleted after the training finished'
     stored, now = info.get('teacher_stamp'), teacher_stamp(run)

@@ -78,6 +78,20 @@ def test_a_retrained_teacher_retrains_the_next_step(tmp_path, monkeypatch):
     assert calls[-1] == ('a', True, True)
 
 
+def test_a_run_never_trained_is_not_called_stale(tmp_path, monkeypatch,
+                                                  capsys):
+    """A successor of a run trained in this invocation, trained for the
+    first time: no 'stale' message (nothing of it is thrown away)."""
+    tool = _tool()
+    calls = _no_training(tool, monkeypatch)
+    args = tool.parse_args(['spec.yml'])
+    first = _fake_run(tmp_path, 'a')
+    second = _fake_run(tmp_path, 'b', teacher=first, trained=False)
+    assert tool.execute(second, args, {'a'}) == 'trained'
+    assert calls == [('b', True, False)]
+    assert 'stale' not in capsys.readouterr().out
+
+
 def test_a_teacher_changed_in_an_earlier_invocation_is_noticed(
         tmp_path, monkeypatch, capsys):
     """Step 1 was trained again by an invocation that stopped before step 2
