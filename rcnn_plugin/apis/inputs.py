@@ -19,6 +19,8 @@ from mmengine.logging import print_log
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
+# rcnn_plugin's loader of 16-bit images with an intensity window.
+DOMAIN_LOADER = 'LoadDomainImageFromFile'
 
 
 def is_video(source: str) -> bool:
@@ -98,13 +100,13 @@ def inference_pipeline(pipeline: Compose) -> Compose:
     from mmdet.datasets.transforms import LoadImageFromNDArray
     names = [type(step).__name__ for step in pipeline.transforms]
     if not names or not (names[0].startswith('LoadImage') or names[0] in
-                         ('InferencerLoader', 'LoadDomainImageFromFile')):
+                         ('InferencerLoader', DOMAIN_LOADER)):
         raise ValueError('the test pipeline must start by loading the '
                          f'image (got {names[:3]})')
     steps = []
     for step in pipeline.transforms:
         name = type(step).__name__
-        if name in ('LoadImageFromFile', 'LoadDomainImageFromFile'):
+        if name in ('LoadImageFromFile', DOMAIN_LOADER):
             step = LoadImageFromNDArray(to_float32=step.to_float32)
         elif name == 'InferencerLoader':  # its array branch
             step = step.from_ndarray
@@ -132,14 +134,13 @@ def image_reader(loader: Union[dict, Callable, None]
     """
     if isinstance(loader, dict):
         kwargs = dict(loader)
-        if str(kwargs.pop('type', '')).split('.')[-1] != \
-                'LoadDomainImageFromFile':
+        if str(kwargs.pop('type', '')).split('.')[-1] != DOMAIN_LOADER:
             return read_image
         from rcnn_plugin.datasets.transforms.loading import (
             LoadDomainImageFromFile,
         )
         loader = LoadDomainImageFromFile(**kwargs)
-    elif type(loader).__name__ != 'LoadDomainImageFromFile':
+    elif type(loader).__name__ != DOMAIN_LOADER:
         return read_image
 
     def read(path: str) -> Optional[np.ndarray]:
