@@ -19,6 +19,24 @@ def class_colour(label: int) -> tuple:
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
+def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` as ``(H, W, 3)`` uint8 BGR, for drawing on.
+
+    Args:
+        image (np.ndarray): BGR or grey ``(H, W)`` image, uint8 or float in
+            ``[0, 255]`` (what ``LoadDomainImageFromFile`` gives).
+
+    Returns:
+        np.ndarray: The converted copy.
+    """
+    out = image.copy()
+    if out.dtype != np.uint8:  # e.g. LoadDomainImageFromFile(to_float32)
+        out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    if out.ndim == 2:
+        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+    return out
+
+
 def draw_detections(image: np.ndarray, dets: List[Dict],
                     classes: Sequence[str]) -> np.ndarray:
     """Boxes, labels, scores (and masks, blended) on a copy of ``image``.
@@ -34,11 +52,7 @@ def draw_detections(image: np.ndarray, dets: List[Dict],
     Returns:
         np.ndarray: The annotated image.
     """
-    out = image.copy()
-    if out.dtype != np.uint8:  # e.g. LoadDomainImageFromFile(to_float32)
-        out = np.clip(np.round(out), 0, 255).astype(np.uint8)
-    if out.ndim == 2:
-        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+    out = to_bgr_uint8(image)
     for det in dets:
         colour = class_colour(det['label'])
         if 'segmentation' in det:

@@ -8,7 +8,7 @@ import copy
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.fileio import load
 
-from rcnn_plugin.apis.drawing import draw_detections
+from rcnn_plugin.apis.drawing import draw_detections, to_bgr_uint8
 from rcnn_plugin.apis.inputs import read_image
 from rcnn_plugin.evaluation.functional.samples import gt_instances
 from rcnn_plugin.evaluation.functional.tide import BKG, BOTH, CLS, LOC
@@ -159,7 +159,7 @@ def draw_error(image: np.ndarray, entry: dict, classes: Sequence[str],
     in its class colour and the ground-truth box it concerns in green.
 
     Args:
-        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        image (np.ndarray): BGR image (grey or float are converted).
         entry (dict): ``box`` / ``label`` / ``score`` of the detection
             (``score`` None for a missed box) and optionally ``gt_box`` /
             ``gt_label``.
@@ -175,6 +175,7 @@ def draw_error(image: np.ndarray, entry: dict, classes: Sequence[str],
         boxes.append(np.asarray(entry['gt_box'], float))
     union = np.r_[np.min(boxes, 0)[:2], np.max(boxes, 0)[2:]]
     crop, origin, scale = _crop(image, union, pad)
+    crop = to_bgr_uint8(crop)  # a copy: never draw into the caller's image
     if entry.get('gt_box') is not None:
         x1, y1, x2, y2 = ((np.asarray(entry['gt_box']) - origin) * scale
                           ).round().astype(int)
@@ -239,7 +240,9 @@ def gallery_entries(pooled: dict, records: Sequence[dict],
 
 
 def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
-                  out_dir: str, pad: float = 0.5) -> str:
+                  out_dir: str, pad: float = 0.5,
+                  read: Callable[[str], Optional[np.ndarray]] = read_image
+                  ) -> str:
     """Write the crops to ``out_dir/<class>/`` and ``index.{json,md}``.
 
     Args:
@@ -247,6 +250,10 @@ def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
         class_names (Sequence[str]): Class names.
         out_dir (str): The gallery dir.
         pad (float): Context around each box. Defaults to 0.5.
+        read (Callable): Path -> image or None, as the dataset's loader
+            reads it (:func:`~rcnn_plugin.apis.inputs.image_reader`; a
+            16-bit image needs its intensity window). Defaults to
+            :func:`~rcnn_plugin.apis.inputs.read_image` (8-bit BGR).
 
     Returns:
         str: Path of ``index.md``.
@@ -261,7 +268,7 @@ def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
             path = entry['image']
             if path not in cache:
                 cache.clear()  # images come grouped rarely; keep one
-                cache[path] = read_image(path)
+                cache[path] = read(path)
             stem = osp.splitext(osp.basename(path))[0]
             rel = f'{sub}/{rank:02d}_{entry["type"]}_{stem}.png'
             entry['file'] = None

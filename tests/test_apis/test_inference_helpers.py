@@ -220,3 +220,29 @@ def test_drawing_converts_float_and_grey_images():
     grey = draw_detections(np.full((6, 8), 100.4, np.float32), det, ['a'])
     assert grey.shape == (6, 8, 3) and grey.dtype == np.uint8
     assert grey[0, 7].tolist() == [100, 100, 100]
+
+
+def test_error_gallery_reads_as_the_loader_and_keeps_the_image(tmp_path):
+    from rcnn_plugin.apis.error_analysis import draw_error, write_gallery
+    from rcnn_plugin.apis.inputs import image_reader
+    image8 = _write_12bit(tmp_path / 'a.png')
+    entry = dict(image=str(tmp_path / 'a.png'), type='Cls', box=[2, 2, 6, 4],
+                 label=0, score=0.8, gt_box=[2, 2, 6, 4], gt_label=1)
+    read = image_reader(dict(type='LoadDomainImageFromFile',
+                             value_range=(0, 4080)))
+    write_gallery({'a': [entry]}, ['a', 'b'], str(tmp_path / 'g'), pad=0.0,
+                  read=read)
+    import cv2
+    crop = cv2.imread(str(tmp_path / 'g' / entry['file']))
+    # The windowed 12-bit image, not its dark 8-bit reading (12, 6, 3):
+    # the box's centre, upscaled so the longer side is 192 px.
+    assert max(crop.shape[:2]) == 192
+    h, w = crop.shape[:2]
+    assert np.abs(crop[h // 2, w // 2].astype(int) - (200, 100, 50)).max() <= 2
+    # A crop that needs no upscaling is a copy: the source is not drawn on.
+    big = np.zeros((300, 300), np.float32)
+    drawn = draw_error(big, dict(entry, box=[0, 0, 299, 299],
+                                 gt_box=[0, 0, 299, 299]), ['a', 'b'], 0.0)
+    assert drawn.dtype == np.uint8 and drawn.shape[2] == 3 and drawn.any()
+    assert not big.any()
+    assert image8[3, 5].tolist() == [200, 100, 50]

@@ -127,3 +127,20 @@ def test_checkpoint_then_saved_predictions(tiny_config, tmp_path):
               '--split', 'val', '--out-dir', str(second)])
     again = json.load(open(second / 'tide.json'))
     assert again['overall'] == report['overall']
+
+
+def test_split_reader_follows_the_split_loader():
+    from mmengine.config import Config
+
+    from rcnn_plugin.apis.inputs import read_image
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+    from error_analysis import split_reader
+    domain = dict(type='LoadDomainImageFromFile', value_range=(0, 4095))
+    cfg = Config(dict(
+        test_dataloader=dict(dataset=dict(
+            type='ClassSubsetDataset', dataset=dict(pipeline=[domain]))),
+        val_dataloader=dict(dataset=dict(
+            pipeline=[dict(type='LoadImageFromFile')]))))
+    assert split_reader(cfg, 'test') is not read_image  # the window
+    assert split_reader(cfg, 'val') is read_image
+    assert split_reader(Config(dict()), 'val') is read_image

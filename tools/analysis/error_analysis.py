@@ -33,7 +33,8 @@ from rcnn_plugin.apis.error_analysis import (
     predict_split,
     write_gallery,
 )
-from rcnn_plugin.datasets import update_inner_dataset_cfg
+from rcnn_plugin.apis.inputs import image_reader
+from rcnn_plugin.datasets import iter_dataset_cfgs, update_inner_dataset_cfg
 from rcnn_plugin.evaluation.metrics.tide_metric import (
     TIDEMetric,
     markdown_table,
@@ -84,6 +85,15 @@ def build_dataset(cfg: Config, split: str):
                                  pipeline=[]))
 
 
+def split_reader(cfg: Config, split: str):
+    """How the split's pipeline reads an image (16-bit, intensity window)."""
+    loader = cfg.get(f'{split}_dataloader') or {}
+    for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), ''):
+        pipeline = leaf.get('pipeline') or [None]
+        return image_reader(pipeline[0])
+    return image_reader(None)
+
+
 def filter_scores(records: list, score_thr: float) -> None:
     """Drop detections below ``score_thr`` from the records in place."""
     for rec in records:
@@ -125,6 +135,7 @@ def main() -> None:
             raise SystemExit(f'error: {err}') from None
         predict_split(cfg, args.checkpoint, args.split, pred_file,
                       osp.join(args.out_dir, 'run'), args.max_images)
+    read = split_reader(cfg, args.split)  # before build_dataset drops it
     dataset = build_dataset(cfg, args.split)
     samples = attach_ground_truth(load_predictions(pred_file), dataset,
                                   args.max_images)
@@ -138,7 +149,8 @@ def main() -> None:
     table = write_outputs(report, args.out_dir)
     names = metric.class_names
     entries = gallery_entries(pooled, metric.results, names, args.top_k)
-    index = write_gallery(entries, names, osp.join(args.out_dir, 'gallery'))
+    index = write_gallery(entries, names, osp.join(args.out_dir, 'gallery'),
+                          read=read)
     overall = report['overall']
     print(f'TIDE on {len(samples)} {args.split} images: mAP@{args.pos_thr:g}'
           f' {overall["mAP"]:.3f}; dAP per error type (mAP gained by '
