@@ -16,6 +16,7 @@ Example::
 import argparse
 import csv
 import json
+import logging
 import os
 import os.path as osp
 
@@ -23,6 +24,7 @@ import numpy as np
 from mmdet.registry import DATASETS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 
 import rcnn_plugin  # noqa: F401  (datasets, metrics, safe loading)
 from rcnn_plugin.apis.error_analysis import (
@@ -86,12 +88,16 @@ def build_dataset(cfg: Config, split: str):
 
 
 def split_reader(cfg: Config, split: str):
-    """How the split's pipeline reads an image (16-bit, intensity window)."""
+    """How the split's pipeline reads an image (16-bit, intensity window);
+    the first inner dataset's loader, with a warning if others differ."""
     loader = cfg.get(f'{split}_dataloader') or {}
-    for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), ''):
-        pipeline = leaf.get('pipeline') or [None]
-        return image_reader(pipeline[0])
-    return image_reader(None)
+    steps = [(leaf.get('pipeline') or [None])[0]
+             for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), '')]
+    if any(step != steps[0] for step in steps[1:]):
+        print_log(f'the {split} datasets load images differently; the '
+                  f'gallery reads every crop as the first does: {steps[0]}',
+                  'current', level=logging.WARNING)
+    return image_reader(steps[0] if steps else None)
 
 
 def filter_scores(records: list, score_thr: float) -> None:
