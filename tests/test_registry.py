@@ -69,6 +69,7 @@ EXPECTED = [
     (HOOKS, 'EvalFiguresHook', engine.EvalFiguresHook),
     (HOOKS, 'ValPredictionsHook', engine.ValPredictionsHook),
     (HOOKS, 'SaliencyVisHook', engine.SaliencyVisHook),
+    (HOOKS, 'DomainDetVisualizationHook', engine.DomainDetVisualizationHook),
     (HOOKS, 'CheckpointLinksHook', engine.CheckpointLinksHook),
     (HOOKS, 'ResumableEarlyStoppingHook', engine.ResumableEarlyStoppingHook),
     (METRICS, 'DetectionReport', evaluation.DetectionReport),

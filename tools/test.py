@@ -21,6 +21,7 @@ from mmengine.runner import Runner
 
 from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
 from rcnn_plugin.apis.tta import apply_tta
+from rcnn_plugin.engine.hooks import use_domain_visualization
 from rcnn_plugin.utils import (
     add_common_args,
     close_distributed,
@@ -81,6 +82,7 @@ def main() -> None:
             sys.exit(f'tools/test.py: error: {exc}')
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
+        use_domain_visualization(cfg)  # 16-bit / windowed images
     prepare_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -2,6 +2,10 @@ from .adapter_checkpoint_hook import AdapterCheckpointHook
 from .checkpoint_links_hook import CheckpointLinksHook
 from .compile_backbone_neck_hook import CompileBackboneNeckHook
 from .config_doctor_hook import ConfigDoctorError, ConfigDoctorHook
+from .domain_visualization_hook import (
+    DomainDetVisualizationHook,
+    use_domain_visualization,
+)
 from .early_stopping_hook import ResumableEarlyStoppingHook
 from .epoch_results_hook import EpochResultsHook
 from .eval_figures_hook import EvalFiguresHook
@@ -18,6 +22,7 @@ __all__ = [
     'CompileBackboneNeckHook',
     'ConfigDoctorError',
     'ConfigDoctorHook',
+    'DomainDetVisualizationHook',
     'RunSummaryHook',
     'SaliencyVisHook',
     'TrainingHealthError',
@@ -30,4 +35,5 @@ __all__ = [
     'ResumableEarlyStoppingHook',
     'ValLossHook',
     'ValPredictionsHook',
+    'use_domain_visualization',
 ]
