@@ -9,7 +9,8 @@
 corruption_aug = dict(
     type='Compose',
     transforms=[
-        dict(type='HEDJitter', sigma=0.05, bias=0.05, prob=0.5),
+        # Tellez et al.'s HED-light, in their optical-density scale
+        dict(type='HEDJitter', sigma=0.05, bias=0.05, prob=0.5, od='tellez'),
         dict(type='RandomCorrupt', corruptions='holdout',
              severities=[1, 2, 3], prob=0.5),
     ])

@@ -137,6 +137,39 @@ def test_hed_jitter():
         HEDJitter(sigma=1.5)
     with pytest.raises(ValueError, match='HxWx3 uint8'):
         HEDJitter(prob=1.0)(dict(img=img[..., 0], img_path='g.png'))
+    with pytest.raises(ValueError, match="od must be one of"):
+        HEDJitter(od='log10')
+
+
+@pytest.mark.parametrize('od', ['tellez', 'skimage'])
+def test_hed_jitter_scale_follows_the_reference(od):
+    """The jitter of Tellez et al.'s code (scikit-image < 0.19's rgb2hed,
+    ``-ln(rgb + 2)``) or of scikit-image >= 0.19 (``ln(rgb) / ln(1e-6)``),
+    computed here from the stain matrix with the same draws."""
+    from skimage import color
+    img = _img()
+    same = HEDJitter(sigma=0, bias=0, prob=1.0, od=od)(dict(img=img.copy()))
+    np.testing.assert_array_equal(same['img'], img)
+    np.random.seed(3)
+    out = HEDJitter(sigma=0.05, bias=0.05, prob=1.0, od=od)(
+        dict(img=img.copy()))['img']
+    np.random.seed(3)
+    np.random.rand()  # the prob draw
+    alpha = np.random.uniform(0.95, 1.05, 3)
+    beta = np.random.uniform(-0.05, 0.05, 3)
+    rgb = img[..., ::-1].reshape(-1, 3) / 255
+    conv = np.linalg.inv(color.rgb_from_hed)
+    if od == 'tellez':
+        stains = np.dot(-np.log(rgb + 2), conv) * alpha + beta
+        ref = np.exp(-np.dot(stains, color.rgb_from_hed)) - 2
+    else:
+        adjust = np.log(1e-6)
+        stains = np.dot(np.log(np.maximum(rgb, 1e-6)) / adjust, conv)
+        ref = np.exp(np.dot(stains * alpha + beta, color.rgb_from_hed)
+                     * adjust)
+    ref = np.clip(np.rint(ref * 255), 0, 255).reshape(img.shape)[..., ::-1]
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    assert (out != img).any()
 
 
 @pytest.mark.parametrize('config', [
