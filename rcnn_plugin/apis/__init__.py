@@ -16,6 +16,7 @@ from .inputs import (
                      inference_pipeline,
                      is_video,
                      read_image,
+                     split_reader,
 )
 from .onnx_predictor import OnnxPredictor, make_predictor
 from .predictor import (
@@ -32,5 +33,6 @@ __all__ = [
     'dataset_image_paths', 'dataset_samples', 'predict_dicts', 'self_check',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
     'image_reader', 'inference_pipeline', 'instances_to_dicts',
-    'is_video', 'make_predictor', 'read_image', 'to_coco_results'
+    'is_video', 'make_predictor', 'read_image', 'split_reader',
+    'to_coco_results'
 ]

@@ -134,13 +134,13 @@ def image_reader(loader: Union[dict, Callable, None]
     """
     if isinstance(loader, dict):
         kwargs = dict(loader)
-        if str(kwargs.pop('type', '')).split('.')[-1] != DOMAIN_LOADER:
+        if not is_domain_loader(kwargs.pop('type', None)):
             return read_image
         from rcnn_plugin.datasets.transforms.loading import (
             LoadDomainImageFromFile,
         )
         loader = LoadDomainImageFromFile(**kwargs)
-    elif type(loader).__name__ != DOMAIN_LOADER:
+    elif not is_domain_loader(type(loader)):
         return read_image
 
     def read(path: str) -> Optional[np.ndarray]:
@@ -150,6 +150,51 @@ def image_reader(loader: Union[dict, Callable, None]
             print_log(f'skipping {path}: {exc}', 'current', level=30)
             return None
     return read
+
+
+def is_domain_loader(step_type) -> bool:
+    """Whether a pipeline step's ``type`` (a name, a scoped name such as
+    ``'mmdet.X'``, or a class) is ``LoadDomainImageFromFile``."""
+    name = getattr(step_type, '__name__', str(step_type).split('.')[-1])
+    return name == DOMAIN_LOADER
+
+
+def split_loader(cfg, split: str) -> Optional[dict]:
+    """The first pipeline step of a split's innermost dataset, as a config.
+
+    Wrappers (``ClassSubsetDataset``, ``MultiImageMixDataset``, ...) are
+    looked through; where a ``ConcatDataset``'s datasets load images
+    differently, the first one's loader is returned with a warning.
+
+    Args:
+        cfg (Config): The full config.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+        dict, optional: The step, or None without that split or pipeline.
+    """
+    from rcnn_plugin.datasets.config_tree import iter_dataset_cfgs
+    loader = cfg.get(f'{split}_dataloader') or {}
+    steps = [(leaf.get('pipeline') or [None])[0]
+             for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), '')]
+    if any(step != steps[0] for step in steps[1:]):
+        print_log(f'the {split} datasets load images differently; their '
+                  f'images are all read as the first one does: {steps[0]}',
+                  'current', level=30)
+    return steps[0] if steps else None
+
+
+def split_reader(cfg, split: str) -> Callable[[str], Optional[np.ndarray]]:
+    """:func:`image_reader` of a split's loader (:func:`split_loader`).
+
+    Args:
+        cfg (Config): The full config.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+        Callable: Path -> image, or None (logged) if it does not decode.
+    """
+    return image_reader(split_loader(cfg, split))
 
 
 class VideoReader:

@@ -245,3 +245,33 @@ def test_error_gallery_reads_as_the_loader_and_keeps_the_image(tmp_path):
                                  gt_box=[0, 0, 299, 299]), ['a', 'b'], 0.0)
     assert drawn.dtype == np.uint8 and drawn.shape[2] == 3 and drawn.any()
     assert not big.any()
+
+
+def test_split_reader_follows_the_split_loader(tmp_path):
+    from unittest.mock import patch
+
+    import cv2
+    import numpy as np
+    from mmengine.config import Config
+
+    from rcnn_plugin.apis.inputs import read_image, split_reader
+    cv2.imwrite(str(tmp_path / 'a.png'), np.full((4, 5, 3), 2000, np.uint16))
+    domain = dict(type='LoadDomainImageFromFile', value_range=(0, 4000))
+    cfg = Config(dict(
+        test_dataloader=dict(dataset=dict(
+            type='ClassSubsetDataset', dataset=dict(pipeline=[domain]))),
+        val_dataloader=dict(dataset=dict(
+            pipeline=[dict(type='LoadImageFromFile')]))))
+    # The test split's window: 2000 of 0..4000 is mid-grey, not 8 bits.
+    image = split_reader(cfg, 'test')(str(tmp_path / 'a.png'))
+    assert np.abs(image.astype(int) - 128).max() <= 1
+    assert split_reader(cfg, 'val') is read_image
+    assert split_reader(Config(dict()), 'val') is read_image
+    # Inner datasets that load differently: the first's, and a warning.
+    mmdet_loader = dict(type='LoadImageFromFile')
+    cfg.test_dataloader.dataset = dict(type='ConcatDataset', datasets=[
+        dict(pipeline=[domain]), dict(pipeline=[mmdet_loader])])
+    with patch('rcnn_plugin.apis.inputs.print_log') as log:
+        image = split_reader(cfg, 'test')(str(tmp_path / 'a.png'))
+    assert np.abs(image.astype(int) - 128).max() <= 1
+    assert 'load images differently' in log.call_args[0][0]

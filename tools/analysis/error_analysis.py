@@ -16,7 +16,6 @@ Example::
 import argparse
 import csv
 import json
-import logging
 import os
 import os.path as osp
 
@@ -24,7 +23,6 @@ import numpy as np
 from mmdet.registry import DATASETS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 
 import rcnn_plugin  # noqa: F401  (datasets, metrics, safe loading)
 from rcnn_plugin.apis.error_analysis import (
@@ -35,8 +33,8 @@ from rcnn_plugin.apis.error_analysis import (
     predict_split,
     write_gallery,
 )
-from rcnn_plugin.apis.inputs import image_reader
-from rcnn_plugin.datasets import iter_dataset_cfgs, update_inner_dataset_cfg
+from rcnn_plugin.apis.inputs import split_reader
+from rcnn_plugin.datasets import update_inner_dataset_cfg
 from rcnn_plugin.evaluation.metrics.tide_metric import (
     TIDEMetric,
     markdown_table,
@@ -85,19 +83,6 @@ def build_dataset(cfg: Config, split: str):
     return DATASETS.build(
         update_inner_dataset_cfg(loader.dataset, test_mode=True,
                                  pipeline=[]))
-
-
-def split_reader(cfg: Config, split: str):
-    """How the split's pipeline reads an image (16-bit, intensity window);
-    the first inner dataset's loader, with a warning if others differ."""
-    loader = cfg.get(f'{split}_dataloader') or {}
-    steps = [(leaf.get('pipeline') or [None])[0]
-             for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), '')]
-    if any(step != steps[0] for step in steps[1:]):
-        print_log(f'the {split} datasets load images differently; the '
-                  f'gallery reads every crop as the first does: {steps[0]}',
-                  'current', level=logging.WARNING)
-    return image_reader(steps[0] if steps else None)
 
 
 def filter_scores(records: list, score_thr: float) -> None:

@@ -7,7 +7,7 @@ dark or flat by ``tools/test.py --show / --show-dir``, though the model saw
 it windowed.
 """
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Sequence
 
 import cv2
 import mmcv
@@ -15,13 +15,17 @@ import numpy as np
 from mmdet.engine.hooks import DetVisualizationHook
 from mmdet.registry import HOOKS
 from mmdet.structures import DetDataSample
-from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
 from mmengine.fileio import get
 from mmengine.utils import mkdir_or_exist
 
 from rcnn_plugin.apis.drawing import to_bgr_uint8
-from rcnn_plugin.apis.inputs import DOMAIN_LOADER, image_reader, read_image
+from rcnn_plugin.apis.inputs import (
+    is_domain_loader,
+    read_image,
+    split_loader,
+    split_reader,
+)
 
 __all__ = ['DomainDetVisualizationHook', 'use_domain_visualization']
 
@@ -30,10 +34,11 @@ __all__ = ['DomainDetVisualizationHook', 'use_domain_visualization']
 class DomainDetVisualizationHook(DetVisualizationHook):
     """``DetVisualizationHook`` that reads images with the test loader.
 
-    Where the config's test pipeline starts with ``LoadDomainImageFromFile``,
-    every drawn image is read by that loader, with its bit depth, window and
-    colour type, then shown as 8-bit RGB; with any other loader it reads
-    images exactly as mmdet's hook does (mmcv, ``backend_args``). The
+    Where the val (test) pipeline starts with ``LoadDomainImageFromFile``,
+    every val (test) image drawn is read by that loader, with its bit
+    depth, window and colour type, then shown as 8-bit RGB; with any other
+    loader it reads images exactly as mmdet's hook does (mmcv,
+    ``backend_args``). The
     arguments are ``DetVisualizationHook``'s. ``tools/test.py --show`` and
     ``--show-dir`` switch mmdet's hook to this one when the test pipeline
     starts with the domain loader; a config selects it with
@@ -41,9 +46,11 @@ class DomainDetVisualizationHook(DetVisualizationHook):
     """
 
     def before_run(self, runner) -> None:
-        """Take the image reader from the test pipeline's first step."""
-        read = image_reader(_first_step(runner.cfg))
-        self._read = None if read is read_image else read
+        """Take the image readers from the val and test pipelines."""
+        self._readers = {}
+        for split in ('val', 'test'):
+            read = split_reader(runner.cfg, split)
+            self._readers[split] = None if read is read_image else read
 
     def before_test(self, runner) -> None:
         """Place ``test_out_dir`` under the run's folder, once."""
@@ -52,16 +59,18 @@ class DomainDetVisualizationHook(DetVisualizationHook):
                                          self.test_out_dir)
             mkdir_or_exist(self.test_out_dir)
 
-    def load(self, img_path: str) -> np.ndarray:
+    def load(self, img_path: str, split: str = 'test') -> np.ndarray:
         """An image to draw on, as ``(H, W, 3)`` uint8 RGB.
 
         Args:
             img_path (str): The image file.
+            split (str): Whose loader reads it, ``'val'`` or ``'test'``.
+                Defaults to 'test'.
 
         Returns:
             np.ndarray: The image.
         """
-        read = getattr(self, '_read', None)
+        read = getattr(self, '_readers', {}).get(split)
         if read is None:  # mmdet's reading
             img_bytes = get(img_path, backend_args=self.backend_args)
             return mmcv.imfrombytes(img_bytes, channel_order='rgb')
@@ -79,7 +88,7 @@ class DomainDetVisualizationHook(DetVisualizationHook):
         img_path = outputs[0].img_path
         self._visualizer.add_datasample(
             osp.basename(img_path) if self.show else 'val_img',
-            self.load(img_path),
+            self.load(img_path, 'val'),
             data_sample=outputs[0],
             show=self.show,
             wait_time=self.wait_time,
@@ -109,14 +118,6 @@ class DomainDetVisualizationHook(DetVisualizationHook):
                 step=self._test_index)
 
 
-def _first_step(cfg: Config) -> Optional[dict]:
-    try:
-        steps = get_test_pipeline_cfg(cfg)
-    except (AttributeError, KeyError):  # no test pipeline in the config
-        return None
-    return steps[0] if steps else None
-
-
 def use_domain_visualization(cfg: Config) -> bool:
     """Switch mmdet's visualization hook to the domain-aware one if needed.
 
@@ -128,12 +129,13 @@ def use_domain_visualization(cfg: Config) -> bool:
         bool: True when the test pipeline starts with
         ``LoadDomainImageFromFile`` and the hook was switched.
     """
-    hook = cfg.get('default_hooks', {}).get('visualization')
-    step = _first_step(cfg)
-    if (hook is None or step is None
-            or str(step.get('type', '')).split('.')[-1] != DOMAIN_LOADER
-            or str(hook.get('type', '')).split('.')[-1]
-            != 'DetVisualizationHook'):
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
+    if not isinstance(hook, dict) or getattr(
+            hook.get('type'), '__name__',
+            str(hook.get('type')).split('.')[-1]) != 'DetVisualizationHook':
+        return False
+    step = split_loader(cfg, 'test')
+    if not isinstance(step, dict) or not is_domain_loader(step.get('type')):
         return False
     hook['type'] = 'DomainDetVisualizationHook'
     return True

@@ -18,13 +18,15 @@ from rcnn_plugin.engine.hooks import (
 )
 
 
-def _config(loader):
-    pipeline = [loader, dict(type='Resize', scale=(8, 6), keep_ratio=True),
-                dict(type='PackDetInputs')]
+def _config(loader, val_loader=None):
+    def dataset(step):
+        return dict(type='CocoDataset', pipeline=[
+            step, dict(type='Resize', scale=(8, 6), keep_ratio=True),
+            dict(type='PackDetInputs')])
     return Config(dict(
         default_hooks=dict(visualization=dict(type='DetVisualizationHook')),
-        test_dataloader=dict(dataset=dict(type='CocoDataset',
-                                          pipeline=pipeline))))
+        val_dataloader=dict(dataset=dataset(val_loader or loader)),
+        test_dataloader=dict(dataset=dataset(loader))))
 
 
 def _write_12bit(path):
@@ -46,8 +48,10 @@ def _sample(path, num_boxes):
 
 
 @pytest.fixture
-def visualizer():
-    vis = DetLocalVisualizer.get_instance('test_domain_vis_hook')
+def visualizer(request):
+    # A new name each time: get_instance of an existing name would not make
+    # it the current instance, which the hook draws with.
+    vis = DetLocalVisualizer.get_instance(f'domain_vis_{id(request)}')
     vis.dataset_meta = dict(classes=('cell', ), palette=[(255, 0, 0)])
     return vis
 
@@ -65,7 +69,7 @@ def test_saved_drawing_is_windowed_like_the_loader(tmp_path, visualizer,
         hook = cls(draw=True, test_out_dir=cls.__name__)
         hook.before_run(runner)
         hook.before_test(runner)
-        for _ in range(2):  # the out dir is placed once, not nested
+        for _ in range(2):
             hook.after_test_iter(runner, 0, {},
                                  [_sample(tmp_path / 'a.png', num_boxes)])
         out = osp.join(str(tmp_path), 't', cls.__name__, 'a.png')
@@ -90,24 +94,32 @@ def test_other_loaders_read_as_mmdet_does(tmp_path, visualizer):
                                   image[..., ::-1])  # RGB, as mmdet's
 
 
-def test_val_drawing_and_unreadable_file(tmp_path, visualizer):
-    _write_12bit(tmp_path / 'a.png')
+def test_val_drawings_use_the_val_loader(tmp_path, visualizer):
+    image8 = _write_12bit(tmp_path / 'a.png')
     (tmp_path / 'bad.png').write_bytes(b'not a png')
-    loader = dict(type='LoadDomainImageFromFile', color_type='grayscale',
-                  value_range=(0, 4080))
-    runner = SimpleNamespace(cfg=_config(loader), iter=3)
-    hook = DomainDetVisualizationHook(draw=True, interval=2)
+    val = dict(type='LoadDomainImageFromFile', color_type='grayscale',
+               value_range=(0, 4080))
+    test = dict(type='LoadDomainImageFromFile', value_range=(0, 8160))
+    runner = SimpleNamespace(cfg=_config(test, val_loader=val), iter=3)
+    hook = DomainDetVisualizationHook(draw=True, interval=3)
     hook.before_run(runner)
-    assert hook.load(str(tmp_path / 'a.png')).shape == (30, 40, 3)
     calls = []
-    visualizer.add_datasample = lambda name, img, **kw: calls.append(img)
+    visualizer.add_datasample = lambda name, img, **kw: calls.append(
+        (img, kw['step']))
     try:
-        for batch_idx in (0, 1):  # steps 3 and 4: only 4 is drawn
+        for batch_idx in range(5):  # steps 3 to 7: 3 and 6 are drawn
             hook.after_val_iter(runner, batch_idx, {},
                                 [_sample(tmp_path / 'a.png', 1)])
     finally:
         del visualizer.add_datasample
-    assert len(calls) == 1 and calls[0].dtype == np.uint8
+    assert [step for _, step in calls] == [3, 6]
+    grey = cv2.cvtColor(image8, cv2.COLOR_BGR2GRAY)
+    for img, _ in calls:  # the val window, grey repeated, not 8 bits
+        assert img.shape == (30, 40, 3)
+        assert np.abs(img[..., 0].astype(int) - grey).max() <= 2
+    # The test window (0..8160) halves the intensities.
+    test_img = hook.load(str(tmp_path / 'a.png'), 'test')
+    np.testing.assert_allclose(test_img[..., ::-1], image8 / 2, atol=1)
     with pytest.raises(FileNotFoundError, match='bad.png'):
         hook.load(str(tmp_path / 'bad.png'))
 
@@ -123,3 +135,11 @@ def test_test_script_switches_only_for_the_domain_loader():
         assert not use_domain_visualization(cfg)
     cfg = _config(dict(type='LoadImageFromFile'))
     assert cfg.default_hooks.visualization.type == 'DetVisualizationHook'
+    # A test set whose pipeline cannot be found is left to mmdet's hook.
+    cfg = _config(dict(type='LoadImageFromFile'))
+    cfg.test_dataloader.dataset = dict(type='CocoDataset')
+    assert not use_domain_visualization(cfg)
+    # Pure-Python configs name the loader by its class.
+    from rcnn_plugin.datasets.transforms import LoadDomainImageFromFile
+    cfg = _config(dict(type=LoadDomainImageFromFile))
+    assert use_domain_visualization(cfg)
