@@ -152,11 +152,15 @@ def image_reader(loader: Union[dict, Callable, None]
     return read
 
 
+def type_name(step_type) -> str:
+    """The class name of a config's ``type``: a name, a scoped name such as
+    ``'mmdet.X'``, or a class (pure-Python configs)."""
+    return getattr(step_type, '__name__', str(step_type).split('.')[-1])
+
+
 def is_domain_loader(step_type) -> bool:
-    """Whether a pipeline step's ``type`` (a name, a scoped name such as
-    ``'mmdet.X'``, or a class) is ``LoadDomainImageFromFile``."""
-    name = getattr(step_type, '__name__', str(step_type).split('.')[-1])
-    return name == DOMAIN_LOADER
+    """Whether a pipeline step's ``type`` is ``LoadDomainImageFromFile``."""
+    return type_name(step_type) == DOMAIN_LOADER
 
 
 def split_loader(cfg, split: str) -> Optional[dict]:

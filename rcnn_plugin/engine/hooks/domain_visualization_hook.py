@@ -25,6 +25,7 @@ from rcnn_plugin.apis.inputs import (
     read_image,
     split_loader,
     split_reader,
+    type_name,
 )
 
 __all__ = ['DomainDetVisualizationHook', 'use_domain_visualization']
@@ -32,14 +33,14 @@ __all__ = ['DomainDetVisualizationHook', 'use_domain_visualization']
 
 @HOOKS.register_module()
 class DomainDetVisualizationHook(DetVisualizationHook):
-    """``DetVisualizationHook`` that reads images with the test loader.
+    """``DetVisualizationHook`` that reads images with the split's loader.
 
     Where the val (test) pipeline starts with ``LoadDomainImageFromFile``,
     every val (test) image drawn is read by that loader, with its bit
     depth, window and colour type, then shown as 8-bit RGB; with any other
     loader it reads images exactly as mmdet's hook does (mmcv,
-    ``backend_args``). The
-    arguments are ``DetVisualizationHook``'s. ``tools/test.py --show`` and
+    ``backend_args``). The arguments are ``DetVisualizationHook``'s.
+    ``tools/test.py --show`` and
     ``--show-dir`` switch mmdet's hook to this one when the test pipeline
     starts with the domain loader; a config selects it with
     ``default_hooks=dict(visualization=dict(type='DomainDetVisualizationHook'))``.
@@ -130,9 +131,8 @@ def use_domain_visualization(cfg: Config) -> bool:
         ``LoadDomainImageFromFile`` and the hook was switched.
     """
     hook = (cfg.get('default_hooks') or {}).get('visualization')
-    if not isinstance(hook, dict) or getattr(
-            hook.get('type'), '__name__',
-            str(hook.get('type')).split('.')[-1]) != 'DetVisualizationHook':
+    if (not isinstance(hook, dict)
+            or type_name(hook.get('type')) != 'DetVisualizationHook'):
         return False
     step = split_loader(cfg, 'test')
     if not isinstance(step, dict) or not is_domain_loader(step.get('type')):
