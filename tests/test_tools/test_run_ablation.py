@@ -71,6 +71,34 @@ def test_table_compares_with_the_first_config():
     assert '| +0.040 |' in rows[3]
 
 
+def test_also_tabulates_further_metrics_of_the_last_validation(
+        tmp_path, monkeypatch):
+    def fake_run(cmd, cwd, check):
+        _scalars(tmp_path, 'stamp', [
+            {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP_s': 0.1, 'step': 1},
+            {'pascal_voc/mAP': 0.5, 'coco/bbox_mAP_s': 0.3, 'step': 2}])
+
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    res = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+                           ['coco/bbox_mAP_s'])
+    assert res['also'] == {'coco/bbox_mAP_s': 0.3}
+    # Read back from the logs, so a column can be added after the runs.
+    again = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+                             ['coco/bbox_mAP_s'])
+    assert again['also'] == {'coco/bbox_mAP_s': 0.3}
+    with pytest.raises(SystemExit, match="no metric coco/nope .*it has "
+                       "coco/bbox_mAP_s, pascal_voc/mAP, step"):
+        ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+                         ['coco/nope'])
+    run = dict(res, seed=0, wall_s=60.0)
+    other = dict(run, seed=1, also={'coco/bbox_mAP_s': 0.2})
+    rows = ablation.table({'base': [run, other]}, 'pascal_voc/mAP',
+                          ['coco/bbox_mAP_s'])
+    assert rows[0].endswith('| last coco/bbox_mAP_s |')
+    assert rows[1].count('---') == 7
+    assert rows[2].endswith('| 1.0 | 0.250 |')
+
+
 def test_missing_config_is_a_sentence(capsys):
     assert ablation.main(['nope.py', '--work-dir', 'x']) == 2
     assert 'no config nope.py' in capsys.readouterr().err

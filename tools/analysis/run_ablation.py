@@ -15,6 +15,10 @@ and the best value, the wall time) and is skipped when the driver runs
 again; a cut run resumes from its newest checkpoint. ``summary.md`` gets
 one row per config: seeds, last and best validation (mean and sample std
 over seeds), and the difference to the first config (the reference).
+``--also M ...`` adds a column per further metric of the same validation
+(its value at the last epoch, mean over seeds), e.g. ``coco/bbox_mAP_s``
+for a lever aimed at small objects; it is read from the logs, so it can be
+added after the runs have finished.
 
 A config that trains exactly as the reference (it changes only
 ``model.test_cfg``, ``tta_model`` or ``tta_pipeline``, e.g. soft-NMS or
@@ -56,12 +60,26 @@ def val_history(work_dir: str, metric: str) -> List[Dict]:
     return [by_step[k] for k in sorted(by_step)]
 
 
-def run_one(config: str, seed: int, work_dir: str, metric: str) -> Dict:
+def final_values(records: List[Dict], metrics) -> Dict[str, float]:
+    """The last record's value of each of ``metrics``; an error naming the
+    metrics it lacks, with those it has."""
+    last = records[-1] if records else {}
+    lacking = [m for m in metrics if m not in last]
+    if lacking:
+        raise SystemExit(f'no metric {", ".join(lacking)} in the last '
+                         f'validation; it has {", ".join(sorted(last))}')
+    return {m: last[m] for m in metrics}
+
+
+def run_one(config: str, seed: int, work_dir: str, metric: str,
+            also=()) -> Dict:
     """Train one config with one seed (or read its finished result)."""
     done = osp.join(work_dir, 'result.json')
     if osp.isfile(done):
         with open(done) as f:
-            return json.load(f)
+            result = json.load(f)
+        result['also'] = final_values(val_history(work_dir, metric), also)
+        return result
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options', f'randomness.seed={seed}',
            'train_cfg.val_interval=1']
@@ -81,6 +99,7 @@ def run_one(config: str, seed: int, work_dir: str, metric: str) -> Dict:
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
         json.dump(result, f, indent=2)
+    result['also'] = final_values(history, also)
     return result
 
 
@@ -110,15 +129,27 @@ def trains_as(config: str, reference: str) -> bool:
             and _training_view(cfg) == _training_view(ref))
 
 
+def _test_records(work_dir: str) -> List[Dict]:
+    """The metric records ``tools/test.py`` wrote under ``work_dir``."""
+    records = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.json'))):
+        with open(path) as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    return records
+
+
 def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
-                 ref_work_dir: str) -> Dict:
+                 ref_work_dir: str, also=()) -> Dict:
     """Evaluate the reference's checkpoint of ``seed`` with ``config`` on
     the validation split (or read the finished result)."""
     from mmengine.config import Config
     done = osp.join(work_dir, 'result.json')
     if osp.isfile(done):
         with open(done) as f:
-            return json.load(f)
+            result = json.load(f)
+        records = [r for r in _test_records(work_dir) if metric in r]
+        result['also'] = final_values(records, also)
+        return result
     with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     os.makedirs(work_dir, exist_ok=True)
@@ -134,11 +165,8 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
     subprocess.run(cmd, cwd=REPO, check=True)
-    records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.json'))):
-        with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
-    values = [r[metric] for r in records if metric in r]
+    records = [r for r in _test_records(work_dir) if metric in r]
+    values = [r[metric] for r in records]
     if not values:
         raise SystemExit(f'{work_dir}: the test run logged no {metric!r}')
     result = dict(config=config, seed=seed, metric=metric,
@@ -148,6 +176,7 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
         json.dump(result, f, indent=2)
+    result['also'] = final_values(records, also)
     return result
 
 
@@ -157,11 +186,14 @@ def _mean_std(values: List[float]) -> str:
     return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
 
 
-def table(results: Dict[str, List[Dict]], metric: str) -> List[str]:
-    """Markdown rows: config, seeds, last / best validation, vs the first."""
+def table(results: Dict[str, List[Dict]], metric: str,
+          also=()) -> List[str]:
+    """Markdown rows: config, seeds, last / best validation, vs the first,
+    then the last value of each ``also`` metric (mean over seeds)."""
     lines = [f'| config | seeds | last val {metric} | best val (epoch) | '
-             'last vs first config | wall (min, mean) |',
-             '|---|---|---|---|---|---|']
+             'last vs first config | wall (min, mean) |'
+             + ''.join(f' last {m} |' for m in also),
+             '|---|---|---|---|---|---|' + '---|' * len(also)]
     ref = None
     for name, runs in results.items():
         last = [r['last'] for r in runs]
@@ -175,7 +207,9 @@ def table(results: Dict[str, List[Dict]], metric: str) -> List[str]:
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
             f'{_mean_std(last)} | {best} | '
-            f'{statistics.mean(last) - ref:+.3f} | {wall:.1f} |')
+            f'{statistics.mean(last) - ref:+.3f} | {wall:.1f} |'
+            + ''.join(' {:.3f} |'.format(
+                statistics.mean(r['also'][m] for r in runs)) for m in also))
     return lines
 
 
@@ -186,6 +220,9 @@ def main(argv=None) -> int:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--metric', default='pascal_voc/mAP')
+    parser.add_argument('--also', nargs='+', default=[], metavar='METRIC',
+                        help='further metrics of the same validation to '
+                        'tabulate (last epoch), e.g. coco/bbox_mAP_s')
     args = parser.parse_args(argv)
     missing = [c for c in args.configs if not osp.isfile(c)]
     if missing:
@@ -201,13 +238,15 @@ def main(argv=None) -> int:
             work = osp.join(args.work_dir, name, f'seed_{seed}')
             if test_time:
                 ref_work = osp.join(args.work_dir, ref_name, f'seed_{seed}')
-                res = evaluate_one(config, seed, work, args.metric, ref_work)
+                res = evaluate_one(config, seed, work, args.metric, ref_work,
+                                   args.also)
             else:
-                res = run_one(config, seed, work, args.metric)
+                res = run_one(config, seed, work, args.metric, args.also)
             results.setdefault(name, []).append(res)
             summary = osp.join(args.work_dir, 'summary.md')
             with open(summary, 'w') as f:
-                f.write('\n'.join(table(results, args.metric)) + '\n')
+                f.write('\n'.join(table(results, args.metric, args.also))
+                        + '\n')
     print(open(summary).read())
     return 0
 
