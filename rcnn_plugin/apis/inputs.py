@@ -163,6 +163,16 @@ def is_domain_loader(step_type) -> bool:
     return type_name(step_type) == DOMAIN_LOADER
 
 
+def split_loaders(cfg, split: str) -> List[Optional[dict]]:
+    """The first pipeline step of each innermost dataset of a split, in
+    order (one per dataset of a ``ConcatDataset``; None where a dataset
+    has no pipeline)."""
+    from rcnn_plugin.datasets.config_tree import iter_dataset_cfgs
+    loader = cfg.get(f'{split}_dataloader') or {}
+    return [(leaf.get('pipeline') or [None])[0]
+            for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), '')]
+
+
 def split_loader(cfg, split: str) -> Optional[dict]:
     """The first pipeline step of a split's innermost dataset, as a config.
 
@@ -177,10 +187,7 @@ def split_loader(cfg, split: str) -> Optional[dict]:
     Returns:
         dict, optional: The step, or None without that split or pipeline.
     """
-    from rcnn_plugin.datasets.config_tree import iter_dataset_cfgs
-    loader = cfg.get(f'{split}_dataloader') or {}
-    steps = [(leaf.get('pipeline') or [None])[0]
-             for leaf, _ in iter_dataset_cfgs(loader.get('dataset'), '')]
+    steps = split_loaders(cfg, split)
     if any(step != steps[0] for step in steps[1:]):
         print_log(f'the {split} datasets load images differently; their '
                   f'images are all read as the first one does: {steps[0]}',

@@ -23,7 +23,7 @@ from rcnn_plugin.apis.drawing import to_bgr_uint8
 from rcnn_plugin.apis.inputs import (
     is_domain_loader,
     read_image,
-    split_loader,
+    split_loaders,
     split_reader,
     type_name,
 )
@@ -39,7 +39,9 @@ class DomainDetVisualizationHook(DetVisualizationHook):
     every val (test) image drawn is read by that loader, with its bit
     depth, window and colour type, then shown as 8-bit RGB; with any other
     loader it reads images exactly as mmdet's hook does (mmcv,
-    ``backend_args``). The arguments are ``DetVisualizationHook``'s.
+    ``backend_args``). A ``ConcatDataset`` whose datasets load differently
+    is read with its first dataset's loader, with a warning. The arguments
+    are ``DetVisualizationHook``'s.
     ``tools/test.py --show`` and
     ``--show-dir`` switch mmdet's hook to this one when the test pipeline
     starts with the domain loader; a config selects it with
@@ -127,15 +129,19 @@ def use_domain_visualization(cfg: Config) -> bool:
             mmdet's ``DetVisualizationHook``; changed in place.
 
     Returns:
-        bool: True when the test pipeline starts with
-        ``LoadDomainImageFromFile`` and the hook was switched.
+        bool: True when a test dataset's pipeline starts with
+        ``LoadDomainImageFromFile`` and the hook was switched. The hook is
+        named as mmdet's was: by class in a pure-Python config (whose
+        ``default_scope`` may be None), else by the scoped name.
     """
     hook = (cfg.get('default_hooks') or {}).get('visualization')
     if (not isinstance(hook, dict)
             or type_name(hook.get('type')) != 'DetVisualizationHook'):
         return False
-    step = split_loader(cfg, 'test')
-    if not isinstance(step, dict) or not is_domain_loader(step.get('type')):
+    if not any(isinstance(step, dict) and is_domain_loader(step.get('type'))
+               for step in split_loaders(cfg, 'test')):
         return False
-    hook['type'] = 'DomainDetVisualizationHook'
+    hook['type'] = (DomainDetVisualizationHook
+                    if isinstance(hook['type'], type)
+                    else 'mmdet.DomainDetVisualizationHook')
     return True

@@ -128,7 +128,7 @@ def test_test_script_switches_only_for_the_domain_loader():
     cfg = _config(dict(type='LoadDomainImageFromFile'))
     assert use_domain_visualization(cfg)
     assert cfg.default_hooks.visualization.type == \
-        'DomainDetVisualizationHook'
+        'mmdet.DomainDetVisualizationHook'
     assert not use_domain_visualization(cfg)  # already switched
     for cfg in (_config(dict(type='LoadImageFromFile')),
                 Config(dict(default_hooks=dict()))):
@@ -139,7 +139,37 @@ def test_test_script_switches_only_for_the_domain_loader():
     cfg = _config(dict(type='LoadImageFromFile'))
     cfg.test_dataloader.dataset = dict(type='CocoDataset')
     assert not use_domain_visualization(cfg)
-    # Pure-Python configs name the loader by its class.
+    # Another visualization hook is kept, whatever the pipeline.
+    cfg = _config(dict(type='LoadDomainImageFromFile'))
+    cfg.default_hooks.visualization.type = 'MyVisualizationHook'
+    assert not use_domain_visualization(cfg)
+    cfg.test_dataloader.dataset = dict(type='CocoDataset')
+    assert not use_domain_visualization(cfg)
+    # A ConcatDataset with the domain loader in any of its datasets.
+    cfg = _config(dict(type='LoadDomainImageFromFile'))
+    domain = cfg.test_dataloader.dataset
+    plain = dict(domain, pipeline=[dict(type='LoadImageFromFile')])
+    cfg.test_dataloader.dataset = dict(type='ConcatDataset',
+                                       datasets=[plain, domain])
+    assert use_domain_visualization(cfg)
+
+
+def test_pure_python_config_gets_a_buildable_hook():
+    """Pure-Python configs name the loader and hook by class, and mmdet's
+    pure-Python runtime sets ``default_scope = None``: a bare name would
+    not be found in mmengine's root registry."""
+    from mmdet.engine.hooks import DetVisualizationHook
+    from mmengine.registry import HOOKS
+
     from rcnn_plugin.datasets.transforms import LoadDomainImageFromFile
     cfg = _config(dict(type=LoadDomainImageFromFile))
+    cfg.default_hooks.visualization.type = DetVisualizationHook
     assert use_domain_visualization(cfg)
+    assert cfg.default_hooks.visualization.type is DomainDetVisualizationHook
+    assert isinstance(HOOKS.build(dict(cfg.default_hooks.visualization)),
+                      DomainDetVisualizationHook)
+    # A scoped string builds from the root registry too.
+    cfg = _config(dict(type='LoadDomainImageFromFile'))
+    use_domain_visualization(cfg)
+    assert isinstance(HOOKS.build(dict(cfg.default_hooks.visualization)),
+                      DomainDetVisualizationHook)
