@@ -97,6 +97,26 @@ def test_also_tabulates_further_metrics_of_the_last_validation(
     assert rows[0].endswith('| last coco/bbox_mAP_s |')
     assert rows[1].count('---') == 7
     assert rows[2].endswith('| 1.0 | 0.250 |')
+    # COCO logs -1 where a split has no objects of the kind.
+    empty = dict(run, also={'coco/bbox_mAP_s': -1.0})
+    rows = ablation.table({'base': [run, empty]}, 'pascal_voc/mAP',
+                          ['coco/bbox_mAP_s'])
+    assert rows[2].endswith('| 1.0 | - |')
+
+
+def test_mistyped_also_stops_before_any_training(tmp_path, monkeypatch):
+    ref = _write(tmp_path / 'ref.py', REF)
+    lever = _write(tmp_path / 'lever.py', "_base_ = './ref.py'\n"
+                   "train_dataloader = dict(batch_size=4)\n")
+    _scalars(str(tmp_path / 'work' / 'ref' / 'seed_0'), 'stamp',
+             [{'pascal_voc/mAP': 0.5, 'step': 1}])
+    calls = []
+    monkeypatch.setattr(ablation.subprocess, 'run',
+                        lambda cmd, **k: calls.append(cmd))
+    with pytest.raises(SystemExit, match='no metric coco/typo'):
+        ablation.main([ref, lever, '--work-dir', str(tmp_path / 'work'),
+                       '--also', 'coco/typo'])
+    assert calls == []
 
 
 def test_missing_config_is_a_sentence(capsys):

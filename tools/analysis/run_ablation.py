@@ -208,9 +208,17 @@ def table(results: Dict[str, List[Dict]], metric: str,
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
             f'{_mean_std(last)} | {best} | '
             f'{statistics.mean(last) - ref:+.3f} | {wall:.1f} |'
-            + ''.join(' {:.3f} |'.format(
-                statistics.mean(r['also'][m] for r in runs)) for m in also))
+            + ''.join(f' {_also_cell([r["also"][m] for r in runs])} |'
+                      for m in also))
     return lines
+
+
+def _also_cell(values: List[float]) -> str:
+    """Mean over seeds; '-' where COCO logged -1 (no objects of the kind)."""
+    if any(v < 0 for v in values):
+        return '-'
+    return f'{statistics.mean(values):.3f}'
+
 
 
 def main(argv=None) -> int:
@@ -231,6 +239,13 @@ def main(argv=None) -> int:
     results: Dict[str, List[Dict]] = {}
     reference = args.configs[0]
     ref_name = osp.splitext(osp.basename(reference))[0]
+    for config in args.configs:  # a mistyped --also, before any training
+        for seed in args.seeds:
+            name = osp.splitext(osp.basename(config))[0]
+            history = val_history(
+                osp.join(args.work_dir, name, f'seed_{seed}'), args.metric)
+            if history:
+                final_values(history, args.also)
     for config in args.configs:
         name = osp.splitext(osp.basename(config))[0]
         test_time = config != reference and trains_as(config, reference)
