@@ -220,7 +220,6 @@ def _also_cell(values: List[float]) -> str:
     return f'{statistics.mean(values):.3f}'
 
 
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+',
