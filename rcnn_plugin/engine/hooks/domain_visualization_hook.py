@@ -41,10 +41,9 @@ class DomainDetVisualizationHook(DetVisualizationHook):
     loader it reads images exactly as mmdet's hook does (mmcv,
     ``backend_args``). A ``ConcatDataset`` whose datasets load differently
     is read with its first dataset's loader, with a warning. The arguments
-    are ``DetVisualizationHook``'s.
-    ``tools/test.py --show`` and
-    ``--show-dir`` switch mmdet's hook to this one when the test pipeline
-    starts with the domain loader; a config selects it with
+    are ``DetVisualizationHook``'s. ``tools/test.py --show`` and
+    ``--show-dir`` switch mmdet's hook to this one when a test dataset's
+    pipeline starts with the domain loader; a config selects it with
     ``default_hooks=dict(visualization=dict(type='DomainDetVisualizationHook'))``.
     """
 
