@@ -26,9 +26,12 @@ _RUN_TO_END = ('LinearLR', 'ConstantLR', 'CosineAnnealingLR', 'PolyLR',
 
 
 def _type_name(cfg: dict, default: str = '') -> str:
-    """A config's ``type`` as a name, whether a string or a class."""
+    """A config's ``type`` as a class name, whether a name, a scoped name
+    (``'mmengine.LinearLR'``) or a class."""
     kind = cfg.get('type', default)
-    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    if isinstance(kind, str):
+        return kind.split('.')[-1]
+    return getattr(kind, '__name__', '')
 
 
 def _loop_by_epoch(train_cfg: Any) -> Optional[bool]:

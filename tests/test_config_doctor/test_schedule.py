@@ -83,6 +83,16 @@ def test_cut_short_warmup_factor_is_mmengine_s(demo):
     assert f'its factor ends at {reached:.3g} instead of 1' in found[0][2]
 
 
+@pytest.mark.parametrize('kind', ['mmengine.LinearLR', LinearLR])
+def test_scoped_or_class_type_is_checked(demo, kind):
+    """A scheduler named with its scope, or by its class (pure-Python
+    configs), is checked as the bare name is."""
+    found = _schedule(demo([dict(COCO_1X[0], type=kind)]))
+    assert [f[:2] for f in found] == [('warning', 'param_scheduler[0].end')]
+    assert '(LinearLR)' in found[0][2]
+    assert 'its factor ends at' in found[0][2]
+
+
 def test_processes_shorten_an_epoch(demo):
     warmup = [dict(type='LinearLR', start_factor=0.1, by_epoch=False,
                    end=6)]
