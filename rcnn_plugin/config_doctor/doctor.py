@@ -13,6 +13,7 @@ from .data_checks import (
     check_ignored_negatives,
     check_learning_rate,
 )
+from .ema import check_ema
 from .finding import Finding
 from .model_checks import (
     check_checkpoint_classes,
@@ -36,6 +37,7 @@ CHECKS: Dict[str, CheckFn] = {
     'normalisation': check_normalisation,
     'learning_rate': check_learning_rate,
     'schedule': check_schedule,
+    'ema': check_ema,
     'sampler': check_sampler,
     'offline': check_offline,
     'evaluator': check_evaluator,
@@ -48,7 +50,7 @@ DATA_CHECKS = ('empty_data', 'ignored_negatives')
 # runner has built the model and the training set. Weights (``offline``,
 # ``checkpoint_classes``) are already loaded by then.
 HOOK_CHECKS = ('feature_strides', 'num_classes', 'normalisation',
-               'learning_rate', 'schedule', 'sampler', 'evaluator',
+               'learning_rate', 'schedule', 'ema', 'sampler', 'evaluator',
                'empty_data', 'ignored_negatives')
 
 

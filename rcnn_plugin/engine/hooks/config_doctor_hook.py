@@ -39,7 +39,8 @@ class ConfigDoctorHook(Hook):
         checks (Sequence[str], optional): Check names (see
             ``rcnn_plugin.config_doctor.CHECKS``). Defaults to
             ``HOOK_CHECKS``: strides, classes, normalisation, learning
-            rate, lr schedule, sampler, evaluator and the training set.
+            rate, lr schedule, EMA, sampler, evaluator and the training
+            set.
         fail_on (str): ``'error'``, ``'warning'`` or ``'never'``.
             Defaults to ``'error'``.
     """

@@ -80,7 +80,7 @@ custom_hooks = [
     dict(
         type='ConfigDoctorHook',
         checks=('feature_strides', 'num_classes', 'normalisation',
-                'learning_rate', 'schedule', 'sampler', 'evaluator',
+                'learning_rate', 'schedule', 'ema', 'sampler', 'evaluator',
                 'ignored_negatives')),
     dict(type='TrainingHealthHook', nonfinite='stop', divergence='warn',
          collapse='warn'),
