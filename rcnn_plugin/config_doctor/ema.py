@@ -9,7 +9,8 @@ weights at the end, and the second is still mostly the model as the average
 began (for ``begin_iter=0`` the pretrained, untrained detector). Neither
 fails, so this check computes what the average is made of at the end.
 """
-from typing import List, Optional
+import math
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -59,48 +60,102 @@ def ema_momenta(ema: dict, updates: int) -> Optional[np.ndarray]:
     return None
 
 
+def _shares(args: dict, updates: int) -> Tuple[float, float]:
+    """``(start, last)``: the share of the weights as the EMA began, and of
+    the last update, in the average after ``updates`` calls."""
+    momenta = ema_momenta(args, updates)
+    if not len(momenta):
+        return 1.0, 0.0
+    return float(np.prod(1 - momenta)), float(momenta[-1])
+
+
+def _fits(args: dict, updates: int) -> bool:
+    start, last = _shares(args, updates)
+    return start <= _MAX_START_SHARE and last <= _MAX_LAST_SHARE
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to two significant digits."""
+    scale = 10**(math.floor(math.log10(value)) - 1)
+    return math.ceil(value / scale - 1e-9) * scale
+
+
+def _fix(args: dict, kind: str, key: str, updates: int) -> Tuple[str, str]:
+    """A value of the average's own parameter that passes both limits."""
+    steps = int(args.get('interval', 1))
+    averaging = len(range(steps, updates, steps))
+    if kind == 'ExponentialMovingAverage':
+        tries = [('momentum', _round_up(1 - 0.01**(1 / averaging)))]
+    else:  # the largest gamma of a halving series that passes
+        top = (updates // 4 if kind == 'ExpMomentumEMA' else
+               int(0.05 / 0.95 * (averaging * steps)))
+        tries = [('gamma', top >> k) for k in range(max(top, 1).bit_length())]
+    for name, value in tries:
+        if value > 0 and _fits(dict(args, **{name: value}), updates):
+            return f'set {key}.{name}={value:g}', f'{key}.{name}'
+    return (f'remove the EMAHook or train longer: {averaging} averaging '
+            'updates are too few for an average of the weights', key)
+
+
 def _check_hook(hook: dict, key: str, length: dict) -> List[Finding]:
     args = dict(hook, type=hook.get('ema_type', 'ExponentialMovingAverage'))
     kind = _type_name(args)
-    start = max(int(hook.get('begin_iter', 0)) - 1, 0)
-    if length['by_epoch'] and hook.get('begin_epoch', 0):
-        per_epoch = length['iters'] // length['epochs']
-        start = max(start, (int(hook['begin_epoch']) - 1) * per_epoch)
-    updates = length['iters'] - start
-    momenta = ema_momenta(args, updates)
-    if momenta is None or updates <= 0:
+    if ema_momenta(args, 1) is None:
         return []
-    what = f'{key} ({kind}, momentum {args.get("momentum", 0.0002):g}'
-    if kind in _GAMMA:
-        what += f', gamma {args.get("gamma", _GAMMA[kind]):g}'
-    what += ')'
-    span = (f'{updates} iterations from iteration {start} '
-            f'({length["how"]})')
-    start_share = float(np.exp(np.log1p(-np.minimum(momenta, 1)).sum()))
-    if start_share > _MAX_START_SHARE:
-        needed = 1 - 0.01**(1 / max(len(momenta), 1))
+    momentum, interval = args.get('momentum', 0.0002), args.get('interval', 1)
+    if not 0 < float(momentum) < 1 or int(interval) < 1:
         return [Finding(
-            'ema', 'warning',
-            f'{what} averages {span}: at the end {start_share:.0%} of the '
-            'average is still the model as the EMA began, and validation '
-            'and the checkpoint use the average',
-            f'raise {key}.momentum to at least {needed:.2g} (the start then '
-            'weighs under 1 %), or set begin_iter later',
+            'ema', 'error',
+            f'{key} has momentum {momentum} and interval {interval}: '
+            'mmengine needs 0 < momentum < 1 and interval >= 1',
+            f'set {key}.momentum inside (0, 1) and {key}.interval >= 1',
             f'{key}.momentum')]
-    last = float(momenta[-1]) if len(momenta) else 1.0
-    if last > _MAX_LAST_SHARE:
-        fix = {'ExpMomentumEMA': (
-            f'set {key}.gamma to at most {max(updates // 4, 1)} (a quarter '
-            'of the averaged iterations)', f'{key}.gamma'),
-               'MomentumAnnealingEMA': (
-            f'set {key}.gamma to at most {max(updates // 20, 1)} (its '
-            'momentum then ends under 0.05)', f'{key}.gamma')}.get(
-            kind, (f'lower {key}.momentum', f'{key}.momentum'))
+    # EMAHook starts at the first iteration where iter + 1 >= begin_iter
+    # and epoch + 1 >= begin_epoch; an IterBasedTrainLoop has one epoch.
+    if hook.get('begin_epoch', 0) > 0:
+        unit, field, begin = 'epoch', 'begin_epoch', int(hook['begin_epoch'])
+        limit = length['epochs'] if length['by_epoch'] else 1
+        per_epoch = length['iters'] // limit
+    else:
+        unit, field, begin = ('iteration', 'begin_iter',
+                              int(hook.get('begin_iter', 0)))
+        limit = length['iters']
+        per_epoch = 1
+    if begin > limit:
+        return [Finding(
+            'ema', 'error',
+            f'{key} begins at {unit} {begin} but training has {limit} '
+            f'{unit}{"s" * (limit != 1)} ({length["how"]}): mmengine\'s '
+            'EMAHook refuses it when training starts',
+            f'set {key}.{field} to at most {limit}', f'{key}.{field}')]
+    start = max(begin - 1, 0) * per_epoch
+    updates = length['iters'] - start
+    what = f'{key} ({kind}, momentum {float(momentum):g}'
+    if kind in _GAMMA:
+        what += f', gamma {float(args.get("gamma", _GAMMA[kind])):g}'
+    what += (f') averages {updates} iterations from iteration {start} '
+             f'({length["how"]})')
+    if not range(int(interval), updates, int(interval)):
         return [Finding(
             'ema', 'warning',
-            f'{what} averages {span}: its momentum ends at {last:.2f}, so '
-            f'the last iteration alone is {last:.0%} of the average: it is '
-            'close to the raw weights, not an average', fix[0], fix[1])]
+            f'{what} with interval {interval}: it makes no averaging '
+            f'update, so the average is the weights of iteration {start}',
+            f'set {key}.interval below {updates}, or begin the EMA earlier',
+            f'{key}.interval')]
+    start_share, last = _shares(args, updates)
+    if start_share > _MAX_START_SHARE:
+        return [Finding(
+            'ema', 'warning',
+            f'{what}: at the end {start_share:.0%} of the average is still '
+            'the model as the EMA began, and validation and the checkpoint '
+            'use the average', *_fix(args, kind, key, updates))]
+    if last > _MAX_LAST_SHARE:
+        return [Finding(
+            'ema', 'warning',
+            f'{what}: its momentum ends at {last:.2f}, so the last '
+            f'iteration alone is {last:.0%} of the average: it is close to '
+            'the raw weights, not an average', *_fix(args, kind, key,
+                                                      updates))]
     return []
 
 

@@ -79,11 +79,12 @@ def test_yolox_annealing_on_a_short_run_is_the_raw_weights(demo):
     found = _ema(cfg)
     assert len(found) == 1
     key = f'custom_hooks[{len(cfg.custom_hooks) - 1}]'
-    assert found[0].key == f'{key}.gamma'
     assert 'momentum 0.0002, gamma 2000' in found[0].message
     assert 'averages 8 iterations from iteration 0' in found[0].message
     assert 'its momentum ends at 1.00' in found[0].message
-    assert found[0].fix.startswith(f'set {key}.gamma to at most 2 ')
+    # No gamma fits 7 averaging updates: a small one keeps the start.
+    assert found[0].fix.startswith('remove the EMAHook or train longer')
+    assert found[0].key == key
 
 
 def test_slow_plain_average_keeps_the_start(demo):
@@ -91,8 +92,76 @@ def test_slow_plain_average_keeps_the_start(demo):
     assert [f.key[-9:] for f in found] == ['.momentum']
     assert '100% of the average is still the model as the EMA' in \
         found[0].message
-    # 7 averaging updates: 1 - 0.01 ** (1 / 7)
-    assert 'to at least 0.48 ' in found[0].fix
+    # 7 averaging updates: 1 - 0.01 ** (1 / 7) = 0.48, rounded up.
+    assert found[0].fix.endswith('.momentum=0.49')
+
+
+@pytest.fixture
+def iters():
+    """A config of ``n`` iterations (IterBasedTrainLoop: counted without
+    the training set) with one EMAHook."""
+    cfg = Config.fromfile(DEMO)
+    prepare_registries(cfg)
+
+    def make(n, **hook):
+        out = copy.deepcopy(cfg)
+        out.train_cfg = dict(type='IterBasedTrainLoop', max_iters=n,
+                             val_interval=n)
+        out.custom_hooks = [dict(dict(type='EMAHook'), **hook)]
+        return out
+    return make
+
+
+def _ema_iters(cfg):
+    found = run_checks(cfg, checks=['ema'], skip_data=True)
+    assert all(f.check == 'ema' for f in found)
+    return found
+
+
+@pytest.mark.parametrize('hook, fix', [
+    (dict(ema_type='ExpMomentumEMA', momentum=0.0002), 'gamma=104'),
+    (dict(ema_type='mmdet.ExpMomentumEMA', momentum=0.0002), 'gamma=104'),
+    (dict(ema_type=ExpMomentumEMA, momentum=0.0002), 'gamma=104'),
+    (dict(momentum=0.0002), 'momentum=0.012'),
+    (dict(ema_type='MomentumAnnealingEMA', momentum=0.0002, gamma=1000),
+     'gamma=21'),
+])
+def test_the_fix_passes_the_check(iters, hook, fix):
+    """Over BCCD's 416 iterations each default average is flagged, and the
+    value the fix names passes."""
+    found = _ema_iters(iters(416, **hook))
+    assert [f.severity for f in found] == ['warning']
+    assert found[0].fix == f'set custom_hooks[0].{fix}'
+    name, value = fix.split('=')
+    assert _ema_iters(iters(416, **dict(hook, **{name: float(value)}))) \
+        == []
+
+
+def test_begin_iter_shortens_the_average(iters):
+    # EMAHook starts where iter + 1 >= begin_iter: iteration 4 of 0..7.
+    found = _ema_iters(iters(8, momentum=0.3, begin_iter=5))
+    assert 'averages 4 iterations from iteration 4' in found[0].message
+    assert '34% of the average' in found[0].message  # 0.7 ** 3
+
+
+@pytest.mark.parametrize('hook, key, text', [
+    (dict(begin_iter=9), 'begin_iter', 'begins at iteration 9 but '
+     'training has 8 iterations'),
+    (dict(begin_epoch=2), 'begin_epoch', 'begins at epoch 2 but training '
+     'has 1 epoch'),
+    (dict(momentum=1), 'momentum', 'needs 0 < momentum < 1'),
+])
+def test_hook_mmengine_refuses_is_an_error(iters, hook, key, text):
+    found = _ema_iters(iters(8, **dict(dict(momentum=0.3), **hook)))
+    assert [(f.severity, f.key) for f in found] == [
+        ('error', f'custom_hooks[0].{key}')]
+    assert text in found[0].message
+
+
+def test_interval_past_the_end_never_averages(iters):
+    found = _ema_iters(iters(8, momentum=0.3, interval=8))
+    assert found[0].key == 'custom_hooks[0].interval'
+    assert 'makes no averaging update' in found[0].message
 
 
 @pytest.mark.parametrize('hook', [
@@ -110,10 +179,10 @@ def test_scoped_hook_is_checked(demo):
 
 
 def test_begin_epoch_shortens_the_average(demo):
-    # From epoch 4 of 4: 2 updates, one averaging step at momentum 0.5.
-    found = _ema(demo(momentum=0.5, begin_epoch=4))
+    # From epoch 4 of 4 (2 iterations an epoch): 2 updates, one averaging.
+    found = _ema(demo(momentum=0.3, begin_epoch=4))
     assert 'averages 2 iterations from iteration 6' in found[0].message
-    assert '50% of the average' in found[0].message
+    assert '70% of the average' in found[0].message
 
 
 def test_bccd_ema_lever_fits_its_416_iterations():
