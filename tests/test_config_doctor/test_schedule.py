@@ -149,6 +149,9 @@ def test_loop_kinds():
     assert length(dict(by_epoch=False, max_iters=9))['iters'] == 9
     assert length(dict(type='EpochBasedTrainLoop', max_epochs=3)) == dict(
         by_epoch=True, epochs=3, iters=None, how='')
+    # A scoped loop name is read as its class name.
+    assert length(dict(type='mmengine.IterBasedTrainLoop', max_iters=9)
+                  )['iters'] == 9
     assert length(dict(type='MyLoop', max_epochs=3)) is None
     assert length({}) is None
 
