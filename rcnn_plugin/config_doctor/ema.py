@@ -26,6 +26,7 @@ _MAX_START_SHARE = 0.1
 _MAX_LAST_SHARE = 0.5
 # mmengine's and mmdet's default gamma of the annealed averages.
 _GAMMA = {'ExpMomentumEMA': 2000, 'MomentumAnnealingEMA': 100}
+_KNOWN = ('ExponentialMovingAverage', *_GAMMA)
 
 
 def ema_momenta(ema: dict, updates: int) -> Optional[np.ndarray]:
@@ -84,12 +85,13 @@ def _fix(args: dict, kind: str, key: str, updates: int) -> Tuple[str, str]:
     """A value of the average's own parameter that passes both limits."""
     steps = int(args.get('interval', 1))
     averaging = len(range(steps, updates, steps))
-    if kind == 'ExponentialMovingAverage':
-        tries = [('momentum', _round_up(1 - 0.01**(1 / averaging)))]
-    else:  # the largest gamma of a halving series that passes
+    tries = []
+    if kind in _GAMMA:  # the largest gamma of a halving series that passes
         top = (updates // 4 if kind == 'ExpMomentumEMA' else
                int(0.05 / 0.95 * (averaging * steps)))
         tries = [('gamma', top >> k) for k in range(max(top, 1).bit_length())]
+    # Else a constant momentum under which the start weighs 1 %.
+    tries.append(('momentum', _round_up(1 - 0.01**(1 / averaging))))
     for name, value in tries:
         if value > 0 and _fits(dict(args, **{name: value}), updates):
             return f'set {key}.{name}={value:g}', f'{key}.{name}'
@@ -100,7 +102,7 @@ def _fix(args: dict, kind: str, key: str, updates: int) -> Tuple[str, str]:
 def _check_hook(hook: dict, key: str, length: dict) -> List[Finding]:
     args = dict(hook, type=hook.get('ema_type', 'ExponentialMovingAverage'))
     kind = _type_name(args)
-    if ema_momenta(args, 1) is None:
+    if kind not in _KNOWN:
         return []
     momentum, interval = args.get('momentum', 0.0002), args.get('interval', 1)
     if not 0 < float(momentum) < 1 or int(interval) < 1:
@@ -109,7 +111,7 @@ def _check_hook(hook: dict, key: str, length: dict) -> List[Finding]:
             f'{key} has momentum {momentum} and interval {interval}: '
             'mmengine needs 0 < momentum < 1 and interval >= 1',
             f'set {key}.momentum inside (0, 1) and {key}.interval >= 1',
-            f'{key}.momentum')]
+            f'{key}.momentum' if int(interval) >= 1 else f'{key}.interval')]
     # EMAHook starts at the first iteration where iter + 1 >= begin_iter
     # and epoch + 1 >= begin_epoch; an IterBasedTrainLoop has one epoch.
     if hook.get('begin_epoch', 0) > 0:

@@ -125,6 +125,9 @@ def _ema_iters(cfg):
     (dict(momentum=0.0002), 'momentum=0.012'),
     (dict(ema_type='MomentumAnnealingEMA', momentum=0.0002, gamma=1000),
      'gamma=21'),
+    # No gamma helps a momentum that is itself too large.
+    (dict(ema_type='ExpMomentumEMA', momentum=0.7, gamma=50),
+     'momentum=0.012'),
 ])
 def test_the_fix_passes_the_check(iters, hook, fix):
     """Over BCCD's 416 iterations each default average is flagged, and the
@@ -150,6 +153,7 @@ def test_begin_iter_shortens_the_average(iters):
     (dict(begin_epoch=2), 'begin_epoch', 'begins at epoch 2 but training '
      'has 1 epoch'),
     (dict(momentum=1), 'momentum', 'needs 0 < momentum < 1'),
+    (dict(interval=0), 'interval', 'and interval >= 1'),
 ])
 def test_hook_mmengine_refuses_is_an_error(iters, hook, key, text):
     found = _ema_iters(iters(8, **dict(dict(momentum=0.3), **hook)))
