@@ -28,6 +28,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner, load_checkpoint
 
 from rcnn_plugin.config_doctor.context import iter_dataset_cfgs
+from rcnn_plugin.utils.config_types import cfg_type_name
 
 SPLITS = ('train', 'val', 'test')
 
@@ -111,7 +112,7 @@ def split_dataloader_cfg(cfg: Config, split: str) -> dict:
                                'test_dataloader.dataset').pipeline))
     # LoadProposals would need the proposals that are being generated.
     dataset.pipeline = [
-        t for t in dataset.pipeline if t['type'] != 'LoadProposals']
+        t for t in dataset.pipeline if cfg_type_name(t) != 'LoadProposals']
     loader.update(
         sampler=dict(type='DefaultSampler', shuffle=False),
         batch_sampler=None, persistent_workers=False)

@@ -17,6 +17,8 @@ import numpy as np
 from mmengine.dataset import Compose
 from mmengine.logging import print_log
 
+from rcnn_plugin.utils.config_types import type_name
+
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
 # rcnn_plugin's loader of 16-bit images with an intensity window.
@@ -150,12 +152,6 @@ def image_reader(loader: Union[dict, Callable, None]
             print_log(f'skipping {path}: {exc}', 'current', level=30)
             return None
     return read
-
-
-def type_name(step_type) -> str:
-    """The class name of a config's ``type``: a name, a scoped name such as
-    ``'mmdet.X'``, or a class (pure-Python configs)."""
-    return getattr(step_type, '__name__', str(step_type).split('.')[-1])
 
 
 def is_domain_loader(step_type) -> bool:

@@ -22,6 +22,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..datasets import iter_dataset_cfgs
+from ..utils.config_types import cfg_type_name
 
 __all__ = ['DEFAULT_TTA_MODEL', 'default_tta_pipeline', 'apply_tta']
 
@@ -43,11 +44,11 @@ def default_tta_pipeline(pipeline: list) -> list:
         ValueError: If the pipeline does not end in ``PackDetInputs``, or
             loads proposals (``RandomFlip`` does not flip them).
     """
-    if any('LoadProposals' in str(t.get('type')) for t in pipeline):
+    if any(cfg_type_name(t) == 'LoadProposals' for t in pipeline):
         raise ValueError(
             'the test pipeline loads proposals, which RandomFlip does not '
             'flip: set a tta_pipeline in the config (or test without --tta)')
-    if not pipeline or pipeline[-1].get('type') != 'PackDetInputs':
+    if not pipeline or cfg_type_name(pipeline[-1]) != 'PackDetInputs':
         last = pipeline[-1].get('type') if pipeline else None
         raise ValueError(
             'test-time augmentation needs a test pipeline ending in '
@@ -92,7 +93,7 @@ def apply_tta(cfg: Config) -> Config:
             that :func:`default_tta_pipeline` refuses.
     """
     tta_model = cfg.get('tta_model') or DEFAULT_TTA_MODEL
-    if tta_model.get('type') == 'DetTTAModel' and _has_key(
+    if cfg_type_name(tta_model) == 'DetTTAModel' and _has_key(
             cfg.model, 'mask_head'):
         raise ValueError(
             "--tta: mmdet's DetTTAModel merges boxes only, not instance "

@@ -9,6 +9,7 @@ from rcnn_plugin.datasets import (
     class_instance_counts,
     count_ignored_instances,
 )
+from rcnn_plugin.utils.config_types import cfg_type_name
 
 from .context import (
     DoctorContext,
@@ -342,7 +343,7 @@ def _blind_assigners(train_cfg: Any, prefix: str) -> List[str]:
         many = isinstance(stages, (list, tuple))  # cascade: one per stage
         for i, stage_cfg in enumerate(stages if many else [stages]):
             assigner = stage_cfg.get('assigner') or {}
-            if assigner.get('type') != 'MaxIoUAssigner':
+            if cfg_type_name(assigner) != 'MaxIoUAssigner':
                 continue
             if assigner.get('ignore_iof_thr', -1) <= 0:
                 index = f'[{i}]' if many else ''

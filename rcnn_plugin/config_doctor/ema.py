@@ -14,9 +14,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from rcnn_plugin.utils.config_types import cfg_type_name
+
 from .context import DoctorContext
 from .finding import Finding
-from .schedule import _type_name, train_length
+from .schedule import train_length
 
 __all__ = ['check_ema', 'ema_momenta']
 
@@ -46,7 +48,7 @@ def ema_momenta(ema: dict, updates: int) -> Optional[np.ndarray]:
         np.ndarray | None: One momentum per averaging update; None for an
         averaged model whose rule is not known here.
     """
-    kind = _type_name(ema, '') or 'ExponentialMovingAverage'
+    kind = cfg_type_name(ema, '') or 'ExponentialMovingAverage'
     momentum = float(ema.get('momentum', 0.0002))
     steps = np.arange(int(ema.get('interval', 1)), updates,
                       int(ema.get('interval', 1)), dtype=np.float64)
@@ -101,7 +103,7 @@ def _fix(args: dict, kind: str, key: str, updates: int) -> Tuple[str, str]:
 
 def _check_hook(hook: dict, key: str, length: dict) -> List[Finding]:
     args = dict(hook, type=hook.get('ema_type', 'ExponentialMovingAverage'))
-    kind = _type_name(args)
+    kind = cfg_type_name(args)
     if kind not in _KNOWN:
         return []
     momentum, interval = args.get('momentum', 0.0002), args.get('interval', 1)
@@ -180,7 +182,7 @@ def check_ema(ctx: DoctorContext) -> List[Finding]:
     """
     hooks = [(h, f'custom_hooks[{i}]')
              for i, h in enumerate(ctx.cfg.get('custom_hooks') or [])
-             if isinstance(h, dict) and _type_name(h) == 'EMAHook']
+             if isinstance(h, dict) and cfg_type_name(h) == 'EMAHook']
     if not hooks:
         return []
     length = train_length(ctx)

@@ -11,6 +11,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.dist import get_dist_info
 
+from rcnn_plugin.utils.config_types import cfg_type_name
+
 from .context import DoctorContext
 from .finding import Finding
 from .sampler import accepts, sampler_class
@@ -25,20 +27,11 @@ _RUN_TO_END = ('LinearLR', 'ConstantLR', 'CosineAnnealingLR', 'PolyLR',
                'QuadraticWarmupLR')
 
 
-def _type_name(cfg: dict, default: str = '') -> str:
-    """A config's ``type`` as a class name, whether a name, a scoped name
-    (``'mmengine.LinearLR'``) or a class."""
-    kind = cfg.get('type', default)
-    if isinstance(kind, str):
-        return kind.split('.')[-1]
-    return getattr(kind, '__name__', '')
-
-
 def _loop_by_epoch(train_cfg: Any) -> Optional[bool]:
     if train_cfg.get('type') is None:
         return train_cfg.get('by_epoch')
     return {'EpochBasedTrainLoop': True,
-            'IterBasedTrainLoop': False}.get(_type_name(train_cfg))
+            'IterBasedTrainLoop': False}.get(cfg_type_name(train_cfg))
 
 
 def _samples_per_process(ctx: DoctorContext, dataset: Any,
@@ -158,7 +151,7 @@ def _linear_reached(s: dict, last: int) -> float:
 
 
 def _check_one(s: dict, key: str, length: dict) -> List[Finding]:
-    name = _type_name(s, '?') or '?'
+    name = cfg_type_name(s, '?') or '?'
     what = f'{key} ({name})'
     by_epoch = s.get('by_epoch', True)
     if by_epoch and not length['by_epoch']:

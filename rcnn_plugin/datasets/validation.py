@@ -24,6 +24,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from PIL import Image
 
+from ..utils.config_types import cfg_type_name
 from .native import NativeDetDataset
 from .stats import class_instance_counts
 
@@ -34,7 +35,7 @@ _BUILD_ERRORS = (ValueError, KeyError, FileNotFoundError, TypeError)
 
 def _lenient(cfg: dict) -> dict:
     cfg = copy.deepcopy(dict(cfg))
-    if cfg.get('type') == 'ImageSubsetDataset':  # check the listed images
+    if cfg_type_name(cfg) == 'ImageSubsetDataset':  # check the listed images
         return dict(cfg, dataset=_lenient(cfg['dataset']))
     if isinstance(cfg.get('dataset'), dict):  # any other wrapper: all of it
         return _lenient(cfg['dataset'])

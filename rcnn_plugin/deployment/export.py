@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from ..utils.config_types import cfg_type_name
 from .graphs import BBoxGraph, FeatureGraph, MaskGraph, check_exportable
 
 __all__ = ['config_meta', 'export_onnx', 'graph_paths']
@@ -45,7 +46,7 @@ def _test_scale(cfg) -> Optional[List[int]]:
     ``Predictor`` does); None when the test pipeline has no ``Resize``."""
     from mmdet.utils import get_test_pipeline_cfg
     for step in get_test_pipeline_cfg(cfg):
-        if str(step.get('type')).split('.')[-1] == 'Resize':
+        if cfg_type_name(step) == 'Resize':
             scale = step.get('scale', step.get('scale_factor'))
             return list(scale) if isinstance(scale, (list, tuple)) else scale
     return None

@@ -24,6 +24,7 @@ from .benchmark import (
     time_repeated,
     train_step_fn,
 )
+from .config_types import cfg_type_name
 from .torch_compile import compile_backbone_neck
 
 __all__ = ['Arm', 'prepare_arm', 'pipeline_step_fn', 'run_benchmark',
@@ -41,7 +42,7 @@ def compile_hook_args(cfg: Config) -> Optional[dict]:
         Optional[dict]: The hook's arguments without ``type``.
     """
     for hook in cfg.get('custom_hooks', None) or []:
-        if hook.get('type') == 'CompileBackboneNeckHook':
+        if cfg_type_name(hook) == 'CompileBackboneNeckHook':
             args = {k: v for k, v in hook.items() if k != 'type'}
             return dict(dict(backend='inductor'), **args)
     return None

@@ -9,6 +9,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from torch.nn.parallel import DistributedDataParallel
 
+from .config_types import cfg_type_name
+
 
 def prepare_distributed(cfg: Config) -> None:
     """Adapt ``cfg`` so that distributed training works on CPU and GPU.
@@ -32,7 +34,7 @@ def prepare_distributed(cfg: Config) -> None:
     if launcher == 'none':
         return
     wrapper = cfg.get('model_wrapper_cfg') or {}
-    if wrapper.get('type', 'MMDistributedDataParallel') == \
+    if cfg_type_name(wrapper, 'MMDistributedDataParallel') == \
             'MMDistributedDataParallel':
         # Runner.wrap_model looks the type up in mmengine's root registry,
         # which only finds children's modules through the scope prefix.

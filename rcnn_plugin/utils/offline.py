@@ -25,6 +25,7 @@ from mmengine.logging import print_log
 from mmengine.runner import checkpoint as mm_ckpt
 
 from .checkpoint import load_checkpoint_safely
+from .config_types import cfg_type_name
 
 ALLOW_ENV = 'RCNN_PLUGIN_ALLOW_DOWNLOADS'
 REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://',
@@ -163,7 +164,7 @@ def strip_remote_pretrained(cfg: Any, path: str = 'model') -> List[str]:
         init = cfg.get('init_cfg')
         inits = init if isinstance(init, list) else [init]
         keep = [i for i in inits if not (
-            isinstance(i, dict) and i.get('type') == 'Pretrained'
+            cfg_type_name(i) == 'Pretrained'
             and is_remote(i.get('checkpoint')))]
         removed += [f'{path}.init_cfg: {i["checkpoint"]}' for i in inits
                     if i is not None and i not in keep]

@@ -115,9 +115,12 @@ def _training_view(cfg: dict) -> dict:
 
 
 def _val_steers_training(cfg: dict) -> bool:
-    hooks = [h.get('type') for h in cfg.get('custom_hooks') or []]
+    from rcnn_plugin.utils.config_types import cfg_type_name
+    hooks = [cfg_type_name(h) for h in cfg.get('custom_hooks') or []]
     ckpt = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
-    return 'EarlyStoppingHook' in hooks or bool(ckpt.get('save_best'))
+    # mmengine's EarlyStoppingHook and ours (ResumableEarlyStoppingHook).
+    return (any(h.endswith('EarlyStoppingHook') for h in hooks)
+            or bool(ckpt.get('save_best')))
 
 
 def trains_as(config: str, reference: str) -> bool:

@@ -18,11 +18,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
+from rcnn_plugin.utils.config_types import cfg_type_name
 
 from .losses import (
     FEAT_MODES,
     RPN_MODES,
-    UnbiasedCrossEntropyLoss,
     attentive_roi_distill,
     box_delta_distill,
     feature_distill,
@@ -172,9 +172,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
                 raise ValueError(f'distill.{key} must be one of {modes}, '
                                  f'got {value!r}')
         loss_cls = roi_head['bbox_head'].get('loss_cls') or {}
-        kind = loss_cls.get('type')
-        if kind is UnbiasedCrossEntropyLoss or str(kind).split('.')[-1] \
-                == 'UnbiasedCrossEntropyLoss':
+        if cfg_type_name(loss_cls) == 'UnbiasedCrossEntropyLoss':
             got = loss_cls.get('num_old_classes')
             if got != len(old_classes):
                 raise ValueError(

@@ -12,6 +12,8 @@ from typing import List, Optional, Sequence
 
 from mmengine.config import Config
 
+from rcnn_plugin.utils.config_types import cfg_type_name
+
 from .sequence import Run
 
 AP_KEYS = ('old_AP50', 'new_AP50', 'all_AP50')
@@ -36,7 +38,7 @@ def incremental_evaluator(cfg: Config, old_classes: Sequence[str],
     metrics = cfg.get('test_evaluator') or []
     metrics = metrics if isinstance(metrics, (list, tuple)) else [metrics]
     found = [dict(m) for m in metrics
-             if m.get('type') == 'IncrementalVOCMetric']
+             if cfg_type_name(m) == 'IncrementalVOCMetric']
     metric = found[0] if found else dict(type='IncrementalVOCMetric')
     metric.update(old_classes=list(old_classes),
                   reference_old_ap50=reference)

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ...utils.config_types import cfg_type_name
+
 __all__ = ['FinetuneOptions', 'MODELS', 'build_overrides', 'write_config']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -170,7 +172,7 @@ def build_overrides(datasets: Dict[str, dict],
         type='CheckpointHook', interval=1, max_keep_ckpts=1,
         save_best='pascal_voc/mAP', rule='greater')
     for hook in out.get('custom_hooks', []):
-        if hook.get('type', '').endswith('EarlyStoppingHook'):
+        if cfg_type_name(hook).endswith('EarlyStoppingHook'):
             # A quarter of the schedule without gain (at least 5 epochs):
             # long schedules of tiny val sets are noisy.
             hook.update(monitor='pascal_voc/mAP',

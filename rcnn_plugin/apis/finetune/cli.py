@@ -18,6 +18,7 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
+from ...utils.config_types import cfg_type_name
 from .auto_config import REPO, FinetuneOptions, build_overrides, write_config
 from .data_stats import (
     collect_stats,
@@ -167,7 +168,8 @@ def _proposal_files(datasets: dict, proposal_dir: str) -> None:
         if id(cfg) in done:
             continue
         done.add(id(cfg))
-        carved = split != 'train' and cfg.get('type') == 'ImageSubsetDataset'
+        carved = (split != 'train'
+                  and cfg_type_name(cfg) == 'ImageSubsetDataset')
         name = 'train' if carved else split
         path = osp.abspath(osp.join(proposal_dir, f'{name}.pkl'))
         if not osp.isfile(path):

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ...utils.config_types import cfg_type_name
 from .space import Param, set_key
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -33,8 +34,8 @@ def trial_config(base: Config, params: Sequence[Param],
         for path in paths[p.name]:
             set_key(cfg, path, values[p.name])
     if opts.epochs is not None:
-        if cfg.get('train_cfg', {}).get('type', 'EpochBasedTrainLoop') \
-                not in ('EpochBasedTrainLoop', 'mmengine.EpochBasedTrainLoop'):
+        if cfg_type_name(cfg.get('train_cfg', {}),
+                         'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
             raise StudyError('--epochs needs an epoch-based train_cfg; '
                              f'the config has {cfg.train_cfg.get("type")}')
         cfg.train_cfg.max_epochs = opts.epochs
@@ -43,7 +44,7 @@ def trial_config(base: Config, params: Sequence[Param],
     cfg.work_dir = work_dir
     cfg.experiment_name = f'{osp.basename(work_dir)}_{int(time.time())}'
     hooks = [h for h in cfg.get('custom_hooks') or []
-             if h.get('type') != 'OptunaPruningHook']
+             if cfg_type_name(h) != 'OptunaPruningHook']
     hooks.append(dict(type='OptunaPruningHook', storage=opts.storage,
                       study_name=opts.study_name, trial_id=trial_id,
                       metric=metric, pruner=PRUNERS[opts.pruner]))

@@ -4,6 +4,7 @@ import os.path as osp
 from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
+from ...utils.config_types import cfg_type_name
 from .base import (
     FORMATS,
     DatasetLayout,
@@ -130,7 +131,7 @@ def _unused_images(index: FolderIndex, splits: Dict[str, dict]) -> List[str]:
                 used.add(prefix[key].rstrip('/'))
         if cfg.get('img_subdir'):
             used.add(cfg['img_subdir'])
-    if '' in used or any(c['type'] == 'LabelMeDataset'
+    if '' in used or any(cfg_type_name(c) == 'LabelMeDataset'
                          for c in splits.values()):
         return []
     unused = [d for d in index.image_dirs() if not any(

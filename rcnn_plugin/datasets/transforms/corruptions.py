@@ -23,6 +23,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
+from rcnn_plugin.utils.config_types import cfg_type_name
+
 __all__ = [
     'BENCHMARK', 'HOLDOUT', 'GROUPS', 'SeededCorrupt', 'RandomCorrupt',
     'corrupt', 'resolve_corruptions', 'check_severities',
@@ -349,7 +351,7 @@ def insert_after_loading(pipeline: list, transform: dict,
     Raises:
         ValueError: The pipeline loads no image, naming it.
     """
-    types_ = [str(t.get('type', '')).split('.')[-1] for t in pipeline]
+    types_ = [cfg_type_name(t) for t in pipeline]
     hits = [i for i, t in enumerate(types_) if t in LOADING_TYPES]
     if not hits:
         raise ValueError(

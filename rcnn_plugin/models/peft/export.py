@@ -9,6 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.config_types import cfg_type_name
 
 from .adapter import load_adapter
 from .conv_adapter import is_adapter_param, merge_conv_adapters
@@ -34,7 +35,7 @@ def plain_config(cfg: Config) -> Config:
     Raises:
         ValueError: If the model type is not ``PEFTDetector``.
     """
-    if cfg.model.get('type') != PEFT_TYPE:
+    if cfg_type_name(cfg.model) != PEFT_TYPE:
         raise ValueError(f'model.type is {cfg.model.get("type")!r}, not '
                          f'{PEFT_TYPE!r}: nothing to merge')
     out = copy.deepcopy(cfg)
@@ -44,7 +45,7 @@ def plain_config(cfg: Config) -> Config:
                 'peft_cfg'):
         model.pop(key, None)
     hooks = [h for h in out.get('custom_hooks', [])
-             if h.get('type') not in PEFT_HOOKS]
+             if cfg_type_name(h) not in PEFT_HOOKS]
     if 'custom_hooks' in out:
         out.custom_hooks = hooks
     return out
