@@ -49,7 +49,9 @@ def default_tta_pipeline(pipeline: list) -> list:
             'the test pipeline loads proposals, which RandomFlip does not '
             'flip: set a tta_pipeline in the config (or test without --tta)')
     if not pipeline or cfg_type_name(pipeline[-1]) != 'PackDetInputs':
-        last = pipeline[-1].get('type') if pipeline else None
+        last = (pipeline[-1].get('type', pipeline[-1])
+                if pipeline and isinstance(pipeline[-1], dict)
+                else pipeline[-1] if pipeline else None)
         raise ValueError(
             'test-time augmentation needs a test pipeline ending in '
             f'PackDetInputs, got {last!r} last; set tta_pipeline in the '

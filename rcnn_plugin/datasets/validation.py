@@ -41,7 +41,9 @@ def _lenient(cfg: dict) -> dict:
         return _lenient(cfg['dataset'])
     if isinstance(cfg.get('datasets'), (list, tuple)):  # ConcatDataset
         return dict(cfg, datasets=[_lenient(d) for d in cfg['datasets']])
-    cls = DATASETS.get(cfg['type'])
+    kind = cfg['type']
+    cls = kind if isinstance(kind, type) else (
+        DATASETS.get(kind) or DATASETS.get(cfg_type_name(cfg)))
     if cls is None:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered')
     cfg.update(pipeline=[], test_mode=True, lazy_init=False)

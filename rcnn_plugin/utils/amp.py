@@ -1,6 +1,8 @@
 """Mixed precision for ``tools/train.py --amp``: fp16 on CUDA, bf16 on CPU."""
 from mmengine.config import Config
 
+from .config_types import type_name
+
 __all__ = ['BF16_SWAPS', 'enable_amp']
 
 # Stock type -> plugin type with identical float32 results that also runs
@@ -53,10 +55,14 @@ def enable_amp(cfg: Config, cuda: bool) -> str:
         node = _get(cfg.model, path)
         if node is None:
             continue
-        if node.type in swaps:
-            changed.append(f'{path}: {node.type} -> {swaps[node.type]}')
-            node.type = swaps[node.type]
-        elif node.type not in _PLUGIN_TYPES:
+        name = type_name(node.type)
+        if name in swaps:
+            changed.append(f'{path}: {name} -> {swaps[name]}')
+            # Scoped, so that a config without mmdet's default scope (or
+            # one naming classes) still finds the plugin's twin.
+            node.type = (swaps[name] if node.type == name
+                         else f'mmdet.{swaps[name]}')
+        elif name not in _PLUGIN_TYPES:
             raise ValueError(
                 f'--amp on CPU: model.{path} type {node.type!r} has no '
                 'bfloat16-safe twin; supported: '

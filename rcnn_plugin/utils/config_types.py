@@ -4,8 +4,10 @@ mmengine builds from a registered name (``'Resize'``), a scoped name
 (``'mmdet.Resize'``) or, in pure-Python configs, the class itself
 (``type=Resize``). A check that compares ``cfg['type'] == 'Resize'`` sees
 only the first and passes the other two by silently; ``str(cls)`` is
-``"<class '...Resize'>"``, not a name. Every check of a user's config reads
-the type through :func:`type_name`.
+``"<class '...Resize'>"``, not a name. Checks of a user's config compare
+types through :func:`type_name`. Where a registry name differs from the
+class's (mmengine registers ``PretrainedInit`` as ``'Pretrained'``), the
+check names both.
 """
 from typing import Any
 

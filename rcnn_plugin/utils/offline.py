@@ -164,7 +164,8 @@ def strip_remote_pretrained(cfg: Any, path: str = 'model') -> List[str]:
         init = cfg.get('init_cfg')
         inits = init if isinstance(init, list) else [init]
         keep = [i for i in inits if not (
-            cfg_type_name(i) == 'Pretrained'
+            # mmengine registers the class PretrainedInit as 'Pretrained'.
+            cfg_type_name(i) in ('Pretrained', 'PretrainedInit')
             and is_remote(i.get('checkpoint')))]
         removed += [f'{path}.init_cfg: {i["checkpoint"]}' for i in inits
                     if i is not None and i not in keep]

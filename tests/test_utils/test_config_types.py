@@ -5,17 +5,24 @@ import os.path as osp
 import sys
 
 import pytest
+from mmcv.ops import RoIAlign
 from mmcv.transforms import LoadImageFromFile
+from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import PackDetInputs, Resize
 from mmdet.models.task_modules import MaxIoUAssigner
 from mmengine.config import Config
+from mmengine.model.weight_init import PretrainedInit
 
 from rcnn_plugin.apis.tta import default_tta_pipeline
 from rcnn_plugin.config_doctor.data_checks import _blind_assigners
 from rcnn_plugin.datasets.transforms.corruptions import insert_after_loading
+from rcnn_plugin.datasets.validation import _lenient
 from rcnn_plugin.deployment.export import _test_scale
 from rcnn_plugin.engine.hooks import ResumableEarlyStoppingHook
 from rcnn_plugin.models.peft.export import plain_config
+from rcnn_plugin.models.peft.peft_detector import build_peft_detector
+from rcnn_plugin.models.roi_heads.roi_extractors import TorchvisionRoIExtractor
+from rcnn_plugin.utils import enable_amp, strip_remote_pretrained
 from rcnn_plugin.utils.config_types import cfg_type_name, type_name
 
 from conftest import REPO
@@ -35,8 +42,6 @@ def test_type_name_of_names_scoped_names_and_classes():
     assert type_name(Resize) == 'Resize'
     assert type_name(None) == ''
     assert type_name(3) == ''
-    # str(cls) is "<class '...Resize'>": the old reading gave "Resize'>".
-    assert str(Resize).split('.')[-1] != 'Resize'
 
 
 def test_cfg_type_name_defaults_and_non_dicts():
@@ -89,15 +94,56 @@ def test_ignore_check_reads_every_form_of_assigner(kind):
 def test_ablation_knows_early_stopping_steers_training(kind):
     cfg = dict(custom_hooks=[dict(type=kind, monitor='pascal_voc/mAP')])
     assert ablation._val_steers_training(cfg)
-    assert not ablation._val_steers_training(dict(custom_hooks=[]))
+    others = dict(custom_hooks=[dict(type='mmdet.NumClassCheckHook')],
+                  default_hooks=dict(checkpoint=dict(type='CheckpointHook')))
+    assert not ablation._val_steers_training(others)
+    others['default_hooks']['checkpoint']['save_best'] = 'auto'
+    assert ablation._val_steers_training(others)
 
 
-def test_peft_plain_config_reads_a_scoped_type():
+@pytest.mark.parametrize('kind', ['mmdet.PEFTDetector', build_peft_detector])
+def test_peft_plain_config_reads_a_scoped_or_function_type(kind):
     cfg = Config(dict(
-        model=dict(type='mmdet.PEFTDetector', detector_type='FasterRCNN',
+        model=dict(type=kind, detector_type='FasterRCNN',
                    lora=dict(rank=4)),
         custom_hooks=[dict(type='mmdet.AdapterCheckpointHook'),
                       dict(type='mmdet.NumClassCheckHook')]))
     out = plain_config(cfg)
     assert out.model.type == 'FasterRCNN' and 'lora' not in out.model
     assert [h['type'] for h in out.custom_hooks] == ['mmdet.NumClassCheckHook']
+
+
+@pytest.mark.parametrize('kind', ['Pretrained', 'mmengine.Pretrained',
+                                  PretrainedInit])
+def test_offline_strips_every_form_of_remote_pretrained(kind):
+    model = dict(backbone=dict(init_cfg=dict(
+        type=kind, checkpoint='torchvision://resnet50')))
+    assert strip_remote_pretrained(model) == [
+        'model.backbone.init_cfg: torchvision://resnet50']
+    assert model['backbone'].get('init_cfg') is None
+
+
+@pytest.mark.parametrize('kind', [
+    'RPNHead', 'mmdet.RPNHead'])
+def test_cpu_amp_swaps_a_scoped_head(kind):
+    cfg = Config.fromfile(
+        f'{REPO}/configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py')
+    cfg.model.rpn_head.type = kind
+    assert 'RPNHead -> FP32PostRPNHead' in enable_amp(cfg, cuda=False)
+    assert type_name(cfg.model.rpn_head.type) == 'FP32PostRPNHead'
+    enable_amp(cfg, cuda=False)  # the twin is accepted as it is
+
+
+@pytest.mark.parametrize('kind', ['RoIAlign', RoIAlign])
+def test_torchvision_roi_extractor_takes_a_class_typed_layer(kind):
+    extractor = TorchvisionRoIExtractor(
+        roi_layer=dict(type=kind, output_size=7, sampling_ratio=0),
+        out_channels=8, featmap_strides=[4, 8])
+    assert extractor.roi_layers[0].output_size == (7, 7)
+
+
+@pytest.mark.parametrize('kind', ['CocoDataset', 'mmdet.CocoDataset',
+                                  'mmdet.datasets.CocoDataset', CocoDataset])
+def test_dataset_check_resolves_every_form_of_dataset_type(kind):
+    cfg = _lenient(dict(type=kind, data_root='d', ann_file='a.json'))
+    assert cfg['pipeline'] == [] and cfg['test_mode']

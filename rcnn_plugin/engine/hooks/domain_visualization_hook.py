@@ -25,8 +25,8 @@ from rcnn_plugin.apis.inputs import (
     read_image,
     split_loaders,
     split_reader,
-    type_name,
 )
+from rcnn_plugin.utils.config_types import type_name
 
 __all__ = ['DomainDetVisualizationHook', 'use_domain_visualization']
 

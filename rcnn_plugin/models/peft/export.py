@@ -35,7 +35,9 @@ def plain_config(cfg: Config) -> Config:
     Raises:
         ValueError: If the model type is not ``PEFTDetector``.
     """
-    if cfg_type_name(cfg.model) != PEFT_TYPE:
+    # Registered by name on a function: a pure-Python config names it
+    # build_peft_detector.
+    if cfg_type_name(cfg.model) not in (PEFT_TYPE, 'build_peft_detector'):
         raise ValueError(f'model.type is {cfg.model.get("type")!r}, not '
                          f'{PEFT_TYPE!r}: nothing to merge')
     out = copy.deepcopy(cfg)

@@ -13,6 +13,7 @@ from torch import Tensor
 from torchvision.ops import roi_align
 
 from rcnn_plugin.models.layers.sparse_roi_align import sparse_roi_align
+from rcnn_plugin.utils.config_types import type_name
 
 __all__ = ['TorchvisionRoIExtractor']
 
@@ -70,7 +71,7 @@ class TorchvisionRoIExtractor(SingleRoIExtractor):
                              f"'torchvision' or 'sparse', got {backend!r}")
         self.backend = backend
         layer_type = roi_layer.get('type')
-        if layer_type != 'RoIAlign':
+        if type_name(layer_type) != 'RoIAlign':
             raise ValueError('TorchvisionRoIExtractor needs roi_layer type '
                              f"'RoIAlign', got {layer_type!r}")
         if roi_layer.get('pool_mode', 'avg') != 'avg':
