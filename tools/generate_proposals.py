@@ -28,6 +28,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner, load_checkpoint
 
 from rcnn_plugin.config_doctor.context import iter_dataset_cfgs
+from rcnn_plugin.utils import merge_cfg_options
 from rcnn_plugin.utils.config_types import cfg_type_name
 
 SPLITS = ('train', 'val', 'test')
@@ -160,8 +161,7 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('custom_imports'):
         from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg.custom_imports)

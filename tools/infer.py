@@ -84,6 +84,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    if not 0 <= args.score_thr <= 1:
+        parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
+    files = [('config', args.config), ('--onnx', args.onnx),
+             ('--adapter', args.adapter), ('--proposals', args.proposals)]
+    if args.checkpoint != 'none' and '://' not in args.checkpoint:
+        files.append(('checkpoint', args.checkpoint))
+    for what, path in files:
+        if path is not None and not osp.isfile(path):
+            parser.error(f'{what} file not found: {path}')
     if args.backend != 'pytorch' and not args.onnx:
         parser.error(f'--backend {args.backend} needs --onnx FILE (from '
                      'tools/deployment/export_onnx.py)')
@@ -265,6 +274,15 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError) as exc:
+        # A sentence for the user's input (no image matched, a video that
+        # does not open, an ONNX file of another config), not a traceback.
+        raise SystemExit(f'infer.py: error: {exc}') from exc
+
+
+def run(args: argparse.Namespace) -> None:
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
     predictor = make_predictor(args.config, checkpoint, args.backend,
                                args.onnx, args.device)

@@ -11,6 +11,7 @@ Example::
     python tools/test.py CONFIG CKPT --tta
 """
 import argparse
+import os.path as osp
 import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
@@ -52,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     add_slice_args(parser)
     add_common_args(parser)
     args = parser.parse_args()
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint file not found: {args.checkpoint}')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must end with .pkl or .pickle, got {args.out}')
     if args.slice is not None and args.tta:

@@ -6,6 +6,7 @@ Example::
         configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py
 """
 import argparse
+import os.path as osp
 
 import torch
 from mmdet.utils import setup_cache_size_limit_of_dynamo
@@ -60,9 +61,17 @@ def apply_train_flags(cfg: Config, args: argparse.Namespace) -> None:
                              'enable=..., base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+            cfg.resume = True
+            cfg.load_from = None
+        else:  # mmengine would start from scratch without load_from
+            print(f'[train] --resume: nothing to resume in {cfg.work_dir} '
+                  '(no last_checkpoint); training from the start'
+                  + (f' with load_from={cfg.load_from}'
+                     if cfg.get('load_from') else ''), flush=True)
     elif args.resume is not None:
+        if '://' not in args.resume and not osp.isfile(args.resume):
+            raise SystemExit(f'--resume: checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
 

@@ -51,13 +51,15 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
         key = pred.get('img_id', pred.get('img_path'))
         by_key[key] = pred
     n = len(dataset) if max_images is None else min(max_images, len(dataset))
-    samples, found = [], 0
+    samples, found, missing = [], 0, []
     empty = dict(bboxes=torch.zeros((0, 4)), scores=torch.zeros(0),
                  labels=torch.zeros(0, dtype=torch.long))
     for idx in range(n):
         info = dataset.get_data_info(idx)
         pred = by_key.get(info.get('img_id'), by_key.get(info['img_path']))
         found += pred is not None
+        if pred is None:
+            missing.append(info['img_path'])
         sample = dict(img_id=info.get('img_id', idx),
                       img_path=info['img_path'],
                       pred_instances=(pred or {}).get('pred_instances',
@@ -65,11 +67,17 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
                       gt_instances=gt_instances(info, False),
                       ignored_instances=gt_instances(info, True))
         samples.append(sample)
-    if preds and not found:
+    if n and not found:
         raise ValueError(
             'no prediction matches an image of the dataset (by img_id or '
             'img_path): were they made on another split? Pass the same '
             '--split as the predictions.')
+    if missing:  # an empty prediction would count as misses
+        raise ValueError(
+            f'the predictions cover {found} of the {n} images analysed '
+            f'(first without one: {missing[0]}): they were made on another '
+            'annotation file or fewer images; dump them again with '
+            'tools/test.py --out on this split')
     return samples
 
 

@@ -7,7 +7,13 @@ from .checkpoint import (
     safe_globals,
     trust_checkpoint,
 )
-from .cli import add_common_args, load_config, seed_message
+from .cli import (
+    add_common_args,
+    converted_path,
+    load_config,
+    merge_cfg_options,
+    seed_message,
+)
 from .dist import close_distributed, prepare_distributed
 from .offline import (
     prepare_offline,
@@ -18,7 +24,9 @@ from .overlay import apply_overlays
 
 __all__ = [
     'add_common_args',
+    'converted_path',
     'load_config',
+    'merge_cfg_options',
     'seed_message',
     'close_distributed',
     'prepare_distributed',

@@ -111,8 +111,12 @@ def _unsafe_types(filename: str) -> List[str]:
     return sorted(set(found) - allowed)
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint pickles objects outside the allowlist."""
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
+    """A checkpoint pickles objects outside the allowlist.
+
+    Also a ``ValueError``: the tools report bad input they catch as one
+    sentence, and this is bad input.
+    """
 
 
 def load_checkpoint_safely(filename: str,

@@ -1,11 +1,20 @@
 """What tools/train.py and tools/test.py share: common flags and config."""
 import argparse
+import difflib
+import inspect
 import os
 import os.path as osp
+from typing import Any, List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 
 from .overlay import apply_overlays
+
+# Top-level keys a config may gain from --cfg-options: what mmengine's
+# Runner takes, and what mmdet's and our tools read.
+_TOP_LEVEL = frozenset({'custom_imports', 'tta_model', 'tta_pipeline',
+                        'runner_type', 'backend_args'})
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +62,107 @@ def load_config(args: argparse.Namespace) -> Config:
         Config: The merged config.
     """
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     apply_overlays(cfg, getattr(args, 'overlay', None) or [])
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def _runner_keys() -> frozenset:
+    from mmengine.runner import Runner
+    return frozenset(inspect.signature(Runner.__init__).parameters) | \
+        _TOP_LEVEL
+
+
+def new_option_keys(cfg: Any, options: dict) -> List[str]:
+    """Warnings for ``--cfg-options`` keys that would add a key nothing
+    reads: a typo (``score_th`` for ``score_thr``) that mmengine's merge
+    silently adds next to the setting it was meant to change.
+
+    A key is suspect where its first missing part would be added to a
+    plain settings dict (one without ``type``, read with ``.get``), or at
+    the top level where it is no key of mmengine's ``Runner``. New
+    arguments of a dict with a ``type`` are not suspect: the registry
+    passes them to the class, which refuses an unknown one.
+
+    Args:
+        cfg (Config | dict): The config before the merge.
+        options (dict): ``{dotted key: value}`` as ``DictAction`` gives.
+
+    Returns:
+        list[str]: One sentence per suspect key, with the closest
+        existing keys.
+    """
+    warnings = []
+    root = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    for key in options or {}:
+        node, where = root, ''
+        for part in key.split('.'):
+            if isinstance(node, (list, tuple)) and part.isdigit():
+                if int(part) >= len(node):
+                    break  # mmengine raises on this itself
+                node, where = node[int(part)], f'{where}.{part}'.lstrip('.')
+                continue
+            if not isinstance(node, dict):
+                break  # the value is replaced; mmengine decides
+            if part in node:
+                node, where = node[part], f'{where}.{part}'.lstrip('.')
+                continue
+            if (where and 'type' not in node) or (
+                    not where and part not in _runner_keys()):
+                close = difflib.get_close_matches(part, list(node), n=3)
+                hint = (f"; did you mean {' or '.join(map(repr, close))}?"
+                        if close else '')
+                warnings.append(
+                    f'--cfg-options {key}: {part!r} is not a key of '
+                    f"{where or 'the config'}, so it is added as a new one "
+                    f'that nothing may read{hint}')
+            break
+    return warnings
+
+
+def merge_cfg_options(cfg: Config, options: Optional[dict]) -> None:
+    """Merge ``--cfg-options`` into ``cfg``, warning about keys that look
+    like typos (:func:`new_option_keys`).
+
+    Args:
+        cfg (Config): The config, changed in place.
+        options (dict, optional): The parsed ``--cfg-options``.
+    """
+    if not options:
+        return
+    for warning in new_option_keys(cfg, options):
+        print_log(warning, 'current', level=30)
+    cfg.merge_from_dict(options)
+
+
+def converted_path(parser: argparse.ArgumentParser, src: str,
+                   dst: str) -> str:
+    """Check a converter's output path, and make its folder.
+
+    Args:
+        parser (argparse.ArgumentParser): For the error.
+        src (str): The input checkpoint.
+        dst (str): The output checkpoint.
+
+    Returns:
+        str: ``dst``, whose parent folder now exists.
+    """
+    if osp.abspath(dst) == osp.abspath(src) or (
+            osp.exists(dst) and osp.samefile(src, dst)):
+        parser.error(f'dst is the source checkpoint {src}: writing it '
+                     'would destroy the source; name another file')
+    if osp.dirname(dst):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+    return dst
 
 
 def seed_message(cfg: Config, seed: int) -> str:

@@ -64,6 +64,13 @@ def test_saved_perfect_predictions(tiny_config, tmp_path):
     with pytest.raises(ValueError, match='no prediction matches an image'):
         attach_ground_truth([dict(img_id=999, img_path='x.png',
                                   pred_instances=dict())], dataset)
+    # Predictions of part of the split: the rest would count as misses.
+    info = dataset.get_data_info(0)
+    assert len(dataset) > 1
+    with pytest.raises(ValueError, match=f'cover 1 of the {len(dataset)} '):
+        attach_ground_truth([dict(img_id=info['img_id'],
+                                  img_path=info['img_path'],
+                                  pred_instances=dict())], dataset)
 
 
 def test_wrapped_split_keeps_its_subset(tiny_config, tmp_path):

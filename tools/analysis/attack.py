@@ -47,6 +47,7 @@ from rcnn_plugin.models.adversarial import (
     pgd_attack,
     resolve_loss_terms,
 )
+from rcnn_plugin.utils import merge_cfg_options
 
 
 class NoGroundTruthError(ValueError):
@@ -243,8 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 2
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     args.out_dir = args.out_dir or osp.join(
         'work_dirs', 'attack', osp.splitext(osp.basename(args.config))[0])

@@ -20,6 +20,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 
+from rcnn_plugin.utils import merge_cfg_options
 from rcnn_plugin.utils.benchmark_runner import markdown_table, run_benchmark
 
 
@@ -59,8 +60,7 @@ def parse_args() -> argparse.Namespace:
 
 def load(path: str, options) -> Config:
     cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
+    merge_cfg_options(cfg, options)
     return cfg
 
 

@@ -82,10 +82,11 @@ def worker(args) -> None:
         make_predictor,
     )
     from rcnn_plugin.deployment import BackendAccuracy
+    from rcnn_plugin.utils import merge_cfg_options
     cfg = Config.fromfile(args.config)
     config = args.config
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options)
         config = osp.join(tempfile.mkdtemp(), osp.basename(args.config))
         cfg.dump(config)  # the predictor reads a file
     paths = dataset_image_paths(cfg, 'test', args.num_images)

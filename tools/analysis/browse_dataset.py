@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     register_all_modules()
     import rcnn_plugin  # noqa: F401  (our datasets and transforms)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rcnn_plugin.utils import merge_cfg_options
+    merge_cfg_options(cfg, args.cfg_options)
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader']['dataset'])
     visualizer = DetLocalVisualizer()
     visualizer.dataset_meta = dataset.metainfo

@@ -25,6 +25,7 @@ from rcnn_plugin.config_doctor import (
     findings_to_json,
     run_checks,
 )
+from rcnn_plugin.utils import merge_cfg_options
 
 _STYLE = {'error': 'bold red', 'warning': 'yellow', 'info': 'cyan'}
 
@@ -70,8 +71,7 @@ def print_table(findings: list, title: str) -> None:
 def main() -> int:
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     start = time.perf_counter()
     findings = run_checks(cfg, checks=args.checks, world_size=args.world_size,
                           skip_data=args.skip_data)

@@ -41,6 +41,7 @@ from rcnn_plugin.evaluation.metrics.tide_metric import (
     plot_tide,
     tide_rows,
 )
+from rcnn_plugin.utils import merge_cfg_options
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,6 +72,15 @@ def parse_args() -> argparse.Namespace:
         parser.error('give a CHECKPOINT to run, or --pred preds.pkl')
     if args.max_images is not None and args.max_images < 1:
         parser.error('--max-images must be >= 1')
+    for name in ('pos_thr', 'bg_thr'):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], "
+                         f'got {getattr(args, name)}')
+    if args.bg_thr > args.pos_thr:
+        parser.error(f'--bg-thr ({args.bg_thr}) must not exceed --pos-thr '
+                     f'({args.pos_thr})')
+    if args.pred is not None and not osp.isfile(args.pred):
+        parser.error(f'--pred file not found: {args.pred}')
     return args
 
 
@@ -114,8 +124,7 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     os.makedirs(args.out_dir, exist_ok=True)
     pred_file = args.pred
     if pred_file is None:
@@ -128,8 +137,11 @@ def main() -> None:
                       osp.join(args.out_dir, 'run'), args.max_images)
     read = split_reader(cfg, args.split)  # before build_dataset drops it
     dataset = build_dataset(cfg, args.split)
-    samples = attach_ground_truth(load_predictions(pred_file), dataset,
-                                  args.max_images)
+    try:
+        samples = attach_ground_truth(load_predictions(pred_file), dataset,
+                                      args.max_images)
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
     metric = TIDEMetric(pos_thr=args.pos_thr, bg_thr=args.bg_thr)
     metric.dataset_meta = dataset.metainfo
     metric.process({}, samples)

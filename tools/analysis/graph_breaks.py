@@ -14,6 +14,7 @@ import json
 
 from mmengine.config import Config, DictAction
 
+from rcnn_plugin.utils import merge_cfg_options
 from rcnn_plugin.utils.graph_breaks import PARTS, detector_graph_breaks
 
 
@@ -34,8 +35,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     report = detector_graph_breaks(cfg, tuple(args.img_size),
                                    args.batch_size, args.mode, args.part)
     print(f"{args.part} ({args.mode}): {report['graph_breaks']} graph "

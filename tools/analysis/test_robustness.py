@@ -33,6 +33,7 @@ from rcnn_plugin.datasets.transforms.corruptions import (
     resolve_corruptions,
 )
 from rcnn_plugin.evaluation.robustness import write_outputs
+from rcnn_plugin.utils import merge_cfg_options
 
 
 def parse_args() -> argparse.Namespace:
@@ -88,8 +89,7 @@ def fail(message: str) -> None:
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     try:
         cfg = prepare_config(cfg, args.checkpoint, args.split, args.out_dir)
         sweep = RobustnessSweep(cfg, args.seed, args.max_images,

@@ -55,7 +55,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='least match fraction of each check image')
     parser.add_argument('--backends', nargs='+', default=['onnxruntime'],
                         choices=['onnxruntime', 'openvino'])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.num_check < 1:
+        parser.error(f'--num-check must be >= 1, got {args.num_check}')
+    if not 0 <= args.min_match <= 1:
+        parser.error(f'--min-match must be in [0, 1], got {args.min_match}')
+    return args
 
 
 def _random_boxes(rng, height: int, width: int, num: int = 50):

@@ -16,7 +16,6 @@ through the base model), scaled to the mean norm of the base rows.
 not. Row surgery itself is :mod:`rcnn_plugin.models.utils.class_surgery`.
 """
 import argparse
-import os
 import os.path as osp
 import random
 import sys
@@ -35,6 +34,7 @@ from rcnn_plugin.models.utils import (
     class_prototypes,
     remap_state_dict,
 )
+from rcnn_plugin.utils import converted_path, merge_cfg_options
 
 CLS_W = 'roi_head.bbox_head.fc_cls.weight'
 
@@ -57,7 +57,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random rows and of the training '
                         'pipeline that computes prototypes')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    converted_path(parser, args.src, args.dst)
+    return args
 
 
 def base_classes(meta: dict, path: str) -> List[str]:
@@ -126,8 +128,7 @@ def main(argv=None) -> int:
         if not args.config:
             raise ValueError('--init prototype needs --config')
         cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options)
         protos = {CLS_W: novel_prototypes(cfg, state_dict, src,
                                           list(args.classes), novel,
                                           seed=args.seed)}
@@ -141,8 +142,6 @@ def main(argv=None) -> int:
     meta = dict(meta, dataset_meta=dataset_meta, fewshot_surgery=dict(
         file=osp.basename(args.src), base=tuple(src), novel=tuple(novel),
         init=args.init, cosine=args.cosine, seed=args.seed))
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
     torch.save({'meta': meta, 'state_dict': new_sd}, args.dst)
     print(f'base {src} kept, novel {novel} initialised ({args.init}); '
           f'saved {args.dst}')

@@ -21,6 +21,7 @@ import torch
 
 from rcnn_plugin.engine import read_checkpoint
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
+from rcnn_plugin.utils import converted_path
 
 
 def parse_map(items: List[str]) -> Dict[str, List[str]]:
@@ -50,7 +51,9 @@ def parse_args(argv=None):
                         help='do not map classes of the same name implicitly')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the fresh rows')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    converted_path(parser, args.src, args.dst)
+    return args
 
 
 def source_classes(meta: dict, given, path: str) -> List[str]:

@@ -25,6 +25,7 @@ from rcnn_plugin.models.utils.torchvision_detection import (
     convert_torchvision_detector,
     torchvision_coco_categories,
 )
+from rcnn_plugin.utils import converted_path
 
 
 def parse_args(argv=None):
@@ -34,7 +35,9 @@ def parse_args(argv=None):
     parser.add_argument('--classes', nargs='+',
                         help='foreground class names of a fine-tuned model, '
                         'in the order of its class ids 1..C')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    converted_path(parser, args.src, args.dst)
+    return args
 
 
 def coco_sources(num_classes: int) -> list:

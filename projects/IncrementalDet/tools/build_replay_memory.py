@@ -32,7 +32,10 @@ from projects.IncrementalDet.incremental_det.replay_memory import (  # noqa
     build_replay_memory,
     load_replay_memory,
 )
-from rcnn_plugin.utils import load_checkpoint_safely  # noqa: E402
+from rcnn_plugin.utils import (  # noqa: E402
+    load_checkpoint_safely,
+    merge_cfg_options,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -93,8 +96,7 @@ def main(argv=None) -> None:
                  '--select mean')
     register_all_modules()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     old = load_replay_memory(args.old_memory) if args.old_memory else None
     select = None

@@ -29,9 +29,14 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
     """
     from mmengine.runner import Runner
     cfg.work_dir = args.work_dir
-    cfg.resume = bool(args.resume)
-    if args.resume:  # resume from the work dir, not from --from's weights
+    cfg.resume = bool(args.resume) and osp.isfile(
+        osp.join(args.work_dir, 'last_checkpoint'))
+    if cfg.resume:  # resume from the work dir, not from --from's weights
         cfg.load_from = None
+    elif args.resume:  # mmengine would start without --from's weights
+        print(f'[train] --resume: nothing to resume in {args.work_dir} '
+              "(no last_checkpoint); training from --from's weights",
+              flush=True)
     start = time.time()
     runner = Runner.from_cfg(cfg)
     print(f'[train] seed {runner.seed} (--seed)', flush=True)

@@ -72,6 +72,9 @@ def options(args: argparse.Namespace) -> TuneOptions:
         raise StudyError(f'--trials must be at least 1, got {args.trials}')
     if args.epochs is not None and args.epochs < 1:
         raise StudyError(f'--epochs must be at least 1, got {args.epochs}')
+    if args.val_interval < 1:
+        raise StudyError('--val-interval must be at least 1, got '
+                         f'{args.val_interval}')
     return TuneOptions(
         config=args.config, space=args.space, trials=args.trials,
         work_dir=work_dir, storage=storage, study_name=name,

@@ -23,6 +23,7 @@ from mmengine.config import Config
 
 from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 
+from ...utils.cli import merge_cfg_options
 from .export import export_study
 from .space import Param, load_space, resolve_key
 from .trials import PRUNERS, StudyError, run_trial, trial_config
@@ -57,8 +58,7 @@ def load_base(opts: TuneOptions) -> Config:
     if not osp.isfile(opts.config):
         raise StudyError(f'no config file {opts.config}')
     cfg = Config.fromfile(opts.config)
-    if opts.cfg_options:
-        cfg.merge_from_dict(opts.cfg_options)
+    merge_cfg_options(cfg, opts.cfg_options)
     return cfg
 
 

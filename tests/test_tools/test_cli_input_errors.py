@@ -1,0 +1,155 @@
+"""Ordinary command-line mistakes get a sentence, not a traceback or a
+silent wrong run: missing files, typed-over options, a resume with
+nothing to resume, out-of-range numbers, a converter writing over its
+source."""
+import argparse
+import importlib.util
+import os.path as osp
+import pickle
+
+import pytest
+from mmengine.config import Config
+
+from rcnn_plugin.apis.tune.cli import options as tune_options
+from rcnn_plugin.apis.tune.cli import parse_args as tune_args
+from rcnn_plugin.apis.tune.study import StudyError
+from rcnn_plugin.utils import (
+    UnsafeCheckpointError,
+    converted_path,
+    load_config,
+)
+from rcnn_plugin.utils.cli import new_option_keys
+
+from conftest import REPO
+
+BCCD = f'{REPO}/configs/bccd/faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py'
+
+
+def _tool(path: str):
+    """Import a script of tools/ as a module."""
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(path))[0], osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def bccd():
+    return Config.fromfile(BCCD)
+
+
+def test_option_typos_are_named_with_the_key_meant(bccd):
+    found = new_option_keys(bccd, {'model.test_cfg.rcnn.score_th': 0.5})
+    assert len(found) == 1
+    assert "'score_th' is not a key of model.test_cfg.rcnn" in found[0]
+    assert "'score_thr'" in found[0]
+    found = new_option_keys(bccd, {'lod_from': 'x.pth'})
+    assert "'lod_from' is not a key of the config" in found[0]
+    assert "'load_from'" in found[0]
+
+
+@pytest.mark.parametrize('key', [
+    'model.test_cfg.rcnn.score_thr',  # exists
+    'randomness.seed',  # absent here maybe, but a Runner key
+    'model.backbone.new_argument',  # a built dict: its class refuses
+    'test_evaluator.0.reference_old_ap50',  # a metric's new argument
+    'train_cfg.val_interval',
+    'tta_model',  # read by tools/test.py --tta
+])
+def test_option_keys_that_are_not_typos_pass(bccd, key):
+    assert new_option_keys(bccd, {key: 1}) == []
+
+
+def test_load_config_refuses_a_missing_config(tmp_path):
+    args = argparse.Namespace(
+        config=str(tmp_path / 'typo.py'), launcher='none', local_rank=0,
+        cfg_options=None, work_dir=None, overlay=[])
+    with pytest.raises(SystemExit, match='config file not found: .*typo'):
+        load_config(args)
+
+
+def _train_args(**kw):
+    return argparse.Namespace(**dict(dict(amp=False, auto_scale_lr=False,
+                                          resume=None), **kw))
+
+
+def test_resume_with_nothing_to_resume_keeps_load_from(tmp_path, capsys):
+    train = _tool('tools/train.py')
+    cfg = Config(dict(work_dir=str(tmp_path), load_from='base.pth'))
+    train.apply_train_flags(cfg, _train_args(resume='auto'))
+    # mmengine would have started from scratch, without the base weights.
+    assert cfg.load_from == 'base.pth' and not cfg.get('resume')
+    assert 'nothing to resume in' in capsys.readouterr().out
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    train.apply_train_flags(cfg, _train_args(resume='auto'))
+    assert cfg.resume and cfg.load_from is None
+    with pytest.raises(SystemExit, match='checkpoint not found'):
+        train.apply_train_flags(cfg, _train_args(
+            resume=str(tmp_path / 'missing.pth')))
+
+
+def test_converter_refuses_to_write_over_its_source(tmp_path):
+    parser = argparse.ArgumentParser()
+    src = tmp_path / 'model.pth'
+    src.write_bytes(b'x')
+    with pytest.raises(SystemExit):
+        converted_path(parser, str(src), str(src))
+    with pytest.raises(SystemExit):
+        converted_path(parser, str(src), f'{tmp_path}/./model.pth')
+    dst = tmp_path / 'new' / 'dir' / 'out.pth'
+    assert converted_path(parser, str(src), str(dst)) == str(dst)
+    assert dst.parent.is_dir()
+
+
+def test_unsafe_checkpoint_is_a_value_error_the_tools_catch():
+    assert issubclass(UnsafeCheckpointError, ValueError)
+    assert issubclass(UnsafeCheckpointError, pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize('extra, match', [
+    (['--score-thr', '50'], '--score-thr must be in'),
+    (['--onnx', 'missing.onnx', '--backend', 'onnxruntime'],
+     '--onnx file not found'),
+])
+def test_infer_refuses_bad_options(extra, match, tmp_path, capsys):
+    infer = _tool('tools/infer.py')
+    with pytest.raises(SystemExit):
+        infer.parse_args([BCCD, 'none', str(tmp_path)] + extra)
+    assert match in capsys.readouterr().err
+
+
+def test_infer_refuses_a_missing_config_or_checkpoint(tmp_path, capsys):
+    infer = _tool('tools/infer.py')
+    with pytest.raises(SystemExit):
+        infer.parse_args([str(tmp_path / 'typo.py'), 'none', str(tmp_path)])
+    assert 'config file not found' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        infer.parse_args([BCCD, str(tmp_path / 'epoch_1.pth'),
+                          str(tmp_path)])
+    assert 'checkpoint file not found' in capsys.readouterr().err
+
+
+def test_infer_says_when_no_image_matches(tmp_path):
+    infer = _tool('tools/infer.py')
+    with pytest.raises(SystemExit, match='infer.py: error: '):
+        infer.main([BCCD, 'none', str(tmp_path / '*.jpg'), '--out-dir',
+                    str(tmp_path / 'out'), '--no-progress'])
+
+
+def test_tune_refuses_val_interval_zero(tmp_path):
+    args = tune_args([BCCD, '--space', 'space.py', '--trials', '2',
+                      '--val-interval', '0'])
+    with pytest.raises(StudyError, match='--val-interval must be at least'):
+        tune_options(args)
+
+
+@pytest.mark.parametrize('extra, match', [
+    (['--num-check', '0'], '--num-check must be >= 1'),
+    (['--min-match', '95'], '--min-match must be in'),
+])
+def test_export_refuses_bad_check_options(extra, match, capsys):
+    export = _tool('tools/deployment/export_onnx.py')
+    with pytest.raises(SystemExit):
+        export.parse_args([BCCD, 'none', '--out', 'x.onnx'] + extra)
+    assert match in capsys.readouterr().err
