@@ -22,6 +22,8 @@ from mmengine.runner import Runner
 
 from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
 from rcnn_plugin.apis.tta import apply_tta
+from rcnn_plugin.config_doctor.context import dataset_classes
+from rcnn_plugin.engine import check_checkpoint_fits
 from rcnn_plugin.engine.hooks import use_domain_visualization
 from rcnn_plugin.utils import (
     add_common_args,
@@ -67,6 +69,13 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def test_classes(cfg):
+    """The test split's classes as the config names them (None if
+    unknown)."""
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset')
+    return dataset_classes(dataset) if isinstance(dataset, dict) else None
+
+
 def main() -> None:
     args = parse_args()
     setup_cache_size_limit_of_dynamo()
@@ -91,6 +100,12 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    if '://' not in args.checkpoint:  # a local file: check it fits
+        try:
+            check_checkpoint_fits(runner.model, args.checkpoint,
+                                  test_classes(cfg))
+        except ValueError as exc:
+            sys.exit(f'tools/test.py: error: {exc}')
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))

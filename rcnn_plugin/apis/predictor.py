@@ -153,6 +153,11 @@ class Predictor:
                 model=config, weights=checkpoint, device=device,
                 show_progress=False)
         self.model = self.inferencer.model
+        if checkpoint is not None and '://' not in checkpoint:
+            # mmengine loaded it leniently: another class count would leave
+            # a random classifier behind one warning.
+            from rcnn_plugin.engine.checkpoint_io import check_checkpoint_fits
+            check_checkpoint_fits(self.model, checkpoint)
         self.adapter_bank = None  # made by load_adapter
         if checkpoint is None or 'classes' not in (
                 self.model.dataset_meta or {}):

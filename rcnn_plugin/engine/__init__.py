@@ -9,6 +9,7 @@ from rcnn_plugin.utils.checkpoint import (
 
 from .checkpoint_io import (
     CorruptCheckpointError,
+    check_checkpoint_fits,
     compare_state_dicts,
     group_by_module,
     read_checkpoint,
@@ -48,6 +49,7 @@ __all__ = [
     'DomainDetVisualizationHook',
     'TrainingHealthError',
     'TrainingHealthHook',
+    'check_checkpoint_fits',
     'compare_state_dicts',
     'group_by_module',
     'CorruptCheckpointError',

@@ -4,7 +4,7 @@ import pickle
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -119,3 +119,41 @@ def group_by_module(state_dict: Dict[str, torch.Tensor],
         count, numel = groups.get(prefix, (0, 0))
         groups[prefix] = (count + 1, numel + value.numel())
     return groups
+
+
+def check_checkpoint_fits(model: torch.nn.Module, filename: str,
+                          classes: Optional[Sequence[str]] = None) -> None:
+    """Refuse a checkpoint whose tensors do not fit the model's shapes.
+
+    mmengine loads with ``strict=False``: a checkpoint of another class
+    count logs one size-mismatch warning, leaves the classifier random and
+    the evaluation reports a near-zero mAP. Evaluating or predicting with
+    it is a mistake, so the tools stop here and name both class lists.
+
+    Args:
+        model (nn.Module): The model built from the config (a DDP wrapper's
+            ``module.`` prefix is handled).
+        filename (str): A local checkpoint file.
+        classes (Sequence[str], optional): The config's classes, named in
+            the error.
+
+    Raises:
+        ValueError: Naming the first mismatched tensors, both shapes and
+            the checkpoint's and the config's classes.
+    """
+    state_dict, meta = read_checkpoint(filename)
+    own = {re.sub(r'^module\.', '', k): v
+           for k, v in model.state_dict().items()}
+    mismatched = compare_state_dicts(state_dict, own)['mismatched']
+    if not mismatched:
+        return
+    shown = '; '.join(f'{k} {list(a)} in the checkpoint, {list(b)} in the '
+                      'model' for k, a, b in mismatched[:3])
+    theirs = (meta.get('dataset_meta') or {}).get('classes')
+    raise ValueError(
+        f'{filename} does not fit this config: {len(mismatched)} tensors '
+        f'differ in shape ({shown}). Checkpoint classes: '
+        f"{list(theirs) if theirs else 'not recorded'}; config classes: "
+        f"{list(classes) if classes else 'see the dataset'}. Use the config "
+        'it was trained with, or remap it with '
+        'tools/model_converters/remap_classes.py')

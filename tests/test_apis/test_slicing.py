@@ -224,15 +224,17 @@ def _tool(name):
 
 def test_infer_cli_validates_overlap(capsys):
     infer = _tool('infer')
-    args = infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+    cfg = osp.join(REPO, 'configs', 'bccd',
+                   'faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py')
+    args = infer.parse_args([cfg, 'none', 'x.jpg', '--slice', '512',
                              '--slice-merge', 'nms', '--slice-full'])
     assert (args.slice, args.overlap, args.slice_merge) == (512, 0.2, 'nms')
-    args = infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+    args = infer.parse_args([cfg, 'none', 'x.jpg', '--slice', '512',
                              '--slice-merge', 'greedynmm', '--slice-match',
                              'IOS'])
     assert (args.slice_merge, args.slice_match) == ('greedynmm', 'IOS')
     with pytest.raises(SystemExit):
-        infer.parse_args(['c.py', 'none', 'x.jpg', '--slice', '512',
+        infer.parse_args([cfg, 'none', 'x.jpg', '--slice', '512',
                           '--overlap', '1.0'])
     assert '[0, 1)' in capsys.readouterr().err
 

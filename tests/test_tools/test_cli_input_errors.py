@@ -8,6 +8,7 @@ import os.path as osp
 import pickle
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from rcnn_plugin.apis.tune.cli import options as tune_options
@@ -153,3 +154,48 @@ def test_export_refuses_bad_check_options(extra, match, capsys):
     with pytest.raises(SystemExit):
         export.parse_args([BCCD, 'none', '--out', 'x.onnx'] + extra)
     assert match in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_class_count_is_refused(tmp_path):
+    from torch import nn
+
+    from rcnn_plugin.engine import check_checkpoint_fits
+    model = nn.Sequential(nn.Linear(4, 3))
+    path = str(tmp_path / 'fits.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), path)
+    check_checkpoint_fits(model, path)
+    other = nn.Sequential(nn.Linear(4, 5))
+    path = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict=other.state_dict(), meta=dict(
+        dataset_meta=dict(classes=('a', 'b', 'c', 'd')))), path)
+    with pytest.raises(ValueError) as err:
+        check_checkpoint_fits(model, path, ('a', 'b'))
+    for part in ('0.weight [5, 4] in the checkpoint, [3, 4] in the model',
+                 "Checkpoint classes: ['a', 'b', 'c', 'd']",
+                 "config classes: ['a', 'b']", 'remap_classes.py'):
+        assert part in str(err.value)
+
+
+def _other_class_count_checkpoint(config: str, path: str) -> str:
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    cfg.model.roi_head.bbox_head.num_classes += 2
+    model = MODELS.build(cfg.model)
+    torch.save(dict(state_dict=model.state_dict(), meta={}), path)
+    return path
+
+
+def test_predictor_and_test_refuse_another_class_count(tiny_config,
+                                                       tmp_path):
+    from rcnn_plugin.apis import Predictor
+
+    from conftest import run_tool
+    ckpt = _other_class_count_checkpoint(tiny_config,
+                                         str(tmp_path / 'other.pth'))
+    with pytest.raises(ValueError, match='does not fit this config'):
+        Predictor(tiny_config, ckpt)
+    with pytest.raises(AssertionError, match='does not fit this config'):
+        run_tool(['tools/test.py', tiny_config, ckpt, '--work-dir',
+                  str(tmp_path / 'work')])
