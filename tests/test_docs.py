@@ -89,6 +89,11 @@ FAQ_MESSAGES: List[Tuple[str, str]] = [
     ('is not an R-CNN detector checkpoint: it holds ', ''),
     ('ResumableEarlyStoppingHook: resumed ', ''),
     ('ValLossHook: no validation loss: ', ''),
+    ('so it is added as a new one', ''),
+    ('(no last_checkpoint); training from the start', ''),
+    ('does not fit this config: ', ''),
+    ('config file not found: ', ''),
+    ('checkpoint file not found: ', ''),
 ]
 _FENCE = re.compile(r'^(```|~~~)')
 _HEADING = re.compile(r'^(#{1,6})\s+(.*?)\s*#*\s*$')
