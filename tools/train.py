@@ -65,6 +65,7 @@ def apply_train_flags(cfg: Config, args: argparse.Namespace) -> None:
             cfg.resume = True
             cfg.load_from = None
         else:  # mmengine would start from scratch without load_from
+            cfg.resume = False  # not from load_from's optimizer state
             print(f'[train] --resume: nothing to resume in {cfg.work_dir} '
                   '(no last_checkpoint); training from the start'
                   + (f' with load_from={cfg.load_from}'

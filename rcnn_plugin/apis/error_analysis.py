@@ -32,8 +32,9 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
     """Add the dataset's annotations to dumped predictions.
 
     Predictions are joined to the dataset's images by ``img_id`` (by
-    ``img_path`` when a prediction has no ``img_id``); images without a
-    prediction get an empty one.
+    ``img_path`` when a prediction has no ``img_id``). Every analysed
+    image needs one: ``tools/test.py --out`` writes one per image, also
+    without detections, so a missing one means another split or file.
 
     Args:
         preds (Sequence[dict]): Samples as ``tools/test.py --out`` dumps

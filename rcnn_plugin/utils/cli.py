@@ -11,10 +11,15 @@ from mmengine.logging import print_log
 
 from .overlay import apply_overlays
 
-# Top-level keys a config may gain from --cfg-options: what mmengine's
-# Runner takes, and what mmdet's and our tools read.
-_TOP_LEVEL = frozenset({'custom_imports', 'tta_model', 'tta_pipeline',
-                        'runner_type', 'backend_args'})
+# Top-level keys a config may gain from --cfg-options besides the Runner's
+# arguments: what mmengine's Runner reads from its cfg, and what mmdet's
+# and our tools read.
+_TOP_LEVEL = frozenset({
+    'custom_imports', 'tta_model', 'tta_pipeline', 'runner_type',
+    'backend_args', 'efficient_conv_bn_eval', 'compile', 'model_wrapper_cfg',
+    'find_unused_parameters', 'sync_bn', 'activation_checkpointing'})
+# How close a new key must be to an existing one to read as its typo.
+_TYPO_CUTOFF = 0.8
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -83,15 +88,17 @@ def _runner_keys() -> frozenset:
 
 
 def new_option_keys(cfg: Any, options: dict) -> List[str]:
-    """Warnings for ``--cfg-options`` keys that would add a key nothing
-    reads: a typo (``score_th`` for ``score_thr``) that mmengine's merge
-    silently adds next to the setting it was meant to change.
+    """Warnings for ``--cfg-options`` keys that look like typos of an
+    existing key (``score_th`` for ``score_thr``): mmengine's merge adds
+    them silently next to the setting they were meant to change.
 
-    A key is suspect where its first missing part would be added to a
-    plain settings dict (one without ``type``, read with ``.get``), or at
-    the top level where it is no key of mmengine's ``Runner``. New
-    arguments of a dict with a ``type`` are not suspect: the registry
-    passes them to the class, which refuses an unknown one.
+    A key is suspect where its first missing part is close to a key of the
+    same dict (``difflib`` ratio >= 0.8) and would be added to a plain
+    settings dict (one without ``type``), or at the top level where it is
+    no key the ``Runner`` reads. New arguments of a dict with a ``type``
+    are not suspect: the registry passes them to the class, which refuses
+    an unknown one. A new key near no existing one (a hook, a setting the
+    config left to its default) is taken as meant.
 
     Args:
         cfg (Config | dict): The config before the merge.
@@ -116,15 +123,17 @@ def new_option_keys(cfg: Any, options: dict) -> List[str]:
             if part in node:
                 node, where = node[part], f'{where}.{part}'.lstrip('.')
                 continue
-            if (where and 'type' not in node) or (
-                    not where and part not in _runner_keys()):
-                close = difflib.get_close_matches(part, list(node), n=3)
-                hint = (f"; did you mean {' or '.join(map(repr, close))}?"
-                        if close else '')
+            close = difflib.get_close_matches(
+                part, [k for k in node if isinstance(k, str)], n=3,
+                cutoff=_TYPO_CUTOFF)
+            if close and part != '_delete_' and (
+                    (where and 'type' not in node)
+                    or (not where and part not in _runner_keys())):
                 warnings.append(
                     f'--cfg-options {key}: {part!r} is not a key of '
                     f"{where or 'the config'}, so it is added as a new one "
-                    f'that nothing may read{hint}')
+                    'that nothing may read; did you mean '
+                    f"{' or '.join(map(repr, close))}?")
             break
     return warnings
 
@@ -157,7 +166,7 @@ def converted_path(parser: argparse.ArgumentParser, src: str,
         str: ``dst``, whose parent folder now exists.
     """
     if osp.abspath(dst) == osp.abspath(src) or (
-            osp.exists(dst) and osp.samefile(src, dst)):
+            osp.exists(src) and osp.exists(dst) and osp.samefile(src, dst)):
         parser.error(f'dst is the source checkpoint {src}: writing it '
                      'would destroy the source; name another file')
     if osp.dirname(dst):

@@ -57,6 +57,11 @@ def test_option_typos_are_named_with_the_key_meant(bccd):
     'test_evaluator.0.reference_old_ap50',  # a metric's new argument
     'train_cfg.val_interval',
     'tta_model',  # read by tools/test.py --tta
+    'efficient_conv_bn_eval',  # read by the Runner from its cfg
+    'randomness.deterministic',  # near no existing key: meant
+    'env_cfg.resource_limit',
+    'default_hooks.early_stop',  # a new named hook
+    'model.test_cfg.rcnn._delete_',
 ])
 def test_option_keys_that_are_not_typos_pass(bccd, key):
     assert new_option_keys(bccd, {key: 1}) == []
@@ -82,6 +87,11 @@ def test_resume_with_nothing_to_resume_keeps_load_from(tmp_path, capsys):
     # mmengine would have started from scratch, without the base weights.
     assert cfg.load_from == 'base.pth' and not cfg.get('resume')
     assert 'nothing to resume in' in capsys.readouterr().out
+    # A config that sets resume=True must not resume from load_from's
+    # optimizer state and epoch either.
+    cfg.resume = True
+    train.apply_train_flags(cfg, _train_args(resume='auto'))
+    assert cfg.load_from == 'base.pth' and cfg.resume is False
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
     train.apply_train_flags(cfg, _train_args(resume='auto'))
     assert cfg.resume and cfg.load_from is None
@@ -98,6 +108,11 @@ def test_converter_refuses_to_write_over_its_source(tmp_path):
         converted_path(parser, str(src), str(src))
     with pytest.raises(SystemExit):
         converted_path(parser, str(src), f'{tmp_path}/./model.pth')
+    # A mistyped source over an earlier output: no errno traceback here
+    # (the converter then says the source does not exist).
+    (tmp_path / 'out.pth').write_bytes(b'y')
+    assert converted_path(parser, str(tmp_path / 'typo.pth'),
+                          str(tmp_path / 'out.pth'))
     dst = tmp_path / 'new' / 'dir' / 'out.pth'
     assert converted_path(parser, str(src), str(dst)) == str(dst)
     assert dst.parent.is_dir()
@@ -199,3 +214,6 @@ def test_predictor_and_test_refuse_another_class_count(tiny_config,
     with pytest.raises(AssertionError, match='does not fit this config'):
         run_tool(['tools/test.py', tiny_config, ckpt, '--work-dir',
                   str(tmp_path / 'work')])
+    with pytest.raises(AssertionError, match='checkpoint file not found'):
+        run_tool(['tools/test.py', tiny_config, str(tmp_path / 'typo.pth'),
+                  '--work-dir', str(tmp_path / 'work')])

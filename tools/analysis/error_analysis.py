@@ -79,7 +79,8 @@ def parse_args() -> argparse.Namespace:
     if args.bg_thr > args.pos_thr:
         parser.error(f'--bg-thr ({args.bg_thr}) must not exceed --pos-thr '
                      f'({args.pos_thr})')
-    if args.pred is not None and not osp.isfile(args.pred):
+    if (args.pred is not None and '://' not in args.pred
+            and not osp.isfile(args.pred)):
         parser.error(f'--pred file not found: {args.pred}')
     return args
 
