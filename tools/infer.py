@@ -44,6 +44,7 @@ from rcnn_plugin.apis import (
     instances_to_dicts,
     is_video,
     make_predictor,
+    output_names,
     to_coco_results,
 )
 from rcnn_plugin.apis.slicing import (
@@ -187,12 +188,13 @@ class Run:
         cv2.imwrite(out, image)
 
     def images_from(self, paths):
-        for image_id, path in enumerate(paths):
+        names = output_names(paths)  # a/x.jpg and b/x.jpg stay apart
+        for image_id, (path, name) in enumerate(zip(paths, names)):
             image = self.predictor.read(path)
             if image is None:
                 self.skipped.append(path)
                 continue
-            yield image_id, osp.basename(path), image, self.props_of(path)
+            yield image_id, name, image, self.props_of(path)
 
     def props_of(self, path: str):
         """The proposals of image ``path`` (Fast R-CNN), else None."""

@@ -15,6 +15,7 @@ from .inputs import (
                      image_reader,
                      inference_pipeline,
                      is_video,
+                     output_names,
                      read_image,
                      split_reader,
 )
@@ -33,6 +34,6 @@ __all__ = [
     'dataset_image_paths', 'dataset_samples', 'predict_dicts', 'self_check',
     'class_colour', 'collect_images', 'draw_detections', 'encode_mask',
     'image_reader', 'inference_pipeline', 'instances_to_dicts',
-    'is_video', 'make_predictor', 'read_image', 'split_reader',
+    'is_video', 'make_predictor', 'output_names', 'read_image', 'split_reader',
     'to_coco_results'
 ]

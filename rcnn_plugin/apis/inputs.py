@@ -10,7 +10,15 @@ images.
 import glob
 import os
 import os.path as osp
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    Callable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import cv2
 import numpy as np
@@ -60,6 +68,34 @@ def collect_images(source: str) -> List[str]:
             f'of {"/".join(IMAGE_EXTS)} files, a glob, or a video with '
             f'extension {"/".join(VIDEO_EXTS)})')
     return sorted(paths)
+
+
+def output_names(paths: Sequence[str], stem: bool = False) -> List[str]:
+    """A name per input path for the files written from it, unique.
+
+    The base name (``stem``: without its extension) where the inputs' base
+    names differ; else the path relative to the inputs' common folder, so
+    that ``a/x.jpg`` and ``b/x.jpg`` (a recursive glob) or ``x.jpg`` and
+    ``x.png`` (``stem``) do not overwrite each other's outputs.
+
+    Args:
+        paths (Sequence[str]): Distinct input paths.
+        stem (bool): Names without the extension. Defaults to False.
+
+    Returns:
+        list[str]: One name per path, in order (``/``-separated).
+    """
+    base = [osp.basename(p) for p in paths]
+    names = [osp.splitext(b)[0] for b in base] if stem else base
+    if len(set(names)) == len(names):
+        return names
+    full = [osp.abspath(p) for p in paths]
+    root = osp.commonpath([osp.dirname(p) for p in full])
+    rel = [osp.relpath(p, root).replace(os.sep, '/') for p in full]
+    if not stem:
+        return rel
+    return [f"{r}_{e.lstrip('.')}" if e else r
+            for r, e in map(osp.splitext, rel)]
 
 
 def read_image(path: str) -> Optional[np.ndarray]:

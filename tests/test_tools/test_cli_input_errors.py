@@ -217,3 +217,28 @@ def test_predictor_and_test_refuse_another_class_count(tiny_config,
     with pytest.raises(AssertionError, match='checkpoint file not found'):
         run_tool(['tools/test.py', tiny_config, str(tmp_path / 'typo.pth'),
                   '--work-dir', str(tmp_path / 'work')])
+
+
+def test_outputs_of_inputs_with_one_name_do_not_overwrite(tmp_path):
+    import cv2
+    import numpy as np
+
+    from rcnn_plugin.apis import output_names
+    assert output_names(['d/x.jpg', 'd/y.jpg']) == ['x.jpg', 'y.jpg']
+    assert output_names(['d/a/x.jpg', 'd/b/x.jpg', 'd/b/y.jpg']) == [
+        'a/x.jpg', 'b/x.jpg', 'b/y.jpg']
+    assert output_names(['d/x.jpg', 'd/y.png'], stem=True) == ['x', 'y']
+    assert output_names(['d/x.jpg', 'd/x.png'], stem=True) == [
+        'x_jpg', 'x_png']
+    # infer.py: two images named x.jpg in two folders, one glob.
+    for sub in ('a', 'b'):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / 'x.jpg'),
+                    np.full((32, 48, 3), 60 if sub == 'a' else 200, np.uint8))
+    infer = _tool('tools/infer.py')
+    out = tmp_path / 'out'
+    infer.main([BCCD, 'none', str(tmp_path / '**' / '*.jpg'), '--out-dir',
+                str(out), '--no-progress'])
+    assert sorted(p.relative_to(out / 'vis').as_posix()
+                  for p in (out / 'vis').rglob('*.jpg')) == ['a/x.jpg',
+                                                             'b/x.jpg']

@@ -24,7 +24,7 @@ import sys
 import cv2
 import numpy as np
 
-from rcnn_plugin.apis import Predictor, collect_images
+from rcnn_plugin.apis import Predictor, collect_images, output_names
 from rcnn_plugin.apis.explain import (
     METHODS,
     Explainer,
@@ -90,12 +90,13 @@ def explain_all(args: argparse.Namespace, explainer: Explainer,
     classes = predictor.classes
     os.makedirs(args.out_dir, exist_ok=True)
     images, skipped, empty = [], [], []
-    for path in collect_images(args.source):
+    paths = collect_images(args.source)
+    # x.jpg and x.png (or a/x.jpg and b/x.jpg) keep their own outputs.
+    for path, stem in zip(paths, output_names(paths, stem=True)):
         image = predictor.read(path)
         if image is None:
             skipped.append(path)
             continue
-        stem = osp.splitext(osp.basename(path))[0]
         result = explainer.explain(image)
         entry = dict(file=path, width=image.shape[1], height=image.shape[0],
                      seconds=round(result.seconds, 3), detections=[
@@ -105,6 +106,8 @@ def explain_all(args: argparse.Namespace, explainer: Explainer,
             print(f'{path}: no detection with score >= {args.score_thr}')
             empty.append(path)
         else:
+            os.makedirs(osp.dirname(osp.join(args.out_dir, stem)),
+                        exist_ok=True)
             np.save(osp.join(args.out_dir, f'{stem}.npy'), result.maps)
             grid = saliency_grid(saliency_panels(
                 image, result.detections, result.maps, classes))
