@@ -13,6 +13,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 from mmdet.registry import DATASETS
 
+from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
+
 from .inputs import image_reader, read_image
 
 
@@ -156,7 +158,6 @@ class Predictor:
         if checkpoint is not None and '://' not in checkpoint:
             # mmengine loaded it leniently: another class count would leave
             # a random classifier behind one warning.
-            from rcnn_plugin.engine.checkpoint_io import check_checkpoint_fits
             check_checkpoint_fits(self.model, checkpoint)
         self.adapter_bank = None  # made by load_adapter
         if checkpoint is None or 'classes' not in (

@@ -6,14 +6,14 @@ from rcnn_plugin.utils.checkpoint import (
     safe_globals,
     trust_checkpoint,
 )
-
-from .checkpoint_io import (
+from rcnn_plugin.utils.checkpoint_io import (
     CorruptCheckpointError,
     check_checkpoint_fits,
     compare_state_dicts,
     group_by_module,
     read_checkpoint,
 )
+
 from .hooks import (
     AdapterCheckpointHook,
     CheckpointLinksHook,

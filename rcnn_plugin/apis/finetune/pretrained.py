@@ -4,12 +4,12 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from rcnn_plugin.engine.checkpoint_io import read_checkpoint
 from rcnn_plugin.models.utils.class_surgery import (
     build_class_mapping,
     find_class_heads,
     remap_state_dict,
 )
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint
 
 __all__ = ['retarget_checkpoint']
 

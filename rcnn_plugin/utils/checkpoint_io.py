@@ -1,4 +1,5 @@
-"""Read a checkpoint file for the model converters, with clear errors."""
+"""Read a checkpoint file for the model converters and tools, with clear
+errors; compare it with a model."""
 import os.path as osp
 import pickle
 import re
@@ -8,7 +9,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from rcnn_plugin.utils.checkpoint import (
+from .checkpoint import (
     UnsafeCheckpointError,
     _unsafe_types,
     load_checkpoint_safely,
