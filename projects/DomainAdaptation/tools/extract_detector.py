@@ -21,7 +21,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from rcnn_plugin.engine.checkpoint_io import read_checkpoint  # noqa: E402
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint  # noqa: E402
 
 
 def extract_detector(src: str, dst: str, branch: str = 'teacher') -> int:
