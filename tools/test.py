@@ -68,7 +68,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def test_classes(cfg):
+def config_test_classes(cfg):
     """The test split's classes as the config names them (None if
     unknown)."""
     dataset = (cfg.get('test_dataloader') or {}).get('dataset')
@@ -107,7 +107,7 @@ def main() -> None:
     if local and isinstance(runner.model, torch.nn.Module):
         try:
             check_checkpoint_fits(runner.model, args.checkpoint,
-                                  test_classes(cfg))
+                                  config_test_classes(cfg))
         except ValueError as exc:
             sys.exit(f'tools/test.py: error: {exc}')
     if args.out is not None:
