@@ -109,3 +109,16 @@ def test_benchmark_writes_the_table(tiny_config, tmp_path, capsys):
             [a if a != '2' else '3' for a in args] + ['--max-images', '2'])
     assert exc.value.code == 2
     assert 'other settings' in capsys.readouterr().err
+
+    # a rerun without --resume would lose the results: refused, file kept
+    kept = open(osp.join(out, 'faithfulness.json')).read()
+    for extra in ([], ['--resume', '--overwrite']):
+        with pytest.raises(SystemExit) as exc:
+            _tool('explain_benchmark').main(
+                [a for a in args if a != '--resume'] + extra
+                + ['--max-images', '1'])
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert 'exists (an earlier run): add --resume' in err
+    assert 'exclude each other' in err
+    assert open(osp.join(out, 'faithfulness.json')).read() == kept

@@ -54,6 +54,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--resume', action='store_true',
                         help="continue the out dir's faithfulness.json "
                         '(same settings): its images are kept, not re-run')
+    parser.add_argument('--overwrite', action='store_true',
+                        help="start again over the out dir's "
+                        'faithfulness.json (without this or --resume an '
+                        'existing one is an error, not lost)')
     return parser.parse_args(argv)
 
 
@@ -84,6 +88,9 @@ def run(args: argparse.Namespace) -> dict:
     if unknown or args.max_images < 1 or args.steps < 1:
         raise ValueError(f'--methods must be among {", ".join(METHODS)} '
                          f'(got {unknown}); --max-images and --steps >= 1')
+    if args.resume and args.overwrite:
+        raise ValueError('--resume and --overwrite exclude each other')
+    per_image, files, empty = _resumed(args) if args.resume else _fresh(args)
     predictor = Predictor(
             args.config,
             None if args.checkpoint == 'none' else args.checkpoint,
@@ -94,7 +101,6 @@ def run(args: argparse.Namespace) -> dict:
         predictor.model, cfg, method=m, layer=args.layer,
         score_thr=args.score_thr, max_dets=args.max_dets, masks=args.masks,
         seed=args.seed) for m in args.methods}
-    per_image, files, empty = _resumed(args) if args.resume else ([], [], [])
     total = min(args.max_images, len(dataset))
     os.makedirs(args.out_dir, exist_ok=True)
     out = None
@@ -131,6 +137,17 @@ def _settings(args) -> dict:
                 masks=args.masks, layer=args.layer, canvas='blur',
                 score_thr=args.score_thr, max_dets=args.max_dets,
                 methods=list(args.methods))
+
+
+def _fresh(args):
+    """Empty results; an error if the out dir already holds some and
+    ``--overwrite`` was not given (a rerun would lose them)."""
+    path = osp.join(args.out_dir, 'faithfulness.json')
+    if osp.isfile(path) and not args.overwrite:
+        raise ValueError(f'{path} exists (an earlier run): add --resume to '
+                         'continue it, --overwrite to start again, or '
+                         'choose another --out-dir')
+    return [], [], []
 
 
 def _resumed(args):
