@@ -250,7 +250,7 @@ class ImageSubsetDataset:
     """
 
     _FORWARDED = ('bad_images', 'unknown_class_counts', 'dropped_boxes',
-                  'clipped_boxes', 'pipeline', 'data_root')
+                  'clipped_boxes', 'skipped_shapes', 'pipeline', 'data_root')
 
     def __init__(self,
                  dataset: Union[BaseDataset, dict],

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import os.path as osp
-from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import DATASETS
@@ -126,7 +125,6 @@ class LabelMeDataset(NativeDetDataset):
         if not osp.isdir(ann_dir):
             raise FileNotFoundError(f'annotation folder {ann_dir} does not '
                                     'exist')
-        self.skipped_shapes: Counter = Counter()
         self._label_map = {c: i for i, c in enumerate(
             self._metainfo['classes'])}
         files = []

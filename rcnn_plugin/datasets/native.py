@@ -228,6 +228,9 @@ class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
         self.dropped_boxes: Dict[str, int] = {}
         self.clipped_boxes: Dict[str, int] = {}
         self.unknown_class_counts: Counter = Counter()
+        # Shapes a format can hold but that are not read as objects (VIA
+        # points, LabelMe lines and bitmap masks), counted per shape type.
+        self.skipped_shapes: Counter = Counter()
         self._label_map: Optional[Dict[str, int]] = None  # set on first use
         self.bad_images: Dict[str, str] = {}
         data_list = self.load_raw_data_list()
@@ -306,6 +309,12 @@ class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
             print_log(f'{name}: {self.unknown_classes} objects of classes '
                       f'not in METAINFO: {dict(self.unknown_class_counts)}',
                       logger='current', level=30)
+        if self.skipped_shapes:
+            print_log(f'{name}: skipped {sum(self.skipped_shapes.values())} '
+                      'shape(s) that are not read as objects, per type: '
+                      f'{dict(self.skipped_shapes)} (see the reader\'s '
+                      'docstring; convert them to polygons or boxes to '
+                      'train on them)', logger='current', level=30)
 
     def _check_classes(self, data_list: List[dict]) -> None:
         if self.check_classes == 'off':
@@ -323,6 +332,9 @@ class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
         if self.unknown_class_counts:
             msg += (f'; the annotations hold other class names '
                     f'{dict(self.unknown_class_counts)}')
+        if self.skipped_shapes:
+            msg += ('; shapes not read as objects were skipped: '
+                    f'{dict(self.skipped_shapes)}')
         fatal = self.check_classes == 'error' and (
             not self.test_mode
             or (len(empty) == len(classes) and self.unknown_class_counts))

@@ -7,7 +7,8 @@ so that no image is filtered) and reports, for one split:
 - image and instance counts per class, ignored instances;
 - missing, unreadable or corrupt images;
 - zero-area, inverted and out-of-bounds boxes still in the data, and the
-  boxes our readers dropped or clipped;
+  boxes our readers dropped or clipped, and the shapes they skipped (VIA
+  points, LabelMe lines and bitmap masks);
 - unknown class names, METAINFO classes never present;
 - duplicate image ids, images without annotations;
 - errors raised while parsing (:class:`AnnotationError` and others).
@@ -132,7 +133,8 @@ def _inspect(dataset, cfg: dict, decode: bool) -> dict:
     report['boxes'].update(
         dropped_degenerate=sum(getattr(dataset, 'dropped_boxes',
                                        {}).values()),
-        clipped=sum(getattr(dataset, 'clipped_boxes', {}).values()))
+        clipped=sum(getattr(dataset, 'clipped_boxes', {}).values()),
+        skipped_shapes=sum(getattr(dataset, 'skipped_shapes', {}).values()))
     if isinstance(dataset, CocoDataset) and cfg.get('ann_file'):
         report['unknown_classes'] = _coco_unknown(cfg, classes)
     return report

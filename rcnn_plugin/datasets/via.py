@@ -15,7 +15,6 @@ file size in bytes), so it is read from the image header.
 import json
 import logging
 import os.path as osp
-from collections import Counter
 from typing import Dict, List, Optional
 
 from mmdet.registry import DATASETS
@@ -138,7 +137,6 @@ class VIADataset(NativeDetDataset):
                 'names the class) or give exactly one class in metainfo, got'
                 f' {tuple(self._metainfo["classes"])}')
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
-        self.skipped_shapes: Counter = Counter()
         self.degenerate_polygons: Dict[str, int] = {}
         data_list = self.parse_each(
             list(data.items()), path,

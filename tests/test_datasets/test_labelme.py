@@ -4,7 +4,12 @@ import json
 import pytest
 from PIL import Image
 
-from rcnn_plugin.datasets import AnnotationError, LabelMeDataset
+from rcnn_plugin.datasets import (
+    AnnotationError,
+    LabelMeDataset,
+    check_dataset_cfg,
+    native,
+)
 
 
 def _shape(label, points, kind='polygon', group=None):
@@ -46,6 +51,32 @@ def test_rectangles_polygons_circles(tmp_path):
     assert ds.skipped_shapes == {'line': 1}
     b = ds.get_data_info(1)
     assert (b['instances'], b['width'], b['height']) == ([], 60, 40)
+
+
+def test_skipped_shapes_are_logged_and_reported(tmp_path, monkeypatch):
+    # A LabelMe 5 brush / AI mask, a point and a line are not read as
+    # objects: counted per type, logged once, and in check_dataset's report.
+    _write(tmp_path, 'a', [
+        _shape('cat', [[1, 1], [9, 1], [5, 7]]),
+        dict(_shape('cat', [[2, 2], [8, 8]], 'mask'), mask='iVBORw0KGgo='),
+        _shape('dog', [[3, 3]], 'point'),
+        _shape('dog', [[1, 1], [5, 5]], 'line')])
+    logged = []
+    monkeypatch.setattr(native, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    # every 'dog' was drawn as a skipped shape: the class check says so
+    with pytest.raises(ValueError, match=r"\['dog'\] .* no instance.*"
+                       r"skipped: \{'mask': 1, 'point': 1, 'line': 1\}"):
+        _build(tmp_path)
+    ds = _build(tmp_path, check_classes='warn')
+    assert len(ds.get_data_info(0)['instances']) == 1
+    assert ds.skipped_shapes == {'mask': 1, 'point': 1, 'line': 1}
+    assert any('skipped 3 shape(s)' in m and "'mask': 1" in m
+               for m in logged), logged
+    report = check_dataset_cfg(dict(
+        type='LabelMeDataset', data_root=str(tmp_path),
+        metainfo=dict(classes=('cat', 'dog'))))
+    assert report['boxes']['skipped_shapes'] == 3
 
 
 def test_group_id_merges_parts_of_one_instance(tmp_path):

@@ -11,6 +11,7 @@ from rcnn_plugin.datasets import (
     AnnotationError,
     VIADataset,
     class_instance_counts,
+    native,
 )
 
 from conftest import REPO
@@ -57,6 +58,21 @@ def test_polygon_rect_circle_and_negative(tmp_path):
     circle = ds.get_data_info(1)['instances'][0]
     assert circle['bbox'] == pytest.approx([16, 11, 24, 19])
     assert ds.get_data_info(2)['instances'] == []
+
+
+def test_point_regions_are_counted_and_logged(tmp_path, monkeypatch):
+    _write(tmp_path, {'a.jpg': [
+        dict(shape_attributes=TRIANGLE, region_attributes={}),
+        dict(shape_attributes=dict(name='point', cx=3, cy=4),
+             region_attributes={})]})
+    logged = []
+    monkeypatch.setattr(native, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    ds = _build(tmp_path)
+    assert len(ds.get_data_info(0)['instances']) == 1
+    assert ds.skipped_shapes == {'point': 1}
+    assert any("skipped 1 shape(s)" in m and "'point': 1" in m
+               for m in logged), logged
 
 
 def test_masks_load_with_mmdet_loader(tmp_path):
