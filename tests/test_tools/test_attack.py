@@ -73,6 +73,18 @@ def test_unknown_loss_term_names_it_and_lists_the_model_keys(
     assert 'loss_rpn_cls' in err and err.count('\n') == 1
 
 
+def test_default_out_dir_is_one_folder_per_setting():
+    tool = _tool()
+    args = tool.parse_args(['configs/x/a.py', 'runs/epoch_8.pth', '--eps',
+                            '2'])
+    assert tool.default_out_dir(args, tool.attack_settings(args)) == osp.join(
+        'work_dirs', 'attack', 'a', 'epoch_8_pgd-cls-eps2')
+    args = tool.parse_args(['a.py', 'b.pth', '--attack', 'fgsm', '--eps',
+                            '0.5', '--loss-terms', 'loss_cls', 'loss_bbox'])
+    assert tool.default_out_dir(args, tool.attack_settings(args)).endswith(
+        osp.join('a', 'b_fgsm-loss_cls+loss_bbox-eps0.5'))
+
+
 def test_gt_after_resize_reads_the_pipeline_order():
     gt_after_resize = _tool().gt_after_resize
     load, resize = dict(type='LoadAnnotations'), dict(type='Resize')
@@ -103,6 +115,13 @@ def test_fgsm_writes_metrics_and_examples(tiny_config, tiny_ckpt, tmp_path,
     assert 'coco/bbox_mAP' in report['clean']
     assert set(report['adversarial']) == set(report['clean'])
     assert len(glob.glob(osp.join(out_dir, 'examples', '*.png'))) == 1
+
+    # a rerun into the same folder is refused before it runs; file kept
+    kept = open(osp.join(out_dir, 'attack.json')).read()
+    assert _tool().main([tiny_config, tiny_ckpt, '--out-dir', out_dir]) == 2
+    assert 'attack.json exists (an earlier run): add --overwrite' in \
+        capsys.readouterr().err
+    assert open(osp.join(out_dir, 'attack.json')).read() == kept
 
 
 @pytest.mark.slow

@@ -76,7 +76,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--num-examples', type=int, default=4)
     p.add_argument('--out-dir', default=None,
-                   help='default: work_dirs/attack/<config name>')
+                   help='default: work_dirs/attack/<config name>/'
+                   '<checkpoint name>_<attack>-<target>-eps<eps>')
+    p.add_argument('--overwrite', action='store_true',
+                   help="replace the out dir's attack.json (without it an "
+                   'existing one is an error, not lost)')
     p.add_argument('--device', default=None,
                    help='default: cuda when available, else cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -225,6 +229,20 @@ def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
                 adversarial={k: float(v) for k, v in attacked.items()})
 
 
+def default_out_dir(args: argparse.Namespace, settings: dict) -> str:
+    """``work_dirs/attack/<config>/<checkpoint>_<attack>-<target>-eps<E>``:
+    one folder per setting, so runs of other settings keep their results."""
+    def stem(path):
+        return osp.splitext(osp.basename(path))[0]
+
+    target = settings['target']
+    if not isinstance(target, str):
+        target = '+'.join(target)
+    return osp.join('work_dirs', 'attack', stem(args.config),
+                    f"{stem(args.checkpoint)}_{settings['attack']}-{target}"
+                    f"-eps{settings['eps']:g}")
+
+
 def format_table(report: dict) -> str:
     lines = [f'{"metric":<28} {"clean":>8} {"attacked":>9} {"change":>8}']
     for key, value in report['clean'].items():
@@ -246,8 +264,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    args.out_dir = args.out_dir or osp.join(
-        'work_dirs', 'attack', osp.splitext(osp.basename(args.config))[0])
+    args.out_dir = args.out_dir or default_out_dir(args, settings)
+    done = osp.join(args.out_dir, 'attack.json')
+    if osp.isfile(done) and not args.overwrite:
+        print(f'error: {done} exists (an earlier run): add --overwrite to '
+              'replace it, or choose another --out-dir.', file=sys.stderr)
+        return 2
     set_random_seed(args.seed)
     print(f'[attack] seed {args.seed} (another: --seed N); {settings}',
           flush=True)
