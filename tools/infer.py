@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 import time
 from typing import Optional
 
@@ -223,7 +224,11 @@ class Run:
                 continue
             yield index, f'frame_{index:06d}.jpg', frame, None
 
-    def close(self, seconds: float) -> dict:
+    def close(self, seconds: float, stopped_at: Optional[list] = None
+              ) -> dict:
+        """Write results.json, images.json and summary.json; with
+        ``stopped_at`` (the items being predicted when an error stopped the
+        run) the summary says ``complete: false`` and names them."""
         for handle in (self.jsonl, ):
             if handle is not None:
                 handle.close()
@@ -239,7 +244,10 @@ class Run:
             source=self.args.source, processed=len(self.images),
             skipped=len(self.skipped), skipped_items=self.skipped,
             detections=self.detections, seconds=round(seconds, 3),
-            images_per_s=round(len(self.images) / max(seconds, 1e-9), 3))
+            images_per_s=round(len(self.images) / max(seconds, 1e-9), 3),
+            complete=stopped_at is None)
+        if stopped_at is not None:
+            summary['stopped_at'] = stopped_at
         with open(osp.join(out, 'summary.json'), 'w') as f:
             json.dump(summary, f, indent=2)
         return summary
@@ -263,14 +271,23 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
         paths = collect_images(args.source)
         items, total = run.images_from(paths), len(paths)
     start, batch = time.perf_counter(), []
-    with tqdm(total=total, unit='img', disable=args.no_progress) as bar:
-        for item in items:
-            batch.append(item)
-            if len(batch) == args.batch_size:
-                bar.update(len(batch))
-                run.flush(batch)
-        bar.update(len(batch))
-        run.flush(batch)
+    try:
+        with tqdm(total=total, unit='img', disable=args.no_progress) as bar:
+            for item in items:
+                batch.append(item)
+                if len(batch) == args.batch_size:
+                    bar.update(len(batch))
+                    run.flush(batch)
+            bar.update(len(batch))
+            run.flush(batch)
+    except BaseException:  # an error or Ctrl-C: keep what was done, say so
+        stopped_at = [name for _, name, *_ in batch]
+        summary = run.close(time.perf_counter() - start, stopped_at)
+        print(f"infer.py: stopped at {', '.join(stopped_at) or 'the start'}"
+              f"; the {summary['processed']} images/frames done before are "
+              f'written to {args.out_dir} (summary.json: complete false)',
+              file=sys.stderr)
+        raise
     return run.close(time.perf_counter() - start)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_tool
+from conftest import REPO, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -138,3 +138,52 @@ def test_16bit_images_go_through_the_configs_domain_loader(
               '--out-dir', str(out), '--score-thr', '0', '--no-progress'])
     summary = json.load(open(out / 'summary.json'))
     assert summary['processed'] == 1 and summary['skipped'] == 0
+
+
+class _FailsOnSecondBatch:
+    """A predictor whose second batch raises, as a real backend may
+    (an image larger than a static ONNX graph)."""
+    classes = CLASSES
+    needs_proposals = False
+
+    def __init__(self):
+        self.calls = 0
+
+    def read(self, path):
+        return cv2.imread(path)
+
+    def predict(self, images):
+        from mmengine.structures import InstanceData
+        self.calls += 1
+        if self.calls == 2:
+            raise ValueError('input 72x96 is larger than the static graph')
+        return [InstanceData(bboxes=torch.tensor([[1., 2., 30., 40.]]),
+                             scores=torch.tensor([0.9]),
+                             labels=torch.tensor([1])) for _ in images]
+
+
+def test_an_error_mid_run_keeps_the_done_images(tiny_config, tmp_path,
+                                                capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f'img_{i}.png'), _cells(rng))
+    out = tmp_path / 'out'
+    args = tool.parse_args([tiny_config, 'none', str(folder), '--out-dir',
+                            str(out), '--batch-size', '2', '--no-progress'])
+    with pytest.raises(ValueError, match='static graph'):
+        tool.infer(args, _FailsOnSecondBatch())
+    err = capsys.readouterr().err
+    assert 'stopped at img_2.png, img_3.png; the 2 images/frames done' in err
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['complete'] is False and summary['processed'] == 2
+    assert summary['stopped_at'] == ['img_2.png', 'img_3.png']
+    assert len(json.load(open(out / 'results.json'))) == 2
+    assert [i['file_name'] for i in json.load(
+        open(out / 'images.json'))['images']] == ['img_0.png', 'img_1.png']
