@@ -163,6 +163,22 @@ def finetune(args, timeout=900):
     return proc.returncode, proc.stdout
 
 
+def test_an_earlier_run_is_not_overwritten_silently(tmp_path, capsys):
+    data = make_yolo(tmp_path / 'data')
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    args = [data, '--work-dir', work, '--dry-run']
+    rc, out = finetune_here(args, capsys)
+    assert rc == 2
+    assert 'holds an earlier run (last_checkpoint): add --resume' in out
+    assert not list(work.glob('*.py'))  # refused before writing anything
+    rc, out = finetune_here(args + ['--resume', '--overwrite'], capsys)
+    assert rc == 2 and 'exclude each other' in out
+    rc, out = finetune_here(args + ['--overwrite'], capsys)
+    assert rc == 0, out[-4000:]
+
+
 @pytest.mark.parametrize('make,fmt', [(make_yolo, 'yolo'),
                                       (make_labelimg_voc, 'voc'),
                                       (make_csv, 'csv')])

@@ -84,6 +84,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='processes; >1 goes through tools/dist_train.sh')
     p.add_argument('--resume', action='store_true',
                    help='resume from the newest checkpoint in the work dir')
+    p.add_argument('--overwrite', action='store_true',
+                   help='train from scratch in a work dir that holds an '
+                   'earlier run (without it, or --resume, that is an error)')
     p.add_argument('--dry-run', action='store_true',
                    help='write the config and check, but do not train')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -314,6 +317,21 @@ def _checks(cfg: Config) -> None:
           f'problem) and the config doctor ({len(findings)} finding(s))')
 
 
+def _earlier_run(args: argparse.Namespace) -> Optional[str]:
+    """The sentence refusing a work dir that holds an earlier run, unless
+    ``--resume`` or ``--overwrite`` says what to do with it; else None."""
+    if args.resume and args.overwrite:
+        return '--resume and --overwrite exclude each other'
+    found = [f for f in ('finetune.json', 'last_checkpoint')
+             if osp.isfile(osp.join(args.work_dir, f))]
+    if not found or args.resume or args.overwrite:
+        return None
+    return (f'{args.work_dir} holds an earlier run ({", ".join(found)}): '
+            'add --resume to continue it, --overwrite to train again over '
+            'it (its checkpoints and results are replaced), or choose '
+            'another --work-dir')
+
+
 def _dist(config: str, args: argparse.Namespace) -> int:
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
            str(args.gpus), '--work-dir', args.work_dir]
@@ -338,6 +356,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     name = osp.basename(osp.normpath(args.data)) or 'data'
     args.work_dir = args.work_dir or osp.join('work_dirs',
                                               f'finetune_{name}')
+    error = _earlier_run(args)
+    if error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
     import rcnn_plugin  # noqa: F401  (registers the modules)
