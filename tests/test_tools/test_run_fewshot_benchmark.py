@@ -2,6 +2,7 @@
 import importlib.util
 import os.path as osp
 import pickle
+import subprocess
 
 import numpy as np
 import pytest
@@ -239,6 +240,34 @@ def test_a_finished_run_is_reused_only_for_the_same_config(tool, tmp_path,
         tool.train_and_test(DEMO, work, ['randomness.seed=1'], 'epoch_4.pth',
                             False)
     assert len(commands) == 2
+
+
+def test_a_cut_run_resumes_only_if_started_from_the_same(tool, tmp_path,
+                                                         monkeypatch):
+    """A run cut after a checkpoint (no ap50.json) resumes; one that was
+    started from other options starts again instead."""
+    commands = []
+
+    def fake_run(cmd, dry):
+        commands.append(cmd)
+        if cmd[0] == 'tools/test.py':
+            raise subprocess.CalledProcessError(1, cmd)  # cut in the test
+
+    monkeypatch.setattr(tool, 'run', fake_run)
+    work = tmp_path / 'run'
+    work.mkdir()
+    opts = ['randomness.seed=0']
+    with pytest.raises(subprocess.CalledProcessError):
+        tool.train_and_test(DEMO, str(work), opts, 'epoch_4.pth', False)
+    assert '--resume' not in commands[0]  # nothing to resume yet
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
+    with pytest.raises(subprocess.CalledProcessError):
+        tool.train_and_test(DEMO, str(work), opts, 'epoch_4.pth', False)
+    assert commands[2][-1] == '--resume'
+    with pytest.raises(subprocess.CalledProcessError):  # other options
+        tool.train_and_test(DEMO, str(work), ['randomness.seed=1'],
+                            'epoch_4.pth', False)
+    assert '--resume' not in commands[4]
 
 
 def test_surgery_is_remade_only_for_the_same_base(tool, tmp_path,

@@ -8,7 +8,8 @@ Example::
 Each run is ``tools/train.py <config> --work-dir <work-dir>/seed<N>
 --cfg-options randomness.seed=<N>``, printed before it runs. A finished run
 leaves ``result.json`` (metrics and wall time) in its folder and is skipped
-when the driver is started again, so a cut benchmark resumes. The table of
+when the driver is started again, and a seed cut part-way continues from
+its newest checkpoint (``--resume``), so a cut benchmark resumes. The table of
 every seed goes to ``summary.md`` in the work dir.
 """
 import argparse
@@ -42,12 +43,14 @@ def run_seed(config: str, work_dir: str, seed: int) -> Dict:
     Returns:
         dict: ``seed``, ``wall_s`` and the metrics in ``KEYS``.
     """
-    done = osp.join(work_dir, 'result.json')
+    done = osp.join(REPO, work_dir, 'result.json')
     if osp.isfile(done):
         with open(done) as f:
             return json.load(f)
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options', f'randomness.seed={seed}']
+    if osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint')):
+        cmd.append('--resume')  # a seed cut part-way continues
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
     subprocess.run(cmd, cwd=REPO, check=True)

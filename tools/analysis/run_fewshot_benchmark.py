@@ -144,7 +144,9 @@ def per_class_ap50(config: str, preds_pkl: str) -> Dict[str, float]:
 def train_and_test(config: str, work_dir: str, options: List[str],
                    ckpt_name: str, dry: bool) -> Dict[str, float]:
     """Train, test and score one run, unless it was done before from the
-    same config, options and ``load_from`` checkpoint."""
+    same config, options and ``load_from`` checkpoint. A run cut before its
+    score resumes from its newest checkpoint if it was started from the
+    same (``started.json``), else it starts again."""
     from rcnn_plugin.utils.run_record import (
         config_key,
         reuse_run,
@@ -156,6 +158,13 @@ def train_and_test(config: str, work_dir: str, options: List[str],
     if reuse_run(osp.join(REPO, work_dir), out, key):
         return json.load(open(out))
     opts = ['--cfg-options'] + options if options else []
+    started = osp.join(REPO, work_dir, 'started.json')
+    if not dry:
+        if osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint')) and \
+                osp.isfile(started) and \
+                json.load(open(started)).get('key') == key:
+            opts.append('--resume')  # train.py takes it after the options
+        write_run_record(started, key, config=config, options=options)
     run(['tools/train.py', config, '--work-dir', work_dir] + opts, dry)
     preds = osp.join(work_dir, 'preds.pkl')
     run(['tools/test.py', config, osp.join(work_dir, ckpt_name),

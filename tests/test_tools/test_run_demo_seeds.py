@@ -1,0 +1,48 @@
+"""tools/analysis/run_demo_seeds.py: reuse, resume and the table."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.fixture
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        'demo_seeds', osp.join(REPO, 'tools', 'analysis', 'run_demo_seeds.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_cut_seed_resumes_and_a_finished_one_is_read_back(
+        tool, tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(tool.subprocess, 'run',
+                        lambda cmd, **kwargs: commands.append(cmd))
+    metrics = {k: 0.5 for k in tool.KEYS}
+    monkeypatch.setattr(tool, 'last_val_metrics',
+                        lambda work_dir: ('scalars.json', metrics))
+    work = tmp_path / 'seed3'
+    work.mkdir()
+    result = tool.run_seed(tool.DEMO, str(work), 3)
+    assert '--resume' not in commands[0]
+    assert commands[0][-1] == 'randomness.seed=3'
+    assert result['seed'] == 3 and result['coco/bbox_mAP_50'] == 0.5
+    assert json.loads((work / 'result.json').read_text()) == result
+    assert tool.run_seed(tool.DEMO, str(work), 3) == result  # read back
+    assert len(commands) == 1
+    cut = tmp_path / 'seed4'  # a checkpoint, no result: continues
+    cut.mkdir()
+    (cut / 'last_checkpoint').write_text(str(cut / 'epoch_2.pth'))
+    tool.run_seed(tool.DEMO, str(cut), 4)
+    assert commands[1][-1] == '--resume'
+
+
+def test_no_metrics_is_an_error(tool, tmp_path, monkeypatch):
+    monkeypatch.setattr(tool.subprocess, 'run', lambda cmd, **kwargs: None)
+    monkeypatch.setattr(tool, 'last_val_metrics', lambda w: (None, {}))
+    with pytest.raises(RuntimeError, match='no validation metrics'):
+        tool.run_seed(tool.DEMO, str(tmp_path), 0)
