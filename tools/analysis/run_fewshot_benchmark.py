@@ -34,6 +34,8 @@ prints them only). A finished run leaves ``ap50.json`` in its folder and is
 skipped when the driver is started again, but only if it was made from the
 same resolved config, options and ``load_from`` checkpoint (their hash is
 kept in ``run.json``); otherwise the driver stops and names the folder.
+A run cut after a checkpoint continues from it (``--resume``) when it was
+started from the same (``started.json``), else it starts again.
 Surgery checkpoints are keyed to the base checkpoint in the same way.
 AP50 is VOC-style (area under the PR curve, IoU 0.5, as
 ``VOCMetric(eval_mode='area')``) per class on the BCCD test split,
