@@ -168,3 +168,43 @@ def test_no_metric_to_optimise_is_a_sentence(tiny_config, tmp_path, capsys):
     argv = argv[:argv.index('--metric')]
     assert main(argv) == 2
     assert 'say which validation metric' in capsys.readouterr().err
+
+
+def test_the_same_error_three_times_stops_the_study(tiny_config, tmp_path,
+                                                    monkeypatch):
+    """A bug fails every trial the same way: the study stops after three,
+    tracebacks kept, and those trials do not count towards --trials."""
+    from rcnn_plugin.apis.tune import study as study_module
+    from rcnn_plugin.apis.tune import trials
+
+    def broken(cfg):
+        raise AttributeError("'NoneType' object has no attribute 'x'")
+
+    monkeypatch.setattr(trials, '_train_here', broken)
+    args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
+                            5))
+    lines = []
+    study, *_ = run_study(options(args), log=lines.append)
+    assert [t.state.name for t in study.trials] == ['FAIL'] * 3
+    assert study_module.counted(study) == 0
+    assert any('stopped: trials 0, 1, 2 failed in a row with the same '
+               'error (AttributeError)' in line for line in lines), lines
+    log = tmp_path / 'w' / 'trials' / 'trial_002' / 'trial_error.log'
+    assert 'Traceback' in log.read_text() and 'in broken' in log.read_text()
+    assert 'traceback: ' in study.trials[0].user_attrs['fail_reason']
+
+
+def test_different_errors_do_not_stop_the_study(tiny_config, tmp_path,
+                                                monkeypatch):
+    from rcnn_plugin.apis.tune import trials
+    errors = iter([KeyError('a'), ValueError('b'), KeyError('c'),
+                   ValueError('d')])
+
+    def flaky(cfg):
+        raise next(errors)
+
+    monkeypatch.setattr(trials, '_train_here', flaky)
+    args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
+                            4))
+    study, *_ = run_study(options(args), log=lambda *a: None)
+    assert [t.state.name for t in study.trials] == ['FAIL'] * 4

@@ -194,13 +194,21 @@ def _alive(pid: Optional[int]) -> bool:
     return int(pid) != os.getpid()
 
 
+# This many trials in a row failing with the same exception stop the study:
+# a bug or a broken set-up, not a bad hyperparameter.
+SAME_FAILURES_STOP = 3
+
+
 def counted(study) -> int:
-    """Trials that count towards ``--trials``: all but interrupted ones."""
+    """Trials that count towards ``--trials``: all but interrupted ones and
+    those of a failure streak that stopped the study."""
     optuna = import_optuna()
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
+    setup = set(study.user_attrs.get('setup_error_trials', []))
     return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if not t.user_attrs.get('interrupted'))
+               if not t.user_attrs.get('interrupted')
+               and t.number not in setup)
 
 
 def trial_value(values: Dict[int, float], direction: str) -> Optional[float]:
@@ -209,6 +217,20 @@ def trial_value(values: Dict[int, float], direction: str) -> Optional[float]:
     if not finite:
         return None
     return max(finite) if direction == 'maximize' else min(finite)
+
+
+def _stop_on_streak(study, streak: list, log) -> None:
+    """Mark a streak of same-kind failures as not counted, and say why the
+    study stops (the same command runs them again once fixed)."""
+    study.set_user_attr('setup_error_trials', sorted(
+        set(study.user_attrs.get('setup_error_trials', []))
+        | {t.number for t, _ in streak}))
+    numbers = ', '.join(str(t.number) for t, _ in streak)
+    log(f'[tune] stopped: trials {numbers} failed in a row with the same '
+        f'error ({streak[0][1]}): a bug or a broken set-up, not a bad '
+        'hyperparameter. Their reasons are in trials.csv (fail_reason; '
+        'tracebacks in each trial folder). Fix it and run the same command '
+        'again: these trials do not count towards --trials')
 
 
 def run_study(opts: TuneOptions, log=print):
@@ -235,7 +257,7 @@ def run_study(opts: TuneOptions, log=print):
         f'{counted(study)} of {opts.trials} trials done; {direction} '
         f'{metric}; seed {opts.seed}; {opts.sampler} sampler, '
         f'{opts.pruner} pruner')
-    start = time.monotonic()
+    start, streak = time.monotonic(), []
     while counted(study) < opts.trials:
         if opts.timeout and time.monotonic() - start > opts.timeout:
             log(f'[tune] time budget of {opts.timeout:.0f} s spent; '
@@ -269,7 +291,17 @@ def run_study(opts: TuneOptions, log=print):
             study.tell(trial, state=state)
             log(f'[tune] trial {trial.number} {state.name.lower()}: '
                 f'{error[1].splitlines()[0]}')
+            if error[0] != 'fail':
+                streak = []
+            elif streak and streak[-1][1] != error[2]:
+                streak = [(trial, error[2])]
+            else:
+                streak.append((trial, error[2]))
+            if len(streak) == SAME_FAILURES_STOP:
+                _stop_on_streak(study, streak, log)
+                break
             continue
+        streak = []
         if 'pruned_at_epoch' in frozen.user_attrs or \
                 'pruned_reason' in frozen.user_attrs:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)

@@ -3,6 +3,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+import traceback
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config
@@ -92,13 +93,15 @@ def _health_stop(work_dir: str) -> Optional[str]:
 
 
 def run_trial(cfg: Config, cfg_path: str, work_dir: str,
-              separate: bool) -> Optional[Tuple[str, str]]:
+              separate: bool) -> Optional[Tuple[str, str, str]]:
     """Train one trial; say how it ended when it did not end normally.
 
     Returns:
         tuple | None: None after a normal end (finished or stopped by the
-        pruner), ``('pruned', why)`` when the training-health guard stopped
-        it (divergence), ``('fail', why)`` for any other error.
+        pruner), ``('pruned', why, kind)`` when the training-health guard
+        stopped it (divergence), ``('fail', why, kind)`` for any other
+        error; ``kind`` is the exception's class name. An error raised in
+        this process leaves its traceback in ``trial_error.log``.
     """
     from rcnn_plugin.engine.hooks import TrainingHealthError
     try:
@@ -107,13 +110,18 @@ def run_trial(cfg: Config, cfg_path: str, work_dir: str,
         else:
             _train_here(cfg)
     except TrainingHealthError as exc:
-        return 'pruned', f'training stopped: {str(exc).splitlines()[0]}'
+        return ('pruned', f'training stopped: {str(exc).splitlines()[0]}',
+                type(exc).__name__)
     except TrialProcessError as exc:
         stop = _health_stop(work_dir)
-        return (('pruned', f'training stopped: {stop}') if stop else
-                ('fail', str(exc)))
+        return (('pruned', f'training stopped: {stop}', 'TrainingHealth')
+                if stop else ('fail', str(exc), type(exc).__name__))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one bad trial does not end the study
-        return 'fail', f'{type(exc).__name__}: {exc}'
+        log = osp.join(work_dir, 'trial_error.log')
+        with open(log, 'w') as f:
+            f.write(traceback.format_exc())
+        return ('fail', f'{type(exc).__name__}: {exc} (traceback: {log})',
+                type(exc).__name__)
     return None
