@@ -76,6 +76,15 @@ def test_bad_method_as_a_user_sees_it(tiny_config, synthetic_cells):
     assert 'valid methods' in proc.stderr
 
 
+def test_default_out_dir_is_one_per_method():
+    args = _tool('explain').parse_args(['c.py', 'none', 'x.jpg', '--method',
+                                        'drise'])
+    assert args.out_dir == osp.join('outputs', 'explain', 'drise')
+    args = _tool('explain').parse_args(['c.py', 'none', 'x.jpg',
+                                        '--out-dir', 'o'])
+    assert args.out_dir == 'o'
+
+
 @pytest.mark.slow
 def test_benchmark_writes_the_table(tiny_config, tmp_path, capsys):
     out = str(tmp_path / 'bench')

@@ -53,8 +53,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='D-RISE mask budget')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--out-dir', default='outputs/explain')
-    return parser.parse_args(argv)
+    parser.add_argument('--out-dir',
+                        help='default: outputs/explain/<method>, so maps of '
+                        'another method are not overwritten')
+    args = parser.parse_args(argv)
+    args.out_dir = args.out_dir or osp.join('outputs', 'explain',
+                                            args.method)
+    return args
 
 
 def check_args(args: argparse.Namespace) -> None:

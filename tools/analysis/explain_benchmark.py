@@ -174,8 +174,10 @@ def _write(args, per_image, files, empty, complete: bool) -> dict:
     out = dict(_settings(args), complete=complete, table=table,
                without_detections=empty,
                images=[dict(file=f, **r) for f, r in zip(files, per_image)])
-    with open(osp.join(args.out_dir, 'faithfulness.json'), 'w') as f:
+    path = osp.join(args.out_dir, 'faithfulness.json')
+    with open(path + '.tmp', 'w') as f:  # a kill mid-write keeps the old
         json.dump(out, f, indent=1)
+    os.replace(path + '.tmp', path)
     with open(osp.join(args.out_dir, 'faithfulness.md'), 'w') as f:
         f.write(markdown_table(table))
     return out
