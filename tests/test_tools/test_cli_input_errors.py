@@ -171,6 +171,20 @@ def test_export_refuses_bad_check_options(extra, match, capsys):
     assert match in capsys.readouterr().err
 
 
+def test_export_check_images_that_do_not_decode(tiny_config, tmp_path,
+                                                capsys):
+    export = _tool('tools/deployment/export_onnx.py')
+    cfg = Config.fromfile(tiny_config)
+    bad = tmp_path / 'bad.jpg'
+    bad.write_bytes(b'not a jpeg')
+    args = export.parse_args([tiny_config, 'none', '--out', 'x.onnx',
+                              '--check-images', str(bad)])
+    with pytest.raises(ValueError, match='none of the images decodes'):
+        export.check_images(args, cfg)  # was: a silent check on noise
+    assert 'skipped 1 check image(s) that do not decode' in \
+        capsys.readouterr().out
+
+
 def test_checkpoint_of_another_class_count_is_refused(tmp_path):
     from torch import nn
 

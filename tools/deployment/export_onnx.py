@@ -94,14 +94,25 @@ def check_images(args, cfg, needs_proposals: bool = False) -> tuple:
         print('[export] the test split has no proposal_file; checking on '
               'random images with random proposals')
         samples = []
-    images, proposals = [], []
+    images, proposals, unreadable = [], [], []
     read = image_reader(get_test_pipeline_cfg(cfg)[0])
     for sample in samples:
         image = read(sample['img_path'])
-        if image is not None:
-            images.append(image)
-            proposals.append(sample.get('proposals'))
+        if image is None:
+            unreadable.append(sample['img_path'])
+            continue
+        images.append(image)
+        proposals.append(sample.get('proposals'))
+    if unreadable:
+        print(f'[export] skipped {len(unreadable)} check image(s) that do '
+              f'not decode: {unreadable[:5]}')
+    if not images and args.check_images:
+        raise ValueError('--check-images: none of the images decodes, so '
+                         'nothing would be checked')
     if not images:
+        if samples:
+            print('[export] no test image decodes; checking on random '
+                  'images')
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (480, 640, 3), np.uint8)
                   for _ in range(2)]
@@ -142,6 +153,11 @@ def main(argv=None) -> int:
               f"images: match fraction {report['match_fraction']:.4f}, max "
               f"box diff {report['max_box_diff']:.4f} px, max score diff "
               f"{report['max_score_diff']:.2e}")
+    if not any(reference):
+        print('[export] WARNING: the PyTorch model detected nothing on the '
+              'check images, so the check only showed that the exported '
+              'model detects nothing too; check on images with objects '
+              '(--check-images) and a trained checkpoint', file=sys.stderr)
     return status
 
 
