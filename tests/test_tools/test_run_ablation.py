@@ -193,7 +193,7 @@ def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
     derived = Config.fromfile(test[2])
     assert derived.test_dataloader.dataset.ann_file == 'val.txt'
     assert derived.test_evaluator.type == 'VOCMetric'
-    summary = (work / 'summary.md').read_text()
+    summary = (work / 'summary_ref.md').read_text()
     assert "tta (test-time only: the reference's checkpoints)" in summary
     assert '| 0.830 | - | +0.030 |' in summary
     # Finished: read back, neither trained nor tested again.

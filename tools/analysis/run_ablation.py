@@ -12,9 +12,11 @@ Each run is ``tools/train.py CONFIG --work-dir WORK/<config>/seed_<s>
 before it runs: recipes are chosen on the validation split, every epoch.
 A finished run leaves ``result.json`` (the validation history, the last
 and the best value, the wall time) and is skipped when the driver runs
-again; a cut run resumes from its newest checkpoint. ``summary.md`` gets
-one row per config: seeds, last and best validation (mean and sample std
-over seeds), and the difference to the first config (the reference).
+again; a cut run resumes from its newest checkpoint.
+``summary_<first config>.md`` (one file per reference, so a run of other
+configs into the same work dir does not replace it) gets one row per
+config: seeds, last and best validation (mean and sample std over seeds),
+and the difference to the first config (the reference).
 ``--also M ...`` adds a column per further metric of the same validation
 (its value at the last epoch, mean over seeds), e.g. ``coco/bbox_mAP_s``
 for a lever aimed at small objects; it is read from the logs, so it can be
@@ -260,7 +262,7 @@ def main(argv=None) -> int:
             else:
                 res = run_one(config, seed, work, args.metric, args.also)
             results.setdefault(name, []).append(res)
-            summary = osp.join(args.work_dir, 'summary.md')
+            summary = osp.join(args.work_dir, f'summary_{ref_name}.md')
             with open(summary, 'w') as f:
                 f.write('\n'.join(table(results, args.metric, args.also))
                         + '\n')
