@@ -156,13 +156,14 @@ def check_dataset_cfg(cfg: dict, decode_images: bool = True) -> dict:
     try:
         cfg = _lenient(cfg)
         dataset = DATASETS.build(cfg)
-        report = _inspect(dataset, cfg, decode_images)
-    except _BUILD_ERRORS as err:
+    except _BUILD_ERRORS as err:  # the data's problem, said by its reader
         report = dict(num_images=0, num_instances=0, classes={},
                       missing_images=[], unreadable_images={},
                       unknown_classes={}, classes_never_present=[],
                       duplicate_image_ids=[],
                       errors=[f'{type(err).__name__}: {err}'])
+    else:  # an error in the check itself is a bug: raised, not blamed on data
+        report = _inspect(dataset, cfg, decode_images)
     report['dataset'] = cfg.get('type')
     report['fatal'] = [
         f'{key}: {report[key]}'[:500] for key in (

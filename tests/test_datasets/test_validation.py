@@ -131,3 +131,16 @@ def test_wrappers_without_a_pipeline_key_are_checked(tmp_path):
     rep = check_dataset_cfg(dict(type='ConcatDataset',
                                  datasets=[cfg, other]))
     assert rep['fatal'] == [] and rep['num_images'] == 3
+
+
+def test_an_error_of_the_check_itself_is_not_blamed_on_the_data(
+        tmp_path, monkeypatch):
+    from rcnn_plugin.datasets import validation
+    cfg = _yolo(tmp_path, {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'})
+
+    def broken(*args):
+        raise KeyError('a bug in the checker')
+
+    monkeypatch.setattr(validation, '_inspect', broken)
+    with pytest.raises(KeyError, match='a bug in the checker'):
+        check_dataset_cfg(cfg)  # was: a fatal "dataset problem"
