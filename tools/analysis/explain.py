@@ -144,12 +144,16 @@ def main(argv=None) -> None:
                 raise ValueError(f'--classes: unknown {unknown}; the model '
                                  f'has {classes}')
             keep = [classes.index(c) for c in args.classes]
-        explainer = Explainer(
-            predictor.model, predictor.inferencer.cfg, method=args.method,
-            layer=args.layer, score_thr=args.score_thr, classes=keep,
-            max_dets=args.max_dets, masks=args.masks, seed=args.seed)
+        try:
+            explainer = Explainer(
+                predictor.model, predictor.inferencer.cfg,
+                method=args.method, layer=args.layer,
+                score_thr=args.score_thr, classes=keep,
+                max_dets=args.max_dets, masks=args.masks, seed=args.seed)
+        except TypeError as err:  # not a two-stage detector: the config's
+            raise ValueError(str(err)) from err
         index = explain_all(args, explainer, predictor)
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+    except (ValueError, ImportError, FileNotFoundError) as err:
         print(f'explain.py: error: {err}', file=sys.stderr)
         sys.exit(2)
     print(f"{index['processed']} images explained with {args.method}, "

@@ -97,10 +97,13 @@ def run(args: argparse.Namespace) -> dict:
             args.device)
     cfg = predictor.inferencer.cfg
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader'].dataset)
-    explainers = {m: Explainer(
-        predictor.model, cfg, method=m, layer=args.layer,
-        score_thr=args.score_thr, max_dets=args.max_dets, masks=args.masks,
-        seed=args.seed) for m in args.methods}
+    try:
+        explainers = {m: Explainer(
+            predictor.model, cfg, method=m, layer=args.layer,
+            score_thr=args.score_thr, max_dets=args.max_dets,
+            masks=args.masks, seed=args.seed) for m in args.methods}
+    except TypeError as err:  # not a two-stage detector: the config's
+        raise ValueError(str(err)) from err
     total = min(args.max_images, len(dataset))
     os.makedirs(args.out_dir, exist_ok=True)
     out = None
@@ -187,7 +190,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         out = run(args)
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+    except (ValueError, ImportError, FileNotFoundError) as err:
         print(f'explain_benchmark.py: error: {err}', file=sys.stderr)
         sys.exit(2)
     print(markdown_table(out['table']), end='')
