@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from ..inputs import inference_pipeline
 
-__all__ = ['DetectorAdapter', 'best_match', 'frozen', 'prepare_image']
+__all__ = ['DetectorAdapter', 'best_match', 'check_two_stage', 'frozen',
+           'prepare_image']
 
 Detections = Dict[str, Tensor]  # boxes (N, 4), scores (N,), labels (N,)
 
@@ -104,6 +105,17 @@ def frozen(model: nn.Module) -> Iterator[None]:
         model.train(training)
 
 
+def check_two_stage(model: nn.Module) -> None:
+    """Refuse a model that is not a two-stage mmdet detector.
+
+    Raises:
+        TypeError: Naming the model's class.
+    """
+    if not hasattr(model, 'roi_head') or not hasattr(model, 'extract_feat'):
+        raise TypeError(f'saliency needs a two-stage mmdet detector '
+                        f'(Faster / Mask R-CNN), got {type(model).__name__}')
+
+
 class DetectorAdapter(nn.Module):
     """``forward(x)``: detections of each image of an input-frame batch.
 
@@ -119,11 +131,7 @@ class DetectorAdapter(nn.Module):
 
     def __init__(self, model: nn.Module, meta: dict) -> None:
         super().__init__()
-        if not hasattr(model, 'roi_head') or not hasattr(model,
-                                                         'extract_feat'):
-            raise TypeError(f'saliency needs a two-stage mmdet detector '
-                            f'(Faster / Mask R-CNN), got '
-                            f'{type(model).__name__}')
+        check_two_stage(model)
         self.model = model
         self.meta = dict(meta)
 

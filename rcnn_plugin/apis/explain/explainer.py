@@ -19,7 +19,13 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .adapter import DetectorAdapter, _pad_colour, _test_pipeline, frozen
+from .adapter import (
+    DetectorAdapter,
+    _pad_colour,
+    _test_pipeline,
+    check_two_stage,
+    frozen,
+)
 from .adapter import prepare_image as _prepare
 from .cam import CAM_METHODS, DetectionTarget, build_cam, resolve_layer
 from .drise import drise
@@ -108,6 +114,7 @@ class Explainer:
                              f'got {masks}')
         if max_dets < 1:
             raise ValueError(f'max_dets must be >= 1, got {max_dets}')
+        check_two_stage(model)  # before any image, not at the first one
         self.model, self.cfg = model, cfg if cfg is not None else model.cfg
         self.method, self.layer_name = method, layer
         self.layer = resolve_layer(model, layer) if method != 'drise' \

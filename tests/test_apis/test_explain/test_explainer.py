@@ -92,3 +92,5 @@ def test_bad_inputs_say_what_is_valid(detector):
         Explainer(model, method='drise', masks=0)
     with pytest.raises(TypeError, match='two-stage'):
         DetectorAdapter(torch.nn.Linear(2, 2), {})
+    with pytest.raises(TypeError, match='two-stage.*got Linear'):
+        Explainer(torch.nn.Linear(2, 2), cfg={})  # at once, not per image
