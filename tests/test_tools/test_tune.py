@@ -184,9 +184,9 @@ def test_the_same_error_three_times_stops_the_study(tiny_config, tmp_path,
     args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
                             5))
     lines = []
-    study, *_ = run_study(options(args), log=lines.append)
+    study, *_, stopped = run_study(options(args), log=lines.append)
     assert [t.state.name for t in study.trials] == ['FAIL'] * 3
-    assert study_module.counted(study) == 0
+    assert study_module.counted(study) == 0 and stopped in lines
     assert any('stopped: trials 0, 1, 2 failed in a row with the same '
                'error (AttributeError)' in line for line in lines), lines
     log = tmp_path / 'w' / 'trials' / 'trial_002' / 'trial_error.log'
@@ -197,14 +197,38 @@ def test_the_same_error_three_times_stops_the_study(tiny_config, tmp_path,
 def test_different_errors_do_not_stop_the_study(tiny_config, tmp_path,
                                                 monkeypatch):
     from rcnn_plugin.apis.tune import trials
-    errors = iter([KeyError('a'), ValueError('b'), KeyError('c'),
-                   ValueError('d')])
+
+    class OutOfMemoryError(RuntimeError):  # torch's, by name
+        pass
+
+    # different kinds, and running out of memory (value-dependent) 3 times
+    errors = iter([KeyError('a'), ValueError('b')]
+                  + [OutOfMemoryError('big batch')] * 3 + [KeyError('c')])
 
     def flaky(cfg):
         raise next(errors)
 
     monkeypatch.setattr(trials, '_train_here', flaky)
     args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
-                            4))
-    study, *_ = run_study(options(args), log=lambda *a: None)
-    assert [t.state.name for t in study.trials] == ['FAIL'] * 4
+                            6))
+    study, *_, stopped = run_study(options(args), log=lambda *a: None)
+    assert [t.state.name for t in study.trials] == ['FAIL'] * 6
+    assert stopped is None
+
+
+def test_a_separate_process_failure_is_kinded_by_its_traceback(tmp_path,
+                                                               monkeypatch):
+    from rcnn_plugin.apis.tune import trials
+
+    class Done:
+        returncode = 1
+
+    def fake_run(cmd, cwd, stdout, stderr):
+        stdout.write('Traceback (most recent call last):\n  File "x"\n'
+                     'torch.OutOfMemoryError: CUDA out of memory\n')
+        return Done()
+
+    monkeypatch.setattr(trials.subprocess, 'run', fake_run)
+    error = trials.run_trial(None, 'c.py', str(tmp_path), separate=True)
+    assert error[0] == 'fail' and error[2] == 'OutOfMemoryError'
+    assert 'exited with 1' in error[1]

@@ -89,13 +89,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the study, then write trials.csv, plots/ and the best config.
 
     Returns:
-        int: 0 when a trial completed, 1 when none did, 2 on bad input.
+        int: 0 when a trial completed, 1 when none did or a failure streak
+        stopped the study, 2 on bad input.
     """
     args = parse_args(argv)
     try:
         opts = options(args)
         os.makedirs(opts.work_dir, exist_ok=True)
-        study, params, base, paths, metric, direction = run_study(opts)
+        study, params, base, paths, metric, direction, stopped = \
+            run_study(opts)
         out = export_study(study, params, base, paths, metric, opts)
     except (SpaceError, StudyError, ImportError) as exc:
         print(f'error: {exc}', file=sys.stderr)
@@ -110,4 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     best = out['best']
     print(f'[tune] best: trial {best.number}, {metric} {best.value:.4f} '
           f'({direction}); config: {out["best_config"]}')
+    if stopped:
+        print(f'{stopped} (the best so far is above)', file=sys.stderr)
+        return 1
     return 0

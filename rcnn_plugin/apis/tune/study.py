@@ -195,8 +195,11 @@ def _alive(pid: Optional[int]) -> bool:
 
 
 # This many trials in a row failing with the same exception stop the study:
-# a bug or a broken set-up, not a bad hyperparameter.
+# a bug or a broken set-up, not a bad hyperparameter. Running out of memory
+# (or a process killed, -9) can follow from the trial's values: no streak.
 SAME_FAILURES_STOP = 3
+_VALUE_DEPENDENT = ('OutOfMemoryError', 'MemoryError', 'exit status -9',
+                    'exit status 137')
 
 
 def counted(study) -> int:
@@ -219,18 +222,20 @@ def trial_value(values: Dict[int, float], direction: str) -> Optional[float]:
     return max(finite) if direction == 'maximize' else min(finite)
 
 
-def _stop_on_streak(study, streak: list, log) -> None:
-    """Mark a streak of same-kind failures as not counted, and say why the
-    study stops (the same command runs them again once fixed)."""
+def _stop_on_streak(study, streak: list) -> str:
+    """Mark a streak of same-kind failures as not counted; the sentence
+    saying why the study stops (the same command runs them again once
+    fixed)."""
     study.set_user_attr('setup_error_trials', sorted(
         set(study.user_attrs.get('setup_error_trials', []))
         | {t.number for t, _ in streak}))
     numbers = ', '.join(str(t.number) for t, _ in streak)
-    log(f'[tune] stopped: trials {numbers} failed in a row with the same '
-        f'error ({streak[0][1]}): a bug or a broken set-up, not a bad '
-        'hyperparameter. Their reasons are in trials.csv (fail_reason; '
-        'tracebacks in each trial folder). Fix it and run the same command '
-        'again: these trials do not count towards --trials')
+    return (f'[tune] stopped: trials {numbers} failed in a row with the '
+            f'same error ({streak[0][1]}): a bug or a broken set-up, not a '
+            'bad hyperparameter. Their reasons are in trials.csv '
+            '(fail_reason; the traceback in each trial folder, '
+            'trial_error.log or train_output.log). Fix it and run the same '
+            'command again: these trials do not count towards --trials')
 
 
 def run_study(opts: TuneOptions, log=print):
@@ -242,7 +247,9 @@ def run_study(opts: TuneOptions, log=print):
         log (callable): Where progress lines go.
 
     Returns:
-        tuple: ``(study, params, base_cfg, paths, metric, direction)``.
+        tuple: ``(study, params, base_cfg, paths, metric, direction,
+        stopped)``; ``stopped`` is the sentence saying why a failure streak
+        stopped the study, else None.
     """
     optuna = import_optuna()
     base = load_base(opts)
@@ -257,7 +264,7 @@ def run_study(opts: TuneOptions, log=print):
         f'{counted(study)} of {opts.trials} trials done; {direction} '
         f'{metric}; seed {opts.seed}; {opts.sampler} sampler, '
         f'{opts.pruner} pruner')
-    start, streak = time.monotonic(), []
+    start, streak, stopped = time.monotonic(), [], None
     while counted(study) < opts.trials:
         if opts.timeout and time.monotonic() - start > opts.timeout:
             log(f'[tune] time budget of {opts.timeout:.0f} s spent; '
@@ -291,14 +298,15 @@ def run_study(opts: TuneOptions, log=print):
             study.tell(trial, state=state)
             log(f'[tune] trial {trial.number} {state.name.lower()}: '
                 f'{error[1].splitlines()[0]}')
-            if error[0] != 'fail':
+            if error[0] != 'fail' or error[2] in _VALUE_DEPENDENT:
                 streak = []
             elif streak and streak[-1][1] != error[2]:
                 streak = [(trial, error[2])]
             else:
                 streak.append((trial, error[2]))
             if len(streak) == SAME_FAILURES_STOP:
-                _stop_on_streak(study, streak, log)
+                stopped = _stop_on_streak(study, streak)
+                log(stopped)
                 break
             continue
         streak = []
@@ -320,6 +328,6 @@ def run_study(opts: TuneOptions, log=print):
         study.tell(trial, value)
         log(f'[tune] trial {trial.number}: {metric} {value:.4f} '
             f'(epoch {best_epoch}), {time.monotonic() - tic:.0f} s')
-    return study, params, base, paths, metric, direction
+    return study, params, base, paths, metric, direction, stopped
 
 

@@ -1,5 +1,6 @@
 """One trial: its config, its training here or in a process of its own."""
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -76,13 +77,25 @@ def _train_apart(cfg_path: str, work_dir: str) -> None:
                             stderr=subprocess.STDOUT).returncode
     if rc:
         with open(log) as f:
-            tail = ''.join(f.readlines()[-15:])
-        raise TrialProcessError(f'tools/train.py exited with {rc}; the end '
-                                f'of {log}:\n{tail}')
+            lines = f.readlines()
+        tail = ''.join(lines[-15:])
+        raised = [m.group(1) for m in map(_RAISED.match, lines) if m]
+        raise TrialProcessError(
+            f'tools/train.py exited with {rc}; the end of {log}:\n{tail}',
+            kind=raised[-1] if raised else f'exit status {rc}')
+
+
+# The last line of a Python traceback: ``torch.OutOfMemoryError: ...``.
+_RAISED = re.compile(r'^(?:[\w.]+\.)?(\w+(?:Error|Exception|Interrupt))\b')
 
 
 class TrialProcessError(RuntimeError):
-    """A trial's separate training process failed."""
+    """A trial's separate training process failed; ``kind`` is the
+    exception its traceback ended with, else its exit status."""
+
+    def __init__(self, message: str, kind: str = '') -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _health_stop(work_dir: str) -> Optional[str]:
@@ -115,7 +128,7 @@ def run_trial(cfg: Config, cfg_path: str, work_dir: str,
     except TrialProcessError as exc:
         stop = _health_stop(work_dir)
         return (('pruned', f'training stopped: {stop}', 'TrainingHealth')
-                if stop else ('fail', str(exc), type(exc).__name__))
+                if stop else ('fail', str(exc), exc.kind))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one bad trial does not end the study
