@@ -89,6 +89,16 @@ class NewClassDataset(ClassSubsetDataset):
             self.data_list = [d for d, k in zip(self.data_list, keep) if k]
         print_log(f'new-class instances: {counts} in {len(self)} images',
                   logger='current')
+        empty = [c for c, n in counts.items() if not n]
+        if empty:  # a head row trained on background only, silently
+            self._fully_initialized = False
+            source = getattr(self.source, 'ann_file', '') or getattr(
+                self.source, 'data_root', '') or type(self.source).__name__
+            raise ValueError(
+                f'NewClassDataset: the new class(es) {empty} have no '
+                f'instance in {source} ({len(self)} images kept of '
+                f'{len(keep)}): check new_classes against the data\'s class '
+                'names')
         if not self.num_old_labels:
             return
         msg = (f'the new data labels {self.num_old_labels} instances of the '

@@ -48,6 +48,21 @@ def test_new_class_dataset_bad_input():
                         new_classes=('RBC', 'WBC'))
 
 
+class _NoPlatelets(_Cells):
+    def load_data_list(self):
+        return [dict(img_id=0, instances=[
+            dict(bbox=[0, 0, 10, 10], bbox_label=1, ignore_flag=0)])]
+
+
+def test_a_new_class_without_an_instance_is_an_error():
+    # a step that adds a class its data never shows trained a head row on
+    # background only; before, one INFO line said so
+    with pytest.raises(ValueError, match=r"new class\(es\) \['Platelets'\] "
+                       r'have no instance.*1 images kept of 1'):
+        NewClassDataset(_NoPlatelets(), old_classes=('RBC', ),
+                        new_classes=('WBC', 'Platelets'))
+
+
 def _sample(boxes, labels):
     pred = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float),
                         labels=torch.tensor(labels),

@@ -75,7 +75,7 @@ test_evaluator = val_evaluator
 # The config doctor without its 'empty_data' check: in a step the old
 # classes have no label by design (it would stop training on vehicle having
 # no instance). NewClassDataset logs the instances of every new class
-# instead.
+# instead and refuses a new class without one.
 custom_hooks = [
     dict(
         type='ConfigDoctorHook',
