@@ -46,13 +46,19 @@ class IncrementalVOCMetric(VOCMetric):
             dict: The metrics.
 
         Raises:
-            ValueError: If an old class is not a dataset class.
+            ValueError: If an old class is not a dataset class, or no image
+                was evaluated.
         """
         classes = list(self.dataset_meta['classes'])
         unknown = [c for c in self.old_classes if c not in classes]
         if unknown:
             raise ValueError(f'old_classes {unknown} are not classes of '
                              f'the evaluated dataset {classes}')
+        if not results:  # mmengine only warns, then calls us with nothing
+            raise ValueError(
+                f'{type(self).__name__}: no image was evaluated (the split '
+                f'of classes {classes} is empty): check its ann_file and '
+                'classes')
         gts, preds = zip(*results)
         _, per_class = eval_map(
             list(preds), list(gts), iou_thr=0.5, dataset=classes,

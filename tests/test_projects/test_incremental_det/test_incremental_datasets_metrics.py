@@ -93,3 +93,10 @@ def test_metric_splits_old_new_all_and_forgetting():
     res = metric.compute_metrics(metric.results)
     assert res['old_AP50'] == 0.0 and res['forgetting'] == 1.0
     assert np.isclose(res['all_AP50'], 0.5)
+
+
+def test_metric_of_an_empty_split_is_a_sentence():
+    metric = IncrementalVOCMetric(old_classes=('RBC', ))
+    metric.dataset_meta = dict(classes=('RBC', 'WBC'))
+    with pytest.raises(ValueError, match='no image was evaluated'):
+        metric.compute_metrics([])  # was: "not enough values to unpack"
