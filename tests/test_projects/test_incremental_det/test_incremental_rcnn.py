@@ -11,6 +11,8 @@ from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
+from projects.IncrementalDet.incremental_det import IncrementalFasterRCNN
+
 from conftest import REPO, shrink_model
 
 CFG_DIR = osp.join(REPO, 'projects', 'IncrementalDet', 'configs')
@@ -239,3 +241,20 @@ def test_attentive_roi_distillation_in_the_step():
     zero = det._distill_losses({'feats': feats}, out)
     assert zero['loss_distill_ard'] == 0
     assert zero['loss_distill_ard'].requires_grad
+
+
+@pytest.mark.parametrize('distill, pseudo, match', [
+    (dict(cls=-1.0), {}, r'distill.cls must be a number >= 0'),
+    (dict(num_rois=0), {}, r'distill.num_rois must be an integer >= 1'),
+    (dict(num_candidates=2.5), {}, 'distill.num_candidates must be an int'),
+    ({}, dict(score_thr=1.5), r'pseudo_label.score_thr must be in \[0, 1\]'),
+    ({}, dict(iou_thr=-0.1), r'pseudo_label.iou_thr must be in \[0, 1\]'),
+])
+def test_values_that_would_switch_a_loss_off_are_refused(distill, pseudo,
+                                                         match):
+    # before: cls=-1 switched the loss off, num_rois=0 distilled nothing,
+    # score_thr > 1 kept no pseudo-label, all without a word
+    with pytest.raises(ValueError, match=match):
+        IncrementalFasterRCNN._check_values(distill, pseudo)
+    IncrementalFasterRCNN._check_values(dict(cls=1, num_rois=8),
+                                        dict(score_thr=0.5, iou_thr=0.5))
