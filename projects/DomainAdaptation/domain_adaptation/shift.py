@@ -50,8 +50,11 @@ def image_stats(paths: Sequence[str]) -> dict:
 
 
 def per_class_ap(model: torch.nn.Module, dataset, classes: Sequence[str],
-                 iou_thr: float = 0.5) -> List[dict]:
-    """AP per class of a detector on a dataset with boxes.
+                 iou_thr: float = 0.5,
+                 use_legacy_coordinate: bool = True) -> List[dict]:
+    """AP per class of a detector on a dataset with boxes, as mmdet's
+    ``VOCMetric`` (``tools/test.py``) computes it: area mode, the legacy
+    ``+1`` box size.
 
     Args:
         model (nn.Module): An mmdet detector (``test_step``).
@@ -59,6 +62,9 @@ def per_class_ap(model: torch.nn.Module, dataset, classes: Sequence[str],
             come from ``get_data_info``, in original image pixels).
         classes (Sequence[str]): Class names, in label order.
         iou_thr (float): IoU of a match. Defaults to 0.5.
+        use_legacy_coordinate (bool): Boxes are ``x2 - x1 + 1`` wide, as in
+            ``VOCMetric``. Before session 31 this report used False (the
+            AP of session 12's source-only row). Defaults to True.
 
     Returns:
         list[dict]: Per class ``name``, ``num_gts``, ``num_dets``,
@@ -79,7 +85,9 @@ def per_class_ap(model: torch.nn.Module, dataset, classes: Sequence[str],
         dets.append([np.hstack([boxes[labels == c], scores[labels == c]])
                      for c in range(len(classes))])
         anns.append(_annotation(dataset.get_data_info(i)['instances']))
-    _, results = eval_map(dets, anns, iou_thr=iou_thr, logger='silent')
+    _, results = eval_map(dets, anns, iou_thr=iou_thr, logger='silent',
+                          eval_mode='area',
+                          use_legacy_coordinate=use_legacy_coordinate)
     out = []
     for name, res in zip(classes, results):
         recall = res['recall']
