@@ -2,7 +2,6 @@
 import importlib.util
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -71,10 +70,45 @@ def test_per_class_ap_and_report_on_a_random_model():
     assert 'over the 1 classes with boxes' in text
 
 
+class _Fixed(torch.nn.Module):
+    """A 'detector' that predicts one fixed class-0 box on every image."""
+
+    def __init__(self, box):
+        super().__init__()
+        self.box = box
+
+    def test_step(self, batch):
+        from mmengine.structures import InstanceData
+        sample = batch['data_samples'][0]
+        sample.pred_instances = InstanceData(
+            bboxes=torch.tensor([self.box]), scores=torch.tensor([0.9]),
+            labels=torch.tensor([0]))
+        return [sample]
+
+
+class _SmallBox(_Data):
+    def get_data_info(self, i):
+        return dict(instances=[dict(bbox=[4, 4, 6, 6], bbox_label=0,
+                                    ignore_flag=0)])
+
+
+def test_per_class_ap_golden_and_voc_box_size():
+    rows = per_class_ap(_Fixed([4., 4., 30., 30.]), _Data(), ['a', 'b'])
+    assert rows[0]['ap'] == pytest.approx(1.0) and rows[0]['recall'] == 1
+    rows = per_class_ap(_Fixed([40., 40., 60., 60.]), _Data(), ['a', 'b'])
+    assert rows[0]['ap'] == 0 and rows[0]['num_dets'] == 2
+    # IoU 0.45 with x2 - x1 box sizes, 0.62 with VOCMetric's x2 - x1 + 1:
+    # the report matches tools/test.py (a hit), not eval_map's default
+    small = _Fixed([4., 4., 5., 5.8])
+    assert per_class_ap(small, _SmallBox(), ['a'])[0]['ap'] == \
+        pytest.approx(1.0)
+    assert per_class_ap(small, _SmallBox(), ['a'],
+                        use_legacy_coordinate=False)[0]['ap'] == 0
+
+
 def test_tool_arguments():
     spec = importlib.util.spec_from_file_location('shift_report', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     args = tool.parse_args(['cfg.py', 'ckpt.pth', '--max-images', '5'])
     assert (args.config, args.max_images, args.out) == ('cfg.py', 5, None)
-    assert np.isfinite(args.max_images)
