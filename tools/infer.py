@@ -153,6 +153,7 @@ class Run:
         self.images, self.results = [], []
         self.skipped, self.detections = [], 0
         self.video_writer = self.jsonl = None
+        self.reading = None  # the image being read, for an error message
 
     def flush(self, batch) -> None:
         """Predict a batch of ``(image_id, name, image, proposals)`` and
@@ -191,6 +192,7 @@ class Run:
     def images_from(self, paths):
         names = output_names(paths)  # a/x.jpg and b/x.jpg stay apart
         for image_id, (path, name) in enumerate(zip(paths, names)):
+            self.reading = name
             image = self.predictor.read(path)
             if image is None:
                 self.skipped.append(path)
@@ -281,12 +283,20 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
             bar.update(len(batch))
             run.flush(batch)
     except BaseException:  # an error or Ctrl-C: keep what was done, say so
-        stopped_at = [name for _, name, *_ in batch]
-        summary = run.close(time.perf_counter() - start, stopped_at)
-        print(f"infer.py: stopped at {', '.join(stopped_at) or 'the start'}"
-              f"; the {summary['processed']} images/frames done before are "
-              f'written to {args.out_dir} (summary.json: complete false)',
-              file=sys.stderr)
+        # the batch being predicted, else the image being read
+        stopped_at = [name for _, name, *_ in batch] or (
+            [run.reading] if run.reading else [])
+        try:
+            summary = run.close(time.perf_counter() - start, stopped_at)
+        except Exception as exc:  # the original error matters more
+            print(f'infer.py: the partial outputs could not be written: '
+                  f'{exc}', file=sys.stderr)
+        else:
+            where = ', '.join(stopped_at) or 'the start'
+            print(f"infer.py: stopped at {where}; the {summary['processed']}"
+                  f' images/frames done before are written to '
+                  f'{args.out_dir} (summary.json: complete false)',
+                  file=sys.stderr)
         raise
     return run.close(time.perf_counter() - start)
 

@@ -187,3 +187,37 @@ def test_an_error_mid_run_keeps_the_done_images(tiny_config, tmp_path,
     assert len(json.load(open(out / 'results.json'))) == 2
     assert [i['file_name'] for i in json.load(
         open(out / 'images.json'))['images']] == ['img_0.png', 'img_1.png']
+
+
+class _FailsToReadTheThird(_FailsOnSecondBatch):
+    def read(self, path):
+        if path.endswith('img_2.png'):
+            raise ValueError('a broken decoder')
+        return cv2.imread(path)
+
+    def predict(self, images):
+        self.calls = 0  # predicting never fails here
+        return super().predict(images)
+
+
+def test_an_error_while_reading_names_that_image(tiny_config, tmp_path,
+                                                 capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f'img_{i}.png'), _cells(rng))
+    out = tmp_path / 'out'
+    args = tool.parse_args([tiny_config, 'none', str(folder), '--out-dir',
+                            str(out), '--no-progress'])  # batch size 1
+    with pytest.raises(ValueError, match='broken decoder'):
+        tool.infer(args, _FailsToReadTheThird())
+    assert 'stopped at img_2.png; the 2 images/frames' in \
+        capsys.readouterr().err
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['stopped_at'] == ['img_2.png']

@@ -193,9 +193,19 @@ def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
     derived = Config.fromfile(test[2])
     assert derived.test_dataloader.dataset.ann_file == 'val.txt'
     assert derived.test_evaluator.type == 'VOCMetric'
-    summary = (work / 'summary_ref.md').read_text()
+    summary = open(ablation.summary_path(str(work), [ref, lever])).read()
     assert "tta (test-time only: the reference's checkpoints)" in summary
     assert '| 0.830 | - | +0.030 |' in summary
     # Finished: read back, neither trained nor tested again.
     ablation.main([ref, lever, '--seeds', '0', '--work-dir', str(work)])
     assert len(calls) == 2
+
+
+def test_each_set_of_configs_keeps_its_own_summary(tmp_path):
+    # sessions run one reference with another lever each time: the second
+    # table no longer replaces the first
+    ref, a, b = 'configs/x/ref.py', 'configs/x/a.py', 'configs/x/b.py'
+    first = ablation.summary_path(str(tmp_path), [ref, a])
+    assert osp.basename(first).startswith('summary_ref_')
+    assert first != ablation.summary_path(str(tmp_path), [ref, b])
+    assert first == ablation.summary_path(str(tmp_path), ['y/ref.py', a])

@@ -38,7 +38,21 @@ def test_a_cut_seed_resumes_and_a_finished_one_is_read_back(
     cut.mkdir()
     (cut / 'last_checkpoint').write_text(str(cut / 'epoch_2.pth'))
     tool.run_seed(tool.DEMO, str(cut), 4)
-    assert commands[1][-1] == '--resume'
+    assert commands[1][-1] == '--resume' and len(commands) == 2
+
+
+def test_a_seed_cut_before_its_last_validation_trains_again(
+        tool, tmp_path, monkeypatch):
+    # its checkpoint is the last epoch: a resume trains and validates
+    # nothing, so the driver trains the seed again instead of failing
+    commands = []
+    monkeypatch.setattr(tool.subprocess, 'run',
+                        lambda cmd, **kwargs: commands.append(cmd))
+    found = iter([(None, {}), ('scalars.json', {k: 0.5 for k in tool.KEYS})])
+    monkeypatch.setattr(tool, 'last_val_metrics', lambda w: next(found))
+    (tmp_path / 'last_checkpoint').write_text('epoch_4.pth')
+    assert tool.run_seed(tool.DEMO, str(tmp_path), 0)['seed'] == 0
+    assert commands[0][-1] == '--resume' and '--resume' not in commands[1]
 
 
 def test_no_metrics_is_an_error(tool, tmp_path, monkeypatch):

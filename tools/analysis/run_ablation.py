@@ -13,8 +13,9 @@ before it runs: recipes are chosen on the validation split, every epoch.
 A finished run leaves ``result.json`` (the validation history, the last
 and the best value, the wall time) and is skipped when the driver runs
 again; a cut run resumes from its newest checkpoint.
-``summary_<first config>.md`` (one file per reference, so a run of other
-configs into the same work dir does not replace it) gets one row per
+``summary_<first config>_<hash of all configs>.md`` (one file per set of
+configs, so a run of other configs into the same work dir does not
+replace it; its path is printed) gets one row per
 config: seeds, last and best validation (mean and sample std over seeds),
 and the difference to the first config (the reference).
 ``--also M ...`` adds a column per further metric of the same validation
@@ -32,6 +33,7 @@ config is trained.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -185,6 +187,13 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
     return result
 
 
+def summary_path(work_dir: str, configs: List[str]) -> str:
+    """``summary_<first config>_<8 hex of all config names>.md``."""
+    names = [osp.splitext(osp.basename(c))[0] for c in configs]
+    digest = hashlib.sha1('\n'.join(names).encode()).hexdigest()[:8]
+    return osp.join(work_dir, f'summary_{names[0]}_{digest}.md')
+
+
 def _mean_std(values: List[float]) -> str:
     if len(values) == 1:
         return f'{values[0]:.3f}'
@@ -262,11 +271,12 @@ def main(argv=None) -> int:
             else:
                 res = run_one(config, seed, work, args.metric, args.also)
             results.setdefault(name, []).append(res)
-            summary = osp.join(args.work_dir, f'summary_{ref_name}.md')
+            summary = summary_path(args.work_dir, args.configs)
             with open(summary, 'w') as f:
                 f.write('\n'.join(table(results, args.metric, args.also))
                         + '\n')
     print(open(summary).read())
+    print(f'written to {summary}')
     return 0
 
 

@@ -49,13 +49,17 @@ def run_seed(config: str, work_dir: str, seed: int) -> Dict:
             return json.load(f)
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options', f'randomness.seed={seed}']
-    if osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint')):
-        cmd.append('--resume')  # a seed cut part-way continues
-    print('$', ' '.join(cmd[1:]), flush=True)
+    resume = osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint'))
     start = time.monotonic()
-    subprocess.run(cmd, cwd=REPO, check=True)
+    for attempt in ([cmd + ['--resume'], cmd] if resume else [cmd]):
+        print('$', ' '.join(attempt[1:]), flush=True)  # a cut seed continues
+        subprocess.run(attempt, cwd=REPO, check=True)
+        path, metrics = last_val_metrics(osp.join(REPO, work_dir))
+        if path is not None and KEYS[1] in metrics:
+            break
+        # cut after its last checkpoint, before its validation: resuming
+        # trains and validates nothing, so it is trained again
     wall = time.monotonic() - start
-    path, metrics = last_val_metrics(osp.join(REPO, work_dir))
     if path is None or KEYS[1] not in metrics:
         raise RuntimeError(f'seed {seed}: no validation metrics under '
                            f'{work_dir}')
