@@ -29,6 +29,7 @@ import os
 import os.path as osp
 import re
 import shutil
+from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence
 
 import mmcv
@@ -226,16 +227,24 @@ def collect_boxes(dataset, labels: Sequence[int],
         list[dict]: ``source``, ``box``, ``label`` per box, dataset order.
     """
     wanted, boxes = set(labels), []
+    skipped = Counter()
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         for inst in info.get('instances', []):
             x1, y1, x2, y2 = (float(v) for v in inst['bbox'])
             side = min(x2 - x1, y2 - y1)
-            if (inst.get('ignore_flag', 0) or inst['bbox_label'] not in wanted
-                    or side <= 0 or side < min_size):
+            if inst.get('ignore_flag', 0) or inst['bbox_label'] not in wanted:
+                continue
+            if side <= 0 or side < min_size:
+                skipped['of zero size' if side <= 0 else
+                        f'with a side under min_size={min_size}'] += 1
                 continue
             boxes.append(dict(source=info['img_path'], box=[x1, y1, x2, y2],
                               label=int(inst['bbox_label'])))
+    if skipped:
+        print_log('replay memory: left out ' + ', '.join(
+            f'{n} box(es) {why}' for why, n in skipped.items()),
+            logger='current', level=logging.WARNING)
     return boxes
 
 
@@ -325,11 +334,16 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
     else:
         keep = select(boxes, len(classes), budget)
     chosen = [boxes[i] for i in keep]
+    outside = Counter()
     for source in sorted({b['source'] for b in chosen}):
         img = mmcv.imread(source, channel_order='bgr')
+        if img is None:
+            raise FileNotFoundError(f'replay memory: cannot read {source}, '
+                                    'an image of the training data')
         for b in (b for b in chosen if b['source'] == source):
             patch, inner = _cut(img, b['box'], margin)
-            if patch is None:
+            if patch is None:  # the box lies outside its image
+                outside[classes[b['label']]] += 1
                 continue
             name = classes[b['label']]
             entry = {'file': _file_name(len(crops), name),
@@ -341,6 +355,11 @@ def build_replay_memory(dataset, out_dir: str, budget: int,
         osp.abspath(out_dir), classes, crops, budget, margin, seed, min_size,
         SELECTION if select is None else select.description)
     memory.save()
+    if outside:
+        print_log(f'replay memory: {sum(outside.values())} chosen box(es) '
+                  f'lie outside their image and were not cropped (per '
+                  f'class: {dict(outside)}); those classes have fewer crops '
+                  'than the budget', logger='current', level=logging.WARNING)
     counts = memory.counts()
     print_log(f'replay memory {memory.index_file}: {counts} crops '
               f'(budget {budget} per class, seed {seed})', logger='current')

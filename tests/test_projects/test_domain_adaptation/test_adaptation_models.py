@@ -136,6 +136,9 @@ def test_mean_teacher_step_without_pseudo_labels():
     assert math.isfinite(total.item())
     total.backward()
     assert all(p.grad is None for p in model.teacher.parameters())
+    # frozen, not only untouched: the teacher's pass runs under no_grad, so
+    # no gradient reaches it even when freeze_teacher is off
+    assert not any(p.requires_grad for p in model.teacher.parameters())
     assert 'sup_loss_disc' in losses and 'unsup_loss_disc' in losses
 
 
@@ -176,6 +179,9 @@ def test_source_free_step_trains_on_target_images_only(thr):
     if total.requires_grad:
         total.backward()
     assert all(p.grad is None for p in model.teacher.parameters())
+    # frozen, not only untouched: the teacher's pass runs under no_grad, so
+    # no gradient reaches it even when freeze_teacher is off
+    assert not any(p.requires_grad for p in model.teacher.parameters())
 
 
 def test_source_free_and_source_branch_disagree_loudly():

@@ -53,6 +53,7 @@ def test_teacher_is_frozen_and_not_part_of_the_student(model):
     assert not student & {id(p) for p in teacher.parameters()}
     assert not any('teacher' in k for k in model.state_dict())
     model.train()
+    assert not teacher.training  # runner.train() does not reach it
     data = _inputs(model)
     losses = model(**data, mode='loss')
     for key in ('loss_distill_cls', 'loss_distill_reg', 'loss_distill_rpn',

@@ -344,6 +344,30 @@ def test_a_class_without_crops_is_warned_about(tmp_path, smears,
     assert not [m for m, kw in logged if kw.get('level') == logging.WARNING]
 
 
+def test_boxes_left_out_are_counted_and_logged(tmp_path, monkeypatch):
+    """A chosen box outside its image and boxes under min_size are not
+    cropped: each is counted in a warning, not dropped silently."""
+    from projects.IncrementalDet.incremental_det import replay_memory
+    logged = []
+    monkeypatch.setattr(replay_memory, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    # one RBC inside, one past the 80x64 image; one WBC of zero width
+    class _WithAFlatBox(_Smears):
+        def load_data_list(self):
+            infos = super().load_data_list()
+            infos[0]['instances'].append(
+                dict(bbox=[5, 5, 5, 15], bbox_label=1, ignore_flag=0))
+            return infos
+
+    data = _WithAFlatBox(_images(tmp_path, [[(0, 2, 2), (0, 200, 200)]]))
+    memory = build_replay_memory(data, str(tmp_path / 'm'), budget=5)
+    assert memory.counts()['RBC'] == 1
+    warned = [m for m, kw in logged if kw.get('level') == logging.WARNING]
+    assert any('left out 1 box(es) of zero size' in m for m in warned)
+    assert any("1 chosen box(es) lie outside their image and were not "
+               "cropped (per class: {'RBC': 1})" in m for m in warned)
+
+
 def test_overlap_is_refused_from_either_side():
     # ABR's compute_overlap: a small crop lying on a large box is refused
     # as well as a large crop hiding a small box
