@@ -199,3 +199,35 @@ def test_source_free_refuses_a_discriminator():
     cfg.discriminator = dict(type='ImageDomainClassifier')
     with pytest.raises(ValueError, match='source_free=True has none'):
         MODELS.build(cfg)
+
+
+def test_da_faster_rcnn_without_proposals_or_ground_truth(monkeypatch):
+    """No RPN proposal on either domain and no source GT: the instance and
+    consistency terms are finite zeros that keep the graph."""
+    from mmengine.structures import InstanceData
+    cfg = _cfg(DA)
+    model = MODELS.build(dict(shrink_model(cfg.model),
+                              data_preprocessor=cfg.model.data_preprocessor))
+    model.init_weights()
+    model.train()
+
+    def no_proposals(*args, batch_img_metas, **kwargs):
+        return [InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                             labels=torch.zeros(0, dtype=torch.long))
+                for _ in batch_img_metas]
+
+    monkeypatch.setattr(model.rpn_head, 'predict_by_feat', no_proposals)
+    src, tgt = _batch(model, [0, 0]), _batch(model, [0, 0])
+    losses = model._domain_losses(model.extract_feat(src['inputs']),
+                                  src['data_samples'], 0)
+    for key in ('loss_da_ins', 'loss_da_cst'):
+        assert float(losses[key]) == 0, key
+        assert losses[key].requires_grad, key
+    assert math.isfinite(float(losses['loss_da_img']))
+    monkeypatch.undo()  # the detector's own RPN for its supervised losses
+    losses = model.loss(dict(sup=src['inputs'], unsup=tgt['inputs']),
+                        dict(sup=src['data_samples'],
+                             unsup=tgt['data_samples']))
+    total = _total(losses)
+    assert math.isfinite(float(total))
+    total.backward()
