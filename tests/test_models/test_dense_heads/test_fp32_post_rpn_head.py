@@ -67,3 +67,16 @@ def test_bbox_head_same_as_mmdet_and_empty_rois():
     empty = head.predict_by_feat((rois[:0], ), (cls[:0], ), (reg[:0], ),
                                  META, rcnn_test_cfg=cfg)[0]
     assert len(empty) == 0
+
+
+def test_rpn_with_no_proposal_left_in_bf16():
+    # min_bbox_size above every box: nothing survives the filter
+    head = FP32PostRPNHead(**RPN)
+    cls, reg = _rpn_outputs()
+    cfg = ConfigDict(TEST_CFG, min_bbox_size=10_000)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = head.predict_by_feat([c.bfloat16() for c in cls],
+                                   [r.bfloat16() for r in reg],
+                                   batch_img_metas=META, cfg=cfg)[0]
+    assert len(out) == 0 and out.bboxes.shape == (0, 4)
+    assert out.bboxes.dtype == torch.float32
