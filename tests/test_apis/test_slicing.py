@@ -111,6 +111,30 @@ def test_slices_are_shifted_into_image_pixels():
     assert pred.labels.tolist() == [1, 1]
 
 
+class EmptyPredictor(FakePredictor):
+    """Detects nothing on any slice."""
+
+    def predict(self, images):
+        self.calls += [image.shape[:2] for image in images]
+        empty = InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                             labels=torch.zeros(0, dtype=torch.long))
+        if self.with_masks:
+            empty.masks = torch.zeros(0, 4, 4, dtype=torch.bool)
+        return [empty.clone() for _ in images]
+
+
+@pytest.mark.parametrize('merge', ['nms', 'greedynmm'])
+@pytest.mark.parametrize('full_image', [False, True])
+def test_no_detection_on_any_slice(merge, full_image):
+    fake = EmptyPredictor()
+    image = np.zeros((64, 128, 3), np.uint8)
+    pred = SlicedPredictor(fake, 64, 0.0, merge=merge,
+                           full_image=full_image).predict([image])[0]
+    assert len(pred) == 0 and pred.bboxes.shape == (0, 4)
+    assert pred.scores.shape == (0, ) and pred.labels.shape == (0, )
+    assert len(fake.calls) == 2 + full_image
+
+
 def test_full_image_pass_merges_with_the_slice():
     fake = FakePredictor(with_masks=True)
     image = np.zeros((64, 128, 3), np.uint8)
