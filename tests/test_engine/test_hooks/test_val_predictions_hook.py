@@ -83,7 +83,24 @@ def test_masks_and_empty_panels(tmp_path):
     right = pair[TITLE:, 206:]
     assert not (right[50, 150] == 128).all()  # blended mask
     assert (pair[TITLE + 50, 100] == 128).all()  # no ground truth drawn
-    hook.draw_pair(_image(), _sample(gt=True, preds=False))
+    pair = hook.draw_pair(_image(), _sample(gt=True, preds=False))
+    assert (pair[TITLE:, 206:] == 128).all()  # no prediction drawn
+
+
+def test_zero_box_instances_draw_empty_panels(tmp_path):
+    # present but empty (an image without GT, a model that found nothing)
+    hook = ValPredictionsHook(panel_height=100)
+    hook.before_val_epoch(_runner(tmp_path))
+    sample = _sample(gt=False, preds=False)
+    sample.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.zeros(0, 4)),
+        labels=torch.zeros(0, dtype=torch.long))
+    sample.pred_instances = InstanceData(
+        bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long),
+        scores=torch.zeros(0))
+    pair = hook.draw_pair(_image(), sample)
+    assert (pair[TITLE:, :200] == 128).all()
+    assert (pair[TITLE:, 206:] == 128).all()
 
 
 def test_writes_a_grid_and_stops_at_num_images(tmp_path):
@@ -101,7 +118,9 @@ def test_writes_a_grid_and_stops_at_num_images(tmp_path):
         assert img.size[1] == 2 * (TITLE + 64 + 6)  # two rows
     hook.before_val_epoch(runner)
     assert hook.pairs == []
+    (tmp_path / 'val_predictions.jpg').unlink()
     hook.after_val_epoch(runner, {})  # nothing drawn: nothing written
+    assert not (tmp_path / 'val_predictions.jpg').exists()
 
 
 def test_to_bgr_any_input():
