@@ -100,3 +100,23 @@ def test_metric_of_an_empty_split_is_a_sentence():
     metric.dataset_meta = dict(classes=('RBC', 'WBC'))
     with pytest.raises(ValueError, match='no image was evaluated'):
         metric.compute_metrics([])  # was: "not enough values to unpack"
+
+
+def test_metric_with_an_image_without_gt_and_one_without_predictions():
+    metric = IncrementalVOCMetric(old_classes=('RBC', ),
+                                  reference_old_ap50=1.0)
+    metric.dataset_meta = dict(classes=('RBC', 'WBC'))
+    found = _sample([[0, 0, 20, 20], [40, 40, 80, 80]], [0, 1])
+    blank = _sample([[5, 5, 25, 25]], [0])  # a false RBC, no GT
+    blank['gt_instances'] = blank['gt_instances'][:0]
+    blank['pred_instances'].scores[:] = 0.95  # ranked above the hit
+    silent = _sample([[0, 0, 20, 20]], [1])  # a WBC, nothing predicted
+    silent['pred_instances'] = silent['pred_instances'][:0]
+    metric.process({}, [found, blank, silent])
+    res = metric.compute_metrics(metric.results)
+    # RBC: a false positive ranked above the one hit (precision 0.5 at
+    # recall 1); WBC: 1 of 2 found
+    assert np.isclose(res['old_AP50'], 0.5)
+    assert np.isclose(res['new_AP50'], 0.5)
+    assert np.isclose(res['forgetting'], 0.5)
+    assert all(np.isfinite(v) for v in res.values())
