@@ -141,6 +141,19 @@ def test_dense_class_gets_a_subset_of_one_image():
     assert sorted(len(v) for v in sel7[0].values()) == [2, 5]
 
 
+def test_images_without_annotations_are_never_picked():
+    infos = [dict(img_id=i, instances=[] if i % 2 else [
+        dict(bbox_label=i // 2 % 2, ignore_flag=0)]) for i in range(12)]
+    for seed in range(5):
+        sel = sample_k_shot(infos, ['a', 'b'], shots=2, seed=seed)
+        picked = {pos for per_image in sel.values() for pos in per_image}
+        assert all(pos % 2 == 0 for pos in picked)  # the annotated ones
+        assert [sum(map(len, sel[c].values())) for c in (0, 1)] == [2, 2]
+    with pytest.raises(ValueError, match="'b' has 0"):
+        sample_k_shot([dict(img_id=0, instances=[])] * 3 + infos[:1],
+                      ['a', 'b'], shots=1, seed=0)
+
+
 def test_class_subset_relabels_and_ignores_others(cells):
     ds = ClassSubsetDataset(cells,
                             classes=('platelet', 'wbc'))
