@@ -36,9 +36,13 @@ def test_matches_multiscale_roi_align(backend):
     assert levels.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]
 
 
-def test_no_rois():
-    feats = tuple(torch.zeros(1, 4, 8, 8) for _ in range(4))
-    assert _extractor()(feats, torch.zeros(0, 5)).shape == (0, 4, 7, 7)
+@pytest.mark.parametrize('backend', ['torchvision', 'sparse'])
+def test_no_rois(backend):
+    feats = tuple(torch.zeros(1, 4, 8, 8, requires_grad=True)
+                  for _ in range(4))
+    out = _extractor(backend)(feats, torch.zeros(0, 5))
+    assert out.shape == (0, 4, 7, 7)
+    out.sum().backward()  # the graph holds with nothing pooled
 
 
 def test_bad_canonical_scale():
