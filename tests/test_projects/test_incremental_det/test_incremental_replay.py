@@ -279,6 +279,30 @@ def test_hook_writes_the_next_memory_next_to_the_checkpoint(tmp_path,
                               CLASSES).counts() == {c: 1 for c in CLASSES}
 
 
+def test_hook_carries_an_empty_old_memory_forward(tmp_path, smears,
+                                                 monkeypatch):
+    """The previous memory holds no crop (its data had no box): the next
+    memory has no RBC crop either, says so, and still cuts the new ones."""
+    from projects.IncrementalDet.incremental_det import replay_memory
+    logged = []
+    monkeypatch.setattr(replay_memory, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    blank = _Smears(_images(tmp_path, [[]]), metainfo=dict(classes=('RBC', )))
+    empty = build_replay_memory(blank, str(tmp_path / 'step1'), budget=3)
+    assert empty.counts() == {'RBC': 0}
+    step = NewClassDataset(smears, old_classes=('RBC', ),
+                           new_classes=('WBC', 'Platelets'),
+                           on_old_labels='warn')
+    hook = ReplayMemoryHook(memory=str(tmp_path / 'step1'), budget=2)
+    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
+    hook.before_train(runner)
+    hook.after_train(runner)
+    new = load_replay_memory(hook.out_dir, CLASSES)
+    assert new.counts() == {'RBC': 0, 'WBC': 2, 'Platelets': 1}
+    warned = [m for m, kw in logged if kw.get('level') == logging.WARNING]
+    assert any("have 0 crops (['RBC'])" in m for m in warned), warned
+
+
 def test_hook_refuses_a_memory_of_other_classes(tmp_path, smears):
     other = _Smears(smears.images, metainfo=dict(classes=('WBC', )))
     build_replay_memory(other, str(tmp_path / 'wbc'), budget=1)
