@@ -51,3 +51,14 @@ def test_detector_outputs_match_contiguous_layout():
     for outs, outs_ref in zip(rpn, rpn_ref):
         for a, b in zip(outs, outs_ref):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_an_image_without_ground_truth_in_training():
+    from mmdet.testing import demo_mm_inputs
+    batch = demo_mm_inputs(batch_size=2, image_shapes=[(3, 40, 70)] * 2,
+                           num_items=[2, 0], num_classes=3)
+    ref = DetDataPreprocessor(**PRE)(batch, True)
+    out = ChannelsLastDetDataPreprocessor(**PRE)(batch, True)
+    assert out['inputs'].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out['inputs'], ref['inputs'])
+    assert [len(s.gt_instances) for s in out['data_samples']] == [2, 0]
