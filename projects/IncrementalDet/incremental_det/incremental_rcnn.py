@@ -20,6 +20,7 @@ from torch import Tensor
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
 from rcnn_plugin.utils.config_types import cfg_type_name
 
+from .arg_checks import check_values
 from .losses import (
     FEAT_MODES,
     RPN_MODES,
@@ -192,26 +193,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
         if unknown:
             raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
                              "['iou_thr', 'score_thr']")
-        cls._check_values(distill or {}, pseudo_label or {})
-
-    @staticmethod
-    def _check_values(distill: dict, pseudo_label: dict) -> None:
-        """Refuse values that would switch a loss off without a word: a
-        negative weight, no RoI to distil, a threshold outside [0, 1]."""
-        for key in ('cls', 'reg', 'rpn', 'feat', 'ard', 'ard_gamma'):
-            value = distill.get(key, 0.0)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f'distill.{key} must be a number >= 0 (0 '
-                                 f'switches it off), got {value!r}')
-        for key in ('num_candidates', 'num_rois'):
-            value = distill.get(key, DISTILL_DEFAULTS[key])
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f'distill.{key} must be an integer >= 1, '
-                                 f'got {value!r}')
-        for key, value in pseudo_label.items():
-            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f'pseudo_label.{key} must be in [0, 1], '
-                                 f'got {value!r}')
+        check_values(distill or {}, pseudo_label or {}, DISTILL_DEFAULTS)
 
     @property
     def teacher(self) -> TwoStageDetector:

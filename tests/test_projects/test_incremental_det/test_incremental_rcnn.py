@@ -11,7 +11,10 @@ from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
-from projects.IncrementalDet.incremental_det import IncrementalFasterRCNN
+from projects.IncrementalDet.incremental_det.arg_checks import check_values
+from projects.IncrementalDet.incremental_det.incremental_rcnn import (
+    DISTILL_DEFAULTS,
+)
 
 from conftest import REPO, shrink_model
 
@@ -256,6 +259,7 @@ def test_values_that_would_switch_a_loss_off_are_refused(distill, pseudo,
     # before: cls=-1 switched the loss off, num_rois=0 distilled nothing,
     # score_thr > 1 kept no pseudo-label, all without a word
     with pytest.raises(ValueError, match=match):
-        IncrementalFasterRCNN._check_values(distill, pseudo)
-    IncrementalFasterRCNN._check_values(dict(cls=1, num_rois=8),
-                                        dict(score_thr=0.5, iou_thr=0.5))
+        MODELS.build(dict(_model_cfg(), distill=distill,
+                          pseudo_label=pseudo))
+    check_values(dict(cls=1, num_rois=8), dict(score_thr=0.5, iou_thr=0.5),
+                 DISTILL_DEFAULTS)

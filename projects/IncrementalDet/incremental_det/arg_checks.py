@@ -1,0 +1,36 @@
+"""Checks of an incremental step's ``distill`` and ``pseudo_label`` values."""
+
+__all__ = ['check_values']
+
+WEIGHTS = ('cls', 'reg', 'rpn', 'feat', 'ard', 'ard_gamma')
+COUNTS = ('num_candidates', 'num_rois')
+
+
+def check_values(distill: dict, pseudo_label: dict, defaults: dict) -> None:
+    """Refuse values that would switch a loss off without a word.
+
+    Args:
+        distill (dict): The model's ``distill`` settings (keys already
+            checked).
+        pseudo_label (dict): Its ``pseudo_label`` settings.
+        defaults (dict): The defaults of ``distill``.
+
+    Raises:
+        ValueError: For a negative weight, no RoI to distil
+            (``num_rois`` / ``num_candidates`` under 1) or a threshold
+            outside [0, 1], naming the key.
+    """
+    for key in WEIGHTS:
+        value = distill.get(key, 0.0)
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f'distill.{key} must be a number >= 0 (0 '
+                             f'switches it off), got {value!r}')
+    for key in COUNTS:
+        value = distill.get(key, defaults[key])
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'distill.{key} must be an integer >= 1, got '
+                             f'{value!r}')
+    for key, value in pseudo_label.items():
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f'pseudo_label.{key} must be in [0, 1], got '
+                             f'{value!r}')
