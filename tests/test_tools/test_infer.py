@@ -162,8 +162,8 @@ class _FailsOnSecondBatch:
                              labels=torch.tensor([1])) for _ in images]
 
 
-def test_an_error_mid_run_keeps_the_done_images(tiny_config, tmp_path,
-                                                capsys):
+def _tool_and_folder(tmp_path, num_images):
+    """tools/infer.py as a module, and a folder of ``num_images`` smears."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
@@ -172,10 +172,16 @@ def test_an_error_mid_run_keeps_the_done_images(tiny_config, tmp_path,
     rng = np.random.default_rng(0)
     folder = tmp_path / 'images'
     folder.mkdir()
-    for i in range(5):
+    for i in range(num_images):
         cv2.imwrite(str(folder / f'img_{i}.png'), _cells(rng))
+    return tool, str(folder)
+
+
+def test_an_error_mid_run_keeps_the_done_images(tiny_config, tmp_path,
+                                                capsys):
+    tool, folder = _tool_and_folder(tmp_path, 5)
     out = tmp_path / 'out'
-    args = tool.parse_args([tiny_config, 'none', str(folder), '--out-dir',
+    args = tool.parse_args([tiny_config, 'none', folder, '--out-dir',
                             str(out), '--batch-size', '2', '--no-progress'])
     with pytest.raises(ValueError, match='static graph'):
         tool.infer(args, _FailsOnSecondBatch())
@@ -202,18 +208,9 @@ class _FailsToReadTheThird(_FailsOnSecondBatch):
 
 def test_an_error_while_reading_names_that_image(tiny_config, tmp_path,
                                                  capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    rng = np.random.default_rng(0)
-    folder = tmp_path / 'images'
-    folder.mkdir()
-    for i in range(4):
-        cv2.imwrite(str(folder / f'img_{i}.png'), _cells(rng))
+    tool, folder = _tool_and_folder(tmp_path, 4)
     out = tmp_path / 'out'
-    args = tool.parse_args([tiny_config, 'none', str(folder), '--out-dir',
+    args = tool.parse_args([tiny_config, 'none', folder, '--out-dir',
                             str(out), '--no-progress'])  # batch size 1
     with pytest.raises(ValueError, match='broken decoder'):
         tool.infer(args, _FailsToReadTheThird())

@@ -248,19 +248,26 @@ def _runner(tmp_path, dataset, ckpt_out_dir=None):
                            train_dataloader=SimpleNamespace(dataset=dataset))
 
 
+def _step_with_memory(tmp_path, smears, memory):
+    """Run a ReplayMemoryHook (budget 2) over a 1+2 step whose old memory
+    is ``memory``, checkpoints in ``ckpts``; the hook."""
+    step = NewClassDataset(smears, old_classes=('RBC', ),
+                           new_classes=('WBC', 'Platelets'),
+                           on_old_labels='warn')
+    hook = ReplayMemoryHook(memory=memory, budget=2)
+    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
+    hook.before_train(runner)
+    hook.after_train(runner)
+    return hook
+
+
 def test_hook_writes_the_next_memory_next_to_the_checkpoint(tmp_path,
                                                             smears):
     # step 1 memory: RBC only (the base model's data)
     base = _Smears(smears.images, metainfo=dict(classes=('RBC', )))
     old = build_replay_memory(base, str(tmp_path / 'step1'), budget=3)
     assert old.classes == ('RBC', ) and old.counts() == {'RBC': 3}
-    step = NewClassDataset(smears, old_classes=('RBC', ),
-                           new_classes=('WBC', 'Platelets'),
-                           on_old_labels='warn')
-    hook = ReplayMemoryHook(memory=str(tmp_path / 'step1'), budget=2)
-    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
-    hook.before_train(runner)
-    hook.after_train(runner)
+    hook = _step_with_memory(tmp_path, smears, str(tmp_path / 'step1'))
     assert hook.out_dir == str(tmp_path / 'ckpts' / 'replay_memory')
     new = load_replay_memory(hook.out_dir, CLASSES)
     # RBC from the old memory, re-sampled to the budget; the new classes
@@ -290,13 +297,7 @@ def test_hook_carries_an_empty_old_memory_forward(tmp_path, smears,
     blank = _Smears(_images(tmp_path, [[]]), metainfo=dict(classes=('RBC', )))
     empty = build_replay_memory(blank, str(tmp_path / 'step1'), budget=3)
     assert empty.counts() == {'RBC': 0}
-    step = NewClassDataset(smears, old_classes=('RBC', ),
-                           new_classes=('WBC', 'Platelets'),
-                           on_old_labels='warn')
-    hook = ReplayMemoryHook(memory=str(tmp_path / 'step1'), budget=2)
-    runner = _runner(tmp_path, step, ckpt_out_dir=str(tmp_path / 'ckpts'))
-    hook.before_train(runner)
-    hook.after_train(runner)
+    hook = _step_with_memory(tmp_path, smears, str(tmp_path / 'step1'))
     new = load_replay_memory(hook.out_dir, CLASSES)
     assert new.counts() == {'RBC': 0, 'WBC': 2, 'Platelets': 1}
     warned = [m for m, kw in logged if kw.get('level') == logging.WARNING]
