@@ -10,6 +10,7 @@ from .checkpoint import (
 from .cli import (
     add_common_args,
     converted_path,
+    earlier_output,
     load_config,
     merge_cfg_options,
     seed_message,
@@ -25,6 +26,7 @@ from .overlay import apply_overlays
 __all__ = [
     'add_common_args',
     'converted_path',
+    'earlier_output',
     'load_config',
     'merge_cfg_options',
     'seed_message',

@@ -190,3 +190,21 @@ def seed_message(cfg: Config, seed: int) -> str:
               'this run cannot be repeated')
     return (f'[train] seed {seed} ({origin}; another: '
             '--cfg-options randomness.seed=N)')
+
+
+def earlier_output(path: str, resumable: bool = False) -> Optional[str]:
+    """The sentence refusing to overwrite an earlier run's ``path``, or
+    None when there is no such file.
+
+    Tools that write hours of results call it unless ``--overwrite`` (or
+    ``--resume``) was given, so a plain rerun never replaces them.
+
+    Args:
+        path (str): The result file a rerun would overwrite.
+        resumable (bool): The tool has ``--resume``. Defaults to False.
+    """
+    if not osp.isfile(path):
+        return None
+    resume = 'add --resume to continue it, ' if resumable else ''
+    return (f'{path} exists (an earlier run): {resume}add --overwrite to '
+            'start again, or choose another --out-dir')

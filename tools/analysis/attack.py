@@ -47,7 +47,7 @@ from rcnn_plugin.models.adversarial import (
     pgd_attack,
     resolve_loss_terms,
 )
-from rcnn_plugin.utils import merge_cfg_options
+from rcnn_plugin.utils import earlier_output, merge_cfg_options
 
 
 class NoGroundTruthError(ValueError):
@@ -265,10 +265,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     args.out_dir = args.out_dir or default_out_dir(args, settings)
-    done = osp.join(args.out_dir, 'attack.json')
-    if osp.isfile(done) and not args.overwrite:
-        print(f'error: {done} exists (an earlier run): add --overwrite to '
-              'replace it, or choose another --out-dir.', file=sys.stderr)
+    error = None if args.overwrite else earlier_output(
+        osp.join(args.out_dir, 'attack.json'))
+    if error:
+        print(f'error: {error}.', file=sys.stderr)
         return 2
     set_random_seed(args.seed)
     print(f'[attack] seed {args.seed} (another: --seed N); {settings}',

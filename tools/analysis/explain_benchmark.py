@@ -31,6 +31,7 @@ from rcnn_plugin.apis.explain.benchmark import (
     markdown_table,
     summarise,
 )
+from rcnn_plugin.utils import earlier_output
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -145,11 +146,10 @@ def _settings(args) -> dict:
 def _fresh(args):
     """Empty results; an error if the out dir already holds some and
     ``--overwrite`` was not given (a rerun would lose them)."""
-    path = osp.join(args.out_dir, 'faithfulness.json')
-    if osp.isfile(path) and not args.overwrite:
-        raise ValueError(f'{path} exists (an earlier run): add --resume to '
-                         'continue it, --overwrite to start again, or '
-                         'choose another --out-dir')
+    error = None if args.overwrite else earlier_output(
+        osp.join(args.out_dir, 'faithfulness.json'), resumable=True)
+    if error:
+        raise ValueError(error)
     return [], [], []
 
 
