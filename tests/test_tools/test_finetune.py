@@ -177,6 +177,23 @@ def test_an_earlier_run_is_not_overwritten_silently(tmp_path, capsys):
     assert rc == 2 and 'exclude each other' in out
     rc, out = finetune_here(args + ['--overwrite'], capsys)
     assert rc == 0, out[-4000:]
+    assert (work / 'last_checkpoint').is_file()  # a dry run removes nothing
+
+
+def test_overwrite_removes_the_earlier_runs_checkpoints(tmp_path, capsys):
+    from rcnn_plugin.apis.finetune.run import clear_earlier_run
+    work = tmp_path / 'work'
+    (work / '20261207_060000').mkdir(parents=True)
+    for name in ('epoch_8.pth', 'best_pascal_voc_mAP_epoch_7.pth',
+                 'last_checkpoint', 'finetune.json', 'config.py'):
+        (work / name).write_text('x')
+    removed = clear_earlier_run(str(work))
+    assert removed == ['best_pascal_voc_mAP_epoch_7.pth', 'epoch_8.pth',
+                       'finetune.json', 'last_checkpoint']
+    assert sorted(p.name for p in work.iterdir()) == [
+        '20261207_060000', 'config.py']
+    assert 'removed the earlier run' in capsys.readouterr().out
+    assert clear_earlier_run(str(work)) == []
 
 
 @pytest.mark.parametrize('make,fmt', [(make_yolo, 'yolo'),
@@ -266,9 +283,13 @@ def test_gpus_go_through_dist_train(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli.subprocess, 'call',
                         lambda cmd, env: calls.append(cmd) or 0)
     data = make_yolo(tmp_path / 'data')
+    (tmp_path / 'w').mkdir()
+    (tmp_path / 'w' / 'epoch_12.pth').write_text('an earlier run')
     rc, out = finetune_here(
-        [data, '--work-dir', tmp_path / 'w', '--gpus', 2], capsys)
+        [data, '--work-dir', tmp_path / 'w', '--gpus', 2, '--overwrite'],
+        capsys)
     assert rc == 0, out[-3000:]
+    assert not (tmp_path / 'w' / 'epoch_12.pth').exists()
     (cmd, ) = calls
     assert cmd[1].endswith('tools/dist_train.sh')
     assert cmd[2].endswith('faster-rcnn_finetune_data.py') and cmd[3] == '2'

@@ -34,7 +34,7 @@ from .prepare import (
     layout_summary,
     resolve_splits,
 )
-from .run import VAL_AS_TEST, train
+from .run import VAL_AS_TEST, clear_earlier_run, train
 
 __all__ = ['main', 'parse_args', 'prepare']
 
@@ -374,6 +374,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise FinetuneError(f'{type(err).__name__}: {err}') from err
         if args.dry_run:
             return 0
+        if args.overwrite:
+            clear_earlier_run(args.work_dir)
         if args.gpus > 1:
             return _dist(config, args)
         out = train(cfg, args)

@@ -3,13 +3,14 @@ checkpoint, and say what the test measured."""
 import argparse
 import glob
 import json
+import os
 import os.path as osp
 import time
 from typing import List, Optional
 
 from mmengine.config import Config
 
-__all__ = ['VAL_AS_TEST', 'train']
+__all__ = ['VAL_AS_TEST', 'clear_earlier_run', 'train']
 
 # What the final test measures when the data has no test split.
 VAL_AS_TEST = ('the data has no test split: this is the validation split, '
@@ -82,3 +83,26 @@ def _best_checkpoint(work_dir: str) -> Optional[str]:
     found = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
                    key=osp.getmtime)
     return found[-1] if found else None
+
+
+def clear_earlier_run(work_dir: str) -> List[str]:
+    """Remove an earlier run's checkpoints and result from ``work_dir``
+    (``--overwrite``), saying which.
+
+    Left in place, an earlier ``best_*.pth`` of another epoch, or an
+    ``epoch_8.pth`` a shorter new run never reaches, would sit beside the
+    new run's files as if it were one of them. The timestamped log folders
+    stay: each run has its own.
+
+    Returns:
+        list[str]: The names removed, sorted.
+    """
+    names = [osp.basename(p) for p in glob.glob(osp.join(work_dir, '*.pth'))]
+    names += [n for n in ('last_checkpoint', 'finetune.json')
+              if osp.isfile(osp.join(work_dir, n))]
+    for name in names:
+        os.remove(osp.join(work_dir, name))
+    if names:
+        print(f'[finetune] --overwrite: removed the earlier run\'s '
+              f'{", ".join(sorted(names))} from {work_dir}', flush=True)
+    return sorted(names)
