@@ -26,6 +26,7 @@ from typing import List, Optional, Tuple, Union
 
 import yaml
 from mmdet.registry import DATASETS
+from mmengine.logging import print_log
 
 from .errors import AnnotationError
 from .native import NativeDetDataset, read_image_size
@@ -53,11 +54,19 @@ def read_class_names(path: str) -> Tuple[str, ...]:
     except UnicodeDecodeError as err:
         raise AnnotationError(path, f'is not UTF-8 text: {err}') from None
     if not path.endswith(('.yaml', '.yml')):
-        names = tuple(line.strip() for line in text.splitlines()
-                      if line.strip())
-        if not names:
+        # Label i is line i: a blank line inside the list would shift every
+        # later class by one, so only trailing blank lines are allowed.
+        lines = [line.strip() for line in text.rstrip().splitlines()]
+        if not any(lines):
             raise AnnotationError(path, 'holds no class names')
-        return names
+        if '' in lines:
+            lineno = lines.index('') + 1
+            raise AnnotationError(
+                path, 'has a blank line among the class names: label '
+                f'{lineno - 1} would be an unnamed class and the later '
+                'labels would shift; remove the line or name the class',
+                lineno)
+        return tuple(lines)
     try:
         names = (yaml.safe_load(text) or {}).get('names')
     except (yaml.YAMLError, AttributeError) as err:
@@ -240,17 +249,39 @@ class YOLODataset(NativeDetDataset):
         ann_dir = self.data_prefix.get('ann') or img_dir
         if not osp.isdir(img_dir):
             raise FileNotFoundError(f'image folder {img_dir} does not exist')
+        if not osp.isdir(ann_dir):
+            raise FileNotFoundError(f'label folder {ann_dir} does not exist')
         num_classes = len(self._resolve_classes(ann_dir))
         images = _scan_images(img_dir)
         stems = {osp.splitext(p)[0] for p in images}
-        for label in _scan_labels(ann_dir):
+        labels = _scan_labels(ann_dir)
+        for label in labels:
             if osp.splitext(label)[0] not in stems:
                 raise AnnotationError(
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
+        self._check_unlabelled(images, labels, img_dir, ann_dir)
         return self.parse_each(
             images, ann_dir,
             lambda rel: self._parse_image(img_dir, ann_dir, rel, num_classes))
+
+    def _check_unlabelled(self, images: List[str], labels: List[str],
+                          img_dir: str, ann_dir: str) -> None:
+        """Count the images without a label file (YOLO's negatives); none
+        labelled at all is a wrong folder, not a split of negatives."""
+        labelled = {osp.splitext(p)[0] for p in labels}
+        bare = [p for p in images if osp.splitext(p)[0] not in labelled]
+        if images and len(bare) == len(images):
+            raise FileNotFoundError(
+                f'none of the {len(images)} images under {img_dir} has a '
+                f'label file (<name>.txt) in {ann_dir}: is data_prefix.ann '
+                'the right folder?')
+        self.unlabelled_images = len(bare)
+        if bare:
+            print_log(
+                f'{len(bare)} of {len(images)} images under {img_dir} have '
+                f'no label file in {ann_dir} and are read as negatives '
+                f'(no objects), e.g. {bare[0]}', logger='current', level=20)
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
                      num_classes: int) -> dict:

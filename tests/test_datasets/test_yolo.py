@@ -99,6 +99,45 @@ def test_malformed_lines_name_file_and_line(tmp_path, text, match):
         _build(tmp_path)
 
 
+def test_missing_or_wrong_label_folder_is_an_error(tmp_path):
+    _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.1 0.1\n'})
+    with pytest.raises(FileNotFoundError, match='label folder .*lbls'):
+        _build(tmp_path, data_prefix=dict(img='obj_train_data', ann='lbls'))
+    (tmp_path / 'lbls').mkdir()  # there, but holding no image's labels
+    with pytest.raises(FileNotFoundError,
+                       match=r'none of the 1 images .* has a label file'):
+        _build(tmp_path, data_prefix=dict(img='obj_train_data', ann='lbls'))
+
+
+def test_images_without_label_files_are_counted_and_logged(tmp_path):
+    import logging
+
+    from mmengine.logging import MMLogger
+    _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.1 0.1\n',
+                      'b': None, 'c': None})
+    records = []
+    handler = logging.Handler(level=logging.INFO)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        ds = _build(tmp_path)
+    finally:
+        logger.removeHandler(handler)
+    assert len(ds) == 3 and ds.unlabelled_images == 2
+    text = '\n'.join(r.getMessage() for r in records)
+    assert '2 of 3 images' in text and 'read as negatives' in text
+
+
+def test_blank_line_inside_the_names_file_is_an_error(tmp_path):
+    path = tmp_path / 'obj.names'
+    path.write_text('car\n\nperson\ntruck\n\n')
+    with pytest.raises(AnnotationError, match=r'obj\.names:2: has a blank'):
+        read_class_names(str(path))
+    path.write_text('car\nperson\ntruck\n\n\n')  # trailing: allowed
+    assert read_class_names(str(path)) == ('car', 'person', 'truck')
+
+
 def test_label_without_image_is_an_error(tmp_path):
     _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.1 0.1\n'})
     (tmp_path / 'obj_train_data' / 'orphan.txt').write_text('0 .5 .5 .1 .1')
