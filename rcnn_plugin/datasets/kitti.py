@@ -15,6 +15,7 @@ regions without labels: they become ignore instances (``ignore_flag=1``,
 1 partly, 2 largely occluded, 3 unknown) and ``alpha`` (observation angle)
 are kept as instance keys of the same names.
 """
+import math
 import os
 import os.path as osp
 from typing import List, Optional
@@ -58,8 +59,9 @@ def parse_kitti_line(line: str, path: str, lineno: int) -> Optional[dict]:
         raise AnnotationError(path, 'expected numbers after the type (and '
                               f'an integer occluded), got {line.strip()!r}',
                               lineno) from None
-    if any(v != v for v in vals):
-        raise AnnotationError(path, 'nan in the numeric columns', lineno)
+    if not all(map(math.isfinite, vals)):
+        raise AnnotationError(path, 'nan or inf in the numeric columns',
+                              lineno)
     return dict(type=parts[0], bbox=vals[3:7], truncated=vals[0],
                 occluded=occluded, alpha=vals[2])
 

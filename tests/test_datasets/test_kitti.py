@@ -64,6 +64,8 @@ def test_frame_list_file(tmp_path):
     ('Car 0 0 0 1 2 3 4', r'000001\.txt:2: expected 15 columns'),
     (CAR.replace('0.50', 'x'), r'000001\.txt:2: expected numbers'),
     (CAR.replace('Car', 'Bus'), r"000001\.txt:2: class 'Bus' is not in"),
+    (CAR.replace('0.50', 'nan'), r'000001\.txt:2: nan or inf'),
+    (CAR.replace('0.50', '-inf'), r'000001\.txt:2: nan or inf'),
 ])
 def test_malformed_lines(tmp_path, line, match):
     _write(tmp_path, {'000001': [PED, line]})
