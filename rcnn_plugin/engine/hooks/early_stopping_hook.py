@@ -42,8 +42,11 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             (inferred from the key).
         min_delta (float): Smallest change counted as an improvement.
             Defaults to 0.1 (mmengine's default).
-        strict (bool): Raise when ``monitor`` is missing from the metrics.
-            Defaults to False.
+        strict (bool): Raise when ``monitor`` is missing from the metrics;
+            with False each such validation is skipped with a logged
+            warning and counted in ``skipped_evaluations``. Defaults to
+            True (mmengine's hook defaults to False and warns once, outside
+            the log, so a misspelled key turned early stopping off).
         check_finite (bool): Stop when the monitored value is not finite.
             Defaults to True.
         patience (int): Evaluations without improvement before stopping.
@@ -55,7 +58,7 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
     priority = 'LOW'
 
     def __init__(self, monitor: str, rule: Optional[str] = None,
-                 min_delta: float = 0.1, strict: bool = False,
+                 min_delta: float = 0.1, strict: bool = True,
                  check_finite: bool = True, patience: int = 5,
                  stopping_threshold: Optional[float] = None) -> None:
         self._auto = monitor == 'auto'
@@ -66,6 +69,7 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._delta = abs(min_delta)
         self._loaded: Optional[dict] = None
         self._saved: Optional[tuple] = None
+        self.skipped_evaluations = 0
 
     def state(self) -> dict:
         """The state written into checkpoints.
@@ -142,7 +146,19 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             metrics (dict): Evaluation results.
         """
         self._resolve(metrics)
-        super().after_val_epoch(runner, metrics)
+        if self.monitor in (metrics or {}):
+            super().after_val_epoch(runner, metrics)
+            return
+        problem = (f'ResumableEarlyStoppingHook: monitor {self.monitor!r} '
+                   'is not among the metrics of this validation '
+                   f'({", ".join(metrics) if metrics else "none"})')
+        if self.strict and metrics:  # a key that no evaluation will give
+            raise ValueError(f'{problem}: set monitor to one of them, or '
+                             "'auto' (the first).")
+        self.skipped_evaluations += 1
+        print_log(f'{problem}; early stopping skipped this validation '
+                  f'({self.skipped_evaluations} so far).', logger='current',
+                  level=logging.WARNING)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Write the state into the checkpoint.

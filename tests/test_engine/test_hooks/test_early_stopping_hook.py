@@ -96,7 +96,22 @@ def test_auto_monitor_follows_the_first_metric():
     assert given.best_score == 1.0
     empty = ResumableEarlyStoppingHook('auto')
     empty.after_val_epoch(runner, {})  # nothing evaluated: nothing to do
-    assert empty.monitor == 'auto'
+    assert empty.monitor == 'auto' and empty.skipped_evaluations == 1
+
+
+def test_a_monitor_no_evaluation_gives_is_an_error_not_a_silent_skip():
+    runner = _runner('es_missing')
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP50', patience=1)
+    with pytest.raises(ValueError, match=r"monitor 'coco/bbox_mAP50' is not "
+                       r'among .*\(coco/bbox_mAP, coco/bbox_mAP_50\)'):
+        hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.1,
+                                      'coco/bbox_mAP_50': 0.2})
+    lax = ResumableEarlyStoppingHook('coco/bbox_mAP50', strict=False,
+                                     patience=1)
+    for _ in range(3):
+        lax.after_val_epoch(runner, {'coco/bbox_mAP': 0.1})
+    assert lax.skipped_evaluations == 3
+    assert not runner.train_loop.stop_training
 
 
 def test_checkpoint_of_the_epoch_is_saved_again_when_the_state_changed():
