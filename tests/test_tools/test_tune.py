@@ -22,6 +22,7 @@ from rcnn_plugin.apis.tune.study import (  # noqa: E402
     open_study,
     pick_metric,
     run_study,
+    sampler_seed,
 )
 
 SPACE = """
@@ -93,6 +94,35 @@ def test_study_writes_csv_plots_best_config_and_resumes(
                       'tiny_faster-rcnn__space')) == 2
     err = capsys.readouterr().err
     assert 'for another search' in err and 'space' in err
+
+
+def test_a_reopened_study_does_not_draw_its_first_values_again(
+        tiny_config, tmp_path):
+    args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
+                            4, '--sampler', 'random'))
+    opts = options(args)
+    base = load_base(opts)
+    ident = identity(opts, base, *pick_metric(base, opts))
+    dist = optuna.distributions.FloatDistribution(0.0008, 0.002, log=True)
+
+    def draw(study, n):
+        values = []
+        for _ in range(n):
+            trial = study.ask({'lr': dist})
+            values.append(trial.params['lr'])
+            study.tell(trial, 0.5)
+        return values
+
+    first = draw(open_study(opts, ident), 2)
+    assert opts.sampler_seed == 0  # a new study: the given seed
+    again = draw(open_study(opts, ident), 2)  # resumed, or a 2nd worker
+    assert opts.sampler_seed != 0
+    assert not set(first) & set(again)
+    # A new study with the same seed draws the same values (seeded).
+    opts.study_name = 'fresh'
+    assert draw(open_study(opts, ident), 2) == first
+    assert sampler_seed(0, 2, reopened=True) == sampler_seed(
+        0, 2, reopened=True) != sampler_seed(0, 3, reopened=True)
 
 
 @pytest.mark.slow

@@ -51,6 +51,7 @@ class TuneOptions:
     sampler: str = 'tpe'
     separate_processes: bool = False
     cfg_options: Optional[dict] = None
+    sampler_seed: Optional[int] = None  # set when the study is opened
 
 
 def load_base(opts: TuneOptions) -> Config:
@@ -106,6 +107,30 @@ def identity(opts: TuneOptions, cfg: Config, metric: str,
                 val_interval=opts.val_interval, seed=opts.seed)
 
 
+def sampler_seed(seed: int, num_trials: int, reopened: bool) -> int:
+    """The sampler's seed: ``seed`` for a new study; for a reopened one a
+    seed of its own, mixed from ``seed``, the trials it holds and this
+    process.
+
+    A sampler seeded with ``seed`` again would restart the stream the study
+    began with: TPE's first draws are random, and a re-run interrupted
+    trial (its values fixed) draws nothing, so a resumed study, or a second
+    process sharing it, trained trial 0's values again, then trial 1's.
+    """
+    if not reopened:
+        return seed
+    mixed = hashlib.sha1(f'{seed}/{num_trials}/{os.getpid()}'.encode())
+    return int(mixed.hexdigest()[:8], 16)
+
+
+def _sampler(opts: TuneOptions, seed: int):
+    optuna = import_optuna()
+    opts.sampler_seed = seed
+    if opts.sampler == 'random':
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
 def open_study(opts: TuneOptions, ident: dict):
     """Create the study or reopen it after checking it is the same study.
 
@@ -118,14 +143,12 @@ def open_study(opts: TuneOptions, ident: dict):
     os.makedirs(opts.work_dir, exist_ok=True)
     names = [s.study_name for s in optuna.get_all_study_summaries(
         opts.storage, include_best_trial=False)]
-    sampler = (optuna.samplers.RandomSampler(seed=opts.seed)
-               if opts.sampler == 'random' else
-               optuna.samplers.TPESampler(seed=opts.seed))
     pruner = build_pruner(opts.pruner)
     if opts.study_name in names:
         study = optuna.load_study(study_name=opts.study_name,
-                                  storage=opts.storage, sampler=sampler,
-                                  pruner=pruner)
+                                  storage=opts.storage, pruner=pruner)
+        study.sampler = _sampler(
+            opts, sampler_seed(opts.seed, len(study.trials), reopened=True))
         stored = study.user_attrs.get('rcnn_tune')
         if stored is None:
             raise StudyError(
@@ -143,7 +166,8 @@ def open_study(opts: TuneOptions, ident: dict):
                 'Use another --study-name or --storage (or --work-dir).')
         return study
     study = optuna.create_study(study_name=opts.study_name,
-                                storage=opts.storage, sampler=sampler,
+                                storage=opts.storage,
+                                sampler=_sampler(opts, opts.seed),
                                 pruner=pruner, direction=ident['direction'])
     study.set_user_attr('rcnn_tune', ident)
     return study
@@ -262,7 +286,8 @@ def run_study(opts: TuneOptions, log=print):
         log(f'[tune] {recovered} interrupted trial(s) queued to run again')
     log(f'[tune] study {opts.study_name!r} in {opts.storage}: '
         f'{counted(study)} of {opts.trials} trials done; {direction} '
-        f'{metric}; seed {opts.seed}; {opts.sampler} sampler, '
+        f'{metric}; seed {opts.seed} (sampler seed {opts.sampler_seed}); '
+        f'{opts.sampler} sampler, '
         f'{opts.pruner} pruner')
     start, streak, stopped = time.monotonic(), [], None
     while counted(study) < opts.trials:
@@ -273,6 +298,7 @@ def run_study(opts: TuneOptions, log=print):
         trial = study.ask()
         trial.set_user_attr('host', socket.gethostname())
         trial.set_user_attr('pid', os.getpid())
+        trial.set_user_attr('sampler_seed', opts.sampler_seed)
         values = {p.name: p.suggest(trial) for p in params}
         work_dir = osp.join(opts.work_dir, 'trials',
                             f'trial_{trial.number:03d}')
