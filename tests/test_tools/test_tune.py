@@ -96,6 +96,29 @@ def test_study_writes_csv_plots_best_config_and_resumes(
     assert 'for another search' in err and 'space' in err
 
 
+def test_an_iteration_based_config_needs_its_val_interval(tiny_config,
+                                                          tmp_path):
+    from mmengine.config import Config as C
+    cfg = C.fromfile(tiny_config)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=160,
+                         val_interval=160)
+    cfg.dump(str(tmp_path / 'iters.py'))
+    args = [str(tmp_path / 'iters.py'), '--space',
+            _space(tmp_path, LR_ONLY), '--trials', '1', '--work-dir',
+            str(tmp_path / 'w'), '--metric', 'coco/bbox_mAP_50']
+    opts = options(parse_args(args))
+    with pytest.raises(ValueError, match=r'trains by iterations \(max_iters '
+                       r'160\): give --val-interval .* for example 40'):
+        load_base(opts)
+    opts = options(parse_args(args + ['--val-interval', '40']))
+    load_base(opts)
+    assert opts.val_interval == 40
+    opts = options(parse_args(_args(tiny_config, _space(tmp_path, LR_ONLY),
+                                    tmp_path / 'w', 1)))
+    load_base(opts)
+    assert opts.val_interval == 1  # epochs: every epoch by default
+
+
 def test_a_reopened_study_does_not_draw_its_first_values_again(
         tiny_config, tmp_path):
     args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',

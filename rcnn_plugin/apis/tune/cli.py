@@ -39,9 +39,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='default: minimize for a loss, else maximize')
     parser.add_argument('--epochs', type=int,
                         help="each trial's epochs (default: the config's)")
-    parser.add_argument('--val-interval', type=int, default=1,
-                        help='validate every N epochs (the pruner sees '
-                        'each validation)')
+    parser.add_argument('--val-interval', type=int,
+                        help='validate every N epochs (default 1), or N '
+                        'iterations for an iteration-based config (then '
+                        'required); the pruner sees each validation')
     parser.add_argument('--seed', type=int, default=0,
                         help="the sampler's seed and every trial's "
                         'training seed')
@@ -72,7 +73,7 @@ def options(args: argparse.Namespace) -> TuneOptions:
         raise StudyError(f'--trials must be at least 1, got {args.trials}')
     if args.epochs is not None and args.epochs < 1:
         raise StudyError(f'--epochs must be at least 1, got {args.epochs}')
-    if args.val_interval < 1:
+    if args.val_interval is not None and args.val_interval < 1:
         raise StudyError('--val-interval must be at least 1, got '
                          f'{args.val_interval}')
     return TuneOptions(

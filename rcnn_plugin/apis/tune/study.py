@@ -26,7 +26,7 @@ from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 from ...utils.cli import merge_cfg_options
 from .export import export_study
 from .space import Param, load_space, resolve_key
-from .trials import PRUNERS, StudyError, run_trial, trial_config
+from .trials import PRUNERS, StudyError, by_epoch, run_trial, trial_config
 
 __all__ = ['PRUNERS', 'StudyError', 'TuneOptions', 'export_study',
            'run_study']
@@ -44,7 +44,7 @@ class TuneOptions:
     metric: Optional[str] = None
     direction: Optional[str] = None
     epochs: Optional[int] = None
-    val_interval: int = 1
+    val_interval: Optional[int] = None  # 1 epoch; iterations: required
     seed: int = 0
     timeout: Optional[float] = None
     pruner: str = 'median'
@@ -60,6 +60,15 @@ def load_base(opts: TuneOptions) -> Config:
         raise StudyError(f'no config file {opts.config}')
     cfg = Config.fromfile(opts.config)
     merge_cfg_options(cfg, opts.cfg_options)
+    if by_epoch(cfg):
+        opts.val_interval = opts.val_interval or 1
+    elif opts.val_interval is None:
+        iters = cfg.train_cfg.get('max_iters')
+        raise StudyError(
+            f'{opts.config} trains by iterations (max_iters {iters}): give '
+            '--val-interval in iterations (the pruner sees each validation; '
+            f'for example {max(1, (iters or 4) // 4)}), since validating '
+            'every iteration would be the default')
     return cfg
 
 
@@ -336,7 +345,8 @@ def run_study(opts: TuneOptions, log=print):
                 break
             continue
         streak = []
-        if 'pruned_at_epoch' in frozen.user_attrs or \
+        if {'pruned_at_epoch', 'pruned_at_iteration'} & set(
+                frozen.user_attrs) or \
                 'pruned_reason' in frozen.user_attrs:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             log(f'[tune] trial {trial.number} pruned: '

@@ -26,6 +26,15 @@ class StudyError(ValueError):
     """A study that cannot run as asked, said in a sentence."""
 
 
+def by_epoch(cfg: Config) -> bool:
+    """Whether the config's train loop counts epochs (mmengine's
+    ``EpochBasedTrainLoop``, a subclass named so, or ``by_epoch=True``)."""
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'type' not in train_cfg:
+        return bool(train_cfg.get('by_epoch', True))
+    return cfg_type_name(train_cfg).endswith('EpochBasedTrainLoop')
+
+
 def trial_config(base: Config, params: Sequence[Param],
                  paths: Dict[str, list], values: Dict[str, Any],
                  opts, metric: str, trial_id: int,
@@ -36,8 +45,7 @@ def trial_config(base: Config, params: Sequence[Param],
         for path in paths[p.name]:
             set_key(cfg, path, values[p.name])
     if opts.epochs is not None:
-        if cfg_type_name(cfg.get('train_cfg', {}),
-                         'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
+        if not by_epoch(cfg):
             raise StudyError('--epochs needs an epoch-based train_cfg; '
                              f'the config has {cfg.train_cfg.get("type")}')
         cfg.train_cfg.max_epochs = opts.epochs

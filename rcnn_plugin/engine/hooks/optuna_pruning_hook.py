@@ -5,6 +5,7 @@ from typing import Optional
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
 
 
 def import_optuna():
@@ -27,7 +28,9 @@ class OptunaPruningHook(Hook):
     process (``tools/tune.py --separate-processes``). When the pruner says
     so, the training stops at the end of that epoch (``stop_training``, as
     mmengine's EarlyStoppingHook) and the trial gets the user attribute
-    ``pruned_at_epoch``. A non-finite metric stops the training too, with
+    ``pruned_at_epoch`` (``pruned_at_iteration`` for an
+    ``IterBasedTrainLoop``, whose validations are reported at their
+    iteration). A non-finite metric stops the training too, with
     ``pruned_reason``.
 
     Args:
@@ -74,10 +77,14 @@ class OptunaPruningHook(Hook):
         """
         metrics = metrics or {}
         trial = self._open()
-        step = runner.epoch
+        # An IterBasedTrainLoop stays at epoch 0: Optuna would drop every
+        # report after the first, and a pruner never pass its warm-up.
+        unit = ('iteration' if isinstance(runner.train_loop,
+                                          IterBasedTrainLoop) else 'epoch')
+        step = runner.iter if unit == 'iteration' else runner.epoch
         if not metrics:  # e.g. CocoMetric gives {} when nothing is detected
             trial.set_user_attr(
-                'pruned_reason', f'the validation at epoch {step} gave no '
+                'pruned_reason', f'the validation at {unit} {step} gave no '
                 'metrics (no detection at all?)')
             self._stop(runner, 'the validation gave no metrics')
             return
@@ -88,16 +95,16 @@ class OptunaPruningHook(Hook):
         value = float(metrics[self.metric])
         if not math.isfinite(value):
             trial.set_user_attr('pruned_reason',
-                                f'{self.metric} is {value} at epoch {step}')
+                                f'{self.metric} is {value} at {unit} {step}')
             self._stop(runner, f'{self.metric} is {value}')
             return
         trial.report(value, step)
         if trial.should_prune():
-            trial.set_user_attr('pruned_at_epoch', step)
+            trial.set_user_attr(f'pruned_at_{unit}', step)
             trial.set_user_attr(
-                'pruned_reason', f'{self.metric} {value:.4f} at epoch {step} '
-                'is below the pruner\'s bar')
-            self._stop(runner, f'pruned at epoch {step} ({self.metric} '
+                'pruned_reason', f'{self.metric} {value:.4f} at {unit} '
+                f"{step} is below the pruner's bar")
+            self._stop(runner, f'pruned at {unit} {step} ({self.metric} '
                        f'{value:.4f})')
 
     @staticmethod

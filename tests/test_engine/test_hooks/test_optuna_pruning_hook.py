@@ -61,6 +61,23 @@ def test_a_trial_below_the_median_is_stopped(tmp_path):
     assert 'below' in attrs['pruned_reason']
 
 
+def test_an_iteration_loop_reports_at_its_iteration(tmp_path):
+    from mmengine.runner import IterBasedTrainLoop
+
+    class Loop(IterBasedTrainLoop):
+        def __init__(self):  # only what the hook reads
+            self.stop_training = False
+
+    storage, study = _study(tmp_path, earlier=())
+    hook, trial = _hook(storage, study, pruner=MEDIAN)
+    for it, value in ((40, 0.3), (80, 0.5), (120, 0.6)):
+        # An IterBasedTrainLoop's runner stays at epoch 0.
+        runner = SimpleNamespace(epoch=0, iter=it, train_loop=Loop())
+        hook.after_val_epoch(runner, {'pascal_voc/mAP': value})
+    stored = study._storage.get_trial(trial._trial_id)
+    assert stored.intermediate_values == {40: 0.3, 80: 0.5, 120: 0.6}
+
+
 def test_without_a_pruner_nothing_is_stopped(tmp_path):
     storage, study = _study(tmp_path)
     hook, _ = _hook(storage, study)
