@@ -25,7 +25,7 @@ from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 
 from ...utils.cli import merge_cfg_options
 from .export import export_study
-from .space import Param, load_space, resolve_key
+from .space import Param, SpaceError, load_space, resolve_key
 from .trials import PRUNERS, StudyError, by_epoch, run_trial, trial_config
 
 __all__ = ['PRUNERS', 'StudyError', 'TuneOptions', 'export_study',
@@ -94,10 +94,35 @@ def pick_metric(cfg: Config, opts: TuneOptions) -> tuple:
     return metric, direction
 
 
-def check_space(cfg: Config, params: Sequence[Param]) -> Dict[str, list]:
-    """Resolve every key of every parameter; raise naming the first bad."""
-    return {p.name: [resolve_key(cfg, k, p.new_key) for k in p.keys]
-            for p in params}
+# What the trial schedule sets after the values (trials.trial_config): a
+# searched key here would be overwritten, and trials.csv would report values
+# that were never trained.
+SCHEDULE_KEYS = (('train_cfg', 'val_interval'), ('randomness', 'seed'),
+                 ('default_hooks', 'checkpoint', 'max_keep_ckpts'),
+                 ('work_dir', ), ('experiment_name', ))
+
+
+def check_space(cfg: Config, params: Sequence[Param],
+                epochs_given: bool = False) -> Dict[str, list]:
+    """Resolve every key of every parameter; raise naming the first bad,
+    or one that the trial schedule sets (``--epochs``, ``--val-interval``,
+    ``--seed``, the work dir, one checkpoint per trial)."""
+    paths = {p.name: [resolve_key(cfg, k, p.new_key) for k in p.keys]
+             for p in params}
+    fixed = SCHEDULE_KEYS + ((('train_cfg', 'max_epochs'), )
+                             if epochs_given else ())
+    for p in params:
+        for key, path in zip(p.keys, paths[p.name]):
+            hit = next((f for f in fixed if tuple(path[:len(f)]) == f
+                        or tuple(f[:len(path)]) == tuple(path)), None)
+            if hit:
+                raise SpaceError(
+                    f'space parameter {p.name!r}: key {key!r} is set by '
+                    f'the trial schedule ({".".join(hit)}: --epochs, '
+                    '--val-interval, --seed or the trial folder), which '
+                    'would overwrite the searched value; search it another '
+                    'way or drop the flag')
+    return paths
 
 
 def identity(opts: TuneOptions, cfg: Config, metric: str,
@@ -287,7 +312,7 @@ def run_study(opts: TuneOptions, log=print):
     optuna = import_optuna()
     base = load_base(opts)
     params = load_space(opts.space)
-    paths = check_space(base, params)
+    paths = check_space(base, params, opts.epochs is not None)
     metric, direction = pick_metric(base, opts)
     study = open_study(opts, identity(opts, base, metric, direction))
     recovered = recover_interrupted(study)

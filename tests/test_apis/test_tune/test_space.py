@@ -113,3 +113,22 @@ def test_the_shipped_bccd_space_fits_the_bccd_config():
     assert [p.name for p in params] == ['lr', 'weight_decay',
                                         'anchor_scales', 'img_scale']
     assert len(paths['img_scale']) == 3  # train, val and test Resize
+
+
+def test_a_key_the_trial_schedule_sets_is_refused():
+    from rcnn_plugin.apis.tune.study import check_space
+    cfg = Config(dict(train_cfg=dict(max_epochs=8, val_interval=1),
+                      randomness=dict(seed=0),
+                      optim_wrapper=dict(optimizer=dict(lr=0.01))))
+    epochs = Param('epochs', dict(type='int', low=2, high=8,
+                                  keys=['train_cfg.max_epochs']), 's.py')
+    lr = Param('lr', dict(type='float', low=0.001, high=0.1,
+                          keys=['optim_wrapper.optimizer.lr']), 's.py')
+    assert set(check_space(cfg, [epochs, lr])) == {'epochs', 'lr'}
+    with pytest.raises(SpaceError, match=r"'epochs': key 'train_cfg\."
+                       r"max_epochs' is set by the trial schedule"):
+        check_space(cfg, [epochs, lr], epochs_given=True)
+    seed = Param('seed', dict(type='int', low=0, high=9,
+                              keys=['randomness']), 's.py')
+    with pytest.raises(SpaceError, match='randomness.seed'):
+        check_space(cfg, [seed])
