@@ -142,11 +142,19 @@ def self_check(reference: List[List[Dict]], predictor,
         ``predict_dicts(..., precise=True)`` for ``reference``).
 
     Raises:
-        RuntimeError: When an image matches less than ``min_match``.
+        RuntimeError: When an image matches less than ``min_match``, or
+            neither backend detected anything on any image (nothing was
+            compared).
     """
     report = compare_detections(reference, predict_dicts(
         predictor, images, proposals=proposals))
     report['backend'] = getattr(predictor, 'backend', 'pytorch')
+    if images and not report['images_with_detections']:
+        raise RuntimeError(
+            f"neither PyTorch nor {report['backend']} detected anything on "
+            f'the {len(images)} check image(s), so nothing was compared; '
+            'check on images with objects (--check-images) with a trained '
+            'checkpoint')
     worst = min(report['per_image'], default=1.0)
     if worst < min_match:
         raise RuntimeError(

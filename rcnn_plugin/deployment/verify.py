@@ -68,15 +68,19 @@ def compare_detections(ref: List[List[Dict]], other: List[List[Dict]],
 
     Returns:
         dict: ``match_fraction`` (mean over images), ``images_matched``
-        (images with fraction >= 0.95), ``images``, ``max_box_diff``,
+        (images with fraction >= 0.95), ``images``,
+        ``images_with_detections`` (by either backend: an image where both
+        detect nothing matches trivially), ``max_box_diff``,
         ``max_score_diff``, ``per_image`` (the fractions).
     """
     per = [match_fraction(r, o, **kwargs) for r, o in zip(ref, other)]
+    detected = sum(bool(r) or bool(o) for r, o in zip(ref, other))
     fractions = [p['fraction'] for p in per]
     return dict(
         match_fraction=float(np.mean(fractions)) if per else 1.0,
         images_matched=int(sum(f >= 0.95 for f in fractions)),
         images=len(per),
+        images_with_detections=detected,
         max_box_diff=max([p['max_box_diff'] for p in per], default=0.0),
         max_score_diff=max([p['max_score_diff'] for p in per], default=0.0),
         per_image=fractions)

@@ -49,6 +49,43 @@ def test_self_check_does_not_round_a_match_into_a_mismatch():
     assert report['max_score_diff'] == pytest.approx(9.994e-4, abs=1e-7)
 
 
+class NothingPredictor(BoxPredictor):
+    """Detects nothing on any image."""
+
+    def predict(self, images):
+        return [InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                             labels=torch.zeros(0, dtype=torch.long))
+                for _ in images]
+
+
+def test_a_check_where_nothing_was_detected_fails():
+    nothing = NothingPredictor(None, None)
+    ref = predict_dicts(nothing, IMAGES * 2)
+    with pytest.raises(RuntimeError, match=r'neither PyTorch nor fake '
+                       r'detected anything on the 2 check image\(s\)'):
+        self_check(ref, nothing, IMAGES * 2)
+    # One image with detections is a check; the empty one matches trivially.
+    one = predict_dicts(BoxPredictor([10., 10., 50., 50.], 0.5), IMAGES)
+    report = self_check(one + ref[:1], SometimesPredictor(), IMAGES * 2)
+    assert (report['images'], report['images_with_detections']) == (2, 1)
+
+
+class SometimesPredictor(BoxPredictor):
+    """The box on the first image it is given, nothing afterwards."""
+
+    def __init__(self):
+        super().__init__([10., 10., 50., 50.], 0.5)
+        self.seen = 0
+
+    def predict(self, images):
+        out = [super(SometimesPredictor, self).predict([image])[0]
+               if self.seen + i == 0 else
+               NothingPredictor(None, None).predict([image])[0]
+               for i, image in enumerate(images)]
+        self.seen += len(images)
+        return out
+
+
 def test_instances_to_dicts_rounds_for_json_unless_precise():
     pred = BoxPredictor([10.004, 10., 50.123456, 50.], 0.5000041).predict(
         IMAGES)[0]

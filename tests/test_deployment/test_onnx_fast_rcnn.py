@@ -144,8 +144,8 @@ def test_export_tool_checks_with_dataset_proposals(fast, tmp_path, capsys):
     printed = capsys.readouterr()
     assert status == 0, printed.err
     for backend in BACKENDS:  # 4 test images, the last without proposals
-        assert (f'check {backend} vs PyTorch on 4 images: match fraction '
-                '1.0000') in printed.out
+        assert (f'check {backend} vs PyTorch on 4 images (3 with '
+                'detections): match fraction 1.0000') in printed.out
     assert json.loads(read_meta(out)['needs_proposals']) is True
     status = _tool('deployment', 'export_onnx.py').main([
         fast['config'], 'none', '--out', out, '--check-images', fast['val']])
