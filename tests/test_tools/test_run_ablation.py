@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -10,6 +11,8 @@ from conftest import REPO
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 import run_ablation as ablation  # noqa: E402
+
+DONE = subprocess.CompletedProcess([], 0)
 
 
 def _scalars(work_dir, stamp, records):
@@ -41,6 +44,7 @@ def test_run_one_trains_resumes_and_records(tmp_path, monkeypatch):
                  [{'pascal_voc/mAP': 0.4, 'step': 1},
                   {'pascal_voc/mAP': 0.6, 'step': 2},
                   {'pascal_voc/mAP': 0.5, 'step': 3}])
+        return DONE
 
     monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
     (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
@@ -55,7 +59,7 @@ def test_run_one_trains_resumes_and_records(tmp_path, monkeypatch):
 
 
 def test_no_validation_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(ablation.subprocess, 'run', lambda *a, **k: None)
+    monkeypatch.setattr(ablation.subprocess, 'run', lambda *a, **k: DONE)
     with pytest.raises(SystemExit, match='no validation logged'):
         ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP')
 
@@ -77,6 +81,7 @@ def test_also_tabulates_further_metrics_of_the_last_validation(
         _scalars(tmp_path, 'stamp', [
             {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP_s': 0.1, 'step': 1},
             {'pascal_voc/mAP': 0.5, 'coco/bbox_mAP_s': 0.3, 'step': 2}])
+        return DONE
 
     monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
     res = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
@@ -182,6 +187,7 @@ def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
             os.makedirs(out)
             with open(osp.join(out, 'stamp.json'), 'w') as f:
                 f.write(json.dumps({'pascal_voc/mAP': 0.83}) + '\n')
+        return DONE
 
     monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
     assert ablation.main([ref, lever, '--seeds', '0', '--work-dir',
@@ -209,3 +215,38 @@ def test_each_set_of_configs_keeps_its_own_summary(tmp_path):
     assert osp.basename(first).startswith('summary_ref_')
     assert first != ablation.summary_path(str(tmp_path), [ref, b])
     assert first == ablation.summary_path(str(tmp_path), ['y/ref.py', a])
+
+
+def test_a_failed_training_is_a_row_saying_why_and_the_rest_go_on(
+        tmp_path, monkeypatch, capsys):
+    ref = _write(tmp_path / 'ref.py', REF)
+    big = _write(tmp_path / 'big.py', "_base_ = './ref.py'\n"
+                 "train_dataloader = dict(batch_size=4)\n")
+    soft = _write(tmp_path / 'soft.py', "_base_ = './ref.py'\n"
+                  "model = dict(test_cfg=dict(rcnn=dict(score_thr=0.1)))\n")
+    work = tmp_path / 'work'
+
+    def fake_run(cmd, cwd, check):
+        out = cmd[cmd.index('--work-dir') + 1]
+        os.makedirs(out, exist_ok=True)
+        if 'tools/train.py' in cmd:
+            with open(osp.join(out, 'health.json'), 'w') as f:
+                json.dump(dict(findings=[dict(
+                    kind='nonfinite', action='stop', iteration=47,
+                    message='non-finite values at iteration 47: loss = nan'
+                    '\nReplay ...')]), f)
+            return subprocess.CompletedProcess(cmd, 1)
+        raise AssertionError(cmd)
+
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    assert ablation.main([ref, big, soft, '--seeds', '0', '--work-dir',
+                          str(work)]) == 1
+    err = capsys.readouterr().err
+    assert 'error: big seed 0: training failed: non-finite values at ' \
+        'iteration 47: loss = nan' in err
+    assert 'error: soft seed 0: no reference checkpoint' in err
+    assert 'error: 3 run(s) failed' in err
+    summary = open(ablation.summary_path(str(work), [ref, big, soft])).read()
+    assert '| big (seed 0 failed: training failed: non-finite values at ' \
+        'iteration 47' in summary
+    assert summary.count('| failed | - | - | - |') == 3

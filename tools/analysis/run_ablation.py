@@ -17,7 +17,10 @@ again; a cut run resumes from its newest checkpoint.
 configs, so a run of other configs into the same work dir does not
 replace it; its path is printed) gets one row per
 config: seeds, last and best validation (mean and sample std over seeds),
-and the difference to the first config (the reference).
+and the difference to the first config (the reference). A run that fails
+(a training stopped by the training-health guard, say) is a row saying
+why, from its ``health.json``; the other runs go on, and the driver exits
+with status 1.
 ``--also M ...`` adds a column per further metric of the same validation
 (its value at the last epoch, mean over seeds), e.g. ``coco/bbox_mAP_s``
 for a lever aimed at small objects; it is read from the logs, so it can be
@@ -75,6 +78,25 @@ def final_values(records: List[Dict], metrics) -> Dict[str, float]:
     return {m: last[m] for m in metrics}
 
 
+class RunFailed(RuntimeError):
+    """A run of the driver that failed, said in a sentence."""
+
+
+def _why(work_dir: str, returncode: int) -> str:
+    """What stopped a training: the training-health finding that stopped
+    it (``health.json``), else its exit status."""
+    try:
+        with open(osp.join(work_dir, 'health.json')) as f:
+            stops = [x for x in json.load(f)['findings']
+                     if x.get('action') == 'stop']
+    except (OSError, ValueError, KeyError, TypeError):
+        stops = []
+    if stops:
+        first = stops[-1]['message'].splitlines()[0]
+        return f'{first} ({osp.join(work_dir, "health.json")})'
+    return f'exit status {returncode}; its log is in {work_dir}'
+
+
 def run_one(config: str, seed: int, work_dir: str, metric: str,
             also=()) -> Dict:
     """Train one config with one seed (or read its finished result)."""
@@ -91,7 +113,9 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
         cmd.append('--resume')
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
-    subprocess.run(cmd, cwd=REPO, check=True)
+    proc = subprocess.run(cmd, cwd=REPO, check=False)
+    if proc.returncode:
+        raise RunFailed(f'training failed: {_why(work_dir, proc.returncode)}')
     history = val_history(work_dir, metric)
     if not history:
         raise SystemExit(f'{work_dir}: no validation logged {metric!r}')
@@ -157,6 +181,9 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
         records = [r for r in _test_records(work_dir) if metric in r]
         result['also'] = final_values(records, also)
         return result
+    if not osp.isfile(osp.join(ref_work_dir, 'last_checkpoint')):
+        raise RunFailed(f'no reference checkpoint to evaluate in '
+                        f'{ref_work_dir} (its training failed or did not run)')
     with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     os.makedirs(work_dir, exist_ok=True)
@@ -171,7 +198,10 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
         cmd.append('--tta')
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
-    subprocess.run(cmd, cwd=REPO, check=True)
+    proc = subprocess.run(cmd, cwd=REPO, check=False)
+    if proc.returncode:
+        raise RunFailed(f'tools/test.py exited with status {proc.returncode}'
+                        f'; its output is above, its logs in {work_dir}')
     records = [r for r in _test_records(work_dir) if metric in r]
     values = [r[metric] for r in records]
     if not values:
@@ -208,10 +238,22 @@ def table(results: Dict[str, List[Dict]], metric: str,
              'last vs first config | wall (min, mean) |'
              + ''.join(f' last {m} |' for m in also),
              '|---|---|---|---|---|---|' + '---|' * len(also)]
-    ref = None
-    for name, runs in results.items():
+    ref, first = None, True
+    for name, all_runs in results.items():
+        runs = [r for r in all_runs if 'failed' not in r]
+        failed = [r for r in all_runs if 'failed' in r]
+        if failed:
+            name += ' (' + '; '.join(f'seed {r["seed"]} failed: '
+                                     f'{r["failed"]}' for r in failed) + ')'
+        if not runs:
+            lines.append(f'| {name} | '
+                         f'{", ".join(str(r["seed"]) for r in failed)} | '
+                         'failed | - | - | - |' + ' - |' * len(also))
+            first = False
+            continue
         last = [r['last'] for r in runs]
-        ref = statistics.mean(last) if ref is None else ref
+        ref = statistics.mean(last) if first else ref
+        first = False
         best = ', '.join(f'{r["best"]:.3f} ({r["best_epoch"]})'
                          for r in runs)
         if any(r.get('test_time_only') for r in runs):
@@ -221,7 +263,8 @@ def table(results: Dict[str, List[Dict]], metric: str,
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
             f'{_mean_std(last)} | {best} | '
-            f'{statistics.mean(last) - ref:+.3f} | {wall:.1f} |'
+            + ('-' if ref is None else f'{statistics.mean(last) - ref:+.3f}')
+            + f' | {wall:.1f} |'
             + ''.join(f' {_also_cell([r["also"][m] for r in runs])} |'
                       for m in also))
     return lines
@@ -264,12 +307,18 @@ def main(argv=None) -> int:
         test_time = config != reference and trains_as(config, reference)
         for seed in args.seeds:
             work = osp.join(args.work_dir, name, f'seed_{seed}')
-            if test_time:
-                ref_work = osp.join(args.work_dir, ref_name, f'seed_{seed}')
-                res = evaluate_one(config, seed, work, args.metric, ref_work,
-                                   args.also)
-            else:
-                res = run_one(config, seed, work, args.metric, args.also)
+            try:
+                if test_time:
+                    ref_work = osp.join(args.work_dir, ref_name,
+                                        f'seed_{seed}')
+                    res = evaluate_one(config, seed, work, args.metric,
+                                       ref_work, args.also)
+                else:
+                    res = run_one(config, seed, work, args.metric,
+                                  args.also)
+            except RunFailed as err:  # tabulated; the other runs go on
+                print(f'error: {name} seed {seed}: {err}', file=sys.stderr)
+                res = dict(seed=seed, failed=str(err))
             results.setdefault(name, []).append(res)
             summary = summary_path(args.work_dir, args.configs)
             with open(summary, 'w') as f:
@@ -277,7 +326,11 @@ def main(argv=None) -> int:
                         + '\n')
     print(open(summary).read())
     print(f'written to {summary}')
-    return 0
+    failed = sum('failed' in r for runs in results.values() for r in runs)
+    if failed:
+        print(f'error: {failed} run(s) failed (their rows say why); run the '
+              'same command again to retry them', file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':
