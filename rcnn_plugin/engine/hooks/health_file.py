@@ -3,7 +3,10 @@ import json
 import os.path as osp
 from typing import List, Optional, Tuple
 
-__all__ = ['read_findings', 'read_health', 'write_health']
+from rcnn_plugin.utils.fileio import atomic_open
+
+__all__ = ['read_findings', 'read_health', 'save_live_weights',
+           'write_health']
 
 
 def write_health(path: str, findings: List[dict], skipped: int,
@@ -21,7 +24,7 @@ def write_health(path: str, findings: List[dict], skipped: int,
     if findings:
         stopped = any(f['action'] == 'stop' for f in findings)
         status = 'stopped' if stopped else 'warned'
-    with open(path, 'w') as f:
+    with atomic_open(path) as f:  # a kill mid-write keeps the earlier
         json.dump(dict(status=status, skipped_steps=skipped,
                        classifier_learned_at=learned_at,
                        findings=findings), f, indent=2, default=str)
@@ -39,8 +42,22 @@ def read_findings(work_dir: str) -> List[dict]:
     path = osp.join(work_dir, 'health.json')
     if not osp.isfile(path):
         return []
-    with open(path) as f:
-        return json.load(f).get('findings') or []
+    return _load(path).get('findings') or []
+
+
+def _load(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except ValueError as err:
+        raise ValueError(
+            f'{path} is not valid JSON ({err}); it is the training-health '
+            'record of this work dir: move it aside to resume without its '
+            'earlier findings') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path} holds a {type(data).__name__}, not the '
+                         'training-health record (a mapping)')
+    return data
 
 
 def read_health(runner) -> Tuple[List[dict], int]:
@@ -66,8 +83,31 @@ def read_health(runner) -> Tuple[List[dict], int]:
     path = osp.join(runner.work_dir, 'health.json')
     learned = None
     if osp.isfile(path):
-        with open(path) as f:
-            learned = json.load(f).get('classifier_learned_at')
+        learned = _load(path).get('classifier_learned_at')
     if learned is not None and learned > runner.iter:
         learned = None  # learned in an attempt the resume replaces
     return kept, skipped, learned
+
+
+def save_live_weights(runner, path: str, it: int) -> None:
+    """Save the model's weights as they are now (main process only).
+
+    Not ``runner.save_checkpoint``: that calls every hook's
+    ``before_save_checkpoint``, so ``EMAHook`` swapped the averaged weights
+    into the file (not those that gave the non-finite values) and an
+    adapter hook wrote a finished epoch's adapter file mid-epoch.
+
+    Args:
+        runner (Runner): The runner.
+        path (str): The ``.pth`` file.
+        it (int): The iteration, written into ``meta``.
+    """
+    from mmengine.dist import is_main_process
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
+    if not is_main_process():
+        return
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    save_checkpoint(dict(meta=dict(epoch=runner.epoch, iter=it),
+                         state_dict=weights_to_cpu(model.state_dict())), path)

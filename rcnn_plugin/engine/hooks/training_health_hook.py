@@ -20,7 +20,7 @@ from rcnn_plugin.config_doctor.data_checks import (
     linear_scaling_reference,
 )
 
-from .health_file import read_health, write_health
+from .health_file import read_health, save_live_weights, write_health
 from .health_monitors import (
     RCNN_REF,
     BackgroundCounter,
@@ -271,8 +271,7 @@ class TrainingHealthHook(Hook):
         elif action != 'warn':
             state = f'{base}_state.pth'
             if step.get('skipped'):
-                runner.save_checkpoint(osp.dirname(state),
-                                       osp.basename(state))
+                save_live_weights(runner, state, it)
                 msg += (f'\nThe update was not applied; the weights that '
                         f'gave these values are in {state} (load_from).')
             if action == 'skip':

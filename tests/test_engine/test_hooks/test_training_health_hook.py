@@ -580,3 +580,34 @@ def test_img_paths_of_plain_and_multi_branch_batches():
                                 't.png (unsup_student)']
     assert img_paths(dict(inputs=[], data_samples=dict(sup=[]))) == []
     assert img_paths(None) == []
+
+
+def test_a_corrupt_health_file_is_a_sentence_naming_it(tmp_path):
+    from rcnn_plugin.engine.hooks.health_file import (
+        read_findings,
+        write_health,
+    )
+    write_health(str(tmp_path / 'health.json'), [], 0)
+    assert read_findings(str(tmp_path)) == []
+    (tmp_path / 'health.json').write_text('{"status": "warned", "find')
+    with pytest.raises(ValueError, match=r'health\.json is not valid JSON.*'
+                       'move it aside'):
+        read_findings(str(tmp_path))
+
+
+def test_the_saved_weights_are_the_live_ones_under_ema(tmp_path):
+    from mmengine.hooks import EMAHook
+    runner = _runner(tmp_path, ToyDetector(nan_at={3}), TrainingHealthHook(),
+                     extra_hooks=[EMAHook(momentum=0.5)])
+    with pytest.raises(TrainingHealthError):
+        runner.train()
+    state = torch.load(osp.join(runner.work_dir, 'health',
+                                'nonfinite_iter3_state.pth'),
+                       weights_only=False)
+    ema = runner.hooks[-1] if isinstance(runner.hooks[-1], EMAHook) else \
+        next(h for h in runner.hooks if isinstance(h, EMAHook))
+    live = runner.model.linear.weight.detach()
+    averaged = ema.ema_model.module.linear.weight.detach()
+    assert not torch.equal(live, averaged)
+    assert torch.equal(state['state_dict']['linear.weight'], live)
+    assert state['meta']['iter'] == 3
