@@ -19,7 +19,6 @@ logged.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import List, Optional, Sequence
@@ -27,6 +26,8 @@ from typing import List, Optional, Sequence
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from tqdm import tqdm
+
+from ..utils.fileio import atomic_open
 
 __all__ = ['convert_main', 'dataset_to_coco', 'polygon_area']
 
@@ -105,8 +106,7 @@ def dataset_to_coco(dataset,
             anns.append(_annotation(inst, len(anns) + 1, idx + 1))
     categories = [dict(id=i + 1, name=name)
                   for i, name in enumerate(dataset.metainfo['classes'])]
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    with open(out_file, 'w') as f:
+    with atomic_open(out_file) as f:  # an earlier file stays whole
         json.dump(dict(images=images, annotations=anns,
                        categories=categories), f)
     if skipped:

@@ -6,10 +6,10 @@ the class has exactly K instances; in an image picked for class ``c`` only
 the ``c`` instances are annotations.
 """
 import json
-import os
-import os.path as osp
 import random
 from typing import Dict, List, Sequence
+
+from ..utils.fileio import atomic_open
 
 Selection = Dict[int, Dict[int, List[int]]]
 
@@ -125,9 +125,8 @@ def save_split(path: str, selection: Selection, infos: Sequence[dict],
                  img_path=infos[pos].get('img_path'), instances=inds)
             for pos, inds in sorted(selection[c].items())
         ]
-    if osp.dirname(path):
-        os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
+    # Atomic: a half-written split would be read (not redrawn) next time.
+    with atomic_open(path) as f:
         json.dump(split, f, indent=1)
 
 
@@ -150,8 +149,15 @@ def load_split(path: str, infos: Sequence[dict], classes: Sequence[str],
             names an image or instance the dataset does not have, or gives
             a class other than K instances.
     """
-    with open(path) as f:
-        split = json.load(f)
+    try:
+        with open(path) as f:
+            split = json.load(f)
+        split['images'].items()
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f'{path} is not a K-shot split file ({type(err).__name__}: '
+            f'{err}); delete it to draw the split again, or point '
+            'split_file elsewhere') from None
     for key, want in (('classes', list(classes)), ('shots', shots),
                       ('seed', seed)):
         if split.get(key) != want:

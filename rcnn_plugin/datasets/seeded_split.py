@@ -16,6 +16,7 @@ from typing import Any, Dict
 
 from mmdet.registry import DATASETS
 
+from ..utils.fileio import atomic_open
 from .dataset_wrappers import ImageSubsetDataset
 from .val_split import stratified_split
 
@@ -54,7 +55,7 @@ def ensure_split(dataset: dict, split_dir: str, fraction: float,
         if all(osp.isfile(f) for f in files.values()):
             return files
     stratified_split(dataset, fraction, seed, split_dir)
-    with open(meta_path, 'w', encoding='utf-8') as f:
+    with atomic_open(meta_path, encoding='utf-8') as f:
         json.dump(wanted, f)
     return files
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Set, Tuple
 
 from mmdet.registry import DATASETS
 
+from ..utils.fileio import atomic_open
 from .config_tree import update_inner_dataset_cfg
 
 __all__ = ['stratified_split']
@@ -69,7 +70,7 @@ def _balance(labels: List[Set[int]], counts: Counter, val: Set[int],
 
 
 def _write(path: str, lines: List[str]) -> None:
-    with open(path, 'w', encoding='utf-8') as f:
+    with atomic_open(path, encoding='utf-8') as f:
         f.write(''.join(line + '\n' for line in sorted(lines)))
 
 

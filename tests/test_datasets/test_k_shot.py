@@ -104,6 +104,11 @@ def test_bad_split_entry_is_named(cells, tmp_path):
     with pytest.raises(ValueError, match="'rbc' has 0 instances"):
         KShotDataset(cells, shots=1, seed=0,
                      split_file=str(path))
+    for text in ('{"shots": 1, "seed": 0, "clas', '[]', '{"shots": 1}'):
+        path.write_text(text)  # cut mid-write, or not a split file
+        with pytest.raises(ValueError, match=r'split\.json is not a K-shot '
+                           'split file .*delete it to draw'):
+            KShotDataset(cells, shots=1, seed=0, split_file=str(path))
 
 
 def test_split_with_a_repeated_or_ignored_instance_is_refused(cells,
