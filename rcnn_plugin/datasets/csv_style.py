@@ -30,6 +30,7 @@ or an unparseable number are errors naming the CSV file and line
 (``on_bad_image='skip'`` skips and counts images that are missing).
 """
 import csv
+import logging
 import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -158,8 +159,9 @@ class CSVDataset(NativeDetDataset):
         boxes = [r for r in rows if r[2] is not None]
         normalized = self._is_normalized(boxes, path)
         groups: Dict[str, List[tuple]] = {}
-        for row in rows:
-            groups.setdefault(row[1], []).append(row)
+        for row in rows:  # 'a.png', './a.png' and 'sub\\a.png' alike
+            image = osp.normpath(row[1].replace('\\', '/'))
+            groups.setdefault(image, []).append(row)
         img_dir = self.data_prefix.get('img') or osp.dirname(path)
         return self.parse_each(
             list(groups.items()), path,
@@ -232,6 +234,14 @@ class CSVDataset(NativeDetDataset):
         if not classes:
             self._metainfo['classes'] = tuple(mapped) if has_label \
                 else ('object', )
+            if has_label:
+                print_log(
+                    f'{path}: no metainfo classes, so the classes are this '
+                    f"file's labels, sorted: {tuple(mapped)}. A val or test "
+                    'file read on its own may lack a class and number the '
+                    'others differently from training: give every split '
+                    'metainfo=dict(classes=...)', logger='current',
+                    level=logging.WARNING)
         elif labels and not set(mapped) & set(classes):
             raise AnnotationError(
                 path, f'no class in common: the file\'s labels {labels} '

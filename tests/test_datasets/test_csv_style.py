@@ -45,6 +45,36 @@ def test_normalised_coordinates_grouping_and_sorted_classes(tmp_path):
     assert class_instance_counts(ds) == dict(rbc=2, wbc=1)
 
 
+def test_one_image_spelled_two_ways_is_one_image(tmp_path):
+    _write(tmp_path, ['1,a.png,0.1,0.2,0.5,1.0,wbc',
+                      '2,./a.png,0,0,0.5,0.5,rbc',
+                      '3,b.png,0.5,0.5,1.0,1.0,rbc'])
+    ds = _build(tmp_path)
+    assert len(ds) == 2  # a.png and ./a.png: one image, both boxes
+    assert ds.get_data_info(0)['img_id'] == 'a.png'
+    assert len(ds.get_data_info(0)['instances']) == 2
+
+
+def test_inferred_classes_are_logged(tmp_path):
+    import logging
+
+    from mmengine.logging import MMLogger
+    _write(tmp_path, ['1,a.png,0.1,0.2,0.5,1.0,wbc'])
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        _build(tmp_path)
+        _build(tmp_path, metainfo=dict(classes=('wbc', )))
+    finally:
+        logger.removeHandler(handler)
+    (record, ) = records  # only the first: the second was given classes
+    assert "the classes are this file's labels, sorted: ('wbc',)" in \
+        record.getMessage()
+
+
 def test_pixels_detected_and_forced(tmp_path):
     _write(tmp_path, ['1,a.png,1,2,30,40,cell'], images=('a.png', ))
     assert _build(tmp_path).get_data_info(0)['instances'][0]['bbox'] == [
