@@ -144,6 +144,12 @@ def test_a_reopened_study_does_not_draw_its_first_values_again(
     # A new study with the same seed draws the same values (seeded).
     opts.study_name = 'fresh'
     assert draw(open_study(opts, ident), 2) == first
+    # ... but not into a work dir holding another study's trial folders.
+    (tmp_path / 'w' / 'trials' / 'trial_000').mkdir(parents=True)
+    opts.study_name = 'third'
+    with pytest.raises(ValueError, match=r"holds 1 trial folder\(s\) of "
+                       "another study than 'third'"):
+        open_study(opts, ident)
     assert sampler_seed(0, 2, reopened=True) == sampler_seed(
         0, 2, reopened=True) != sampler_seed(0, 3, reopened=True)
 

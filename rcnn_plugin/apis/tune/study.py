@@ -11,6 +11,7 @@ study resumes where it stopped, and several ``tools/tune.py`` processes may
 share it.
 """
 import dataclasses
+import glob
 import hashlib
 import math
 import os
@@ -197,8 +198,15 @@ def open_study(opts: TuneOptions, ident: dict):
             raise StudyError(
                 f'{opts.storage} holds study {opts.study_name!r} for another '
                 f'search ({said}); its trials would not compare with these. '
-                'Use another --study-name or --storage (or --work-dir).')
+                'Use another --work-dir (or --study-name and --storage).')
         return study
+    earlier = sorted(glob.glob(osp.join(opts.work_dir, 'trials', 'trial_*')))
+    if earlier:  # trial folders are numbered per study: they would mix
+        raise StudyError(
+            f'{osp.join(opts.work_dir, "trials")} holds {len(earlier)} trial '
+            f'folder(s) of another study than {opts.study_name!r} (or of a '
+            'deleted study file); its trial_000 would be reused. Use another '
+            '--work-dir, or move the old trials/ away')
     study = optuna.create_study(study_name=opts.study_name,
                                 storage=opts.storage,
                                 sampler=_sampler(opts, opts.seed),
