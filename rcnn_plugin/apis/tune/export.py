@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 from mmengine.config import Config
 
 from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
+from rcnn_plugin.utils.fileio import atomic_open
 
 from .space import Param, SpaceError, best_overrides, flat_values, set_key
 
@@ -26,7 +27,7 @@ def export_study(study, params: List[Param], base: Config,
     out = dict(csv=osp.join(opts.work_dir, 'trials.csv'), plots=[],
                best_config=None, best=None)
     names = [p.name for p in params]
-    with open(out['csv'], 'w', newline='') as f:
+    with atomic_open(out['csv'], newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['number', 'state', metric, 'best_epoch',
                          'epochs_reported', 'train_s'] + names + ['reason'])
@@ -63,10 +64,18 @@ def write_best_config(best, params: List[Param], base: Config,
     ``--cfg-options`` are not): train it with tools/train.py as any config.
     """
     values = flat_values(params, best.params)
-    cfg = Config(base.to_dict(), filename=base.filename)
-    for p in params:
-        for path in paths[p.name]:
-            set_key(cfg, path, values[p.name])
+    # From the config file, not ``base``: a searched list (a pipeline) is
+    # written whole, and base's copy carries the --cfg-options.
+    cfg = Config.fromfile(opts.config)
+    try:
+        for p in params:
+            for path in paths[p.name]:
+                set_key(cfg, path, values[p.name])
+    except (KeyError, IndexError, TypeError):  # --cfg-options reshaped it
+        cfg = Config(base.to_dict(), filename=base.filename)
+        for p in params:
+            for path in paths[p.name]:
+                set_key(cfg, path, values[p.name])
     overrides = best_overrides(cfg, [path for p in params
                                      for path in paths[p.name]])
     stem = osp.splitext(osp.basename(opts.config))[0]
@@ -88,7 +97,7 @@ def write_best_config(best, params: List[Param], base: Config,
     body = Config(overrides).pretty_text if overrides else ''
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        with open(target, 'w') as f:
+        with atomic_open(target) as f:
             f.write('\n'.join(header) + body + '\n')
     # Check it reads back to the values the trial trained.
     check = Config.fromfile(target)

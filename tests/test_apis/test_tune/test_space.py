@@ -132,3 +132,28 @@ def test_a_key_the_trial_schedule_sets_is_refused():
                               keys=['randomness']), 's.py')
     with pytest.raises(SpaceError, match='randomness.seed'):
         check_space(cfg, [seed])
+
+
+def test_the_tuned_config_leaves_out_the_cfg_options(tmp_path):
+    from types import SimpleNamespace
+
+    from rcnn_plugin.apis.tune.export import write_best_config
+    from rcnn_plugin.apis.tune.study import check_space
+    config = tmp_path / 'base.py'
+    Config(CFG).dump(str(config))
+    base = Config.fromfile(str(config))
+    # --cfg-options train_pipeline.2.prob=0 (for the trials only)
+    base.train_pipeline[2]['prob'] = 0.0
+    scale = Param('scale', dict(
+        type='categorical', choices=[(512, 384), (800, 600)],
+        keys=['train_pipeline[type=Resize].scale']), 's.py')
+    paths = check_space(base, [scale])
+    best = SimpleNamespace(number=3, value=0.9, params={'scale': '(800, 600)'},
+                           user_attrs={'best_epoch': 2})
+    opts = SimpleNamespace(config=str(config), work_dir=str(tmp_path),
+                           epochs=2, study_name='s', seed=0)
+    target = write_best_config(best, [scale], base, paths, 'm', opts, 4)
+    tuned = Config.fromfile(target)
+    pipeline = tuned.train_pipeline
+    assert tuple(pipeline[1]['scale']) == (800, 600)
+    assert pipeline[2]['prob'] == 0.5  # the file's, not the cfg-option's
