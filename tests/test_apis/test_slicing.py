@@ -290,3 +290,11 @@ def test_sliced_loop_finds_the_pipeline_inside_class_wrappers():
         dataset=SimpleNamespace(source=base))) is base
     with pytest.raises(TypeError, match='wraps no dataset'):
         _base_dataset(SimpleNamespace(datasets=[base]))
+
+
+def test_sliced_test_loop_refuses_fp16():
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine.runner.sliced_test_loop import SlicedTestLoop
+    with pytest.raises(ValueError, match='fp16=True would be ignored'):
+        SlicedTestLoop(SimpleNamespace(), None, None, fp16=True)

@@ -25,3 +25,23 @@ def test_quantised_model_runs(tmp_path, deploy_config, static_onnx,
     assert len(preds) == 2
     assert preds[0].bboxes.shape[1] == 4
     assert len(preds[0].scores) == len(preds[0].labels)
+
+
+def test_the_tool_says_what_it_left_out(tmp_path, deploy_config, static_onnx,
+                                        synthetic_cells, capsys):
+    import os.path as osp
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    import quantize_onnx
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    images = osp.join(synthetic_cells, 'val')
+    quantize_onnx.main([deploy_config, '--onnx', static_onnx, '--out',
+                        str(tmp_path / 'q.onnx'), '--num-calib', '3',
+                        '--calib-images', str(tmp_path / 'broken.png'),
+                        images])
+    out = capsys.readouterr().out
+    assert 'calibration images given; the first 3 are used' in out
+    assert 'left out 1 calibration image(s) that do not decode' in out
+    assert '[quantize] 2 calibration images' in out

@@ -52,8 +52,15 @@ def main(argv=None) -> None:
     # Files are read as the test pipeline reads them (a domain loader's
     # intensity window included), as inference will.
     read = image_reader(get_test_pipeline_cfg(cfg)[0])
+    if len(paths) > args.num_calib:
+        print(f'[quantize] {len(paths)} calibration images given; the first '
+              f'{args.num_calib} are used (--num-calib)')
     images = [im for im in map(read, paths[:args.num_calib])
               if im is not None]
+    dropped = min(len(paths), args.num_calib) - len(images)
+    if dropped:  # each is logged by the reader
+        print(f'[quantize] left out {dropped} calibration image(s) that do '
+              'not decode')
     if not images:
         raise SystemExit('no calibration image could be read')
     feeds = calibration_feeds(args.config, args.onnx, images)

@@ -81,7 +81,8 @@ class SlicedTestLoop(TestLoop):
         dataloader (DataLoader | dict): Test dataloader; its samples carry
             ``img_path`` (mmdet's default ``PackDetInputs`` meta keys).
         evaluator (Evaluator | dict | list): Test evaluator.
-        fp16 (bool): Unused (the forward runs in fp32); the argument of
+        fp16 (bool): Must be False: the sliced forward runs in fp32, so
+            True is an error rather than ignored. The argument of
             mmengine's ``TestLoop``. Defaults to False.
         slice_size (int): Slice side in pixels. Defaults to 512.
         overlap (float): Overlap ratio in [0, 1). Defaults to 0.2.
@@ -102,6 +103,9 @@ class SlicedTestLoop(TestLoop):
         from rcnn_plugin.apis.inputs import read_image
         from rcnn_plugin.apis.slicing import check_slice_args, import_sahi
         check_slice_args(slice_size, overlap)
+        if fp16:
+            raise ValueError('SlicedTestLoop runs the slices in fp32: '
+                             'test_cfg.fp16=True would be ignored; drop it')
         import_sahi()
         super().__init__(runner, dataloader, evaluator, fp16)
         self.sliced_kwargs = dict(slice_size=slice_size, overlap=overlap,
