@@ -52,7 +52,8 @@ class CheckpointLinksHook(Hook):
     (the newest checkpoint) and ``best_ckpt`` (``save_best``; with a list
     of keys, ``best_ckpt_<first key>``), and points
     ``<work_dir>/last.pth`` / ``best.pth`` at them with relative symlinks
-    (copies where symlinks fail, only when the target changed). Without
+    (copies where symlinks fail, only when the target or its contents
+    changed). Without
     ``save_best`` there is no ``best.pth``. The message hub is resumed with
     the checkpoint, so the links continue after ``--resume``.
 
@@ -70,7 +71,7 @@ class CheckpointLinksHook(Hook):
                 raise ValueError(f'link names are file names in the work '
                                  f'dir, got {name!r}')
         self.names = dict(best=best, last=last)
-        self._targets: Dict[str, str] = {}
+        self._targets: Dict[str, tuple] = {}
         self._warned = False
 
     def after_train_epoch(self, runner) -> None:
@@ -87,6 +88,15 @@ class CheckpointLinksHook(Hook):
         Args:
             runner (Runner): The runner.
             metrics (dict, optional): Metrics (unused). Defaults to None.
+        """
+        self.update(runner)
+
+    def after_val(self, runner) -> None:
+        """Update the links (``ResumableEarlyStoppingHook`` may have saved
+        the epoch's checkpoint again).
+
+        Args:
+            runner (Runner): The runner.
         """
         self.update(runner)
 
@@ -131,10 +141,15 @@ class CheckpointLinksHook(Hook):
             return made
         for kind, target in self.targets(runner).items():
             link = osp.join(runner.work_dir, self.names[kind])
-            if self._targets.get(kind) == target and osp.exists(link):
+            # The same path can be saved again (save_best and early stopping
+            # re-save the epoch's checkpoint after validation): a copy must
+            # follow it, so the file's time and size are part of the key.
+            stat = os.stat(target)
+            key = (target, stat.st_mtime_ns, stat.st_size)
+            if self._targets.get(kind) == key and osp.exists(link):
                 continue
             made[link] = link_or_copy(target, link)
-            self._targets[kind] = target
+            self._targets[kind] = key
             if made[link] == 'copy' and not self._warned:
                 self._warned = True
                 print_log('CheckpointLinksHook: symlinks fail here, so '

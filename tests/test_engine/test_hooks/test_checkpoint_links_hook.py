@@ -90,6 +90,15 @@ def test_copy_where_symlinks_fail(tmp_path, monkeypatch):
     assert list(made.values()) == ['copy'] and hook._warned
     last = tmp_path / 'last.pth'
     assert not last.is_symlink() and last.read_bytes() == b'weights'
+    # The same path saved again after validation (save_best, early
+    # stopping): the copy follows it.
+    with open(target, 'wb') as f:
+        f.write(b'weights and early-stopping state')
+    os.utime(target, ns=(1, 2))
+    runner = _runner(tmp_path, 'links_copy', last_ckpt=target)
+    hook.after_val(runner)
+    assert last.read_bytes() == b'weights and early-stopping state'
+    assert hook.update(runner) == {}  # unchanged: not copied again
 
 
 def test_bad_names():
