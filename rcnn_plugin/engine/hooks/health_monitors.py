@@ -118,6 +118,33 @@ class DivergenceMonitor:
         self.best: dict = {}
         self.seen = 0
 
+    HUB_KEY = 'training_health_divergence'
+
+    def state_dict(self) -> dict:
+        """The lowest median, the windows and the count (plain types, so
+        the message hub saves them in every checkpoint)."""
+        return dict(best=dict(self.best), seen=self.seen,
+                    losses=list(self.losses), grads=list(self.grads),
+                    clips=list(self.clips))
+
+    def save_to(self, message_hub) -> None:
+        """Keep the state in the message hub (saved with checkpoints)."""
+        message_hub.update_info(self.HUB_KEY, self.state_dict())
+
+    @classmethod
+    def from_hub(cls, runner, *args) -> 'DivergenceMonitor':
+        """A monitor with the state of the resumed checkpoint, if any (a
+        fresh one would take the loss at the resume as its lowest level, and
+        miss a rise that had begun)."""
+        monitor = cls(*args)
+        state = runner.message_hub.get_info(cls.HUB_KEY) if runner.iter \
+            else None
+        if state:
+            monitor.best, monitor.seen = dict(state['best']), state['seen']
+            for name in ('losses', 'grads', 'clips'):
+                getattr(monitor, name).extend(state[name])
+        return monitor
+
     def update(self, iteration: int, loss: Optional[float],
                grad: Optional[float] = None,
                clipped: Optional[bool] = None) -> Optional[dict]:

@@ -138,7 +138,7 @@ class TrainingHealthHook(Hook):
         self.actions = dict(nonfinite=nonfinite, divergence=divergence,
                             collapse=collapse, no_foreground=collapse)
         self.max_skips = max_skips
-        self._divergence_args = (loss_ratio, clip_fraction, window, burn_in)
+        self._div_args = (loss_ratio, clip_fraction, window, burn_in)
         self.acc_margin = acc_margin
         self.collapse_after = collapse_after
         self.score_thr = score_thr
@@ -161,7 +161,7 @@ class TrainingHealthHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         self._names = {id(p): n for n, p in model.named_parameters()}
-        self.divergence = DivergenceMonitor(*self._divergence_args)
+        self.divergence = DivergenceMonitor.from_hub(runner, *self._div_args)
         self._acc: List[tuple] = []
         self._max_norm: Optional[float] = None
         ow = runner.optim_wrapper
@@ -241,6 +241,7 @@ class TrainingHealthHook(Hook):
         stats = self.divergence.update(it, terms.get('loss'),
                                        step.get('grad_norm'),
                                        step.get('clipped'))
+        self.divergence.save_to(runner.message_hub)
         if stats and 'divergence' not in [f['kind'] for f in self.findings]:
             self._report_divergence(runner, it, stats)
 

@@ -12,6 +12,7 @@ import torch.nn as nn
 from mmdet.registry import HOOKS
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
@@ -264,7 +265,8 @@ def _fake_runner(tmp_path, cfg=None, clip=None, lr=0.01):
         cfg=cfg or Config(dict(train_dataloader=dict(batch_size=4),
                                model=dict())),
         train_dataloader=SimpleNamespace(batch_size=4), work_dir=str(work),
-        train_loop=SimpleNamespace())
+        train_loop=SimpleNamespace(),
+        message_hub=MessageHub.get_instance(f'health_{tmp_path.name}'))
 
 
 def _feed(hook, runner, losses, grads=None, acc=None, stop_at_finding=True):
@@ -611,3 +613,26 @@ def test_the_saved_weights_are_the_live_ones_under_ema(tmp_path):
     assert not torch.equal(live, averaged)
     assert torch.equal(state['state_dict']['linear.weight'], live)
     assert state['meta']['iter'] == 3
+
+
+def test_resume_keeps_the_divergence_baseline(tmp_path):
+    """The lowest loss and the windows come back with --resume, so a rise
+    that began before the checkpoint is still measured from its low."""
+    from rcnn_plugin.engine.hooks.health_monitors import DivergenceMonitor
+    hook = TrainingHealthHook()
+    runner = _runner(tmp_path, ToyDetector(), hook, epochs=1)
+    runner.train()  # 4 iterations, epoch_1.pth at the end
+    saved = hook.divergence.state_dict()
+    assert saved['seen'] == 4 and len(saved['losses']) == 4
+    ckpt = torch.load(osp.join(runner.work_dir, 'epoch_1.pth'),
+                      weights_only=False)
+    assert ckpt['message_hub']['runtime_info'][DivergenceMonitor.HUB_KEY] \
+        == saved
+    resumed = TrainingHealthHook()
+    runner = _runner(tmp_path, ToyDetector(), resumed, epochs=1)
+    runner._resume = True  # as --resume sets it (nothing left to train)
+    runner.train()
+    assert resumed.divergence.state_dict() == saved
+    fresh = _runner(tmp_path / 'new', ToyDetector(), TrainingHealthHook(),
+                    epochs=1)
+    assert DivergenceMonitor.from_hub(fresh).seen == 0  # iteration 0
