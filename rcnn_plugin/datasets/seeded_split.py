@@ -17,7 +17,7 @@ from typing import Any, Dict
 from mmdet.registry import DATASETS
 
 from ..utils.fileio import atomic_open
-from .dataset_wrappers import ImageSubsetDataset
+from .dataset_wrappers import ImageSubsetDataset, _norm, _read_img_list
 from .val_split import stratified_split
 
 __all__ = ['SeededSplitDataset', 'ensure_split']
@@ -88,5 +88,29 @@ class SeededSplitDataset(ImageSubsetDataset):
             raise TypeError('dataset must be a dataset config (a dict), got '
                             f'{type(dataset).__name__}')
         files = ensure_split(dict(dataset), split_dir, fraction, seed)
-        self.part = part
+        self.part, self.split_files = part, files
         super().__init__(dataset, files[part], lazy_init=lazy_init)
+
+    def full_init(self) -> None:
+        """Match the listed images; an image of the dataset that neither
+        part lists (added after the split was drawn) is an error, not an
+        image silently left out of both."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        root = getattr(self.source, 'data_root', None) or ''
+        listed = {_norm(entry) for path in self.split_files.values()
+                  for _, entry in _read_img_list(path)}
+        unlisted = []
+        for i in range(len(self.source)):
+            path = self.source.get_data_info(i)['img_path']
+            rel = _norm(osp.relpath(path, root) if root else path)
+            if rel not in listed and _norm(osp.abspath(path)) not in listed:
+                unlisted.append(rel)
+        if unlisted:
+            folder = osp.dirname(self.split_files['train'])
+            raise ValueError(
+                f'{len(unlisted)} image(s) of the dataset are in neither part '
+                f'of the split in {folder} (e.g. {unlisted[0]}): added after '
+                'the split was drawn? Delete the folder to draw the split '
+                'again (or choose another split_dir)')

@@ -46,3 +46,14 @@ def test_reused_folder_with_another_seed_is_an_error(tmp_path):
 def test_bad_part(tmp_path):
     with pytest.raises(ValueError, match='part must be'):
         SeededSplitDataset(_csv(tmp_path), str(tmp_path / 's'), part='test')
+
+
+def test_images_added_after_the_split_are_an_error(tmp_path):
+    cfg = _csv(tmp_path)
+    SeededSplitDataset(cfg, str(tmp_path / 's'), seed=0)
+    Image.new('RGB', (40, 40)).save(tmp_path / 'images' / 'new.png')
+    with open(tmp_path / 'boxes.csv', 'a') as f:
+        f.write('new.png,1,1,20,20,rbc\n')
+    with pytest.raises(ValueError, match=r'1 image\(s\) of the dataset are '
+                       r'in neither part .*new\.png.*Delete the folder'):
+        SeededSplitDataset(cfg, str(tmp_path / 's'), seed=0)
