@@ -11,6 +11,7 @@ with each image at inference.
 """
 import json
 import os.path as osp
+import uuid
 import warnings
 from typing import Dict, List, Optional
 
@@ -123,7 +124,13 @@ def export_onnx(model: nn.Module, cfg, path: str, classes: List[str],
     model = model.cpu().eval()
     roi_head = model.roi_head
     paths = graph_paths(path, getattr(roi_head, 'with_mask', False))
-    meta = config_meta(cfg, classes)
+    # The head graphs first: one that cannot be exported stops the export
+    # before any file of it is written over an earlier export's.
+    heads = {name: (BBoxGraph if name == 'bbox' else MaskGraph)(roi_head)
+             for name in ('bbox', 'mask') if name in paths}
+    # One id in every graph of this export: a neighbour left from another
+    # export (model.mask.onnx beside a new model.onnx) is refused at load.
+    meta = dict(config_meta(cfg, classes), export_id=uuid.uuid4().hex)
     feat_graph = FeatureGraph(model)
     with torch.no_grad():
         outs = feat_graph(image)
@@ -145,10 +152,7 @@ def export_onnx(model: nn.Module, cfg, path: str, classes: List[str],
     h, w = image.shape[2:]
     rois = torch.tensor([[0, 0, 0, w / 2, h / 2], [0, w / 4, h / 4, w, h],
                          [0, 10, 10, 40, 30]], dtype=torch.float32)
-    for name in ('bbox', 'mask'):
-        if name not in paths:
-            continue
-        graph = (BBoxGraph if name == 'bbox' else MaskGraph)(roi_head)
+    for name, graph in heads.items():
         used = feats[:graph.extractor.num_inputs]
         in_names = [f'feat{i}' for i in range(len(used))] + ['rois']
         out_names = (['cls_score', 'bbox_pred'] if name == 'bbox'

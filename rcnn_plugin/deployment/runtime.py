@@ -11,6 +11,7 @@ data sample (``LoadProposals`` in the test pipeline, resized with the
 image) to the box graph.
 """
 import json
+import os.path as osp
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -89,6 +90,27 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
                 f'{key}={want[key]}; export the ONNX file again from this '
                 'config')
     return meta
+
+
+def check_neighbours(meta: Dict[str, str], paths: Dict[str, str]) -> None:
+    """Refuse a head graph file that is not of the same export as the
+    features graph (``meta``): left from an earlier or another export."""
+    for name, path in paths.items():
+        if name == 'features':
+            continue
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path} (graph {name}) is missing: '
+                                    f'export {paths["features"]} again')
+        other = read_meta(path)
+        if other.get('graph') != name or any(
+                other.get(k) != meta.get(k)
+                for k in ('export_id', 'config', 'classes')):
+            raise ValueError(
+                f'{path} is not of the same export as {paths["features"]} '
+                f'(config {other.get("config")} against '
+                f'{meta.get("config")}, export id {other.get("export_id")} '
+                f'against {meta.get("export_id")}): export again, or keep '
+                'the files of one export together')
 
 
 class GraphRunner:
@@ -179,6 +201,7 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
             f"{'has none' if with_rpn else 'has one'}; load it with the "
             f"config it was exported from ({meta.get('config')})")
     paths = graph_paths(path, json.loads(meta.get('with_mask', 'false')))
+    check_neighbours(meta, paths)
     runs = {k: GraphRunner(p, backend, num_threads) for k, p in paths.items()}
     levels, state = int(meta['num_levels']), {}
     static = not json.loads(meta['dynamic'])

@@ -75,6 +75,23 @@ def test_other_config_refused(tmp_path, deploy_config, static_onnx):
     assert 'num_classes' in str(err.value)
 
 
+def test_a_head_graph_of_another_export_is_refused(tmp_path, deploy_config,
+                                                   static_onnx,
+                                                   torch_predictor,
+                                                   cell_images):
+    import shutil
+    path = str(tmp_path / 'tiny.onnx')
+    export_tiny(torch_predictor, cell_images[0], path, dynamic=False)
+    assert read_meta(path)['export_id'] == read_meta(
+        path.replace('.onnx', '.bbox.onnx'))['export_id']
+    # The bbox graph of another export, left beside this features graph.
+    shutil.copyfile(static_onnx.replace('.onnx', '.bbox.onnx'),
+                    path.replace('.onnx', '.bbox.onnx'))
+    with pytest.raises(ValueError, match=r'tiny\.bbox\.onnx is not of the '
+                       'same export as'):
+        OnnxPredictor(deploy_config, path)
+
+
 def test_module_without_export_path(torch_predictor):
     from mmcv.ops import RoIPool
     extractor = torch_predictor.model.roi_head.bbox_roi_extractor
