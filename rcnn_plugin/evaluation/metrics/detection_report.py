@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from ..functional.matching import FP, TP, match_detections
 from .base_det_metric import BaseDetMetric, check_fractions, format_table
+from .pr_curve_metric import class_keys
 
 HEADER = ('class', 'precision', 'recall', 'f1', 'support', 'tp', 'fp', 'fn')
 
@@ -120,8 +121,8 @@ class DetectionReport(BaseDetMetric):
             num_images=len(results),
             classes={r[0]: dict(zip(HEADER[1:], r[1:])) for r in rows}))
         metrics = {}
-        for row in rows:
-            key = row[0].replace(' avg', '').replace(' ', '_')
+        keys = class_keys(self.class_names, ('micro', 'macro'))
+        for key, row in zip(keys + ['micro', 'macro'], rows):
             for field, value in zip(HEADER[1:4], row[1:4]):
                 metrics[f'{key}_{field}'] = float(value)
         return metrics

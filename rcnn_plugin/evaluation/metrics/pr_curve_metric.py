@@ -24,6 +24,22 @@ def class_key(name: str) -> str:
     return str(name).replace(' ', '_').replace('/', '_')
 
 
+def class_keys(names, reserved=()) -> List[str]:
+    """:func:`class_key` of each name; two classes with one key (``'a b'``
+    and ``'a_b'``), or a class keyed as a ``reserved`` row (``'micro'``),
+    are an error: the later would overwrite the earlier's metrics."""
+    keys, seen = [], {k: f'the {k!r} row' for k in reserved}
+    for name in names:
+        key = class_key(name)
+        if key in seen:
+            raise ValueError(
+                f'class {name!r} and {seen[key]} share the metric key '
+                f'{key!r} (spaces and slashes read as _): rename one class')
+        seen[key] = f'class {name!r}'
+        keys.append(key)
+    return keys
+
+
 @METRICS.register_module()
 class PRCurveMetric(BaseDetMetric):
     """COCO's box AP computed per class, returned to loggers, with curves.
@@ -126,10 +142,10 @@ class PRCurveMetric(BaseDetMetric):
         table = np.stack([ap.mean(1), ap[:, 0], ap[:, 5]], axis=1)
         table[ap[:, 0] < 0] = -1.0
         metrics = {}
-        for name, (ap_all, ap50, ap75) in zip(names, table):
-            metrics[f'bbox_AP_{class_key(name)}'] = float(ap_all)
-            metrics[f'bbox_AP50_{class_key(name)}'] = float(ap50)
-            metrics[f'bbox_AP75_{class_key(name)}'] = float(ap75)
+        for key, (ap_all, ap50, ap75) in zip(class_keys(names), table):
+            metrics[f'bbox_AP_{key}'] = float(ap_all)
+            metrics[f'bbox_AP50_{key}'] = float(ap50)
+            metrics[f'bbox_AP75_{key}'] = float(ap75)
         valid = table[:, 0] >= 0
         means = table[valid].mean(0) if valid.any() else -np.ones(3)
         for key, value in zip(('mAP', 'mAP_50', 'mAP_75'), means):

@@ -107,3 +107,18 @@ def test_thresholds_outside_unit_interval_name_the_key(metric, key):
         METRICS.build({'type': metric, key: 1.5})
     with pytest.raises(ValueError, match=f'{key} must be in'):
         METRICS.build({'type': metric, key: -0.1})
+
+
+@pytest.mark.parametrize('classes, match', [
+    (('micro', 'b'), "class 'micro' and the 'micro' row share"),
+    (('a b', 'a/b'), "class 'a/b' and class 'a b' share the metric key "
+                     "'a_b'"),
+])
+def test_classes_whose_keys_clash_are_an_error(classes, match):
+    metric = METRICS.build(dict(type='DetectionReport'))
+    with pytest.raises(ValueError, match=match):
+        evaluate(metric, PERFECT, classes=classes)
+    pr = METRICS.build(dict(type='PRCurveMetric'))
+    if 'micro' not in classes:  # only the report has a 'micro' row
+        with pytest.raises(ValueError, match=match):
+            evaluate(pr, PERFECT, classes=classes)
