@@ -31,8 +31,9 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
                         max_images: Optional[int] = None) -> List[dict]:
     """Add the dataset's annotations to dumped predictions.
 
-    Predictions are joined to the dataset's images by ``img_id`` (by
-    ``img_path`` when a prediction has no ``img_id``). Every analysed
+    Predictions are joined to the dataset's images by ``img_id`` and
+    ``img_path`` (by ``img_id`` alone where only one prediction has it;
+    two predictions of one image are an error). Every analysed
     image needs one: ``tools/test.py --out`` writes one per image, also
     without detections, so a missing one means another split or file.
 
@@ -47,17 +48,14 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
         List[dict]: Samples with ``gt_instances`` and
         ``ignored_instances``, in the dataset's order.
     """
-    by_key = {}
-    for pred in preds:
-        key = pred.get('img_id', pred.get('img_path'))
-        by_key[key] = pred
+    find = _prediction_finder(preds)
     n = len(dataset) if max_images is None else min(max_images, len(dataset))
     samples, found, missing = [], 0, []
     empty = dict(bboxes=torch.zeros((0, 4)), scores=torch.zeros(0),
                  labels=torch.zeros(0, dtype=torch.long))
     for idx in range(n):
         info = dataset.get_data_info(idx)
-        pred = by_key.get(info.get('img_id'), by_key.get(info['img_path']))
+        pred = find(info)
         found += pred is not None
         if pred is None:
             missing.append(info['img_path'])
@@ -70,9 +68,17 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
         samples.append(sample)
     if n and not found:
         raise ValueError(
-            'no prediction matches an image of the dataset (by img_id or '
+            'no prediction matches an image of the dataset (by img_id and '
             'img_path): were they made on another split? Pass the same '
             '--split as the predictions.')
+    labels = [int(label) for p in preds for label in
+              p.get('pred_instances', {}).get('labels', [])]
+    classes = len(dataset.metainfo['classes'])
+    if labels and not 0 <= min(labels) <= max(labels) < classes:
+        raise ValueError(
+            f'the predictions have labels up to {max(labels)}, but the '
+            f'dataset has {classes} classes: they were made by a model of '
+            'another class list; dump them again with this config')
     if missing:  # an empty prediction would count as misses
         raise ValueError(
             f'the predictions cover {found} of the {n} images analysed '
@@ -80,6 +86,32 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
             'annotation file or fewer images; dump them again with '
             'tools/test.py --out on this split')
     return samples
+
+
+def _prediction_finder(preds: Sequence[dict]) -> Callable:
+    """Find an image's prediction by ``img_id`` and ``img_path`` (an id
+    alone only where one prediction has it: two KITTI or YOLO folders share
+    frame names); two predictions of one image are an error."""
+    norm = lambda p: None if p is None else osp.normpath(  # noqa: E731
+        osp.abspath(p))
+    by_both, by_id = {}, {}
+    for pred in preds:
+        key = (pred.get('img_id'), norm(pred.get('img_path')))
+        if key in by_both:
+            raise ValueError(f'two predictions of one image (img_id '
+                             f'{key[0]!r}, img_path {key[1]!r})')
+        by_both[key] = pred
+        by_id.setdefault(key[0], []).append(pred)
+
+    def find(info: dict) -> Optional[dict]:
+        img_id = info.get('img_id')
+        pred = by_both.get((img_id, norm(info['img_path'])))
+        if pred is None and len(by_id.get(img_id, [])) == 1:
+            pred = by_id[img_id][0]
+        if pred is None and img_id is None:
+            pred = by_both.get((None, norm(info['img_path'])))
+        return pred
+    return find
 
 
 def load_predictions(path: str) -> List[dict]:

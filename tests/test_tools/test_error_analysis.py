@@ -73,6 +73,44 @@ def test_saved_perfect_predictions(tiny_config, tmp_path):
                                   pred_instances=dict())], dataset)
 
 
+def test_predictions_are_joined_by_id_and_path(tiny_config, tmp_path):
+    from rcnn_plugin.apis.error_analysis import attach_ground_truth
+    dataset = _val_dataset(tiny_config)
+    preds = _perfect_predictions(dataset, str(tmp_path / 'p.pkl'))
+    samples = attach_ground_truth(preds, dataset)
+    assert [s['img_path'] for s in samples] == [
+        dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+    # Two images sharing an id (two KITTI or YOLO folders): each gets its
+    # own prediction, by path, not the last one of the id.
+    same = [dict(p, img_id='000000') for p in preds]
+    joined = attach_ground_truth(same, _SameIds(dataset))
+    for pred, sample in zip(same, joined):
+        assert sample['pred_instances'] is pred['pred_instances']
+    with pytest.raises(ValueError, match='two predictions of one image'):
+        attach_ground_truth(preds + preds[:1], dataset)
+    # Labels of another class list are an error, not dropped from the APs.
+    classes = len(dataset.metainfo['classes'])
+    bad = [dict(p, pred_instances=dict(
+        p['pred_instances'], labels=torch.full_like(
+            p['pred_instances']['labels'], classes))) for p in preds]
+    with pytest.raises(ValueError, match=f'labels up to {classes}, but the '
+                       f'dataset has {classes} classes'):
+        attach_ground_truth(bad, dataset)
+
+
+class _SameIds:
+    """A dataset whose images all have img_id '000000'."""
+
+    def __init__(self, dataset):
+        self.dataset, self.metainfo = dataset, dataset.metainfo
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def get_data_info(self, idx):
+        return dict(self.dataset.get_data_info(idx), img_id='000000')
+
+
 def test_wrapped_split_keeps_its_subset(tiny_config, tmp_path):
     # The RBC-only base model of a few-shot or incremental step is tested
     # on ClassSubsetDataset, which takes no test_mode / pipeline keys.
