@@ -37,12 +37,15 @@ def class_prototypes(model: nn.Module, batches: Iterable[dict],
     Raises:
         ValueError: If a label is out of range.
     """
+    if model.training:  # BN running statistics would change
+        raise ValueError('class_prototypes needs the model in eval mode '
+                         '(model.eval())')
     head = model.roi_head.bbox_head
     extractor = model.roi_head.bbox_roi_extractor
     captured = []
     hook = head.fc_cls.register_forward_hook(
         lambda mod, args, out: captured.append(args[0]))
-    sums, counts = None, torch.zeros(num_classes)
+    sums = counts = None
     try:
         for batch in batches:
             data = model.data_preprocessor(batch, False)
@@ -59,10 +62,11 @@ def class_prototypes(model: nn.Module, batches: Iterable[dict],
             head(extractor(feats[:extractor.num_inputs], rois))
             emb = captured[0].flatten(1)
             emb = F.normalize(emb, dim=1) if normalize else emb
-            if sums is None:
+            if sums is None:  # on the model's device (CUDA too)
                 sums = emb.new_zeros(num_classes, emb.shape[1])
+                counts = emb.new_zeros(num_classes)
             sums.index_add_(0, labels, emb)
-            counts += torch.bincount(labels, minlength=num_classes).float()
+            counts += torch.bincount(labels, minlength=num_classes).to(counts)
     finally:
         hook.remove()
     if sums is None:

@@ -61,3 +61,9 @@ def test_errors(model):
     batch['data_samples'][0].gt_instances.labels[:] = 5
     with pytest.raises(ValueError, match='outside'):
         class_prototypes(model, [batch], num_classes=3)
+    model.train()
+    try:  # BN statistics would move while averaging
+        with pytest.raises(ValueError, match='eval mode'):
+            class_prototypes(model, [batch], num_classes=3)
+    finally:
+        model.eval()

@@ -102,6 +102,8 @@ class ClassBalancedPosSampler(RandomSampler):
         pos_inds = torch.nonzero(assign_result.gt_inds > 0).flatten()
         if pos_inds.numel() <= num_expected:
             return pos_inds
+        if num_expected <= 0:  # pos_fraction 0, or num * pos_fraction < 1
+            return pos_inds[:0]
         if assign_result.labels is None:
             raise ValueError('ClassBalancedPosSampler needs assign_result.'
                              'labels (the assigner got no gt labels)')

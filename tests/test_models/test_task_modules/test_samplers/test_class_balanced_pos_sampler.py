@@ -87,6 +87,13 @@ def test_fewer_positives_than_requested_keeps_them_all():
     assert len(res.neg_inds) == 35
 
 
+@pytest.mark.parametrize('num, pos_fraction', [(40, 0.0), (2, 0.25)])
+def test_zero_positives_requested_gives_none(num, pos_fraction):
+    assign, preds, gt = _assign([4, 1], 100)
+    res = _sampler(num, pos_fraction).sample(assign, preds, gt)
+    assert res.pos_inds.numel() == 0 and len(res.neg_inds) == num
+
+
 def test_no_gt_gives_only_negatives():
     result = AssignResult(0, torch.zeros(50, dtype=torch.long),
                           torch.zeros(50), torch.full((50, ), -1))
