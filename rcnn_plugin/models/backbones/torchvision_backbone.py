@@ -223,7 +223,11 @@ class TorchvisionBackbone(BaseModule):
         state_dict = state_dict.get('state_dict', state_dict)
         state_dict = {k[3:] if k.startswith('tv.') else k: v
                       for k, v in state_dict.items()}
+        from rcnn_plugin.models.peft.conv_adapter import is_adapter_param
         missing, _ = self.tv.load_state_dict(state_dict, strict=False)
+        # LoRA injected into the backbone (PEFTDetector) adds its own keys,
+        # which no ImageNet file has.
+        missing = [k for k in missing if not is_adapter_param(k)]
         if missing:
             raise ValueError(f'{path} lacks {len(missing)} keys of '
                              f'{self.name}, e.g. {missing[:3]}')

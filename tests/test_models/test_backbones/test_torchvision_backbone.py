@@ -91,6 +91,18 @@ def test_weights_from_torch_hub_cache(tmp_path, monkeypatch):
     missing = str(tmp_path / 'nowhere.pth')
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         TorchvisionBackbone('resnet18', weights=missing).init_weights()
+    # LoRA in the backbone adds keys no ImageNet file has: still loads.
+    from rcnn_plugin.models.peft.inject import inject_lora
+    with_lora = TorchvisionBackbone('resnet18', weights=expected)
+    assert inject_lora(with_lora, r'tv\.layer4\..*conv\d', rank=2)
+    with_lora.init_weights()
+    assert torch.equal(with_lora.tv.layer4[0].conv1.weight,
+                       source.layer4[0].conv1.weight)
+    # ... but a file lacking a base weight is still an error.
+    torch.save({k: v for k, v in torchvision.models.resnet18().state_dict()
+                .items() if k != 'layer4.0.conv1.weight'}, expected)
+    with pytest.raises(ValueError, match=r'lacks 1 keys .*layer4\.0\.conv1'):
+        with_lora.init_weights()
 
 
 @pytest.mark.parametrize('kwargs,match', [
