@@ -169,7 +169,9 @@ def merge_lora(model: nn.Module) -> List[str]:
     Each LoRA layer is replaced by a plain ``nn.Conv2d`` / ``nn.Linear``
     holding ``W + alpha / r * B A``; the state-dict keys of the result are
     those of the model without LoRA. Dropout is dropped: the merged model
-    equals the unmerged one in eval mode.
+    equals the unmerged one in eval mode. Forward hooks on a LoRA layer (a
+    conv adapter or feature prompt on the same layer) move to the plain
+    one.
 
     Args:
         model (nn.Module): A model with LoRA layers.
@@ -179,5 +181,10 @@ def merge_lora(model: nn.Module) -> List[str]:
     """
     merged = lora_layers(model)
     for name, layer in merged.items():
-        _set_submodule(model, name, layer.to_plain())
+        plain = layer.to_plain()
+        # A conv adapter or feature prompt on the same layer is a hook on
+        # it: it moves to the plain layer, or it would stop applying.
+        plain._forward_hooks.update(layer._forward_hooks)
+        plain._forward_pre_hooks.update(layer._forward_pre_hooks)
+        _set_submodule(model, name, plain)
     return list(merged)

@@ -142,3 +142,18 @@ def test_resnet_blocks_and_fpn_convs(placement):
     assert torch.equal(model(x), before)
     _perturb(model)
     assert not torch.allclose(model(x), before)
+
+
+def test_merging_lora_keeps_an_adapter_on_the_same_layer():
+    from rcnn_plugin.models.peft import inject_lora, merge_lora
+    torch.manual_seed(0)
+    model = _MergeNet().eval()
+    inject_lora(model, r'backbone\.0', rank=2)
+    inject_conv_adapters(model, r'backbone\.0', act='ReLU', bottleneck=4)
+    _perturb(model, 'lora_B')
+    _perturb(model)
+    x = torch.rand(2, 3, 12, 12)
+    before = model(x)
+    assert merge_lora(model) == ['backbone.0']
+    assert type(model.backbone[0]) is nn.Conv2d
+    torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
