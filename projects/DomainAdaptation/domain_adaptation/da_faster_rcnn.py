@@ -18,7 +18,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .domain_classifiers import consistency_loss
+from .domain_classifiers import consistency_loss, neck_channels
 
 __all__ = ['DAFasterRCNN']
 
@@ -92,7 +92,8 @@ class DAFasterRCNN(TwoStageDetector):
         if num_rois < 1:
             raise ValueError(f'num_rois must be positive, got {num_rois}')
         img_cfg = dict(img_da_head or dict(type='ImageDomainClassifier'))
-        img_cfg.setdefault('in_channels', neck['out_channels'])
+        if 'in_channels' not in img_cfg:
+            img_cfg['in_channels'] = neck_channels(neck, 'img_da_head')
         if ins_feat not in ('box_head', 'roi'):
             raise ValueError("ins_feat must be 'box_head' or 'roi', got "
                              f'{ins_feat!r}')

@@ -20,7 +20,7 @@ from .grl import grad_reverse
 
 __all__ = [
     'ImageDomainClassifier', 'InstanceDomainClassifier', 'domain_loss',
-    'consistency_loss'
+    'consistency_loss', 'neck_channels'
 ]
 
 
@@ -65,6 +65,21 @@ def consistency_loss(img_probs: Tensor, ins_probs: Tensor,
     if ins_probs.numel() == 0:
         return ins_probs.sum() * 0 + img_probs.sum() * 0
     return ((ins_probs - img_probs[ins_img.long()])**2).mean()
+
+
+def neck_channels(neck, owner: str) -> int:
+    """The neck's ``out_channels``: a domain classifier's default
+    ``in_channels``; without a neck that names them, a sentence.
+
+    Args:
+        neck (dict, optional): The detector's neck config.
+        owner (str): The config key to set instead, for the message.
+    """
+    if not isinstance(neck, dict) or 'out_channels' not in neck:
+        raise ValueError('the detector has no neck with out_channels to '
+                         'size the domain classifier: set '
+                         f'{owner}.in_channels')
+    return neck['out_channels']
 
 
 @MODELS.register_module()

@@ -21,7 +21,10 @@ from mmdet.models.detectors import SemiBaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.config import ConfigDict
 from torch import Tensor
+
+from .domain_classifiers import neck_channels
 
 __all__ = ['DomainAdaptiveTeacher']
 
@@ -66,7 +69,8 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
                  source_free: bool = False,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        semi_train_cfg = semi_train_cfg or dict(cls_pseudo_thr=0.7)
+        # ConfigDicts: mmdet's SemiBaseDetector reads them by attribute.
+        semi_train_cfg = ConfigDict(semi_train_cfg or dict(cls_pseudo_thr=0.7))
         if 'cls_pseudo_thr' not in semi_train_cfg:
             raise ValueError('semi_train_cfg needs cls_pseudo_thr, the '
                              'score above which a teacher box is a target')
@@ -78,12 +82,15 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
         self.source_free = bool(source_free)
         super().__init__(
             detector=detector, semi_train_cfg=semi_train_cfg,
-            semi_test_cfg=semi_test_cfg or dict(predict_on='teacher'),
+            semi_test_cfg=ConfigDict(semi_test_cfg
+                                     or dict(predict_on='teacher')),
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.discriminator = None
         if discriminator:
             disc = dict(discriminator)
-            disc.setdefault('in_channels', detector['neck']['out_channels'])
+            if 'in_channels' not in disc:
+                disc['in_channels'] = neck_channels(detector.get('neck'),
+                                                    'discriminator')
             self.discriminator = MODELS.build(disc)
         self.disc_weight = float(disc_weight)
         self._feats: Optional[tuple] = None

@@ -231,3 +231,20 @@ def test_da_faster_rcnn_without_proposals_or_ground_truth(monkeypatch):
     total = _total(losses)
     assert math.isfinite(float(total))
     total.backward()
+
+
+def test_teacher_defaults_and_a_detector_without_a_neck():
+    from projects.DomainAdaptation.domain_adaptation.mean_teacher import (
+        DomainAdaptiveTeacher,
+    )
+    cfg = _cfg(MT).model
+    detector = shrink_model(cfg.detector)
+    # The documented defaults are read by attribute, as configs give them.
+    model = DomainAdaptiveTeacher(detector=detector)
+    assert model.semi_train_cfg.cls_pseudo_thr == 0.7
+    assert model.semi_test_cfg.predict_on == 'teacher'
+    no_neck = dict(detector)
+    no_neck.pop('neck')
+    with pytest.raises(ValueError, match='set discriminator.in_channels'):
+        DomainAdaptiveTeacher(detector=no_neck,
+                              discriminator=dict(type='ImageDomainClassifier'))
