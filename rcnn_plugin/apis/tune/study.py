@@ -27,7 +27,15 @@ from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 from ...utils.cli import merge_cfg_options
 from .export import export_study
 from .space import Param, SpaceError, load_space, resolve_key
-from .trials import PRUNERS, StudyError, by_epoch, run_trial, trial_config
+from .trials import (
+    PRUNERS,
+    StudyError,
+    build_pruner,
+    by_epoch,
+    run_trial,
+    sampler_seed,
+    trial_config,
+)
 
 __all__ = ['PRUNERS', 'StudyError', 'TuneOptions', 'export_study',
            'run_study']
@@ -142,22 +150,6 @@ def identity(opts: TuneOptions, cfg: Config, metric: str,
                 val_interval=opts.val_interval, seed=opts.seed)
 
 
-def sampler_seed(seed: int, num_trials: int, reopened: bool) -> int:
-    """The sampler's seed: ``seed`` for a new study; for a reopened one a
-    seed of its own, mixed from ``seed``, the trials it holds and this
-    process.
-
-    A sampler seeded with ``seed`` again would restart the stream the study
-    began with: TPE's first draws are random, and a re-run interrupted
-    trial (its values fixed) draws nothing, so a resumed study, or a second
-    process sharing it, trained trial 0's values again, then trial 1's.
-    """
-    if not reopened:
-        return seed
-    mixed = hashlib.sha1(f'{seed}/{num_trials}/{os.getpid()}'.encode())
-    return int(mixed.hexdigest()[:8], 16)
-
-
 def _sampler(opts: TuneOptions, seed: int):
     optuna = import_optuna()
     opts.sampler_seed = seed
@@ -213,16 +205,6 @@ def open_study(opts: TuneOptions, ident: dict):
                                 pruner=pruner, direction=ident['direction'])
     study.set_user_attr('rcnn_tune', ident)
     return study
-
-
-def build_pruner(name: str):
-    """An Optuna pruner from its ``--pruner`` name."""
-    optuna = import_optuna()
-    spec = PRUNERS[name]
-    if spec is None:
-        return optuna.pruners.NopPruner()
-    args = dict(spec)
-    return getattr(optuna.pruners, args.pop('type'))(**args)
 
 
 def recover_interrupted(study) -> int:

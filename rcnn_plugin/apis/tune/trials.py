@@ -1,4 +1,6 @@
 """One trial: its config, its training here or in a process of its own."""
+import hashlib
+import os
 import os.path as osp
 import re
 import subprocess
@@ -8,6 +10,8 @@ import traceback
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+
+from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 
 from ...utils.config_types import cfg_type_name
 from .space import Param, set_key
@@ -24,6 +28,32 @@ PRUNERS = {
 
 class StudyError(ValueError):
     """A study that cannot run as asked, said in a sentence."""
+
+
+def sampler_seed(seed: int, num_trials: int, reopened: bool) -> int:
+    """The sampler's seed: ``seed`` for a new study; for a reopened one a
+    seed of its own, mixed from ``seed``, the trials it holds and this
+    process.
+
+    A sampler seeded with ``seed`` again would restart the stream the study
+    began with: TPE's first draws are random, and a re-run interrupted
+    trial (its values fixed) draws nothing, so a resumed study, or a second
+    process sharing it, trained trial 0's values again, then trial 1's.
+    """
+    if not reopened:
+        return seed
+    mixed = hashlib.sha1(f'{seed}/{num_trials}/{os.getpid()}'.encode())
+    return int(mixed.hexdigest()[:8], 16)
+
+
+def build_pruner(name: str):
+    """An Optuna pruner from its ``--pruner`` name."""
+    optuna = import_optuna()
+    spec = PRUNERS[name]
+    if spec is None:
+        return optuna.pruners.NopPruner()
+    args = dict(spec)
+    return getattr(optuna.pruners, args.pop('type'))(**args)
 
 
 def by_epoch(cfg: Config) -> bool:
