@@ -23,6 +23,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from ..utils.fileio import atomic_open
 from .metrics.base_det_metric import new_figure
 from .metrics.pr_curve_metric import PRCurveMetric, class_key
 
@@ -337,8 +338,8 @@ def write_outputs(out_dir: str, info: dict,
     if metric not in summary:
         raise ValueError(f'metric {metric!r} is not among the evaluated '
                          f'ones: {", ".join(summary)}')
-    table = robustness_table(fill_empty(conditions), corruptions,
-                             severities)
+    filled = fill_empty(conditions)  # the CSV, the JSON and the heatmap
+    table = robustness_table(filled, corruptions, severities)
     result = dict(info, main_metric=metric, clean=conditions[CLEAN],
                   summary=overall, per_class=per_class, table=table)
     result['classes_without_numbers'] = [
@@ -349,19 +350,19 @@ def write_outputs(out_dir: str, info: dict,
         result['heatmap'] = plot_heatmap(
             table[metric], summary[metric]['P'], metric,
             osp.join(out_dir, f'heatmap_{name}.png'))
-    with open(osp.join(out_dir, 'robustness.json'), 'w') as f:
+    with atomic_open(osp.join(out_dir, 'robustness.json')) as f:
         json.dump(result, f, indent=1)
     keys = list(summary)
-    with open(osp.join(out_dir, 'robustness.csv'), 'w', newline='') as f:
+    with atomic_open(osp.join(out_dir, 'robustness.csv'), newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['corruption', 'severity', *keys])
-        writer.writerow([CLEAN, 0, *(_fmt(conditions[CLEAN].get(k))
+        writer.writerow([CLEAN, 0, *(_fmt(filled[CLEAN].get(k))
                                      for k in keys)])
         for c in corruptions:
             for s in (s for s in severities if s > 0):
-                m = conditions.get(condition_name(c, s), {})
+                m = filled.get(condition_name(c, s), {})
                 writer.writerow([c, s, *(_fmt(m.get(k)) for k in keys)])
-    with open(osp.join(out_dir, 'summary.csv'), 'w', newline='') as f:
+    with atomic_open(osp.join(out_dir, 'summary.csv'), newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['metric', 'class', 'P', 'mPC', 'rPC', 'n', 'of'])
         rows = [(k, '', s) for k, s in overall.items()] + [

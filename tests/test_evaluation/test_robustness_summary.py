@@ -95,6 +95,17 @@ def test_a_condition_with_no_metric_at_all_scores_zero():
     assert 'coco/bbox_mAP' not in conditions['fog_s5']  # input unchanged
 
 
+def test_the_csv_shows_the_zero_the_means_used(tmp_path):
+    conditions = {CLEAN: {'coco/bbox_mAP': 0.5, 'pr/bbox_mAP': 0.5},
+                  'fog_s5': {'pr/bbox_mAP': 0.0}}  # CocoMetric gave nothing
+    info = dict(config='c.py', seed=0, corruptions=['fog'], severities=[5],
+                classes=list(CLASSES))
+    write_outputs(str(tmp_path), info, conditions)
+    rows = list(csv.DictReader(open(tmp_path / 'robustness.csv')))
+    assert rows[1]['coco/bbox_mAP'] == rows[1]['pr/bbox_mAP'] != ''
+    assert float(rows[1]['coco/bbox_mAP']) == 0.0
+
+
 def test_summarize_p_zero_and_no_clean():
     s = summarize({CLEAN: {'k': 0.0}, 'fog_s1': {'k': 0.0}})
     assert s['k'] == dict(P=0.0, mPC=0.0, rPC=None, n=1, of=1)

@@ -17,6 +17,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MessageHub, MMLogger, print_log
 
+from ...utils.fileio import atomic_open
 from ..functional.matching import as_boxes
 
 
@@ -134,7 +135,7 @@ class BaseDetMetric(BaseMetric):
         """
         path = self._path(name)
         if path:
-            with open(path, 'w') as f:
+            with atomic_open(path) as f:  # a kill keeps the earlier file
                 json.dump(data, f, indent=2)
         return path
 
@@ -152,7 +153,7 @@ class BaseDetMetric(BaseMetric):
         """
         path = self._path(name)
         if path:
-            with open(path, 'w', newline='') as f:
+            with atomic_open(path, newline='') as f:
                 writer = csv.writer(f)
                 writer.writerow(header)
                 writer.writerows(rows)

@@ -1,4 +1,5 @@
 """FROC: lesion-detection sensitivity at fixed false positives per image."""
+import logging
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -106,6 +107,11 @@ class FROCMetric(BaseDetMetric):
                 scores.append(res['pred_scores'][det])
                 status.append(st)
                 num_gt += len(res['gt_bboxes'][gt])
+        if num_gt == 0:
+            print_log('FROCMetric: the split has no ground-truth box (of the '
+                      'classes counted), so sensitivity is undefined; it is '
+                      'reported as 0.0', logger='current',
+                      level=logging.WARNING)
         return froc_curve(np.concatenate(scores or [np.zeros(0)]),
                           np.concatenate(status or [np.zeros(0, int)]),
                           num_gt, len(results), self.fp_rates)

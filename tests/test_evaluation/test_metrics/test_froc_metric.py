@@ -70,3 +70,20 @@ def test_bad_arguments():
         METRICS.build(dict(type='FROCMetric', criterion='dice'))
     with pytest.raises(ValueError, match='fp_rates'):
         METRICS.build(dict(type='FROCMetric', fp_rates=(0, 1)))
+
+
+def test_a_split_without_ground_truth_says_so():
+    import logging
+
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        res = _froc([sample(0, pred=[([0, 0, 10, 10], 0, 0.9)])])
+    finally:
+        logger.removeHandler(handler)
+    assert res['froc/CPM'] == 0.0
+    assert any('no ground-truth box' in r.getMessage() for r in records)
