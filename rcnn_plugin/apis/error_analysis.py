@@ -108,7 +108,7 @@ def _prediction_finder(preds: Sequence[dict]) -> Callable:
         pred = by_both.get((img_id, norm(info['img_path'])))
         if pred is None and len(by_id.get(img_id, [])) == 1:
             pred = by_id[img_id][0]
-        if pred is None and img_id is None:
+        if pred is None:  # a prediction without img_id, by its path
             pred = by_both.get((None, norm(info['img_path'])))
         return pred
     return find

@@ -88,6 +88,9 @@ def test_predictions_are_joined_by_id_and_path(tiny_config, tmp_path):
         assert sample['pred_instances'] is pred['pred_instances']
     with pytest.raises(ValueError, match='two predictions of one image'):
         attach_ground_truth(preds + preds[:1], dataset)
+    # Predictions without img_id are found by their path.
+    no_id = [{k: v for k, v in p.items() if k != 'img_id'} for p in preds]
+    assert len(attach_ground_truth(no_id, dataset)) == len(dataset)
     # Labels of another class list are an error, not dropped from the APs.
     classes = len(dataset.metainfo['classes'])
     bad = [dict(p, pred_instances=dict(
