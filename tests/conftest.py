@@ -1,4 +1,6 @@
+import contextlib
 import copy
+import logging
 import os
 import os.path as osp
 import sys
@@ -145,6 +147,22 @@ def wrap_split(config: str, split: str, path: str) -> str:
     loader.dataset = dict(type='ConcatDataset', datasets=[loader.dataset])
     cfg.dump(path)
     return path
+
+
+@contextlib.contextmanager
+def logged_messages(level=logging.INFO):
+    """Collect the messages the current MMLogger logs at ``level`` or above
+    inside the block (a list, filled as they come)."""
+    from mmengine.logging import MMLogger
+    messages = []
+    handler = logging.Handler(level=level)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def run_tool(args, cwd=REPO, timeout=600, env=None):

@@ -4,7 +4,6 @@ import logging
 import os.path as osp
 
 import pytest
-from mmengine.logging import MMLogger
 from PIL import Image
 
 from rcnn_plugin.datasets import (
@@ -14,7 +13,7 @@ from rcnn_plugin.datasets import (
 )
 from rcnn_plugin.datasets.errors import AnnotationError
 
-from conftest import REPO
+from conftest import REPO, logged_messages
 
 BALLOON = osp.join(REPO, '..', 'shared', 'datasets', 'balloon')
 
@@ -36,21 +35,14 @@ def test_degenerate_polygons_are_dropped_and_counted(tmp_path):
     data = {'a.jpg1': dict(filename='a.jpg', size=1, regions=regions,
                            file_attributes={})}
     (tmp_path / 'via.json').write_text(json.dumps(data))
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages(logging.WARNING) as messages:
         ds = BalloonDataset(data_root=str(tmp_path), ann_file='via.json',
                             pipeline=[])
-    finally:
-        logger.removeHandler(handler)
     ann = osp.join(str(tmp_path), 'via.json')
     assert ds.degenerate_polygons == {ann: 3}
     assert [i['mask'] for i in ds.get_data_info(0)['instances']] == [
         [[10, 5, 30, 5, 10, 25]]]
-    text = '\n'.join(r.getMessage() for r in records)
+    text = '\n'.join(messages)
     assert "[regions]['1']: dropped a degenerate polygon with 2" in text
     assert 'dropped 3 degenerate polygon(s)' in text
 

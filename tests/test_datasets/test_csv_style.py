@@ -1,4 +1,5 @@
 """CSVDataset on generated CSV tables and on the real bcd dataset."""
+import logging
 import os.path as osp
 
 import pytest
@@ -11,7 +12,7 @@ from rcnn_plugin.datasets import (
     class_instance_counts,
 )
 
-from conftest import REPO
+from conftest import REPO, logged_messages
 
 BCD = osp.join(REPO, '..', 'shared', 'datasets', 'bcd')
 HEADER = 'image_id,image,xmin,ymin,xmax,ymax,label\n'
@@ -56,23 +57,12 @@ def test_one_image_spelled_two_ways_is_one_image(tmp_path):
 
 
 def test_inferred_classes_are_logged(tmp_path):
-    import logging
-
-    from mmengine.logging import MMLogger
     _write(tmp_path, ['1,a.png,0.1,0.2,0.5,1.0,wbc'])
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages(logging.WARNING) as messages:
         _build(tmp_path)
         _build(tmp_path, metainfo=dict(classes=('wbc', )))
-    finally:
-        logger.removeHandler(handler)
-    (record, ) = records  # only the first: the second was given classes
-    assert "the classes are this file's labels, sorted: ('wbc',)" in \
-        record.getMessage()
+    (message, ) = messages  # only the first: the second was given classes
+    assert "the classes are this file's labels, sorted: ('wbc',)" in message
 
 
 def test_pixels_detected_and_forced(tmp_path):

@@ -11,7 +11,7 @@ from rcnn_plugin.datasets import (
     read_class_names,
 )
 
-from conftest import REPO
+from conftest import REPO, logged_messages
 
 KITTI_YOLO = osp.join(REPO, '..', 'shared', 'datasets', 'kitti_yolo')
 
@@ -110,22 +110,12 @@ def test_missing_or_wrong_label_folder_is_an_error(tmp_path):
 
 
 def test_images_without_label_files_are_counted_and_logged(tmp_path):
-    import logging
-
-    from mmengine.logging import MMLogger
     _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.1 0.1\n',
                       'b': None, 'c': None})
-    records = []
-    handler = logging.Handler(level=logging.INFO)
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as messages:
         ds = _build(tmp_path)
-    finally:
-        logger.removeHandler(handler)
     assert len(ds) == 3 and ds.unlabelled_images == 2
-    text = '\n'.join(r.getMessage() for r in records)
+    text = '\n'.join(messages)
     assert '2 of 3 images' in text and 'read as negatives' in text
 
 

@@ -75,15 +75,8 @@ def test_bad_arguments():
 def test_a_split_without_ground_truth_says_so():
     import logging
 
-    from mmengine.logging import MMLogger
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    from conftest import logged_messages
+    with logged_messages(logging.WARNING) as messages:
         res = _froc([sample(0, pred=[([0, 0, 10, 10], 0, 0.9)])])
-    finally:
-        logger.removeHandler(handler)
     assert res['froc/CPM'] == 0.0
-    assert any('no ground-truth box' in r.getMessage() for r in records)
+    assert any('no ground-truth box' in m for m in messages)
