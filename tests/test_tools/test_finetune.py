@@ -185,13 +185,14 @@ def test_overwrite_removes_the_earlier_runs_checkpoints(tmp_path, capsys):
     work = tmp_path / 'work'
     (work / '20261207_060000').mkdir(parents=True)
     for name in ('epoch_8.pth', 'best_pascal_voc_mAP_epoch_7.pth',
-                 'last_checkpoint', 'finetune.json', 'config.py'):
+                 'last_checkpoint', 'finetune.json', 'config.py',
+                 'from_checkpoint.pth'):  # the new run's --from weights
         (work / name).write_text('x')
     removed = clear_earlier_run(str(work))
     assert removed == ['best_pascal_voc_mAP_epoch_7.pth', 'epoch_8.pth',
                        'finetune.json', 'last_checkpoint']
     assert sorted(p.name for p in work.iterdir()) == [
-        '20261207_060000', 'config.py']
+        '20261207_060000', 'config.py', 'from_checkpoint.pth']
     assert 'removed the earlier run' in capsys.readouterr().out
     assert clear_earlier_run(str(work)) == []
 

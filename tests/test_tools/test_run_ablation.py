@@ -230,6 +230,8 @@ def test_a_failed_training_is_a_row_saying_why_and_the_rest_go_on(
         out = cmd[cmd.index('--work-dir') + 1]
         os.makedirs(out, exist_ok=True)
         if 'tools/train.py' in cmd:
+            with open(osp.join(out, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(out, 'epoch_1.pth'))
             with open(osp.join(out, 'health.json'), 'w') as f:
                 json.dump(dict(findings=[dict(
                     kind='nonfinite', action='stop', iteration=47,
@@ -244,7 +246,9 @@ def test_a_failed_training_is_a_row_saying_why_and_the_rest_go_on(
     err = capsys.readouterr().err
     assert 'error: big seed 0: training failed: non-finite values at ' \
         'iteration 47: loss = nan' in err
-    assert 'error: soft seed 0: no reference checkpoint' in err
+    # The reference left an epoch's checkpoint before it failed: the lever
+    # is not scored on that partial training.
+    assert 'error: soft seed 0: no finished reference training' in err
     assert 'error: 3 run(s) failed' in err
     summary = open(ablation.summary_path(str(work), [ref, big, soft])).read()
     assert '| big (seed 0 failed: training failed: non-finite values at ' \

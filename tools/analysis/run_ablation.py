@@ -85,11 +85,11 @@ class RunFailed(RuntimeError):
 def _why(work_dir: str, returncode: int) -> str:
     """What stopped a training: the training-health finding that stopped
     it (``health.json``), else its exit status."""
+    from rcnn_plugin.engine.hooks.health_file import read_findings
     try:
-        with open(osp.join(work_dir, 'health.json')) as f:
-            stops = [x for x in json.load(f)['findings']
-                     if x.get('action') == 'stop']
-    except (OSError, ValueError, KeyError, TypeError):
+        stops = [x for x in read_findings(work_dir)
+                 if x.get('action') == 'stop']
+    except ValueError:  # a corrupt health.json: the exit status says it
         stops = []
     if stops:
         first = stops[-1]['message'].splitlines()[0]
@@ -181,9 +181,9 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
         records = [r for r in _test_records(work_dir) if metric in r]
         result['also'] = final_values(records, also)
         return result
-    if not osp.isfile(osp.join(ref_work_dir, 'last_checkpoint')):
-        raise RunFailed(f'no reference checkpoint to evaluate in '
-                        f'{ref_work_dir} (its training failed or did not run)')
+    if not osp.isfile(osp.join(ref_work_dir, 'result.json')):
+        raise RunFailed(f'no finished reference training to evaluate in '
+                        f'{ref_work_dir} (it failed or did not run)')
     with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     os.makedirs(work_dir, exist_ok=True)
@@ -292,6 +292,7 @@ def main(argv=None) -> int:
     if missing:
         print(f'error: no config {missing[0]}', file=sys.stderr)
         return 2
+    from rcnn_plugin.utils.fileio import atomic_open
     results: Dict[str, List[Dict]] = {}
     reference = args.configs[0]
     ref_name = osp.splitext(osp.basename(reference))[0]
@@ -321,7 +322,7 @@ def main(argv=None) -> int:
                 res = dict(seed=seed, failed=str(err))
             results.setdefault(name, []).append(res)
             summary = summary_path(args.work_dir, args.configs)
-            with open(summary, 'w') as f:
+            with atomic_open(summary) as f:
                 f.write('\n'.join(table(results, args.metric, args.also))
                         + '\n')
     print(open(summary).read())

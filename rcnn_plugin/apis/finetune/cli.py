@@ -34,7 +34,7 @@ from .prepare import (
     layout_summary,
     resolve_splits,
 )
-from .run import VAL_AS_TEST, clear_earlier_run, train
+from .run import FROM_CHECKPOINT, VAL_AS_TEST, clear_earlier_run, train
 
 __all__ = ['main', 'parse_args', 'prepare']
 
@@ -221,7 +221,7 @@ def prepare(args: argparse.Namespace) -> str:
         print(f'[finetune] WARNING: {note}')
     opts = _options(args, layout, train_set)
     if args.from_ckpt:
-        opts.load_from = osp.join(args.work_dir, 'from_checkpoint.pth')
+        opts.load_from = osp.join(args.work_dir, FROM_CHECKPOINT)
     overrides = build_overrides(datasets, opts)
     if args.cfg_options:
         merged = Config(overrides)

@@ -10,7 +10,10 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-__all__ = ['VAL_AS_TEST', 'clear_earlier_run', 'train']
+__all__ = ['FROM_CHECKPOINT', 'VAL_AS_TEST', 'clear_earlier_run', 'train']
+
+# The re-targeted --from weights the written config's load_from names.
+FROM_CHECKPOINT = 'from_checkpoint.pth'
 
 # What the final test measures when the data has no test split.
 VAL_AS_TEST = ('the data has no test split: this is the validation split, '
@@ -97,7 +100,9 @@ def clear_earlier_run(work_dir: str) -> List[str]:
     Returns:
         list[str]: The names removed, sorted.
     """
-    names = [osp.basename(p) for p in glob.glob(osp.join(work_dir, '*.pth'))]
+    # from_checkpoint.pth is this run's start (--from), written just before.
+    names = [osp.basename(p) for p in glob.glob(osp.join(work_dir, '*.pth'))
+             if osp.basename(p) != FROM_CHECKPOINT]
     names += [n for n in ('last_checkpoint', 'finetune.json')
               if osp.isfile(osp.join(work_dir, n))]
     for name in names:
