@@ -108,6 +108,7 @@ class SeededSplitDataset(ImageSubsetDataset):
             if rel not in listed and _norm(osp.abspath(path)) not in listed:
                 unlisted.append(rel)
         if unlisted:
+            self._fully_initialized = False  # a second call checks again
             folder = osp.dirname(self.split_files['train'])
             raise ValueError(
                 f'{len(unlisted)} image(s) of the dataset are in neither part '

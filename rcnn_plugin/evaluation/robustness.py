@@ -332,13 +332,13 @@ def write_outputs(out_dir: str, info: dict,
     os.makedirs(out_dir, exist_ok=True)
     corruptions, severities = info['corruptions'], info['severities']
     classes = info['classes']
-    summary = summarize(conditions)
+    filled = fill_empty(conditions)  # the CSV, the JSON and the heatmap
+    summary = summarize(filled)  # (filled: it does not warn again)
     overall, per_class = per_class_summary(summary, classes)
     metric = info.get('metric') or main_metric(list(summary), classes)
     if metric not in summary:
         raise ValueError(f'metric {metric!r} is not among the evaluated '
                          f'ones: {", ".join(summary)}')
-    filled = fill_empty(conditions)  # the CSV, the JSON and the heatmap
     table = robustness_table(filled, corruptions, severities)
     result = dict(info, main_metric=metric, clean=conditions[CLEAN],
                   summary=overall, per_class=per_class, table=table)

@@ -9,7 +9,7 @@ __all__ = ['atomic_open']
 
 @contextmanager
 def atomic_open(path: str, mode: str = 'w', **kwargs) -> Iterator[IO]:
-    """Open ``path + '.tmp'`` for writing and move it onto ``path`` only
+    """Open ``<path>.<pid>.tmp`` for writing and move it onto ``path`` only
     when the block ends without an error.
 
     A kill or an exception mid-write leaves the earlier ``path`` whole (and

@@ -51,13 +51,20 @@ def export_study(study, params: List[Param], base: Config,
     best = study.best_trial
     out['best'] = best
     out['best_config'] = write_best_config(best, params, base, paths,
-                                           metric, opts, len(trials))
+                                           metric, opts, len(trials), log)
     return out
+
+
+def _set_values(cfg: Config, params: List[Param], paths: Dict[str, list],
+                values: Dict[str, Any]) -> None:
+    for p in params:
+        for path in paths[p.name]:
+            set_key(cfg, path, values[p.name])
 
 
 def write_best_config(best, params: List[Param], base: Config,
                       paths: Dict[str, list], metric: str,
-                      opts, n_trials: int) -> str:
+                      opts, n_trials: int, log=print) -> str:
     """Write the best trial as a config that inherits ``opts.config``.
 
     Only the searched keys are written (the trial schedule and
@@ -68,14 +75,12 @@ def write_best_config(best, params: List[Param], base: Config,
     # written whole, and base's copy carries the --cfg-options.
     cfg = Config.fromfile(opts.config)
     try:
-        for p in params:
-            for path in paths[p.name]:
-                set_key(cfg, path, values[p.name])
+        _set_values(cfg, params, paths, values)
     except (KeyError, IndexError, TypeError):  # --cfg-options reshaped it
+        log('[tune] the searched keys exist only with --cfg-options, so '
+            'the best config carries them where a searched list holds them')
         cfg = Config(base.to_dict(), filename=base.filename)
-        for p in params:
-            for path in paths[p.name]:
-                set_key(cfg, path, values[p.name])
+        _set_values(cfg, params, paths, values)
     overrides = best_overrides(cfg, [path for p in params
                                      for path in paths[p.name]])
     stem = osp.splitext(osp.basename(opts.config))[0]

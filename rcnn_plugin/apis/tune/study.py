@@ -360,9 +360,7 @@ def run_study(opts: TuneOptions, log=print):
                 break
             continue
         streak = []
-        if {'pruned_at_epoch', 'pruned_at_iteration'} & set(
-                frozen.user_attrs) or \
-                'pruned_reason' in frozen.user_attrs:
+        if 'pruned_reason' in frozen.user_attrs:  # the hook says why
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             log(f'[tune] trial {trial.number} pruned: '
                 f'{frozen.user_attrs.get("pruned_reason")}')

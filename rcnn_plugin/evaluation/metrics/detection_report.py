@@ -99,6 +99,7 @@ class DetectionReport(BaseDetMetric):
         Returns:
             dict: Plain-float metrics (see the class doc).
         """
+        keys = class_keys(self.class_names, ('micro', 'macro'))  # clash?
         counts = self.count(results)
         rows = []
         for name, (tp, fp, fn) in zip(self.class_names, counts):
@@ -121,7 +122,6 @@ class DetectionReport(BaseDetMetric):
             num_images=len(results),
             classes={r[0]: dict(zip(HEADER[1:], r[1:])) for r in rows}))
         metrics = {}
-        keys = class_keys(self.class_names, ('micro', 'macro'))
         for key, row in zip(keys + ['micro', 'macro'], rows):
             for field, value in zip(HEADER[1:4], row[1:4]):
                 metrics[f'{key}_{field}'] = float(value)

@@ -135,6 +135,7 @@ class PRCurveMetric(BaseDetMetric):
             dict: Plain-float metrics (see the class doc).
         """
         names = self.class_names
+        keys = class_keys(names)  # a clash stops before the work
         curves = [[self.class_curves(results, c, t) for t in IOU_THRS]
                   for c in range(len(names))]
         ap = np.array([[cur['ap'] for cur in row] for row in curves])
@@ -142,7 +143,7 @@ class PRCurveMetric(BaseDetMetric):
         table = np.stack([ap.mean(1), ap[:, 0], ap[:, 5]], axis=1)
         table[ap[:, 0] < 0] = -1.0
         metrics = {}
-        for key, (ap_all, ap50, ap75) in zip(class_keys(names), table):
+        for key, (ap_all, ap50, ap75) in zip(keys, table):
             metrics[f'bbox_AP_{key}'] = float(ap_all)
             metrics[f'bbox_AP50_{key}'] = float(ap50)
             metrics[f'bbox_AP75_{key}'] = float(ap75)
