@@ -31,6 +31,7 @@ from rcnn_plugin.evaluation.robustness import (
     main_metric,
     numeric_metrics,
 )
+from rcnn_plugin.utils.fileio import atomic_open
 from rcnn_plugin.utils.run_record import file_sha256
 
 __all__ = [
@@ -195,11 +196,9 @@ class ConditionStore:
             metrics (dict): Its metrics.
             seconds (float): How long it took.
         """
-        tmp = self.path(name) + '.tmp'
-        with open(tmp, 'w') as f:
+        with atomic_open(self.path(name)) as f:
             json.dump(dict(condition=name, metrics=metrics, seconds=seconds,
                            fingerprint=self.fingerprint), f, indent=1)
-        os.replace(tmp, self.path(name))
 
 
 class FirstImages:

@@ -10,9 +10,10 @@ finished output was made from something else.
 import argparse
 import hashlib
 import json
-import os
 import os.path as osp
 from typing import List, Optional
+
+from .fileio import atomic_open
 
 __all__ = ['file_sha256', 'config_key', 'reuse_run', 'write_run_record']
 
@@ -107,7 +108,5 @@ def write_run_record(record: str, key: str, **info) -> None:
         **info: JSON-serialisable description of the run (config,
             options, command).
     """
-    os.makedirs(osp.dirname(osp.abspath(record)), exist_ok=True)
-    with open(record + '.tmp', 'w') as f:  # never a half-written record
+    with atomic_open(record) as f:  # never a half-written record
         json.dump(dict(key=key, **info), f, indent=1)
-    os.replace(record + '.tmp', record)

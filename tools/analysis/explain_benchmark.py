@@ -32,6 +32,7 @@ from rcnn_plugin.apis.explain.benchmark import (
     summarise,
 )
 from rcnn_plugin.utils import earlier_output
+from rcnn_plugin.utils.fileio import atomic_open
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -178,9 +179,8 @@ def _write(args, per_image, files, empty, complete: bool) -> dict:
                without_detections=empty,
                images=[dict(file=f, **r) for f, r in zip(files, per_image)])
     path = osp.join(args.out_dir, 'faithfulness.json')
-    with open(path + '.tmp', 'w') as f:  # a kill mid-write keeps the old
+    with atomic_open(path) as f:  # a kill mid-write keeps the old
         json.dump(out, f, indent=1)
-    os.replace(path + '.tmp', path)
     with open(osp.join(args.out_dir, 'faithfulness.md'), 'w') as f:
         f.write(markdown_table(table))
     return out

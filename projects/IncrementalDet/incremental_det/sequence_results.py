@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence
 from mmengine.config import Config
 
 from rcnn_plugin.utils.config_types import cfg_type_name
+from rcnn_plugin.utils.fileio import atomic_open
 
 from .sequence import Run
 
@@ -55,10 +56,8 @@ def read_result(run: Run) -> Optional[dict]:
 
 def write_json(path: str, data: dict) -> None:
     """Write ``data`` atomically (a half-written file is never read)."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
+    with atomic_open(path, encoding='utf-8') as f:
         json.dump(_finite(data), f, indent=2)
-    os.replace(tmp, path)
 
 
 def _finite(value):

@@ -1,7 +1,6 @@
 """``results.csv`` and ``results.png``: one row per epoch, as Ultralytics."""
 import csv
 import math
-import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional
@@ -11,6 +10,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
+
+from rcnn_plugin.utils.fileio import atomic_open
 
 from .figures import grid_figure, plot_series, save_png
 from .health_monitors import scalar
@@ -238,13 +239,11 @@ class EpochResultsHook(Hook):
         if not is_main_process():
             return None
         header = self.columns()
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w', newline='') as f:
+        with atomic_open(self.path, newline='') as f:
             writer = csv.writer(f)
             writer.writerow(header)
             for row in sorted(self.rows, key=lambda r: r['epoch']):
                 writer.writerow([_fmt(row.get(k)) for k in header])
-        os.replace(tmp, self.path)
         if plot:
             self.plot(header)
         return self.path
