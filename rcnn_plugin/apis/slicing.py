@@ -20,7 +20,7 @@ drawn back into ``(H, W)`` bool masks; as in SAHI, the box of a detection
 with a mask is the bounding box of its mask.
 """
 import argparse
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -254,6 +254,16 @@ class SlicedPredictor:
     def classes(self) -> List[str]:
         """Class names of the model."""
         return list(self.predictor.classes)
+
+    @property
+    def needs_proposals(self) -> bool:
+        """Whether the wrapped model needs proposals (never for tiles)."""
+        return bool(getattr(self.predictor, 'needs_proposals', False))
+
+    def read(self, path: str) -> Optional[np.ndarray]:
+        """Read an image as the wrapped predictor does (its config's
+        loader), for ``tools/infer.py``."""
+        return self.predictor.read(path)
 
     def predict(self, images: List[np.ndarray]) -> List[InstanceData]:
         """Predict BGR images of any size, slice by slice.

@@ -67,6 +67,25 @@ def test_image_folder_with_a_corrupt_file(tiny_config, tiny_checkpoint,
         assert vis.shape == (72, 96, 3)
 
 
+def test_sliced_inference_on_an_image_folder(tiny_config, tiny_checkpoint,
+                                             tmp_path):
+    pytest.importorskip('sahi', reason='--slice needs the sahi extra')
+    rng = np.random.default_rng(1)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f'big_{i}.png'), _cells(rng, 150, 200))
+    out = tmp_path / 'out'
+    run_tool(['tools/infer.py', tiny_config, tiny_checkpoint, str(folder),
+              '--out-dir', str(out), '--slice', '96', '--overlap', '0.2',
+              '--score-thr', '0', '--no-progress'])
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['complete'] and summary['processed'] == 2
+    for result in json.load(open(out / 'results.json')):
+        x, y, w, h = result['bbox']  # COCO xywh, in the whole image
+        assert 0 <= x and x + w <= 200.01 and 0 <= y and y + h <= 150.01
+
+
 def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
                                              tmp_path):
     rng = np.random.default_rng(1)
