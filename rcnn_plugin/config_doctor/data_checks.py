@@ -241,8 +241,10 @@ def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                 'predictions would be scored against other annotations',
                 f'set {key}.ann_file={ds_ann!r}', f'{key}.ann_file'))
     detector = detector_cfg(ctx.cfg.model)[1]
-    has_mask = isinstance((detector.get('roi_head') or {}).get(
-        'mask_head'), dict) or isinstance(detector.get('mask_head'), dict)
+    # A cascade (HTC) has one mask head per stage: a list.
+    has_mask = any(isinstance(head, (dict, list, tuple)) and bool(head)
+                   for head in ((detector.get('roi_head') or {}).get(
+                       'mask_head'), detector.get('mask_head')))
     for metric in _metrics(ev):
         if metric in _MASK_METRICS and not has_mask:
             findings.append(Finding(

@@ -323,6 +323,11 @@ def test_mask_metric_without_mask_head(demo):
                           checks=['evaluator'])
     assert [(f.key, f.severity) for f in findings] == [
         ('val_evaluator.metric', 'error')]
+    # A cascade's mask heads are a list, one per stage (mmdet's HTC).
+    cfg = demo({'val_evaluator.metric': ['bbox', 'segm']})
+    cfg.model.roi_head.mask_head = [dict(type='HTCMaskHead', num_classes=3)
+                                    for _ in range(3)]
+    assert not run_checks(cfg, checks=['evaluator'])
 
 
 def test_classwise_on_single_class(demo):
