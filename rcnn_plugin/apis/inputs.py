@@ -116,6 +116,33 @@ def read_image(path: str) -> Optional[np.ndarray]:
     return image
 
 
+def _decoder(color_type: str, backend: str) -> Callable:
+    """:func:`read_image`, or, where the config's loader decodes otherwise
+    (``color_type='color_ignore_orientation'``, ``'grayscale'``, the
+    pillow backend), a reader that decodes as it does (mmcv's
+    ``imfrombytes``), so inference sees the pixels training saw (an EXIF
+    rotation applied or not)."""
+    if (color_type, backend) == ('color', 'cv2'):
+        return read_image
+    import mmcv
+
+    def read(path: str) -> Optional[np.ndarray]:
+        data = np.fromfile(path, dtype=np.uint8)
+        try:
+            image = mmcv.imfrombytes(data.tobytes(), flag=color_type,
+                                     backend=backend) if data.size else None
+        except Exception as exc:  # noqa: BLE001  (any backend's failure)
+            print_log(f'skipping {path}: not decodable ({exc})', 'current',
+                      level=30)
+            return None
+        if image is None or image.size == 0:
+            print_log(f'skipping {path}: not a decodable image', 'current',
+                      level=30)
+            return None
+        return image
+    return read
+
+
 def inference_pipeline(pipeline: Compose) -> Compose:
     """A dataset's test pipeline that starts from a loaded BGR image.
 
@@ -173,13 +200,15 @@ def image_reader(loader: Union[dict, Callable, None]
     if isinstance(loader, dict):
         kwargs = dict(loader)
         if not is_domain_loader(kwargs.pop('type', None)):
-            return read_image
+            return _decoder(kwargs.get('color_type', 'color'),
+                            kwargs.get('imdecode_backend', 'cv2'))
         from rcnn_plugin.datasets.transforms.loading import (
             LoadDomainImageFromFile,
         )
         loader = LoadDomainImageFromFile(**kwargs)
     elif not is_domain_loader(type(loader)):
-        return read_image
+        return _decoder(getattr(loader, 'color_type', 'color'),
+                        getattr(loader, 'imdecode_backend', 'cv2'))
 
     def read(path: str) -> Optional[np.ndarray]:
         try:

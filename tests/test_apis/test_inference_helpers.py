@@ -205,6 +205,26 @@ def test_image_reader_uses_the_domain_loader_of_the_pipeline(tmp_path):
     assert image_reader(step)(str(tmp_path / 'bad.png')) is None
 
 
+def test_image_reader_decodes_as_the_configs_loader(tmp_path):
+    from mmcv.transforms import LoadImageFromFile
+    from PIL import Image
+
+    from rcnn_plugin.apis.inputs import image_reader
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees to display
+    path = str(tmp_path / 'camera.jpg')
+    Image.new('RGB', (40, 20), (200, 100, 50)).save(path, exif=exif)
+    assert read_image(path).shape == (40, 20, 3)  # rotated, as mmdet's
+    assert image_reader(dict(type='LoadImageFromFile'))(path).shape == (
+        40, 20, 3)
+    raw = dict(type='LoadImageFromFile', color_type='color_ignore_orientation')
+    for loader in (raw, LoadImageFromFile(
+            color_type='color_ignore_orientation')):
+        assert image_reader(loader)(path).shape == (20, 40, 3)  # as trained
+    (tmp_path / 'bad.jpg').write_bytes(b'not a jpeg')
+    assert image_reader(raw)(str(tmp_path / 'bad.jpg')) is None
+
+
 def test_inference_pipeline_takes_the_domain_loader():
     from rcnn_plugin.apis.inputs import inference_pipeline
     pipeline = inference_pipeline(_pipeline([
