@@ -7,6 +7,7 @@ as ``None`` so the caller can skip and count it; nothing is dropped
 silently. :func:`inference_pipeline` is a test pipeline for such loaded
 images.
 """
+import functools
 import glob
 import os
 import os.path as osp
@@ -98,17 +99,33 @@ def output_names(paths: Sequence[str], stem: bool = False) -> List[str]:
             for r, e in map(osp.splitext, rel)]
 
 
-def read_image(path: str) -> Optional[np.ndarray]:
-    """Read a BGR image; None (and a logged warning) if it does not decode.
+def read_image(path: str, color_type: str = 'color',
+               backend: str = 'cv2') -> Optional[np.ndarray]:
+    """Read an image; None (and a logged warning) if it does not decode.
 
     Args:
         path (str): Image file.
+        color_type (str): mmcv's flag, as ``LoadImageFromFile`` takes it
+            (``'color_ignore_orientation'`` leaves an EXIF rotation
+            unapplied). Defaults to 'color' (BGR, EXIF rotation applied).
+        backend (str): mmcv's decode backend. Defaults to 'cv2'.
 
     Returns:
-        np.ndarray, optional: ``(H, W, 3)`` uint8 BGR image or None.
+        np.ndarray, optional: The image (``(H, W, 3)`` uint8 BGR by
+        default) or None.
     """
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        if not data.size:
+            image = None
+        elif (color_type, backend) == ('color', 'cv2'):
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        else:  # as the config's loader decodes (mmcv.imfrombytes)
+            import mmcv
+            image = mmcv.imfrombytes(data.tobytes(), flag=color_type,
+                                     backend=backend)
+    except Exception:  # noqa: BLE001  (any backend's decode failure)
+        image = None
     if image is None or image.size == 0:
         print_log(f'skipping {path}: not a decodable image', 'current',
                   level=30)
@@ -117,30 +134,12 @@ def read_image(path: str) -> Optional[np.ndarray]:
 
 
 def _decoder(color_type: str, backend: str) -> Callable:
-    """:func:`read_image`, or, where the config's loader decodes otherwise
-    (``color_type='color_ignore_orientation'``, ``'grayscale'``, the
-    pillow backend), a reader that decodes as it does (mmcv's
-    ``imfrombytes``), so inference sees the pixels training saw (an EXIF
-    rotation applied or not)."""
+    """:func:`read_image` with a loader's decode options (itself for the
+    defaults), so inference sees the pixels training saw."""
     if (color_type, backend) == ('color', 'cv2'):
         return read_image
-    import mmcv
-
-    def read(path: str) -> Optional[np.ndarray]:
-        data = np.fromfile(path, dtype=np.uint8)
-        try:
-            image = mmcv.imfrombytes(data.tobytes(), flag=color_type,
-                                     backend=backend) if data.size else None
-        except Exception as exc:  # noqa: BLE001  (any backend's failure)
-            print_log(f'skipping {path}: not decodable ({exc})', 'current',
-                      level=30)
-            return None
-        if image is None or image.size == 0:
-            print_log(f'skipping {path}: not a decodable image', 'current',
-                      level=30)
-            return None
-        return image
-    return read
+    return functools.partial(read_image, color_type=color_type,
+                             backend=backend)
 
 
 def inference_pipeline(pipeline: Compose) -> Compose:
