@@ -152,7 +152,7 @@ class Run:
         self.proposals = load_proposals(args, predictor)
         self.images, self.results = [], []
         self.skipped, self.detections = [], 0
-        self.video_writer = self.jsonl = None
+        self.video_writer = self.jsonl = self.video = None
         self.reading = None  # the image being read, for an error message
 
     def flush(self, batch) -> None:
@@ -212,7 +212,7 @@ class Run:
         return self.proposals[key]
 
     def frames_from(self, reader: VideoReader):
-        self.fps = reader.fps
+        self.fps, self.video = reader.fps, reader
         stem = osp.splitext(osp.basename(reader.path))[0]
         self.jsonl = open(osp.join(self.args.out_dir,
                                    f'{stem}_frames.jsonl'), 'w')
@@ -250,6 +250,9 @@ class Run:
             complete=stopped_at is None)
         if stopped_at is not None:
             summary['stopped_at'] = stopped_at
+        if self.video is not None:  # the container's count is an estimate
+            summary.update(frames_reported=self.video.num_frames,
+                           unread_at_end=self.video.unread_at_end)
         with open(osp.join(out, 'summary.json'), 'w') as f:
             json.dump(summary, f, indent=2)
         return summary
@@ -337,6 +340,12 @@ def run(args: argparse.Namespace) -> None:
           + (f": {summary['skipped_items']}" if summary['skipped'] else '')
           + f"; {summary['images_per_s']} images/s; outputs in "
           f'{args.out_dir}')
+    if summary.get('unread_at_end'):
+        print(f"infer.py: warning: the video reports "
+              f"{summary['frames_reported']} frames and the last "
+              f"{summary['unread_at_end']} of them did not decode "
+              '(a truncated file, or an estimated frame count)',
+              file=sys.stderr)
 
 
 if __name__ == '__main__':

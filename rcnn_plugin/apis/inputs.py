@@ -287,38 +287,48 @@ class VideoReader:
             raise ValueError(f'OpenCV cannot open the video {path}')
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 25.0
         self.num_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.unread_at_end = 0  # set by frames()
         self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
                      int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
 
     def frames(self) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
         """Yield ``(index, frame)``; frame is None for a corrupt frame.
 
-        A read that fails before the container's frame count is reached is
-        a corrupt frame: it is logged and yielded as None, and reading goes
-        on. After ``max_failures`` failures in a row the video is taken to
-        end there (logged).
+        A read that fails is held until the next frame decodes: then it was
+        a corrupt frame inside the video, logged and yielded as None. Reads
+        that fail at the end (after the container's frame count, which is
+        an estimate, or ``max_failures`` in a row) end the video and are
+        not frames: they are counted in :attr:`unread_at_end` and logged
+        once with the count the container reported.
 
         Returns:
             Iterator[Tuple[int, np.ndarray | None]]: Frames in order.
         """
-        index, failures = 0, 0
+        index, failed = 0, []
+        self.unread_at_end = 0
         while True:
             ok, frame = self.cap.read()
             if ok and frame is not None:
-                failures = 0
+                for corrupt in failed:
+                    print_log(f'{self.path}: frame {corrupt} does not '
+                              'decode, skipped', 'current', level=30)
+                    yield corrupt, None
+                failed = []
                 yield index, frame
-            elif 0 < self.num_frames and index < self.num_frames:
-                failures += 1
-                if failures > self.max_failures:
-                    print_log(f'{self.path}: {self.max_failures} frames in '
-                              f'a row do not decode; stopping at frame '
-                              f'{index} of {self.num_frames}', 'current',
-                              level=30)
-                    break
-                print_log(f'{self.path}: frame {index} does not decode, '
-                          'skipped', 'current', level=30)
-                yield index, None
+            elif (0 < self.num_frames and index < self.num_frames
+                  and len(failed) < self.max_failures):
+                failed.append(index)
             else:
                 break
             index += 1
         self.cap.release()
+        self.unread_at_end = len(failed)
+        if failed:
+            which = (f'frame {failed[0]} does' if len(failed) == 1 else
+                     f'frames {failed[0]} to {failed[-1]} do')
+            print_log(f'{self.path}: the container reports '
+                      f'{self.num_frames} frames; {which} not decode and '
+                      'nothing after them does, so the video is taken to '
+                      'end at frame '
+                      f'{failed[0]} (a truncated file, or a frame count '
+                      'that is only an estimate)', 'current', level=30)

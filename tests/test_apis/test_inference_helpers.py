@@ -101,19 +101,35 @@ def _reader(tmp_path, script, num_frames, max_failures=10):
     writer.release()
     reader = VideoReader(path, max_failures=max_failures)
     reader.cap, reader.num_frames = _FakeCapture(script), num_frames
-    return [(i, f is not None) for i, f in reader.frames()]
+    frames = [(i, f is not None) for i, f in reader.frames()]
+    return frames, reader.unread_at_end
 
 
 def test_video_corrupt_frames_are_reported_not_dropped(tmp_path):
     # Frame 1 fails inside the frame count: reported as None; reading goes
     # on. The failure after the last frame is the end of the video.
-    assert _reader(tmp_path, [True, False, True, True], 3) == [
-        (0, True), (1, False), (2, True), (3, True)]
-    assert _reader(tmp_path, [True, True, False], 2) == [(0, True),
-                                                          (1, True)]
+    assert _reader(tmp_path, [True, False, True, True], 3) == ([
+        (0, True), (1, False), (2, True), (3, True)], 0)
+    assert _reader(tmp_path, [True, True, False], 2) == ([
+        (0, True), (1, True)], 0)
+
+
+def test_video_end_before_the_estimated_count_is_not_corrupt(tmp_path):
+    from conftest import logged_messages
+    # The container's frame count is an estimate: reads failing after the
+    # last real frame are the end, counted once, not corrupt frames.
+    with logged_messages(30) as messages:
+        assert _reader(tmp_path, [True] * 3, 5) == ([
+            (0, True), (1, True), (2, True)], 2)
+    assert len(messages) == 1 and 'reports 5 frames' in messages[0]
+    assert 'frames 3 to 4' in messages[0]
     # Too many failures in a row: the video is taken to end there.
-    assert _reader(tmp_path, [True] + [False] * 5, 6, max_failures=2) == [
-        (0, True), (1, False), (2, False)]
+    assert _reader(tmp_path, [True] + [False] * 5 + [True], 9,
+                   max_failures=2) == ([(0, True)], 2)
+    # Failures followed by a frame are corrupt frames inside the video.
+    assert _reader(tmp_path, [True, False, False, True], 4,
+                   max_failures=2) == ([(0, True), (1, False), (2, False),
+                                        (3, True)], 0)
 
 
 def _pipeline(steps):

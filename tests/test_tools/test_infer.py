@@ -110,7 +110,33 @@ def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
     assert {r['category_id'] for r in results} <= {2}
     cap = cv2.VideoCapture(str(out / 'clip_annotated.mp4'))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
-    assert osp.isfile(out / 'summary.json')
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['frames_reported'] == 6
+    assert summary['unread_at_end'] == 0 and summary['skipped'] == 0
+
+
+def test_truncated_video_is_counted_not_reported_corrupt(
+        tiny_config, tiny_checkpoint, tmp_path):
+    rng = np.random.default_rng(1)
+    video = str(tmp_path / 'clip.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                             (96, 72))
+    for _ in range(6):
+        writer.write(_cells(rng))
+    writer.release()
+    with open(video, 'rb') as f:
+        data = f.read()
+    with open(video, 'wb') as f:  # a cut download: the header says 6
+        f.write(data[:len(data) // 2])
+    out = tmp_path / 'out'
+    output = run_tool(['tools/infer.py', tiny_config, tiny_checkpoint,
+                       video, '--out-dir', str(out), '--no-vis',
+                       '--no-progress'])
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['frames_reported'] == 6 and summary['skipped'] == 0
+    assert summary['processed'] + summary['unread_at_end'] == 6
+    assert summary['unread_at_end'] > 0
+    assert 'did not decode (a truncated file' in output
 
 
 def test_unknown_class_is_refused(tmp_path):
