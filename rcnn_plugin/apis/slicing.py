@@ -283,6 +283,13 @@ class SlicedPredictor:
                 crops[start:start + self.batch_size])
         return preds
 
+    def _filtered(self, pred: InstanceData) -> InstanceData:
+        """``score_thr`` and ``max_per_img`` on a full-image result, as the
+        sliced path applies them; on the CPU, as that path returns."""
+        keep = (pred.scores >= self.score_thr).nonzero().flatten()
+        keep = keep[pred.scores[keep].argsort(descending=True, stable=True)]
+        return pred[keep[:self.max_per_img]].cpu()
+
     def predict_one(self, image: np.ndarray) -> InstanceData:
         """Predict one BGR image, slice by slice.
 
@@ -296,7 +303,7 @@ class SlicedPredictor:
         if self.slice_size >= h and self.slice_size >= w:
             print_log(f'slice {self.slice_size} px >= image {w}x{h}: full-'
                       'image pass only', 'current')
-            return self.predictor.predict([image])[0]
+            return self._filtered(self.predictor.predict([image])[0])
         windows = slice_boxes(h, w, self.slice_size, self.overlap)
         crops = [np.ascontiguousarray(image[y1:y2, x1:x2])
                  for x1, y1, x2, y2 in windows]

@@ -135,6 +135,33 @@ def test_no_detection_on_any_slice(merge, full_image):
     assert len(fake.calls) == 2 + full_image
 
 
+class ThreeBoxPredictor(FakePredictor):
+    """Three boxes, scores 0.2, 0.95 and 0.6, on every input image."""
+
+    def predict(self, images):
+        self.calls += [image.shape[:2] for image in images]
+        return [InstanceData(
+            bboxes=torch.tensor([[0., 0., 8., 8.], [20., 20., 30., 30.],
+                                 [40., 40., 60., 50.]]),
+            scores=torch.tensor([0.2, 0.95, 0.6]),
+            labels=torch.tensor([0, 1, 0])) for _ in images]
+
+
+@pytest.mark.parametrize('size', [(64, 64), (64, 128)])
+def test_score_thr_and_max_per_img_apply_to_small_images(size):
+    # An image no larger than one slice gets one full-image pass, and the
+    # same filters as a sliced image.
+    sliced = SlicedPredictor(ThreeBoxPredictor(), 64, 0.0, score_thr=0.5,
+                             max_per_img=1)
+    pred = sliced.predict([np.zeros(size + (3, ), np.uint8)])[0]
+    assert pred.scores.tolist() == [pytest.approx(0.95)]
+    assert pred.labels.tolist() == [1]
+    sliced.max_per_img = 5
+    pred = sliced.predict([np.zeros(size + (3, ), np.uint8)])[0]
+    assert sorted(pred.scores.tolist()) == pytest.approx(
+        sorted([0.6, 0.95] * (1 + (size[1] > 64))))
+
+
 def test_full_image_pass_merges_with_the_slice():
     fake = FakePredictor(with_masks=True)
     image = np.zeros((64, 128, 3), np.uint8)
