@@ -327,9 +327,15 @@ def _mergeable(name: str, module: nn.Module, ad: ConvAdapter) -> str:
         return f'{name}: the conv has no bias to take the adapter\'s bias'
     k = module.kernel_size
     if ad.placement == 'sequential':
-        return '' if ad.kernel_size == 1 else (
-            f'{name}: sequential with kernel_size {ad.kernel_size} (a conv '
-            'of a conv has a larger kernel and other borders)')
+        if ad.kernel_size != 1:
+            return (f'{name}: sequential with kernel_size {ad.kernel_size} '
+                    '(a conv of a conv has a larger kernel and other '
+                    'borders)')
+        # (I + M) W mixes output channels across the conv's groups, which
+        # a grouped (or depthwise) conv cannot hold
+        return '' if module.groups == 1 else (
+            f'{name}: sequential on a conv with groups={module.groups} (the '
+            '1x1 map mixes its groups)')
     same = (k == (ad.kernel_size, ) * 2 and module.stride == (ad.stride, ) * 2
             and module.padding == (ad.kernel_size // 2, ) * 2
             and module.dilation == (1, 1) and module.groups == 1

@@ -94,6 +94,22 @@ def test_merge_refuses_what_does_not_fold(target, kwargs, reason):
         assert torch.equal(value, state[key])
 
 
+def test_sequential_adapter_on_a_grouped_conv_does_not_merge():
+    # (I + M) W mixes the groups of a depthwise conv (as MobileNetV2's):
+    # the merge would change the outputs, so it is refused.
+    torch.manual_seed(0)
+    model = _MergeNet().eval()
+    model.backbone = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=4))
+    inject_conv_adapters(model, r'backbone\.0', act=None, kernel_size=1,
+                         placement='sequential')
+    _perturb(model)
+    x = torch.rand(1, 4, 6, 6)
+    before = model(x)
+    with pytest.raises(ValueError, match='groups=4'):
+        merge_conv_adapters(model)
+    torch.testing.assert_close(model(x), before)  # unchanged
+
+
 def test_bad_input():
     model = TinyNet()
     with pytest.raises(ValueError, match=r'target_modules=.*backbon.*'
