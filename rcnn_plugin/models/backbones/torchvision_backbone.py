@@ -109,9 +109,10 @@ class TorchvisionBackbone(BaseModule):
         if self.out_layers:
             self.out_channels = [self._channels[n] for n in self.out_layers]
         used = {n.split('.')[0] for names in self.stages for n in names}
-        for child, _ in list(self.tv.named_children()):
-            if child not in used:  # classifier, pooling: unused parameters
-                setattr(self.tv, child, nn.Identity())
+        self._unused = [c for c, _ in self.tv.named_children()
+                        if c not in used]
+        for child in self._unused:  # classifier, pooling: no parameters
+            setattr(self.tv, child, nn.Identity())
         self._freeze()
 
     @torch.no_grad()
@@ -224,10 +225,20 @@ class TorchvisionBackbone(BaseModule):
         state_dict = {k[3:] if k.startswith('tv.') else k: v
                       for k, v in state_dict.items()}
         from rcnn_plugin.models.peft.conv_adapter import is_adapter_param
-        missing, _ = self.tv.load_state_dict(state_dict, strict=False)
+        missing, unexpected = self.tv.load_state_dict(state_dict,
+                                                      strict=False)
         # LoRA injected into the backbone (PEFTDetector) adds its own keys,
         # which no ImageNet file has.
         missing = [k for k in missing if not is_adapter_param(k)]
         if missing:
             raise ValueError(f'{path} lacks {len(missing)} keys of '
                              f'{self.name}, e.g. {missing[:3]}')
+        # the classifier's keys have nowhere to go; any other key means
+        # weights of another model (a deeper one of the family loads its
+        # first blocks and drops the rest)
+        unexpected = [k for k in unexpected
+                      if k.split('.')[0] not in self._unused]
+        if unexpected:
+            raise ValueError(f'{path} has {len(unexpected)} keys that '
+                             f'{self.name} lacks, e.g. {unexpected[:3]}: '
+                             'the weights of another model?')

@@ -103,6 +103,12 @@ def test_weights_from_torch_hub_cache(tmp_path, monkeypatch):
                 .items() if k != 'layer4.0.conv1.weight'}, expected)
     with pytest.raises(ValueError, match=r'lacks 1 keys .*layer4\.0\.conv1'):
         with_lora.init_weights()
+    # A deeper model's file (resnet34: same shapes, more blocks) used to
+    # load its first blocks and drop the rest without a word.
+    torch.save(torchvision.models.resnet34().state_dict(), expected)
+    with pytest.raises(ValueError, match=r'keys that resnet18 lacks, e\.g\. '
+                       r"\['layer1\.2\."):
+        TorchvisionBackbone('resnet18', weights=expected).init_weights()
 
 
 @pytest.mark.parametrize('kwargs,match', [
