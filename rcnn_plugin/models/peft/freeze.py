@@ -230,9 +230,11 @@ def unfreeze_norm_stats(model: nn.Module) -> List[str]:
     return restored
 
 
-def _count(module: nn.Module) -> List[int]:
+def _count(module: nn.Module, prefix: str = '') -> List[int]:
     total = trainable = lora = 0
-    for pname, param in module.named_parameters():
+    # full names: the adapter children (conv_adapters, prompts) sit on
+    # the root, so a child's own names would not show them
+    for pname, param in module.named_parameters(prefix=prefix):
         total += param.numel()
         trainable += param.numel() if param.requires_grad else 0
         if is_adapter_param(pname) or '.lora_' in pname or \
@@ -260,7 +262,7 @@ def parameter_table(model: nn.Module) -> str:
     header = ['module', 'params', 'trainable', 'frozen', 'lora', 'train %']
     rows = []
     for name, child in model.named_children():
-        counts = _count(child)
+        counts = _count(child, name)
         if counts[0]:
             rows.append([name] + counts)
     rows.append(['total'] + _count(model))

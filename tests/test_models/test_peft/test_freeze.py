@@ -160,6 +160,16 @@ def test_parameter_table_counts():
         100 * (51 + lora) / (BACKBONE + HEAD + lora), abs=0.01)
 
 
+def test_parameter_table_counts_conv_adapters_in_their_row():
+    from rcnn_plugin.models.peft import inject_conv_adapters
+    model = TinyNet()
+    inject_conv_adapters(model, r'backbone\.0')
+    table = parameter_table(model)
+    row = _row(table, 'conv_adapters')
+    assert row[0] > 0 and row[3] == row[0]  # every one of them an adapter
+    assert _row(table, 'total')[3] == row[0]  # the rows add up
+
+
 def test_apply_freeze_logs_the_table(caplog, monkeypatch):
     import logging
 
