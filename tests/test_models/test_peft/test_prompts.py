@@ -118,3 +118,5 @@ def test_bad_input():
         InputPrompt((16, 16), width=8)
     with pytest.raises(ValueError, match='size'):
         InputPrompt((0, 16))
+    with pytest.raises(ValueError, match=r'\(H, W\) > 0, got 640'):
+        InputPrompt(640)  # a sentence, not len() of an int
