@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import nn
 
+from .attachment import attach, attached, detach, hooked
 from .inject import _compile, no_match_error
 
 ADAPTER_CHILD_NAMES = ('conv_adapters', 'feature_prompts', 'input_prompt')
@@ -258,64 +259,6 @@ def inject_conv_adapters(model: nn.Module,
     return targets
 
 
-def attach(model: nn.Module, store: str, name: str,
-           adapter: nn.Module) -> None:
-    """Keep ``adapter`` in ``model.<store>`` and hook it on ``name``.
-
-    Args:
-        model (nn.Module): The root model (not a ``Sequential``).
-        store (str): The ``ModuleDict`` attribute, created if absent.
-        name (str): The adapted module's name.
-        adapter (nn.Module): Has ``hook(module, args, output)``.
-    """
-    if isinstance(model, (nn.Sequential, nn.ModuleList)):
-        raise TypeError('adapters need a root model that is not an '
-                        f'{type(model).__name__}; wrap it in a Module')
-    if not hasattr(model, store):
-        setattr(model, store, nn.ModuleDict())
-    box, key = getattr(model, store), name.replace('.', '__')
-    if key in box:
-        raise ValueError(f'{name} already has an entry in {store}')
-    box[key] = adapter
-    model.get_submodule(name).register_forward_hook(adapter.hook)
-
-
-def attached(model: nn.Module, store: str) -> Dict[str, nn.Module]:
-    """The adapters of ``model.<store>`` by adapted module name.
-
-    Args:
-        model (nn.Module): The root model.
-        store (str): The ``ModuleDict`` attribute.
-
-    Returns:
-        dict[str, nn.Module]: Adapted module name -> adapter.
-    """
-    box = getattr(model, store, None) or {}
-    return {k.replace('__', '.'): v for k, v in box.items()}
-
-
-def detach(model: nn.Module, store: str, name: str) -> None:
-    """Remove the adapter of ``name`` from ``model.<store>`` and its hook.
-
-    Args:
-        model (nn.Module): The root model.
-        store (str): The ``ModuleDict`` attribute.
-        name (str): The adapted module's name.
-    """
-    box = getattr(model, store)
-    adapter = box[name.replace('.', '__')]
-    _remove_hook(model.get_submodule(name), adapter)
-    del box[name.replace('.', '__')]
-    if not len(box):
-        delattr(model, store)
-
-
-def _remove_hook(module: nn.Module, owner: nn.Module) -> None:
-    for key, fn in list(module._forward_hooks.items()):
-        if getattr(fn, '__self__', None) is owner:
-            del module._forward_hooks[key]
-
-
 def _mergeable(name: str, module: nn.Module, ad: ConvAdapter) -> str:
     """Why ``ad`` on ``module`` cannot merge ('' if it can)."""
     if ad.act_name is not None:
@@ -349,7 +292,9 @@ def merge_conv_adapters(model: nn.Module) -> List[str]:
 
     Parallel: ``W' = W + W_a``, ``b' = b + b_a``. Sequential (k = 1, a
     1x1 map M plus identity): ``W' = (I + M) W``, ``b' = (I + M) b + b_a``.
-    Merge LoRA first (:func:`merge_lora`): a LoRA conv is not plain.
+    Merge LoRA first (:func:`merge_lora`): a LoRA conv is not plain. A conv
+    that ``peft`` wrapped after the adapter came is folded in its base
+    layer, so merge these before :func:`merge_hf_peft`.
 
     Args:
         model (nn.Module): The model, changed in place.
@@ -362,12 +307,12 @@ def merge_conv_adapters(model: nn.Module) -> List[str]:
             model is unchanged then).
     """
     found = attached(model, 'conv_adapters')
-    why = [w for w in (_mergeable(n, model.get_submodule(n), ad)
+    why = [w for w in (_mergeable(n, hooked(model, n, ad), ad)
                        for n, ad in found.items()) if w]
     if why:
         raise ValueError('conv adapters that cannot merge: ' + '; '.join(why))
     for name, adapter in found.items():
-        _fold(model.get_submodule(name), adapter)
+        _fold(hooked(model, name, adapter), adapter)
         detach(model, 'conv_adapters', name)
     return list(found)
 

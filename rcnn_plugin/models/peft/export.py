@@ -123,8 +123,10 @@ def merge_to_plain(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
             merged by then.
     """
     merge_lora(model)
-    merge_hf_peft(model)
+    # a conv adapter hooks the base layer that peft wrapped later, so it
+    # folds into the base weight first: (I + M) W + dW, as it trained
     merge_conv_adapters(model)
+    merge_hf_peft(model)
     merge_prompts(model)
     unfreeze_norm_stats(model)
     return OrderedDict((k, v.detach().clone())

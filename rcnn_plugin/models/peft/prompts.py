@@ -49,8 +49,8 @@ from .conv_adapter import (
 
 
 def _size(size: Sequence[int]) -> tuple:
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(s, int) and s > 0
-                                 for s in size):
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+            isinstance(s, int) and s > 0 for s in size):
         raise ValueError(f'prompt size must be (H, W) > 0, got {size!r}')
     return tuple(size)
 

@@ -173,3 +173,30 @@ def test_merging_lora_keeps_an_adapter_on_the_same_layer():
     assert merge_lora(model) == ['backbone.0']
     assert type(model.backbone[0]) is nn.Conv2d
     torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('placement', ['sequential', 'parallel'])
+def test_merge_with_peft_lora_on_the_same_conv_is_exact(placement):
+    # The adapter hooks the conv before peft wraps it (PEFTDetector's
+    # order), so it trained on the base layer's output: (I + M) W x + dW x.
+    # Folding peft's dW first and the adapter after gave (I + M)(W + dW).
+    pytest.importorskip('peft')
+    from rcnn_plugin.models.peft import merge_to_plain
+    from rcnn_plugin.models.peft.hf_peft import hf_tuner_layers, inject_hf_peft
+    torch.manual_seed(0)
+    model = _MergeNet().eval()
+    inject_conv_adapters(model, r'backbone\.2', act=None, kernel_size=1,
+                         placement=placement)
+    inject_hf_peft(model, dict(type='LoRA', r=2,
+                               target_modules=r'backbone\.2'))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'lora_B' in name or 'conv_adapters' in name:
+                p.add_(0.1 * torch.randn_like(p))
+    x = torch.rand(2, 3, 12, 12)
+    before = model(x)
+    merge_to_plain(model)
+    assert not hf_tuner_layers(model) and not hasattr(model, 'conv_adapters')
+    assert type(model.backbone[2]) is nn.Conv2d
+    assert not model.backbone[2]._forward_hooks  # the hook went with it
+    torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
