@@ -2,11 +2,12 @@
 
 __all__ = ['check_values']
 
-WEIGHTS = ('cls', 'reg', 'rpn', 'feat', 'ard', 'ard_gamma')
+WEIGHTS = ('ard_gamma', )  # besides the model's loss_weights
 COUNTS = ('num_candidates', 'num_rois')
 
 
-def check_values(distill: dict, pseudo_label: dict, defaults: dict) -> None:
+def check_values(distill: dict, pseudo_label: dict, defaults: dict,
+                 loss_weights: tuple) -> None:
     """Refuse values that would switch a loss off without a word.
 
     Args:
@@ -14,13 +15,15 @@ def check_values(distill: dict, pseudo_label: dict, defaults: dict) -> None:
             checked).
         pseudo_label (dict): Its ``pseudo_label`` settings.
         defaults (dict): The defaults of ``distill``.
+        loss_weights (tuple): The model's distillation weight keys (the
+            Mask R-CNN adds ``mask``).
 
     Raises:
         ValueError: For a negative weight, no RoI to distil
             (``num_rois`` / ``num_candidates`` under 1) or a threshold
             outside [0, 1], naming the key.
     """
-    for key in WEIGHTS:
+    for key in tuple(loss_weights) + WEIGHTS:
         value = distill.get(key, 0.0)
         if not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f'distill.{key} must be a number >= 0 (0 '

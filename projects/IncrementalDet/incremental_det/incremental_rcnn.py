@@ -193,7 +193,8 @@ class IncrementalFasterRCNN(TwoStageDetector):
         if unknown:
             raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
                              "['iou_thr', 'score_thr']")
-        check_values(distill or {}, pseudo_label or {}, DISTILL_DEFAULTS)
+        check_values(distill or {}, pseudo_label or {}, DISTILL_DEFAULTS,
+                     cls.loss_weights)
 
     @property
     def teacher(self) -> TwoStageDetector:

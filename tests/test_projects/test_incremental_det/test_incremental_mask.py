@@ -84,6 +84,14 @@ def _finite(losses):
                if 'loss' in k and isinstance(v, torch.Tensor))
 
 
+@pytest.mark.parametrize('value', [-1.0, '1'])
+def test_a_bad_mask_distill_weight_is_refused(value):
+    # before: mask=-1 switched the mask distillation off without a word,
+    # and '1' failed inside the first training step
+    with pytest.raises(ValueError, match='distill.mask must be a number'):
+        MODELS.build(dict(_model_cfg(), distill=dict(mask=value)))
+
+
 def test_mask_logit_distill():
     torch.manual_seed(0)
     teacher = torch.randn(5, 2, 7, 7) * 3

@@ -262,4 +262,4 @@ def test_values_that_would_switch_a_loss_off_are_refused(distill, pseudo,
         MODELS.build(dict(_model_cfg(), distill=distill,
                           pseudo_label=pseudo))
     check_values(dict(cls=1, num_rois=8), dict(score_thr=0.5, iou_thr=0.5),
-                 DISTILL_DEFAULTS)
+                 DISTILL_DEFAULTS, ('cls', ))
