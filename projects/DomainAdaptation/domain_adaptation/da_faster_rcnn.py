@@ -18,7 +18,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .domain_classifiers import consistency_loss, neck_channels
+from .domain_classifiers import check_weight, consistency_loss, neck_channels
 
 __all__ = ['DAFasterRCNN']
 
@@ -115,7 +115,10 @@ class DAFasterRCNN(TwoStageDetector):
                                self.roi_head.bbox_head.fc_out_channels)
         self.img_da_head = MODELS.build(img_cfg)
         self.ins_da_head = MODELS.build(ins_cfg)
-        self.da_weights = dict(dict(img=1.0, ins=1.0, cst=0.1), **da_weights)
+        self.da_weights = {
+            key: check_weight(f'da_weights.{key}', value)
+            for key, value in dict(dict(img=1.0, ins=1.0, cst=0.1),
+                                   **da_weights).items()}
         self.num_rois = num_rois
         self.source_branch = source_branch
         self.target_branch = target_branch

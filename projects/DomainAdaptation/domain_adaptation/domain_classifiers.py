@@ -20,15 +20,24 @@ from .grl import grad_reverse
 
 __all__ = [
     'ImageDomainClassifier', 'InstanceDomainClassifier', 'domain_loss',
-    'consistency_loss', 'neck_channels'
+    'consistency_loss', 'neck_channels', 'check_weight'
 ]
 
 
-def _check_grl_weight(weight: float) -> float:
-    if not weight >= 0:
-        raise ValueError(f'grl_weight must be >= 0, got {weight!r} (a '
-                         'negative weight would undo the reversal)')
+def check_weight(key: str, weight: float,
+                 why: str = 'would train the opposite of what the loss '
+                 'is for') -> float:
+    """``weight`` as a float, or an error naming ``key`` if it is not a
+    number >= 0 (a negative one ``why``)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not weight >= 0:
+        raise ValueError(f'{key} must be a number >= 0, got {weight!r} (a '
+                         f'negative weight {why})')
     return float(weight)
+
+
+def _check_grl_weight(weight: float) -> float:
+    return check_weight('grl_weight', weight, 'would undo the reversal')
 
 
 def domain_loss(logits: Tensor, domain: int) -> Tensor:

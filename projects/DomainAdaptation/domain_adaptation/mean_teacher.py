@@ -24,7 +24,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from .domain_classifiers import neck_channels
+from .domain_classifiers import check_weight, neck_channels
 
 __all__ = ['DomainAdaptiveTeacher']
 
@@ -92,7 +92,7 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
                 disc['in_channels'] = neck_channels(detector.get('neck'),
                                                     'discriminator')
             self.discriminator = MODELS.build(disc)
-        self.disc_weight = float(disc_weight)
+        self.disc_weight = check_weight('disc_weight', disc_weight)
         self._feats: Optional[tuple] = None
         if self.discriminator is not None:
             grab = self.student.neck if self.student.with_neck \

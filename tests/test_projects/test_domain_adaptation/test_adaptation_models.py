@@ -90,6 +90,19 @@ def test_da_faster_rcnn_ins_feat_options():
         MODELS.build(dict(model_cfg, ins_feat='fc'))
 
 
+@pytest.mark.parametrize('key,value', [('img', -1.0), ('ins', -0.5),
+                                       ('cst', '0.1')])
+def test_da_weights_must_be_numbers_not_below_zero(key, value):
+    # A negative weight turned the domain loss around without a word, as a
+    # negative grl_weight did (refused since).
+    cfg = _cfg(DA)
+    model_cfg = dict(shrink_model(cfg.model),
+                     data_preprocessor=cfg.model.data_preprocessor)
+    with pytest.raises(ValueError,
+                       match=f'da_weights.{key} must be a number >= 0'):
+        MODELS.build(dict(model_cfg, da_weights={key: value}))
+
+
 def test_da_faster_rcnn_plain_batch_is_source_only():
     cfg = _cfg(DA)
     model = MODELS.build(dict(shrink_model(cfg.model),
@@ -248,3 +261,5 @@ def test_teacher_defaults_and_a_detector_without_a_neck():
     with pytest.raises(ValueError, match='set discriminator.in_channels'):
         DomainAdaptiveTeacher(detector=no_neck,
                               discriminator=dict(type='ImageDomainClassifier'))
+    with pytest.raises(ValueError, match='disc_weight must be a number >= 0'):
+        DomainAdaptiveTeacher(detector=detector, disc_weight=-0.1)

@@ -55,7 +55,8 @@ def test_image_classifier_levels_loss_and_reversed_grad():
 
 def test_negative_grl_weight_is_refused():
     for cls in (ImageDomainClassifier, InstanceDomainClassifier):
-        with pytest.raises(ValueError, match='grl_weight must be >= 0'):
+        with pytest.raises(ValueError,
+                           match='grl_weight must be a number >= 0'):
             cls(in_channels=8, grl_weight=-0.1)
 
 
