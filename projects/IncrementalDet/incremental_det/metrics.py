@@ -22,7 +22,9 @@ class IncrementalVOCMetric(VOCMetric):
             other class of the dataset is new.
         reference_old_ap50 (float, optional): Old-class AP50 of the
             previous model on the same split. Defaults to None.
-        **kwargs: :class:`VOCMetric` arguments (``eval_mode`` ...).
+        **kwargs: :class:`VOCMetric` arguments (``eval_mode``,
+            ``collect_device``, ``prefix``); the IoU threshold (0.5), the
+            metric and scale ranges are fixed, and naming them is an error.
     """
 
     default_prefix: Optional[str] = 'incremental'
@@ -31,6 +33,13 @@ class IncrementalVOCMetric(VOCMetric):
                  old_classes: Sequence[str],
                  reference_old_ap50: Optional[float] = None,
                  **kwargs) -> None:
+        fixed = sorted(set(kwargs) & {'iou_thrs', 'metric', 'scale_ranges',
+                                      'proposal_nums'})
+        if fixed:
+            raise ValueError(
+                f'{type(self).__name__} does not take {fixed}: it reports '
+                'AP50 (iou_thrs 0.5, metric mAP) over all object sizes; use '
+                "mmdet's VOCMetric beside it for other thresholds or sizes")
         kwargs.setdefault('eval_mode', 'area')
         super().__init__(iou_thrs=0.5, metric='mAP', **kwargs)
         self.old_classes = tuple(old_classes)

@@ -102,6 +102,16 @@ def test_metric_of_an_empty_split_is_a_sentence():
         metric.compute_metrics([])  # was: "not enough values to unpack"
 
 
+@pytest.mark.parametrize('kwargs', [dict(scale_ranges=[(0, 32**2)]),
+                                    dict(iou_thrs=[0.5, 0.75]),
+                                    dict(metric='recall')])
+def test_metric_refuses_the_vocmetric_options_it_fixes(kwargs):
+    # scale_ranges was accepted and ignored; the others were a TypeError
+    key, = kwargs
+    with pytest.raises(ValueError, match=f'does not take .*{key}'):
+        IncrementalVOCMetric(old_classes=('RBC', ), **kwargs)
+
+
 def test_metric_with_an_image_without_gt_and_one_without_predictions():
     metric = IncrementalVOCMetric(old_classes=('RBC', ),
                                   reference_old_ap50=1.0)
