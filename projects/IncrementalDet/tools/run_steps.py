@@ -16,9 +16,10 @@ starts; another one means it is trained again from the start); a trained
 run whose test did not finish is only tested; an interrupted training
 resumes from its last checkpoint. Deleting a finished run's ``final.pth``
 trains it again from the start, and so every later run that learns from
-it. The seed is recorded when training starts too, so a run begun with
-another seed is refused. The spec format is in
-``projects/IncrementalDet/incremental_det/sequence.py``.
+it. The seed and a hash of the training config (``config_stamp``) are
+recorded when training starts too, so a run begun with another seed, or
+another config (file, ``--cfg-options`` or ``--overlay``), is refused.
+The spec format is in ``projects/IncrementalDet/incremental_det/sequence.py``.
 
 Example (BCCD 1+1+1, from the repository root)::
 
@@ -28,6 +29,7 @@ Example (BCCD 1+1+1, from the repository root)::
 """
 import argparse
 import gc
+import hashlib
 import json
 import os
 import os.path as osp
@@ -163,8 +165,23 @@ def teacher_stamp(run: Run) -> Optional[dict]:
     return dict(path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
-def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
-    """Train (unless only testing) and test one run; write its result."""
+# What a run trains with: an option that changes them makes another run.
+TRAINED_WITH = ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler', 'randomness')
+
+
+def config_stamp(cfg: Config) -> str:
+    """A hash of what the run trains with (``TRAINED_WITH``)."""
+    parts = Config({k: cfg.get(k) for k in TRAINED_WITH}).to_dict()
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train_and_test(run: Run, cfg: Config, train: bool, seed: int,
+                   stamp: Optional[str] = None) -> dict:
+    """Train (unless only testing) and test one run; write its result.
+    ``stamp`` is :func:`config_stamp` of the config before
+    ``prepare_offline`` (which changes the model's init when resuming)."""
     os.makedirs(run.run_dir, exist_ok=True)
     info_file = osp.join(run.run_dir, 'train.json')
     rss_reset = reset_peak_memory()
@@ -173,7 +190,8 @@ def train_and_test(run: Run, cfg: Config, train: bool, seed: int) -> dict:
     print(seed_message(cfg, runner.seed), flush=True)
     if train:
         # Before training: an interrupted run keeps its seed and teacher.
-        started = dict(seed=seed, teacher_stamp=teacher_stamp(run))
+        started = dict(seed=seed, teacher_stamp=teacher_stamp(run),
+                       config_stamp=stamp or config_stamp(cfg))
         write_json(info_file, started)
         start = time.perf_counter()
         runner.train()
@@ -219,6 +237,19 @@ def check_seed(run: Run, seed: int) -> None:
                          f'or --seed {done}')
 
 
+def check_config(run: Run, cfg: Config) -> None:
+    """A run trained (or begun) with another config is neither skipped
+    nor resumed under this one."""
+    done = read_json(osp.join(run.run_dir, 'train.json')).get(
+        'config_stamp')
+    if done is not None and done != config_stamp(cfg):
+        raise SystemExit(
+            f'[run_steps] {run.run_dir} was trained with another config '
+            '(its model, data, schedule or optimiser differ: the config '
+            'file, --cfg-options or --overlay changed): use another '
+            f'--work-dir, or delete {run.run_dir} to train it again')
+
+
 def stale_reason(run: Run, retrained: set) -> Optional[str]:
     """Why the run must be trained again from the start, or None: its
     teacher changed, or its ``final.pth`` was deleted after the training
@@ -250,20 +281,22 @@ def execute(run: Run, args: argparse.Namespace, retrained: set) -> str:
             if osp.lexists(osp.join(run.run_dir, name)):
                 os.remove(osp.join(run.run_dir, name))
     check_seed(run, args.seed)
-    if read_result(run) is not None and osp.isfile(run.checkpoint):
-        return 'skipped'
     reference = None
     if run.teacher_run is not None:
         reference = (read_result(run.teacher_run) or {}).get(
             'metrics', {}).get('all_AP50')
     cfg = run_config(run, args, reference)
+    check_config(run, cfg)
+    if read_result(run) is not None and osp.isfile(run.checkpoint):
+        return 'skipped'
     train = not osp.isfile(run.checkpoint)
     if train:
         cfg.resume = osp.isfile(osp.join(run.run_dir, 'last_checkpoint'))
     else:
         cfg.load_from = run.checkpoint
+    stamp = config_stamp(cfg)
     prepare_offline(cfg)  # no download of weights a checkpoint overwrites
-    train_and_test(run, cfg, train, args.seed)
+    train_and_test(run, cfg, train, args.seed, stamp)
     if train:
         retrained.add(run.name)
     return 'trained' if train else 'tested'

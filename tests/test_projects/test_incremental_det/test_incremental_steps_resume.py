@@ -52,8 +52,9 @@ def _no_training(tool, monkeypatch):
     monkeypatch.setattr(tool, 'run_config',
                         lambda run, args, ref: Config(dict(ref=ref)))
     monkeypatch.setattr(tool, 'prepare_offline', lambda cfg: [])
-    monkeypatch.setattr(tool, 'train_and_test', lambda run, cfg, train, seed:
-                        calls.append((run.name, train, cfg.get('resume'))))
+    monkeypatch.setattr(tool, 'train_and_test',
+                        lambda run, cfg, train, seed, stamp: calls.append(
+                            (run.name, train, cfg.get('resume'))))
     return calls
 
 
@@ -123,7 +124,7 @@ def test_deleting_final_pth_retrains_the_run_and_its_successors(
     tool = _tool()
     calls = []
 
-    def train_and_test(run, cfg, train, seed):  # writes what a run makes
+    def train_and_test(run, cfg, train, seed, stamp):  # writes what a run makes
         calls.append((run.name, train, cfg.get('resume')))
         with open(run.checkpoint, 'w') as f:
             f.write(f'{run.name} trained again')
@@ -169,8 +170,38 @@ def test_seed_and_teacher_are_recorded_before_training(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         tool.train_and_test(second, Config(), True, 0)
     info = json.load(open(osp.join(second.run_dir, 'train.json')))
-    assert info == dict(seed=0, teacher_stamp=tool.teacher_stamp(second))
+    assert info == dict(seed=0, teacher_stamp=tool.teacher_stamp(second),
+                        config_stamp=tool.config_stamp(Config()))
     assert info['teacher_stamp']['path'] == osp.realpath(first.checkpoint)
     with pytest.raises(SystemExit, match='trained with seed 0, not --seed 1'):
         tool.execute(second, tool.parse_args(['spec.yml', '--seed', '1']),
                      set())
+
+
+def test_a_run_of_another_config_is_neither_skipped_nor_resumed(
+        tmp_path, monkeypatch):
+    """A finished run was skipped (its old numbers in the new table) and an
+    interrupted one resumed, whatever --cfg-options said this time."""
+    tool = _tool()
+    calls = _no_training(tool, monkeypatch)
+    lr = {'value': 0.02}
+    monkeypatch.setattr(tool, 'run_config', lambda run, args, ref: Config(
+        dict(optim_wrapper=dict(optimizer=dict(lr=lr['value'])))))
+    done = _fake_run(tmp_path, 'a')
+    cut = _fake_run(tmp_path, 'b', trained=False)
+    open(osp.join(cut.run_dir, 'last_checkpoint'), 'w').close()
+    for run, finished in ((done, True), (cut, False)):
+        _write_records(run, finished)
+        info = json.load(open(osp.join(run.run_dir, 'train.json')))
+        info['config_stamp'] = tool.config_stamp(tool.run_config(run, 0, 0))
+        with open(osp.join(run.run_dir, 'train.json'), 'w') as fh:
+            json.dump(info, fh)
+    args = tool.parse_args(['spec.yml'])
+    assert tool.execute(done, args, set()) == 'skipped'  # same config
+    assert tool.execute(cut, args, set()) == 'trained'
+    assert calls == [('b', True, True)]  # resumed
+    lr['value'] = 0.001
+    for run in (done, cut):
+        with pytest.raises(SystemExit, match='trained with another config'):
+            tool.execute(run, args, set())
+    assert len(calls) == 1
