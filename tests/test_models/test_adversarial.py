@@ -125,6 +125,9 @@ def test_bad_attack_settings(kwargs, match):
     (dict(method='pgd', steps=0), 'steps must be an integer'),
     (dict(clean_ratio=1.5), 'clean_ratio'),
     (dict(method='free', target='cls'), 'takes no target'),
+    # used to be accepted and ignored
+    (dict(method='fgsm-rs', steps=10), "steps is for method 'pgd' only"),
+    (dict(method='pgd', replays=8), "replays is for method 'free' only"),
     (dict(target=['loss_rpn_cls', 3]), 'loss keys'),
 ])
 def test_bad_training_settings(kwargs, match):

@@ -55,8 +55,10 @@ class AdversarialTraining:
         step_size (float, optional): Step in pixel units. Defaults to None:
             1.25 eps for ``'fgsm-rs'``, 2.5 eps / steps for ``'pgd'``, eps
             for ``'free'``.
-        steps (int): Attack steps of ``'pgd'``. Defaults to 3.
-        replays (int): Replays of each batch for ``'free'``. Defaults to 4.
+        steps (int, optional): Attack steps of ``'pgd'`` (only).
+            Defaults to None: 3.
+        replays (int, optional): Replays of each batch for ``'free'``
+            (only). Defaults to None: 4.
         target (str | Sequence[str]): Loss to attack: ``'cls'``, ``'loc'``,
             ``'sum'`` or loss keys; ``'free'`` takes only ``'sum'``.
             Defaults to ``'sum'``.
@@ -68,8 +70,8 @@ class AdversarialTraining:
                  method: str = 'fgsm-rs',
                  eps: float = 8.0,
                  step_size: Optional[float] = None,
-                 steps: int = 3,
-                 replays: int = 4,
+                 steps: Optional[int] = None,
+                 replays: Optional[int] = None,
                  target: Union[str, Sequence[str]] = 'sum',
                  clean_ratio: float = 0.0) -> None:
         if method not in METHODS:
@@ -78,6 +80,14 @@ class AdversarialTraining:
         if not eps > 0:
             raise ValueError(f'adversarial eps must be > 0 (pixel units, '
                              f'0-255), got {eps}')
+        for key, value, user in (('steps', steps, 'pgd'),
+                                 ('replays', replays, 'free')):
+            if value is not None and method != user:
+                raise ValueError(f'adversarial {key} is for method '
+                                 f"'{user}' only; method {method!r} does "
+                                 'not use it')
+        steps = 3 if steps is None else steps
+        replays = 4 if replays is None else replays
         for key, value in (('steps', steps), ('replays', replays)):
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f'adversarial {key} must be an integer >= '

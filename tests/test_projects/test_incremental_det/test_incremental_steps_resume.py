@@ -124,7 +124,7 @@ def test_deleting_final_pth_retrains_the_run_and_its_successors(
     tool = _tool()
     calls = []
 
-    def train_and_test(run, cfg, train, seed, stamp):  # writes what a run makes
+    def train_and_test(run, cfg, train, seed, stamp):  # what a run makes
         calls.append((run.name, train, cfg.get('resume')))
         with open(run.checkpoint, 'w') as f:
             f.write(f'{run.name} trained again')
