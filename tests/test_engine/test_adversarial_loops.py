@@ -33,6 +33,19 @@ def test_configs_select_the_adversarial_loop():
         AdversarialIterBasedTrainLoop
 
 
+def test_overlay_on_an_iteration_based_config_names_the_iter_loop():
+    # The overlay merged onto IterBasedTrainLoop keeps max_iters and has
+    # no max_epochs: a sentence, not a missing-argument TypeError.
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop',
+                                     max_iters=100, val_interval=50)))
+    merged = apply_overlays(cfg, [OVERLAY])
+    train_cfg = dict(merged.train_cfg)
+    assert LOOPS.get(train_cfg.pop('type')) is AdversarialEpochBasedTrainLoop
+    with pytest.raises(ValueError, match="AdversarialIterBasedTrainLoop'"):
+        AdversarialEpochBasedTrainLoop(runner=None, dataloader=None,
+                                       **train_cfg)
+
+
 @pytest.mark.slow
 def test_overlay_trains_and_checkpoint_loads_into_plain_config(
         tiny_config, tmp_path):

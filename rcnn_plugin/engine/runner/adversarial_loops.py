@@ -13,7 +13,7 @@ overlay (``--overlay``). Iteration-based configs use
 ``AdversarialIterBasedTrainLoop``. The settings are those of
 :class:`~rcnn_plugin.models.adversarial.AdversarialTraining`.
 """
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 from mmdet.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
@@ -43,9 +43,15 @@ class AdversarialEpochBasedTrainLoop(EpochBasedTrainLoop):
     def __init__(self,
                  runner,
                  dataloader,
-                 max_epochs: int,
+                 max_epochs: Optional[int] = None,
                  adversarial: AdversarialCfg = None,
                  **kwargs) -> None:
+        if max_epochs is None:  # the overlay merged onto an Iter config
+            raise ValueError(
+                'AdversarialEpochBasedTrainLoop needs train_cfg.max_epochs'
+                + ('; this config counts iterations (max_iters): set '
+                   "train_cfg.type='AdversarialIterBasedTrainLoop'"
+                   if 'max_iters' in kwargs else ''))
         self.adversarial = build_adversarial_training(adversarial)
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         runner.logger.info(f'adversarial training: {self.adversarial}')
