@@ -16,15 +16,49 @@ excluded from the negatives. Instances of classes outside the subset get
 """
 import copy
 import os.path as osp
-import random
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 from mmdet.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from .errors import AnnotationError
 from .k_shot import load_split, sample_k_shot, save_split
+
+
+def prepare_or_refetch(prepare: Callable[[int], Optional[dict]], idx: int,
+                       num: int, test_mode: bool, max_refetch: int,
+                       path_of: Callable[[int], str]) -> dict:
+    """mmengine's ``BaseDataset.__getitem__`` rule for a pipeline that
+    returns None (a crop without boxes, an empty image): in training,
+    another image drawn at random, up to ``max_refetch`` times; in test
+    mode, an error. The error names the last image tried.
+
+    Args:
+        prepare (Callable): Index -> the pipeline's output or None.
+        idx (int): The index asked for.
+        num (int): The number of images to draw from.
+        test_mode (bool): Whether the dataset is in test mode.
+        max_refetch (int): Images drawn after the first.
+        path_of (Callable): Index -> its image path, for the error.
+
+    Returns:
+        dict: The first output that is not None.
+    """
+    for tries in range(1, max_refetch + 2):
+        data = prepare(idx)
+        if data is not None:
+            return data
+        if test_mode or tries > max_refetch:
+            break
+        idx = np.random.randint(0, num)  # another image, as mmengine does
+    raise RuntimeError(
+        f'the pipeline returned None for image {path_of(idx)} ('
+        + ('test mode: no other image is drawn)' if test_mode else
+           f'and for the {tries - 1} other images drawn after it); check '
+           'the image files and the pipeline (RandomCrop without '
+           'allow_negative_crop, FilterAnnotations, ...)'))
 
 
 @DATASETS.register_module()
@@ -123,7 +157,11 @@ class ClassSubsetDataset:
                 if not inst.get('ignore_flag', 0)]
 
     def __getitem__(self, idx: int) -> dict:
-        return self.source.pipeline(self.get_data_info(idx))
+        return prepare_or_refetch(
+            lambda i: self.source.pipeline(self.get_data_info(i)), idx,
+            len(self), bool(getattr(self.source, 'test_mode', False)),
+            getattr(self.source, 'max_refetch', 1000),
+            lambda i: self.data_list[i].get('img_path', f'#{i}'))
 
     def __len__(self) -> int:
         return len(self.data_list)
@@ -345,17 +383,10 @@ class ImageSubsetDataset:
         prepare = getattr(self.source, 'prepare_data', None)
         if prepare is None:
             return self.source[self._source_idx(idx)]
-        tries = getattr(self.source, 'max_refetch', 1000) + 1
-        for _ in range(tries):
-            data = prepare(self._source_idx(idx))
-            if data is not None:
-                return data
-            if self.test_mode:
-                break
-            idx = random.randrange(len(self))  # another listed image
-        raise RuntimeError(
-            f'the pipeline returned None for image '
-            f'{self.get_data_info(idx)["img_path"]} ({tries} tries)')
+        return prepare_or_refetch(
+            lambda i: prepare(self._source_idx(i)), idx, len(self),
+            self.test_mode, getattr(self.source, 'max_refetch', 1000),
+            lambda i: self.get_data_info(i)['img_path'])
 
     def __len__(self) -> int:
         if not self._fully_initialized:

@@ -131,3 +131,31 @@ def test_update_inner_dataset_cfg_goes_through_wrappers():
     plain = dict(type='CocoDataset')
     assert update_inner_dataset_cfg(plain, test_mode=True) == dict(
         type='CocoDataset', test_mode=True)
+
+
+def test_a_pipeline_returning_none_draws_another_listed_image(
+        tmp_path, monkeypatch):
+    ds = _subset(tmp_path, ['images/0.png', 'images/1.png', 'images/2.png'])
+    tried = []
+
+    def prepare(i):  # None for every image but 2.png
+        tried.append(ds.source.get_data_info(i)['img_path'])
+        return {'i': i} if tried[-1].endswith('2.png') else None
+
+    monkeypatch.setattr(ds.source, 'prepare_data', prepare)
+    assert ds[0] == {'i': ds.indices[2]}
+    monkeypatch.setattr(ds.source, 'prepare_data',
+                        lambda i: tried.append(
+                            ds.source.get_data_info(i)['img_path']))
+    monkeypatch.setattr(ds.source, 'max_refetch', 2)
+    tried.clear()
+    with pytest.raises(RuntimeError) as err:
+        ds[1]
+    # the last image tried is named (it used to be one drawn after it)
+    assert len(tried) == 3 and tried[-1] in str(err.value)
+    assert 'the 2 other images drawn after it' in str(err.value)
+    monkeypatch.setattr(ds.source, 'test_mode', True)
+    tried.clear()
+    with pytest.raises(RuntimeError, match='test mode'):
+        ds[1]
+    assert len(tried) == 1

@@ -221,3 +221,17 @@ def test_bccd_configs_data(tmp_path):
         assert sum(len(e['instances']) for e in entries) == 10, name
     # ~12 RBC per smear: with seed 0, RBC's 10 are part of a single image.
     assert len(split['images']['RBC']) == 1
+
+
+def test_class_subset_draws_another_image_when_the_pipeline_gives_none(
+        cells, monkeypatch):
+    # mmdet's RandomCrop (no negative crop) or FilterAnnotations return
+    # None; the wrapper handed it on to the collate function.
+    ds = ClassSubsetDataset(cells, classes=('wbc', ))
+    first = ds.data_list[0]['img_path']
+    monkeypatch.setattr(cells, 'pipeline', lambda info: None
+                        if info['img_path'] == first else info['img_path'])
+    assert ds[0] not in (None, first)
+    monkeypatch.setattr(cells, 'pipeline', lambda info: None)
+    with pytest.raises(RuntimeError, match='pipeline returned None'):
+        ds[0]
