@@ -252,9 +252,19 @@ class ValLossHook(Hook):
         if not count:
             return
         hub = runner.message_hub
+        # An evaluation that gave nothing (CocoMetric without a single
+        # detection) stays empty: mmengine's CheckpointHook and early
+        # stopping skip an empty one, but would take val/loss for the
+        # metric ('auto') or fail on the missing key.
+        add = metrics is not None and bool(metrics)
+        if metrics is not None and not metrics:
+            print_log(f'ValLossHook: the evaluation at epoch {runner.epoch}'
+                      f', iteration {runner.iter} gave no metrics; the '
+                      'validation losses are logged but not added to them',
+                      logger='current', level=logging.WARNING)
         for term, total in sums.items():
             key, value = f'val/{term}', total / count
             hub.log_scalars.pop(key, None)  # one value: this evaluation's
             hub.update_scalar(key, value)
-            if metrics is not None:
+            if add:
                 metrics[key] = value

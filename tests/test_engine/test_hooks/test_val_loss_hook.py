@@ -1,5 +1,6 @@
 """ValLossHook: the training loss terms on validation batches."""
 import copy
+import logging
 import os.path as osp
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ from mmdet.structures.mask import BitmapMasks
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.structures import InstanceData
 
 import rcnn_plugin  # noqa: F401
@@ -180,6 +181,28 @@ def test_after_val_epoch_publishes_one_value_per_evaluation():
     # The logger averages a window of 'loss' scalars: only this one.
     assert hub.get_scalar('val/loss').mean(10) == 2.0
     assert hub.get_scalar('val/acc').current() == 50.0
+
+
+def test_an_evaluation_without_metrics_stays_empty():
+    # CocoMetric gives {} when nothing was detected; mmengine's
+    # CheckpointHook skips that, but with val/loss added it took val/loss
+    # as save_best='auto' for the rest of the run.
+    from mmengine.hooks import CheckpointHook
+
+    from conftest import logged_messages
+    hook = ValLossHook()
+    hub = MessageHub.get_instance('val_loss_empty')
+    hook._sums, hook._count = dict(loss=6.0), 3
+    runner = SimpleNamespace(message_hub=hub, epoch=1, iter=10,
+                             logger=MMLogger.get_current_instance())
+    metrics = {}
+    with logged_messages(logging.WARNING) as messages:
+        hook.after_val_epoch(runner, metrics)
+    assert metrics == {} and hub.get_scalar('val/loss').current() == 2.0
+    assert any('gave no metrics' in m for m in messages)
+    best = CheckpointHook(save_best='auto')
+    best.after_val_epoch(runner, metrics)  # skipped, nothing resolved
+    assert best.key_indicators == ['auto']
 
 
 def test_to_input_frame_scales_boxes_and_masks_copies():
