@@ -26,7 +26,7 @@ __all__ = ['SaliencyVisHook']
 class SaliencyVisHook(Hook):
     """Log per-detection saliency maps of fixed val images to the visualizer.
 
-    After every ``interval``-th evaluation epoch, the first ``num_images``
+    After every ``interval``-th validation, the first ``num_images``
     images of the val dataset (the same ones each time, read from their
     files) are explained with ``method``: each detection with ``score >=
     score_thr`` (at most ``max_dets`` per image) becomes a panel (its map
@@ -38,7 +38,8 @@ class SaliencyVisHook(Hook):
     logged and skipped.
 
     Args:
-        interval (int): Every this many epochs. Defaults to 1.
+        interval (int): Every this many validations (counted in the
+            message hub, so a resumed run goes on counting). Defaults to 1.
         num_images (int): Val images explained. Defaults to 4.
         method (str): ``eigencam``, ``gradcam``, ``odam`` or ``drise``.
             Defaults to 'eigencam' (no backward pass: the cheapest).
@@ -51,7 +52,9 @@ class SaliencyVisHook(Hook):
         tag (str): Name of the logged image. Defaults to 'saliency'.
     """
 
-    priority = 'LOW'
+    # before EMAHook's after_val_epoch (49 in mmdet's configs) puts the
+    # live weights back: the panels explain the weights just evaluated
+    priority = 'ABOVE_NORMAL'
 
     def __init__(self, interval: int = 1, num_images: int = 4,
                  method: str = 'eigencam', layer: str = 'neck',
@@ -126,15 +129,21 @@ class SaliencyVisHook(Hook):
             metrics (dict, optional): This evaluation's metrics (unused).
                 Defaults to None.
         """
-        if runner.epoch % self.interval or not is_main_process():
+        hub, key = runner.message_hub, f'{self.tag}/evaluations'
+        count = hub.get_info(key, 0) + 1
+        hub.update_info(key, count)
+        if count % self.interval or not is_main_process():
             return
+        # the step of the logs: epochs, or iterations for an
+        # iteration-based run (mmengine's log_processor.by_epoch)
+        step = runner.epoch if getattr(runner.log_processor, 'by_epoch',
+                                       True) else runner.iter
         grid = self.draw(runner)
         if grid is None:
             print_log(f'SaliencyVisHook: no detection with score >= '
                       f"{self.kwargs['score_thr']} on the "
-                      f'{len(self._val_images(runner))} val images at epoch '
-                      f'{runner.epoch}; nothing logged', 'current')
+                      f'{len(self._val_images(runner))} val images at '
+                      f'step {step}; nothing logged', 'current')
             return
         runner.visualizer.add_image(
-            self.tag, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB),
-            step=runner.epoch)
+            self.tag, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB), step=step)

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
 import rcnn_plugin  # noqa: F401
@@ -28,8 +29,10 @@ def runner(tiny_config, tmp_path):
     model = init_detector(cfg, None, device='cpu')
     model.train()
     dataset = DATASETS.build(cfg.val_dataloader.dataset)
-    return SimpleNamespace(model=model, cfg=cfg, epoch=2,
+    return SimpleNamespace(model=model, cfg=cfg, epoch=2, iter=20,
                            work_dir=str(tmp_path),
+                           message_hub=MessageHub(f'saliency_{tmp_path}'),
+                           log_processor=SimpleNamespace(by_epoch=True),
                            val_dataloader=SimpleNamespace(dataset=dataset),
                            visualizer=FakeVisualizer())
 
@@ -39,6 +42,8 @@ def test_logs_a_grid_every_n_epochs_and_leaves_training_alone(runner):
                            max_dets=2, panel_height=64, method='gradcam')
     hook.before_run(runner)
     grads = [p.requires_grad for p in runner.model.parameters()]
+    hook.after_val_epoch(runner)  # the first validation: not explained
+    assert runner.visualizer.images == []
     hook.after_val_epoch(runner)
     (name, image, step), = runner.visualizer.images
     assert name == 'saliency' and step == 2
@@ -52,6 +57,27 @@ def test_logs_a_grid_every_n_epochs_and_leaves_training_alone(runner):
     runner.epoch = 3
     hook.after_val_epoch(runner)
     assert len(runner.visualizer.images) == 1
+
+
+def test_counts_validations_and_logs_iterations_when_not_by_epoch(runner):
+    # An iteration-based loop stays at epoch 0: the hook fired at every
+    # validation and logged every grid at step 0 (overwriting each other).
+    runner.epoch, runner.log_processor.by_epoch = 0, False
+    hook = SaliencyVisHook(interval=2, num_images=1, score_thr=0.0,
+                           max_dets=1, panel_height=32)
+    for it in (100, 200, 300, 400):
+        runner.iter = it
+        hook.after_val_epoch(runner)
+    assert [step for *_, step in runner.visualizer.images] == [200, 400]
+    assert runner.message_hub.get_info('saliency/evaluations') == 4
+
+
+def test_runs_before_ema_puts_the_live_weights_back():
+    from mmengine.hooks import EMAHook
+    from mmengine.runner.priority import get_priority
+    assert get_priority(SaliencyVisHook.priority) < 49  # mmdet's EMAHook
+    assert get_priority(SaliencyVisHook.priority) < get_priority(
+        EMAHook.priority)
 
 
 def test_no_detection_is_logged_not_raised(runner, capsys):
