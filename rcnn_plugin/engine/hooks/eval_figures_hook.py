@@ -8,9 +8,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 from mmdet.registry import HOOKS
+from mmdet.structures.bbox import BaseBoxes
 from mmengine.dist import collect_results, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 
 from rcnn_plugin.evaluation.functional import f1_curve
 from rcnn_plugin.evaluation.metrics import (
@@ -20,6 +22,7 @@ from rcnn_plugin.evaluation.metrics import (
 from rcnn_plugin.evaluation.metrics.pr_curve_metric import class_key
 
 from .figures import grid_figure, save_png
+from .val_samples import box_scale, gt_in_original_frame
 
 __all__ = ['EvalFiguresHook']
 
@@ -95,6 +98,32 @@ def plot_class_ap(names: Sequence[str], metrics: dict, path: str) -> str:
     return save_png(fig, path)
 
 
+def ground_truth_to_original(sample: BaseDataElement) -> BaseDataElement:
+    """A shallow copy of ``sample`` whose ground-truth and ignored boxes,
+    loaded before the resize, are scaled back to the original image.
+
+    Args:
+        sample (DetDataSample): A validation sample with predictions.
+
+    Returns:
+        DetDataSample: The copy (the sample itself is not changed).
+    """
+    scale = box_scale(sample)
+    out = sample.new()
+    for key in ('gt_instances', 'ignored_instances'):
+        inst = sample.get(key)
+        if inst is None or 'bboxes' not in inst:
+            continue
+        moved, boxes = inst.new(), inst.bboxes
+        if isinstance(boxes, BaseBoxes):
+            moved.bboxes = boxes.clone()
+            moved.bboxes.rescale_(tuple(1.0 / scale[:2]))
+        else:
+            moved.bboxes = boxes / boxes.new_tensor(scale)
+        out.set_field(moved, key)
+    return out
+
+
 @HOOKS.register_module()
 class EvalFiguresHook(Hook):
     """Write the evaluation figures of each validation into the work dir.
@@ -149,6 +178,10 @@ class EvalFiguresHook(Hook):
         """
         self._pr.results.clear()
         self._skip = False
+        # The predictions are in the original image; so is the ground
+        # truth where the pipeline loads it after Resize (mmdet's test
+        # pipelines), else it is brought there per sample.
+        self._original = gt_in_original_frame(runner.val_dataloader.dataset)
 
     def after_val_iter(self, runner, batch_idx: int,
                        data_batch: Optional[dict] = None,
@@ -164,8 +197,11 @@ class EvalFiguresHook(Hook):
         """
         if self._skip:
             return
+        outputs = list(outputs or [])
+        if not getattr(self, '_original', True):
+            outputs = [ground_truth_to_original(s) for s in outputs]
         try:
-            self._pr.process(data_batch, list(outputs or []))
+            self._pr.process(data_batch, outputs)
         except ValueError as exc:
             self._skip = True
             if not self._warned:

@@ -75,6 +75,29 @@ def test_perfect_predictions(tmp_path):
     assert hook._pr.results == []
 
 
+def test_ground_truth_loaded_before_resize_is_brought_back(tmp_path):
+    # A val pipeline that loads annotations before Resize keeps the ground
+    # truth in the resized frame, the predictions in the original: the
+    # figures showed no true positive, without a word.
+    LoadAnnotations = type('LoadAnnotations', (), {})
+    Resize = type('Resize', (), {})
+    pred = [[0, 0, 20, 20], [40, 40, 80, 80]]
+    sample = _sample([[0, 0, 10, 10], [20, 20, 40, 40]], [0, 1], pred,
+                     [0, 1], [0.9, 0.6])
+    sample.set_metainfo(dict(scale_factor=(0.5, 0.5)))
+    hook = EvalFiguresHook()
+    runner = _runner(tmp_path, 1)
+    runner.val_dataloader.dataset.pipeline = SimpleNamespace(
+        transforms=[LoadAnnotations(), Resize()])
+    hook.before_val_epoch(runner)
+    hook.after_val_iter(runner, 0, None, [sample])
+    hook.after_val_epoch(runner, {})
+    with open(tmp_path / 'val_per_class_ap.csv') as f:
+        ap = {r[0]: r for r in csv.reader(f)}
+    assert float(ap['mean'][1]) == pytest.approx(1.0)
+    assert sample.gt_instances.bboxes[1].tolist() == [20, 20, 40, 40]
+
+
 def test_f1_curve_threshold(tmp_path):
     hook = EvalFiguresHook()
     boxes = [[0, 0, 10, 10]]
