@@ -224,6 +224,19 @@ def _metrics(ev: dict) -> List[str]:
     return [metric] if isinstance(metric, str) else list(metric)
 
 
+def _has_mask_head(detector: dict) -> bool:
+    """Whether a detector config predicts masks: a mask head (a list in
+    a cascade such as HTC), a panoptic head (Mask2Former), or a one-stage
+    head of an instance-segmentation type (RTMDet-Ins)."""
+    heads = ((detector.get('roi_head') or {}).get('mask_head'),
+             detector.get('mask_head'), detector.get('panoptic_head'))
+    if any(isinstance(head, (dict, list, tuple)) and bool(head)
+           for head in heads):
+        return True
+    kind = str((detector.get('bbox_head') or {}).get('type', ''))
+    return any(word in kind for word in ('Ins', 'Mask', 'SOLO'))
+
+
 def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                          split: str) -> List[Finding]:
     findings = []
@@ -241,16 +254,19 @@ def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                 'predictions would be scored against other annotations',
                 f'set {key}.ann_file={ds_ann!r}', f'{key}.ann_file'))
     detector = detector_cfg(ctx.cfg.model)[1]
-    # A cascade (HTC) has one mask head per stage: a list.
-    has_mask = any(isinstance(head, (dict, list, tuple)) and bool(head)
-                   for head in ((detector.get('roi_head') or {}).get(
-                       'mask_head'), detector.get('mask_head')))
+    two_stage = bool(detector.get('roi_head'))
     for metric in _metrics(ev):
-        if metric in _MASK_METRICS and not has_mask:
+        if metric in _MASK_METRICS and not _has_mask_head(detector):
+            # sure for a two-stage model; a one-stage head may predict
+            # masks under a name this check does not know
             findings.append(Finding(
-                'evaluator', 'error',
+                'evaluator', 'error' if two_stage else 'warning',
                 f'{key}.metric asks for {metric!r} but the model has no '
-                'mask head: evaluation fails after the first epoch',
+                'mask head' + ('' if two_stage else
+                               ' that this check knows (mask_head, '
+                               'panoptic_head, or a head type with Ins / '
+                               'Mask / SOLO in its name)')
+                + ': evaluation fails after the first epoch',
                 f"remove {metric!r} from {key}.metric (keep 'bbox')",
                 f'{key}.metric'))
     classes = [dataset_classes(c) for c, _ in iter_class_cfgs(

@@ -328,6 +328,18 @@ def test_mask_metric_without_mask_head(demo):
     cfg.model.roi_head.mask_head = [dict(type='HTCMaskHead', num_classes=3)
                                     for _ in range(3)]
     assert not run_checks(cfg, checks=['evaluator'])
+    # One-stage instance segmentation (RTMDet-Ins) and Mask2Former's
+    # panoptic head predict masks: they were refused as maskless.
+    cfg.model.pop('roi_head')
+    cfg.model.bbox_head = dict(type='RTMDetInsSepBNHead', num_classes=3)
+    assert not run_checks(cfg, checks=['evaluator'])
+    cfg.model.bbox_head = dict(type='RetinaHead', num_classes=3)
+    cfg.model.panoptic_head = dict(type='Mask2FormerHead')
+    assert not run_checks(cfg, checks=['evaluator'])
+    cfg.model.pop('panoptic_head')  # a one-stage box head: not sure
+    findings = run_checks(cfg, checks=['evaluator'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('val_evaluator.metric', 'warning')]
 
 
 def test_classwise_on_single_class(demo):
