@@ -51,11 +51,15 @@ def measure_feature_strides(model: nn.Module,
     # One thread: a tiny forward gains nothing from more, and on a busy CPU
     # their synchronisation made it 100x slower (6 s instead of 0.07 s).
     torch.set_num_threads(1)
+    # the channels the backbone takes (1 for a grayscale model)
+    channels = next((m.in_channels for m in getattr(
+        model, 'backbone', model).modules()
+                     if isinstance(m, torch.nn.Conv2d)), 3)
     model.eval()
     try:
         with torch.no_grad():
             feats = model.extract_feat(
-                torch.zeros(1, 3, size, size, device=device))
+                torch.zeros(1, channels, size, size, device=device))
     finally:  # restore each module's own mode (frozen BN stays frozen)
         torch.set_num_threads(threads)
         for module, mode in modes:
@@ -86,10 +90,19 @@ def _expected_strides(model_cfg: dict) -> Iterator[Tuple[str, list, bool]]:
     """
     prefix, model_cfg = detector_cfg(model_cfg)
     for head in ('rpn_head', 'bbox_head'):
-        anchors = (model_cfg.get(head) or {}).get('anchor_generator')
+        head_cfg = model_cfg.get(head) or {}
+        anchors = head_cfg.get('anchor_generator')
         if isinstance(anchors, dict) and 'strides' in anchors:
-            yield f'{prefix}.{head}.anchor_generator.strides', anchors[
-                'strides'], True
+            # SSD's strides are design values (300 / 100 ...), not the
+            # ratio of its maps: not comparable with a dry forward
+            if 'SSD' not in str(anchors.get('type', '')):
+                yield f'{prefix}.{head}.anchor_generator.strides', anchors[
+                    'strides'], True
+            continue
+        for name in ('strides', 'point_strides'):  # anchor-free heads
+            if head == 'bbox_head' and head_cfg.get(name):
+                yield f'{prefix}.{head}.{name}', head_cfg[name], True
+                break
     roi = model_cfg.get('roi_head') or {}
     for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
         ext = roi.get(name)

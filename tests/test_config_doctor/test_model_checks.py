@@ -53,6 +53,42 @@ def test_measure_feature_strides_keeps_training_state():
     assert torch.equal(bn.running_mean, before)
 
 
+def test_measure_feature_strides_feeds_the_backbones_channels():
+    # A grayscale model (1 input channel) failed the dry forward, which
+    # always fed 3 channels, and the check reported that as an error.
+    model = MODELS.build(_demo().model)
+    conv = model.backbone.conv1.conv
+    model.backbone.conv1.conv = torch.nn.Conv2d(
+        1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+        bias=False)
+    assert measure_feature_strides(model, 128)[0] == (4, 4)
+
+
+def _mmdet(tmp_path, name):
+    path = tmp_path / 'leaf.py'
+    path.write_text(f"_base_ = 'mmdet::{name}'\n")
+    return Config.fromfile(str(path))
+
+
+def test_ssd_design_strides_are_not_measured(tmp_path):
+    # SSD300's anchor strides (.., 100, 300) are not the ratios of its maps:
+    # the check called every SSD config mis-wired.
+    cfg = _mmdet(tmp_path, 'ssd/ssd300_coco.py')
+    prepare_registries(cfg)
+    assert run_checks(cfg, checks=['feature_strides']) == []
+
+
+def test_anchor_free_head_strides_are_checked(tmp_path):
+    cfg = _mmdet(tmp_path, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py')
+    prepare_registries(cfg)
+    cfg.model.backbone.init_cfg = None  # no download
+    assert run_checks(cfg, checks=['feature_strides']) == []
+    cfg.model.neck.start_level = 0  # maps at 4 ... 64, the head at 8 ... 128
+    findings = run_checks(cfg, checks=['feature_strides'])
+    assert _keys(findings, 'feature_strides') == ['model.bbox_head.strides']
+    assert 'strides [4, 8, 16, 32, 64]' in findings[0].message
+
+
 def test_own_wiring_has_no_stride_finding():
     assert run_checks(_demo(), checks=['feature_strides']) == []
 
