@@ -6,12 +6,14 @@ byte without a word, and the intensity window cannot be chosen.
 :class:`LoadDomainImageFromFile` decodes every bit of the file, then maps
 intensities to ``uint8`` (or ``float32``) with a documented window.
 """
-from typing import Optional, Sequence
+import io
+from typing import BinaryIO, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
+from mmengine import fileio
 from PIL import Image
 
 __all__ = [
@@ -26,11 +28,11 @@ _ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (1, True),
            6: (3, False), 7: (3, True), 8: (1, False)}
 
 
-def exif_orientation(path: str) -> int:
+def exif_orientation(path: Union[str, BinaryIO]) -> int:
     """Read the EXIF orientation tag (1..8) of an image; 1 if absent.
 
     Args:
-        path (str): The image file.
+        path (str | BinaryIO): The image file, or its bytes as a file.
 
     Returns:
         int: The orientation, 1 meaning "as stored".
@@ -124,6 +126,12 @@ class LoadDomainImageFromFile(BaseTransform):
             Defaults to False.
         apply_exif (bool): Rotate/flip as the EXIF orientation says, like
             image viewers and labelling tools do. Defaults to True.
+        ignore_empty (bool): Return None for a file that is missing or
+            does not decode (the dataset then draws another image), as
+            ``LoadImageFromFile`` does; else an error. Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments,
+            as ``LoadImageFromFile`` takes them, so the two swap by type
+            alone. Defaults to None (local files).
     """
 
     def __init__(self,
@@ -131,7 +139,9 @@ class LoadDomainImageFromFile(BaseTransform):
                  value_range: Optional[Sequence[float]] = None,
                  percentiles: Optional[Sequence[float]] = None,
                  to_float32: bool = False,
-                 apply_exif: bool = True) -> None:
+                 apply_exif: bool = True,
+                 ignore_empty: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
         if color_type not in ('color', 'grayscale'):
             raise ValueError("color_type must be 'color' or 'grayscale', "
                              f'got {color_type!r}')
@@ -147,14 +157,18 @@ class LoadDomainImageFromFile(BaseTransform):
         self.percentiles = percentiles
         self.to_float32 = to_float32
         self.apply_exif = apply_exif
+        self.ignore_empty = ignore_empty
+        self.backend_args = backend_args
 
     def _decode(self, path: str) -> np.ndarray:
-        buf = np.fromfile(path, np.uint8)
+        data = fileio.get(path, backend_args=self.backend_args)
+        buf = np.frombuffer(data, np.uint8)
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
         if img is None:
             raise OSError(f'cannot decode image {path}')
         if self.apply_exif:
-            turns, flip = _ORIENT.get(exif_orientation(path), (0, False))
+            turns, flip = _ORIENT.get(exif_orientation(io.BytesIO(data)),
+                                      (0, False))
             if flip:
                 img = img[:, ::-1]
             img = np.ascontiguousarray(np.rot90(img, turns))
@@ -181,10 +195,16 @@ class LoadDomainImageFromFile(BaseTransform):
             results (dict): Result dict with ``img_path``.
 
         Returns:
-            dict: The dict with ``img``, ``img_shape``, ``ori_shape`` and
-            ``img_dtype`` added.
+            dict | None: The dict with ``img``, ``img_shape``, ``ori_shape``
+            and ``img_dtype`` added; None for a file that does not load,
+            with ``ignore_empty``.
         """
-        img = self._channels(self._decode(results['img_path']))
+        try:
+            img = self._channels(self._decode(results['img_path']))
+        except OSError:  # missing (FileNotFoundError) or undecodable
+            if self.ignore_empty:
+                return None
+            raise
         results['img_dtype'] = str(img.dtype)
         img = scale_intensity(img, self.value_range, self.percentiles,
                               self.to_float32)
@@ -197,4 +217,5 @@ class LoadDomainImageFromFile(BaseTransform):
         return (f'{type(self).__name__}(color_type={self.color_type!r}, '
                 f'value_range={self.value_range}, percentiles='
                 f'{self.percentiles}, to_float32={self.to_float32}, '
-                f'apply_exif={self.apply_exif})')
+                f'apply_exif={self.apply_exif}, ignore_empty='
+                f'{self.ignore_empty}, backend_args={self.backend_args})')

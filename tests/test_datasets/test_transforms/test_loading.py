@@ -92,6 +92,26 @@ def test_bad_arguments_and_files(tmp_path):
     (tmp_path / 'x.png').write_bytes(b'not an image')
     with pytest.raises(OSError, match='cannot decode'):
         _load(tmp_path / 'x.png')
+    # As LoadImageFromFile: None for the dataset to draw another image.
+    assert _load(tmp_path / 'x.png', ignore_empty=True) is None
+    assert _load(tmp_path / 'gone.png', ignore_empty=True) is None
+    with pytest.raises(FileNotFoundError):
+        _load(tmp_path / 'gone.png')
+
+
+def test_swaps_for_load_image_from_file_by_type_alone(tmp_path):
+    # mmdet's base pipelines pass backend_args to the loader: changing only
+    # the type used to be a TypeError.
+    from mmdet.registry import TRANSFORMS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    img = np.random.default_rng(0).integers(0, 255, (5, 7, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / 'a.png'), img)
+    step = dict(type='LoadImageFromFile', backend_args=None)
+    plain = TRANSFORMS.build(step)(dict(img_path=str(tmp_path / 'a.png')))
+    ours = TRANSFORMS.build(dict(step, type='LoadDomainImageFromFile'))(
+        dict(img_path=str(tmp_path / 'a.png')))
+    assert np.array_equal(ours['img'], plain['img'])
 
 
 def test_scale_intensity_constant_image():
