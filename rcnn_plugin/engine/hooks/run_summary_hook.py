@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.runner import IterBasedTrainLoop
 
 from .epoch_results_hook import headline_first
 
@@ -101,16 +102,21 @@ def _health_section(runner) -> List[str]:
 
 
 def _early_stop(runner) -> str:
-    """`` (stopped early: N of M epochs)`` when the train loop was stopped
-    before its last epoch (early stopping), else ``''``. Reads the loop
-    only if the runner has built it (a test-only runner has a dict)."""
+    """`` (stopped early: N of M epochs)`` (or iterations, for an
+    iteration-based loop) when the train loop was stopped before its end
+    (early stopping), else ``''``. Reads the loop only if the runner has
+    built it (a test-only runner has a dict)."""
     loop = getattr(runner, '_train_loop', None)
-    planned = getattr(loop, 'max_epochs', None)
-    if not getattr(loop, 'stop_training', False) or not planned:
+    if not getattr(loop, 'stop_training', False):
         return ''
-    if runner.epoch >= planned:
+    # IterBasedTrainLoop also has max_epochs (1): ask for iterations first
+    by_iter = isinstance(loop, IterBasedTrainLoop)
+    planned = getattr(loop, 'max_iters' if by_iter else 'max_epochs', None)
+    done, unit = (runner.iter, 'iterations') if by_iter else (
+        runner.epoch, 'epochs')
+    if not planned or done >= planned:
         return ''
-    return f' (stopped early: {runner.epoch} of {planned} epochs)'
+    return f' (stopped early: {done} of {planned} {unit})'
 
 
 def _run_files(work_dir: str, base: str) -> List[str]:

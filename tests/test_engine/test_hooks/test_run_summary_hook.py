@@ -233,3 +233,12 @@ def test_summary_names_the_tested_checkpoint_and_an_early_stop(tmp_path):
     assert 'stopped early' not in text and 'Note:' not in text
     loop.stop_training, runner._train_loop, runner.epoch = True, loop, 20
     assert 'stopped early' not in open(hook.write(runner)).read()
+    # An iteration-based loop stays at epoch 0 of 1: it said "0 of 1
+    # epochs"; it counts iterations.
+    from mmengine.runner import IterBasedTrainLoop
+    iter_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    iter_loop._max_iters, iter_loop._max_epochs = 1000, 1
+    iter_loop.stop_training = True
+    runner._train_loop, runner.epoch, runner.iter = iter_loop, 0, 600
+    assert '(stopped early: 600 of 1000 iterations)' in open(
+        hook.write(runner)).read()
