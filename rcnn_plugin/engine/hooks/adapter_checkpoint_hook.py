@@ -1,9 +1,11 @@
 """Save an adapter-only checkpoint next to every regular checkpoint."""
+import os
 import os.path as osp
-from typing import Optional
+import re
+from typing import Dict, Optional
 
 from mmdet.registry import HOOKS
-from mmengine.dist import master_only
+from mmengine.dist import is_main_process, master_only
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import save_checkpoint
@@ -15,14 +17,18 @@ from rcnn_plugin.models.peft import save_adapter
 class AdapterCheckpointHook(Hook):
     """Write ``adapter_<name>.pth`` beside each checkpoint the Runner saves.
 
-    ``epoch_8.pth`` gets ``adapter_epoch_8.pth`` in the same folder, holding
+    ``epoch_8.pth`` gets ``adapter_epoch_8.pth`` in the same folder (and
+    ``best_coco_bbox_mAP_epoch_8.pth`` gets ``adapter_best_..._epoch_8.pth``,
+    the previous best's adapter removed with it), holding
     only the trained tensors (see :func:`~rcnn_plugin.models.peft.
     save_adapter`), read from that checkpoint (so with an ``EMAHook``
     both hold the averaged weights). With ``save_base=True``, the weights
     the training starts from (after init and ``load_from``) are also
     saved once, as ``base_weights.pth`` (kept when a run resumes): the
     base that adapters load on top of when no model-zoo checkpoint is the
-    base (e.g. random heads on an ImageNet backbone).
+    base (e.g. random heads on an ImageNet backbone). With the checkpoint
+    hook's ``max_keep_ckpts``, the adapters of the checkpoints it removes
+    are removed too.
 
     Args:
         save_base (bool): Save ``base_weights.pth`` before training.
@@ -40,6 +46,14 @@ class AdapterCheckpointHook(Hook):
                              'overwrite the regular checkpoints')
         self.save_base = save_base
         self.prefix = prefix
+        self._best: Dict[str, str] = {}  # best_ckpt* info -> path seen
+
+    @staticmethod
+    def _best_paths(runner) -> Dict[str, str]:
+        """CheckpointHook's best checkpoint paths (``best_ckpt`` or
+        ``best_ckpt_<key>`` in the message hub)."""
+        return {k: v for k, v in runner.message_hub.runtime_info.items()
+                if k.startswith('best_ckpt') and isinstance(v, str)}
 
     @staticmethod
     def _model(runner):
@@ -56,6 +70,7 @@ class AdapterCheckpointHook(Hook):
     @master_only
     def before_train(self, runner) -> None:
         """Save ``base_weights.pth`` in the work dir if asked to."""
+        self._best = self._best_paths(runner)  # a resumed run's bests
         if not self.save_base:
             return
         path = osp.join(runner.work_dir, 'base_weights.pth')
@@ -83,7 +98,19 @@ class AdapterCheckpointHook(Hook):
         out_dir = (hook.out_dir if hook is not None
                    and isinstance(hook.out_dir, str) else runner.work_dir)
         step = meta.get('epoch') if by_epoch else meta.get('iter')
-        path = osp.join(out_dir, self.prefix + tmpl.format(step))
+        name = tmpl.format(step)
+        # CheckpointHook names a new best in the message hub just before
+        # saving it: this save is that best checkpoint
+        best = {k: v for k, v in self._best_paths(runner).items()
+                if self._best.get(k) != v}
+        for key, best_path in best.items():
+            name = osp.basename(best_path)
+            if key in self._best:  # the previous best's adapter goes too
+                self._remove(osp.join(out_dir, self.prefix + osp.basename(
+                    self._best[key])))
+            self._best[key] = best_path
+        self._remove_orphans(hook, out_dir, tmpl, keep=name)
+        path = osp.join(out_dir, self.prefix + name)
         extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg') if k in meta}
         # The base checkpoint the adapter loads on (its hash is recorded too)
         base = ('base_weights.pth' if self.save_base else
@@ -97,3 +124,40 @@ class AdapterCheckpointHook(Hook):
         runner.logger.info(
             f'Saved the adapter ({numel:,} values, '
             f'{osp.getsize(path) / 2**20:.2f} MiB) to {path}')
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        if is_main_process() and osp.isfile(path):
+            os.remove(path)
+
+    def _remove_orphans(self, hook: Optional[CheckpointHook], out_dir: str,
+                        tmpl: str, keep: str) -> None:
+        """Remove the adapters of regular checkpoints that ``max_keep_ckpts``
+        removed (their checkpoint is gone); ``keep`` is being saved."""
+        if hook is None or not getattr(hook, 'max_keep_ckpts', -1) > 0 \
+                or not osp.isdir(out_dir):
+            return
+        pattern = re.compile(re.escape(self.prefix) + '(' + r'\d+'.join(
+            map(re.escape, tmpl.split('{}'))) + ')$')
+        for file in os.listdir(out_dir):
+            match = pattern.match(file)
+            if match and match.group(1) != keep and not osp.exists(
+                    osp.join(out_dir, match.group(1))):
+                self._remove(osp.join(out_dir, file))
+
+    @master_only
+    def after_run(self, runner) -> None:
+        """Remove the adapters of checkpoints removed after the last save.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        hook = self._checkpoint_hook(runner)
+        if hook is None:
+            return
+        by_epoch = hook.by_epoch
+        out_dir = (hook.out_dir if isinstance(hook.out_dir, str)
+                   else runner.work_dir)
+        tmpl = hook.filename_tmpl or (
+            'epoch_{}.pth' if by_epoch else 'iter_{}.pth')
+        self._remove_orphans(hook, out_dir, tmpl, keep='')

@@ -41,6 +41,54 @@ def test_empty_prefix_is_refused():
         AdapterCheckpointHook(prefix='')
 
 
+def test_best_adapters_are_named_and_removed_adapters_follow(tmp_path,
+                                                           monkeypatch):
+    # The best checkpoint's adapter was written as adapter_epoch_N.pth, and
+    # the adapters of checkpoints that max_keep_ckpts removed stayed.
+    from types import SimpleNamespace
+
+    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MessageHub, MMLogger
+
+    from rcnn_plugin.engine.hooks import adapter_checkpoint_hook as module
+    monkeypatch.setattr(module, 'save_adapter', lambda model, path, *_:
+                        open(path, 'w').close() or 1)
+    ckpt = CheckpointHook(max_keep_ckpts=1, save_best='auto')
+    ckpt.out_dir = str(tmp_path)
+    hub = MessageHub(f'adapter_best_{tmp_path}')
+    runner = SimpleNamespace(
+        hooks=[ckpt], message_hub=hub, work_dir=str(tmp_path), model=None,
+        cfg=dict(load_from=None), logger=MMLogger.get_current_instance())
+    hook = AdapterCheckpointHook()
+    hook.before_train(runner)
+
+    def save(epoch, best=False):
+        if best:
+            hub.update_info('best_ckpt', str(
+                tmp_path / f'best_coco_bbox_mAP_epoch_{epoch}.pth'))
+        hook.before_save_checkpoint(runner, dict(meta=dict(epoch=epoch)))
+
+    def files():
+        return sorted(p.name for p in tmp_path.iterdir()
+                      if p.name.startswith('adapter_'))
+
+    (tmp_path / 'epoch_1.pth').touch()
+    save(1)
+    save(1, best=True)
+    save(1)  # mmengine saves the epoch again after a best
+    assert files() == ['adapter_best_coco_bbox_mAP_epoch_1.pth',
+                       'adapter_epoch_1.pth']
+    (tmp_path / 'epoch_1.pth').unlink()  # max_keep_ckpts=1
+    (tmp_path / 'epoch_2.pth').touch()
+    save(2)
+    save(2, best=True)
+    assert files() == ['adapter_best_coco_bbox_mAP_epoch_2.pth',
+                       'adapter_epoch_2.pth']
+    (tmp_path / 'epoch_2.pth').unlink()
+    hook.after_run(runner)
+    assert files() == ['adapter_best_coco_bbox_mAP_epoch_2.pth']
+
+
 @pytest.mark.slow
 def test_adapter_plus_base_reproduces_the_checkpoint(peft_tiny_config,
                                                      tmp_path):
