@@ -8,10 +8,12 @@ test dataset, a score and class filter, and conversion to COCO results
 """
 import copy
 import functools
+import logging
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from mmdet.registry import DATASETS
+from mmengine.logging import print_log
 
 from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
 
@@ -155,12 +157,18 @@ class Predictor:
                 model=config, weights=checkpoint, device=device,
                 show_progress=False)
         self.model = self.inferencer.model
+        recorded = True
         if checkpoint is not None and '://' not in checkpoint:
             # mmengine loaded it leniently: another class count would leave
             # a random classifier behind one warning.
-            check_checkpoint_fits(self.model, checkpoint)
+            meta = check_checkpoint_fits(self.model, checkpoint)
+            recorded = bool((meta.get('dataset_meta') or {}).get('classes'))
+            if not recorded:  # DetInferencer assumed COCO's 80 classes
+                print_log(f'{checkpoint} records no class names; the '
+                          "config's dataset classes are used", 'current',
+                          level=logging.WARNING)
         self.adapter_bank = None  # made by load_adapter
-        if checkpoint is None or 'classes' not in (
+        if checkpoint is None or not recorded or 'classes' not in (
                 self.model.dataset_meta or {}):
             self.model.dataset_meta = self._config_meta()
 

@@ -123,7 +123,7 @@ def group_by_module(state_dict: Dict[str, torch.Tensor],
 
 
 def check_checkpoint_fits(model: torch.nn.Module, filename: str,
-                          classes: Optional[Sequence[str]] = None) -> None:
+                          classes: Optional[Sequence[str]] = None) -> dict:
     """Refuse a checkpoint whose tensors do not fit the model's shapes.
 
     mmengine loads with ``strict=False``: a checkpoint of another class
@@ -138,6 +138,9 @@ def check_checkpoint_fits(model: torch.nn.Module, filename: str,
         classes (Sequence[str], optional): The config's classes, named in
             the error.
 
+    Returns:
+        dict: The checkpoint's meta (empty for a bare state dict).
+
     Raises:
         ValueError: Naming the first mismatched tensors, both shapes and
             the checkpoint's and the config's classes.
@@ -147,7 +150,7 @@ def check_checkpoint_fits(model: torch.nn.Module, filename: str,
            for k, v in model.state_dict().items()}
     mismatched = compare_state_dicts(state_dict, own)['mismatched']
     if not mismatched:
-        return
+        return meta
     shown = '; '.join(f'{k} {list(a)} in the checkpoint, {list(b)} in the '
                       'model' for k, a, b in mismatched[:3])
     theirs = (meta.get('dataset_meta') or {}).get('classes')

@@ -233,6 +233,24 @@ def test_predictor_and_test_refuse_another_class_count(tiny_config,
                   '--work-dir', str(tmp_path / 'work')])
 
 
+def test_predictor_takes_the_configs_classes_when_none_are_recorded(
+        tiny_config, tmp_path):
+    # A checkpoint without dataset_meta (a merged or a bare one) made mmdet's
+    # inferencer assume COCO's 80 classes: class 0 was called 'person'.
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from rcnn_plugin.apis import Predictor
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(tiny_config)
+    path = str(tmp_path / 'bare.pth')
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(),
+                    meta={}), path)
+    classes = Predictor(tiny_config, None).classes
+    assert Predictor(tiny_config, path).classes == classes
+    assert 'person' not in classes
+
+
 def test_outputs_of_inputs_with_one_name_do_not_overwrite(tmp_path):
     import cv2
     import numpy as np

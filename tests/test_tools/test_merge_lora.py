@@ -67,7 +67,9 @@ def test_merged_model_equals_unmerged(tmp_path, tiny_config):
     adapter = str(tmp_path / 'adapter.pth')
     save_adapter(model, adapter)
     base_ckpt = str(tmp_path / 'base.pth')
-    save_checkpoint(dict(state_dict=base_state), base_ckpt)
+    classes = dict(classes=('rbc', 'wbc', 'platelet'))
+    save_checkpoint(dict(meta=dict(dataset_meta=classes),
+                         state_dict=base_state), base_ckpt)
 
     out_dir = str(tmp_path / 'merged')
     log = run_tool(['tools/model_converters/merge_lora.py', str(path),
@@ -84,6 +86,8 @@ def test_merged_model_equals_unmerged(tmp_path, tiny_config):
     assert not lora_layers(plain)
     ckpt = load_checkpoint_safely(
         osp.join(out_dir, 'tiny_peft_faster-rcnn_merged.pth'))
+    # the class names go with it (without them, inference said COCO's)
+    assert ckpt['meta']['dataset_meta'] == classes
     plain.load_state_dict(ckpt['state_dict'], strict=True)
     plain.eval()
     got = _outputs(plain, image)

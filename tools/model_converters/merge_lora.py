@@ -36,6 +36,7 @@ from rcnn_plugin.models.peft.export import (
     merge_to_plain,
     plain_config,
 )
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -98,10 +99,19 @@ def main() -> None:
     cfg_out = osp.join(args.out_dir, stem + '.py')
     ckpt_out = osp.join(args.out_dir, stem + '.pth')
     plain_cfg.dump(cfg_out)
-    save_checkpoint(
-        dict(meta=dict(merged_from=osp.abspath(args.checkpoint),
-                       adapter=args.adapter, max_abs_diff=diff),
-             state_dict=state), ckpt_out)
+    meta = dict(merged_from=osp.abspath(args.checkpoint),
+                adapter=args.adapter, max_abs_diff=diff)
+    # the class names (mmdet's inferencer assumes COCO's 80 without them)
+    for source in (args.checkpoint, args.adapter):
+        dataset_meta = read_checkpoint(source)[1].get('dataset_meta') \
+            if source else None
+        if dataset_meta:
+            meta['dataset_meta'] = dataset_meta
+            break
+    else:
+        print(f'note: {args.checkpoint} records no class names '
+              '(dataset_meta); the merged checkpoint has none either')
+    save_checkpoint(dict(meta=meta, state_dict=state), ckpt_out)
     print(f'merged {sum(v.numel() for v in state.values()):,} values; '
           f'max |merged - unmerged| on a random image: {diff:.3g}')
     print(f'config: {cfg_out}\ncheckpoint: {ckpt_out}')
