@@ -183,15 +183,22 @@ def strip_remote_pretrained(cfg: Any, path: str = 'model') -> List[str]:
 def prepare_offline(cfg: Any) -> List[str]:
     """Drop remote ``Pretrained`` inits when a checkpoint will be loaded.
 
+    A checkpoint will be loaded when ``load_from`` is set, or ``resume``
+    is and the work dir holds a ``last_checkpoint`` (mmengine's rule;
+    without one it trains from the start, and needs the inits).
+
     Args:
-        cfg (Config | dict): The full config; changed in place when
-            ``load_from`` or ``resume`` is set.
+        cfg (Config | dict): The full config; changed in place when a
+            checkpoint will be loaded.
 
     Returns:
         list[str]: What was removed (also logged).
     """
-    if not (cfg.get('load_from') or cfg.get('resume')):
-        return []
+    if not cfg.get('load_from'):
+        work_dir = cfg.get('work_dir')
+        if not (cfg.get('resume') and work_dir
+                and mm_ckpt.find_latest_checkpoint(work_dir)):
+            return []
     removed = strip_remote_pretrained(cfg['model'])
     for item in removed:
         print_log(f'load_from/resume is set: skipping {item} (it would be '

@@ -71,6 +71,20 @@ def test_strip_remote_pretrained_keeps_local_ones():
     assert prepare_offline(Config(dict(model=model, load_from=None))) == []
 
 
+def test_resume_without_a_checkpoint_keeps_the_pretrained_init(tmp_path):
+    # resume=True with nothing in the work dir trains from the start
+    # (mmengine): stripping the ImageNet init left a random backbone.
+    def cfg():
+        return Config(dict(work_dir=str(tmp_path), resume=True, model=dict(
+            backbone=dict(init_cfg=dict(
+                type='Pretrained', checkpoint='torchvision://resnet50')))))
+    assert prepare_offline(cfg()) == []
+    (tmp_path / 'epoch_1.pth').touch()
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    assert prepare_offline(cfg()) == [
+        'model.backbone.init_cfg: torchvision://resnet50']
+
+
 @pytest.mark.slow
 def test_train_with_load_from_never_touches_the_network(
         no_network, tiny_config, tmp_path):
