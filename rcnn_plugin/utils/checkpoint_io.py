@@ -143,9 +143,16 @@ def check_checkpoint_fits(model: torch.nn.Module, filename: str,
 
     Raises:
         ValueError: Naming the first mismatched tensors, both shapes and
-            the checkpoint's and the config's classes.
+            the checkpoint's and the config's classes; or for an adapter
+            checkpoint (PEFT's trained tensors only).
     """
     state_dict, meta = read_checkpoint(filename)
+    if str(meta.get('format', '')).startswith('rcnn_plugin.adapter/'):
+        # only the trained tensors: every base weight would stay random
+        raise ValueError(
+            f'{filename} is an adapter checkpoint (the trained tensors only)'
+            ': give the base checkpoint as the checkpoint and this file as '
+            'the adapter (--adapter)')
     own = {re.sub(r'^module\.', '', k): v
            for k, v in model.state_dict().items()}
     mismatched = compare_state_dicts(state_dict, own)['mismatched']

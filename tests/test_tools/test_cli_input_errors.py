@@ -251,6 +251,17 @@ def test_predictor_takes_the_configs_classes_when_none_are_recorded(
     assert 'person' not in classes
 
 
+def test_an_adapter_file_as_the_checkpoint_is_refused(tiny_config,
+                                                      tmp_path):
+    # It loaded leniently: every base weight stayed random, one log line.
+    from rcnn_plugin.apis import Predictor
+    path = str(tmp_path / 'adapter_epoch_1.pth')
+    torch.save(dict(meta=dict(format='rcnn_plugin.adapter/1'), state_dict={
+        'backbone.conv1.conv.lora_A': torch.zeros(2, 3)}), path)
+    with pytest.raises(ValueError, match='adapter checkpoint .*--adapter'):
+        Predictor(tiny_config, path)
+
+
 def test_outputs_of_inputs_with_one_name_do_not_overwrite(tmp_path):
     import cv2
     import numpy as np
