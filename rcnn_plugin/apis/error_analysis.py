@@ -22,6 +22,7 @@ from rcnn_plugin.evaluation.functional.samples import gt_instances
 from rcnn_plugin.evaluation.functional.tide import BKG, BOTH, CLS, LOC
 from rcnn_plugin.evaluation.metrics.pr_curve_metric import class_key
 from rcnn_plugin.evaluation.metrics.tide_metric import markdown_table
+from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
 
 GALLERY_ERRORS = (CLS, LOC, BOTH, BKG)
 GALLERY_NAMES = {CLS: 'Cls', LOC: 'Loc', BOTH: 'Both', BKG: 'Bkg'}
@@ -172,6 +173,10 @@ def predict_split(cfg: Config, checkpoint: str, split: str, out_file: str,
     cfg.work_dir = work_dir
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg
               else Runner.from_cfg(cfg))
+    if isinstance(runner.model, torch.nn.Module) and '://' not in checkpoint:
+        # mmengine loads leniently (another class count: a random head)
+        model = runner.model
+        check_checkpoint_fits(getattr(model, 'module', model), checkpoint)
     runner.test()
 
 

@@ -31,6 +31,7 @@ from rcnn_plugin.evaluation.robustness import (
     main_metric,
     numeric_metrics,
 )
+from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
 from rcnn_plugin.utils.fileio import atomic_open
 from rcnn_plugin.utils.run_record import file_sha256
 
@@ -258,6 +259,13 @@ class RobustnessSweep:
         cfg = self.cfg
         runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
                   Runner.from_cfg(cfg))
+        load_from = cfg.get('load_from')
+        if load_from and '://' not in load_from:
+            # mmengine loads leniently: another class count would leave a
+            # random classifier behind one warning, and every condition
+            # would score near 0
+            model = runner.model
+            check_checkpoint_fits(getattr(model, 'module', model), load_from)
         runner.call_hook('before_run')
         runner.load_or_resume()
         self.evaluator = runner.build_evaluator(cfg.test_evaluator)

@@ -233,6 +233,21 @@ def test_predictor_and_test_refuse_another_class_count(tiny_config,
                   '--work-dir', str(tmp_path / 'work')])
 
 
+def test_attack_and_error_analysis_refuse_another_class_count(tiny_config,
+                                                              tmp_path):
+    # They loaded leniently: a random classifier, near-zero numbers.
+    from conftest import run_tool
+    ckpt = _other_class_count_checkpoint(tiny_config,
+                                         str(tmp_path / 'other.pth'))
+    with pytest.raises(AssertionError, match='does not fit this config'):
+        run_tool(['tools/analysis/attack.py', tiny_config, ckpt,
+                  '--out-dir', str(tmp_path / 'attack'), '--max-images',
+                  '1'])
+    with pytest.raises(AssertionError, match='does not fit this config'):
+        run_tool(['tools/analysis/error_analysis.py', tiny_config, ckpt,
+                  '--out-dir', str(tmp_path / 'errors')])
+
+
 def test_predictor_takes_the_configs_classes_when_none_are_recorded(
         tiny_config, tmp_path):
     # A checkpoint without dataset_meta (a merged or a bare one) made mmdet's

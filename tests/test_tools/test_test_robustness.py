@@ -142,6 +142,26 @@ def test_pipeline_without_loading_is_named(trained, tmp_path, tool):
     assert 'test_dataloader.dataset.pipeline has no image-loading step' in err
 
 
+def test_a_checkpoint_of_another_class_count_is_refused(trained, tmp_path,
+                                                        tool):
+    # Loaded leniently, its classifier was random and every condition
+    # scored near 0.
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    config, _ = trained
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    cfg.model.roi_head.bbox_head.num_classes += 2
+    other = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(),
+                    meta={}), other)
+    _, err = tool([config, other, '--out-dir', str(tmp_path / 'o'),
+                   '--corruptions', 'fog', '--severities', '1',
+                   '--max-images', '1'], expect=2)
+    assert 'does not fit this config' in err
+
+
 def test_severity_zero_is_clean_in_process(trained, tmp_path):
     from rcnn_plugin.apis.robustness import RobustnessSweep, prepare_config
     config, ckpt = trained

@@ -48,6 +48,7 @@ from rcnn_plugin.models.adversarial import (
     resolve_loss_terms,
 )
 from rcnn_plugin.utils import earlier_output, merge_cfg_options
+from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
 
 
 class NoGroundTruthError(ValueError):
@@ -125,6 +126,10 @@ def gt_after_resize(pipeline: list) -> bool:
 def build(args: argparse.Namespace, cfg: Config):
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model = MODELS.build(cfg.model)
+    try:  # mmengine loads leniently: another class count, a random head
+        check_checkpoint_fits(model, args.checkpoint)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f'attack.py: error: {err}') from None
     load_checkpoint(model, args.checkpoint, map_location='cpu',
                     logger='silent')
     model.to(device).eval()

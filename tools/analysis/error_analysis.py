@@ -134,8 +134,11 @@ def main() -> None:
             check_max_images(cfg, args.split, args.max_images)
         except ValueError as err:
             raise SystemExit(f'error: {err}') from None
-        predict_split(cfg, args.checkpoint, args.split, pred_file,
-                      osp.join(args.out_dir, 'run'), args.max_images)
+        try:
+            predict_split(cfg, args.checkpoint, args.split, pred_file,
+                          osp.join(args.out_dir, 'run'), args.max_images)
+        except (ValueError, FileNotFoundError) as err:  # a wrong checkpoint
+            raise SystemExit(f'error: {err}') from None
     read = split_reader(cfg, args.split)  # before build_dataset drops it
     dataset = build_dataset(cfg, args.split)
     try:

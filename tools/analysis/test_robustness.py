@@ -112,8 +112,11 @@ def main() -> None:
           f'corruptions x severities {args.severities}; {len(conditions)} '
           f'conditions with clean; {args.split} split, {subset}; out '
           f'{args.out_dir}', flush=True)
-    results = run_sweep(sweep, store, conditions,
-                        log=lambda line: print(line, flush=True))
+    try:
+        results = run_sweep(sweep, store, conditions,
+                            log=lambda line: print(line, flush=True))
+    except ValueError as err:  # a checkpoint of another config
+        fail(str(err))
     sweep.close()
     per_class = None if args.no_per_class else (
         'per_class/bbox_AP50: box AP at IoU 0.5, COCO 101-point')
