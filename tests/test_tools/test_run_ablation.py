@@ -58,6 +58,27 @@ def test_run_one_trains_resumes_and_records(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_finished_run_read_under_another_metric_is_rescored(
+        tmp_path, monkeypatch):
+    # The stored numbers are the first --metric's; they were shown under
+    # the second one's name.
+    def fake_run(cmd, cwd, check):
+        _scalars(tmp_path, 'stamp', [
+            {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP': 0.2, 'step': 1},
+            {'pascal_voc/mAP': 0.6, 'coco/bbox_mAP': 0.3, 'step': 2}])
+        return DONE
+
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    first = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP')
+    assert (first['last'], first['metric']) == (0.6, 'pascal_voc/mAP')
+    monkeypatch.setattr(ablation.subprocess, 'run', None)  # no training
+    again = ablation.run_one('c.py', 0, str(tmp_path), 'coco/bbox_mAP')
+    assert (again['metric'], again['history'], again['best_epoch']) == (
+        'coco/bbox_mAP', [0.2, 0.3], 2)
+    with pytest.raises(SystemExit, match="no validation logged 'x/y'"):
+        ablation.run_one('c.py', 0, str(tmp_path), 'x/y')
+
+
 def test_no_validation_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(ablation.subprocess, 'run', lambda *a, **k: DONE)
     with pytest.raises(SystemExit, match='no validation logged'):

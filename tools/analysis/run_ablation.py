@@ -97,6 +97,27 @@ def _why(work_dir: str, returncode: int) -> str:
     return f'exit status {returncode}; its log is in {work_dir}'
 
 
+def _scores(values: List[float], metric: str, epochs: bool) -> Dict:
+    """A result's numbers for ``metric`` from its values in order."""
+    best = max(values)
+    return dict(metric=metric, history=values, last=values[-1], best=best,
+                best_epoch=values.index(best) + 1 if epochs else None)
+
+
+def _as_metric(result: Dict, records: List[Dict], metric: str,
+               work_dir: str, epochs: bool = True) -> Dict:
+    """A finished result read back under another ``--metric``: its numbers
+    again from the logged records (they were the stored metric's)."""
+    if result.get('metric') == metric:
+        return result
+    values = [r[metric] for r in records if metric in r]
+    if not values:
+        raise SystemExit(f'{work_dir}: no validation logged {metric!r} '
+                         f"(its result.json is for {result.get('metric')!r})")
+    return dict(result, **_scores(values if epochs else values[-1:],
+                                  metric, epochs))
+
+
 def run_one(config: str, seed: int, work_dir: str, metric: str,
             also=()) -> Dict:
     """Train one config with one seed (or read its finished result)."""
@@ -104,7 +125,9 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
     if osp.isfile(done):
         with open(done) as f:
             result = json.load(f)
-        result['also'] = final_values(val_history(work_dir, metric), also)
+        history = val_history(work_dir, metric)
+        result = _as_metric(result, history, metric, work_dir)
+        result['also'] = final_values(history, also)
         return result
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options', f'randomness.seed={seed}',
@@ -119,10 +142,8 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
     history = val_history(work_dir, metric)
     if not history:
         raise SystemExit(f'{work_dir}: no validation logged {metric!r}')
-    values = [h[metric] for h in history]
-    result = dict(config=config, seed=seed, metric=metric, history=values,
-                  last=values[-1], best=max(values),
-                  best_epoch=values.index(max(values)) + 1,
+    result = dict(config=config, seed=seed,
+                  **_scores([h[metric] for h in history], metric, True),
                   wall_s=round(time.monotonic() - start, 1),
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
@@ -179,6 +200,7 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
         with open(done) as f:
             result = json.load(f)
         records = [r for r in _test_records(work_dir) if metric in r]
+        result = _as_metric(result, records, metric, work_dir, False)
         result['also'] = final_values(records, also)
         return result
     if not osp.isfile(osp.join(ref_work_dir, 'result.json')):
@@ -206,9 +228,9 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
     values = [r[metric] for r in records]
     if not values:
         raise SystemExit(f'{work_dir}: the test run logged no {metric!r}')
-    result = dict(config=config, seed=seed, metric=metric,
-                  history=values[-1:], last=values[-1], best=values[-1],
-                  best_epoch=None, checkpoint=ckpt, test_time_only=True,
+    result = dict(config=config, seed=seed,
+                  **_scores(values[-1:], metric, False),
+                  checkpoint=ckpt, test_time_only=True,
                   wall_s=round(time.monotonic() - start, 1),
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
