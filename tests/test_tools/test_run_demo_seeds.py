@@ -41,6 +41,25 @@ def test_a_cut_seed_resumes_and_a_finished_one_is_read_back(
     assert commands[1][-1] == '--resume' and len(commands) == 2
 
 
+def test_a_result_of_another_config_is_not_read_back(tool, tmp_path,
+                                                     monkeypatch):
+    # The default work dir does not depend on --config: another config's
+    # result was printed under this config's name.
+    monkeypatch.setattr(tool.subprocess, 'run', lambda cmd, **kwargs: None)
+    monkeypatch.setattr(tool, 'last_val_metrics', lambda w: (
+        'scalars.json', {k: 0.5 for k in tool.KEYS}))
+    work = tmp_path / 'seed0'
+    tool.run_seed(tool.DEMO, str(work), 0)
+    other = tmp_path / 'other.py'
+    other.write_text(f"_base_ = '{osp.join(REPO, tool.DEMO)}'\n"
+                     'optim_wrapper = dict(optimizer=dict(lr=0.001))\n')
+    with pytest.raises(SystemExit, match='another config'):
+        tool.run_seed(str(other), str(work), 0)
+    (work / 'result.json').unlink()  # a cut run of the demo: not resumed
+    with pytest.raises(SystemExit, match='begun from another config'):
+        tool.run_seed(str(other), str(work), 0)
+
+
 def test_a_seed_cut_before_its_last_validation_trains_again(
         tool, tmp_path, monkeypatch):
     # its checkpoint is the last epoch: a resume trains and validates
