@@ -30,3 +30,24 @@ def test_benchmark_tiny_ab_writes_json(tiny_config, tmp_path):
     assert res['arms']['A']['params']['total'] > 0
     assert res['arms']['A']['flops']['forward_flops'] > 0
     assert res['configs']['B']['path'] == str(fast)
+
+
+def test_b_is_a_with_its_options_unless_vs_is_given():
+    # --compile (or --vs-cfg-options) without --vs compared A with
+    # --cfg-options against B without them: the ratio mixed two changes.
+    import argparse
+    import importlib.util
+    import os.path as osp
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(REPO, 'tools', 'analysis', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = argparse.Namespace(vs=None, cfg_options={'a': 1, 'b': 2},
+                              vs_cfg_options={'b': 3})
+    assert tool.cfg_b_options(args) == {'a': 1, 'b': 3}
+    args.vs = 'other.py'  # another config: only its own options
+    assert tool.cfg_b_options(args) == {'b': 3}
+    args.vs, args.vs_cfg_options = None, None
+    assert tool.cfg_b_options(args) == {'a': 1, 'b': 2}

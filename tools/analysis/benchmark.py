@@ -49,13 +49,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides for config A')
     parser.add_argument('--vs-cfg-options', nargs='+', action=DictAction,
-                        help='overrides for config B (B = A when --vs is '
-                        'not given)')
+                        help='overrides for config B (without --vs, B is '
+                        'A with its --cfg-options, then these)')
     parser.add_argument(
         '--compile', nargs='?', const='inductor', metavar='BACKEND',
         help='B = A with torch.compile of the backbone and the neck '
         '(CompileBackboneNeckHook; default backend inductor)')
     return parser.parse_args()
+
+
+def cfg_b_options(args: argparse.Namespace):
+    """B's overrides: ``--vs-cfg-options``, on top of A's ``--cfg-options``
+    when B is A (no ``--vs``)."""
+    if args.vs:
+        return args.vs_cfg_options
+    return {**(args.cfg_options or {}), **(args.vs_cfg_options or {})}
 
 
 def load(path: str, options) -> Config:
@@ -74,7 +82,9 @@ def main() -> None:
     cfg_a = load(args.config, args.cfg_options)
     cfg_b = None
     if args.vs or args.vs_cfg_options or args.compile:
-        cfg_b = load(args.vs or args.config, args.vs_cfg_options)
+        # without --vs, B is A (its options too) changed by --vs-cfg-options
+        # / --compile: a ratio of one change, not of the options left out
+        cfg_b = load(args.vs or args.config, cfg_b_options(args))
     if args.compile:
         cfg_b.custom_hooks = list(cfg_b.get('custom_hooks', None) or []) + [
             dict(type='CompileBackboneNeckHook', backend=args.compile)]
@@ -85,7 +95,7 @@ def main() -> None:
         clock=args.clock)
     result['configs'] = dict(
         A=dict(path=args.config, options=args.cfg_options),
-        B=dict(path=args.vs or args.config, options=args.vs_cfg_options,
+        B=dict(path=args.vs or args.config, options=cfg_b_options(args),
                compile_backbone_neck=args.compile)
         if cfg_b is not None else None)
     print(markdown_table(result))
