@@ -278,6 +278,16 @@ def test_bad_images_are_counted_and_listed(tmp_path, capsys):
     assert '003.jpg' in out
 
 
+def test_device_cuda_without_cuda_is_an_error(tmp_path, capsys,
+                                              monkeypatch):
+    # It trained on the CPU without a word.
+    import rcnn_plugin.apis.finetune.cli as cli
+    monkeypatch.setattr(cli, '_has_cuda', lambda: False)
+    rc, out = finetune_here([make_yolo(tmp_path / 'data'), '--device',
+                             'cuda', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 2 and 'no CUDA device' in out
+
+
 def test_gpus_go_through_dist_train(tmp_path, capsys, monkeypatch):
     import rcnn_plugin.apis.finetune.cli as cli
     calls = []
@@ -295,6 +305,7 @@ def test_gpus_go_through_dist_train(tmp_path, capsys, monkeypatch):
     assert cmd[1].endswith('tools/dist_train.sh')
     assert cmd[2].endswith('faster-rcnn_finetune_data.py') and cmd[3] == '2'
     assert cmd[4:] == ['--work-dir', str(tmp_path / 'w')]
+    assert 'trains only: test the best checkpoint' in out
     # The lr is set for both processes' images: the doctor agrees.
     from mmengine.config import Config
 

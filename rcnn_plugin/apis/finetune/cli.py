@@ -318,10 +318,14 @@ def _checks(cfg: Config) -> None:
 
 
 def _earlier_run(args: argparse.Namespace) -> Optional[str]:
-    """The sentence refusing a work dir that holds an earlier run, unless
-    ``--resume`` or ``--overwrite`` says what to do with it; else None."""
+    """The sentence refusing the options, or a work dir that holds an
+    earlier run unless ``--resume`` or ``--overwrite`` says what to do with
+    it; else None."""
     if args.resume and args.overwrite:
         return '--resume and --overwrite exclude each other'
+    if args.device == 'cuda' and not _has_cuda():  # it trained on the CPU
+        return ('--device cuda: this machine has no CUDA device; use '
+                '--device cpu (or auto)')
     found = [f for f in ('finetune.json', 'last_checkpoint')
              if osp.isfile(osp.join(args.work_dir, f))]
     if not found or args.resume or args.overwrite:
@@ -334,11 +338,16 @@ def _earlier_run(args: argparse.Namespace) -> Optional[str]:
 
 def _dist(config: str, args: argparse.Namespace) -> int:
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
-           str(args.gpus), '--work-dir', args.work_dir]
-    if args.resume:
-        cmd.append('--resume')
-    print('[finetune] ' + ' '.join(cmd), flush=True)
+           str(args.gpus), '--work-dir', args.work_dir] + (
+               ['--resume'] if args.resume else [])
+    print('[finetune] ' + ' '.join(cmd) + '\n[finetune] --gpus > 1 trains '
+          'only: test the best checkpoint with tools/test.py (no '
+          'finetune.json)', flush=True)
     return subprocess.call(cmd, env=dict(os.environ, PYTHON=sys.executable))
+
+
+def _has_cuda() -> bool:
+    return __import__('torch').cuda.is_available()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
