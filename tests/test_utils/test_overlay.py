@@ -23,8 +23,8 @@ def test_overlays_merge_dicts_and_replace_lists():
     # Merged into the demo's checkpoint hook, not replacing it.
     assert cfg.default_hooks.checkpoint.interval == 4
     assert cfg.default_hooks.checkpoint.save_best == 'coco/bbox_mAP_50'
-    # The overlay's list replaces the config's, so it names the config
-    # doctor and the training-health guard again.
+    # The overlay's list comes first and names the config doctor and the
+    # training-health guard again; the config's other hooks follow.
     assert [h['type'] for h in cfg.custom_hooks] == [
         'ConfigDoctorHook', 'TrainingHealthHook', 'ResumableEarlyStoppingHook',
         'RunSummaryHook']
@@ -45,3 +45,17 @@ def test_overlay_flag_then_cfg_options():
     assert backend['type'] == 'WandbVisBackend'
     assert backend['init_kwargs']['mode'] == 'offline'
     assert cfg.visualizer.name == 'mine'
+
+
+def test_an_overlays_hooks_keep_the_configs_other_hooks():
+    # The list replaced the config's: the EMA config trained without EMA
+    # under --overlay run-folder.py, without a word.
+    ema = osp.join(REPO, 'configs', 'bccd_ablation',
+                   'faster-rcnn_mobilenetv2_fpn-128_ema-8e_bccd.py')
+    cfg = apply_overlays(Config.fromfile(ema),
+                         [osp.join(BASE, 'hooks', 'run-folder.py')])
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert 'EMAHook' in types and len(types) == len(set(types))
+    overlay = Config.fromfile(osp.join(BASE, 'hooks', 'run-folder.py'))
+    assert types[:len(overlay.custom_hooks)] == [
+        h['type'] for h in overlay.custom_hooks]  # its indices hold
