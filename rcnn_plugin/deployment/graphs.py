@@ -52,10 +52,23 @@ def check_exportable(model: nn.Module) -> None:
             raise ValueError(
                 f'{name} ({type(module).__name__}) has no ONNX export path; '
                 f'use {fix}')
-    if getattr(model, 'roi_head', None) is None:
+    roi_head = getattr(model, 'roi_head', None)
+    if roi_head is None:
         raise ValueError(
             f'{type(model).__name__} has no roi_head: only two-stage '
             'detectors (Faster, Mask and Fast R-CNN) are exportable here')
+    # the head graphs are one RoI extractor and one box head over FPN
+    # levels: a C4 shared head or a cascade's stages are not traced
+    if getattr(roi_head, 'with_shared_head', False):
+        raise ValueError(
+            f'{type(roi_head).__name__} has a shared head (a C4 config): '
+            'the box graph has no path through it; export an FPN config')
+    if isinstance(getattr(roi_head, 'bbox_roi_extractor', None),
+                  nn.ModuleList):
+        raise ValueError(
+            f'{type(roi_head).__name__} has one box head per stage (a '
+            'cascade): only single-stage RoI heads (Faster, Mask and Fast '
+            'R-CNN) are exportable here')
 
 
 class FeatureGraph(nn.Module):

@@ -103,3 +103,20 @@ def test_module_without_export_path(torch_predictor):
             check_exportable(torch_predictor.model)
     finally:
         extractor.roi_layers[0] = original
+
+
+def test_shared_head_and_cascade_are_refused_with_a_sentence():
+    # A C4 config failed inside the trace with a matmul shape error (and
+    # after model.onnx was written); a cascade got a ModuleList message.
+    from types import SimpleNamespace
+
+    from torch import nn
+    c4 = SimpleNamespace(named_modules=lambda: [], roi_head=SimpleNamespace(
+        with_shared_head=True))
+    with pytest.raises(ValueError, match='shared head .* FPN config'):
+        check_exportable(c4)
+    cascade = SimpleNamespace(named_modules=lambda: [],
+                              roi_head=SimpleNamespace(
+                                  bbox_roi_extractor=nn.ModuleList()))
+    with pytest.raises(ValueError, match='one box head per stage'):
+        check_exportable(cascade)
