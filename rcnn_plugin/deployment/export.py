@@ -53,6 +53,22 @@ def _test_scale(cfg) -> Optional[List[int]]:
     return None
 
 
+def _geometry(cfg) -> Dict:
+    """What the Python side of an exported model (anchors, box decoding,
+    the test resize) takes from the loading config."""
+    from mmdet.utils import get_test_pipeline_cfg
+    model = cfg.model
+    bbox_head = model.roi_head.bbox_head
+    bbox_head = bbox_head[-1] if isinstance(bbox_head, list) else bbox_head
+    rpn = model.get('rpn_head') or {}
+    return dict(anchors=rpn.get('anchor_generator'),
+                rpn_coder=rpn.get('bbox_coder'),
+                box_coder=bbox_head.get('bbox_coder'),
+                reg_class_agnostic=bbox_head.get('reg_class_agnostic'),
+                resize=[step for step in get_test_pipeline_cfg(cfg)
+                        if 'Resize' in cfg_type_name(step)])
+
+
 def config_meta(cfg, classes: List[str]) -> Dict[str, str]:
     """What an ONNX file must agree on with the config that loads it.
 
@@ -75,7 +91,8 @@ def config_meta(cfg, classes: List[str]) -> Dict[str, str]:
         std=json.dumps(list(pre.get('std', []))),
         bgr_to_rgb=json.dumps(bool(pre.get('bgr_to_rgb', False))),
         with_mask=json.dumps(roi_head.get('mask_head') is not None),
-        needs_proposals=json.dumps(cfg.model.get('rpn_head') is None))
+        needs_proposals=json.dumps(cfg.model.get('rpn_head') is None),
+        geometry=json.dumps(_geometry(cfg), sort_keys=True, default=str))
 
 
 def _write_meta(path: str, meta: Dict[str, str]) -> None:

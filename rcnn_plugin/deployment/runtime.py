@@ -57,7 +57,11 @@ def read_meta(path: str) -> Dict[str, str]:
     except ImportError as err:
         raise ImportError('reading ONNX files needs onnx: pip install -e '
                           '".[deploy]"') from err
-    model = onnx.load(path, load_external_data=False)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as err:  # protobuf's DecodeError: not an ONNX file
+        raise ValueError(f'{path} is not an ONNX file ({type(err).__name__}'
+                         f': {err})') from err
     return {p.key[len('rcnn_plugin.'):]: p.value
             for p in model.metadata_props
             if p.key.startswith('rcnn_plugin.')}
@@ -78,12 +82,28 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
     if 'classes' not in meta:
         raise ValueError(f'{path} has no rcnn_plugin metadata: export it '
                          'with tools/deployment/export_onnx.py')
+    if meta.get('graph', 'features') != 'features':
+        raise ValueError(f'{path} is the {meta["graph"]} graph of an export;'
+                         ' give its features graph (the file without '
+                         f'.{meta["graph"]})')
     want = config_meta(cfg, classes)
-    # Files exported before Fast R-CNN was exportable all had an RPN.
+    # Files exported before Fast R-CNN was exportable all had an RPN;
+    # before the geometry was recorded, it is not compared.
     meta.setdefault('needs_proposals', 'false')
+    meta.setdefault('geometry', want['geometry'])
     for key in ('num_classes', 'classes', 'test_scale', 'mean', 'std',
-                'pad_size_divisor', 'bgr_to_rgb', 'needs_proposals'):
-        if json.loads(meta[key]) != json.loads(want[key]):
+                'pad_size_divisor', 'bgr_to_rgb', 'needs_proposals',
+                'geometry'):
+        theirs, ours = json.loads(meta[key]), json.loads(want[key])
+        if key == 'geometry' and theirs != ours:  # name what differs
+            differ = sorted(k for k in ours if theirs.get(k) != ours[k])
+            raise ValueError(
+                f'{path} was exported for config {meta["config"]} with '
+                f'other {", ".join(differ)} than config {want["config"]} '
+                '(anchors, box coders and the test resize run from the '
+                'loading config); export the ONNX file again from this '
+                'config')
+        if theirs != ours:
             raise ValueError(
                 f'{path} was exported for config {meta["config"]} with '
                 f'{key}={meta[key]}, but config {want["config"]} has '

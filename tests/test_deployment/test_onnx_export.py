@@ -75,6 +75,27 @@ def test_other_config_refused(tmp_path, deploy_config, static_onnx):
     assert 'num_classes' in str(err.value)
 
 
+def test_other_box_geometry_and_wrong_files_are_refused(
+        tmp_path, deploy_config, static_onnx):
+    # Anchors and box decoding run from the loading config: other target
+    # stds decoded every box wrongly, without a word.
+    other = tmp_path / 'other_stds.py'
+    other.write_text(f"_base_ = '{deploy_config}'\nmodel = dict(roi_head="
+                     'dict(bbox_head=dict(bbox_coder=dict(target_stds='
+                     '[0.2, 0.2, 0.4, 0.4]))))\n')
+    cfg = Config.fromfile(deploy_config)
+    classes = json.loads(read_meta(static_onnx)['classes'])
+    assert check_meta(static_onnx, cfg, classes)  # its own config: fine
+    with pytest.raises(ValueError, match='with other box_coder than'):
+        check_meta(static_onnx, Config.fromfile(str(other)), classes)
+    # a head graph, or a file that is not ONNX, as the model: sentences
+    with pytest.raises(ValueError, match='is the bbox graph of an export'):
+        check_meta(static_onnx.replace('.onnx', '.bbox.onnx'), cfg, classes)
+    (tmp_path / 'x.pth').write_bytes(b'not onnx at all')
+    with pytest.raises(ValueError, match='is not an ONNX file'):
+        read_meta(str(tmp_path / 'x.pth'))
+
+
 def test_a_head_graph_of_another_export_is_refused(tmp_path, deploy_config,
                                                    static_onnx,
                                                    torch_predictor,
