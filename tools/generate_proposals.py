@@ -158,7 +158,13 @@ def dump_split(model: torch.nn.Module, loader_cfg: dict, out_file: str,
 
 
 def main() -> None:
-    args = parse_args()
+    try:
+        run(parse_args())
+    except (ValueError, FileNotFoundError) as err:  # a sentence, not a trace
+        raise SystemExit(f'generate_proposals.py: error: {err}') from None
+
+
+def run(args: argparse.Namespace) -> None:
     register_all_modules()
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
@@ -172,6 +178,8 @@ def main() -> None:
     model_cfg.pop('init_cfg', None)
     model_cfg.backbone.pop('init_cfg', None)
     model = MODELS.build(model_cfg)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.to(args.device).eval()
     logger = MMLogger.get_instance('generate_proposals', log_level='INFO')

@@ -34,6 +34,19 @@ def test_rpn_test_cfg():
         tool.rpn_test_cfg(Config.fromfile(FAST).model)
 
 
+def test_bad_inputs_are_sentences(monkeypatch, tmp_path):
+    # They were tracebacks: a model without RPN, a mistyped checkpoint.
+    tool = _tool()
+    for config, message in ((FAST, "'FastRCNN' has no RPN"),
+                            (FASTER, 'checkpoint .*nope.pth not found')):
+        monkeypatch.setattr('sys.argv', [
+            'generate_proposals.py', config, str(tmp_path / 'nope.pth'),
+            '--out-dir', str(tmp_path)])
+        with pytest.raises(SystemExit,
+                           match=f'generate_proposals.py: error: .*{message}'):
+            tool.main()
+
+
 def test_split_loader_covers_every_image_without_proposals():
     cfg = Config.fromfile(FAST)
     loader = _tool().split_dataloader_cfg(cfg, 'train')

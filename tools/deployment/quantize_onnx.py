@@ -63,8 +63,11 @@ def main(argv=None) -> None:
               'not decode')
     if not images:
         raise SystemExit('no calibration image could be read')
-    feeds = calibration_feeds(args.config, args.onnx, images)
-    paths = quantize_graphs(args.onnx, args.out, feeds, args.graphs)
+    try:  # an image larger than a static graph, a Fast R-CNN export ...
+        feeds = calibration_feeds(args.config, args.onnx, images)
+        paths = quantize_graphs(args.onnx, args.out, feeds, args.graphs)
+    except ValueError as err:
+        raise SystemExit(f'quantize_onnx.py: error: {err}') from None
     print(f'[quantize] {len(images)} calibration images; int8 graphs '
           f'{args.graphs}; wrote {json.dumps(paths)}')
 
