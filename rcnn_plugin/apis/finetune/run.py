@@ -43,15 +43,24 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
               flush=True)
     start = time.time()
     runner = Runner.from_cfg(cfg)
+    # the log folder of this run's first attempt: the validations of its
+    # resumed attempts follow, those of an --overwrite'n run precede it
+    marker = osp.join(args.work_dir, 'finetune_first_log')
+    if not cfg.resume or not osp.isfile(marker):
+        with open(marker, 'w') as f:
+            f.write(osp.basename(runner.log_dir))
+    with open(marker) as f:
+        first_log = f.read().strip()
     print(f'[train] seed {runner.seed} (--seed)', flush=True)
     runner.train()
     planned = runner.train_loop.max_epochs
     out = dict(seed=runner.seed, lr=cfg.optim_wrapper.optimizer.lr,
                batch_size=cfg.train_dataloader.batch_size,
-               train_s=round(time.time() - start, 1),
+               train_s=round(time.time() - start, 1),  # of this attempt
+               resumed=bool(cfg.resume),
                epochs=dict(run=runner.epoch, planned=planned,
                            stopped_early=runner.epoch < planned),
-               val=_val_history(runner))
+               val=_val_history(args.work_dir, first_log))
     if out['epochs']['stopped_early']:
         print(f'[finetune] stopped early after epoch {runner.epoch} of '
               f'{planned}: the validation mAP did not improve for the '
@@ -72,14 +81,20 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
     return out
 
 
-def _val_history(runner) -> List[dict]:
-    """Each validation's metrics, from the logger's scalars.json."""
-    path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-    if not osp.isfile(path):
-        return []
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [r for r in rows if 'pascal_voc/mAP' in r]
+def _val_history(work_dir: str, first_log: str) -> List[dict]:
+    """Each validation's metrics, from the scalars.json of every attempt
+    from the log folder ``first_log`` on (a resumed run has one folder per
+    attempt; a later record of an epoch replaces an earlier one)."""
+    by_step = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        if osp.basename(osp.dirname(osp.dirname(path))) < first_log:
+            continue  # an earlier run's (kept by --overwrite)
+        with open(path) as f:
+            for row in (json.loads(line) for line in f if line.strip()):
+                if 'pascal_voc/mAP' in row:
+                    by_step[row.get('step', len(by_step))] = row
+    return [by_step[k] for k in sorted(by_step)]
 
 
 def _best_checkpoint(work_dir: str) -> Optional[str]:
