@@ -266,6 +266,9 @@ def test_yolo_folder_trains_and_writes_the_run_folder(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r['epoch'] for r in rows] == ['1', '2']
     assert all(r['val/loss'] and r['pascal_voc/mAP'] for r in rows)
+    # finetune.json lists both attempts' validations (it had the last's)
+    result = json.loads((work / 'finetune.json').read_text())
+    assert len(result['val']) == 2 and result['resumed'] is True
 
 
 def test_bad_images_are_counted_and_listed(tmp_path, capsys):
