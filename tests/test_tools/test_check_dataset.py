@@ -57,9 +57,14 @@ def test_config_mode(tmp_path, capsys):
     assert "unknown_classes: {'Van': 1}" in capsys.readouterr().out
 
 
-def test_needs_config_or_data_root():
+def test_needs_config_or_data_root(capsys):
     with pytest.raises(SystemExit):
         _main()([])
+    # --classes / --format with a config were ignored without a word
+    with pytest.raises(SystemExit):
+        _main()(['c.py', '--classes', 'a', 'b'])
+    assert '--classes and --format are for --data-root' in \
+        capsys.readouterr().err
 
 
 def test_data_root_without_format_detects_and_prints_notes(tmp_path,

@@ -48,6 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if bool(args.config) == bool(args.data_root):
         parser.error('give either CONFIG or --data-root')
+    if args.config and (args.classes or args.format != 'auto'):
+        # they were ignored: a config's datasets say their own
+        parser.error('--classes and --format are for --data-root; a '
+                     "config's datasets name their classes and format")
     return args
 
 
