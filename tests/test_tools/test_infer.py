@@ -86,15 +86,20 @@ def test_sliced_inference_on_an_image_folder(tiny_config, tiny_checkpoint,
         assert 0 <= x and x + w <= 200.01 and 0 <= y and y + h <= 150.01
 
 
-def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
-                                             tmp_path):
+def _write_clip(path, frames=6) -> str:
+    """An MJPG clip of ``frames`` synthetic cell images (96x72)."""
     rng = np.random.default_rng(1)
-    video = str(tmp_path / 'clip.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 5,
                              (96, 72))
-    for _ in range(6):
+    for _ in range(frames):
         writer.write(_cells(rng))
     writer.release()
+    return str(path)
+
+
+def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
+                                             tmp_path):
+    video = _write_clip(tmp_path / 'clip.avi')
     out = tmp_path / 'out'
     run_tool(['tools/infer.py', tiny_config, tiny_checkpoint, video,
               '--out-dir', str(out), '--batch-size', '4', '--score-thr',
@@ -117,13 +122,7 @@ def test_video_frames_jsonl_and_class_filter(tiny_config, tiny_checkpoint,
 
 def test_truncated_video_is_counted_not_reported_corrupt(
         tiny_config, tiny_checkpoint, tmp_path):
-    rng = np.random.default_rng(1)
-    video = str(tmp_path / 'clip.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
-                             (96, 72))
-    for _ in range(6):
-        writer.write(_cells(rng))
-    writer.release()
+    video = _write_clip(tmp_path / 'clip.avi')
     with open(video, 'rb') as f:
         data = f.read()
     with open(video, 'wb') as f:  # a cut download: the header says 6

@@ -23,6 +23,15 @@ def _scalars(work_dir, stamp, records):
             f.write(json.dumps(rec) + '\n')
 
 
+def _fake_training(monkeypatch, work_dir, records):
+    """tools/train.py replaced: it logs ``records`` in one attempt."""
+    def fake_run(cmd, cwd, check):
+        _scalars(work_dir, 'stamp', records)
+        return DONE
+
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+
+
 def test_history_spans_resumed_attempts_and_later_epochs_win(tmp_path):
     _scalars(tmp_path, '20260101_000000', [
         {'loss': 1.0, 'step': 5}, {'pascal_voc/mAP': 0.2, 'step': 1},
@@ -62,13 +71,9 @@ def test_a_finished_run_read_under_another_metric_is_rescored(
         tmp_path, monkeypatch):
     # The stored numbers are the first --metric's; they were shown under
     # the second one's name.
-    def fake_run(cmd, cwd, check):
-        _scalars(tmp_path, 'stamp', [
-            {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP': 0.2, 'step': 1},
-            {'pascal_voc/mAP': 0.6, 'coco/bbox_mAP': 0.3, 'step': 2}])
-        return DONE
-
-    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    _fake_training(monkeypatch, tmp_path, [
+        {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP': 0.2, 'step': 1},
+        {'pascal_voc/mAP': 0.6, 'coco/bbox_mAP': 0.3, 'step': 2}])
     first = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP')
     assert (first['last'], first['metric']) == (0.6, 'pascal_voc/mAP')
     monkeypatch.setattr(ablation.subprocess, 'run', None)  # no training
@@ -98,13 +103,9 @@ def test_table_compares_with_the_first_config():
 
 def test_also_tabulates_further_metrics_of_the_last_validation(
         tmp_path, monkeypatch):
-    def fake_run(cmd, cwd, check):
-        _scalars(tmp_path, 'stamp', [
-            {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP_s': 0.1, 'step': 1},
-            {'pascal_voc/mAP': 0.5, 'coco/bbox_mAP_s': 0.3, 'step': 2}])
-        return DONE
-
-    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    _fake_training(monkeypatch, tmp_path, [
+        {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP_s': 0.1, 'step': 1},
+        {'pascal_voc/mAP': 0.5, 'coco/bbox_mAP_s': 0.3, 'step': 2}])
     res = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
                            ['coco/bbox_mAP_s'])
     assert res['also'] == {'coco/bbox_mAP_s': 0.3}
