@@ -19,7 +19,7 @@ from .context import (
     iter_dataset_cfgs,
 )
 from .finding import Finding
-from .model_checks import class_heads
+from .model_checks import class_heads, has_mask_head
 
 __all__ = [
     'check_empty_data', 'check_evaluator', 'check_ignored_negatives',
@@ -224,19 +224,6 @@ def _metrics(ev: dict) -> List[str]:
     return [metric] if isinstance(metric, str) else list(metric)
 
 
-def _has_mask_head(detector: dict) -> bool:
-    """Whether a detector config predicts masks: a mask head (a list in
-    a cascade such as HTC), a panoptic head (Mask2Former), or a one-stage
-    head of an instance-segmentation type (RTMDet-Ins)."""
-    heads = ((detector.get('roi_head') or {}).get('mask_head'),
-             detector.get('mask_head'), detector.get('panoptic_head'))
-    if any(isinstance(head, (dict, list, tuple)) and bool(head)
-           for head in heads):
-        return True
-    kind = str((detector.get('bbox_head') or {}).get('type', ''))
-    return any(word in kind for word in ('Ins', 'Mask', 'SOLO'))
-
-
 def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
                          split: str) -> List[Finding]:
     findings = []
@@ -256,7 +243,7 @@ def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
     detector = detector_cfg(ctx.cfg.model)[1]
     two_stage = bool(detector.get('roi_head'))
     for metric in _metrics(ev):
-        if metric in _MASK_METRICS and not _has_mask_head(detector):
+        if metric in _MASK_METRICS and not has_mask_head(detector):
             # sure for a two-stage model; a one-stage head may predict
             # masks under a name this check does not know
             findings.append(Finding(

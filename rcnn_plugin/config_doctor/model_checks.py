@@ -22,7 +22,7 @@ from .finding import Finding
 
 __all__ = ['check_checkpoint_classes', 'check_feature_strides',
            'check_num_classes',
-           'class_heads', 'measure_feature_strides']
+           'class_heads', 'has_mask_head', 'measure_feature_strides']
 
 
 def measure_feature_strides(model: nn.Module,
@@ -155,6 +155,26 @@ def check_feature_strides(ctx: DoctorContext) -> List[Finding]:
             f'levels come at {_show(want)}, or set {key}={_show(got)}',
             key))
     return findings
+
+
+def has_mask_head(detector: dict) -> bool:
+    """Whether a detector config predicts masks: a mask head (a list in
+    a cascade such as HTC), a panoptic head (Mask2Former), or a one-stage
+    head of an instance-segmentation type (RTMDet-Ins).
+
+    Args:
+        detector (dict): ``cfg.model`` (or its ``detector``).
+
+    Returns:
+        bool: Whether it has a mask branch this check knows.
+    """
+    heads = ((detector.get('roi_head') or {}).get('mask_head'),
+             detector.get('mask_head'), detector.get('panoptic_head'))
+    if any(isinstance(head, (dict, list, tuple)) and bool(head)
+           for head in heads):
+        return True
+    kind = str((detector.get('bbox_head') or {}).get('type', ''))
+    return any(word in kind for word in ('Ins', 'Mask', 'SOLO'))
 
 
 def class_heads(model_cfg: dict) -> Iterator[Tuple[str, int]]:

@@ -19,7 +19,8 @@ def check_values(distill: dict, pseudo_label: dict, defaults: dict,
             Mask R-CNN adds ``mask``).
 
     Raises:
-        ValueError: For a negative weight, no RoI to distil
+        ValueError: For an unknown pseudo_label key, a negative weight, no
+            RoI to distil
             (``num_rois`` / ``num_candidates`` under 1) or a threshold
             outside [0, 1], naming the key.
     """
@@ -33,6 +34,10 @@ def check_values(distill: dict, pseudo_label: dict, defaults: dict,
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'distill.{key} must be an integer >= 1, got '
                              f'{value!r}')
+    unknown = sorted(set(pseudo_label) - {'score_thr', 'iou_thr'})
+    if unknown:
+        raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
+                         "['iou_thr', 'score_thr']")
     for key, value in pseudo_label.items():
         if not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ValueError(f'pseudo_label.{key} must be in [0, 1], got '

@@ -189,10 +189,6 @@ class IncrementalFasterRCNN(TwoStageDetector):
                     'badly placed old-class boxes would never be taught '
                     'not to be that class. Use CrossEntropyLoss with '
                     'pseudo-labels, or drop pseudo_label')
-        unknown = sorted(set(pseudo_label or {}) - {'score_thr', 'iou_thr'})
-        if unknown:
-            raise ValueError(f'unknown pseudo_label keys {unknown}; known: '
-                             "['iou_thr', 'score_thr']")
         check_values(distill or {}, pseudo_label or {}, DISTILL_DEFAULTS,
                      cls.loss_weights)
 
