@@ -47,7 +47,7 @@ def test_overlay_flag_then_cfg_options():
     assert cfg.visualizer.name == 'mine'
 
 
-def test_an_overlays_hooks_keep_the_configs_other_hooks():
+def test_an_overlays_hooks_keep_the_configs_other_hooks(tmp_path):
     # The list replaced the config's: the EMA config trained without EMA
     # under --overlay run-folder.py, without a word.
     ema = osp.join(REPO, 'configs', 'bccd_ablation',
@@ -59,3 +59,13 @@ def test_an_overlays_hooks_keep_the_configs_other_hooks():
     overlay = Config.fromfile(osp.join(BASE, 'hooks', 'run-folder.py'))
     assert types[:len(overlay.custom_hooks)] == [
         h['type'] for h in overlay.custom_hooks]  # its indices hold
+    # mmengine's EarlyStoppingHook gives way to the resumable subclass,
+    # and an empty list still removes every hook
+    cfg = Config(dict(custom_hooks=[
+        dict(type='EarlyStoppingHook', monitor='x'), dict(type='EMAHook')]))
+    apply_overlays(cfg, [osp.join(BASE, 'hooks', 'run-folder.py')])
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert 'EarlyStoppingHook' not in types and types[-1] == 'EMAHook'
+    empty = tmp_path / 'no_hooks.py'
+    empty.write_text('custom_hooks = []\n')
+    assert apply_overlays(cfg, [str(empty)]).custom_hooks == []

@@ -6,8 +6,9 @@
 # `monitor` / `save_best` take any metric key of the evaluator, e.g.
 # 'coco/bbox_mAP_50', 'pr/bbox_AP50_WBC' (PRCurveMetric) or 'froc/CPM'
 # (FROCMetric). Early stopping needs validation every epoch
-# (train_cfg.val_interval=1). This list replaces the config's custom_hooks,
-# so it names the config doctor and the training-health guard again.
+# (train_cfg.val_interval=1). This list comes first in custom_hooks; the
+# config's own hooks of other kinds follow it (an EMAHook stays), those of
+# a kind listed here (an EarlyStoppingHook) give way.
 default_hooks = dict(
     checkpoint=dict(
         save_best='coco/bbox_mAP_50', rule='greater', max_keep_ckpts=1))

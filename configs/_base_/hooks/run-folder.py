@@ -16,9 +16,10 @@
 # (results.csv keeps its rows, save_best and early stopping their state).
 # Choose the metric with --cfg-options
 # default_hooks.checkpoint.save_best=coco/bbox_mAP_50 (and the same
-# monitor for ResumableEarlyStoppingHook). This list replaces the config's
-# custom_hooks, so it names the config doctor and the training-health
-# guard again; a later overlay with its own custom_hooks replaces it.
+# monitor for ResumableEarlyStoppingHook). This list comes first in
+# custom_hooks (so custom_hooks.7 is the early stopping); the config's own
+# hooks of other kinds follow it (an EMAHook stays), those of a kind listed
+# here (an EarlyStoppingHook) give way.
 # Iteration-based configs (configs/bccd_fewshot/) cannot use it:
 # EpochResultsHook stops them with an explanation before training.
 default_hooks = dict(checkpoint=dict(interval=1, save_best='auto'))
