@@ -1,7 +1,6 @@
 """Save an adapter-only checkpoint next to every regular checkpoint."""
 import os
 import os.path as osp
-import re
 from typing import Dict, Optional
 
 from mmdet.registry import HOOKS
@@ -47,6 +46,7 @@ class AdapterCheckpointHook(Hook):
         self.save_base = save_base
         self.prefix = prefix
         self._best: Dict[str, str] = {}  # best_ckpt* info -> path seen
+        self._written: set = set()  # adapter files this run wrote
 
     @staticmethod
     def _best_paths(runner) -> Dict[str, str]:
@@ -109,8 +109,9 @@ class AdapterCheckpointHook(Hook):
                 self._remove(osp.join(out_dir, self.prefix + osp.basename(
                     self._best[key])))
             self._best[key] = best_path
-        self._remove_orphans(hook, out_dir, tmpl, keep=name)
+        self._remove_orphans(hook, out_dir, keep=name)
         path = osp.join(out_dir, self.prefix + name)
+        self._written.add(path)
         extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg') if k in meta}
         # The base checkpoint the adapter loads on (its hash is recorded too)
         base = ('base_weights.pth' if self.save_base else
@@ -131,33 +132,28 @@ class AdapterCheckpointHook(Hook):
             os.remove(path)
 
     def _remove_orphans(self, hook: Optional[CheckpointHook], out_dir: str,
-                        tmpl: str, keep: str) -> None:
-        """Remove the adapters of regular checkpoints that ``max_keep_ckpts``
-        removed (their checkpoint is gone); ``keep`` is being saved."""
-        if hook is None or not getattr(hook, 'max_keep_ckpts', -1) > 0 \
-                or not osp.isdir(out_dir):
+                        keep: str) -> None:
+        """Remove the adapters this run wrote whose regular checkpoint
+        ``max_keep_ckpts`` has since removed; ``keep`` is being saved.
+        Adapters of other runs (kept on purpose) are never touched."""
+        if hook is None or not getattr(hook, 'max_keep_ckpts', -1) > 0:
             return
-        pattern = re.compile(re.escape(self.prefix) + '(' + r'\d+'.join(
-            map(re.escape, tmpl.split('{}'))) + ')$')
-        for file in os.listdir(out_dir):
-            match = pattern.match(file)
-            if match and match.group(1) != keep and not osp.exists(
-                    osp.join(out_dir, match.group(1))):
-                self._remove(osp.join(out_dir, file))
+        for path in sorted(self._written):
+            name = osp.basename(path)[len(self.prefix):]
+            if name != keep and not name.startswith('best_') and \
+                    not osp.exists(osp.join(out_dir, name)):
+                self._remove(path)
+                self._written.discard(path)
 
     @master_only
-    def after_run(self, runner) -> None:
+    def after_train(self, runner) -> None:
         """Remove the adapters of checkpoints removed after the last save.
 
         Args:
             runner (Runner): The runner.
         """
         hook = self._checkpoint_hook(runner)
-        if hook is None:
-            return
-        by_epoch = hook.by_epoch
-        out_dir = (hook.out_dir if isinstance(hook.out_dir, str)
-                   else runner.work_dir)
-        tmpl = hook.filename_tmpl or (
-            'epoch_{}.pth' if by_epoch else 'iter_{}.pth')
-        self._remove_orphans(hook, out_dir, tmpl, keep='')
+        if hook is not None:
+            out_dir = (hook.out_dir if isinstance(hook.out_dir, str)
+                       else runner.work_dir)
+            self._remove_orphans(hook, out_dir, keep='')

@@ -61,6 +61,9 @@ def test_best_adapters_are_named_and_removed_adapters_follow(tmp_path,
         cfg=dict(load_from=None), logger=MMLogger.get_current_instance())
     hook = AdapterCheckpointHook()
     hook.before_train(runner)
+    # an adapter kept on purpose (its 41 MiB checkpoint deleted) by an
+    # earlier run: never touched
+    (tmp_path / 'adapter_epoch_9.pth').touch()
 
     def save(epoch, best=False):
         if best:
@@ -77,16 +80,17 @@ def test_best_adapters_are_named_and_removed_adapters_follow(tmp_path,
     save(1, best=True)
     save(1)  # mmengine saves the epoch again after a best
     assert files() == ['adapter_best_coco_bbox_mAP_epoch_1.pth',
-                       'adapter_epoch_1.pth']
+                       'adapter_epoch_1.pth', 'adapter_epoch_9.pth']
     (tmp_path / 'epoch_1.pth').unlink()  # max_keep_ckpts=1
     (tmp_path / 'epoch_2.pth').touch()
     save(2)
     save(2, best=True)
     assert files() == ['adapter_best_coco_bbox_mAP_epoch_2.pth',
-                       'adapter_epoch_2.pth']
+                       'adapter_epoch_2.pth', 'adapter_epoch_9.pth']
     (tmp_path / 'epoch_2.pth').unlink()
-    hook.after_run(runner)
-    assert files() == ['adapter_best_coco_bbox_mAP_epoch_2.pth']
+    hook.after_train(runner)
+    assert files() == ['adapter_best_coco_bbox_mAP_epoch_2.pth',
+                       'adapter_epoch_9.pth']
 
 
 @pytest.mark.slow
