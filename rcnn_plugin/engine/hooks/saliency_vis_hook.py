@@ -9,6 +9,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
 
 from rcnn_plugin.apis.explain import (
     METHODS,
@@ -38,8 +39,9 @@ class SaliencyVisHook(Hook):
     logged and skipped.
 
     Args:
-        interval (int): Every this many validations (counted in the
-            message hub, so a resumed run goes on counting). Defaults to 1.
+        interval (int): Every this many validations (the epoch or the
+            iteration over the loop's ``val_interval``, so a resumed run
+            counts on). Defaults to 1.
         num_images (int): Val images explained. Defaults to 4.
         method (str): ``eigencam``, ``gradcam``, ``odam`` or ``drise``.
             Defaults to 'eigencam' (no backward pass: the cheapest).
@@ -77,6 +79,7 @@ class SaliencyVisHook(Hook):
                            max_dets=max_dets, masks=masks, seed=seed)
         self.panel_height, self.tag = panel_height, tag
         self._images: Optional[List[np.ndarray]] = None
+        self._evaluations = 0
 
     def _model(self, runner):
         model = runner.model
@@ -129,9 +132,15 @@ class SaliencyVisHook(Hook):
             metrics (dict, optional): This evaluation's metrics (unused).
                 Defaults to None.
         """
-        hub, key = runner.message_hub, f'{self.tag}/evaluations'
-        count = hub.get_info(key, 0) + 1
-        hub.update_info(key, count)
+        loop = getattr(runner, '_train_loop', None)  # a dict if not built
+        if isinstance(getattr(loop, 'val_interval', None), int):
+            # the validations so far, from the progress: exact on resume
+            progress = runner.iter if isinstance(
+                loop, IterBasedTrainLoop) else runner.epoch
+            count = progress // loop.val_interval
+        else:  # a validation or test run outside training
+            self._evaluations += 1
+            count = self._evaluations
         if count % self.interval or not is_main_process():
             return
         # the step of the logs: epochs, or iterations for an
