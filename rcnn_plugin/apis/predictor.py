@@ -162,7 +162,12 @@ class Predictor:
             # mmengine loaded it leniently: another class count would leave
             # a random classifier behind one warning.
             meta = check_checkpoint_fits(self.model, checkpoint)
-            recorded = bool((meta.get('dataset_meta') or {}).get('classes'))
+            # where DetInferencer reads them: dataset_meta (any case of
+            # its keys) or mmdet 2.x's top-level CLASSES
+            dataset_meta = {k.lower(): v for k, v in
+                            (meta.get('dataset_meta') or {}).items()}
+            recorded = bool(dataset_meta.get('classes')
+                            or meta.get('CLASSES'))
             if not recorded:  # DetInferencer assumed COCO's 80 classes
                 print_log(f'{checkpoint} records no class names; the '
                           "config's dataset classes are used", 'current',

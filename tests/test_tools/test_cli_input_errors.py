@@ -264,6 +264,10 @@ def test_predictor_takes_the_configs_classes_when_none_are_recorded(
     classes = Predictor(tiny_config, None).classes
     assert Predictor(tiny_config, path).classes == classes
     assert 'person' not in classes
+    # mmdet 2.x's top-level CLASSES are the checkpoint's own: kept
+    state = torch.load(path, weights_only=True)
+    torch.save(dict(state, meta=dict(CLASSES=('a', 'b', 'c'))), path)
+    assert list(Predictor(tiny_config, path).classes) == ['a', 'b', 'c']
 
 
 def test_an_adapter_file_as_the_checkpoint_is_refused(tiny_config,

@@ -171,8 +171,14 @@ TRAINED_WITH = ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper',
 
 
 def config_stamp(cfg: Config) -> str:
-    """A hash of what the run trains with (``TRAINED_WITH``)."""
+    """A hash of what the run trains with (``TRAINED_WITH``; the model's
+    test_cfg left out, so a run can be tested again with other test
+    settings, and the teacher by its real path)."""
     parts = Config({k: cfg.get(k) for k in TRAINED_WITH}).to_dict()
+    model = parts.get('model') or {}
+    model.pop('test_cfg', None)
+    if model.get('teacher_ckpt'):
+        model['teacher_ckpt'] = osp.realpath(model['teacher_ckpt'])
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -200,6 +200,10 @@ def test_a_run_of_another_config_is_neither_skipped_nor_resumed(
     assert tool.execute(done, args, set()) == 'skipped'  # same config
     assert tool.execute(cut, args, set()) == 'trained'
     assert calls == [('b', True, True)]  # resumed
+    # other test settings: the finished run is not another one
+    stamp = tool.config_stamp(Config(dict(model=dict(test_cfg=dict(a=1)))))
+    assert stamp == tool.config_stamp(Config(dict(model=dict(
+        test_cfg=dict(a=2)))))
     lr['value'] = 0.001
     for run in (done, cut):
         with pytest.raises(SystemExit, match='trained with another config'):
