@@ -101,6 +101,18 @@ def test_yolo_flat_folder_without_names_file(tmp_path):
         _build(layout, 'all')  # class 1 has no box: a loud error
 
 
+def test_yolo_folder_inside_a_labelled_root_is_not_a_split(tmp_path):
+    # The root's labels are read recursively: valid/ was both a val split
+    # and part of the training split (val images trained on).
+    for stem in ('a', 'valid/b'):
+        _img(tmp_path / f'{stem}.jpg')
+        _text(tmp_path / f'{stem}.txt', '0 0.5 0.5 0.5 0.5\n')
+    _text(tmp_path / 'classes.txt', 'cell\n')
+    layout = detect_layout(str(tmp_path))
+    assert list(layout.splits) == ['all'] and layout.val_split is None
+    assert any('valid: inside the data root' in n for n in layout.notes)
+
+
 def test_yolo_disagreeing_class_files_are_named(tmp_path):
     _yolo(tmp_path, 'train', ['a'], labels='0 .5 .5 .5 .5\n1 .5 .5 .2 .2\n')
     _text(tmp_path / 'data.yaml', 'names: [cat, dog]\n')

@@ -107,8 +107,18 @@ def _yolo_splits(index: FolderIndex, dirs: List[str]
                  ) -> Tuple[Dict[str, dict], List[str]]:
     pairs, notes = [], []
     for ann in dirs:
-        if any(ann.startswith(a + osp.sep) for _, a in pairs):
-            continue  # YOLODataset reads label folders recursively
+        # YOLODataset reads label folders recursively: a folder inside one
+        # already chosen (the data root too) is part of it, not a split
+        outer = next((a for _, a in pairs if a in ('', '.')
+                      or ann.startswith(a + osp.sep)), None)
+        if outer is not None:
+            if outer in ('', '.'):
+                notes.append(f'{ann}: inside the data root, whose labels are '
+                             'read recursively; its images are part of that '
+                             'split, not a split of their own. Move the '
+                             "root's images and labels into a folder of "
+                             'their own to keep it apart.')
+            continue
         img = _yolo_image_dir(index, ann)
         if img is None:
             notes.append(f'{ann}: YOLO label files without an images folder'
