@@ -293,3 +293,15 @@ def test_kitti_training_folder(tmp_path):
     assert layout.classes == ('Car', 'Pedestrian')  # KITTI's order
     assert class_instance_counts(_build(layout, 'training')) == dict(
         Car=1, Pedestrian=1)
+
+
+def test_splits_of_one_role_left_out_are_named():
+    # VOC2007 and VOC2012 each have a train split: the first was used and
+    # the other left out without a word.
+    from rcnn_plugin.datasets.layouts.base import choose_splits
+    train, val, notes = choose_splits(['VOC2007/train', 'VOC2012/train',
+                                       'VOC2012/val'])
+    assert (train, val) == ('VOC2007/train', 'VOC2012/val')
+    assert any("['VOC2012/train'] have the same role (train)" in n
+               for n in notes)
+    assert choose_splits(['train', 'val'])[2] == []

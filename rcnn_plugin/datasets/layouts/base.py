@@ -154,4 +154,11 @@ def choose_splits(names: Sequence[str]) -> Tuple[str, Optional[str],
                 f'splits {sorted(names)}; rename the folders or files '
                 '(train, val) to choose.')
     val = (by_role.get('val') or by_role.get('test') or [None])[0]
+    for chosen in (train, val):  # VOC2007 and VOC2012 both have a train
+        role = split_role(chosen) if chosen is not None else None
+        same = [n for n in by_role.get(role, []) if n != chosen]
+        if role is not None and same:
+            notes.append(f'Using {chosen!r}; the splits {same} have the '
+                         f'same role ({role}) and are not used: merge them '
+                         'or give the one to use its own folder.')
     return train, (val if val != train else None), notes
