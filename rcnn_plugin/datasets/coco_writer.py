@@ -85,7 +85,8 @@ def dataset_to_coco(dataset,
             Defaults to True.
 
     Returns:
-        dict: Summary: ``images``, ``annotations``, ``skipped_ignore``.
+        dict: Summary: ``images``, ``annotations``, ``skipped_ignore``,
+        ``under_one_pixel`` (written; mmdet's CocoDataset drops them).
     """
     dataset.full_init()
     images: List[dict] = []
@@ -113,8 +114,16 @@ def dataset_to_coco(dataset,
         print_log(f'{out_file}: left out {skipped} ignore region(s) without'
                   ' a class (e.g. KITTI DontCare)', logger='current',
                   level=30)
+    # mmdet's CocoDataset drops boxes under 1 px wide or high, or of zero
+    # area, when it reads the file: written, but said
+    tiny = sum(1 for a in anns if a['bbox'][2] < 1 or a['bbox'][3] < 1
+               or a['area'] <= 0)
+    if tiny:
+        print_log(f'{out_file}: {tiny} annotation(s) are under 1 px wide or '
+                  "high, or of zero area: mmdet's CocoDataset leaves them "
+                  'out when it reads the file', logger='current', level=30)
     return dict(images=len(images), annotations=len(anns),
-                skipped_ignore=skipped)
+                skipped_ignore=skipped, under_one_pixel=tiny)
 
 
 def convert_main(fmt: str, argv: Optional[Sequence[str]] = None) -> int:
@@ -158,9 +167,19 @@ def convert_main(fmt: str, argv: Optional[Sequence[str]] = None) -> int:
             # convert what is there, with a bar over the files parsed
             cfg.update(check_classes='warn', show_progress=True)
         out = osp.join(args.out_dir, f'{split}.json')
-        summary = dataset_to_coco(
-            DATASETS.build(cfg), out,
-            None if args.absolute_paths else args.data_root)
+        own = cfg.get('ann_file')
+        if own and osp.realpath(out) == osp.realpath(
+                osp.join(cfg.get('data_root') or '', own)):
+            print(f'error: {out} is the {split} split\'s own annotation '
+                  'file; choose another OUT_DIR', file=sys.stderr)
+            return 2
+        try:  # the readers' sentences name the file and line
+            summary = dataset_to_coco(
+                DATASETS.build(cfg), out,
+                None if args.absolute_paths else args.data_root)
+        except (ValueError, OSError) as err:
+            print(f'error: {split}: {err}', file=sys.stderr)
+            return 2
         print(f'{split}: {summary["images"]} images, '
               f'{summary["annotations"]} annotations -> {out}')
     return 0

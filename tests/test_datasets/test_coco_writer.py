@@ -153,3 +153,45 @@ def test_converter_cli_on_labelme(tmp_path, capsys):
     assert data['images'][0]['file_name'] == 'a.jpg'
     assert np.allclose(data['annotations'][0]['bbox'], [2, 2, 7, 7])
     assert 'all: 1 images, 1 annotations' in capsys.readouterr().out
+
+
+def test_converter_counts_tiny_boxes_and_names_bad_files(tmp_path, capsys):
+    # A box under 1 px is written and dropped by mmdet's CocoDataset when
+    # it reads the file: the summary says so. A shape of another class was
+    # a traceback after the earlier splits were written.
+    from conftest import logged_messages
+    Image.new('RGB', (640, 20)).save(tmp_path / 'a.png')
+    (tmp_path / 'a.txt').write_text('0 0.5 0.5 0.001 0.5\n')
+    (tmp_path / 'obj.names').write_text('cell\n')
+    ds = YOLODataset(data_root=str(tmp_path), data_prefix=dict(img=''),
+                     pipeline=[])
+    with logged_messages(30) as messages:
+        summary = dataset_to_coco(ds, str(tmp_path / 'c.json'),
+                                  progress=False)
+    assert summary['under_one_pixel'] == 1
+    assert any('under 1 px' in m for m in messages)
+    (tmp_path / 'b.json').write_text(json.dumps(dict(
+        imagePath='a.png', imageWidth=640, imageHeight=20, shapes=[dict(
+            label='dog', shape_type='rectangle', points=[[2, 2], [9, 9]])])))
+    main = runpy.run_path(osp.join(
+        REPO, 'tools', 'dataset_converters', 'labelme2coco.py'),
+        run_name='not_main')['convert_main']
+    capsys.readouterr()
+    assert main('labelme', [str(tmp_path), str(tmp_path / 'out'),
+                            '--classes', 'cat']) == 2
+    assert 'error: all:' in capsys.readouterr().err
+
+
+def test_converter_refuses_to_overwrite_its_input(tmp_path, capsys):
+    Image.new('RGB', (60, 40)).save(tmp_path / 'a.jpg')
+    box = dict(name='rect', x=5, y=5, width=20, height=10)
+    via = json.dumps({'a': dict(filename='a.jpg', regions=[dict(
+        shape_attributes=box, region_attributes={})])})
+    (tmp_path / 'train.json').write_text(via)
+    main = runpy.run_path(osp.join(
+        REPO, 'tools', 'dataset_converters', 'via2coco.py'),
+        run_name='not_main')['convert_main']
+    assert main('via', [str(tmp_path), str(tmp_path), '--classes',
+                        'balloon']) == 2
+    assert "train split's own annotation file" in capsys.readouterr().err
+    assert (tmp_path / 'train.json').read_text() == via  # untouched
