@@ -236,6 +236,22 @@ def test_coco_roboflow_export_drops_the_supercategory(tmp_path):
     assert len(_build(layout, 'train')) == 1
 
 
+def test_coco_split_without_annotations_is_not_the_val_split(tmp_path):
+    # An unlabelled export ("annotations": []) became the val split: the
+    # best checkpoint was chosen on images without boxes.
+    cats = [dict(id=1, name='rbc')]
+    for split in ('train', 'test'):
+        _img(tmp_path / split / 'a.jpg')
+        _coco(tmp_path / split / '_annotations.coco.json', ['a.jpg'], cats)
+    data = json.loads((tmp_path / 'test' / '_annotations.coco.json')
+                      .read_text())
+    data['annotations'] = []
+    _text(tmp_path / 'test' / '_annotations.coco.json', json.dumps(data))
+    layout = detect_layout(str(tmp_path))
+    assert (list(layout.splits), layout.val_split) == (['train'], None)
+    assert any('empty "annotations" list' in n for n in layout.notes)
+
+
 @pytest.mark.parametrize('ann,img_dir,split', [
     ('train.json', 'images', 'train'),
     ('annotations/instances_val.json', 'val', 'val'),

@@ -125,6 +125,11 @@ def find_coco(index: FolderIndex) -> Optional[Found]:
             notes.append(f'{rel} lists images but no "annotations": an '
                          'unlabelled image list, not used.')
             continue
+        if not data['annotations']:  # CVAT / Label Studio: unlabelled
+            notes.append(f'{rel} has an empty "annotations" list (an '
+                         'unlabelled subset): not used as a split, so it '
+                         'cannot be chosen for validation.')
+            continue
         split = _split_of(rel, splits)
         refs = [str(i.get('file_name', '')) for i in data['images'][:5]
                 if isinstance(i, dict)]
