@@ -296,6 +296,17 @@ def test_via_class_attribute_is_detected(tmp_path):
     assert layout.splits['train']['class_attribute'] == 'type'
     assert class_instance_counts(_build(layout, 'train')) == dict(cat=1,
                                                                   dog=1)
+    # one unlabelled region (and a point, which the reader skips) merged
+    # every class into 'object'; the reader names the unlabelled one now
+    point = dict(name='point', cx=3, cy=3)
+    regions += [dict(shape_attributes=poly, region_attributes=dict(type='')),
+                dict(shape_attributes=point, region_attributes={})]
+    _text(tmp_path / 'train' / 'via_region_data.json', json.dumps(
+        {'a.jpg123': dict(filename='a.jpg', size=123, regions=regions)}))
+    layout = detect_layout(str(tmp_path))
+    assert layout.classes == ('cat', 'dog')
+    with pytest.raises(ValueError, match='type'):
+        _build(layout, 'train')
 
 
 def test_kitti_training_folder(tmp_path):

@@ -183,18 +183,26 @@ def _attr_value(value: object) -> Optional[str]:
 
 def _via_class_attribute(regions: List[dict]) -> Tuple[Optional[str],
                                                        List[str]]:
+    # point regions are skipped by the reader; the class attribute is one
+    # most regions carry (a region without it is then the reader's error,
+    # naming it, not a reason to merge every class into one)
+    regions = [r for r in regions if not (
+        isinstance(r.get('shape_attributes'), dict)
+        and r['shape_attributes'].get('name') == 'point')]
     counts: Counter = Counter()
     for region in regions:
         attrs = region.get('region_attributes')
         for key, value in (attrs.items() if isinstance(attrs, dict) else ()):
             if _attr_value(value) is not None:
                 counts[key] += 1
-    full = [k for k, n in counts.items() if n == len(regions)]
-    if not regions or not full:
+    most = [k for k, n in counts.items() if 2 * n > len(regions)]
+    if not regions or not most:
         return None, []
-    key = next((k for k in full if k.lower() in _CLASS_KEYS), sorted(full)[0])
-    names = sorted({_attr_value(r['region_attributes'][key])
-                    for r in regions})
+    key = next((k for k in most if k.lower() in _CLASS_KEYS),
+               max(sorted(most), key=counts.__getitem__))
+    names = sorted({_attr_value(r['region_attributes'].get(key))
+                    for r in regions if isinstance(
+                        r.get('region_attributes'), dict)} - {None})
     return key, names
 
 
