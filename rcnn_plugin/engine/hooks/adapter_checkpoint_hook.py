@@ -52,7 +52,9 @@ class AdapterCheckpointHook(Hook):
     def _best_paths(runner) -> Dict[str, str]:
         """CheckpointHook's best checkpoint paths (``best_ckpt`` or
         ``best_ckpt_<key>`` in the message hub)."""
-        return {k: v for k, v in runner.message_hub.runtime_info.items()
+        hub = getattr(runner, 'message_hub', None)  # None: a bare runner
+        info = hub.runtime_info if hub is not None else {}
+        return {k: v for k, v in info.items()
                 if k.startswith('best_ckpt') and isinstance(v, str)}
 
     @staticmethod
