@@ -139,14 +139,19 @@ def test_voc_difficult_becomes_crowd(tmp_path):
     assert [a['iscrowd'] for a in data['annotations']] == [0, 1]
 
 
+def _convert_main(fmt):
+    """``convert_main`` of tools/dataset_converters/<fmt>2coco.py."""
+    return runpy.run_path(osp.join(
+        REPO, 'tools', 'dataset_converters', f'{fmt}2coco.py'),
+        run_name='not_main')['convert_main']
+
+
 def test_converter_cli_on_labelme(tmp_path, capsys):
     Image.new('RGB', (30, 20)).save(tmp_path / 'a.jpg')
     (tmp_path / 'a.json').write_text(json.dumps(dict(
         imagePath='a.jpg', imageWidth=30, imageHeight=20, shapes=[dict(
             label='cat', shape_type='rectangle', points=[[2, 2], [9, 9]])])))
-    main = runpy.run_path(osp.join(
-        REPO, 'tools', 'dataset_converters', 'labelme2coco.py'),
-        run_name='not_main')['convert_main']
+    main = _convert_main('labelme')
     assert main('labelme', [str(tmp_path), str(tmp_path / 'out'),
                             '--classes', 'cat']) == 0
     data = json.load(open(tmp_path / 'out' / 'all.json'))
@@ -173,9 +178,7 @@ def test_converter_counts_tiny_boxes_and_names_bad_files(tmp_path, capsys):
     (tmp_path / 'b.json').write_text(json.dumps(dict(
         imagePath='a.png', imageWidth=640, imageHeight=20, shapes=[dict(
             label='dog', shape_type='rectangle', points=[[2, 2], [9, 9]])])))
-    main = runpy.run_path(osp.join(
-        REPO, 'tools', 'dataset_converters', 'labelme2coco.py'),
-        run_name='not_main')['convert_main']
+    main = _convert_main('labelme')
     capsys.readouterr()
     assert main('labelme', [str(tmp_path), str(tmp_path / 'out'),
                             '--classes', 'cat']) == 2
@@ -188,9 +191,7 @@ def test_converter_refuses_to_overwrite_its_input(tmp_path, capsys):
     via = json.dumps({'a': dict(filename='a.jpg', regions=[dict(
         shape_attributes=box, region_attributes={})])})
     (tmp_path / 'train.json').write_text(via)
-    main = runpy.run_path(osp.join(
-        REPO, 'tools', 'dataset_converters', 'via2coco.py'),
-        run_name='not_main')['convert_main']
+    main = _convert_main('via')
     assert main('via', [str(tmp_path), str(tmp_path), '--classes',
                         'balloon']) == 2
     assert "train split's own annotation file" in capsys.readouterr().err
