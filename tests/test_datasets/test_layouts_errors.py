@@ -76,7 +76,9 @@ def test_missing_root_and_coco_images_nowhere(tmp_path):
         detect_layout(str(tmp_path / 'nope'))
     (tmp_path / 'train.json').write_text(json.dumps(dict(
         images=[dict(id=1, file_name='gone.jpg', width=9, height=9)],
-        annotations=[], categories=[dict(id=1, name='a')])))
+        annotations=[dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 4, 4],
+                          area=16, iscrowd=0)],
+        categories=[dict(id=1, name='a')])))
     with pytest.raises(LayoutError, match=r"train\.json refers to images "
                        r"such as \['gone\.jpg'\], which are in none"):
         detect_layout(str(tmp_path))
