@@ -8,14 +8,18 @@ beside the output, and stop with a sentence naming the folder when a
 finished output was made from something else.
 """
 import argparse
+import glob
 import hashlib
 import json
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from .fileio import atomic_open
 
-__all__ = ['file_sha256', 'config_key', 'reuse_run', 'write_run_record']
+__all__ = [
+    'file_sha256', 'config_key', 'reuse_run', 'write_run_record',
+    'val_history'
+]
 
 
 def file_sha256(path: str) -> str:
@@ -110,3 +114,34 @@ def write_run_record(record: str, key: str, **info) -> None:
     """
     with atomic_open(record) as f:  # never a half-written record
         json.dump(dict(key=key, **info), f, indent=1)
+
+
+def val_history(work_dir: str, metric: str,
+                since: str = '') -> List[Dict]:
+    """Every validation record of ``metric`` in a run's scalars files.
+
+    A resumed run has one timestamped log folder per attempt; a later
+    record of the same step replaces an earlier one, so an epoch validated
+    again after a resume counts once, with its newer value.
+
+    Args:
+        work_dir (str): The run's work dir (``<stamp>/vis_data/scalars.json``
+            under it).
+        metric (str): The key a validation record has, e.g.
+            ``'pascal_voc/mAP'``.
+        since (str): Leave out the log folders named before this one (an
+            earlier run's, kept in the same work dir). Defaults to all.
+
+    Returns:
+        list[dict]: The records, by step.
+    """
+    by_step: Dict[int, Dict] = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        if osp.basename(osp.dirname(osp.dirname(path))) < since:
+            continue
+        with open(path) as f:
+            for rec in (json.loads(line) for line in f if line.strip()):
+                if metric in rec:
+                    by_step[rec.get('step', len(by_step))] = rec
+    return [by_step[k] for k in sorted(by_step)]

@@ -46,25 +46,9 @@ import sys
 import time
 from typing import Dict, List
 
+from rcnn_plugin.utils.run_record import val_history
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def val_history(work_dir: str, metric: str) -> List[Dict]:
-    """Every validation record of ``metric`` in the run's scalars files.
-
-    A resumed run has one timestamped folder per attempt; a later record of
-    the same epoch replaces an earlier one.
-    """
-    by_step: Dict[int, Dict] = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    if metric in rec:
-                        by_step[rec.get('step', len(by_step))] = rec
-    return [by_step[k] for k in sorted(by_step)]
 
 
 def final_values(records: List[Dict], metrics) -> Dict[str, float]:

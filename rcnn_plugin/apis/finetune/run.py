@@ -10,6 +10,8 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
+from ...utils.run_record import val_history
+
 __all__ = ['FROM_CHECKPOINT', 'VAL_AS_TEST', 'clear_earlier_run', 'train']
 
 # The re-targeted --from weights the written config's load_from names.
@@ -60,7 +62,8 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
                resumed=bool(cfg.resume),
                epochs=dict(run=runner.epoch, planned=planned,
                            stopped_early=runner.epoch < planned),
-               val=_val_history(args.work_dir, first_log))
+               val=val_history(args.work_dir, 'pascal_voc/mAP',
+                                 since=first_log))
     if out['epochs']['stopped_early']:
         print(f'[finetune] stopped early after epoch {runner.epoch} of '
               f'{planned}: the validation mAP did not improve for the '
@@ -79,22 +82,6 @@ def train(cfg: Config, args: argparse.Namespace) -> dict:
     with open(osp.join(args.work_dir, 'finetune.json'), 'w') as f:
         json.dump(out, f, indent=2, default=float)
     return out
-
-
-def _val_history(work_dir: str, first_log: str) -> List[dict]:
-    """Each validation's metrics, from the scalars.json of every attempt
-    from the log folder ``first_log`` on (a resumed run has one folder per
-    attempt; a later record of an epoch replaces an earlier one)."""
-    by_step = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
-        if osp.basename(osp.dirname(osp.dirname(path))) < first_log:
-            continue  # an earlier run's (kept by --overwrite)
-        with open(path) as f:
-            for row in (json.loads(line) for line in f if line.strip()):
-                if 'pascal_voc/mAP' in row:
-                    by_step[row.get('step', len(by_step))] = row
-    return [by_step[k] for k in sorted(by_step)]
 
 
 def _best_checkpoint(work_dir: str) -> Optional[str]:

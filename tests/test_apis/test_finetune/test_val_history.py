@@ -1,8 +1,9 @@
-"""finetune.json's validation history across resumed attempts."""
+"""A run's validation history across resumed attempts (finetune.json,
+run_ablation)."""
 import json
 import os
 
-from rcnn_plugin.apis.finetune.run import _val_history
+from rcnn_plugin.utils.run_record import val_history
 
 
 def _scalars(work_dir, stamp, rows):
@@ -24,5 +25,6 @@ def test_history_spans_the_attempts_of_this_run_only(tmp_path):
                                             'step': 2},
                                            {'pascal_voc/mAP': 0.3,
                                             'step': 3}])
-    history = _val_history(str(tmp_path), '20260102_000000')
+    history = val_history(str(tmp_path), 'pascal_voc/mAP',
+                          since='20260102_000000')
     assert [r['pascal_voc/mAP'] for r in history] == [0.1, 0.25, 0.3]
