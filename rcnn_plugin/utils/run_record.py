@@ -11,14 +11,15 @@ import argparse
 import glob
 import hashlib
 import json
+import os
 import os.path as osp
 from typing import Dict, List, Optional
 
 from .fileio import atomic_open
 
 __all__ = [
-    'file_sha256', 'config_key', 'reuse_run', 'write_run_record',
-    'val_history'
+    'file_sha256', 'config_key', 'reuse_run', 'begin_run',
+    'write_run_record', 'val_history'
 ]
 
 
@@ -101,6 +102,48 @@ def reuse_run(work_dir: str, done: str, key: str,
             f'to make it again, or use another --work-dir')
     print(f'# {work_dir}: done before, {done}')
     return True
+
+
+def begin_run(work_dir: str, key: str, record: Optional[str] = None,
+              **info) -> bool:
+    """Record that a run keyed ``key`` begins in ``work_dir``, and say
+    whether it resumes a cut run there.
+
+    A cut run (a ``last_checkpoint`` in ``work_dir``) is resumed only if
+    it was begun with the same key: resuming another config's checkpoints
+    under this one would report a mixture of both.
+
+    Args:
+        work_dir (str): The run's folder (named in messages).
+        key (str): The key of the run about to be made.
+        record (str, optional): The JSON record of the begun run. Defaults
+            to ``<work_dir>/run.json``.
+        **info: Written into ``record`` with ``key``.
+
+    Returns:
+        bool: True to resume (a cut run begun with ``key``, or one begun by
+        a driver older than the records, which is printed); False to start
+        (no checkpoint yet).
+
+    Raises:
+        SystemExit: ``work_dir`` holds a cut run begun with another key.
+    """
+    record = record or osp.join(work_dir, 'run.json')
+    cut = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+    begun = json.load(open(record)).get('key') if osp.isfile(record) \
+        else None
+    if cut and begun is not None and begun != key:
+        raise SystemExit(
+            f'{work_dir} holds a run begun from another config, '
+            f'--cfg-options or input checkpoint (see {record}); move or '
+            'delete it to begin this one, or use another --work-dir')
+    if cut and begun is None:
+        print(f'# {work_dir}: a cut run without {osp.basename(record)} '
+              '(begun by an older driver, what it was begun from is not '
+              'checked), resumed')
+    os.makedirs(work_dir, exist_ok=True)
+    write_run_record(record, key, **info)
+    return cut
 
 
 def write_run_record(record: str, key: str, **info) -> None:

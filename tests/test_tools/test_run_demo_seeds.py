@@ -56,8 +56,11 @@ def test_a_result_of_another_config_is_not_read_back(tool, tmp_path,
     with pytest.raises(SystemExit, match='another config'):
         tool.run_seed(str(other), str(work), 0)
     (work / 'result.json').unlink()  # a cut run of the demo: not resumed
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
     with pytest.raises(SystemExit, match='begun from another config'):
         tool.run_seed(str(other), str(work), 0)
+    (work / 'last_checkpoint').unlink()  # nothing to lose: begun again
+    tool.run_seed(str(other), str(work), 0)
 
 
 def test_a_seed_cut_before_its_last_validation_trains_again(

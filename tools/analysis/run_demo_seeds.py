@@ -43,11 +43,7 @@ def run_seed(config: str, work_dir: str, seed: int) -> Dict:
     Returns:
         dict: ``seed``, ``wall_s`` and the metrics in ``KEYS``.
     """
-    from rcnn_plugin.utils.run_record import (
-        config_key,
-        reuse_run,
-        write_run_record,
-    )
+    from rcnn_plugin.utils.run_record import begin_run, config_key, reuse_run
     folder = osp.join(REPO, work_dir)
     done = osp.join(folder, 'result.json')
     options = [f'randomness.seed={seed}']
@@ -57,16 +53,9 @@ def run_seed(config: str, work_dir: str, seed: int) -> Dict:
     if reuse_run(folder, done, key):
         with open(done) as f:
             return json.load(f)
-    record = osp.join(folder, 'run.json')
-    if osp.isfile(record) and json.load(open(record)).get('key') != key:
-        raise SystemExit(f'{folder} holds a run begun from another config '
-                         f'or checkpoint (see {record}); move or delete it, '
-                         'or use another --work-dir')
-    os.makedirs(folder, exist_ok=True)
-    write_run_record(record, key, config=config, options=options)
+    resume = begin_run(folder, key, config=config, options=options)
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options'] + options
-    resume = osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint'))
     start = time.monotonic()
     for attempt in ([cmd + ['--resume'], cmd] if resume else [cmd]):
         print('$', ' '.join(attempt[1:]), flush=True)  # a cut seed continues

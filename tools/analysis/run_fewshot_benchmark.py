@@ -35,7 +35,8 @@ skipped when the driver is started again, but only if it was made from the
 same resolved config, options and ``load_from`` checkpoint (their hash is
 kept in ``run.json``); otherwise the driver stops and names the folder.
 A run cut after a checkpoint continues from it (``--resume``) when it was
-started from the same (``started.json``), else it starts again.
+started from the same (``started.json``); otherwise the driver stops and
+names the folder (resuming it would mix the two).
 Surgery checkpoints are keyed to the base checkpoint in the same way.
 AP50 is VOC-style (area under the PR curve, IoU 0.5, as
 ``VOCMetric(eval_mode='area')``) per class on the BCCD test split,
@@ -148,8 +149,9 @@ def train_and_test(config: str, work_dir: str, options: List[str],
     """Train, test and score one run, unless it was done before from the
     same config, options and ``load_from`` checkpoint. A run cut before its
     score resumes from its newest checkpoint if it was started from the
-    same (``started.json``), else it starts again."""
+    same (``started.json``); one started from another is refused."""
     from rcnn_plugin.utils.run_record import (
+        begin_run,
         config_key,
         reuse_run,
         write_run_record,
@@ -162,11 +164,9 @@ def train_and_test(config: str, work_dir: str, options: List[str],
     opts = ['--cfg-options'] + options if options else []
     started = osp.join(REPO, work_dir, 'started.json')
     if not dry:
-        if osp.isfile(osp.join(REPO, work_dir, 'last_checkpoint')) and \
-                osp.isfile(started) and \
-                json.load(open(started)).get('key') == key:
+        if begin_run(osp.join(REPO, work_dir), key, started, config=config,
+                     options=options):
             opts.append('--resume')  # train.py takes it after the options
-        write_run_record(started, key, config=config, options=options)
     run(['tools/train.py', config, '--work-dir', work_dir] + opts, dry)
     preds = osp.join(work_dir, 'preds.pkl')
     run(['tools/test.py', config, osp.join(work_dir, ckpt_name),
