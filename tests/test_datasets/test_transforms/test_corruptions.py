@@ -96,6 +96,9 @@ def test_seeded_corrupt_differs_per_image_not_per_run():
     np.testing.assert_array_equal(a, a2)
     assert (a != b).any()
     assert 'gaussian_noise' in repr(t)
+    # the file name keys the draws, not where the data or the clone lies
+    moved = t(dict(img=img.copy(), img_path='/elsewhere/data/a.jpg'))['img']
+    np.testing.assert_array_equal(a, moved)
 
 
 def test_random_corrupt_refuses_benchmark_corruptions_by_default():
