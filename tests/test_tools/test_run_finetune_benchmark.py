@@ -3,6 +3,8 @@ import json
 import os.path as osp
 import sys
 
+import pytest
+
 from conftest import REPO
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
@@ -17,6 +19,29 @@ def test_finished_run_is_read_not_rerun(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.subprocess, 'run', lambda *a, **k: (
         _ for _ in ()).throw(AssertionError('must not train again')))
     assert bench.run_one('bccd', str(tmp_path)) == done
+
+
+def test_a_run_of_another_command_is_refused_a_cut_one_resumed(
+        tmp_path, monkeypatch):
+    commands = []
+
+    def fake_run(cmd, cwd, check):
+        commands.append(cmd)
+        (tmp_path / 'finetune.json').write_text(json.dumps(dict(seed=0)))
+
+    monkeypatch.setattr(bench.subprocess, 'run', fake_run)
+    (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    (tmp_path / 'run.json').write_text(json.dumps(dict(key='other')))
+    with pytest.raises(SystemExit, match='begun from another'):
+        bench.run_one('bccd', str(tmp_path))
+    (tmp_path / 'run.json').unlink()  # an older driver's cut run: resumed
+    assert bench.run_one('bccd', str(tmp_path))['seed'] == 0
+    assert commands[0][-1] == '--resume'
+    assert bench.run_one('bccd', str(tmp_path))['seed'] == 0  # read back
+    assert len(commands) == 1
+    monkeypatch.setitem(bench.EXTRA, 'bccd', ['--model', 'mask-rcnn'])
+    with pytest.raises(SystemExit, match='another config'):
+        bench.run_one('bccd', str(tmp_path))
 
 
 def test_table_reports_last_val_and_test():

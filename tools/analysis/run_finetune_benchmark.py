@@ -10,11 +10,14 @@ Each run is ``tools/finetune.py ../shared/datasets/<name> --work-dir
 balloon, the one dataset with polygons), printed before it runs. A finished
 run leaves ``finetune.json`` in its folder and is skipped when the driver is
 started again, so a cut benchmark resumes (a cut run restarts from its
-newest checkpoint with ``--resume``). The table goes to ``summary.md`` in the
+newest checkpoint with ``--resume``), but only if it was made by the same
+command (kept in ``run.json``); otherwise the driver stops and names the
+folder. The table goes to ``summary.md`` in the
 work dir: wall time, the last validation's VOC mAP@0.5 and the test split's
 (the validation split where the data has no test split).
 """
 import argparse
+import hashlib
 import json
 import os.path as osp
 import subprocess
@@ -38,13 +41,18 @@ def run_one(name: str, work_dir: str) -> Dict:
     Returns:
         dict: The run's ``finetune.json`` plus ``wall_s`` and ``command``.
     """
+    from rcnn_plugin.utils.run_record import begin_run, reuse_run
     done = osp.join(work_dir, 'finetune.json')
-    if osp.isfile(done):
+    args = ['tools/finetune.py', osp.join(DATA, name), '--work-dir',
+            work_dir] + EXTRA.get(name, [])
+    # what the run is made from: the dataset's name and the flags (not
+    # their paths, so a clone elsewhere keys the same)
+    key = hashlib.sha1(' '.join([name] + args[4:]).encode()).hexdigest()
+    if reuse_run(work_dir, done, key):
         with open(done) as f:
             return json.load(f)
-    cmd = [sys.executable, 'tools/finetune.py', osp.join(DATA, name),
-           '--work-dir', work_dir] + EXTRA.get(name, [])
-    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+    cmd = [sys.executable] + args
+    if begin_run(work_dir, key, command=args):
         cmd.append('--resume')
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
