@@ -122,7 +122,10 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
 
     Returns:
         dict: Hashes of the model / data / evaluator config and of the
-        checkpoint's bytes, the seed, the image limit and ``per_class``.
+        checkpoint's bytes, the seed, the image limit, ``per_class`` and
+        what keys each image's draws (``SeededCorrupt``: the file name since
+        2026-12-07, the whole path before; a folder of the older draws is
+        refused rather than mixed in).
     """
     parts = {k: cfg.get(k) for k in ('model', 'test_dataloader',
                                      'test_evaluator', 'test_cfg')}
@@ -132,7 +135,8 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     return dict(config_sha256=hashlib.sha256(text.encode()).hexdigest(),
                 checkpoint_sha256=file_sha256(checkpoint), seed=seed,
-                max_images=max_images, per_class=per_class)
+                max_images=max_images, per_class=per_class,
+                draws_keyed_by='file name')
 
 
 class ConditionStore:

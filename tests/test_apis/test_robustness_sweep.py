@@ -105,6 +105,11 @@ def test_fingerprint_tells_runs_apart(tmp_path):
     ckpt.write_bytes(b'other weights')
     assert base['checkpoint_sha256'] != run_fingerprint(
         cfg, str(ckpt), 0, None, True)['checkpoint_sha256']
+    # conditions drawn with the whole path as key (before 2026-12-07)
+    old = {k: v for k, v in base.items() if k != 'draws_keyed_by'}
+    ConditionStore(str(tmp_path / 'out'), old, {})
+    with pytest.raises(StaleResultsError, match='differs in draws_keyed_by'):
+        ConditionStore(str(tmp_path / 'out'), base, {})
 
 
 def test_store_saves_loads_and_refuses_another_run(tmp_path):
