@@ -332,3 +332,30 @@ def test_splits_of_one_role_left_out_are_named():
     assert any("['VOC2012/train'] have the same role (train)" in n
                for n in notes)
     assert choose_splits(['train', 'val'])[2] == []
+
+
+def test_split_roles_from_words_of_a_name():
+    # train_labels.csv / test_labels.csv (the TensorFlow tutorial layout)
+    # and train_images/ / test_images/ had no role: training ran on
+    # test_labels, the first name sorted.
+    from rcnn_plugin.datasets.layouts.base import choose_splits, split_role
+    assert [split_role(n) for n in (
+        'train_labels', 'test-images', 'valid 2', 'train2017', 'pretrain',
+        'train_test', 'images')] == ['train', 'test', 'val', 'train', None,
+                                     None, None]
+    assert choose_splits(['test_labels', 'train_labels'])[:2] == (
+        'train_labels', 'test_labels')
+
+
+def test_csv_train_and_test_label_files(tmp_path):
+    for name in ('a', 'b'):
+        _img(tmp_path / 'images' / f'{name}.jpg')
+    for split, name in (('train', 'a'), ('test', 'b')):
+        _text(tmp_path / f'{split}_labels.csv',
+              'filename,width,height,class,xmin,ymin,xmax,ymax\n'
+              f'{name}.jpg,40,20,cell,1,2,10,12\n')
+    layout = detect_layout(str(tmp_path))
+    assert (layout.fmt, layout.train_split, layout.val_split) == (
+        'csv', 'train_labels', 'test_labels')
+    assert _build(layout, 'train_labels').get_data_info(0)['img_path'] \
+        .endswith('a.jpg')

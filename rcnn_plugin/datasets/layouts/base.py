@@ -91,6 +91,11 @@ class Found:
 def split_role(name: str) -> Optional[str]:
     """Role of a split name: train, trainval, val or test (or None).
 
+    The whole name is tried first, then its words (split at ``_``, ``-``,
+    ``.`` and spaces): a name with one role word, such as
+    ``train_labels`` or ``test-images``, has that role; one with several
+    (``train_test``) has none.
+
     Args:
         name (str): A split name such as ``'train2017'`` or ``'valid'``.
 
@@ -98,9 +103,17 @@ def split_role(name: str) -> Optional[str]:
         str | None: ``'train'``, ``'trainval'``, ``'val'``, ``'test'`` or
         None for other names.
     """
-    base = re.sub(r'[\d_\-. ]+$', '', name.lower().split('/')[-1])
+    base = name.lower().split('/')[-1]
+    roles = {_word_role(base)} - {None}
+    if not roles:
+        roles = {_word_role(w) for w in re.split(r'[_\-. ]+', base)} - {None}
+    return roles.pop() if len(roles) == 1 else None
+
+
+def _word_role(word: str) -> Optional[str]:
+    word = re.sub(r'[\d_\-. ]+$', '', word)
     for role, names in _ROLES:
-        if base in names:
+        if word in names:
             return role
     return None
 
