@@ -45,3 +45,28 @@ def test_the_tool_says_what_it_left_out(tmp_path, deploy_config, static_onnx,
     assert 'calibration images given; the first 3 are used' in out
     assert 'left out 1 calibration image(s) that do not decode' in out
     assert '[quantize] 2 calibration images' in out
+
+
+def test_the_tool_errors_are_sentences(tmp_path, deploy_config, static_onnx,
+                                       synthetic_cells):
+    import os.path as osp
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    import quantize_onnx
+    images = osp.join(synthetic_cells, 'val')
+    out = str(tmp_path / 'q.onnx')
+    with pytest.raises(SystemExit, match=r'quantize_onnx.py: error: '
+                       r"--graphs \['mask'\]: the export has"):
+        quantize_onnx.main([deploy_config, '--onnx', static_onnx, '--out',
+                            out, '--num-calib', '1', '--calib-images',
+                            images, '--graphs', 'mask'])
+    not_onnx = tmp_path / 'model.pth'
+    not_onnx.write_bytes(b'not a graph')
+    with pytest.raises(SystemExit, match='error: .*model.pth is not an '
+                       'ONNX file'):
+        quantize_onnx.main([deploy_config, '--onnx', str(not_onnx),
+                            '--out', out, '--num-calib', '1',
+                            '--calib-images', images])
+    assert not osp.exists(out)
