@@ -210,7 +210,7 @@ class ValLossHook(Hook):
 
     def _unusable(self, model, samples: Sequence) -> Optional[str]:
         gt = [s.get('gt_instances') for s in samples]
-        if any(g is None for g in gt):
+        if any(g is None or 'bboxes' not in g for g in gt):
             return ('the validation samples carry no gt_instances: the val '
                     "pipeline loads no annotations (add dict(type='Load"
                     "Annotations', with_bbox=True) after Resize)")

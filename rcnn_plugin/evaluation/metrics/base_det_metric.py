@@ -42,11 +42,13 @@ def _numpy(value, dtype=np.float64) -> np.ndarray:
 
 def _instances(sample: dict, key: str, required: bool) -> Dict[str, Any]:
     inst = sample.get(key)
-    if inst is None:
+    # PackDetInputs packs empty gt_instances when nothing was loaded: an
+    # image without boxes still has (empty) 'bboxes' if annotations were
+    if inst is None or (required and 'bboxes' not in inst):
         if required:
             raise ValueError(
                 f'data sample of image {sample.get("img_path")} has no '
-                f'"{key}": load annotations in the test pipeline (add '
+                f'"{key}" boxes: load annotations in the test pipeline (add '
                 "dict(type='LoadAnnotations', with_bbox=True) after Resize)")
         return dict(bboxes=np.zeros((0, 4)), labels=np.zeros(0, int))
     out = dict(bboxes=as_boxes(_numpy(inst.get('bboxes', []))),

@@ -164,6 +164,11 @@ def test_mask_head_without_gt_masks_is_explained():
                                        labels=torch.zeros(0).long())
     model = SimpleNamespace(with_mask=True)
     assert 'mask head' in hook._unusable(model, [sample])
+    # packed by PackDetInputs without LoadAnnotations: no boxes at all
+    sample.gt_instances = InstanceData()
+    assert 'loads no annotations' in hook._unusable(model, [sample])
+    sample.gt_instances = InstanceData(bboxes=torch.zeros(0, 4),
+                                       labels=torch.zeros(0).long())
     sample.set_metainfo(dict(img_shape=(16, 16)))
     assert 'scale_factor' in hook._unusable(SimpleNamespace(), [sample])
 

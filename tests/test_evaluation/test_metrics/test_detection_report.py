@@ -95,6 +95,11 @@ def test_missing_ground_truth_is_a_clear_error():
     del bad['gt_instances']
     with pytest.raises(ValueError, match='LoadAnnotations'):
         metric.process({}, [bad])
+    # PackDetInputs packs empty gt_instances when no annotation was loaded:
+    # every detection was scored as a false positive (precision 0).
+    packed = dict(PERFECT[0], gt_instances={}, ignored_instances={})
+    with pytest.raises(ValueError, match='LoadAnnotations'):
+        metric.process({}, [packed])
 
 
 
