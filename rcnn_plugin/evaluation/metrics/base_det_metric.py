@@ -96,6 +96,7 @@ class BaseDetMetric(BaseMetric):
             pred = _instances(sample, 'pred_instances', True)
             gt = _instances(sample, 'gt_instances', True)
             ign = _instances(sample, 'ignored_instances', False)
+            self._check_labels(sample, pred['labels'], gt['labels'])
             self.results.append(
                 dict(img_id=sample.get('img_id'),
                      pred_bboxes=pred['bboxes'],
@@ -104,6 +105,22 @@ class BaseDetMetric(BaseMetric):
                      gt_bboxes=gt['bboxes'], gt_labels=gt['labels'],
                      ignore_bboxes=ign['bboxes'],
                      ignore_labels=ign['labels']))
+
+    def _check_labels(self, sample: dict, pred: np.ndarray,
+                      gt: np.ndarray) -> None:
+        """Labels outside the classes were misfiled or never counted (a
+        model or a predictions file of another class count)."""
+        count = len((self.dataset_meta or {}).get('classes', ())) or None
+        for what, labels, low in (('predicted', pred, 0), ('ground-truth',
+                                                           gt, -1)):
+            bad = labels[(labels < low) | (labels >= (count or np.inf))]
+            if bad.size:
+                raise ValueError(
+                    f'image {sample.get("img_path", sample.get("img_id"))}'
+                    f' has {what} label {int(bad[0])}, but the dataset has '
+                    f'{count} classes {tuple(self.class_names)}: the model '
+                    'or predictions were made for another class list '
+                    '(num_classes, --classes)')
 
     @property
     def class_names(self) -> List[str]:
