@@ -11,7 +11,8 @@ The rule every metric of this package uses (the COCO rule):
 2. A detection is a hit on a ground-truth box when the criterion holds:
    ``'iou'``: IoU >= ``thr``; ``'center'``: the detection's centre lies
    inside the box (borders included). Among the still unmatched boxes it
-   hits, it takes the one with the highest IoU (the first on ties) and
+   hits, it takes the one with the highest IoU (the last on ties, as
+   pycocotools' ``COCOeval.evaluateImg`` does) and
    becomes a true positive (TP). Each box is matched at most once.
 3. Otherwise, a detection that hits an ignore region (``iscrowd`` or
    ``ignore_flag`` boxes; for ``'iou'`` the intersection over the
@@ -158,7 +159,8 @@ def match_detections(det_boxes,
     for d in np.argsort(-scores, kind='mergesort'):
         free = hits[d] & ~taken
         if free.any():
-            g = int(np.argmax(np.where(free, ious[d], -1.0)))
+            cand = np.where(free, ious[d], -1.0)[::-1]
+            g = len(cand) - 1 - int(np.argmax(cand))  # the last on ties
             taken[g] = True
             status[d], matched_gt[d] = TP, g
         elif ign_hits[d] or (duplicates == 'ignore' and hits[d].any()):

@@ -39,6 +39,15 @@ def test_best_iou_among_free_boxes():
     assert status.tolist() == [TP, TP] and idx.tolist() == [1, 0]
 
 
+def test_iou_ties_take_the_last_box_as_pycocotools():
+    # d1 overlaps both boxes by IoU 0.8; taking the first left d2 (IoU
+    # 0.73 with g0, 0.45 with g1) a false positive, which COCOeval does not
+    gts = [[0, 0, 10, 12.5], [0, -2.5, 10, 10]]
+    status, idx = match_detections([[0, 0, 10, 10], [0, 3, 10, 13]],
+                                   [0.9, 0.8], gts)
+    assert status.tolist() == [TP, TP] and idx.tolist() == [1, 0]
+
+
 def test_center_criterion_and_ignore_regions():
     gt = [[0, 0, 10, 10]]
     det = [[2, 2, 14, 14]]  # IoU 64/180, centre (8, 8) inside
