@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 
 from ..utils.fileio import atomic_open
 from .metrics.base_det_metric import new_figure
-from .metrics.pr_curve_metric import PRCurveMetric, class_key
+from .metrics.pr_curve_metric import PRCurveMetric, class_key, class_keys
 
 __all__ = [
     'CLEAN', 'PerClassAP50', 'condition_name', 'numeric_metrics',
@@ -55,10 +55,10 @@ class PerClassAP50(PRCurveMetric):
         Returns:
             dict: ``bbox_AP50_<class>`` -> AP50.
         """
-        return {
-            f'bbox_AP50_{class_key(name)}':
+        return {  # class_keys: 'a b' and 'a_b' would share one key
+            f'bbox_AP50_{key}':
             float(self.class_curves(results, label, 0.5)['ap'])
-            for label, name in enumerate(self.class_names)
+            for label, key in enumerate(class_keys(self.class_names))
         }
 
 

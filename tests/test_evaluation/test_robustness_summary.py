@@ -183,3 +183,9 @@ def test_per_class_ap50():
     assert out == {'per_class/bbox_AP50_a': pytest.approx(1.0),
                    'per_class/bbox_AP50_b': 0.0,
                    'per_class/bbox_AP50_c': -1.0}
+    # 'a b' and 'a_b' would share one key: the later overwrote the earlier
+    metric = PerClassAP50()
+    metric.dataset_meta = dict(classes=('a b', 'a_b'))
+    metric.process({}, [_sample(gt=[(a, 0)], pred=[(a, 0, 0.9)])])
+    with pytest.raises(ValueError, match="share the metric key 'a_b'"):
+        metric.evaluate(1)

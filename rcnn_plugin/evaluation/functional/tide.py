@@ -247,15 +247,17 @@ def tide_summary(pooled: dict, num_classes: int) -> dict:
         num_classes (int): Number of classes C.
 
     Returns:
-        dict: ``mAP`` (float), ``AP`` ``(C,)`` (NaN for a class without
-        ground truth), ``dAP`` {type: float}, ``class_dAP`` {type: (C,)},
+        dict: ``mAP`` (float; -1 when no class has ground truth), ``AP``
+        ``(C,)`` (NaN for a class without ground truth), ``dAP``
+        {type: float}, ``class_dAP`` {type: (C,)},
         ``counts`` {type: int} and ``class_counts`` {type: (C,)} (by the
         detection's class; ``Miss`` by the box's class).
     """
     eval_classes = np.flatnonzero(pooled['num_gt'] > 0)
     base = _class_aps(pooled['scores'], pooled['status'], pooled['labels'],
                       pooled['num_gt'], eval_classes)
-    m_ap = float(np.mean(base[eval_classes])) if len(eval_classes) else 0.0
+    # -1 without ground truth, as PRCurveMetric and COCOeval report it
+    m_ap = float(np.mean(base[eval_classes])) if len(eval_classes) else -1.0
     d_ap, class_d_ap = {}, {}
     for kind in ERROR_TYPES + SPECIAL_TYPES:
         labels, status, num_gt = _fixed(pooled, kind)

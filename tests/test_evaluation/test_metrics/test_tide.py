@@ -79,6 +79,17 @@ def test_perfect_detector_has_no_error():
     assert all(v == 0 for v in report['overall']['counts'].values())
 
 
+def test_a_split_without_ground_truth_has_map_minus_one_as_pr_curve():
+    samples = [sample(0, pred=[(A, 0, .9)]), sample(1)]
+    _, _, report = run(samples)
+    pr = METRICS.build(dict(type='PRCurveMetric'))
+    pr.dataset_meta = dict(classes=('a', 'b'))
+    pr.process({}, samples)
+    assert report['overall']['mAP'] == -1.0 == pr.compute_metrics(
+        pr.results)['bbox_mAP_50']
+    assert report['overall']['counts']['Bkg'] == 1
+
+
 def test_empty_predictions_are_all_missed():
     samples = [sample(0, gt=[(A, 0), (B, 1)]), sample(1, gt=[(A, 1)])]
     _, _, report = run(samples)
