@@ -1,8 +1,9 @@
 """Config doctor: catch silent misconfigurations before training."""
 from .context import DoctorContext, dataset_classes, prepare_registries
-from .data_checks import check_empty_data, check_evaluator, check_learning_rate
+from .data_checks import check_empty_data, check_learning_rate
 from .doctor import CHECKS, DATA_CHECKS, HOOK_CHECKS, run_checks
 from .ema import check_ema, ema_momenta
+from .evaluator import check_evaluator
 from .finding import (
                           SEVERITIES,
                           Finding,

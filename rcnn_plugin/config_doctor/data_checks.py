@@ -1,7 +1,6 @@
-"""Checks of the learning rate, the evaluators and the data after
-filtering."""
+"""Checks of the learning rate and the data after filtering."""
 import os.path as osp
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -11,22 +10,14 @@ from rcnn_plugin.datasets import (
 )
 from rcnn_plugin.utils.config_types import cfg_type_name
 
-from .context import (
-    DoctorContext,
-    dataset_classes,
-    detector_cfg,
-    iter_class_cfgs,
-    iter_dataset_cfgs,
-)
+from .context import DoctorContext, detector_cfg
 from .finding import Finding
-from .model_checks import class_heads, has_mask_head
+from .model_checks import class_heads
 
 __all__ = [
-    'check_empty_data', 'check_evaluator', 'check_ignored_negatives',
-    'check_learning_rate', 'linear_scaling_reference'
+    'check_empty_data', 'check_ignored_negatives', 'check_learning_rate',
+    'linear_scaling_reference'
 ]
-
-_MASK_METRICS = ('segm', )
 
 
 def _lr(cfg: Any) -> Tuple[Optional[float], str]:
@@ -197,93 +188,6 @@ def _reference_findings(ctx: DoctorContext, lr: float,
         'higher lr per image can diverge',
         f'{fix}, or keep {used:g} if a run at this batch showed it is '
         'stable', lr_key)]
-
-
-def _evaluators(cfg: Any, split: str) -> Iterator[Tuple[dict, str]]:
-    ev = cfg.get(f'{split}_evaluator')
-    if isinstance(ev, dict):
-        yield ev, f'{split}_evaluator'
-    elif isinstance(ev, (list, tuple)):
-        for i, item in enumerate(ev):
-            if isinstance(item, dict):
-                yield item, f'{split}_evaluator[{i}]'
-
-
-def _dataset_ann_file(ds_cfg: dict) -> Optional[str]:
-    """The annotation file a dataset reads, joined with ``data_root`` as
-    mmengine's ``BaseDataset`` does."""
-    ann = ds_cfg.get('ann_file')
-    if not ann:
-        return None
-    root = ds_cfg.get('data_root')
-    return ann if osp.isabs(ann) or not root else osp.join(root, ann)
-
-
-def _metrics(ev: dict) -> List[str]:
-    metric = ev.get('metric', [])
-    return [metric] if isinstance(metric, str) else list(metric)
-
-
-def _check_one_evaluator(ctx: DoctorContext, ev: dict, key: str,
-                         split: str) -> List[Finding]:
-    findings = []
-    leaves = list(iter_dataset_cfgs(ctx.dataset_cfg(split),
-                                    f'{split}_dataloader.dataset'))
-    ev_ann = ev.get('ann_file')
-    if ev_ann and len(leaves) == 1:
-        ds_cfg, ds_key = leaves[0]
-        ds_ann = _dataset_ann_file(ds_cfg)
-        if ds_ann and ds_ann.endswith('.json') and \
-                osp.realpath(ev_ann) != osp.realpath(ds_ann):
-            findings.append(Finding(
-                'evaluator', 'error',
-                f'{key}.ann_file is {ev_ann} but {ds_key} reads {ds_ann}: '
-                'predictions would be scored against other annotations',
-                f'set {key}.ann_file={ds_ann!r}', f'{key}.ann_file'))
-    detector = detector_cfg(ctx.cfg.model)[1]
-    two_stage = bool(detector.get('roi_head'))
-    for metric in _metrics(ev):
-        if metric in _MASK_METRICS and not has_mask_head(detector):
-            # sure for a two-stage model; a one-stage head may predict
-            # masks under a name this check does not know
-            findings.append(Finding(
-                'evaluator', 'error' if two_stage else 'warning',
-                f'{key}.metric asks for {metric!r} but the model has no '
-                'mask head' + ('' if two_stage else
-                               ' that this check knows (mask_head, '
-                               'panoptic_head, or a head type with Ins / '
-                               'Mask / SOLO in its name)')
-                + ': evaluation fails after the first epoch',
-                f"remove {metric!r} from {key}.metric (keep 'bbox')",
-                f'{key}.metric'))
-    classes = [dataset_classes(c) for c, _ in iter_class_cfgs(
-        ctx.dataset_cfg(split), f'{split}_dataloader.dataset')]
-    if ev.get('classwise') and classes and classes[0] and \
-            len(classes[0]) == 1:
-        findings.append(Finding(
-            'evaluator', 'info',
-            f'{key}.classwise is on for a single-class dataset: the '
-            'per-class table repeats the overall numbers',
-            f'set {key}.classwise=False', f'{key}.classwise'))
-    return findings
-
-
-def check_evaluator(ctx: DoctorContext) -> List[Finding]:
-    """Check evaluators against their dataloaders and the model.
-
-    Args:
-        ctx (DoctorContext): The config.
-
-    Returns:
-        list[Finding]: Errors for an evaluator ``ann_file`` that is not
-        its dataset's and for mask metrics without a mask head; an info
-        for a classwise report on a single class.
-    """
-    findings = []
-    for split in ('val', 'test'):
-        for ev, key in _evaluators(ctx.cfg, split):
-            findings += _check_one_evaluator(ctx, ev, key, split)
-    return findings
 
 
 def check_empty_data(ctx: DoctorContext) -> List[Finding]:

@@ -9,11 +9,11 @@ from mmengine.dataset import BaseDataset
 from .context import DoctorContext, prepare_registries
 from .data_checks import (
     check_empty_data,
-    check_evaluator,
     check_ignored_negatives,
     check_learning_rate,
 )
 from .ema import check_ema
+from .evaluator import check_evaluator
 from .finding import Finding
 from .model_checks import (
     check_checkpoint_classes,

@@ -342,6 +342,26 @@ def test_mask_metric_without_mask_head(demo):
         ('val_evaluator.metric', 'warning')]
 
 
+def test_ground_truth_loaded_before_resize_for_a_gt_reading_metric(demo):
+    # PRCurveMetric and mmdet's VOCMetric score the packed gt_instances
+    # against predictions in the original image; resized boxes miss.
+    cfg = demo()
+    pipeline = cfg.val_dataloader.dataset.pipeline
+    pipeline[1], pipeline[2] = pipeline[2], pipeline[1]  # load, resize
+    assert not run_checks(cfg, checks=['evaluator'])  # CocoMetric: its json
+    for metric in ('PRCurveMetric', 'VOCMetric'):
+        cfg.val_evaluator = [dict(type='CocoMetric', ann_file=osp.join(
+            cfg.val_dataloader.dataset.data_root, 'annotations/val.json')),
+            dict(type=metric)]
+        findings = run_checks(cfg, checks=['evaluator'])
+        assert [(f.key, f.severity) for f in findings] == [
+            ('val_dataloader.dataset.pipeline', 'error')]
+        assert f'val_evaluator[1] ({metric})' in findings[0].message
+        assert 'step 1) before resizing (step 2)' in findings[0].message
+    pipeline[1], pipeline[2] = pipeline[2], pipeline[1]
+    assert not run_checks(cfg, checks=['evaluator'])
+
+
 def test_classwise_on_single_class(demo):
     cfg = demo({'val_dataloader.dataset.metainfo': dict(classes=('rbc', ))})
     findings = run_checks(cfg, checks=['evaluator'])
