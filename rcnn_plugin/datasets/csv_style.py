@@ -266,6 +266,14 @@ class CSVDataset(NativeDetDataset):
         top = max((max(r[2]) for r in boxes), default=0.0)
         if self.normalized is None:
             normalized = bool(boxes) and top <= _NORMALISED_MAX
+            unit = sum(max(r[2]) <= _NORMALISED_MAX for r in boxes)
+            if not normalized and unit * 2 > len(boxes):
+                # read as pixels, most boxes would be in the corner pixel
+                line = next(r[0] for r in boxes if max(r[2]) == top)
+                raise AnnotationError(
+                    path, f'{unit} of {len(boxes)} boxes lie within [0, 1] '
+                    f'(normalised) but this row has coordinate {top:g}: '
+                    'fix the row, or set normalized=True / False', line)
             print_log(f'{path}: coordinates read as '
                       f'{"normalised to [0, 1]" if normalized else "pixels"}'
                       f' (largest {top:g}); set normalized= to choose',

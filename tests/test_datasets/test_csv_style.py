@@ -76,6 +76,15 @@ def test_pixels_detected_and_forced(tmp_path):
     with pytest.raises(AnnotationError, match=r'boxes\.csv:2: coordinate '
                        '2 is above 1, but normalized=True'):
         _build(tmp_path, normalized=True)
+    # one typo in a normalised file read every box as pixels: ~1 px boxes
+    _write(tmp_path, ['1,a.png,0.1,0.1,0.5,0.9,cell',
+                      '1,a.png,0.2,0.2,0.6,0.7,cell',
+                      '1,a.png,0.2,0.2,0.6,1.02,cell'], images=('a.png', ))
+    with pytest.raises(AnnotationError, match=r'boxes\.csv:4: 2 of 3 boxes '
+                       r'lie within \[0, 1\].*coordinate 1.02'):
+        _build(tmp_path)
+    assert _build(tmp_path, normalized=False).get_data_info(0)[
+        'instances'][0]['bbox'] == [0.1, 0.1, 0.5, 0.9]
 
 
 def test_header_spellings_delimiter_and_explicit_columns(tmp_path):
