@@ -28,28 +28,11 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from ..utils.fileio import atomic_open
+from .shapes import polygon_area
 
 __all__ = ['convert_main', 'dataset_to_coco', 'polygon_area']
 
 _STANDARD = ('bbox', 'bbox_label', 'ignore_flag', 'mask')
-
-
-def polygon_area(polygons: Sequence[Sequence[float]]) -> float:
-    """Total area of flat polygons by the shoelace formula.
-
-    Args:
-        polygons (Sequence[Sequence[float]]): Flat ``[x1, y1, ...]`` each.
-
-    Returns:
-        float: Sum of the absolute areas.
-    """
-    total = 0.0
-    for poly in polygons:
-        xs, ys = poly[0::2], poly[1::2]
-        n = len(xs)
-        total += abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i]
-                         for i in range(n))) / 2
-    return total
 
 
 def _annotation(inst: dict, ann_id: int, img_id: int) -> dict:

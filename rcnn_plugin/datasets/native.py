@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from .errors import AnnotationError, BadImageError
 from .proposals import StrictProposalsMixin
+from .shapes import polygon_area, rect_polygon
 from .transforms.loading import image_orientation
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
@@ -95,7 +96,9 @@ def _png_size(path: str) -> Optional[Tuple[int, int]]:
 
 def drop_degenerate(instances: List[dict], source: str,
                     classes: Sequence[str]) -> Tuple[List[dict], int]:
-    """Remove zero-area and inverted boxes, logging each one.
+    """Remove zero-area and inverted boxes, and instances whose polygons
+    enclose no area (collinear points: an empty mask, which mmdet's
+    ``CocoDataset`` skips too), logging each one.
 
     Args:
         instances (list[dict]): Instances with ``bbox`` (x1, y1, x2, y2).
@@ -108,15 +111,44 @@ def drop_degenerate(instances: List[dict], source: str,
     kept = []
     for inst in instances:
         x1, y1, x2, y2 = inst['bbox']
-        if x2 > x1 and y2 > y1:
+        mask = inst.get('mask')
+        flat = isinstance(mask, list) and all(
+            isinstance(p, list) for p in mask)  # not an RLE dict
+        if x2 > x1 and y2 > y1 and not (flat and polygon_area(mask) <= 0):
             kept.append(inst)
             continue
         label = inst['bbox_label']
         name = classes[label] if 0 <= label < len(classes) else 'ignored'
-        print_log(f'{source}: dropped a degenerate {name} box '
-                  f'{list(inst["bbox"])} (zero area or inverted)',
+        what = (f'box {list(inst["bbox"])} (zero area or inverted)'
+                if not (x2 > x1 and y2 > y1) else
+                f'polygon (zero area) in box {list(inst["bbox"])}')
+        print_log(f'{source}: dropped a degenerate {name} {what}',
                   logger='current', level=30)
     return kept, len(instances) - len(kept)
+
+
+def _boxes_as_polygons(data_list: List[dict]) -> int:
+    """Give the box-only instances of a dataset that has polygons their box
+    as the polygon, logging how many.
+
+    mmdet's ``LoadAnnotations(with_mask=True)`` needs a ``mask`` on every
+    instance (a bare ``KeyError`` otherwise); a YOLO file can mix box and
+    polygon lines. A rectangle is what VIA and LabelMe give a box.
+
+    Returns:
+        int: The number of instances given one.
+    """
+    insts = [i for info in data_list for i in info['instances']]
+    if not any('mask' in i for i in insts):
+        return 0
+    bare = [i for i in insts if 'mask' not in i]
+    for inst in bare:
+        inst['mask'] = [rect_polygon(*inst['bbox'])]
+    if bare:
+        print_log(f'{len(bare)} of {len(insts)} objects have a box but no '
+                  'polygon in a dataset with polygons: their box is their '
+                  'mask polygon', logger='current', level=30)
+    return len(bare)
 
 
 class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
@@ -248,6 +280,7 @@ class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
             if dropped:
                 self.dropped_boxes[info['ann_path']] = dropped
             info['instances'] = kept
+        _boxes_as_polygons(data_list)
         self._log_summary()
         self._check_classes(data_list)
         return data_list

@@ -9,7 +9,8 @@ from typing import List, Sequence
 from .errors import AnnotationError
 
 __all__ = [
-    'check_numbers', 'ellipse_polygon', 'polygon_bbox', 'rect_polygon'
+    'check_numbers', 'ellipse_polygon', 'polygon_area', 'polygon_bbox',
+    'rect_polygon'
 ]
 
 ELLIPSE_POINTS = 24
@@ -52,6 +53,24 @@ def polygon_bbox(poly: Sequence[float]) -> List[float]:
     """
     xs, ys = poly[0::2], poly[1::2]
     return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def polygon_area(polygons: Sequence[Sequence[float]]) -> float:
+    """Total area of flat polygons by the shoelace formula.
+
+    Args:
+        polygons (Sequence[Sequence[float]]): Flat ``[x1, y1, ...]`` each.
+
+    Returns:
+        float: Sum of the absolute areas.
+    """
+    total = 0.0
+    for poly in polygons:
+        xs, ys = poly[0::2], poly[1::2]
+        n = len(xs)
+        total += abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i]
+                         for i in range(n))) / 2
+    return total
 
 
 def rect_polygon(x1: float, y1: float, x2: float,

@@ -64,6 +64,32 @@ def test_polygon_lines_give_masks(tmp_path):
     assert inst['mask'][0] == pytest.approx([10, 10, 50, 10, 30, 40])
 
 
+def test_box_lines_beside_polygons_get_their_box_as_mask(tmp_path):
+    # LoadAnnotations(with_mask=True) failed with a bare KeyError: 'mask'
+    # on the box line (here, in another file); a collinear polygon (an
+    # empty mask) is dropped and counted.
+    from mmdet.datasets.transforms import LoadAnnotations
+    _write(tmp_path, {'a': '1 0.1 0.2 0.5 0.2 0.3 0.8\n'
+                           '0 0.1 0.1 0.2 0.2 0.3 0.3\n',
+                      'b': '0 0.5 0.5 0.2 0.4\n'})
+    with logged_messages() as messages:
+        ds = _build(tmp_path)
+    box = ds.get_data_info(1)['instances'][0]
+    assert box['mask'] == [pytest.approx([40, 15, 60, 15, 60, 35, 40, 35])]
+    assert any('1 of 2 objects have a box but no polygon' in m
+               for m in messages)
+    assert any('dropped a degenerate cat polygon (zero area)' in m
+               for m in messages)
+    assert len(ds.get_data_info(0)['instances']) == 1
+    assert ds.dropped_boxes == {
+        osp.join(str(tmp_path), 'obj_train_data', 'a.txt'): 1}
+    for i in range(2):
+        info = ds.get_data_info(i)
+        out = LoadAnnotations(with_mask=True, poly2mask=True)(
+            dict(info, ori_shape=(50, 100)))
+        assert out['gt_masks'].masks.sum() > 0
+
+
 def test_clipped_and_degenerate_boxes_are_counted(tmp_path):
     _write(tmp_path, {'a': '0 0.05 0.5 0.2 0.2\n0 0.5 0.5 0 0.1\n'
                            '1 0.5 0.5 0.5 0.5\n'})
