@@ -121,6 +121,12 @@ class LabelMeDataset(NativeDetDataset):
         if not self._metainfo.get('classes'):
             raise ValueError('LabelMeDataset needs metainfo=dict(classes='
                              '(...)): LabelMe files carry no class list')
+        if IGNORE_LABEL in self._metainfo['classes']:
+            raise ValueError(
+                f'LabelMeDataset: {IGNORE_LABEL!r} is in the classes, but '
+                'LabelMe marks ignore regions with it (as labelme2coco '
+                'does); remove it from metainfo classes (a labels.txt '
+                'copied whole carries it)')
         ann_dir = self.data_prefix.get('ann') or self.data_root
         if not osp.isdir(ann_dir):
             raise FileNotFoundError(f'annotation folder {ann_dir} does not '

@@ -149,3 +149,6 @@ def test_ignore_label_is_an_ignore_region_not_an_unknown_class(tmp_path):
         (0, 0), (-1, 1)]
     assert insts[1]['bbox'] == [2, 2, 8, 8]
     assert not ds.unknown_class_counts
+    # in the classes (labels.txt copied whole) it was trained as a class
+    with pytest.raises(ValueError, match="'__ignore__' is in the classes"):
+        _build(tmp_path, classes=('__ignore__', 'cat'))
