@@ -15,6 +15,7 @@ It also reads what labelling tools write besides the VOC devkit layout:
   ``ann_subdir`` is read, sorted by name;
 - no ``<size>`` (or a zero size): the size is read from the image header.
 """
+import math
 import os
 import os.path as osp
 import xml.etree.ElementTree as ET
@@ -60,9 +61,11 @@ class StrictXMLDataset(XMLDataset):
         self.dropped_boxes: Dict[str, int] = {}
         self._stems: Dict[str, Dict[str, str]] = {}
         ann_dir = osp.join(self.sub_data_root, self.ann_subdir)
+        self._xml_names: Dict[str, str] = {}  # stem -> name (a.XML)
         data_list = [
             self.parse_data_info(dict(
-                img_id=img_id, xml_path=osp.join(ann_dir, f'{img_id}.xml'),
+                img_id=img_id, xml_path=osp.join(ann_dir, self._xml_names.get(
+                    img_id, f'{img_id}.xml')),
                 file_name=osp.join(self.img_subdir, f'{img_id}.jpg')))
             for img_id in self._image_ids(ann_dir)
         ]
@@ -85,8 +88,10 @@ class StrictXMLDataset(XMLDataset):
                 f'annotation folder {ann_dir} does not exist (ann_file is '
                 "'', so the XML files in ann_subdir are read)")
         else:
-            ids = sorted(osp.splitext(n)[0] for n in os.listdir(ann_dir)
-                         if n.lower().endswith('.xml'))
+            self._xml_names = {osp.splitext(n)[0]: n
+                                for n in os.listdir(ann_dir)
+                                if n.lower().endswith('.xml')}
+            ids = sorted(self._xml_names)
             where = ann_dir
         if not ids:
             raise AnnotationError(where, 'lists no images (no XML files)')
@@ -191,16 +196,34 @@ class StrictXMLDataset(XMLDataset):
 
 
 def _check_objects(root: ET.Element, xml_path: str) -> None:
-    """Name the file and object of a missing name or bad box number."""
+    """Name the file and object of a missing name, a bad box number or a
+    bad ``<difficult>``; strip the names and write ``<difficult>`` as mmdet
+    reads it (``int(text)``), so that ``' cat'`` is class ``cat`` and an
+    empty ``<difficult/>`` is 0."""
     for i, obj in enumerate(root.findall('object')):
         where = f'<object> {i + 1}'
-        if not (obj.findtext('name') or '').strip():
+        name = obj.find('name')
+        if name is None or not (name.text or '').strip():
             raise AnnotationError(xml_path, 'an object has no <name>', where)
+        name.text = name.text.strip()
         for key in ('xmin', 'ymin', 'xmax', 'ymax'):
             text = obj.findtext(f'bndbox/{key}')
             try:
-                float(text)
+                if not math.isfinite(float(text)):
+                    raise ValueError(text)
             except (TypeError, ValueError):
                 raise AnnotationError(
-                    xml_path, f'<bndbox><{key}> must be a number, got '
-                    f'{text!r}', where) from None
+                    xml_path, f'<bndbox><{key}> must be a finite number, '
+                    f'got {text!r}', where) from None
+        difficult = obj.find('difficult')
+        if difficult is not None:
+            text = (difficult.text or '0').strip() or '0'
+            try:
+                value = float(text)
+            except ValueError:
+                value = None
+            if value not in (0.0, 1.0):
+                raise AnnotationError(
+                    xml_path, f'<difficult> must be 0 or 1, got {text!r}',
+                    where)
+            difficult.text = str(int(value))

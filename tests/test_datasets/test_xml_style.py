@@ -128,7 +128,15 @@ def test_folder_of_xmls_sorted_and_empty_folder(tmp_path):
 @pytest.mark.parametrize('xml,match', [
     ('<annotation><object><name>cell</name><bndbox><xmin>a</xmin><ymin>1'
      '</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>',
-     r"a\.xml <object> 1: <bndbox><xmin> must be a number, got 'a'"),
+     r"a\.xml <object> 1: <bndbox><xmin> must be a finite number, got "
+     "'a'"),
+    ('<annotation><object><name>cell</name><bndbox><xmin>nan</xmin><ymin>1'
+     '</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>',
+     r"<xmin> must be a finite number, got 'nan'"),
+    ('<annotation><object><name>cell</name><difficult>2</difficult><bndbox>'
+     '<xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox>'
+     '</object></annotation>',
+     r"a\.xml <object> 1: <difficult> must be 0 or 1, got '2'"),
     ('<annotation><object><bndbox/></object></annotation>',
      r'a\.xml <object> 1: an object has no <name>'),
     ('<annotation><object>', r'a\.xml: is not valid XML'),
@@ -138,3 +146,19 @@ def test_malformed_xml_names_file_and_object(tmp_path, xml, match):
     (tmp_path / 'annotations' / 'a.xml').write_text(xml)
     with pytest.raises(ValueError, match=match):
         _build_folder(tmp_path)
+
+
+def test_names_are_stripped_difficult_as_written_by_tools(tmp_path):
+    # ' cell' (the folder detector strips it) was refused as unknown; an
+    # empty <difficult/> or 1.0 was a TypeError / ValueError traceback
+    _labelimg(tmp_path, 'a.jpg', 'a.jpg')
+    (tmp_path / 'annotations' / 'a.XML').write_text(
+        '<annotation><object><name> cell\n</name><difficult/><bndbox>'
+        '<xmin>2</xmin><ymin>2</ymin><xmax>9</xmax><ymax>9</ymax></bndbox>'
+        '</object><object><name>cell</name><difficult>1.0</difficult>'
+        '<bndbox><xmin>2</xmin><ymin>2</ymin><xmax>5</xmax><ymax>5</ymax>'
+        '</bndbox></object></annotation>')
+    (tmp_path / 'annotations' / 'a.xml').unlink()  # a.XML only
+    insts = _build_folder(tmp_path).get_data_info(0)['instances']
+    assert [(i['bbox_label'], i['ignore_flag']) for i in insts] == [
+        (0, 0), (0, 1)]
