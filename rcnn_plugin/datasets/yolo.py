@@ -22,7 +22,7 @@ Layouts, with ``data_prefix=dict(img=..., ann=...)`` relative to
 """
 import os
 import os.path as osp
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import yaml
 from mmdet.registry import DATASETS
@@ -254,6 +254,15 @@ class YOLODataset(NativeDetDataset):
         num_classes = len(self._resolve_classes(ann_dir))
         images = _scan_images(img_dir)
         stems = {osp.splitext(p)[0] for p in images}
+        if len(stems) < len(images):  # a.jpg and a.png: one a.txt, one id
+            seen: Dict[str, str] = {}
+            for rel in images:
+                other = seen.setdefault(osp.splitext(rel)[0], rel)
+                if other != rel:
+                    raise AnnotationError(
+                        osp.join(img_dir, rel), f'and {other} have one name '
+                        'stem, so they would share one label file and one '
+                        'image id: rename or remove one')
         labels = _scan_labels(ann_dir)
         for label in labels:
             if osp.splitext(label)[0] not in stems:

@@ -223,3 +223,13 @@ def test_names_file_false_uses_the_given_names(tmp_path):
     assert class_instance_counts(ds) == dict(Cat=1, Dog=1)
     with pytest.raises(ValueError, match='names_file=False needs'):
         _build(tmp_path, names_file=False)
+
+
+def test_two_images_of_one_stem_are_an_error(tmp_path):
+    # a.png and a.jpg shared a.txt's boxes and the image id 'a', which
+    # CocoMetric merges into one image
+    _write(tmp_path, {'a': '0 0.5 0.5 0.2 0.4\n'})
+    Image.new('RGB', (100, 50)).save(tmp_path / 'obj_train_data' / 'a.jpg')
+    with pytest.raises(AnnotationError, match=r'a\.png: and a\.jpg have one '
+                       'name stem'):
+        _build(tmp_path)
