@@ -45,16 +45,16 @@ class DAFasterRCNN(TwoStageDetector):
             box head's ``fc_out_channels`` (``ins_feat='box_head'``) or
             the RoI extractor's ``out_channels`` (``'roi'``).
             Defaults to None.
-        ins_feat (str): What the instance classifier sees: ``'box_head'``,
-            the box head's shared conv / FC output on each RoI (the paper
-            and its reference code, so the FC layers are aligned too), or
-            ``'roi'``, the RoIAlign maps averaged over the grid (the
-            variant measured before session 21). Defaults to 'box_head'.
         da_weights (dict, optional): Weights of ``img``, ``ins`` and ``cst``
             (consistency); missing keys are 1.0, 1.0 and 0.1.
             Defaults to None.
         num_rois (int): Top-scoring RPN proposals per image fed to the
             instance classifier. Defaults to 64.
+        ins_feat (str): What the instance classifier sees: ``'box_head'``,
+            the box head's shared conv / FC output on each RoI (the paper
+            and its reference code, so the FC layers are aligned too), or
+            ``'roi'``, the RoIAlign maps averaged over the grid (the
+            variant measured before session 21). Defaults to 'box_head'.
         source_branch (str): Branch of the labelled source batch.
             Defaults to 'sup'.
         target_branch (str): Branch of the unlabelled target batch.

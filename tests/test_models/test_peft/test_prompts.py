@@ -120,3 +120,24 @@ def test_bad_input():
         InputPrompt((0, 16))
     with pytest.raises(ValueError, match=r'\(H, W\) > 0, got 640'):
         InputPrompt(640)  # a sentence, not len() of an int
+
+
+@pytest.mark.parametrize('kind', ['bias', 'block'])
+def test_feature_prompt_on_its_own_and_from_the_registry(kind):
+    from mmdet.registry import MODELS
+
+    from rcnn_plugin.models.peft import FeaturePrompt
+    prompt = MODELS.build(dict(type='FeaturePrompt', channels=4, kind=kind))
+    assert isinstance(prompt, FeaturePrompt) and kind in repr(prompt)
+    x = torch.rand(2, 4, 5, 6)
+    assert torch.equal(prompt(x), torch.zeros_like(x))  # zero start
+    with torch.no_grad():
+        prompt.bias.fill_(1.0)
+    out = prompt.hook(None, (x, ), x)
+    assert out.shape == x.shape
+    if kind == 'bias':
+        assert torch.equal(out, x + 1)
+    # an empty batch (no image) keeps its shape
+    assert prompt(torch.zeros(0, 4, 5, 6)).shape == (0, 4, 5, 6)
+    with pytest.raises(ValueError, match="'bias' or 'block', got 'x'"):
+        FeaturePrompt(4, kind='x')
