@@ -1,5 +1,7 @@
-"""Fuzz every parser: the only exception allowed is AnnotationError."""
+"""Fuzz every parser: the only exception allowed is AnnotationError, and
+what is read is well formed."""
 import json
+import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,11 +38,29 @@ JSON = st.recursive(
     max_leaves=12)
 
 
-def _only_annotation_errors(func, *args):
+def _only_annotation_errors(func, *args, **kwargs):
     try:
-        return func(*args)
+        return func(*args, **kwargs)
     except AnnotationError:
         return None
+
+
+def _well_formed(ds) -> None:
+    """Every object read has a known class (or is an ignore region), a
+    finite box of positive area and even-length polygons of 3+ points."""
+    if ds is None:
+        return
+    classes = ds.metainfo['classes']
+    assert classes and all(isinstance(c, str) for c in classes)
+    for i in range(len(ds)):
+        for inst in ds.get_data_info(i)['instances']:
+            label, ignore = inst['bbox_label'], inst['ignore_flag']
+            assert 0 <= label < len(classes) or (label == -1 and ignore)
+            x1, y1, x2, y2 = inst['bbox']
+            assert all(map(math.isfinite, (x1, y1, x2, y2)))
+            assert x1 < x2 and y1 < y2
+            for poly in inst.get('mask', []):
+                assert len(poly) >= 6 and len(poly) % 2 == 0
 
 
 @FAST
@@ -55,7 +75,10 @@ def test_yolo_line(line):
 @FAST
 @given(line=st.one_of(LINE, st.text(max_size=60)))
 def test_kitti_line(line):
-    _only_annotation_errors(parse_kitti_line, line, 'f', 1)
+    inst = _only_annotation_errors(parse_kitti_line, line, 'f', 1)
+    if inst is not None:
+        assert len(inst['bbox']) == 4 and isinstance(inst['occluded'], int)
+        assert all(map(math.isfinite, inst['bbox'] + [inst['alpha']]))
 
 
 @FAST
@@ -72,7 +95,11 @@ def test_via_shape(shape):
 def test_labelme_shape(shape, kind):
     if isinstance(shape, dict):
         shape['shape_type'] = kind
-        _only_annotation_errors(labelme_shape_polygon, shape, 'f', 'k')
+        poly = _only_annotation_errors(labelme_shape_polygon, shape, 'f',
+                                       'k')
+        if poly is not None:
+            assert len(poly) >= 6 and len(poly) % 2 == 0
+            assert all(map(math.isfinite, poly))
 
 
 def _image(folder, name='a.png'):
@@ -89,16 +116,12 @@ def test_yolo_dataset_files(tmp_path, raw, names):
     _image(tmp_path / 'd')
     (tmp_path / 'd' / 'a.txt').write_bytes(raw)
     (tmp_path / 'data.yaml').write_bytes(names)
-    try:
-        YOLODataset(data_root=str(tmp_path), data_prefix=dict(img='d'),
-                    pipeline=[], check_classes='off',
-                    names_file='data.yaml')
-    except AnnotationError:
-        pass
-    try:
-        read_class_names(str(tmp_path / 'data.yaml'))
-    except AnnotationError:
-        pass
+    _well_formed(_only_annotation_errors(
+        YOLODataset, data_root=str(tmp_path), data_prefix=dict(img='d'),
+        pipeline=[], check_classes='off', names_file='data.yaml'))
+    names = _only_annotation_errors(read_class_names,
+                                    str(tmp_path / 'data.yaml'))
+    assert names is None or all(isinstance(n, str) and n for n in names)
 
 
 @FILES
@@ -109,12 +132,9 @@ def test_kitti_dataset_files(tmp_path, raw):
     _image(tmp_path / 'image_2', '000001.png')
     (tmp_path / 'label_2').mkdir(exist_ok=True)
     (tmp_path / 'label_2' / '000001.txt').write_bytes(raw)
-    try:
-        KittiDataset(data_root=str(tmp_path), pipeline=[],
-                     check_classes='off',
-                     data_prefix=dict(img='image_2', ann='label_2'))
-    except AnnotationError:
-        pass
+    _well_formed(_only_annotation_errors(
+        KittiDataset, data_root=str(tmp_path), pipeline=[],
+        check_classes='off', data_prefix=dict(img='image_2', ann='label_2')))
 
 
 def _json_or_bytes():
@@ -134,12 +154,9 @@ def _json_or_bytes():
 def test_via_dataset_files(tmp_path, raw):
     _image(tmp_path)
     (tmp_path / 'via.json').write_bytes(raw)
-    try:
-        VIADataset(data_root=str(tmp_path), ann_file='via.json',
-                   pipeline=[], check_classes='off',
-                   metainfo=dict(classes=('a', )))
-    except AnnotationError:
-        pass
+    _well_formed(_only_annotation_errors(
+        VIADataset, data_root=str(tmp_path), ann_file='via.json',
+        pipeline=[], check_classes='off', metainfo=dict(classes=('a', ))))
 
 
 @FILES
@@ -153,13 +170,10 @@ def test_labelme_dataset_files(tmp_path, shapes, extra):
                 imageHeight=8)
     data.update(extra)
     (tmp_path / 'ann' / 'a.json').write_text(json.dumps(data))
-    try:
-        LabelMeDataset(data_root=str(tmp_path), pipeline=[],
-                       data_prefix=dict(ann='ann'), check_classes='off',
-                       unknown_classes='skip',
-                       metainfo=dict(classes=('a', '')))
-    except AnnotationError:
-        pass
+    _well_formed(_only_annotation_errors(
+        LabelMeDataset, data_root=str(tmp_path), pipeline=[],
+        data_prefix=dict(ann='ann'), check_classes='off',
+        unknown_classes='skip', metainfo=dict(classes=('a', ''))))
 
 
 @FAST
