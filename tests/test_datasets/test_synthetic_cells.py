@@ -22,6 +22,10 @@ def test_deterministic_and_valid(tmp_path):
             assert osp.isfile(osp.join(tmp_path, 'a', img['file_name']))
     assert open(osp.join(tmp_path, 'a', 'train/00001.jpg'), 'rb').read() \
         == open(osp.join(tmp_path, 'b', 'train/00001.jpg'), 'rb').read()
+    # the seed is used: another one draws other cells
+    c = make_synthetic_cells(str(tmp_path / 'c'), 3, 2, 96, seed=5)
+    assert json.load(open(c['train']))['annotations'] != json.load(
+        open(a['train']))['annotations']
 
 
 def test_too_small_image_is_refused(tmp_path):

@@ -43,8 +43,8 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     path = tmp_path / 'ok.pth'
     torch.save(_mmengine_like_checkpoint(), path)
     ckpt = load_checkpoint_safely(str(path))
-    assert isinstance(ckpt['message_hub']['log_scalars']['train/loss'],
-                      HistoryBuffer)
+    loss = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(loss, HistoryBuffer) and loss.current() == 0.5
     assert ckpt['meta']['seed'] == 7
     np.testing.assert_array_equal(
         ckpt['message_hub']['runtime_info']['arr'], np.arange(3.0))

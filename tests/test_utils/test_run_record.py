@@ -1,5 +1,6 @@
 """rcnn_plugin.utils.run_record: a resumable driver reuses a finished run
 only if it was made from the same config, options and checkpoint."""
+import hashlib
 import json
 
 import pytest
@@ -25,7 +26,7 @@ def config(tmp_path):
 def test_file_sha256(tmp_path):
     path = tmp_path / 'f'
     path.write_bytes(b'x')
-    assert file_sha256(str(path)) == file_sha256(str(path))
+    assert file_sha256(str(path)) == hashlib.sha256(b'x').hexdigest()
     other = tmp_path / 'g'
     other.write_bytes(b'y')
     assert file_sha256(str(path)) != file_sha256(str(other))

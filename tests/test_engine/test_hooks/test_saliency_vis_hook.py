@@ -80,10 +80,14 @@ def test_runs_before_ema_puts_the_live_weights_back():
         EMAHook.priority)
 
 
-def test_no_detection_is_logged_not_raised(runner, capsys):
+def test_no_detection_is_logged_not_raised(runner):
+    from conftest import logged_messages
     hook = SaliencyVisHook(num_images=1, score_thr=1.0)
-    hook.after_val_epoch(runner)
+    with logged_messages() as messages:
+        hook.after_val_epoch(runner)
     assert runner.visualizer.images == []
+    assert any('no detection with score >= 1.0' in m and 'nothing logged'
+               in m for m in messages)
 
 
 def test_bad_settings_fail_early(runner):

@@ -16,6 +16,7 @@ NAMES = ('PRCurveMetric', 'ConfusionMatrixMetric', 'FROCMetric',
 
 
 def _finite(out: dict) -> None:
+    assert any(isinstance(v, float) for v in out.values()), out  # not {}
     for key, value in out.items():
         if isinstance(value, float):
             assert not math.isnan(value), key

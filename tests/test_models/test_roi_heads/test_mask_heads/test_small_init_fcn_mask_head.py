@@ -129,6 +129,7 @@ def test_predict(num_props):
                               num_proposals=num_props)
     with torch.no_grad():
         results = head.predict(feats, props, samples, rescale=True)
+    assert len(results) == 2
     for res in results:
         assert res.masks.shape[0] == len(res.bboxes)
         assert res.masks.shape[1:] == (128, 128)  # ori_shape
