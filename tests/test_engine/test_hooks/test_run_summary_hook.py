@@ -113,6 +113,23 @@ def test_mlflow_local_store(tiny_config, tmp_path):
                      recursive=True)
 
 
+def test_mlflow_overlay_wires_the_backend_and_names_the_package(tmp_path):
+    # mlflow is in no extra here, so the training test above skips: check
+    # the overlay's wiring, and that without mlflow the error says what to
+    # install rather than failing inside a run.
+    import importlib.util
+
+    from mmengine.registry import VISBACKENDS
+    cfg = Config.fromfile(osp.join(TRACKING, 'mlflow.py'))
+    kinds = [b['type'] for b in cfg.visualizer.vis_backends]
+    assert kinds == ['LocalVisBackend', 'MLflowVisBackend']
+    backend = VISBACKENDS.build(dict(cfg.visualizer.vis_backends[1],
+                                     save_dir=str(tmp_path)))
+    if importlib.util.find_spec('mlflow') is None:
+        with pytest.raises(ImportError, match='pip install mlflow'):
+            backend._init_env()
+
+
 def test_summary_hook_rejects_bad_filename():
     from rcnn_plugin.engine import RunSummaryHook
     with pytest.raises(ValueError, match='.md'):
