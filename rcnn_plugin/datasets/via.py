@@ -212,7 +212,8 @@ class VIADataset(NativeDetDataset):
         if not isinstance(value, str):
             raise AnnotationError(path, 'expected one class name, got '
                                   f'{value!r}'[:200], where)
-        return self.class_label(value, path, where)
+        # 'cat ' typed in VIA's attribute box is class 'cat'
+        return self.class_label(value.strip(), path, where)
 
 
 def _is_degenerate_polygon(shape: object) -> bool:

@@ -98,6 +98,16 @@ def test_class_attribute_and_project_file(tmp_path):
     ds = _build(tmp_path, classes=('a', 'b'), class_attribute='kind')
     assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
         1, 0]
+    # 'b ' (a space typed in VIA's attribute box) is class b, for the
+    # folder detector and the reader alike
+    regions.append(dict(shape_attributes=TRIANGLE,
+                        region_attributes=dict(kind='b ')))
+    _write(tmp_path, {'a.jpg': regions}, project=True)
+    from rcnn_plugin.datasets import detect_layout
+    assert detect_layout(str(tmp_path)).classes == ('a', 'b')
+    ds = _build(tmp_path, classes=('a', 'b'), class_attribute='kind')
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
+        1, 0, 1]
 
 
 def test_unknown_class_error_and_skip(tmp_path):

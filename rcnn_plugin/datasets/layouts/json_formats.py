@@ -177,8 +177,9 @@ def _via_regions(images: Dict[str, dict]) -> List[dict]:
 def _attr_value(value: object) -> Optional[str]:
     if isinstance(value, dict):  # checkbox / dropdown: {option: true}
         chosen = [k for k, v in value.items() if v]
-        return chosen[0] if len(chosen) == 1 else None
-    return value if isinstance(value, str) and value.strip() else None
+        value = chosen[0] if len(chosen) == 1 else None
+    # stripped, as the reader does: 'cat ' and 'cat' are one class
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _via_class_attribute(regions: List[dict]) -> Tuple[Optional[str],
