@@ -1,9 +1,7 @@
 """The project's classes resolve in mmdet's registries; its Args match."""
-import inspect
-
 import pytest
 from mmdet.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
-from test_style import _documented_args
+from project_registry import args_problems, check_all_listed, check_resolves
 
 from projects.IncrementalDet import incremental_det
 
@@ -22,33 +20,13 @@ EXPECTED = [
 @pytest.mark.parametrize('registry,name,cls', EXPECTED,
                          ids=[e[1] for e in EXPECTED])
 def test_resolves_in_mmdet_registry(registry, name, cls):
-    assert registry.get(name) is cls
-    assert registry.scope == 'mmdet'
+    check_resolves(registry, name, cls)
 
 
 def test_every_public_class_is_listed():
-    listed = {cls for _, _, cls in EXPECTED}
-    for name in incremental_det.__all__:
-        obj = getattr(incremental_det, name)
-        if inspect.isclass(obj):
-            assert obj in listed, f'{name} is not in EXPECTED'
+    check_all_listed(incremental_det, EXPECTED)
 
 
 def test_documented_args_match_signatures():
-    problems = []
-    for name in incremental_det.__all__:
-        obj = getattr(incremental_det, name)
-        funcs = [(name, obj, obj.__init__ if inspect.isclass(obj) else obj)]
-        if inspect.isclass(obj):
-            funcs += [(f'{name}.{m}', f, f) for m, f in vars(obj).items()
-                      if inspect.isfunction(f) and not m.startswith('_')]
-        for qualname, doc_obj, func in funcs:
-            documented = _documented_args('\n' + (inspect.getdoc(doc_obj)
-                                                  or ''))
-            if documented is None:
-                continue
-            params = [p for p in inspect.signature(func).parameters
-                      if p not in ('self', 'cls')]
-            if documented != params:
-                problems.append(f'{qualname}: {documented} != {params}')
+    problems = args_problems(incremental_det)
     assert not problems, '\n'.join(problems)
