@@ -183,12 +183,45 @@ def _random_records(seed, n_img=20, n_cls=3):
     return records
 
 
+# tidecv 1.0.1's output on _random_records(seed), recorded with its
+# plotting imports (pandas, seaborn, appdirs) stubbed, so that the
+# cross-check runs where tidecv is not installed: AP x100, the counts
+# and dAP x100 of Cls, Loc, Both, Dupe, Bkg and Miss.
+TIDECV_1_0_1 = {
+    0: (23.02495604, (5, 11, 4, 5, 6, 21),
+        (9.01631974, 19.93112130, 0.66386557,
+         1.95435912, 1.88770717, 11.32438882)),
+    1: (31.19497454, (3, 12, 1, 6, 2, 22),
+        (3.33350982, 16.11150611, 0.12601260,
+         1.49550605, 0.20384391, 24.26705276)),
+    2: (35.90816658, (6, 11, 5, 12, 4, 22),
+        (4.66638333, 14.00420117, 3.24891295,
+         2.24794735, 0.71740980, 18.59892814)),
+}
+
+
+def _tidecv_rec_thrs(monkeypatch):
+    # tidecv's recall bins are k / 100, not np.linspace
+    monkeypatch.setattr(curves, 'REC_THRS',
+                        np.array([k / 100 for k in range(101)]))
+
+
+@pytest.mark.parametrize('seed', sorted(TIDECV_1_0_1))
+def test_agrees_with_recorded_tidecv(monkeypatch, seed):
+    _tidecv_rec_thrs(monkeypatch)
+    ap, counts, d_ap = TIDECV_1_0_1[seed]
+    summary = tide_summary(pool_errors(_random_records(seed), 3), 3)
+    assert summary['mAP'] == pytest.approx(ap / 100, abs=1e-9)
+    assert [summary['counts'][k] for k in ERROR_TYPES] == list(counts)
+    assert [summary['dAP'][k] for k in ERROR_TYPES] == pytest.approx(
+        [v / 100 for v in d_ap], abs=1e-9)
+
+
 def test_agrees_with_tidecv(monkeypatch):
     """Same counts and dAP as tidecv 1.0.1 (when installed) once its recall
     bins (k / 100, not np.linspace) are used."""
     tidecv = pytest.importorskip('tidecv')
-    monkeypatch.setattr(curves, 'REC_THRS',
-                        np.array([k / 100 for k in range(101)]))
+    _tidecv_rec_thrs(monkeypatch)
     names = dict(zip(ERROR_TYPES, ('Cls', 'Loc', 'Both', 'Dupe', 'Bkg',
                                    'Miss')))
     for seed in range(3):
