@@ -147,7 +147,10 @@ def identity(opts: TuneOptions, cfg: Config, metric: str,
     return dict(config=osp.abspath(opts.config), config_sha1=cfg_sha,
                 space=osp.abspath(opts.space), space_sha1=space_sha,
                 metric=metric, direction=direction, epochs=opts.epochs,
-                val_interval=opts.val_interval, seed=opts.seed)
+                val_interval=opts.val_interval, seed=opts.seed,
+                # trials of --epochs compress the lr schedule (2026-12-07;
+                # before, they kept the config's): not comparable
+                schedule='scaled to --epochs')
 
 
 def _sampler(opts: TuneOptions, seed: int):

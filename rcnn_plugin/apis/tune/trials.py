@@ -65,6 +65,42 @@ def by_epoch(cfg: Config) -> bool:
     return cfg_type_name(train_cfg).endswith('EpochBasedTrainLoop')
 
 
+# mmengine's "until the end" (INF) and other sentinels are not scaled.
+_SENTINEL = 10**8
+
+
+def scale_schedule(cfg: Config, factor: float) -> None:
+    """Compress (or stretch) the lr schedule by ``factor`` in place, as a
+    trial of ``--epochs`` trains a shorter run of the config.
+
+    ``begin``, ``end``, ``milestones`` and ``T_max`` of every
+    ``param_scheduler`` (epochs or iterations alike, so a warm-up keeps its
+    share of the run) are multiplied and rounded. Without this a 4-epoch
+    trial of an 8-epoch config spent half its iterations warming up and
+    never reached the decay, so it scored un-annealed weights.
+
+    Args:
+        cfg (Config): The trial's config.
+        factor (float): Trial epochs over the config's.
+    """
+    if factor == 1:
+        return
+
+    def scaled(value, low):
+        if not isinstance(value, (int, float)) or value >= _SENTINEL:
+            return value
+        return max(low, int(round(value * factor)))
+
+    schedulers = cfg.get('param_scheduler') or []
+    for sched in ([schedulers] if isinstance(schedulers, dict)
+                  else schedulers):
+        for key, low in (('begin', 0), ('end', 1), ('T_max', 1)):
+            if key in sched:
+                sched[key] = scaled(sched[key], low)
+        if 'milestones' in sched:
+            sched['milestones'] = [scaled(m, 1) for m in sched['milestones']]
+
+
 def trial_config(base: Config, params: Sequence[Param],
                  paths: Dict[str, list], values: Dict[str, Any],
                  opts, metric: str, trial_id: int,
@@ -78,6 +114,7 @@ def trial_config(base: Config, params: Sequence[Param],
         if not by_epoch(cfg):
             raise StudyError('--epochs needs an epoch-based train_cfg; '
                              f'the config has {cfg.train_cfg.get("type")}')
+        scale_schedule(cfg, opts.epochs / cfg.train_cfg.max_epochs)
         cfg.train_cfg.max_epochs = opts.epochs
     cfg.train_cfg.val_interval = opts.val_interval
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=opts.seed)
