@@ -7,9 +7,12 @@ custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
 
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    # v2 trains every backbone stage with ordinary BatchNorm.
+    # v2 has ordinary BatchNorm; fine-tuned from trained weights it trains
+    # layer2-4 (trainable_backbone_layers=3), stem and layer1 frozen. mmdet
+    # also keeps the frozen stages' BN statistics fixed, which torchvision
+    # goes on updating.
     backbone=dict(
-        norm_cfg=norm_cfg, norm_eval=False, frozen_stages=-1),
+        norm_cfg=norm_cfg, norm_eval=False, frozen_stages=1),
     neck=dict(norm_cfg=norm_cfg),
     rpn_head=dict(num_convs=2),
     roi_head=dict(
