@@ -30,3 +30,8 @@ model = dict(
     # rpn_score_thresh=0.05
     train_cfg=dict(rpn_proposal=dict(score_thr=0.05)),
     test_cfg=dict(rpn=dict(score_thr=0.05)))
+
+# The converted torchvision weights (README.md: torchvision2mmdet.py writes
+# them here). Without them the model would train from random weights, as
+# init_cfg=None leaves it; a missing file is an error instead.
+load_from = 'checkpoints/faster-rcnn_mobilenetv3-large_fpn_torchvision_coco.pth'

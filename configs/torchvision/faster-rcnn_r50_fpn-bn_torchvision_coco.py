@@ -20,3 +20,8 @@ model = dict(
             type='Shared4Conv1FCBBoxHead',
             conv_out_channels=256,
             norm_cfg=norm_cfg)))
+
+# The converted torchvision weights (README.md: torchvision2mmdet.py writes
+# them here). Without them the model would train from random weights, as
+# init_cfg=None leaves it; a missing file is an error instead.
+load_from = 'checkpoints/faster-rcnn_r50_fpn-bn_torchvision_coco.pth'

@@ -33,3 +33,8 @@ custom_hooks = [
 ]
 # mmdet's runtime sets no seed: each run would draw one.
 randomness = dict(seed=0)
+
+# The converted torchvision weights (README.md: torchvision2mmdet.py writes
+# them here). Without them the model would train from random weights, as
+# init_cfg=None leaves it; a missing file is an error instead.
+load_from = 'checkpoints/mask-rcnn_r50_fpn_torchvision_coco.pth'
