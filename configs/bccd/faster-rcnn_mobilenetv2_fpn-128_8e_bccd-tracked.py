@@ -28,8 +28,8 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='ConfigDoctorHook'),
     dict(type='TrainingHealthHook'),
-    dict(
-        type='EarlyStoppingHook',
+    dict(  # its counters survive --resume (mmengine's reset silently)
+        type='ResumableEarlyStoppingHook',
         monitor='coco/bbox_mAP_50',
         rule='greater',
         min_delta=0.002,
