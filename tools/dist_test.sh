@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Multi-process testing with PyTorch's own launcher (torchrun).
-#   bash tools/dist_train.sh CONFIG CHECKPOINT GPUS [test.py args...]
+#   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
 # Without CUDA the processes use the gloo backend on CPU.
 set -euo pipefail
