@@ -180,6 +180,27 @@ def test_an_earlier_run_is_not_overwritten_silently(tmp_path, capsys):
     assert (work / 'last_checkpoint').is_file()  # a dry run removes nothing
 
 
+def test_a_resume_keeps_the_split_and_config_it_started_with(tmp_path,
+                                                             capsys):
+    # --resume detected, split and wrote the config again: another --seed
+    # (or --epochs, or a changed folder) continued the checkpoint on
+    # another split, its val images trained on
+    data = make_yolo(tmp_path / 'data')
+    work = tmp_path / 'work'
+    args = [data, '--work-dir', work, '--dry-run']
+    rc, out = finetune_here(args + ['--seed', 1], capsys)
+    assert rc == 0, out[-4000:]
+    val = (work / 'splits' / 'val.txt').read_text()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    rc, out = finetune_here(args + ['--resume', '--seed', 1], capsys)
+    assert rc == 0, out[-4000:]  # the same options: resumed as started
+    rc, out = finetune_here(args + ['--resume'], capsys)
+    assert rc == 2
+    assert 'was started on other inputs (' in out
+    assert 'splits/val.txt differ' in out.replace('\n', ' ')
+    assert (work / 'splits' / 'val.txt').read_text() == val  # put back
+
+
 def test_overwrite_removes_the_earlier_runs_checkpoints(tmp_path, capsys):
     from rcnn_plugin.apis.finetune.run import clear_earlier_run
     work = tmp_path / 'work'

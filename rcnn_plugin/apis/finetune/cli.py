@@ -35,6 +35,7 @@ from .prepare import (
     resolve_splits,
 )
 from .run import FROM_CHECKPOINT, VAL_AS_TEST, clear_earlier_run, train
+from .run_folder import check_resumed_inputs, earlier_run_error, run_inputs
 
 __all__ = ['main', 'parse_args', 'prepare']
 
@@ -317,25 +318,6 @@ def _checks(cfg: Config) -> None:
           f'problem) and the config doctor ({len(findings)} finding(s))')
 
 
-def _earlier_run(args: argparse.Namespace) -> Optional[str]:
-    """The sentence refusing the options, or a work dir that holds an
-    earlier run unless ``--resume`` or ``--overwrite`` says what to do with
-    it; else None."""
-    if args.resume and args.overwrite:
-        return '--resume and --overwrite exclude each other'
-    if args.device == 'cuda' and not _has_cuda():  # it trained on the CPU
-        return ('--device cuda: this machine has no CUDA device; use '
-                '--device cpu (or auto)')
-    found = [f for f in ('finetune.json', 'last_checkpoint')
-             if osp.isfile(osp.join(args.work_dir, f))]
-    if not found or args.resume or args.overwrite:
-        return None
-    return (f'{args.work_dir} holds an earlier run ({", ".join(found)}): '
-            'add --resume to continue it, --overwrite to train again over '
-            'it (its checkpoints and results are replaced), or choose '
-            'another --work-dir')
-
-
 def _dist(config: str, args: argparse.Namespace) -> int:
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config,
            str(args.gpus), '--work-dir', args.work_dir] + (
@@ -344,10 +326,6 @@ def _dist(config: str, args: argparse.Namespace) -> int:
           'only: test the best checkpoint with tools/test.py (no '
           'finetune.json)', flush=True)
     return subprocess.call(cmd, env=dict(os.environ, PYTHON=sys.executable))
-
-
-def _has_cuda() -> bool:
-    return __import__('torch').cuda.is_available()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -365,7 +343,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     name = osp.basename(osp.normpath(args.data)) or 'data'
     args.work_dir = args.work_dir or osp.join('work_dirs',
                                               f'finetune_{name}')
-    error = _earlier_run(args)
+    error = earlier_run_error(args)
     if error:
         print(f'error: {error}', file=sys.stderr)
         return 2
@@ -376,7 +354,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rcnn_plugin.datasets.layouts import LayoutError
     try:
         try:
+            before = run_inputs(args.work_dir) if args.resume else {}
             config = prepare(args)
+            check_resumed_inputs(args.work_dir, before)
             cfg = Config.fromfile(config)
             _checks(cfg)
         except ValueError as err:  # the readers' sentences (file, line)
