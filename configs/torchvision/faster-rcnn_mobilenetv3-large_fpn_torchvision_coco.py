@@ -34,4 +34,5 @@ model = dict(
 # The converted torchvision weights (README.md: torchvision2mmdet.py writes
 # them here). Without them the model would train from random weights, as
 # init_cfg=None leaves it; a missing file is an error instead.
-load_from = 'checkpoints/faster-rcnn_mobilenetv3-large_fpn_torchvision_coco.pth'
+load_from = ('checkpoints/'
+             'faster-rcnn_mobilenetv3-large_fpn_torchvision_coco.pth')
