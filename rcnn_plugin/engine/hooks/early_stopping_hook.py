@@ -25,12 +25,11 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
     fresh).
 
     The epoch's checkpoint is saved before its validation
-    (``CheckpointHook.after_train_epoch``); so, as ``CheckpointHook`` does
-    when a best score improves, the checkpoint of this epoch is saved again
-    after the validation when the counters changed since it was written (at
-    most one extra save per validation; none when ``save_best`` re-saved it
-    already, which happens after this hook's update: priority ``LOW``
-    before ``CheckpointHook``'s ``VERY_LOW``).
+    (``CheckpointHook.after_train_epoch``); so the checkpoint of this epoch
+    is saved again after the validation when the counters changed since it
+    was written (at most one extra save per validation). A ``save_best``
+    checkpoint written during the validation is another file and carries
+    the new state already; it does not count as the epoch's.
 
     ``monitor='auto'`` follows the first metric key of the first
     evaluation, as ``save_best='auto'`` does, with the rule inferred from
@@ -69,16 +68,19 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._delta = abs(min_delta)
         self._loaded: Optional[dict] = None
         self._saved: Optional[tuple] = None
+        self.stopped = False
         self.skipped_evaluations = 0
 
     def state(self) -> dict:
         """The state written into checkpoints.
 
         Returns:
-            dict: ``monitor``, ``rule``, ``best_score``, ``wait_count``.
+            dict: ``monitor``, ``rule``, ``best_score``, ``wait_count``
+            and ``stopped`` (whether it ended the training).
         """
         return dict(monitor=self.monitor, rule=self.rule,
-                    best_score=self.best_score, wait_count=self.wait_count)
+                    best_score=self.best_score, wait_count=self.wait_count,
+                    stopped=self.stopped)
 
     def _resolve(self, metrics: dict) -> None:
         if not (self._auto and self.monitor == 'auto' and metrics):
@@ -133,6 +135,12 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._set_rule(state['rule'])
         self.best_score = state['best_score']
         self.wait_count = state['wait_count']
+        if state.get('stopped'):  # resumed after it ended the training
+            self.stopped = runner.train_loop.stop_training = True
+            print_log('ResumableEarlyStoppingHook: the resumed run had '
+                      'stopped early; it is not trained further.',
+                      logger='current', level=logging.WARNING)
+            return
         print_log(f'ResumableEarlyStoppingHook: resumed {self.monitor} best '
                   f'{self.best_score:.4f}, {self.wait_count} of '
                   f'{self.patience} evaluations without improvement.',
@@ -148,6 +156,7 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._resolve(metrics)
         if self.monitor in (metrics or {}):
             super().after_val_epoch(runner, metrics)
+            self.stopped = bool(runner.train_loop.stop_training)
             return
         problem = (f'ResumableEarlyStoppingHook: monitor {self.monitor!r} '
                    'is not among the metrics of this validation '
@@ -160,6 +169,14 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
                   f'({self.skipped_evaluations} so far).', logger='current',
                   level=logging.WARNING)
 
+    def before_val(self, runner) -> None:
+        """Mark the saves that follow as the validation's (best ones).
+
+        Args:
+            runner (Runner): The runner.
+        """
+        self._validating = True
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Write the state into the checkpoint.
 
@@ -168,6 +185,10 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             checkpoint (dict): The checkpoint about to be saved.
         """
         checkpoint[KEY] = self.state()
+        if getattr(self, '_validating', False):
+            # save_best's file: the epoch's checkpoint (last_ckpt) still
+            # holds the state from before this validation
+            return
         meta = checkpoint.get('meta', {})
         self._saved = (runner.message_hub.get_info('last_ckpt'),
                        meta.get('epoch'), meta.get('iter'), self.state())
@@ -178,6 +199,7 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         Args:
             runner (Runner): The runner.
         """
+        self._validating = False
         if self._saved is None:
             return
         path, epoch, it, state = self._saved

@@ -49,7 +49,7 @@ def test_state_round_trip_through_a_checkpoint():
     hook.before_save_checkpoint(runner, ckpt)
     assert ckpt['early_stopping'] == dict(
         monitor='coco/bbox_mAP', rule='greater', best_score=0.5,
-        wait_count=1)
+        wait_count=1, stopped=False)
     resumed = ResumableEarlyStoppingHook('coco/bbox_mAP', min_delta=0.01,
                                          patience=3)
     resumed.after_load_checkpoint(runner, ckpt)
@@ -60,6 +60,23 @@ def test_state_round_trip_through_a_checkpoint():
     fresh.after_load_checkpoint(runner, ckpt)
     fresh.before_train(_runner('es_round_trip'))
     assert (fresh.best_score, fresh.wait_count) == (-math.inf, 0)
+
+
+def test_a_run_it_stopped_is_not_trained_further_after_a_resume():
+    # mmengine's loop reads stop_training only: a resumed run that had
+    # stopped early trained on (a kill in finetune's test step, a requeue)
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=1)
+    runner = _runner('es_stopped')
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.5})
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.4})
+    assert runner.train_loop.stop_training and hook.stopped
+    ckpt = dict(meta=dict(epoch=2, iter=20))
+    hook.before_save_checkpoint(runner, ckpt)
+    resumed = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=1)
+    resumed.after_load_checkpoint(runner, ckpt)
+    again = _runner('es_stopped', epoch=2, it=20)
+    resumed.before_train(again)
+    assert again.train_loop.stop_training
 
 
 def test_other_monitor_or_no_state_start_fresh():
@@ -135,6 +152,25 @@ def test_checkpoint_of_the_epoch_is_saved_again_when_the_state_changed():
     hook.after_val(runner)
     assert runner.saved == []
     ResumableEarlyStoppingHook('x', rule='less').after_val(runner)  # nothing
+
+
+def test_a_new_best_checkpoint_does_not_stand_for_the_epochs():
+    # save_best writes best_*_epoch_N.pth during validation N, after this
+    # hook's update: that save overwrote the record of epoch_N.pth, so the
+    # epoch's checkpoint kept the state from before the improvement
+    ckpt_hook = CheckpointHook(interval=1, save_best='coco/bbox_mAP')
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=5)
+    runner = _runner('es_best', epoch=1, it=10, hooks=[ckpt_hook])
+    runner.message_hub.update_info('last_ckpt', '/work/epoch_1.pth')
+    hook.before_save_checkpoint(runner, dict(meta=dict(epoch=1, iter=10)))
+    hook.before_val(runner)
+    hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.3})
+    best = dict(meta=dict(epoch=1, iter=10))
+    hook.before_save_checkpoint(runner, best)  # best_coco_bbox_mAP_epoch_1
+    assert best['early_stopping']['best_score'] == 0.3
+    hook.after_val(runner)
+    (args, kwargs), = runner.saved
+    assert args[:2] == ('/work', 'epoch_1.pth')
 
 
 @METRICS.register_module(force=True)
