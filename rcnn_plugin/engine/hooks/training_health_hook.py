@@ -1,5 +1,4 @@
-"""Warn or stop when a training goes wrong: NaN/Inf, divergence, collapse.
-"""
+"""Warn or stop when a training goes wrong: NaN/Inf, divergence, collapse."""
 import logging
 import math
 import os
@@ -16,9 +15,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner import IterBasedTrainLoop
 
-from rcnn_plugin.config_doctor.data_checks import (
-    linear_scaling_reference,
-)
+from rcnn_plugin.config_doctor.data_checks import linear_scaling_reference
 
 from .health_file import read_health, save_live_weights, write_health
 from .health_monitors import (
@@ -320,9 +317,11 @@ class TrainingHealthHook(Hook):
         frac = rcnn.get('sampler', {}).get('pos_fraction') if isinstance(
             rcnn, dict) else None
         total = getattr(runner.train_loop, 'max_iters', None)
-        found, phase, self._learned_at = check_collapse(
-            recs, self.acc_margin, frac, self._learned_at,
-            runner.iter / total if total else None)
+        learned, (found, phase, self._learned_at) = self._learned_at, \
+            check_collapse(recs, self.acc_margin, frac, self._learned_at,
+                           runner.iter / total if total else None)
+        if learned is None and self._learned_at is not None:
+            self._write(runner)  # kept for a resume (read_health)
         if found is not None:  # a slow start only warns
             action = 'warn' if phase == 'early' else self.actions['collapse']
             self._report(runner, 'collapse', action,

@@ -388,7 +388,7 @@ class ToyBBoxHead(nn.Module):
 
 
 def _epoch(tmp_path, acc, bg_share=None, pos_fraction=None, max_iters=None,
-           **hook_args):
+           finish=True, **hook_args):
     """20-iteration epochs, each with a constant ``acc`` (and background);
     ``acc`` a list: one epoch per value."""
     rcnn = dict(sampler=dict(pos_fraction=pos_fraction))
@@ -415,6 +415,8 @@ def _epoch(tmp_path, acc, bg_share=None, pos_fraction=None, max_iters=None,
                 outputs['acc'] = torch.tensor(float(value))
             hook.after_train_iter(runner, i, None, outputs)
         hook.after_train_epoch(runner)
+    if not finish:  # killed before after_train
+        return hook.findings
     hook.after_train(runner)
     assert 'get_targets' not in vars(head)  # unwrapped
     return hook.findings
@@ -565,6 +567,17 @@ def test_collapse_through_the_hook_and_resume(tmp_path):
     assert read_health(runner)[2] == 20
     runner.iter = 10
     assert read_health(runner)[2] is None
+
+
+def test_learned_is_kept_for_a_resume_without_any_finding(tmp_path):
+    # health.json was written only with a finding or at the end: a run
+    # killed after the classifier learned resumed as never learned, so a
+    # later collapse was called an early slow start (and only warned)
+    assert _epoch(tmp_path, acc=80.0, bg_share=0.75, max_iters=100,
+                  finish=False) == []
+    runner = _fake_runner(tmp_path)
+    runner.iter = 40
+    assert read_health(runner)[2] == 20
 
 
 def test_img_paths_of_plain_and_multi_branch_batches():
