@@ -21,6 +21,7 @@ from typing import Any, Callable, List, Optional, Set
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV = 'RCNN_PLUGIN_TRUSTED_CHECKPOINTS'
@@ -43,14 +44,20 @@ def _numpy_globals() -> List[Any]:
             *legacy]
 
 
+# OneCycleParamScheduler.anneal_func, kept in its state_dict
+_ANNEALING = ('_annealing_cos', '_annealing_linear')
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """Restricted stand-in for ``getattr`` while unpickling.
 
     ``HistoryBuffer.__getstate__`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would
-    open every attribute of every allowed object (``__class__``,
-    ``__subclasses__``, ``__globals__``) to the pickle. This allows only
-    public functions of ``HistoryBuffer``.
+    ``getattr(HistoryBuffer, 'mean')``, and a ``OneCycleLR`` state its
+    annealing function as ``getattr(OneCycleParamScheduler,
+    '_annealing_cos')``. Allowing the real ``getattr`` would open every
+    attribute of every allowed object (``__class__``, ``__subclasses__``,
+    ``__globals__``) to the pickle. This allows only public functions of
+    ``HistoryBuffer`` and the two annealing functions.
 
     Args:
         obj (Any): The object the pickle asks an attribute of.
@@ -65,6 +72,8 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
     if (obj is HistoryBuffer and not name.startswith('_')
             and inspect.isfunction(inspect.getattr_static(obj, name, None))):
         return getattr(obj, name)
+    if obj is OneCycleParamScheduler and name in _ANNEALING:
+        return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
 
@@ -77,7 +86,8 @@ def safe_globals() -> List[Any]:
         statistics methods, and the numpy reconstruction helpers, array,
         dtype and scalar types.
     """
-    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'),
+    return [HistoryBuffer, OneCycleParamScheduler,
+            (history_buffer_getattr, 'builtins.getattr'),
             *_numpy_globals()]
 
 

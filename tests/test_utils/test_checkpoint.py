@@ -119,6 +119,28 @@ def test_restricted_getattr_only_serves_history_buffer_methods(tmp_path):
             history_buffer_getattr(obj, name)
 
 
+def test_a_one_cycle_schedulers_state_loads(tmp_path):
+    # its anneal_func is pickled as getattr(OneCycleParamScheduler,
+    # '_annealing_cos'): a resume with OneCycleLR was refused as unsafe
+    from mmengine.optim.scheduler import OneCycleLR
+    from mmengine.optim.scheduler.param_scheduler import (
+        OneCycleParamScheduler,
+    )
+
+    from rcnn_plugin.utils.checkpoint import history_buffer_getattr
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    for strategy in ('cos', 'linear'):
+        sched = OneCycleLR(opt, eta_max=0.1, total_steps=10,
+                           anneal_strategy=strategy)
+        torch.save({'param_schedulers': [sched.state_dict()]},
+                   tmp_path / 'oc.pth')
+        state = load_checkpoint_safely(str(tmp_path / 'oc.pth'))
+        assert state['param_schedulers'][0]['anneal_func'] is getattr(
+            OneCycleParamScheduler, f'_annealing_{strategy}')
+    with pytest.raises(pickle.UnpicklingError):
+        history_buffer_getattr(OneCycleParamScheduler, '__init__')
+
+
 class _GetattrEscape:
     """A pickle that uses getattr to climb to object.__subclasses__."""
 
