@@ -6,6 +6,7 @@ their roots) and states only what the data decided, so ``tools/train.py``
 and ``tools/test.py`` continue from it.
 """
 import copy
+import math
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -49,6 +50,9 @@ class FinetuneOptions:
             None.
         gpus (int): Training processes; ``lr`` is set for
             ``batch_size x gpus`` images per step. Defaults to 1.
+        steps_per_epoch (int, optional): Training steps per epoch; the
+            warm-up and the decay are fitted to a short run with it.
+            Defaults to None (100 warm-up steps).
     """
     model: str
     classes: Tuple[str, ...]
@@ -60,6 +64,7 @@ class FinetuneOptions:
     proposal_dir: Optional[str] = None
     load_from: Optional[str] = None
     gpus: int = 1
+    steps_per_epoch: Optional[int] = None
 
     @property
     def with_mask(self) -> bool:
@@ -127,12 +132,21 @@ def _model(opts: FinetuneOptions) -> dict:
 
 
 def _schedule(opts: FinetuneOptions) -> dict:
+    # Decay after 3/4 of the epochs, before the last one; warm up for 100
+    # steps, or a quarter of a short run (a tiny dataset's 60 epochs of 2
+    # steps decayed while still warming up), and decay after the warm-up.
     milestone = max(1, int(opts.epochs * 0.75 + 0.5))
+    milestone = min(milestone, max(opts.epochs - 1, 1))
+    warmup = 100
+    if opts.steps_per_epoch:
+        warmup = max(1, min(100, opts.steps_per_epoch * opts.epochs // 4))
+        milestone = max(milestone, min(
+            math.ceil(warmup / opts.steps_per_epoch), opts.epochs))
     return dict(
         train_cfg=dict(max_epochs=opts.epochs, val_interval=1),
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.001, by_epoch=False,
-                 begin=0, end=100),
+                 begin=0, end=warmup),
             dict(type='MultiStepLR', begin=0, end=opts.epochs,
                  by_epoch=True, milestones=[milestone], gamma=0.1)
         ],

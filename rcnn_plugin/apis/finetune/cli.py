@@ -9,6 +9,7 @@ best checkpoint on the test split when the data has one.
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -142,7 +143,8 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     return FinetuneOptions(
         model=args.model, classes=tuple(layout.classes), img_scale=scale,
         epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
-        proposal_dir=args.proposals, gpus=max(args.gpus, 1))
+        proposal_dir=args.proposals, gpus=max(args.gpus, 1),
+        steps_per_epoch=math.ceil(stats.num_images / total))
 
 
 def _check_model(args, layout) -> None:

@@ -109,3 +109,22 @@ def test_per_class_coco_table_only_for_several_classes(
     overrides = build_overrides(_datasets(synthetic_cells), opts)
     for key in ('val_evaluator', 'test_evaluator'):
         assert overrides[key][1]['classwise'] is classwise
+
+
+@pytest.mark.parametrize('epochs,steps,warmup,milestone', [
+    (8, 52, 100, 6),    # BCCD: as before
+    (60, 2, 30, 45),    # 8 images at batch 4: the decay came mid warm-up
+    (2, 300, 100, 1),   # --epochs 2: the decay fell on the end
+    (1, 10, 2, 1),      # one epoch: nothing to decay
+    (8, None, 100, 6),  # steps unknown: the old rule
+])
+def test_schedule_fits_warm_up_and_decay_to_the_run(epochs, steps, warmup,
+                                                    milestone):
+    from rcnn_plugin.apis.finetune.auto_config import _schedule
+    opts = FinetuneOptions(model='faster-rcnn', classes=CLASSES,
+                           img_scale=(128, 96), epochs=epochs, batch_size=4,
+                           lr=0.01, steps_per_epoch=steps)
+    warm, decay = _schedule(opts)['param_scheduler']
+    assert (warm['end'], decay['milestones']) == (warmup, [milestone])
+    if steps:  # the decay comes after the warm-up
+        assert decay['milestones'][0] * steps >= warm['end']
