@@ -201,6 +201,24 @@ def test_a_resume_keeps_the_split_and_config_it_started_with(tmp_path,
     assert (work / 'splits' / 'val.txt').read_text() == val  # put back
 
 
+def test_the_written_config_runs_from_any_directory(tmp_path, capsys,
+                                                   monkeypatch):
+    # relative split lists and no work_dir: tools/train.py CONFIG --resume
+    # from another directory found nothing and trained from scratch in
+    # ./work_dirs/<config name>
+    data = make_yolo(tmp_path / 'data')
+    monkeypatch.chdir(tmp_path)
+    rc, out = finetune_here([data, '--work-dir', 'run', '--dry-run'],
+                            capsys)
+    assert rc == 0, out[-4000:]
+    from mmengine.config import Config
+    (path, ) = (tmp_path / 'run').glob('*_finetune_*.py')
+    cfg = Config.fromfile(str(path))
+    assert cfg.work_dir == str(tmp_path / 'run')
+    assert cfg.train_dataloader.dataset.img_list == str(
+        tmp_path / 'run' / 'splits' / 'train.txt')
+
+
 def test_overwrite_removes_the_earlier_runs_checkpoints(tmp_path, capsys):
     from rcnn_plugin.apis.finetune.run import clear_earlier_run
     work = tmp_path / 'work'

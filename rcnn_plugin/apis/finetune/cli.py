@@ -204,8 +204,10 @@ def prepare(args: argparse.Namespace) -> str:
     print('\n'.join(layout_summary(layout)))
     _check_model(args, layout)
     os.makedirs(args.work_dir, exist_ok=True)
+    # absolute paths: the written config runs from any directory
+    work_dir = osp.abspath(args.work_dir)
     datasets, lines = resolve_splits(layout, args.val_fraction, args.seed,
-                                     osp.join(args.work_dir, 'splits'))
+                                     osp.join(work_dir, 'splits'))
     print('\n'.join(lines)) if lines else None
     if args.proposals:
         _proposal_files(datasets, args.proposals)
@@ -224,8 +226,8 @@ def prepare(args: argparse.Namespace) -> str:
         print(f'[finetune] WARNING: {note}')
     opts = _options(args, layout, train_set)
     if args.from_ckpt:
-        opts.load_from = osp.join(args.work_dir, FROM_CHECKPOINT)
-    overrides = build_overrides(datasets, opts)
+        opts.load_from = osp.join(work_dir, FROM_CHECKPOINT)
+    overrides = dict(build_overrides(datasets, opts), work_dir=work_dir)
     if args.cfg_options:
         merged = Config(overrides)
         merged.merge_from_dict(args.cfg_options)
