@@ -157,7 +157,8 @@ def check_val_classes(train: BaseDataset, val: BaseDataset,
         classes (Sequence[str]): Class names.
 
     Returns:
-        str | None: A warning for classes absent from both, or None.
+        str | None: A warning for classes absent from both, or from the
+        validation split only; None.
 
     Raises:
         FinetuneError: If a class has validation instances but no
@@ -179,6 +180,11 @@ def check_val_classes(train: BaseDataset, val: BaseDataset,
         return (f'classes {missing} have no object in the training or the '
                 'validation split; they are kept in the head but cannot '
                 'be learned')
+    unseen = [c for i, c in enumerate(classes) if not val_counts[i]]
+    if unseen:  # mmdet's VOC mAP leaves a class without ground truth out
+        return (f'classes {unseen} have no object in the validation split: '
+                'the validation mAP, the best checkpoint and early stopping '
+                'do not see them; give the validation split some')
     return None
 
 
