@@ -31,6 +31,7 @@ from .prepare import (
     FinetuneError,
     bad_image_lines,
     build_split,
+    check_cfg_options,
     check_val_classes,
     layout_summary,
     resolve_splits,
@@ -200,6 +201,7 @@ def prepare(args: argparse.Namespace) -> str:
         FinetuneError: With a sentence, when the data or options are unfit.
     """
     from rcnn_plugin.datasets.layouts import detect_layout
+    check_cfg_options(args.cfg_options)
     layout = detect_layout(args.data, args.format, args.classes)
     print('\n'.join(layout_summary(layout)))
     _check_model(args, layout)

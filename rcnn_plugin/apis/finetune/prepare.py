@@ -14,13 +14,37 @@ from rcnn_plugin.datasets.native import NativeDetDataset
 
 __all__ = [
     'FinetuneError', 'bad_image_lines', 'build_split', 'class_counts',
-    'check_val_classes', 'layout_summary', 'resolve_splits',
-    'skip_bad_images'
+    'check_cfg_options', 'check_val_classes', 'layout_summary',
+    'resolve_splits', 'skip_bad_images'
 ]
 
 
 class FinetuneError(RuntimeError):
     """The data or the options cannot be fine-tuned on; a sentence."""
+
+
+# --cfg-options keys that the tool derives other values from: set through
+# the flag, or the lr, epochs and schedule stay those of the old value.
+_DERIVED = {'train_dataloader.batch_size': '--batch-size',
+            'optim_wrapper.optimizer.lr': '--lr',
+            'train_cfg.max_epochs': '--epochs'}
+
+
+def check_cfg_options(options: Optional[dict]) -> None:
+    """Refuse ``--cfg-options`` keys that have their own flag.
+
+    Args:
+        options (dict, optional): The parsed ``--cfg-options``.
+
+    Raises:
+        FinetuneError: Naming the flag to use instead.
+    """
+    for key, flag in _DERIVED.items():
+        if key in (options or {}):
+            raise FinetuneError(
+                f'--cfg-options {key}: use {flag} instead (the tool fits '
+                'the lr, epochs, warm-up and decay to it; set through '
+                '--cfg-options they would stay fitted to the default)')
 
 
 def _inner(cfg: dict) -> dict:

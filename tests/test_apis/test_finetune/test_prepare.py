@@ -34,3 +34,16 @@ def test_classes_across_train_and_val():
     # checkpoint and early stopping ignored it without a word
     note = check_val_classes(_Split(0, 1, 2), _Split(0, 1), classes)
     assert "classes ['c'] have no object in the validation split" in note
+
+
+def test_cfg_options_with_a_flag_of_their_own_are_refused():
+    # --cfg-options train_dataloader.batch_size=16 kept the lr, epochs and
+    # warm-up of batch 4 (and the printed line said batch 4)
+    from rcnn_plugin.apis.finetune.prepare import check_cfg_options
+    check_cfg_options(None)
+    check_cfg_options({'model.rpn_head.anchor_generator.scales': [4]})
+    for key, flag in (('train_dataloader.batch_size', '--batch-size'),
+                      ('optim_wrapper.optimizer.lr', '--lr'),
+                      ('train_cfg.max_epochs', '--epochs')):
+        with pytest.raises(FinetuneError, match=f'{key}: use {flag}'):
+            check_cfg_options({key: 1})
