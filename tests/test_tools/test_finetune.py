@@ -419,13 +419,11 @@ def test_from_one_class_detector_follows_the_written_heads(
     import torch
     data = make_yolo(tmp_path / 'data')
     ckpt = tmp_path / 'cell_detector.pth'
-    reg = torch.randn(4, 8)
+    state = _model_state(num_classes=1)
+    reg = state['roi_head.bbox_head.fc_reg.weight']
+    assert reg.shape[0] == 4
     torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
-                'state_dict': {
-                    'roi_head.bbox_head.fc_cls.weight': torch.randn(2, 8),
-                    'roi_head.bbox_head.fc_cls.bias': torch.zeros(2),
-                    'roi_head.bbox_head.fc_reg.weight': reg,
-                    'roi_head.bbox_head.fc_reg.bias': torch.zeros(4)}}, ckpt)
+                'state_dict': state}, ckpt)
     args = [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt]
     if agnostic:
         args += ['--cfg-options',
@@ -438,8 +436,43 @@ def test_from_one_class_detector_follows_the_written_heads(
     if agnostic:  # the same 4 deltas for every class
         assert torch.equal(out_reg, reg)
     else:  # cell keeps its rows, blob starts fresh
-        assert out_reg.shape == (8, 8)
+        assert out_reg.shape[0] == 8
         assert torch.equal(out_reg[:4], reg)
+    assert "(100% of the model's weights)" in out
+
+
+def _model_state(num_classes, model='faster-rcnn_mobilenetv2_fpn-128.py'):
+    """A real state dict of a fine-tune model base (random weights)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'models',
+                                   model))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.roi_head.bbox_head.num_classes = num_classes
+    return MODELS.build(cfg.model).state_dict()
+
+
+def test_from_a_checkpoint_of_another_architecture_is_an_error(
+        tmp_path, capsys):
+    # an mmdet model-zoo R50 checkpoint filled the heads only (strict=False
+    # skipped the rest with log warnings): it started from ImageNet
+    import torch
+    data = make_yolo(tmp_path / 'data')
+    state = {k: v for k, v in _model_state(1).items()
+             if k.startswith('roi_head')}  # the R50 model's fitting part
+    state['backbone.conv1.weight'] = torch.zeros(64, 3, 7, 7)
+    ckpt = tmp_path / 'r50.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
+                'state_dict': state}, ckpt)
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt],
+        capsys)
+    assert rc == 2, out[-3000:]
+    assert "fills 0% of the model's backbone and" in out
+    assert 'missing or of other shapes: backbone.' in out
+    assert not list((tmp_path / 'w').glob('*.py'))
 
 
 def test_console_command_points_at_the_tool():

@@ -267,17 +267,19 @@ def _class_agnostic_layers(config_path: str) -> List[str]:
 
 
 def _retarget(args, classes, config_path: str, dst: str) -> None:
-    from .pretrained import retarget_checkpoint
+    from .pretrained import from_checkpoint_share, retarget_checkpoint
     try:
         lines = retarget_checkpoint(
             args.from_ckpt, classes, dst,
             class_agnostic=_class_agnostic_layers(config_path))
+        share = from_checkpoint_share(config_path, dst)
     except FileNotFoundError:
         raise FinetuneError(f'--from {args.from_ckpt}: no such file') \
             from None
     except ValueError as err:  # not a detector, corrupt, unsafe pickle
         raise FinetuneError(str(err)) from None
-    print(f'[finetune] --from {args.from_ckpt}, classes re-targeted:')
+    print(f'[finetune] --from {args.from_ckpt} ({share:.0%} of the model\'s '
+          'weights), classes re-targeted:')
     print('\n'.join(f'  {line}' for line in lines))
 
 

@@ -11,7 +11,7 @@ from rcnn_plugin.models.utils.class_surgery import (
 )
 from rcnn_plugin.utils.checkpoint_io import read_checkpoint
 
-__all__ = ['retarget_checkpoint']
+__all__ = ['retarget_checkpoint', 'from_checkpoint_share']
 
 
 def _describe(state_dict: dict) -> str:
@@ -86,3 +86,59 @@ def retarget_checkpoint(src: str, classes: Sequence[str], dst: str,
                        if srcs else 'new rows (mmdet init)')
         for name, srcs in zip(classes, sources)
     ]
+
+
+def from_checkpoint_share(config_path: str, checkpoint: str,
+                          at_least: float = 0.5) -> float:
+    """The share of the written model's weights (by elements) that the
+    re-targeted ``--from`` checkpoint fills; a sentence when it fills less
+    than ``at_least`` of the backbone, or of the whole model.
+
+    mmengine loads ``load_from`` with ``strict=False``: an mmdet model-zoo
+    ResNet-50 checkpoint does not fit the MobileNetV2 backbone, which is
+    skipped with log warnings, so the fine-tune starts from ImageNet
+    weights while saying ``--from``.
+
+    Args:
+        config_path (str): The written config.
+        checkpoint (str): The re-targeted checkpoint.
+        at_least (float): The share below which it is an error.
+            Defaults to 0.5.
+
+    Returns:
+        float: The share of the model's elements loaded.
+
+    Raises:
+        ValueError: Naming the shares and the first modules that differ.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+
+    from rcnn_plugin.utils.checkpoint_io import compare_state_dicts
+    cfg = Config.fromfile(config_path)
+    model_cfg = dict(cfg.model)
+    if isinstance(model_cfg.get('backbone'), dict):  # no ImageNet load
+        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
+    own = MODELS.build(model_cfg).state_dict()
+    found = compare_state_dicts(read_checkpoint(checkpoint)[0], own)
+    loaded = set(found['loaded'])
+
+    def share(prefix: str) -> float:
+        keys = [k for k in own if k.startswith(prefix)]
+        total = sum(own[k].numel() for k in keys)
+        return sum(own[k].numel() for k in keys if k in loaded) / max(
+            total, 1)
+
+    whole, backbone = share(''), share('backbone.')
+    if min(whole, backbone) < at_least:
+        shown = sorted({'.'.join(k.split('.')[:2]) for k in
+                        found['missing'] + [m[0] for m in
+                                            found['mismatched']]})[:4]
+        raise ValueError(
+            f'--from {checkpoint}: it fills {backbone:.0%} of the model\'s '
+            f'backbone and {whole:.0%} of its weights (missing or of other '
+            f'shapes: {", ".join(shown)}, ...); it was trained with another '
+            'architecture than this model, so the fine-tune would start '
+            'from ImageNet weights. Give a checkpoint of this model '
+            '(configs/_base_/models/), or leave out --from')
+    return whole
