@@ -398,6 +398,22 @@ def test_class_only_in_validation_is_an_error(tmp_path, capsys):
     assert "classes ['blob'] have objects in the validation split" in out
 
 
+def test_a_bad_test_split_stops_before_training(tmp_path, capsys):
+    # only train and val were checked: a bad label file in the test split
+    # failed after the whole training, with no finetune.json
+    data = make_yolo(tmp_path / 'data')
+    for split in ('val', 'test'):
+        (data / 'images' / split).mkdir()
+        (data / 'labels' / split).mkdir()
+        Image.new('RGB', (96, 72)).save(data / 'images' / split / 'v.jpg')
+        (data / 'labels' / split / 'v.txt').write_text('0 .5 .5 .2 .2\n')
+    (data / 'labels' / 'test' / 'lost.txt').write_text('0 .5 .5 .2 .2\n')
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 2, out[-3000:]
+    assert 'lost.txt: has no image with the same name' in out
+
+
 def test_from_a_backbone_checkpoint_is_an_error(tmp_path, capsys):
     import torch
     data = make_yolo(tmp_path / 'data')

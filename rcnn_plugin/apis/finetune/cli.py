@@ -304,9 +304,13 @@ def _checks(cfg: Config) -> None:
     """The dataset check and the config doctor; stop on an error."""
     from rcnn_plugin.config_doctor import run_checks
     from rcnn_plugin.datasets import check_dataset_cfg, format_report
+    # the test split too, if it is its own: a bad file there failed only
+    # after the training, with no finetune.json
+    splits = ('train', 'val') + (('test', ) * (
+        cfg.test_dataloader.dataset != cfg.val_dataloader.dataset))
     reports = {split: check_dataset_cfg(
         cfg[f'{split}_dataloader']['dataset'].to_dict(), False)
-        for split in ('train', 'val')}
+        for split in splits}
     fatal = [f'{s}: {p}' for s, r in reports.items() for p in r['fatal']
              if not _decided_elsewhere(p, cfg[f'{s}_dataloader'].dataset)]
     if fatal:
