@@ -72,20 +72,39 @@ def retarget_checkpoint(src: str, classes: Sequence[str], dst: str,
             'weights, leave --from out.') from None
     num_src, src_names = _source_classes(state_dict, meta,
                                          bbox_prefixes[0])
-    sources = build_class_mapping(src_names, list(classes), {},
-                                  match_names=True) if src_names else [
-                                      [] for _ in classes]
+    sources = build_class_mapping(
+        src_names, list(classes), _folded_matches(src_names, classes),
+        match_names=True) if src_names else [[] for _ in classes]
     new_sd = remap_state_dict(state_dict, num_src, sources,
                               class_agnostic=class_agnostic)
     dataset_meta = dict(classes=tuple(classes))
     torch.save({'meta': dict(dataset_meta=dataset_meta,
                              remapped_from=osp.basename(src)),
                 'state_dict': new_sd}, dst)
+    if not src_names:
+        return [f'{name}: new rows (mmdet init; the checkpoint records no '
+                'class names to match)' for name in classes]
     return [
         f'{name}: ' + (' + '.join(src_names[i] for i in srcs)
                        if srcs else 'new rows (mmdet init)')
         for name, srcs in zip(classes, sources)
     ]
+
+
+def _fold(name: str) -> str:
+    return ''.join(c for c in str(name).lower() if c not in ' _-')
+
+
+def _folded_matches(src_names: Sequence[str],
+                    classes: Sequence[str]) -> dict:
+    """Target classes that match a source class only when case, spaces,
+    ``_`` and ``-`` are ignored ('Person' and 'person', 'traffic light'
+    and 'traffic_light'), when that match is unique."""
+    folded: dict = {}
+    for name in src_names:
+        folded.setdefault(_fold(name), []).append(name)
+    return {name: folded[_fold(name)] for name in classes
+            if name not in src_names and len(folded.get(_fold(name), [])) == 1}
 
 
 def from_checkpoint_share(config_path: str, checkpoint: str,

@@ -37,10 +37,24 @@ def test_unnamed_classes_start_fresh(tmp_path):
     src = tmp_path / 'src.pth'
     torch.save({'state_dict': _detector_sd(5)}, src)
     lines = retarget_checkpoint(str(src), ['x'], str(tmp_path / 'd.pth'))
-    assert lines == ['x: new rows (mmdet init)']
+    assert lines == ['x: new rows (mmdet init; the checkpoint records no '
+                     'class names to match)']
     out = torch.load(tmp_path / 'd.pth', weights_only=True)
     assert out['state_dict']['roi_head.bbox_head.fc_reg.weight'].shape == (
         4, 8)
+
+
+def test_names_that_differ_in_case_or_separators_keep_their_rows(tmp_path):
+    # 'Person' (data.yaml) and 'person' (the checkpoint) started fresh
+    src = tmp_path / 'src.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': (
+        'person', 'traffic_light', 'a', 'A')}},
+        'state_dict': _detector_sd(4)}, src)
+    lines = retarget_checkpoint(str(src), ['Person', 'traffic light', 'a_'],
+                                str(tmp_path / 'd.pth'))
+    # 'a_' folds to 'a' as both 'a' and 'A' do: ambiguous, fresh rows
+    assert lines == ['Person: person', 'traffic light: traffic_light',
+                     'a_: new rows (mmdet init)']
 
 
 def test_backbone_checkpoint_is_refused_naming_what_it_holds(tmp_path):
