@@ -398,6 +398,29 @@ def test_class_only_in_validation_is_an_error(tmp_path, capsys):
     assert "classes ['blob'] have objects in the validation split" in out
 
 
+def test_sixteen_bit_images_get_the_domain_loader(tmp_path, capsys):
+    data = tmp_path / 'data'
+    for sub in ('images/train', 'labels/train'):
+        (data / sub).mkdir(parents=True)
+    for i in range(6):
+        pixels = np.full((72, 96), 300, np.uint16)
+        pixels[20:40, 30:60] = 4000  # a 12-bit blob
+        Image.fromarray(pixels).save(data / 'images' / 'train' / f'{i}.png')
+        (data / 'labels' / 'train' / f'{i}.txt').write_text(
+            '0 0.469 0.417 0.3125 0.278\n')
+    (data / 'data.yaml').write_text('names:\n  0: blob\n')
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w'], capsys)
+    assert rc == 0, out[-3000:]
+    assert 'hold more than 8 bits per sample' in out
+    from mmengine.config import Config
+    (path, ) = (tmp_path / 'w').glob('*_finetune_*.py')
+    dataset = Config.fromfile(str(path)).train_dataloader.dataset
+    while 'pipeline' not in dataset:  # ImageSubsetDataset
+        dataset = dataset.dataset
+    assert dataset.pipeline[0]['type'] == 'LoadDomainImageFromFile'
+
+
 def test_a_bad_test_split_stops_before_training(tmp_path, capsys):
     # only train and val were checked: a bad label file in the test split
     # failed after the whole training, with no finetune.json

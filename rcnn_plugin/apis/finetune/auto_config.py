@@ -53,6 +53,10 @@ class FinetuneOptions:
         steps_per_epoch (int, optional): Training steps per epoch; the
             warm-up and the decay are fitted to a short run with it.
             Defaults to None (100 warm-up steps).
+        deep_images (bool): The images hold more than 8 bits per sample
+            (16-bit microscopy or X-ray): read with
+            ``LoadDomainImageFromFile`` and a per-image 1-99 percentile
+            window instead of mmdet's 8-bit loader. Defaults to False.
     """
     model: str
     classes: Tuple[str, ...]
@@ -65,6 +69,7 @@ class FinetuneOptions:
     load_from: Optional[str] = None
     gpus: int = 1
     steps_per_epoch: Optional[int] = None
+    deep_images: bool = False
 
     @property
     def with_mask(self) -> bool:
@@ -81,8 +86,11 @@ def _pipelines(opts: FinetuneOptions) -> Tuple[List[dict], List[dict]]:
     resize = dict(type='Resize', scale=opts.img_scale, keep_ratio=True)
     # Horizontal flips only: valid for streets, people and most scenes.
     flip = dict(type='RandomFlip', prob=0.5)
-    train = [dict(type='LoadImageFromFile'), load_ann, resize, flip]
-    test = [dict(type='LoadImageFromFile'), resize, load_ann]
+    load = dict(type='LoadImageFromFile')
+    if opts.deep_images:  # mmdet's loader would cut them to 8 bits
+        load = dict(type='LoadDomainImageFromFile', percentiles=(1, 99))
+    train = [load, load_ann, resize, flip]
+    test = [load, resize, load_ann]
     if opts.proposal_dir:
         train = [train[0], dict(type='LoadProposals', num_max_proposals=1000),
                  load_ann, dict(type='ProposalBroadcaster',

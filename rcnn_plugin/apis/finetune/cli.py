@@ -23,6 +23,7 @@ from ...utils.config_types import cfg_type_name
 from .auto_config import REPO, FinetuneOptions, build_overrides, write_config
 from .data_stats import (
     collect_stats,
+    deep_images,
     default_epochs,
     pick_img_scale,
     small_object_warning,
@@ -131,6 +132,10 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     else:
         scale, why = pick_img_scale(stats)
     print(f'[finetune] input scale {scale} ({why})')
+    deep = deep_images(stats.img_paths)
+    if deep:
+        print(f'[finetune] {deep} of the first images hold more than 8 bits'
+              ' per sample: read with LoadDomainImageFromFile, window 1-99 %')
     warning = small_object_warning(stats, scale)
     if warning:
         print(f'[finetune] WARNING: {warning}')
@@ -145,7 +150,8 @@ def _options(args, layout, train_set) -> FinetuneOptions:
         model=args.model, classes=tuple(layout.classes), img_scale=scale,
         epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
         proposal_dir=args.proposals, gpus=max(args.gpus, 1),
-        steps_per_epoch=math.ceil(stats.num_images / total))
+        steps_per_epoch=math.ceil(stats.num_images / total),
+        deep_images=bool(deep))
 
 
 def _check_model(args, layout) -> None:

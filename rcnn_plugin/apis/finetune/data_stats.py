@@ -9,8 +9,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    'DataStats', 'collect_stats', 'default_epochs', 'pick_img_scale',
-    'small_object_warning'
+    'DataStats', 'collect_stats', 'deep_images', 'default_epochs',
+    'pick_img_scale', 'small_object_warning'
 ]
 
 # Faster R-CNN's smallest anchor: scale 8 at the stride-4 FPN level.
@@ -28,10 +28,12 @@ class DataStats:
         box_sizes (list[tuple[float, float]]): ``(width, height)`` per
             non-ignored box, in original pixels.
         box_labels (list[int]): Label per box of ``box_sizes``.
+        img_paths (list[str]): The image files.
     """
     img_sizes: List[Tuple[int, int]] = field(default_factory=list)
     box_sizes: List[Tuple[float, float]] = field(default_factory=list)
     box_labels: List[int] = field(default_factory=list)
+    img_paths: List[str] = field(default_factory=list)
 
     @property
     def num_images(self) -> int:
@@ -52,6 +54,8 @@ def collect_stats(data_infos: Sequence[dict]) -> DataStats:
     stats = DataStats()
     for info in data_infos:
         stats.img_sizes.append((int(info['width']), int(info['height'])))
+        if info.get('img_path'):
+            stats.img_paths.append(info['img_path'])
         for inst in info.get('instances', []):
             if inst.get('ignore_flag', 0):
                 continue
@@ -173,3 +177,30 @@ def default_epochs(num_images: int, batch_size: int,
     iters = math.ceil(num_images / batch_size)
     return int(min(max(math.ceil(min_iters / iters), min_epochs),
                    max_epochs))
+
+
+# PIL modes of more than 8 bits per sample (16-bit grey PNG / TIFF, 32-bit
+# integer or float TIFF), which mmdet's loader cuts to 8 bits.
+_DEEP_MODES = ('I;16', 'I;16B', 'I;16L', 'I', 'F')
+
+
+def deep_images(paths: Sequence[str], sample: int = 20) -> int:
+    """How many of the first ``sample`` images hold more than 8 bits per
+    sample (read from the file headers).
+
+    Args:
+        paths (Sequence[str]): Image files.
+        sample (int): How many to look at. Defaults to 20.
+
+    Returns:
+        int: The count among those looked at.
+    """
+    from PIL import Image
+    count = 0
+    for path in list(paths)[:sample]:
+        try:
+            with Image.open(path) as img:
+                count += img.mode in _DEEP_MODES
+        except OSError:  # unreadable: the data check names it
+            continue
+    return count

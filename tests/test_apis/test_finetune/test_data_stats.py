@@ -101,3 +101,33 @@ def test_default_epochs_rejects_empty():
 def test_default_lr_is_linear_scaling_floored_at_0_01(batch, lr):
     from rcnn_plugin.apis.finetune.cli import default_lr
     assert default_lr(batch) == pytest.approx(lr)
+
+
+def test_deep_images_are_found_from_the_headers(tmp_path):
+    # 16-bit PNGs were read by mmdet's 8-bit loader: values 0..4095 became
+    # an almost black image
+    import numpy as np
+    from PIL import Image
+
+    from rcnn_plugin.apis.finetune.data_stats import deep_images
+    deep = tmp_path / 'deep.png'
+    Image.fromarray(np.full((8, 8), 4000, np.uint16)).save(deep)
+    flat = tmp_path / 'flat.png'
+    Image.new('L', (8, 8)).save(flat)
+    (tmp_path / 'bad.png').write_bytes(b'no png')
+    paths = [str(deep), str(flat), str(tmp_path / 'bad.png')]
+    assert deep_images(paths) == 1
+    assert deep_images(paths[1:]) == 0
+
+
+def test_deep_images_are_read_by_the_domain_loader():
+    from rcnn_plugin.apis.finetune import FinetuneOptions, build_overrides
+    opts = FinetuneOptions(model='faster-rcnn', classes=('a', ),
+                           img_scale=(128, 96), epochs=8, batch_size=4,
+                           lr=0.01, deep_images=True)
+    data = dict(type='CocoDataset', data_root='d', ann_file='a.json')
+    out = build_overrides(dict(train=data, val=data, test=data), opts)
+    for split in ('train', 'val'):
+        first = out[f'{split}_dataloader']['dataset']['pipeline'][0]
+        assert first == dict(type='LoadDomainImageFromFile',
+                             percentiles=(1, 99))
