@@ -341,10 +341,19 @@ def test_split_roles_from_words_of_a_name():
     from rcnn_plugin.datasets.layouts.base import choose_splits, split_role
     assert [split_role(n) for n in (
         'train_labels', 'test-images', 'valid 2', 'train2017', 'pretrain',
-        'train_test', 'images')] == ['train', 'test', 'val', 'train', None,
-                                     None, None]
+        'train_test', 'images', 'images_train', 'person_keypoints_train2017',
+        'captions_val2017', 'val2017_subset', 'test-dev')] == [
+            'train', 'test', 'val', 'train', None, None, None, 'train', None,
+            None, None, None]
     assert choose_splits(['test_labels', 'train_labels'])[:2] == (
         'train_labels', 'test_labels')
+    # COCO's annotations_trainval2017: the instances files, not the person
+    # keypoints or captions beside them (sorted first, they were trained on)
+    assert choose_splits(['annotations/person_keypoints_train2017',
+                          'annotations/person_keypoints_val2017',
+                          'captions_train2017', 'captions_val2017',
+                          'train2017', 'val2017'])[:2] == ('train2017',
+                                                           'val2017')
 
 
 def test_csv_train_and_test_label_files(tmp_path):

@@ -92,9 +92,11 @@ def split_role(name: str) -> Optional[str]:
     """Role of a split name: train, trainval, val or test (or None).
 
     The whole name is tried first, then its words (split at ``_``, ``-``,
-    ``.`` and spaces): a name with one role word, such as
+    ``.`` and spaces): a name with one role word whose other words are
+    generic (``labels``, ``images``, ...) or digits, such as
     ``train_labels`` or ``test-images``, has that role; one with several
-    (``train_test``) has none.
+    roles (``train_test``) or other words (``person_keypoints_train2017``,
+    ``val2017_subset``) has none.
 
     Args:
         name (str): A split name such as ``'train2017'`` or ``'valid'``.
@@ -104,10 +106,19 @@ def split_role(name: str) -> Optional[str]:
         None for other names.
     """
     base = name.lower().split('/')[-1]
-    roles = {_word_role(base)} - {None}
-    if not roles:
-        roles = {_word_role(w) for w in re.split(r'[_\-. ]+', base)} - {None}
-    return roles.pop() if len(roles) == 1 else None
+    role = _word_role(base)
+    if role is not None:
+        return role
+    # one role word, the others generic ('labels', 'images') or digits:
+    # not person_keypoints_train2017 or captions_val2017 beside COCO's
+    # instances files
+    words = [w for w in re.split(r'[_\-. ]+', base) if w]
+    roles = {_word_role(w) for w in words} - {None}
+    others = [w for w in words if _word_role(w) is None]
+    if len(roles) == 1 and all(w in GENERIC_NAMES or w.isdigit()
+                               for w in others):
+        return roles.pop()
+    return None
 
 
 def _word_role(word: str) -> Optional[str]:
