@@ -180,8 +180,7 @@ def test_an_earlier_run_is_not_overwritten_silently(tmp_path, capsys):
     assert (work / 'last_checkpoint').is_file()  # a dry run removes nothing
 
 
-def test_a_resume_keeps_the_split_and_config_it_started_with(tmp_path,
-                                                             capsys):
+def test_a_resume_keeps_the_split_it_started_with(tmp_path, capsys):
     # --resume detected, split and wrote the config again: another --seed
     # (or --epochs, or a changed folder) continued the checkpoint on
     # another split, its val images trained on
@@ -196,9 +195,19 @@ def test_a_resume_keeps_the_split_and_config_it_started_with(tmp_path,
     assert rc == 0, out[-4000:]  # the same options: resumed as started
     rc, out = finetune_here(args + ['--resume'], capsys)
     assert rc == 2
-    assert 'was started on other inputs (' in out
+    assert 'was started on another split (' in out
     assert 'splits/val.txt differ' in out.replace('\n', ' ')
     assert (work / 'splits' / 'val.txt').read_text() == val  # put back
+    # another option only: resumed with the new config, and said so
+    rc, out = finetune_here(args + ['--resume', '--seed', 1, '--epochs', 9],
+                            capsys)
+    assert rc == 0, out[-4000:]
+    assert "faster-rcnn_finetune_data.py differ from the run's" in out
+    # a failure after the split was drawn again puts the run's files back
+    rc, out = finetune_here(args + ['--resume', '--from', work / 'none.pth'],
+                            capsys)
+    assert rc == 2 and 'no such file' in out
+    assert (work / 'splits' / 'val.txt').read_text() == val
 
 
 def test_the_written_config_runs_from_any_directory(tmp_path, capsys,

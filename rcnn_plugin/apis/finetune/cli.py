@@ -38,7 +38,7 @@ from .prepare import (
     resolve_splits,
 )
 from .run import FROM_CHECKPOINT, VAL_AS_TEST, clear_earlier_run, train
-from .run_folder import check_resumed_inputs, earlier_run_error, run_inputs
+from .run_folder import earlier_run_error, resume_guard
 
 __all__ = ['main', 'parse_args', 'prepare']
 
@@ -372,9 +372,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rcnn_plugin.datasets.layouts import LayoutError
     try:
         try:
-            before = run_inputs(args.work_dir) if args.resume else {}
-            config = prepare(args)
-            check_resumed_inputs(args.work_dir, before)
+            with resume_guard(args.work_dir, args.resume):
+                config = prepare(args)
             cfg = Config.fromfile(config)
             _checks(cfg)
         except ValueError as err:  # the readers' sentences (file, line)

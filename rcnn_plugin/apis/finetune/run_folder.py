@@ -5,11 +5,14 @@ import argparse
 import glob
 import os
 import os.path as osp
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional
 
 from .prepare import FinetuneError
 
-__all__ = ['earlier_run_error', 'run_inputs', 'check_resumed_inputs']
+__all__ = [
+    'earlier_run_error', 'run_inputs', 'check_resumed_inputs', 'resume_guard'
+]
 
 
 def _has_cuda() -> bool:
@@ -62,14 +65,25 @@ def _body(text: Optional[str]) -> Optional[str]:
         line for line in text.splitlines() if not line.startswith('#'))
 
 
+def _restore(work_dir: str, before: Dict[str, str],
+             after: Dict[str, str]) -> None:
+    for name in set(after) - set(before):
+        os.remove(osp.join(work_dir, name))
+    for name, text in before.items():
+        with open(osp.join(work_dir, name), 'w') as f:
+            f.write(text)
+
+
 def check_resumed_inputs(work_dir: str, before: Dict[str, str]) -> None:
-    """Refuse to resume a run on another split or config.
+    """Refuse to resume a run on another split; say when its config
+    changed.
 
     ``tools/finetune.py --resume`` detects, splits and writes the config
-    again; another ``--seed``, ``--epochs``, option or a changed data
-    folder then gave another split (validation images trained on) and
-    schedule than the checkpoint's. The files of the run being resumed are
-    put back.
+    again; another ``--seed`` or a changed data folder then drew another
+    split than the checkpoint's (validation images trained on). The run's
+    files are put back and it stops. A config that differs only (another
+    option, or a plugin update that writes it differently) is resumed with
+    the new one, and the files that differ are named.
 
     Args:
         work_dir (str): The run folder.
@@ -77,22 +91,42 @@ def check_resumed_inputs(work_dir: str, before: Dict[str, str]) -> None:
             written.
 
     Raises:
-        FinetuneError: Naming the files that differ.
+        FinetuneError: Naming the split lists that differ.
     """
     if not before:
         return
     after = run_inputs(work_dir)
     changed = sorted(k for k in set(before) | set(after)
                      if _body(before.get(k)) != _body(after.get(k)))
-    if not changed:
-        return
-    for name in set(after) - set(before):
-        os.remove(osp.join(work_dir, name))
-    for name, text in before.items():
-        with open(osp.join(work_dir, name), 'w') as f:
-            f.write(text)
-    raise FinetuneError(
-        f'--resume: the run in {work_dir} was started on other inputs '
-        f'({", ".join(changed)} differ: another --seed, --epochs or option, '
-        'or the data folder changed); give the options it was started '
-        'with, or --overwrite to train again')
+    splits = [k for k in changed if k.startswith('splits')]
+    if splits:
+        _restore(work_dir, before, after)
+        raise FinetuneError(
+            f'--resume: the run in {work_dir} was started on another split '
+            f'({", ".join(changed)} differ: another --seed, or the data '
+            'folder changed); give the options it was started with, or '
+            '--overwrite to train again')
+    if changed:
+        print(f'[finetune] --resume: {", ".join(changed)} differ from the '
+              "run's (another option, or a plugin update): resuming with "
+              'the new config', flush=True)
+
+
+@contextmanager
+def resume_guard(work_dir: str, resume: bool) -> Iterator[None]:
+    """Around the steps that write the split lists and the config: with
+    ``resume``, :func:`check_resumed_inputs` after them, and the run's
+    files put back if they fail.
+
+    Args:
+        work_dir (str): The run folder.
+        resume (bool): Whether the run is resumed.
+    """
+    before = run_inputs(work_dir) if resume else {}
+    try:
+        yield
+    except BaseException:
+        if before:
+            _restore(work_dir, before, run_inputs(work_dir))
+        raise
+    check_resumed_inputs(work_dir, before)
