@@ -523,6 +523,26 @@ def test_from_a_checkpoint_of_another_architecture_is_an_error(
     assert not list((tmp_path / 'w').glob('*.py'))
 
 
+def test_from_a_checkpoint_with_this_backbone_and_another_neck(tmp_path,
+                                                              capsys):
+    # the 256-channel BCCD GPU config's checkpoint: the backbone fits, the
+    # neck and heads do not; it was refused (and its backbone loaded before)
+    import torch
+    data = make_yolo(tmp_path / 'data')
+    state = {k: (v if k.startswith('backbone.') or '.fc_cls.' in k
+                 or '.fc_reg.' in k else torch.zeros(3))
+             for k, v in _model_state(1).items()}
+    ckpt = tmp_path / 'wide.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
+                'state_dict': state}, ckpt)
+    rc, out = finetune_here(
+        [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt],
+        capsys)
+    assert rc == 0, out[-3000:]
+    share = int(out.split(f'--from {ckpt} (')[1].split('%')[0])
+    assert 0 < share < 50
+
+
 def test_console_command_points_at_the_tool():
     """pyproject's rcnn-finetune runs the same main as tools/finetune.py."""
     import importlib
