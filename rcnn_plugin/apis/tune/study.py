@@ -150,7 +150,8 @@ def identity(opts: TuneOptions, cfg: Config, metric: str,
                 val_interval=opts.val_interval, seed=opts.seed,
                 # trials of --epochs compress the lr schedule (2026-12-07;
                 # before, they kept the config's): not comparable
-                schedule='scaled to --epochs')
+                **({} if opts.epochs is None else
+                   dict(schedule='scaled to --epochs')))
 
 
 def _sampler(opts: TuneOptions, seed: int):

@@ -73,11 +73,13 @@ def scale_schedule(cfg: Config, factor: float) -> None:
     """Compress (or stretch) the lr schedule by ``factor`` in place, as a
     trial of ``--epochs`` trains a shorter run of the config.
 
-    ``begin``, ``end``, ``milestones`` and ``T_max`` of every
-    ``param_scheduler`` (epochs or iterations alike, so a warm-up keeps its
-    share of the run) are multiplied and rounded. Without this a 4-epoch
-    trial of an 8-epoch config spent half its iterations warming up and
-    never reached the decay, so it scored un-annealed weights.
+    ``begin``, ``end``, ``milestones``, ``T_max``, ``step_size``,
+    ``total_steps`` and ``periods`` of every ``param_scheduler`` (epochs
+    or iterations alike, so a warm-up keeps its share of the run) are
+    multiplied and rounded, each scheduler keeping at least one step.
+    Without this a 4-epoch trial of an 8-epoch config spent half its
+    iterations warming up and never reached the decay, so it scored
+    un-annealed weights.
 
     Args:
         cfg (Config): The trial's config.
@@ -94,11 +96,15 @@ def scale_schedule(cfg: Config, factor: float) -> None:
     schedulers = cfg.get('param_scheduler') or []
     for sched in ([schedulers] if isinstance(schedulers, dict)
                   else schedulers):
-        for key, low in (('begin', 0), ('end', 1), ('T_max', 1)):
+        for key, low in (('begin', 0), ('end', 1), ('T_max', 1),
+                         ('step_size', 1), ('total_steps', 1)):
             if key in sched:
                 sched[key] = scaled(sched[key], low)
-        if 'milestones' in sched:
-            sched['milestones'] = [scaled(m, 1) for m in sched['milestones']]
+        for key in ('milestones', 'periods'):
+            if key in sched:
+                sched[key] = [scaled(m, 1) for m in sched[key]]
+        if 'end' in sched and sched['end'] <= sched.get('begin', 0):
+            sched['end'] = sched.get('begin', 0) + 1  # mmengine refuses
 
 
 def trial_config(base: Config, params: Sequence[Param],

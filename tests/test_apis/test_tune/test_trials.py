@@ -35,3 +35,12 @@ def test_other_schedulers_and_sentinels():
     same = Config(SCHEDULE_8E)
     scale_schedule(same, 1)
     assert same.param_scheduler[1]['milestones'] == [6]
+    # a short last phase keeps a step; step sizes and periods scale too
+    cfg = Config(dict(param_scheduler=[
+        dict(type='ConstantLR', begin=285, end=300),
+        dict(type='StepLR', step_size=4),
+        dict(type='CosineRestartLR', periods=[6, 6])]))
+    scale_schedule(cfg, 2 / 300)
+    const, step, restart = cfg.param_scheduler
+    assert (const['begin'], const['end']) == (2, 3)
+    assert step['step_size'] == 1 and restart['periods'] == [1, 1]
