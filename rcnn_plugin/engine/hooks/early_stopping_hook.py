@@ -135,7 +135,10 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._set_rule(state['rule'])
         self.best_score = state['best_score']
         self.wait_count = state['wait_count']
-        if state.get('stopped'):  # resumed after it ended the training
+        if state.get('stopped') and (self.wait_count >= self.patience
+                                     or self.stopping_threshold is not None):
+            # resumed after it ended the training (a larger patience given
+            # now lets it go on)
             self.stopped = runner.train_loop.stop_training = True
             print_log('ResumableEarlyStoppingHook: the resumed run had '
                       'stopped early; it is not trained further.',
@@ -155,8 +158,10 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         """
         self._resolve(metrics)
         if self.monitor in (metrics or {}):
+            before = runner.train_loop.stop_training
             super().after_val_epoch(runner, metrics)
-            self.stopped = bool(runner.train_loop.stop_training)
+            # this hook's stop, not another hook's (Optuna's pruning)
+            self.stopped |= runner.train_loop.stop_training and not before
             return
         problem = (f'ResumableEarlyStoppingHook: monitor {self.monitor!r} '
                    'is not among the metrics of this validation '

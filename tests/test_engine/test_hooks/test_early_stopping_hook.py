@@ -77,6 +77,18 @@ def test_a_run_it_stopped_is_not_trained_further_after_a_resume():
     again = _runner('es_stopped', epoch=2, it=20)
     resumed.before_train(again)
     assert again.train_loop.stop_training
+    # resumed with a larger patience: it goes on
+    longer = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=3)
+    longer.after_load_checkpoint(runner, ckpt)
+    goes_on = _runner('es_stopped', epoch=2, it=20)
+    longer.before_train(goes_on)
+    assert not goes_on.train_loop.stop_training
+    # another hook's stop (Optuna's pruning) is not recorded as its own
+    other = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=5)
+    pruned = _runner('es_pruned')
+    pruned.train_loop.stop_training = True
+    other.after_val_epoch(pruned, {'coco/bbox_mAP': 0.5})
+    assert not other.stopped
 
 
 def test_other_monitor_or_no_state_start_fresh():
