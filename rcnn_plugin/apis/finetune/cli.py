@@ -23,7 +23,7 @@ from ...utils.config_types import cfg_type_name
 from .auto_config import REPO, FinetuneOptions, build_overrides, write_config
 from .data_stats import (
     collect_stats,
-    deep_images,
+    deep_image_loader,
     default_epochs,
     pick_img_scale,
     small_object_warning,
@@ -132,10 +132,9 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     else:
         scale, why = pick_img_scale(stats)
     print(f'[finetune] input scale {scale} ({why})')
-    deep = deep_images(stats.img_paths)
-    if deep:
-        print(f'[finetune] {deep} of the first images hold more than 8 bits'
-              ' per sample: read with LoadDomainImageFromFile, window 1-99 %')
+    deep, note = deep_image_loader(stats.img_paths)
+    if note:
+        print(f'[finetune] {note}')
     warning = small_object_warning(stats, scale)
     if warning:
         print(f'[finetune] WARNING: {warning}')
@@ -151,7 +150,7 @@ def _options(args, layout, train_set) -> FinetuneOptions:
         epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
         proposal_dir=args.proposals, gpus=max(args.gpus, 1),
         steps_per_epoch=math.ceil(stats.num_images / total),
-        deep_images=bool(deep))
+        deep_images=deep)
 
 
 def _check_model(args, layout) -> None:

@@ -9,8 +9,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    'DataStats', 'collect_stats', 'deep_images', 'default_epochs',
-    'pick_img_scale', 'small_object_warning'
+    'DataStats', 'collect_stats', 'deep_image_loader', 'deep_images',
+    'default_epochs', 'pick_img_scale', 'small_object_warning'
 ]
 
 # Faster R-CNN's smallest anchor: scale 8 at the stride-4 FPN level.
@@ -184,23 +184,49 @@ def default_epochs(num_images: int, batch_size: int,
 _DEEP_MODES = ('I;16', 'I;16B', 'I;16L', 'I', 'F')
 
 
-def deep_images(paths: Sequence[str], sample: int = 20) -> int:
+def deep_images(paths: Sequence[str],
+                sample: int = 20) -> Tuple[int, int]:
     """How many of the first ``sample`` images hold more than 8 bits per
-    sample (read from the file headers).
+    sample (read from the file headers), of how many read.
 
     Args:
         paths (Sequence[str]): Image files.
         sample (int): How many to look at. Defaults to 20.
 
     Returns:
-        int: The count among those looked at.
+        tuple[int, int]: The deep ones and the readable ones looked at.
     """
     from PIL import Image
-    count = 0
+    count = looked = 0
     for path in list(paths)[:sample]:
         try:
             with Image.open(path) as img:
                 count += img.mode in _DEEP_MODES
+                looked += 1
         except OSError:  # unreadable: the data check names it
             continue
-    return count
+    return count, looked
+
+
+def deep_image_loader(paths: Sequence[str]) -> Tuple[bool, Optional[str]]:
+    """Whether to read the images with ``LoadDomainImageFromFile`` and a
+    per-image 1-99 % window, and the line that says so.
+
+    All images looked at hold more than 8 bits per sample: yes. Only some:
+    no (the window would stretch the 8-bit ones), with a warning.
+
+    Args:
+        paths (Sequence[str]): Image files.
+
+    Returns:
+        tuple[bool, str | None]: The choice and a line for the user.
+    """
+    deep, looked = deep_images(paths)
+    if not deep:
+        return False, None
+    head = (f'{deep} of {looked} images looked at hold more than 8 bits '
+            'per sample: ')
+    if deep == looked:
+        return True, head + 'read with LoadDomainImageFromFile, window 1-99 %'
+    return False, head + ("WARNING: mixed bit depths, read with mmdet's "
+                          '8-bit loader; choose a loader with --cfg-options')

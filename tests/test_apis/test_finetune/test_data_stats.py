@@ -116,8 +116,8 @@ def test_deep_images_are_found_from_the_headers(tmp_path):
     Image.new('L', (8, 8)).save(flat)
     (tmp_path / 'bad.png').write_bytes(b'no png')
     paths = [str(deep), str(flat), str(tmp_path / 'bad.png')]
-    assert deep_images(paths) == 1
-    assert deep_images(paths[1:]) == 0
+    assert deep_images(paths) == (1, 2)  # the broken file is not counted
+    assert deep_images(paths[1:]) == (0, 1)
 
 
 def test_deep_images_are_read_by_the_domain_loader():
@@ -131,3 +131,18 @@ def test_deep_images_are_read_by_the_domain_loader():
         first = out[f'{split}_dataloader']['dataset']['pipeline'][0]
         assert first == dict(type='LoadDomainImageFromFile',
                              percentiles=(1, 99))
+
+
+def test_mixed_bit_depths_keep_the_8_bit_loader_with_a_warning(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from rcnn_plugin.apis.finetune.data_stats import deep_image_loader
+    Image.fromarray(np.full((8, 8), 4000, np.uint16)).save(tmp_path / 'd.png')
+    Image.new('RGB', (8, 8)).save(tmp_path / 'rgb.png')
+    assert deep_image_loader([str(tmp_path / 'rgb.png')]) == (False, None)
+    deep, note = deep_image_loader([str(tmp_path / 'd.png')])
+    assert deep and 'LoadDomainImageFromFile' in note
+    deep, note = deep_image_loader([str(tmp_path / 'd.png'),
+                                    str(tmp_path / 'rgb.png')])
+    assert not deep and 'WARNING: mixed bit depths' in note
