@@ -123,9 +123,9 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
     Returns:
         dict: Hashes of the model / data / evaluator config and of the
         checkpoint's bytes, the seed, the image limit, ``per_class`` and
-        what keys each image's draws (``SeededCorrupt``: the file name since
-        2026-12-07, the whole path before; a folder of the older draws is
-        refused rather than mixed in).
+        what keys each image's draws (``SeededCorrupt``: the folder and file
+        name since 2026-12-07, the whole path before; a folder of the older
+        draws is refused rather than mixed in).
     """
     parts = {k: cfg.get(k) for k in ('model', 'test_dataloader',
                                      'test_evaluator', 'test_cfg')}
@@ -136,7 +136,7 @@ def run_fingerprint(cfg: Config, checkpoint: str, seed: int,
     return dict(config_sha256=hashlib.sha256(text.encode()).hexdigest(),
                 checkpoint_sha256=file_sha256(checkpoint), seed=seed,
                 max_images=max_images, per_class=per_class,
-                draws_keyed_by='file name')
+                draws_keyed_by='folder and file name')
 
 
 class ConditionStore:

@@ -16,7 +16,6 @@ it for the call from (seed, image, corruption, severity) and restores it,
 so a sweep gives the same numbers in any order and with any workers.
 """
 import hashlib
-import os.path as osp
 import types
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -262,9 +261,10 @@ class SeededCorrupt(BaseTransform):
     """Apply one corruption at one severity, the same for every run.
 
     Unlike mmdet's ``Corrupt``, the draws are seeded per image (from
-    ``seed``, the image's file name and the corruption; the name, not the
+    ``seed``, the image's folder and file name and the corruption; not the
     whole path, so a copy of the data or the repository elsewhere draws
-    the same corruptions), the image is passed to
+    the same corruptions, while seq1/0001.png and seq2/0001.png differ),
+    the image is passed to
     the corruption as RGB, and the three corruptions that fail on NumPy 2 /
     scikit-image >= 0.19 work. Required key: ``img`` (uint8).
 
@@ -281,7 +281,8 @@ class SeededCorrupt(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results.get('img_path')
-        key = osp.basename(path) if path else results.get('img_id', '')
+        key = '/'.join(path.replace('\\', '/').split('/')[-2:]) if path \
+            else results.get('img_id', '')
         results['img'] = corrupt(results['img'], self.corruption,
                                  self.severity, seed=self.seed, key=key)
         return results

@@ -96,9 +96,13 @@ def test_seeded_corrupt_differs_per_image_not_per_run():
     np.testing.assert_array_equal(a, a2)
     assert (a != b).any()
     assert 'gaussian_noise' in repr(t)
-    # the file name keys the draws, not where the data or the clone lies
-    moved = t(dict(img=img.copy(), img_path='/elsewhere/data/a.jpg'))['img']
-    np.testing.assert_array_equal(a, moved)
+    # folder and file name key the draws, not where the data or the clone
+    # lies; another folder's image of the same name draws its own
+    here = t(dict(img=img.copy(), img_path='/work/data/seq1/a.jpg'))['img']
+    moved = t(dict(img=img.copy(), img_path='/tmp/y/data/seq1/a.jpg'))['img']
+    np.testing.assert_array_equal(here, moved)
+    other = t(dict(img=img.copy(), img_path='/work/data/seq2/a.jpg'))['img']
+    assert (other != here).any()
 
 
 def test_random_corrupt_refuses_benchmark_corruptions_by_default():
