@@ -20,10 +20,15 @@ from typing import Dict, List, Optional
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .coco_writer import polygon_area
 from .errors import AnnotationError
 from .native import NativeDetDataset, read_image_size
-from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
+from .shapes import (
+    check_numbers,
+    ellipse_polygon,
+    polygon_area,
+    polygon_bbox,
+    rect_polygon,
+)
 
 __all__ = ['VIADataset', 'via_shape_polygon']
 
