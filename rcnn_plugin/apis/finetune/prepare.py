@@ -199,17 +199,20 @@ def check_val_classes(train: BaseDataset, val: BaseDataset,
             f'({counts} of them) but none in the training split: the model '
             'cannot learn them. Move some of their images into the '
             'training split, or remove their objects from the annotations.')
+    notes = []
     missing = [c for i, c in enumerate(classes) if not train_counts[i]]
     if missing:
-        return (f'classes {missing} have no object in the training or the '
-                'validation split; they are kept in the head but cannot '
-                'be learned')
-    unseen = [c for i, c in enumerate(classes) if not val_counts[i]]
+        notes.append(f'classes {missing} have no object in the training or '
+                     'the validation split; they are kept in the head but '
+                     'cannot be learned')
+    unseen = [c for i, c in enumerate(classes)
+              if train_counts[i] and not val_counts[i]]
     if unseen:  # mmdet's VOC mAP leaves a class without ground truth out
-        return (f'classes {unseen} have no object in the validation split: '
-                'the validation mAP, the best checkpoint and early stopping '
-                'do not see them; give the validation split some')
-    return None
+        notes.append(f'classes {unseen} have no object in the validation '
+                     'split: the validation mAP, the best checkpoint and '
+                     'early stopping do not see them; give the validation '
+                     'split some')
+    return '; '.join(notes) or None
 
 
 def bad_image_lines(datasets: Sequence[BaseDataset]) -> List[str]:

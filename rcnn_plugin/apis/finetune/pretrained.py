@@ -103,8 +103,10 @@ def _folded_matches(src_names: Sequence[str],
     folded: dict = {}
     for name in src_names:
         folded.setdefault(_fold(name), []).append(name)
+    targets = [_fold(name) for name in classes]  # unique on both sides
     return {name: folded[_fold(name)] for name in classes
-            if name not in src_names and len(folded.get(_fold(name), [])) == 1}
+            if name not in src_names and len(folded.get(_fold(name), [])) == 1
+            and targets.count(_fold(name)) == 1}
 
 
 def from_checkpoint_share(config_path: str, checkpoint: str,

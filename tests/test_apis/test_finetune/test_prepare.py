@@ -34,6 +34,9 @@ def test_classes_across_train_and_val():
     # checkpoint and early stopping ignored it without a word
     note = check_val_classes(_Split(0, 1, 2), _Split(0, 1), classes)
     assert "classes ['c'] have no object in the validation split" in note
+    both = check_val_classes(_Split(0, 1), _Split(0), classes)  # not first
+    assert "['c'] have no object in the training" in both
+    assert "['b'] have no object in the validation" in both
 
 
 def test_cfg_options_with_a_flag_of_their_own_are_refused():

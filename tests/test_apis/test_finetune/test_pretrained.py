@@ -55,6 +55,11 @@ def test_names_that_differ_in_case_or_separators_keep_their_rows(tmp_path):
     # 'a_' folds to 'a' as both 'a' and 'A' do: ambiguous, fresh rows
     assert lines == ['Person: person', 'traffic light: traffic_light',
                      'a_: new rows (mmdet init)']
+    # two targets folding to one source name: neither takes its rows
+    lines = retarget_checkpoint(str(src), ['Traffic light', 'traffic-light'],
+                                str(tmp_path / 'd.pth'))
+    assert lines == ['Traffic light: new rows (mmdet init)',
+                     'traffic-light: new rows (mmdet init)']
 
 
 def test_backbone_checkpoint_is_refused_naming_what_it_holds(tmp_path):
