@@ -15,7 +15,7 @@ from rcnn_plugin.datasets import (
 
 def _yolo(root, files):
     d = root / 'data'
-    d.mkdir()
+    d.mkdir(parents=True)
     (root / 'obj.names').write_text('cat\ndog\n')
     for name, text in files.items():
         if name.endswith('.txt'):
@@ -43,10 +43,14 @@ def test_clean_dataset_has_no_fatal_problem(tmp_path):
 
 
 def test_planted_problems_are_fatal(tmp_path):
-    cfg = _yolo(tmp_path, {'a.png': '', 'a.jpg': '',
-                           'a.txt': '0 .5 .5 .2 .2\n'})
+    # a.png and a.jpg share a.txt: the YOLO reader refuses them itself now
+    cfg = _yolo(tmp_path / 'dup', {'a.png': '', 'a.jpg': '',
+                                   'a.txt': '0 .5 .5 .2 .2\n'})
     rep = check_dataset_cfg(cfg)
-    assert rep['duplicate_image_ids'] == ['a']
+    assert 'have one name stem' in rep['errors'][0]
+    assert is_fatal({'train': rep})
+    cfg = _yolo(tmp_path / 'one', {'a.png': '', 'a.txt': '0 .5 .5 .2 .2\n'})
+    rep = check_dataset_cfg(cfg)
     assert rep['classes_never_present'] == ['dog']
     json.dumps(rep)
     assert is_fatal({'train': rep})
