@@ -80,7 +80,10 @@ def pick_img_scale(stats: DataStats,
     """Choose the ``Resize`` scale from the images and their boxes.
 
     The median image keeps its size when its long side lies in
-    ``[min_long, max_long]``, and is scaled into that range otherwise.
+    ``[min_long, max_long]``, and is scaled into that range otherwise. The
+    short side of the scale is large enough for the squarest image to be
+    limited by its long side (mixed shapes are not shrunk by the median
+    short side).
     When even the small objects are large (the 10th percentile of the
     boxes' short side is above ``large_object`` pixels after that), the
     image is scaled down until they are ``large_object`` pixels, but not
@@ -110,8 +113,13 @@ def pick_img_scale(stats: DataStats,
             factor = smaller
             why += (f', objects large (10th percentile short side '
                     f'{p10:.0f} px)')
+    # the short side of the scale lets the squarest image be limited by its
+    # long side only: with the median short side, mmdet's keep_ratio
+    # Resize shrank square images among wide ones (1242x375 with 1000x1000:
+    # the squares to 375x375)
+    squarest = max(min(w, h) / max(w, h) for w, h in stats.img_sizes)
     scale = (int(round(long_side * factor)),
-             int(round(short_side * factor)))
+             int(round(max(short_side, long_side * squarest) * factor)))
     if abs(factor - 1) > 1e-3:
         why += f', scaled by {factor:.2f}'
     return scale, why

@@ -59,6 +59,16 @@ def test_large_objects_scale_down_but_not_below_min_long():
     assert pick_img_scale(stats)[0][0] == 655
 
 
+def test_mixed_shapes_are_not_shrunk_by_the_median_short_side():
+    # 3 wide 1242x375 and 2 square 1000x1000: the median scale
+    # (1242, 375) resized the squares to 375x375 (x0.375)
+    stats = _stats([(1242, 375)] * 3 + [(1000, 1000)] * 2, [(40, 40)] * 10)
+    (long_side, short_side), _ = pick_img_scale(stats)
+    assert long_side == 1242 and short_side == 1242
+    factor = min(long_side / 1000, short_side / 1000)  # keep_ratio Resize
+    assert factor >= 1
+
+
 def test_no_images_is_an_error():
     with pytest.raises(ValueError, match='no images'):
         pick_img_scale(DataStats())
