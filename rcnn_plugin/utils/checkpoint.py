@@ -48,6 +48,12 @@ def _numpy_globals() -> List[Any]:
 _ANNEALING = ('_annealing_cos', '_annealing_linear')
 
 
+class _OneCycleName:
+    """Stands for ``OneCycleParamScheduler`` in a pickle: the restricted
+    ``getattr`` serves its two annealing functions from it, and nothing
+    else can be done with it (the class itself is not allowed)."""
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """Restricted stand-in for ``getattr`` while unpickling.
 
@@ -72,8 +78,8 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
     if (obj is HistoryBuffer and not name.startswith('_')
             and inspect.isfunction(inspect.getattr_static(obj, name, None))):
         return getattr(obj, name)
-    if obj is OneCycleParamScheduler and name in _ANNEALING:
-        return getattr(obj, name)
+    if obj is _OneCycleName and name in _ANNEALING:
+        return getattr(OneCycleParamScheduler, name)
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
 
@@ -86,7 +92,9 @@ def safe_globals() -> List[Any]:
         statistics methods, and the numpy reconstruction helpers, array,
         dtype and scalar types.
     """
-    return [HistoryBuffer, OneCycleParamScheduler,
+    return [HistoryBuffer,
+            (_OneCycleName, 'mmengine.optim.scheduler.param_scheduler.'
+             'OneCycleParamScheduler'),
             (history_buffer_getattr, 'builtins.getattr'),
             *_numpy_globals()]
 

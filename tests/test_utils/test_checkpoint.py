@@ -137,8 +137,11 @@ def test_a_one_cycle_schedulers_state_loads(tmp_path):
         state = load_checkpoint_safely(str(tmp_path / 'oc.pth'))
         assert state['param_schedulers'][0]['anneal_func'] is getattr(
             OneCycleParamScheduler, f'_annealing_{strategy}')
-    with pytest.raises(pickle.UnpicklingError):
-        history_buffer_getattr(OneCycleParamScheduler, '__init__')
+    from rcnn_plugin.utils.checkpoint import _OneCycleName
+    for obj, name in ((_OneCycleName, '__init__'),
+                      (OneCycleParamScheduler, '_annealing_cos')):
+        with pytest.raises(pickle.UnpicklingError):
+            history_buffer_getattr(obj, name)
 
 
 class _GetattrEscape:
