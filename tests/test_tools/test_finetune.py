@@ -507,16 +507,10 @@ def test_from_a_checkpoint_of_another_architecture_is_an_error(
     # an mmdet model-zoo R50 checkpoint filled the heads only (strict=False
     # skipped the rest with log warnings): it started from ImageNet
     import torch
-    data = make_yolo(tmp_path / 'data')
     state = {k: v for k, v in _model_state(1).items()
              if k.startswith('roi_head')}  # the R50 model's fitting part
     state['backbone.conv1.weight'] = torch.zeros(64, 3, 7, 7)
-    ckpt = tmp_path / 'r50.pth'
-    torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
-                'state_dict': state}, ckpt)
-    rc, out = finetune_here(
-        [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt],
-        capsys)
+    rc, out = _finetune_from(tmp_path, capsys, state)
     assert rc == 2, out[-3000:]
     assert "fills 0% of the model's backbone and" in out
     assert 'missing or of other shapes: backbone.' in out
@@ -528,19 +522,25 @@ def test_from_a_checkpoint_with_this_backbone_and_another_neck(tmp_path,
     # the 256-channel BCCD GPU config's checkpoint: the backbone fits, the
     # neck and heads do not; it was refused (and its backbone loaded before)
     import torch
-    data = make_yolo(tmp_path / 'data')
     state = {k: (v if k.startswith('backbone.') or '.fc_cls.' in k
                  or '.fc_reg.' in k else torch.zeros(3))
              for k, v in _model_state(1).items()}
-    ckpt = tmp_path / 'wide.pth'
+    rc, out = _finetune_from(tmp_path, capsys, state)
+    assert rc == 0, out[-3000:]
+    share = int(out.split('from.pth (')[1].split('%')[0])
+    assert 0 < share < 50
+
+
+def _finetune_from(tmp_path, capsys, state):
+    """A dry run --from a one-class ('cell') checkpoint of ``state``."""
+    import torch
+    data = make_yolo(tmp_path / 'data')
+    ckpt = tmp_path / 'from.pth'
     torch.save({'meta': {'dataset_meta': {'classes': ('cell', )}},
                 'state_dict': state}, ckpt)
-    rc, out = finetune_here(
+    return finetune_here(
         [data, '--dry-run', '--work-dir', tmp_path / 'w', '--from', ckpt],
         capsys)
-    assert rc == 0, out[-3000:]
-    share = int(out.split(f'--from {ckpt} (')[1].split('%')[0])
-    assert 0 < share < 50
 
 
 def test_console_command_points_at_the_tool():
