@@ -332,8 +332,8 @@ def test_bad_images_are_counted_and_listed(tmp_path, capsys):
 def test_device_cuda_without_cuda_is_an_error(tmp_path, capsys,
                                               monkeypatch):
     # It trained on the CPU without a word.
-    import rcnn_plugin.apis.finetune.cli as cli
-    monkeypatch.setattr(cli, '_has_cuda', lambda: False)
+    import rcnn_plugin.apis.finetune.run_folder as run_folder
+    monkeypatch.setattr(run_folder, '_has_cuda', lambda: False)
     rc, out = finetune_here([make_yolo(tmp_path / 'data'), '--device',
                              'cuda', '--work-dir', tmp_path / 'w'], capsys)
     assert rc == 2 and 'no CUDA device' in out
