@@ -101,18 +101,64 @@ def _reads_gt_instances(ev: dict) -> bool:
                                                       VOCMetric))
 
 
-def _loads_before_resize(pipeline: Any) -> Optional[Tuple[int, int]]:
-    """Steps of ``LoadAnnotations`` and of a later resize, or None."""
-    load = None
+def _step_names(pipeline: Any, top: Optional[int] = None
+                ) -> Iterator[Tuple[int, str]]:
+    """(top-level step index, type name) of each step in the order the
+    data meets them, inside wrappers too: ``ProposalBroadcaster``,
+    ``RandomApply`` and other steps holding ``transforms``, and
+    ``TestTimeAug``'s list of lists (each augmented copy takes one step of
+    each inner list, in order)."""
     for i, step in enumerate(pipeline or []):
-        kind = step.get('type', '') if isinstance(step, dict) else ''
-        name = kind if isinstance(kind, str) else getattr(kind, '__name__',
-                                                          '')
-        if 'LoadAnnotations' in name and load is None:
-            load = i
-        elif 'Resize' in name and load is not None:
-            return load, i
+        if isinstance(step, (list, tuple)):
+            yield from _step_names(step, i if top is None else top)
+            continue
+        if not isinstance(step, dict):
+            continue
+        at = i if top is None else top
+        inner = step.get('transforms')
+        if isinstance(inner, (list, tuple)):
+            yield from _step_names(inner, at)
+        kind = step.get('type', '')
+        yield at, kind if isinstance(kind, str) else getattr(
+            kind, '__name__', '')
+
+
+def _loads_before_resize(parts: List[Tuple[str, Any]]
+                         ) -> Optional[Tuple[Tuple[str, int],
+                                             Tuple[str, int]]]:
+    """Where ``LoadAnnotations`` and a later resize are, as
+    (pipeline key, top-level step), or None. ``parts`` are the pipelines an
+    image goes through, in order, with their keys."""
+    load = None
+    for key, pipeline in parts:
+        for i, name in _step_names(pipeline):
+            if 'LoadAnnotations' in name and load is None:
+                load = (key, i)
+            elif 'Resize' in name and load is not None:
+                return load, (key, i)
     return None
+
+
+def _leaf_pipelines(ds_cfg: Any, key: str, outer: tuple = ()
+                    ) -> Iterator[List[Tuple[str, Any]]]:
+    """For each innermost dataset, the pipelines its images go through
+    with their keys: its own, then those of the wrappers around it
+    (``MultiImageMixDataset`` runs its pipeline on the inner one's
+    output)."""
+    if not isinstance(ds_cfg, dict):
+        return
+    own = ((f'{key}.pipeline', ds_cfg['pipeline']), ) \
+        if ds_cfg.get('pipeline') else ()
+    if isinstance(ds_cfg.get('dataset'), dict):
+        subs = [(ds_cfg['dataset'], f'{key}.dataset')]
+    elif isinstance(ds_cfg.get('datasets'), (list, tuple)):
+        subs = [(sub, f'{key}.datasets[{i}]')
+                for i, sub in enumerate(ds_cfg['datasets'])]
+    else:
+        yield list(own + outer)
+        return
+    for sub, sub_key in subs:
+        yield from _leaf_pipelines(sub, sub_key, own + outer)
 
 
 def _gt_frame_findings(ctx: DoctorContext, ev: dict, key: str,
@@ -120,19 +166,22 @@ def _gt_frame_findings(ctx: DoctorContext, ev: dict, key: str,
     if not _reads_gt_instances(ev):
         return []
     findings = []
-    for leaf, ds_key in iter_dataset_cfgs(ctx.dataset_cfg(split),
-                                          f'{split}_dataloader.dataset'):
-        steps = _loads_before_resize(leaf.get('pipeline'))
-        if steps is not None:
-            findings.append(Finding(
-                'evaluator', 'error',
-                f'{ds_key}.pipeline loads annotations (step {steps[0]}) '
-                f'before resizing (step {steps[1]}), and {key} '
-                f'({ev.get("type")}) scores those resized boxes against '
-                'predictions in the original image: detections miss them '
-                'and the metric is near zero',
-                'move LoadAnnotations after the resize, as mmdet\'s test '
-                'pipelines do', f'{ds_key}.pipeline'))
+    for parts in _leaf_pipelines(ctx.dataset_cfg(split),
+                                 f'{split}_dataloader.dataset'):
+        found = _loads_before_resize(parts)
+        if found is None:
+            continue
+        (load_key, i), (resize_key, j) = found
+        resize = 'resizing' if resize_key == load_key else \
+            f'{resize_key} resizes'
+        findings.append(Finding(
+            'evaluator', 'error',
+            f'{load_key} loads annotations (step {i}) before {resize} '
+            f'(step {j}), and {key} ({ev.get("type")}) scores those '
+            'resized boxes against predictions in the original image: '
+            'detections miss them and the metric is near zero',
+            'move LoadAnnotations after the resize, as mmdet\'s test '
+            'pipelines do', load_key))
     return findings
 
 

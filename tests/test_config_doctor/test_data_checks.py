@@ -362,6 +362,47 @@ def test_ground_truth_loaded_before_resize_for_a_gt_reading_metric(demo):
     assert not run_checks(cfg, checks=['evaluator'])
 
 
+def test_ground_truth_before_resize_inside_wrappers(demo):
+    # The resize can sit inside TestTimeAug, ProposalBroadcaster or a
+    # MultiImageMixDataset's own pipeline: the check looked at the
+    # top-level steps of the innermost dataset only.
+    cfg = demo()
+    cfg.val_evaluator = dict(type='VOCMetric')
+    ds = cfg.val_dataloader.dataset
+    load = dict(type='LoadAnnotations', with_bbox=True)
+    resize = dict(type='Resize', scale=(64, 64), keep_ratio=True)
+    tta = dict(type='TestTimeAug', transforms=[
+        [resize], [dict(type='RandomFlip', prob=0.)],
+        [dict(type='PackDetInputs')]])
+    ds.pipeline = [dict(type='LoadImageFromFile'), load, tta]
+    findings = run_checks(cfg, checks=['evaluator'])
+    assert [(f.key, f.severity) for f in findings] == [
+        ('val_dataloader.dataset.pipeline', 'error')]
+    assert 'step 1) before resizing (step 2)' in findings[0].message
+    # mmdet's own TTA pipelines load annotations inside, after the resize.
+    tta['transforms'].insert(2, [load])
+    ds.pipeline = [dict(type='LoadImageFromFile'), tta]
+    assert not run_checks(cfg, checks=['evaluator'])
+    ds.pipeline = [dict(type='LoadImageFromFile'), load, dict(
+        type='ProposalBroadcaster', transforms=[resize]),
+        dict(type='PackDetInputs')]
+    assert len(run_checks(cfg, checks=['evaluator'])) == 1
+    # A mixing wrapper resizes what its dataset loaded.
+    ds.pipeline = [dict(type='LoadImageFromFile'), load]
+    cfg.val_dataloader.dataset = dict(
+        type='MultiImageMixDataset', dataset=ds,
+        pipeline=[resize, dict(type='PackDetInputs')])
+    findings = run_checks(cfg, checks=['evaluator'])
+    assert [f.key for f in findings] == [
+        'val_dataloader.dataset.dataset.pipeline']
+    assert ('(step 1) before val_dataloader.dataset.pipeline resizes '
+            '(step 0)') in findings[0].message
+    cfg.val_dataloader.dataset.pipeline = [dict(type='PackDetInputs')]
+    cfg.val_dataloader.dataset.dataset.pipeline = [
+        dict(type='LoadImageFromFile'), resize, load]
+    assert not run_checks(cfg, checks=['evaluator'])
+
+
 def test_classwise_on_single_class(demo):
     cfg = demo({'val_dataloader.dataset.metainfo': dict(classes=('rbc', ))})
     findings = run_checks(cfg, checks=['evaluator'])
