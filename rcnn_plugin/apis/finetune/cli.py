@@ -26,6 +26,7 @@ from .data_stats import (
     deep_image_loader,
     default_epochs,
     pick_img_scale,
+    scale_for_long,
     small_object_warning,
 )
 from .prepare import (
@@ -122,12 +123,7 @@ def _options(args, layout, train_set) -> FinetuneOptions:
     stats = collect_stats(
         [train_set.get_data_info(i) for i in range(len(train_set))])
     if args.img_size:
-        long_med = sorted(max(s) for s in stats.img_sizes)[
-            len(stats.img_sizes) // 2]
-        short_med = sorted(min(s) for s in stats.img_sizes)[
-            len(stats.img_sizes) // 2]
-        scale = (args.img_size,
-                 int(round(args.img_size * short_med / long_med)))
+        scale = scale_for_long(stats, args.img_size)
         why = '--img-size'
     else:
         scale, why = pick_img_scale(stats)

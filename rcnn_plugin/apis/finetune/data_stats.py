@@ -10,7 +10,8 @@ import numpy as np
 
 __all__ = [
     'DataStats', 'collect_stats', 'deep_image_loader', 'deep_images',
-    'default_epochs', 'pick_img_scale', 'small_object_warning'
+    'default_epochs', 'pick_img_scale', 'scale_for_long',
+    'small_object_warning'
 ]
 
 # Faster R-CNN's smallest anchor: scale 8 at the stride-4 FPN level.
@@ -29,10 +30,13 @@ class DataStats:
             non-ignored box, in original pixels.
         box_labels (list[int]): Label per box of ``box_sizes``.
         img_paths (list[str]): The image files.
+        box_images (list[int]): Index in ``img_sizes`` of each box's
+            image (empty: the boxes' images are unknown).
     """
     img_sizes: List[Tuple[int, int]] = field(default_factory=list)
     box_sizes: List[Tuple[float, float]] = field(default_factory=list)
     box_labels: List[int] = field(default_factory=list)
+    box_images: List[int] = field(default_factory=list)
     img_paths: List[str] = field(default_factory=list)
 
     @property
@@ -62,6 +66,7 @@ def collect_stats(data_infos: Sequence[dict]) -> DataStats:
             x1, y1, x2, y2 = inst['bbox']
             stats.box_sizes.append((x2 - x1, y2 - y1))
             stats.box_labels.append(int(inst['bbox_label']))
+            stats.box_images.append(len(stats.img_sizes) - 1)
     return stats
 
 
@@ -70,6 +75,20 @@ def _median_size(stats: DataStats) -> Tuple[int, int]:
     longs = [max(w, h) for w, h in stats.img_sizes]
     shorts = [min(w, h) for w, h in stats.img_sizes]
     return int(np.median(longs)), int(np.median(shorts))
+
+
+def scale_for_long(stats: DataStats, long_side: int) -> Tuple[int, int]:
+    """The ``(long, short)`` scale of a given long side.
+
+    The short side keeps the median image's ratio, raised so that the
+    squarest image is limited by its long side only: with the median short
+    side, mmdet's keep-ratio ``Resize`` shrank square images among wide
+    ones (1242x375 with 1000x1000: the squares to 375x375).
+    """
+    med_long, med_short = _median_size(stats)
+    squarest = max(min(w, h) / max(w, h) for w, h in stats.img_sizes)
+    return long_side, int(round(long_side * max(med_short / med_long,
+                                                squarest)))
 
 
 def pick_img_scale(stats: DataStats,
@@ -113,16 +132,24 @@ def pick_img_scale(stats: DataStats,
             factor = smaller
             why += (f', objects large (10th percentile short side '
                     f'{p10:.0f} px)')
-    # the short side of the scale lets the squarest image be limited by its
-    # long side only: with the median short side, mmdet's keep_ratio
-    # Resize shrank square images among wide ones (1242x375 with 1000x1000:
-    # the squares to 375x375)
-    squarest = max(min(w, h) / max(w, h) for w, h in stats.img_sizes)
-    scale = (int(round(long_side * factor)),
-             int(round(max(short_side, long_side * squarest) * factor)))
+    scale = scale_for_long(stats, int(round(long_side * factor)))
     if abs(factor - 1) > 1e-3:
         why += f', scaled by {factor:.2f}'
     return scale, why
+
+
+def _box_factors(stats: DataStats, scale: Tuple[int, int]) -> np.ndarray:
+    """The factor mmdet's keep-ratio ``Resize`` gives each box's image at
+    ``scale`` (the long side to the longer of the scale's sides unless the
+    short side reaches the shorter first); the median image's for all
+    boxes when their images are unknown."""
+    big, small = max(scale), min(scale)
+    if len(stats.box_images) != len(stats.box_sizes):
+        long_side, short_side = _median_size(stats)
+        return np.full(len(stats.box_sizes),
+                       min(big / long_side, small / short_side))
+    sizes = np.array(stats.img_sizes, dtype=float)[stats.box_images]
+    return np.minimum(big / sizes.max(1), small / sizes.min(1))
 
 
 def small_object_warning(stats: DataStats,
@@ -147,9 +174,8 @@ def small_object_warning(stats: DataStats,
     """
     if not stats.box_sizes:
         return None
-    long_side, _ = _median_size(stats)
-    factor = scale[0] / long_side
-    sides = np.sqrt([max(w * h, 0.0) for w, h in stats.box_sizes]) * factor
+    sides = np.sqrt([max(w * h, 0.0) for w, h in stats.box_sizes])
+    sides = sides * _box_factors(stats, scale)
     share = float(np.mean(sides < smallest_anchor / 2))
     if share <= SMALL_SHARE_WARN:
         return None

@@ -6,6 +6,7 @@ from rcnn_plugin.apis.finetune.data_stats import (
     collect_stats,
     default_epochs,
     pick_img_scale,
+    scale_for_long,
     small_object_warning,
 )
 
@@ -156,3 +157,26 @@ def test_mixed_bit_depths_keep_the_8_bit_loader_with_a_warning(tmp_path):
     deep, note = deep_image_loader([str(tmp_path / 'd.png'),
                                     str(tmp_path / 'rgb.png')])
     assert not deep and 'WARNING: mixed bit depths' in note
+
+
+def test_small_object_warning_scales_each_box_with_its_image():
+    # Small 640x480 images in the majority, the boxes on large 4000x3000
+    # ones: at (640, 480) the large images shrink 6.25x and their 40 px
+    # boxes become 6 px. The median image's factor (1.0) hid them.
+    infos = [dict(width=640, height=480, instances=[])] * 5 + [
+        dict(width=4000, height=3000, instances=[
+            dict(bbox=[0, 0, 40, 40], bbox_label=0)] * 4)] * 2
+    stats = collect_stats(infos)
+    assert stats.box_images == [5] * 4 + [6] * 4
+    msg = small_object_warning(stats, (640, 480))
+    assert msg is not None and '100%' in msg
+    # Without the boxes' images (older callers): the median image's factor.
+    stats.box_images = []
+    assert small_object_warning(stats, (640, 480)) is None
+
+
+def test_scale_for_long_lets_the_squarest_image_keep_its_long_side():
+    stats = _stats([(1242, 375)] * 3 + [(1000, 1000)], [])
+    assert scale_for_long(stats, 1242) == (1242, 1242)
+    stats = _stats([(640, 480)] * 3, [])
+    assert scale_for_long(stats, 1024) == (1024, 768)
