@@ -28,7 +28,10 @@ from mmengine.logging import print_log
 
 from rcnn_plugin.utils.config_types import type_name
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# what OpenCV's imread decodes, as mmcv's cv2 backend reads it
+IMAGE_EXTS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.bmp', '.dib',
+              '.tif', '.tiff', '.webp', '.jp2', '.pbm', '.pgm', '.ppm',
+              '.pnm')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
 # rcnn_plugin's loader of 16-bit images with an intensity window.
 DOMAIN_LOADER = 'LoadDomainImageFromFile'
@@ -56,13 +59,20 @@ def collect_images(source: str) -> List[str]:
         List[str]: Sorted paths.
     """
     if osp.isdir(source):
-        paths = [osp.join(source, f) for f in os.listdir(source)
-                 if f.lower().endswith(IMAGE_EXTS)]
+        found = [osp.join(source, f) for f in os.listdir(source)
+                 if not osp.isdir(osp.join(source, f))]
     elif osp.isfile(source):
-        paths = [source]
+        found = [source]
     else:
-        paths = [p for p in glob.glob(source, recursive=True)
-                 if p.lower().endswith(IMAGE_EXTS)]
+        found = [p for p in glob.glob(source, recursive=True)
+                 if not osp.isdir(p)]
+    paths = [p for p in found if p == source or
+             p.lower().endswith(IMAGE_EXTS)]  # a file named is read
+    other = sorted(set(found) - set(paths))
+    if paths and other:
+        print_log(f'{source}: left out {len(other)} file(s) without an '
+                  f'image extension (e.g. {osp.basename(other[0])}); '
+                  f'images are {"/".join(IMAGE_EXTS)}', 'current')
     if not paths:
         raise FileNotFoundError(
             f'no images found for {source!r} (expected an image, a folder '
@@ -114,7 +124,12 @@ def read_image(path: str, color_type: str = 'color',
         np.ndarray, optional: The image (``(H, W, 3)`` uint8 BGR by
         default) or None.
     """
-    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:  # gone, a dangling link, no permission
+        print_log(f'skipping {path}: {exc.strerror or exc}', 'current',
+                  level=30)
+        return None
     try:
         if not data.size:
             image = None
@@ -211,10 +226,15 @@ def image_reader(loader: Union[dict, Callable, None]
 
     def read(path: str) -> Optional[np.ndarray]:
         try:
-            return loader(dict(img_path=path))['img']
+            results = loader(dict(img_path=path))
         except OSError as exc:  # missing or not decodable
             print_log(f'skipping {path}: {exc}', 'current', level=30)
             return None
+        if results is None:  # the loader's ignore_empty
+            print_log(f'skipping {path}: the loader returned nothing',
+                      'current', level=30)
+            return None
+        return results['img']
     return read
 
 

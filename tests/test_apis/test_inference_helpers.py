@@ -76,6 +76,34 @@ def test_inputs(tmp_path):
         VideoReader(str(tmp_path / 'missing.mp4'))
 
 
+def test_unreadable_entries_are_skipped_and_other_files_counted(
+        tmp_path, monkeypatch):
+    import cv2
+
+    from rcnn_plugin.apis import inputs
+    logged = []
+    monkeypatch.setattr(inputs, 'print_log',
+                        lambda msg, *a, **k: logged.append(msg))
+    cv2.imwrite(str(tmp_path / 'a.jpg'), np.zeros((4, 5, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'c.ppm'), np.zeros((4, 5, 3), np.uint8))
+    (tmp_path / 'dangling.jpg').symlink_to(tmp_path / 'gone.jpg')
+    (tmp_path / 'folder.jpg').mkdir()
+    (tmp_path / 'a.xml').write_text('<annotation/>')
+    paths = collect_images(str(tmp_path))
+    # .ppm decodes with OpenCV (it was left out uncounted); the folder is
+    # no file; the annotation file is left out and said.
+    assert [p.split('/')[-1] for p in paths] == [
+        'a.jpg', 'c.ppm', 'dangling.jpg']
+    assert 'left out 1 file(s)' in logged[-1] and 'a.xml' in logged[-1]
+    assert read_image(paths[1]).shape == (4, 5, 3)
+    # A dangling link stopped a folder run (FileNotFoundError).
+    assert read_image(paths[2]) is None
+    assert 'skipping' in logged[-1] and 'dangling.jpg' in logged[-1]
+    # A file named on its own is read whatever its extension.
+    assert collect_images(str(tmp_path / 'a.xml')) == [
+        str(tmp_path / 'a.xml')]
+
+
 class _FakeCapture:
     """Scripted cv2.VideoCapture: True = a frame, False = a failed read."""
 
@@ -219,6 +247,9 @@ def test_image_reader_uses_the_domain_loader_of_the_pipeline(tmp_path):
     assert read_image(str(tmp_path / 'a.png')).max() <= 200 // 16 + 1
     (tmp_path / 'bad.png').write_bytes(b'not a png')
     assert image_reader(step)(str(tmp_path / 'bad.png')) is None
+    # ignore_empty: the loader returns None (a TypeError before).
+    assert image_reader(dict(step, ignore_empty=True))(
+        str(tmp_path / 'bad.png')) is None
 
 
 def test_image_reader_decodes_as_the_configs_loader(tmp_path):
