@@ -23,7 +23,7 @@ from mmengine.runner import Runner
 
 from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
 from rcnn_plugin.apis.tta import apply_tta
-from rcnn_plugin.config_doctor.context import dataset_classes
+from rcnn_plugin.config_doctor.context import dataset_classes, detector_cfg
 from rcnn_plugin.engine import check_checkpoint_fits
 from rcnn_plugin.engine.hooks import use_domain_visualization
 from rcnn_plugin.utils import (
@@ -81,6 +81,11 @@ def main() -> None:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.slice is not None:  # slice-aided evaluation (SAHI)
+        det = detector_cfg(cfg.model)[1]
+        if det.get('roi_head') and not det.get('rpn_head'):
+            sys.exit('tools/test.py: error: --slice: a Fast R-CNN needs '
+                     'proposals for each image, which the slices do not '
+                     'have; run it without --slice')
         cfg.test_cfg = dict(
             type='SlicedTestLoop', slice_size=args.slice,
             overlap=args.overlap, merge=args.slice_merge,

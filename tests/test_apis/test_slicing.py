@@ -316,7 +316,29 @@ def test_sliced_loop_finds_the_pipeline_inside_class_wrappers():
     assert _base_dataset(SimpleNamespace(
         dataset=SimpleNamespace(source=base))) is base
     with pytest.raises(TypeError, match='wraps no dataset'):
-        _base_dataset(SimpleNamespace(datasets=[base]))
+        _base_dataset(SimpleNamespace())
+    # A ConcatDataset has its datasets (it was said to wrap none).
+    with pytest.raises(TypeError, match='of 2 datasets.*one at a time'):
+        _base_dataset(SimpleNamespace(datasets=[base, base]))
+
+
+def test_sliced_testing_of_fast_rcnn_is_a_sentence(monkeypatch, capsys):
+    # Its pipeline loads proposals the slices do not have: a KeyError
+    # on the first batch before.
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine.runner.sliced_test_loop import SlicedTestLoop
+    loop = SlicedTestLoop.__new__(SlicedTestLoop)
+    loop._runner = SimpleNamespace(model=SimpleNamespace(with_rpn=False))
+    with pytest.raises(ValueError, match='no RPN'):
+        loop.run()
+    test = _tool('test')
+    cfg = osp.join(REPO, 'configs', 'fast_rcnn',
+                   'fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py')
+    monkeypatch.setattr('sys.argv', ['test.py', cfg, 'x.pth', '--slice',
+                                     '512'])
+    with pytest.raises(SystemExit, match='Fast R-CNN needs proposals'):
+        test.main()
 
 
 def test_sliced_test_loop_refuses_fp16():

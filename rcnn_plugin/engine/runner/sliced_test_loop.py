@@ -64,6 +64,11 @@ def _base_dataset(dataset):
     while not hasattr(dataset, 'pipeline'):
         inner = getattr(dataset, 'dataset', None) or getattr(
             dataset, 'source', None)
+        if inner is None and hasattr(dataset, 'datasets'):
+            raise TypeError(
+                f'SlicedTestLoop: the test split is a '
+                f'{type(dataset).__name__} of {len(dataset.datasets)} '
+                'datasets, each with its pipeline; test them one at a time')
         if inner is None:
             raise TypeError(
                 f'SlicedTestLoop: {type(dataset).__name__} has no pipeline '
@@ -124,6 +129,11 @@ class SlicedTestLoop(TestLoop):
         from rcnn_plugin.apis.slicing import SlicedPredictor
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
+        if not getattr(module, 'with_rpn', True):
+            raise ValueError(
+                f'SlicedTestLoop: {type(module).__name__} has no RPN '
+                '(Fast R-CNN): it needs proposals for each image, which '
+                'the slices do not have; test it without slicing')
         dataset = _base_dataset(self.dataloader.dataset)
         # The classes the loader yields (a class wrapper renames them).
         meta = getattr(module, 'dataset_meta', None) or \
