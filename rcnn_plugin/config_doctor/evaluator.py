@@ -4,6 +4,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 from mmdet.registry import METRICS
 
+from ..utils.config_types import cfg_type_name, iter_pipeline_steps
 from .context import (
     DoctorContext,
     dataset_classes,
@@ -101,28 +102,6 @@ def _reads_gt_instances(ev: dict) -> bool:
                                                       VOCMetric))
 
 
-def _step_names(pipeline: Any, top: Optional[int] = None
-                ) -> Iterator[Tuple[int, str]]:
-    """(top-level step index, type name) of each step in the order the
-    data meets them, inside wrappers too: ``ProposalBroadcaster``,
-    ``RandomApply`` and other steps holding ``transforms``, and
-    ``TestTimeAug``'s list of lists (each augmented copy takes one step of
-    each inner list, in order)."""
-    for i, step in enumerate(pipeline or []):
-        if isinstance(step, (list, tuple)):
-            yield from _step_names(step, i if top is None else top)
-            continue
-        if not isinstance(step, dict):
-            continue
-        at = i if top is None else top
-        inner = step.get('transforms')
-        if isinstance(inner, (list, tuple)):
-            yield from _step_names(inner, at)
-        kind = step.get('type', '')
-        yield at, kind if isinstance(kind, str) else getattr(
-            kind, '__name__', '')
-
-
 def _loads_before_resize(parts: List[Tuple[str, Any]]
                          ) -> Optional[Tuple[Tuple[str, int],
                                              Tuple[str, int]]]:
@@ -131,7 +110,8 @@ def _loads_before_resize(parts: List[Tuple[str, Any]]
     image goes through, in order, with their keys."""
     load = None
     for key, pipeline in parts:
-        for i, name in _step_names(pipeline):
+        for i, step in iter_pipeline_steps(pipeline):
+            name = cfg_type_name(step)
             if 'LoadAnnotations' in name and load is None:
                 load = (key, i)
             elif 'Resize' in name and load is not None:

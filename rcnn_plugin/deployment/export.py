@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from ..utils.config_types import cfg_type_name
+from ..utils.config_types import cfg_type_name, iter_pipeline_steps
 from .graphs import BBoxGraph, FeatureGraph, MaskGraph, check_exportable
 
 __all__ = ['config_meta', 'export_onnx', 'graph_paths']
@@ -46,8 +46,8 @@ def _test_scale(cfg) -> Optional[List[int]]:
     ``get_test_pipeline_cfg`` follows ``dataset`` / ``datasets[0]``, as
     ``Predictor`` does); None when the test pipeline has no ``Resize``."""
     from mmdet.utils import get_test_pipeline_cfg
-    for step in get_test_pipeline_cfg(cfg):
-        if cfg_type_name(step) == 'Resize':
+    for _, step in iter_pipeline_steps(get_test_pipeline_cfg(cfg)):
+        if cfg_type_name(step) == 'Resize':  # also in ProposalBroadcaster
             scale = step.get('scale', step.get('scale_factor'))
             return list(scale) if isinstance(scale, (list, tuple)) else scale
     return None
@@ -65,8 +65,9 @@ def _geometry(cfg) -> Dict:
                 rpn_coder=rpn.get('bbox_coder'),
                 box_coder=bbox_head.get('bbox_coder'),
                 reg_class_agnostic=bbox_head.get('reg_class_agnostic'),
-                resize=[step for step in get_test_pipeline_cfg(cfg)
-                        if 'Resize' in cfg_type_name(step)])
+                resize=[step for _, step in iter_pipeline_steps(
+                    get_test_pipeline_cfg(cfg))
+                    if 'Resize' in cfg_type_name(step)])
 
 
 def config_meta(cfg, classes: List[str]) -> Dict[str, str]:

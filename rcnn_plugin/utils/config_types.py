@@ -9,9 +9,9 @@ types through :func:`type_name`. Where a registry name differs from the
 class's (mmengine registers ``PretrainedInit`` as ``'Pretrained'``), the
 check names both.
 """
-from typing import Any
+from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ['cfg_type_name', 'type_name']
+__all__ = ['cfg_type_name', 'iter_pipeline_steps', 'type_name']
 
 
 def type_name(kind: Any) -> str:
@@ -31,3 +31,31 @@ def cfg_type_name(cfg: Any, default: Any = '') -> str:
     if not isinstance(cfg, dict):
         return ''
     return type_name(cfg.get('type', default))
+
+
+def iter_pipeline_steps(pipeline: Any, top: Optional[int] = None
+                        ) -> Iterator[Tuple[int, dict]]:
+    """The step configs of a pipeline config in the order the data meets
+    them, with the index of the top-level step each belongs to.
+
+    Steps that hold ``transforms`` (mmdet's ``ProposalBroadcaster``,
+    mmcv's ``RandomApply`` / ``RandomChoice``) are followed by their inner
+    steps first, and ``TestTimeAug``'s list of lists in order (each
+    augmented copy takes one step of each inner list).
+
+    Args:
+        pipeline (Any): A list of step configs (anything else: no steps).
+        top (int, optional): The top-level index to report (inner calls).
+
+    Yields:
+        tuple[int, dict]: The top-level index and the step config.
+    """
+    if not isinstance(pipeline, (list, tuple)):
+        return
+    for i, step in enumerate(pipeline):
+        at = i if top is None else top
+        if isinstance(step, (list, tuple)):
+            yield from iter_pipeline_steps(step, at)
+        elif isinstance(step, dict):
+            yield from iter_pipeline_steps(step.get('transforms'), at)
+            yield at, step

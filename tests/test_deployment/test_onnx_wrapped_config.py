@@ -75,3 +75,22 @@ def test_export_and_load_a_wrapped_config(tmp_path, deploy_config,
     onnx_pred = OnnxPredictor(str(config), out)  # runs check_meta
     assert json.loads(onnx_pred.meta['test_scale']) == [320, 320]
     assert predict_dicts(onnx_pred, cell_images[:1])
+
+
+def test_fast_rcnn_test_scale_inside_the_proposal_broadcaster():
+    # Fast R-CNN resizes inside ProposalBroadcaster: its exports recorded
+    # no test scale, so a config at another scale was not refused.
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'fast_rcnn',
+                                   'fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py'))
+    meta = config_meta(cfg, ['RBC', 'WBC', 'Platelets'])
+    steps = [s for s in cfg.test_dataloader.dataset.pipeline
+             if s['type'] == 'ProposalBroadcaster']
+    scale = list(steps[0]['transforms'][0]['scale'])
+    assert json.loads(meta['test_scale']) == scale
+    other = copy.deepcopy(cfg)
+    for step in other.test_dataloader.dataset.pipeline:
+        if step['type'] == 'ProposalBroadcaster':
+            step['transforms'][0]['scale'] = (320, 320)
+    other_meta = config_meta(other, ['RBC', 'WBC', 'Platelets'])
+    assert other_meta['test_scale'] != meta['test_scale']
+    assert other_meta['geometry'] != meta['geometry']

@@ -23,7 +23,11 @@ from rcnn_plugin.models.peft.export import plain_config
 from rcnn_plugin.models.peft.peft_detector import build_peft_detector
 from rcnn_plugin.models.roi_heads.roi_extractors import TorchvisionRoIExtractor
 from rcnn_plugin.utils import enable_amp, strip_remote_pretrained
-from rcnn_plugin.utils.config_types import cfg_type_name, type_name
+from rcnn_plugin.utils.config_types import (
+    cfg_type_name,
+    iter_pipeline_steps,
+    type_name,
+)
 
 from conftest import REPO
 
@@ -147,3 +151,19 @@ def test_torchvision_roi_extractor_takes_a_class_typed_layer(kind):
 def test_dataset_check_resolves_every_form_of_dataset_type(kind):
     cfg = _lenient(dict(type=kind, data_root='d', ann_file='a.json'))
     assert cfg['pipeline'] == [] and cfg['test_mode']
+
+
+def test_iter_pipeline_steps_follows_wrappers_in_data_order():
+    resize = dict(type='Resize')
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='ProposalBroadcaster', transforms=[resize]),
+        dict(type='TestTimeAug', transforms=[
+            [dict(type='Resize', scale=1), dict(type='Resize', scale=2)],
+            [dict(type='LoadAnnotations')]]),
+        'not a step']
+    got = [(i, cfg_type_name(s)) for i, s in iter_pipeline_steps(pipeline)]
+    assert got == [(0, 'LoadImageFromFile'), (1, 'Resize'),
+                   (1, 'ProposalBroadcaster'), (2, 'Resize'), (2, 'Resize'),
+                   (2, 'LoadAnnotations'), (2, 'TestTimeAug')]
+    assert list(iter_pipeline_steps(None)) == []
