@@ -15,6 +15,7 @@ from .runtime import (
                      attach_graphs,
                      check_meta,
                      read_meta,
+                     require_backend,
 )
 from .verify import compare_detections, match_fraction
 
@@ -23,5 +24,5 @@ __all__ = [
     'FeatureGraph', 'GraphRunner', 'MaskGraph', 'attach_graphs',
     'check_exportable', 'check_meta', 'coco_sample', 'compare_detections',
     'config_meta', 'export_onnx', 'graph_paths', 'match_fraction',
-    'read_meta', 'voc_sample'
+    'read_meta', 'require_backend', 'voc_sample'
 ]

@@ -8,6 +8,7 @@ activations uint8, in QDQ format, which ONNX Runtime and OpenVINO both run.
 Proposal NMS and post-processing stay in float32 Python as before.
 """
 import os
+import os.path as osp
 import shutil
 from typing import Dict, Optional, Sequence
 
@@ -66,6 +67,9 @@ def quantize_graphs(onnx: str, out: str, feeds: Dict[str, list],
     except ImportError as err:
         raise ImportError('int8 quantisation needs onnxruntime: pip install '
                           '-e ".[deploy]"') from err
+    if osp.realpath(out) == osp.realpath(onnx):
+        raise ValueError(f'{out}: the int8 export would overwrite the '
+                         'fp32 one it reads; give another file')
     with_mask = 'mask' in graph_paths(onnx, True) and \
         read_meta(onnx).get('with_mask') == 'true'
     src, dst = graph_paths(onnx, with_mask), graph_paths(out, with_mask)

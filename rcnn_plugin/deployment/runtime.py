@@ -22,13 +22,15 @@ from torch import nn
 from .export import config_meta, graph_paths
 
 __all__ = ['BACKENDS', 'GraphRunner', 'attach_graphs', 'check_meta',
+           'require_backend',
            'read_meta']
 
 BACKENDS = ('onnxruntime', 'openvino')
 _EXTRA = dict(onnxruntime='deploy', openvino='deploy')
 
 
-def _require(backend: str):
+def require_backend(backend: str):
+    """The backend's module; an ImportError naming the extra to install."""
     if backend not in BACKENDS:
         raise ValueError(f'backend {backend!r}: expected one of {BACKENDS}')
     try:
@@ -145,7 +147,7 @@ class GraphRunner:
 
     def __init__(self, path: str, backend: str = 'onnxruntime',
                  num_threads: Optional[int] = None) -> None:
-        module = _require(backend)
+        module = require_backend(backend)
         threads = num_threads or torch.get_num_threads()
         self.backend = backend
         if backend == 'onnxruntime':

@@ -70,3 +70,26 @@ def test_the_tool_errors_are_sentences(tmp_path, deploy_config, static_onnx,
                             '--out', out, '--num-calib', '1',
                             '--calib-images', images])
     assert not osp.exists(out)
+
+
+def test_the_tool_refuses_a_missing_export_and_its_own_input(
+        tmp_path, deploy_config, static_onnx, synthetic_cells, capsys):
+    import os.path as osp
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    import quantize_onnx
+    images = osp.join(synthetic_cells, 'val')
+    with pytest.raises(SystemExit):
+        quantize_onnx.main([deploy_config, '--onnx', str(tmp_path / 'x'),
+                            '--out', str(tmp_path / 'q.onnx'),
+                            '--calib-images', images])
+    assert 'no such file' in capsys.readouterr().err
+    # --out equal to --onnx overwrote the fp32 graphs with int8.
+    with pytest.raises(SystemExit):
+        quantize_onnx.main([deploy_config, '--onnx', static_onnx,
+                            '--out', static_onnx, '--calib-images', images])
+    assert 'would overwrite it' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='would overwrite the fp32'):
+        quantize_graphs(static_onnx, static_onnx, {})

@@ -63,3 +63,25 @@ def test_export_tool_refuses_a_larger_check_image_without_traceback(
     err = capsys.readouterr().err
     assert 'larger than the static ONNX graph (320x160)' in err
     assert 'export with --dynamic' in err
+
+
+def test_export_tool_checks_its_arguments_before_exporting(
+        tmp_path, deploy_config, capsys, monkeypatch):
+    tool = _export_tool()
+    out = str(tmp_path / 'm.onnx')
+    with pytest.raises(SystemExit):  # mmengine's traceback before
+        tool.main([deploy_config, str(tmp_path / 'missing.pth'), '--out',
+                   out])
+    assert 'checkpoint file not found' in capsys.readouterr().err
+
+    def missing(backend):
+        raise ImportError(f'backend {backend!r} needs the package')
+    # openvino absent: an ImportError traceback after the files were
+    # written.
+    monkeypatch.setattr(tool, 'require_backend', missing)
+    with pytest.raises(SystemExit):
+        tool.main([deploy_config, 'none', '--out', out, '--backends',
+                   'openvino'])
+    assert "--backends openvino: backend 'openvino' needs" in \
+        capsys.readouterr().err
+    assert not osp.exists(out)

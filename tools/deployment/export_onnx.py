@@ -20,6 +20,7 @@ proposals of its ``proposal_file``, as ``tools/test.py`` reads them.
 """
 import argparse
 import json
+import os.path as osp
 import sys
 
 import numpy as np
@@ -36,7 +37,7 @@ from rcnn_plugin.apis import (
     self_check,
 )
 from rcnn_plugin.datasets import ProposalFileError
-from rcnn_plugin.deployment import export_onnx
+from rcnn_plugin.deployment import export_onnx, require_backend
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,6 +61,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--num-check must be >= 1, got {args.num_check}')
     if not 0 <= args.min_match <= 1:
         parser.error(f'--min-match must be in [0, 1], got {args.min_match}')
+    if args.checkpoint != 'none' and '://' not in args.checkpoint and \
+            not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint file not found: {args.checkpoint} '
+                     "('none' exports random weights)")
+    for backend in args.backends:  # before writing anything
+        try:
+            require_backend(backend)
+        except ImportError as err:
+            parser.error(f'--backends {backend}: {err}')
     return args
 
 

@@ -15,6 +15,7 @@ graph stays fp32 unless named. Run the result with ``tools/infer.py
 """
 import argparse
 import json
+import os.path as osp
 
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
@@ -39,7 +40,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "config's train split)")
     parser.add_argument('--graphs', nargs='+', default=['features', 'bbox'],
                         choices=['features', 'bbox', 'mask'])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.onnx):
+        parser.error(f'--onnx {args.onnx}: no such file (the fp32 export '
+                     'of tools/deployment/export_onnx.py)')
+    if osp.realpath(args.out) == osp.realpath(args.onnx):
+        parser.error('--out is the fp32 export itself: the int8 graphs '
+                     'would overwrite it; give another file')
+    return args
 
 
 def main(argv=None) -> None:
