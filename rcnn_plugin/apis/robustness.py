@@ -385,8 +385,12 @@ def run_sweep(sweep: RobustnessSweep, store: ConditionStore,
         seconds = time.time() - tic
         store.save(name, metrics, seconds)
         results[name] = metrics
+        took = f'({seconds:.1f} s, {time.time() - start:.0f} s elapsed)'
+        if not metrics:  # mmdet's CocoMetric when nothing was detected
+            log(f'[robustness] {i}/{len(names)} {name}: no metric '
+                f'(nothing detected?; scored 0.0 in the report) {took}')
+            continue
         key = main_metric(list(metrics), sweep.classes())
         log(f'[robustness] {i}/{len(names)} {name}: {key} '
-            f'{metrics[key]:.4f} ({seconds:.1f} s, {time.time() - start:.0f}'
-            ' s elapsed)')
+            f'{metrics[key]:.4f} {took}')
     return results

@@ -11,6 +11,7 @@ from rcnn_plugin.apis.robustness import (
     corrupted_dataset_cfg,
     prepare_config,
     run_fingerprint,
+    run_sweep,
 )
 
 LOAD = dict(type='LoadImageFromFile')
@@ -145,3 +146,24 @@ def test_first_images():
     assert len(FirstImages(Data(), 9)) == 5
     with pytest.raises(ValueError, match='>= 1'):
         FirstImages(Data(), 0)
+
+
+def test_a_condition_without_metrics_does_not_stop_the_sweep(tmp_path):
+    # mmdet's CocoMetric returns {} when nothing is detected: the log line
+    # asked main_metric for a key and the sweep ended there ("returned no
+    # numeric metric", reported by the tool as another config's checkpoint).
+    class Sweep:
+        def run(self, corruption, severity):
+            return {} if corruption == 'fog' else {'coco/bbox_mAP': 0.5}
+
+        def classes(self):
+            return ['a']
+
+    store = ConditionStore(str(tmp_path), dict(seed=0), dict(c=1))
+    lines = []
+    results = run_sweep(Sweep(), store,
+                        [(None, 0), ('fog', 5), ('frost', 5)], lines.append)
+    assert results == {'clean': {'coco/bbox_mAP': 0.5}, 'fog_s5': {},
+                       'frost_s5': {'coco/bbox_mAP': 0.5}}
+    assert 'fog_s5: no metric' in lines[1]
+    assert 'frost_s5: coco/bbox_mAP 0.5000' in lines[2]

@@ -143,3 +143,38 @@ def test_wrapped_split_rescales_gt_and_takes_the_first_images(
     assert report['gt_rescaled']  # read from the leaf's test pipeline
     assert report['num_images'] == 1
     assert 'coco/bbox_mAP' in report['adversarial']
+
+
+def test_attack_without_ground_truth_is_a_sentence():
+    # mmdet's PackDetInputs packs an empty gt_instances when the pipeline
+    # has no LoadAnnotations: the check passed and the loss failed on the
+    # missing labels.
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    tool = _tool()
+    data = dict(inputs=[torch.zeros(3, 8, 8)],
+                data_samples=[DetDataSample(gt_instances=InstanceData())])
+    with pytest.raises(tool.NoGroundTruthError, match='LoadAnnotations'):
+        tool.attack_batch(None, data, {}, False, None)
+
+
+def test_an_attack_that_leaves_no_detection_scores_zero(
+        tiny_config, tiny_ckpt, tmp_path, monkeypatch):
+    # mmdet's CocoMetric returns {} when nothing is detected: attack.json
+    # had "adversarial": {} and the table printed nan.
+    from mmengine.evaluator import Evaluator
+    evaluate, calls = Evaluator.evaluate, []
+
+    def nothing_when_attacked(self, size):
+        calls.append(size)
+        return evaluate(self, size) if len(calls) == 1 else {}
+    monkeypatch.setattr(Evaluator, 'evaluate', nothing_when_attacked)
+    out_dir = str(tmp_path / 'out')
+    assert _tool().main([
+        tiny_config, tiny_ckpt, '--attack', 'fgsm', '--eps', '2',
+        '--split', 'val', '--max-images', '1', '--num-examples', '0',
+        '--out-dir', out_dir]) == 0
+    with open(osp.join(out_dir, 'attack.json')) as f:
+        report = json.load(f)
+    assert report['adversarial']['coco/bbox_mAP'] == 0.0
+    assert set(report['adversarial']) <= set(report['clean'])

@@ -41,6 +41,7 @@ from torch.utils.data import Subset
 import rcnn_plugin  # noqa: F401  (registers the plugin's modules)
 from rcnn_plugin.apis import draw_detections
 from rcnn_plugin.datasets import iter_dataset_cfgs
+from rcnn_plugin.evaluation.robustness import CLEAN, fill_empty
 from rcnn_plugin.models.adversarial import (
     LossTermError,
     gt_to_input_scale,
@@ -181,7 +182,10 @@ def attack_batch(model, data: dict, settings: dict, rescale: bool,
                  generator: torch.Generator) -> List[torch.Tensor]:
     """The adversarial images of one batch (ground truth at input scale)."""
     samples = data['data_samples']
-    if not all('gt_instances' in d for d in samples):
+    # mmdet's PackDetInputs packs an empty gt_instances without
+    # LoadAnnotations; the loss then failed on its missing labels.
+    if not all('gt_instances' in d and 'labels' in d.gt_instances
+               for d in samples):
         raise NoGroundTruthError(
             'pipeline loads no ground truth, which the attack needs (add '
             'LoadAnnotations to it)')
@@ -225,7 +229,9 @@ def run(args: argparse.Namespace, cfg: Config, settings: dict) -> dict:
         print(f'[attack] {done}/{num} images, '
               f'{time.time() - start:.0f} s', flush=True)
     clean = clean_eval.evaluate(num)
-    attacked = adv_eval.evaluate(num)
+    # mmdet's CocoMetric returns nothing when no box is left: 0.0, said
+    attacked = fill_empty({CLEAN: clean, 'attacked': adv_eval.evaluate(
+        num)})['attacked']
     return dict(settings, config=args.config, checkpoint=args.checkpoint,
                 split=args.split, num_images=num, seed=args.seed,
                 max_abs_perturbation=max_delta, gt_rescaled=rescale,
