@@ -23,6 +23,17 @@ from rcnn_plugin.apis.inputs import image_reader
 __all__ = ['SaliencyVisHook']
 
 
+def _validations_so_far(progress: int, interval: int, begin: int,
+                        last: Optional[int]) -> int:
+    """How many validations mmengine's train loops have run by ``progress``
+    (epochs or iterations): one at each multiple of ``interval`` from
+    ``begin`` on, and one at the ``last`` step whatever the interval."""
+    count = max(0, progress // interval - (max(begin, 1) - 1) // interval)
+    if progress == last and progress % interval and progress >= begin:
+        count += 1
+    return count
+
+
 @HOOKS.register_module()
 class SaliencyVisHook(Hook):
     """Log per-detection saliency maps of fixed val images to the visualizer.
@@ -135,9 +146,11 @@ class SaliencyVisHook(Hook):
         loop = getattr(runner, '_train_loop', None)  # a dict if not built
         if isinstance(getattr(loop, 'val_interval', None), int):
             # the validations so far, from the progress: exact on resume
-            progress = runner.iter if isinstance(
-                loop, IterBasedTrainLoop) else runner.epoch
-            count = progress // loop.val_interval
+            by_iter = isinstance(loop, IterBasedTrainLoop)
+            count = _validations_so_far(
+                runner.iter if by_iter else runner.epoch, loop.val_interval,
+                getattr(loop, 'val_begin', 1),
+                getattr(loop, 'max_iters' if by_iter else 'max_epochs', None))
         else:  # a validation or test run outside training
             self._evaluations += 1
             count = self._evaluations

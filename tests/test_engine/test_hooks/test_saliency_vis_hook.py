@@ -72,6 +72,31 @@ def test_counts_validations_and_logs_iterations_when_not_by_epoch(runner):
     assert [step for *_, step in runner.visualizer.images] == [400, 600]
 
 
+def test_counts_the_last_epochs_validation_too():
+    # mmengine validates at the last epoch whatever the interval: with
+    # val_interval 2 over 5 epochs at 2, 4 and 5. Counted as epoch // 2,
+    # the third (epoch 5) was counted as the second.
+    from rcnn_plugin.engine.hooks.saliency_vis_hook import (
+        _validations_so_far,
+    )
+    assert [_validations_so_far(e, 2, 1, 5) for e in (2, 4, 5)] == [1, 2, 3]
+    # val_begin: none before it, the first multiple from it on
+    assert [_validations_so_far(e, 2, 3, 8) for e in (2, 4, 6, 8)] == [
+        0, 1, 2, 3]
+    assert _validations_so_far(7, 3, 1, None) == 2
+
+
+def test_logs_at_the_nth_validation_at_the_last_epoch(runner):
+    runner._train_loop = SimpleNamespace(val_interval=2, val_begin=1,
+                                         max_epochs=5)
+    hook = SaliencyVisHook(interval=3, num_images=1, score_thr=0.0,
+                           max_dets=1, panel_height=32)
+    for epoch in (2, 4, 5):
+        runner.epoch = epoch
+        hook.after_val_epoch(runner)
+    assert [step for *_, step in runner.visualizer.images] == [5]
+
+
 def test_runs_before_ema_puts_the_live_weights_back():
     from mmengine.hooks import EMAHook
     from mmengine.runner.priority import get_priority
