@@ -46,6 +46,17 @@ def test_overlay_on_an_iteration_based_config_names_the_iter_loop():
                                        **train_cfg)
 
 
+def test_iteration_loop_on_an_epoch_config_names_the_epoch_loop():
+    # The mirror mistake was a builder TypeError (max_iters missing,
+    # max_epochs unexpected).
+    from rcnn_plugin.engine.runner.adversarial_loops import (
+        AdversarialIterBasedTrainLoop,
+    )
+    with pytest.raises(ValueError, match="AdversarialEpochBasedTrainLoop'"):
+        AdversarialIterBasedTrainLoop(runner=None, dataloader=None,
+                                      max_epochs=8, val_interval=1)
+
+
 @pytest.mark.slow
 def test_overlay_trains_and_checkpoint_loads_into_plain_config(
         tiny_config, tmp_path):

@@ -90,9 +90,15 @@ class AdversarialIterBasedTrainLoop(IterBasedTrainLoop):
     def __init__(self,
                  runner,
                  dataloader,
-                 max_iters: int,
+                 max_iters: Optional[int] = None,
                  adversarial: AdversarialCfg = None,
                  **kwargs) -> None:
+        if max_iters is None:  # the overlay merged onto an epoch config
+            raise ValueError(
+                'AdversarialIterBasedTrainLoop needs train_cfg.max_iters'
+                + ('; this config counts epochs (max_epochs): set '
+                   "train_cfg.type='AdversarialEpochBasedTrainLoop'"
+                   if 'max_epochs' in kwargs else ''))
         self.adversarial = build_adversarial_training(adversarial)
         super().__init__(runner, dataloader, max_iters, **kwargs)
         runner.logger.info(f'adversarial training: {self.adversarial}')
