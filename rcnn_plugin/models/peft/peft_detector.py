@@ -91,8 +91,9 @@ def build_peft_detector(detector_type: str,
             ``dropout`` (default 0.0). None: no LoRA. Defaults to None.
         freeze (dict, optional): ``frozen`` and ``trainable`` (patterns, see
             :func:`~rcnn_plugin.models.peft.apply_freeze`) and
-            ``norm_eval`` (default True). With LoRA, ``frozen`` defaults to
-            ``'.*'``: only the adapters and ``trainable`` modules train.
+            ``norm_eval`` (default True) and ``bias_norm``. With LoRA or
+            ``bias_norm``, ``frozen`` defaults to ``'.*'``: only the
+            adapters (biases and norms) and ``trainable`` modules train.
             Defaults to None.
         backend (str): ``'native'`` (our LoRA) or ``'peft'`` (the optional
             HF ``peft`` package, ``pip install -e '.[peft]'``).
@@ -144,6 +145,8 @@ def build_peft_detector(detector_type: str,
     if prompt is not None:
         _check_keys(prompt, PROMPT_KEYS, 'PEFTDetector prompt')
         inject_prompts(model, **prompt)
+        freeze.setdefault('frozen', '.*')
+    if freeze.get('bias_norm'):  # BitFit: else the whole model trained
         freeze.setdefault('frozen', '.*')
     peft_cfg = _plain(peft_cfg)
     inject_backend(model, backend, peft_cfg, lora, freeze)

@@ -140,6 +140,20 @@ def test_head_only_freezes_backbone_and_its_bn():
     assert bns and not any(m.training for m in bns)
 
 
+def test_bias_norm_alone_freezes_the_weights():
+    # freeze=dict(bias_norm=True) with no frozen pattern trained the whole
+    # model (frozen defaulted to '.*' only with lora / adapters / prompts).
+    cfg = _cfg()
+    cfg.model.pop('lora')
+    cfg.model['freeze'] = dict(bias_norm=True)
+    model = MODELS.build(shrink_model(cfg.model))
+    weights = [p for n, p in model.named_parameters()
+               if n.endswith('weight') and p.dim() > 1]
+    assert weights and not any(p.requires_grad for p in weights)
+    assert any(p.requires_grad for n, p in model.named_parameters()
+               if n.endswith('bias'))
+
+
 @pytest.mark.parametrize('change,match', [
     (dict(lora=dict(rank=4, target_modules='neck.*', ranks=3)),
      'unknown keys'),
