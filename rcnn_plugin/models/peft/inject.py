@@ -117,6 +117,17 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
+def _move_hooks(old: nn.Module, new: nn.Module) -> None:
+    """Give ``new`` the forward hooks of the layer it replaces: a conv
+    adapter or feature prompt on a layer is a hook on it, and would stop
+    applying (still trainable, never called) on a replaced layer."""
+    for attr in ('_forward_hooks', '_forward_pre_hooks',
+                 '_forward_hooks_with_kwargs', '_forward_hooks_always_called',
+                 '_forward_pre_hooks_with_kwargs'):
+        if hasattr(old, attr):
+            getattr(new, attr).update(getattr(old, attr))
+
+
 def inject_lora(model: nn.Module,
                 target_modules: str,
                 rank: int = 8,
@@ -146,6 +157,7 @@ def inject_lora(model: nn.Module,
             new = LoRAConv2d.from_conv(layer, rank, alpha, dropout)
         else:
             new = LoRALinear.from_linear(layer, rank, alpha, dropout)
+        _move_hooks(layer, new)
         _set_submodule(model, name, new)
     return targets
 
@@ -182,9 +194,6 @@ def merge_lora(model: nn.Module) -> List[str]:
     merged = lora_layers(model)
     for name, layer in merged.items():
         plain = layer.to_plain()
-        # A conv adapter or feature prompt on the same layer is a hook on
-        # it: it moves to the plain layer, or it would stop applying.
-        plain._forward_hooks.update(layer._forward_hooks)
-        plain._forward_pre_hooks.update(layer._forward_pre_hooks)
+        _move_hooks(layer, plain)
         _set_submodule(model, name, plain)
     return list(merged)

@@ -50,6 +50,20 @@ def test_gradients_reach_only_adapters_and_trainable_modules():
         assert (p.grad is not None) == trains, name
 
 
+def test_lora_injected_after_an_adapter_keeps_it_applying():
+    # inject_lora replaced the layer and dropped its forward hooks: the
+    # adapter stayed trainable and saved but was never called.
+    from rcnn_plugin.models.peft import inject_lora
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    inject_conv_adapters(model, r'backbone\.1', bottleneck=4)
+    _perturb(model)
+    x = torch.rand(2, 3, 16, 16)
+    with_adapter = model(x)
+    assert inject_lora(model, r'backbone\.1', rank=2) == ['backbone.1']
+    torch.testing.assert_close(model(x), with_adapter)  # LoRA starts at 0
+
+
 class _MergeNet(nn.Module):
 
     def __init__(self):
