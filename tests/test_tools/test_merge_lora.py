@@ -97,3 +97,25 @@ def test_merged_model_equals_unmerged(tmp_path, tiny_config):
     model.load_state_dict(base_state)
     assert max(float((a - b).abs().max())
                for a, b in zip(_outputs(model, image), expected)) > 1e-3
+
+
+def test_input_mistakes_are_sentences(tmp_path):
+    # Only the merge itself was guarded: a config without PEFT or a
+    # missing checkpoint gave a traceback.
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'merge_lora_tool',
+        osp.join(REPO, 'tools', 'model_converters', 'merge_lora.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    plain = osp.join(REPO, 'configs', 'bccd',
+                     'faster-rcnn_mobilenetv2_fpn-128_8e_bccd.py')
+    with pytest.raises(SystemExit, match='merge_lora.py: error: '):
+        tool.main([plain, 'x.pth', '--out-dir', str(tmp_path)])
+    peft = osp.join(REPO, 'configs', 'bccd_peft',
+                    'faster-rcnn_mobilenetv2_fpn-128_lora-r8_8e_bccd.py')
+    with pytest.raises(SystemExit, match='merge_lora.py: error: .*missing'):
+        tool.main([peft, str(tmp_path / 'missing.pth'), '--out-dir',
+                   str(tmp_path)])

@@ -39,7 +39,7 @@ from rcnn_plugin.models.peft.export import (
 from rcnn_plugin.utils.checkpoint_io import read_checkpoint
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the PEFTDetector config')
     parser.add_argument(
@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--check-size', type=int, nargs=2, default=[256, 256],
         metavar=('H', 'W'), help='image size of the equality check')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 @torch.no_grad()
@@ -74,12 +74,16 @@ def check_equal(peft_model, plain_model, size) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(a, b))
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(args.config)
-    plain_cfg = plain_config(cfg)
-    model = load_peft_model(cfg, args.checkpoint, args.adapter)
+    try:  # a config without PEFT, a missing file, an adapter of another
+        # base or architecture, an unsafe checkpoint: a sentence each
+        plain_cfg = plain_config(cfg)
+        model = load_peft_model(cfg, args.checkpoint, args.adapter)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f'merge_lora.py: error: {err}') from err
     reference = copy.deepcopy(model)
     try:  # conv adapters / prompts fold only where exact
         state = merge_to_plain(model)
