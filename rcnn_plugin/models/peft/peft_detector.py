@@ -60,7 +60,10 @@ def _check_adapters_stay_trainable(model: nn.Module) -> None:
     """Refuse LoRA layers that the model's own ``train()`` freezes.
 
     mmdet backbones freeze their first ``frozen_stages`` in ``train()``,
-    adapters included; such adapters would silently never train.
+    the LoRA layers inside included; such adapters would silently never
+    train. Conv adapters and feature prompts live on the model's root
+    (``conv_adapters`` / ``feature_prompts``), which ``frozen_stages``
+    does not reach.
     """
     model.train()
     dead = [n for n, p in model.named_parameters()
