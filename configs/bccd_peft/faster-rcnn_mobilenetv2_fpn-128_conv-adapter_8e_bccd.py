@@ -4,8 +4,7 @@
 # frozen by frozen_stages=1, without adapters, as in the LoRA configs). The
 # box head is treated as in the LoRA r4 config (LoRA r4 on the two random,
 # frozen shared FCs; FPN, RPN head, fc_cls and fc_reg train), so only the
-# backbone's
-# adaptation differs. With a ReLU the adapters cannot be merged.
+# backbone's adaptation differs. With a ReLU the adapters cannot be merged.
 _base_ = './faster-rcnn_mobilenetv2_fpn-128_lora-r4_8e_bccd.py'
 
 custom_imports = dict(imports=['rcnn_plugin'], allow_failed_imports=False)
