@@ -47,6 +47,9 @@ class AdapterCheckpointHook(Hook):
         self.prefix = prefix
         self._best: Dict[str, str] = {}  # best_ckpt* info -> path seen
         self._written: set = set()  # adapter files this run wrote
+        # checkpoint names a resumed run had kept: their adapters are this
+        # run's too (a new process starts with an empty ``_written``)
+        self._inherited: set = set()
 
     @staticmethod
     def _best_paths(runner) -> Dict[str, str]:
@@ -73,6 +76,11 @@ class AdapterCheckpointHook(Hook):
     def before_train(self, runner) -> None:
         """Save ``base_weights.pth`` in the work dir if asked to."""
         self._best = self._best_paths(runner)  # a resumed run's bests
+        hub = getattr(runner, 'message_hub', None)
+        kept = hub.runtime_info.get('keep_ckpt_ids') if hub else None
+        hook = self._checkpoint_hook(runner)
+        if kept and hook is not None:  # read before CheckpointHook trims
+            self._inherited = {hook.filename_tmpl.format(i) for i in kept}
         if not self.save_base:
             return
         path = osp.join(runner.work_dir, 'base_weights.pth')
@@ -140,6 +148,11 @@ class AdapterCheckpointHook(Hook):
         Adapters of other runs (kept on purpose) are never touched."""
         if hook is None or not getattr(hook, 'max_keep_ckpts', -1) > 0:
             return
+        for name in self._inherited:
+            path = osp.join(out_dir, self.prefix + name)
+            if osp.isfile(path):
+                self._written.add(path)
+        self._inherited = set()
         for path in sorted(self._written):
             name = osp.basename(path)[len(self.prefix):]
             if name != keep and not name.startswith('best_') and \

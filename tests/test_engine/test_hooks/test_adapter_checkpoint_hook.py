@@ -93,6 +93,36 @@ def test_best_adapters_are_named_and_removed_adapters_follow(tmp_path,
                        'adapter_epoch_9.pth']
 
 
+def test_a_resumed_run_removes_the_adapters_of_its_earlier_checkpoints(
+        tmp_path, monkeypatch):
+    # A new process started with nothing written: after a resume the
+    # adapter of a checkpoint max_keep_ckpts removed stayed for good.
+    from types import SimpleNamespace
+
+    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MessageHub, MMLogger
+
+    from rcnn_plugin.engine.hooks import adapter_checkpoint_hook as module
+    monkeypatch.setattr(module, 'save_adapter', lambda model, path, *_:
+                        open(path, 'w').close() or 1)
+    ckpt = CheckpointHook(max_keep_ckpts=1)
+    ckpt.out_dir = str(tmp_path)
+    hub = MessageHub(f'adapter_resume_{tmp_path}')
+    hub.update_info('keep_ckpt_ids', [4])  # restored by the resume
+    runner = SimpleNamespace(
+        hooks=[ckpt], message_hub=hub, work_dir=str(tmp_path), model=None,
+        cfg=dict(load_from=None), logger=MMLogger.get_current_instance())
+    for name in ('adapter_epoch_4.pth', 'adapter_epoch_9.pth'):
+        (tmp_path / name).touch()  # epoch 9's: another run's, kept
+    hook = AdapterCheckpointHook()
+    hook.before_train(runner)
+    (tmp_path / 'epoch_5.pth').touch()  # epoch_4.pth removed by mmengine
+    hook.before_save_checkpoint(runner, dict(meta=dict(epoch=5)))
+    assert sorted(p.name for p in tmp_path.iterdir()
+                  if p.name.startswith('adapter_')) == [
+        'adapter_epoch_5.pth', 'adapter_epoch_9.pth']
+
+
 @pytest.mark.slow
 def test_adapter_plus_base_reproduces_the_checkpoint(peft_tiny_config,
                                                      tmp_path):
