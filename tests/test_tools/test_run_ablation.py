@@ -13,6 +13,15 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 import run_ablation as ablation  # noqa: E402
 
 DONE = subprocess.CompletedProcess([], 0)
+EPOCHS = "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3)\n"
+
+
+def _config(tmp_path, text=EPOCHS, name='c.py'):
+    """A config file outside the work dirs (a run is keyed on it)."""
+    folder = tmp_path / 'configs'
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    return str(folder / name)
 
 
 def _scalars(work_dir, stamp, records):
@@ -45,6 +54,7 @@ def test_history_spans_resumed_attempts_and_later_epochs_win(tmp_path):
 
 
 def test_run_one_trains_resumes_and_records(tmp_path, monkeypatch):
+    cfg = _config(tmp_path)
     calls = []
 
     def fake_run(cmd, cwd, check):
@@ -57,37 +67,39 @@ def test_run_one_trains_resumes_and_records(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
     (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
-    res = ablation.run_one('c.py', 3, str(tmp_path), 'pascal_voc/mAP')
+    res = ablation.run_one(cfg, 3, str(tmp_path), 'pascal_voc/mAP')
     assert '--resume' in calls[0] and 'randomness.seed=3' in calls[0]
     assert 'train_cfg.val_interval=1' in calls[0]
     assert (res['last'], res['best'], res['best_epoch']) == (0.5, 0.6, 2)
     # Finished: read back, not trained again.
-    assert ablation.run_one('c.py', 3, str(tmp_path),
+    assert ablation.run_one(cfg, 3, str(tmp_path),
                             'pascal_voc/mAP') == res
     assert len(calls) == 1
 
 
 def test_a_finished_run_read_under_another_metric_is_rescored(
         tmp_path, monkeypatch):
+    cfg = _config(tmp_path)
     # The stored numbers are the first --metric's; they were shown under
     # the second one's name.
     _fake_training(monkeypatch, tmp_path, [
         {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP': 0.2, 'step': 1},
         {'pascal_voc/mAP': 0.6, 'coco/bbox_mAP': 0.3, 'step': 2}])
-    first = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP')
+    first = ablation.run_one(cfg, 0, str(tmp_path), 'pascal_voc/mAP')
     assert (first['last'], first['metric']) == (0.6, 'pascal_voc/mAP')
     monkeypatch.setattr(ablation.subprocess, 'run', None)  # no training
-    again = ablation.run_one('c.py', 0, str(tmp_path), 'coco/bbox_mAP')
+    again = ablation.run_one(cfg, 0, str(tmp_path), 'coco/bbox_mAP')
     assert (again['metric'], again['history'], again['best_epoch']) == (
         'coco/bbox_mAP', [0.2, 0.3], 2)
     with pytest.raises(SystemExit, match="no validation logged 'x/y'"):
-        ablation.run_one('c.py', 0, str(tmp_path), 'x/y')
+        ablation.run_one(cfg, 0, str(tmp_path), 'x/y')
 
 
 def test_no_validation_is_an_error(tmp_path, monkeypatch):
+    cfg = _config(tmp_path)
     monkeypatch.setattr(ablation.subprocess, 'run', lambda *a, **k: DONE)
     with pytest.raises(SystemExit, match='no validation logged'):
-        ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP')
+        ablation.run_one(cfg, 0, str(tmp_path), 'pascal_voc/mAP')
 
 
 def test_table_compares_with_the_first_config():
@@ -98,24 +110,31 @@ def test_table_compares_with_the_first_config():
     assert rows[2].startswith('| base | 0, 1 | 0.810 ± 0.014 |')
     assert '| +0.000 |' in rows[2]
     assert rows[3].startswith('| giou | 0 | 0.850 |')
-    assert '| +0.040 |' in rows[3]
+    # over the seeds both have: against the reference's seed 0 (0.80), not
+    # its mean over seeds 0 and 1
+    assert '| +0.050 |' in rows[3]
+    rows = ablation.table({'base': [run(0, 0.90), dict(seed=1, failed='x')],
+                           'b': [run(0, 0.90), run(1, 0.50)]},
+                          'pascal_voc/mAP')
+    assert '| +0.000 (seeds 0) |' in rows[3]  # was -0.200
 
 
 def test_also_tabulates_further_metrics_of_the_last_validation(
         tmp_path, monkeypatch):
+    cfg = _config(tmp_path)
     _fake_training(monkeypatch, tmp_path, [
         {'pascal_voc/mAP': 0.4, 'coco/bbox_mAP_s': 0.1, 'step': 1},
         {'pascal_voc/mAP': 0.5, 'coco/bbox_mAP_s': 0.3, 'step': 2}])
-    res = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+    res = ablation.run_one(cfg, 0, str(tmp_path), 'pascal_voc/mAP',
                            ['coco/bbox_mAP_s'])
     assert res['also'] == {'coco/bbox_mAP_s': 0.3}
     # Read back from the logs, so a column can be added after the runs.
-    again = ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+    again = ablation.run_one(cfg, 0, str(tmp_path), 'pascal_voc/mAP',
                              ['coco/bbox_mAP_s'])
     assert again['also'] == {'coco/bbox_mAP_s': 0.3}
     with pytest.raises(SystemExit, match="no metric coco/nope .*it has "
                        "coco/bbox_mAP_s, pascal_voc/mAP, step"):
-        ablation.run_one('c.py', 0, str(tmp_path), 'pascal_voc/mAP',
+        ablation.run_one(cfg, 0, str(tmp_path), 'pascal_voc/mAP',
                          ['coco/nope'])
     run = dict(res, seed=0, wall_s=60.0)
     other = dict(run, seed=1, also={'coco/bbox_mAP_s': 0.2})
@@ -276,3 +295,50 @@ def test_a_failed_training_is_a_row_saying_why_and_the_rest_go_on(
     assert '| big (seed 0 failed: training failed: non-finite values at ' \
         'iteration 47' in summary
     assert summary.count('| failed | - | - | - |') == 3
+
+
+def test_a_finished_or_cut_run_of_another_config_is_not_reused(
+        tmp_path, monkeypatch):
+    # result.json and last_checkpoint were reused whatever config made
+    # them: an edited lever config reported (or resumed) the old run.
+    cfg = _config(tmp_path)
+    calls = []
+
+    def fake_run(cmd, cwd, check):
+        calls.append(cmd)
+        _scalars(str(tmp_path / 'w'), f'stamp{len(calls)}',
+                 [{'pascal_voc/mAP': 0.4, 'step': 1}])
+        return DONE
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+    _config(tmp_path, EPOCHS + 'lr = 0.005\n')
+    with pytest.raises(SystemExit, match='made from another config'):
+        ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+    os.remove(tmp_path / 'w' / 'result.json')
+    (tmp_path / 'w' / 'last_checkpoint').write_text('epoch_1.pth')
+    _config(tmp_path)  # begun as the first: resumed
+    ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+    assert '--resume' in calls[-1]
+    os.remove(tmp_path / 'w' / 'result.json')
+    (tmp_path / 'w' / 'last_checkpoint').write_text('epoch_1.pth')
+    _config(tmp_path, EPOCHS + 'lr = 0.005\n')
+    with pytest.raises(SystemExit, match='begun from another config'):
+        ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+
+
+def test_an_iteration_based_config_keeps_its_val_interval(
+        tmp_path, monkeypatch):
+    cfg = _config(tmp_path, "train_cfg = dict(type='IterBasedTrainLoop', "
+                  "max_iters=160, val_interval=80)\n")
+    calls = []
+
+    def fake_run(cmd, cwd, check):
+        calls.append(cmd)
+        _scalars(str(tmp_path / 'w'), 'stamp', [
+            {'pascal_voc/mAP': 0.4, 'step': 80},
+            {'pascal_voc/mAP': 0.3, 'step': 160}])
+        return DONE
+    monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
+    res = ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+    assert not any('val_interval' in c for c in calls[0])
+    assert (res['best'], res['best_epoch']) == (0.4, None)

@@ -8,16 +8,21 @@ Example (the BCCD levers of configs/bccd_ablation, seed 0)::
         --work-dir work_dirs/bccd_ablation --metric pascal_voc/mAP
 
 Each run is ``tools/train.py CONFIG --work-dir WORK/<config>/seed_<s>
---cfg-options randomness.seed=<s> train_cfg.val_interval=1``, printed
+--cfg-options randomness.seed=<s> train_cfg.val_interval=1`` (an
+iteration-based config keeps its own ``val_interval``), printed
 before it runs: recipes are chosen on the validation split, every epoch.
 A finished run leaves ``result.json`` (the validation history, the last
 and the best value, the wall time) and is skipped when the driver runs
-again; a cut run resumes from its newest checkpoint.
+again; a cut run resumes from its newest checkpoint. Both only if they
+were made from the same config and options (``run.json`` holds their
+key, as in the other drivers): a lever config edited after its run is a
+sentence naming the folder, not the old number or a resumed old run.
 ``summary_<first config>_<hash of all configs>.md`` (one file per set of
 configs, so a run of other configs into the same work dir does not
 replace it; its path is printed) gets one row per
 config: seeds, last and best validation (mean and sample std over seeds),
-and the difference to the first config (the reference). A run that fails
+and the difference to the first config (the reference), over the seeds
+both finished. A run that fails
 (a training stopped by the training-health guard, say) is a row saying
 why, from its ``health.json``; the other runs go on, and the driver exits
 with status 1.
@@ -46,7 +51,14 @@ import sys
 import time
 from typing import Dict, List
 
-from rcnn_plugin.utils.run_record import val_history
+from rcnn_plugin.utils.run_record import (
+    begin_run,
+    config_key,
+    file_sha256,
+    reuse_run,
+    val_history,
+    write_run_record,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -102,21 +114,34 @@ def _as_metric(result: Dict, records: List[Dict], metric: str,
                                   metric, epochs))
 
 
+def _by_epoch(config: str) -> bool:
+    """Whether a config's training loop counts epochs (validating each
+    iteration of an iteration-based one would run hundreds of passes)."""
+    from mmengine.config import Config
+    train_cfg = Config.fromfile(osp.join(REPO, config)).get('train_cfg', {})
+    return 'max_iters' not in train_cfg and \
+        'Iter' not in str(train_cfg.get('type', ''))
+
+
 def run_one(config: str, seed: int, work_dir: str, metric: str,
             also=()) -> Dict:
-    """Train one config with one seed (or read its finished result)."""
+    """Train one config with one seed (or read its finished result: only
+    one made from the same config and options, as the other drivers)."""
     done = osp.join(work_dir, 'result.json')
-    if osp.isfile(done):
+    epochs = _by_epoch(config)
+    options = [f'randomness.seed={seed}'] + (
+        ['train_cfg.val_interval=1'] if epochs else [])
+    key = config_key(config, options, REPO)
+    if reuse_run(work_dir, done, key):
         with open(done) as f:
             result = json.load(f)
         history = val_history(work_dir, metric)
-        result = _as_metric(result, history, metric, work_dir)
+        result = _as_metric(result, history, metric, work_dir, epochs)
         result['also'] = final_values(history, also)
         return result
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-           '--cfg-options', f'randomness.seed={seed}',
-           'train_cfg.val_interval=1']
-    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+           '--cfg-options'] + options
+    if begin_run(work_dir, key, config=config, seed=seed):
         cmd.append('--resume')
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
@@ -127,7 +152,7 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
     if not history:
         raise SystemExit(f'{work_dir}: no validation logged {metric!r}')
     result = dict(config=config, seed=seed,
-                  **_scores([h[metric] for h in history], metric, True),
+                  **_scores([h[metric] for h in history], metric, epochs),
                   wall_s=round(time.monotonic() - start, 1),
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
@@ -180,18 +205,25 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
     the validation split (or read the finished result)."""
     from mmengine.config import Config
     done = osp.join(work_dir, 'result.json')
-    if osp.isfile(done):
+    if not osp.isfile(osp.join(ref_work_dir, 'result.json')):
+        if osp.isfile(done):  # the reference moved away: as it was
+            key = None
+        else:
+            raise RunFailed(f'no finished reference training to evaluate '
+                            f'in {ref_work_dir} (it failed or did not run)')
+    else:
+        with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
+            ckpt = f.read().strip()
+        # the config and the reference checkpoint it evaluates
+        key = config_key(config, [f'randomness.seed={seed}'], REPO) + \
+            file_sha256(ckpt)
+    if key is None or reuse_run(work_dir, done, key):
         with open(done) as f:
             result = json.load(f)
         records = [r for r in _test_records(work_dir) if metric in r]
         result = _as_metric(result, records, metric, work_dir, False)
         result['also'] = final_values(records, also)
         return result
-    if not osp.isfile(osp.join(ref_work_dir, 'result.json')):
-        raise RunFailed(f'no finished reference training to evaluate in '
-                        f'{ref_work_dir} (it failed or did not run)')
-    with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
     os.makedirs(work_dir, exist_ok=True)
     derived = osp.join(work_dir, 'val_as_test.py')
     with open(derived, 'w') as f:
@@ -219,6 +251,8 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
                   command=' '.join(cmd[1:]))
     with open(done, 'w') as f:
         json.dump(result, f, indent=2)
+    write_run_record(osp.join(work_dir, 'run.json'), key, config=config,
+                     seed=seed, checkpoint=ckpt)
     result['also'] = final_values(records, also)
     return result
 
@@ -244,7 +278,7 @@ def table(results: Dict[str, List[Dict]], metric: str,
              'last vs first config | wall (min, mean) |'
              + ''.join(f' last {m} |' for m in also),
              '|---|---|---|---|---|---|' + '---|' * len(also)]
-    ref, first = None, True
+    ref, first = None, True  # the reference's last value by seed
     for name, all_runs in results.items():
         runs = [r for r in all_runs if 'failed' not in r]
         failed = [r for r in all_runs if 'failed' in r]
@@ -258,10 +292,11 @@ def table(results: Dict[str, List[Dict]], metric: str,
             first = False
             continue
         last = [r['last'] for r in runs]
-        ref = statistics.mean(last) if first else ref
+        ref = {r['seed']: r['last'] for r in runs} if first else ref
         first = False
-        best = ', '.join(f'{r["best"]:.3f} ({r["best_epoch"]})'
-                         for r in runs)
+        best = ', '.join(f'{r["best"]:.3f}' + (
+            f' ({r["best_epoch"]})' if r.get('best_epoch') else '')
+            for r in runs)
         if any(r.get('test_time_only') for r in runs):
             name += " (test-time only: the reference's checkpoints)"
             best = '-'
@@ -269,11 +304,22 @@ def table(results: Dict[str, List[Dict]], metric: str,
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in runs)} | '
             f'{_mean_std(last)} | {best} | '
-            + ('-' if ref is None else f'{statistics.mean(last) - ref:+.3f}')
-            + f' | {wall:.1f} |'
+            + _versus(runs, ref) + f' | {wall:.1f} |'
             + ''.join(f' {_also_cell([r["also"][m] for r in runs])} |'
                       for m in also))
     return lines
+
+
+def _versus(runs: List[Dict], ref) -> str:
+    """Mean difference to the reference over the seeds both finished
+    (those seeds named where they are not all of this row's)."""
+    shared = [r for r in runs if ref and r['seed'] in ref]
+    if not shared:
+        return '-'
+    diff = statistics.mean(r['last'] - ref[r['seed']] for r in shared)
+    if len(shared) == len(runs):
+        return f'{diff:+.3f}'
+    return f'{diff:+.3f} (seeds {", ".join(str(r["seed"]) for r in shared)})'
 
 
 def _also_cell(values: List[float]) -> str:
