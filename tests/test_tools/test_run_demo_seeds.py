@@ -82,3 +82,14 @@ def test_no_metrics_is_an_error(tool, tmp_path, monkeypatch):
     monkeypatch.setattr(tool, 'last_val_metrics', lambda w: (None, {}))
     with pytest.raises(RuntimeError, match='no validation metrics'):
         tool.run_seed(tool.DEMO, str(tmp_path), 0)
+
+
+def test_summary_of_seeds_without_a_metric(tool):
+    # Another config's evaluator logs no per-class precision: the mean row
+    # indexed every key and raised KeyError after the second seed, on
+    # every rerun.
+    results = [dict(seed=0, wall_s=60.0, **{tool.KEYS[1]: 0.9}),
+               dict(seed=1, wall_s=120.0, **{tool.KEYS[1]: 0.7})]
+    text = tool.summary(results, 'c.py')
+    mean = [line for line in text.splitlines() if line.startswith('| mean')]
+    assert mean and '0.800' in mean[0] and '| - |' in mean[0]

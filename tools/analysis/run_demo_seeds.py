@@ -76,6 +76,14 @@ def run_seed(config: str, work_dir: str, seed: int) -> Dict:
     return result
 
 
+def _stat(fn, values: List[float]) -> str:
+    """``fn`` over the seeds that logged the metric ('-' for too few:
+    another config's evaluator may not log every column)."""
+    if len(values) < (2 if fn is statistics.stdev else 1):
+        return '-'
+    return f'{fn(values):.3f}'
+
+
 def summary(results: List[Dict], config: str) -> str:
     """A markdown table of every seed, then mean, std, min over seeds."""
     cols = ['seed'] + [k.split('/')[1] for k in KEYS] + ['wall (min)']
@@ -89,7 +97,7 @@ def summary(results: List[Dict], config: str) -> str:
     if len(results) > 1:
         for name, fn in (('mean', statistics.mean),
                          ('std', statistics.stdev), ('min', min)):
-            row = [name] + [f'{fn([r[k] for r in results]):.3f}'
+            row = [name] + [_stat(fn, [r[k] for r in results if k in r])
                             for k in KEYS]
             walls = [r['wall_s'] / 60 for r in results]
             lines.append('| ' + ' | '.join(row + [f'{fn(walls):.1f}'])
