@@ -78,3 +78,26 @@ def test_checkpoint_without_classes(tool, base_ckpt, tmp_path):
     torch.save(base_ckpt[1], bare)
     with pytest.raises(ValueError, match='dataset_meta'):
         tool.main([bare, str(tmp_path / 'x.pth'), '--classes', 'A'])
+
+
+def test_classes_out_of_the_training_sets_order_are_refused(
+        tool, tmp_path, tiny_config, capsys):
+    # --init random did not look at the fine-tuning set: rows written in
+    # another order load (same shapes) under the wrong labels.
+    torch.manual_seed(0)
+    sd = {P + 'fc_cls.weight': torch.randn(2, 8),
+          P + 'fc_cls.bias': torch.randn(2),
+          P + 'fc_reg.weight': torch.randn(4, 8),
+          P + 'fc_reg.bias': torch.randn(4)}
+    src = str(tmp_path / 'rbc.pth')
+    torch.save({'meta': {'dataset_meta': {'classes': ('rbc', )}},
+                'state_dict': sd}, src)
+    dst = str(tmp_path / 'out.pth')
+    with pytest.raises(ValueError, match="training set's order"):
+        tool.main([src, dst, '--classes', 'wbc', 'rbc', 'platelet',
+                   '--config', tiny_config])
+    assert tool.main([src, dst, '--classes', 'rbc', 'wbc', 'platelet',
+                      '--config', tiny_config]) == 0
+    tool.main([src, dst, '--classes', 'wbc', 'rbc', 'platelet'])
+    assert "in the fine-tuning set's order (give --config" in \
+        capsys.readouterr().out

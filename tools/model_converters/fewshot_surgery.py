@@ -71,6 +71,19 @@ def base_classes(meta: dict, path: str) -> List[str]:
     return list(classes)
 
 
+def check_class_order(cfg: Config, classes: List[str]) -> None:
+    """Refuse ``--classes`` that are not the fine-tuning set's, in its
+    order: rows written in another order have the same shapes and load
+    silently under the wrong labels."""
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    have = list(dataset.metainfo['classes'])
+    if have != classes:
+        raise ValueError(f'--config training set has classes {have}, '
+                         f'--classes says {classes}: give them in the '
+                         'training set\'s order')
+
+
 def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
                      src: List[str], dst: List[str],
                      novel: List[str], seed: int = 0
@@ -91,10 +104,6 @@ def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
                          f'missing {missing[:5]}')
     model.eval()
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    classes = list(dataset.metainfo['classes'])
-    if classes != dst:
-        raise ValueError(f'--config training set has classes {classes}, '
-                         f'--classes says {dst}')
     # The training pipeline's random flips draw from numpy / random: seed
     # them, so that the prototypes (and the checkpoint) repeat.
     np.random.seed(seed)
@@ -124,11 +133,16 @@ def main(argv=None) -> int:
     novel = [c for c in args.classes if c not in src]
     sources = build_class_mapping(src, args.classes)
     protos = {}
-    if args.init == 'prototype':
-        if not args.config:
-            raise ValueError('--init prototype needs --config')
+    if args.init == 'prototype' and not args.config:
+        raise ValueError('--init prototype needs --config')
+    if args.config:
         cfg = Config.fromfile(args.config)
         merge_cfg_options(cfg, args.cfg_options)
+        check_class_order(cfg, list(args.classes))
+    else:  # rows in another order load silently under the wrong labels
+        print('--classes is taken to be in the fine-tuning set\'s order '
+              '(give --config to check it)')
+    if args.init == 'prototype':
         protos = {CLS_W: novel_prototypes(cfg, state_dict, src,
                                           list(args.classes), novel,
                                           seed=args.seed)}
