@@ -388,7 +388,7 @@ class ToyBBoxHead(nn.Module):
 
 
 def _epoch(tmp_path, acc, bg_share=None, pos_fraction=None, max_iters=None,
-           finish=True, **hook_args):
+           finish=True, acc_key='acc', **hook_args):
     """20-iteration epochs, each with a constant ``acc`` (and background);
     ``acc`` a list: one epoch per value."""
     rcnn = dict(sampler=dict(pos_fraction=pos_fraction))
@@ -412,7 +412,7 @@ def _epoch(tmp_path, acc, bg_share=None, pos_fraction=None, max_iters=None,
             head.loss_and_target()  # the roi head's loss
             outputs = dict(loss=torch.tensor(1.0))
             if value is not None:
-                outputs['acc'] = torch.tensor(float(value))
+                outputs[acc_key] = torch.tensor(float(value))
             hook.after_train_iter(runner, i, None, outputs)
         hook.after_train_epoch(runner)
     if not finish:  # killed before after_train
@@ -433,6 +433,16 @@ def test_collapsed_classifier_at_epoch_end(tmp_path):
     assert len(_epoch(tmp_path, acc=89.5, bg_share=0.9)) == 1
     # A classifier that beats all-background by more than a point.
     assert _epoch(tmp_path, acc=80.0, bg_share=0.75) == []
+
+
+def test_collapse_of_a_semi_supervised_model(tmp_path):
+    # mmdet's SemiBaseDetector logs sup_acc / unsup_acc: the check read
+    # 'acc' only and was off for the mean-teacher configs.
+    assert len(_epoch(tmp_path, acc=75.0, bg_share=0.75,
+                      acc_key='sup_acc')) == 1
+    # the pseudo-labels' accuracy is not the ground truth's: not read
+    assert _epoch(tmp_path, acc=75.0, bg_share=0.75,
+                  acc_key='unsup_acc') == []
 
 
 def test_collapse_fallback_and_empty_epochs(tmp_path):
