@@ -14,6 +14,7 @@ model and unlabelled target images exist. Student and teacher both start
 from the source model (``load_from``) and the student self-trains on the
 teacher's pseudo-labels, with no ``sup`` branch and no discriminator.
 """
+import logging
 from typing import Dict, Optional
 
 import torch
@@ -22,6 +23,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 from torch import Tensor
 
 from .domain_classifiers import check_weight, neck_channels
@@ -35,8 +37,10 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
 
     A step where no teacher prediction passes ``cls_pseudo_thr`` is a
     normal step: the student sees empty targets on the target images,
-    the unsupervised losses are weighted 0 (mmdet's ``SemiBaseDetector``)
-    and ``unsup_num_pseudo`` (logged, not back-propagated) records 0.
+    the pseudo-label losses are weighted 0 (mmdet's ``SemiBaseDetector``;
+    the discriminator's ``unsup_loss_disc`` still applies) and
+    ``unsup_num_pseudo`` (logged, not back-propagated) records 0. Fifty
+    such steps in a row are warned about once.
 
     Args:
         detector (ConfigType): The detector of student and teacher.
@@ -59,6 +63,9 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
             config. Defaults to None.
         init_cfg (OptMultiConfig): Initialisation config. Defaults to None.
     """
+
+    # consecutive steps without a pseudo-label that get a warning
+    NO_PSEUDO_WARN = 50
 
     def __init__(self,
                  detector: ConfigType,
@@ -94,6 +101,7 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
             self.discriminator = MODELS.build(disc)
         self.disc_weight = check_weight('disc_weight', disc_weight)
         self._feats: Optional[tuple] = None
+        self._steps_without_pseudo = 0
         if self.discriminator is not None:
             grab = self.student.neck if self.student.with_neck \
                 else self.student.backbone
@@ -192,5 +200,22 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
                   if 'scores' in s.gt_instances)
         losses['unsup_num_pseudo'] = torch.tensor(
             float(num), device=batch_inputs.device)
+        self._note_pseudo(num)
         losses.update(self._disc_loss(1))
         return losses
+
+    def _note_pseudo(self, num: int) -> None:
+        """Warn once when the teacher has given no pseudo-label for
+        :attr:`NO_PSEUDO_WARN` steps in a row: the pseudo-label losses then
+        weigh 0 and the student learns nothing from the target (an
+        untrained teacher: a missing or mismatched ``load_from``)."""
+        self._steps_without_pseudo = 0 if num else \
+            self._steps_without_pseudo + 1
+        if self._steps_without_pseudo == self.NO_PSEUDO_WARN:
+            print_log(
+                f'{self.NO_PSEUDO_WARN} steps in a row without a teacher box '
+                f'above cls_pseudo_thr={self.semi_train_cfg.cls_pseudo_thr}'
+                ': the pseudo-label losses weigh 0, so nothing is learnt '
+                'from the target. Is load_from the trained source model? '
+                'Else lower semi_train_cfg.cls_pseudo_thr.', 'current',
+                level=logging.WARNING)

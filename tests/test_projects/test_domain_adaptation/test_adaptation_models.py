@@ -197,6 +197,24 @@ def test_source_free_step_trains_on_target_images_only(thr):
     assert not any(p.requires_grad for p in model.teacher.parameters())
 
 
+def test_steps_in_a_row_without_pseudo_labels_are_warned_once(
+        monkeypatch):
+    # An untrained teacher (no load_from) gives no box above the
+    # threshold: every step weighs 0 and the run ended with nothing said.
+    from projects.DomainAdaptation.domain_adaptation import mean_teacher
+    logged = []
+    monkeypatch.setattr(mean_teacher, 'print_log',
+                        lambda msg, *a, **k: logged.append(msg))
+    model = _teacher(cls_pseudo_thr=1.01, name=SF)
+    monkeypatch.setattr(model, 'NO_PSEUDO_WARN', 2)
+    for _ in range(3):
+        _target_step(model)
+    assert len(logged) == 1 and 'Is load_from the trained source' in \
+        logged[0]
+    model._note_pseudo(5)  # a box: the count starts again
+    assert model._steps_without_pseudo == 0
+
+
 def test_source_free_and_source_branch_disagree_loudly():
     model = _teacher(cls_pseudo_thr=0.7, name=SF)
     with pytest.raises(ValueError, match="drop the source dataset"):
