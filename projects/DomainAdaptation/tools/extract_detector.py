@@ -22,6 +22,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from rcnn_plugin.utils.checkpoint_io import read_checkpoint  # noqa: E402
+from rcnn_plugin.utils.cli import converted_path  # noqa: E402
 
 
 def extract_detector(src: str, dst: str, branch: str = 'teacher') -> int:
@@ -65,6 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--branch', choices=('teacher', 'student'),
                         default='teacher')
     args = parser.parse_args(argv)
+    converted_path(parser, args.src, args.dst)  # not the source; its folder
     try:
         count = extract_detector(args.src, args.dst, args.branch)
     except (FileNotFoundError, ValueError) as err:

@@ -43,3 +43,20 @@ def test_plain_checkpoint_is_a_sentence(tmp_path):
         in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_the_source_is_not_overwritten_and_a_new_folder_is_made(tmp_path):
+    # dst == src replaced the whole mean-teacher checkpoint (student,
+    # optimizer) by the teacher; a missing folder was a torch traceback.
+    import subprocess
+    import sys
+    src = tmp_path / 'mt.pth'
+    _save(src, {'teacher.w': torch.ones(1), 'student.w': torch.zeros(1)})
+    before = src.read_bytes()
+    proc = subprocess.run([sys.executable, TOOL, str(src), str(src)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and 'would destroy the source' in \
+        proc.stderr
+    assert src.read_bytes() == before
+    run_tool([TOOL, str(src), str(tmp_path / 'new' / 't.pth')])
+    assert (tmp_path / 'new' / 't.pth').is_file()
