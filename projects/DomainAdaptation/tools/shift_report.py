@@ -36,7 +36,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--max-images', type=int, default=0,
                         help='statistics from at most N images per domain '
                         '(0: all)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.max_images < 0:
+        parser.error(f'--max-images must be >= 0, got {args.max_images}')
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint file not found: {args.checkpoint}')
+    return args
 
 
 def _paths(dataset, limit: int) -> list:
@@ -58,6 +63,13 @@ def main(argv=None) -> str:
     register_all_modules()
     cfg = Config.fromfile(args.config)
     init_default_scope('mmdet')
+    kind = cfg.train_dataloader.dataset.get('type', '')
+    if 'Concat' in str(kind) or 'Unlabelled' in str(kind):
+        # an adaptation config: its training set holds the target too
+        raise SystemExit(
+            f'shift_report.py: error: {args.config} trains on '
+            f'{kind} (source and target images); give the source-only '
+            'config, whose training set is the source domain')
     source = DATASETS.build(cfg.train_dataloader.dataset)
     target = DATASETS.build(cfg.test_dataloader.dataset)
     model = init_detector(cfg, args.checkpoint, device=args.device)

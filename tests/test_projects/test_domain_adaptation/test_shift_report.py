@@ -106,9 +106,22 @@ def test_per_class_ap_golden_and_voc_box_size():
                         use_legacy_coordinate=False)[0]['ap'] == 0
 
 
-def test_tool_arguments():
+def test_tool_arguments(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location('shift_report', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    args = tool.parse_args(['cfg.py', 'ckpt.pth', '--max-images', '5'])
+    ckpt = str(tmp_path / 'ckpt.pth')
+    open(ckpt, 'w').close()
+    args = tool.parse_args(['cfg.py', ckpt, '--max-images', '5'])
     assert (args.config, args.max_images, args.out) == ('cfg.py', 5, None)
+    # tracebacks before: init_detector's FileNotFoundError, range(-1)
+    for argv, said in ((['cfg.py', 'missing.pth'], 'checkpoint file not'),
+                       (['cfg.py', ckpt, '--max-images', '-1'], '>= 0')):
+        with pytest.raises(SystemExit):
+            tool.parse_args(argv)
+        assert said in capsys.readouterr().err
+    # an adaptation config's training set mixes in the target images
+    da = osp.join(REPO, 'projects', 'DomainAdaptation', 'configs',
+                  'da-faster-rcnn_mobilenetv2_fpn-128_800i_bccd-to-bcd.py')
+    with pytest.raises(SystemExit, match='give the source-only config'):
+        tool.main([da, ckpt])
