@@ -43,6 +43,13 @@ class IncrementalVOCMetric(VOCMetric):
         kwargs.setdefault('eval_mode', 'area')
         super().__init__(iou_thrs=0.5, metric='mAP', **kwargs)
         self.old_classes = tuple(old_classes)
+        if reference_old_ap50 is not None and not (
+                isinstance(reference_old_ap50, (int, float))
+                and 0 <= reference_old_ap50 <= 1):
+            raise ValueError(
+                f'reference_old_ap50 must be a fraction in [0, 1] (AP50 '
+                f'as the metric reports it, e.g. 0.847), got '
+                f'{reference_old_ap50!r}')
         self.reference_old_ap50 = reference_old_ap50
 
     def compute_metrics(self, results: list) -> dict:

@@ -116,5 +116,12 @@ def load_teacher(teacher: nn.Module, filename: str,
             f'teacher_ckpt {filename} has a classifier for '
             f'{rows.shape[0] - 1} classes, but old_classes is '
             f'{list(old_classes)} ({len(old_classes)} classes)')
-    teacher.load_state_dict(state, strict=True)
+    try:
+        teacher.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # another backbone, neck width or mask head
+        first = str(err).strip().splitlines()
+        raise ValueError(
+            f'model.teacher_ckpt {filename} does not fit the student\'s '
+            f'architecture: {" ".join(x.strip() for x in first[:3])}') \
+            from err
     freeze(teacher)

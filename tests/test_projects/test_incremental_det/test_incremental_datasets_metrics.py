@@ -112,6 +112,14 @@ def test_metric_refuses_the_vocmetric_options_it_fixes(kwargs):
         IncrementalVOCMetric(old_classes=('RBC', ), **kwargs)
 
 
+@pytest.mark.parametrize('ref', [84.7, -0.1, '0.8'])
+def test_reference_old_ap50_must_be_a_fraction(ref):
+    # 84.7 (a percentage from results.md) gave a forgetting near 84
+    with pytest.raises(ValueError, match='reference_old_ap50 must be a '
+                       r'fraction in \[0, 1\]'):
+        IncrementalVOCMetric(old_classes=('RBC', ), reference_old_ap50=ref)
+
+
 def test_metric_with_an_image_without_gt_and_one_without_predictions():
     metric = IncrementalVOCMetric(old_classes=('RBC', ),
                                   reference_old_ap50=1.0)

@@ -159,6 +159,16 @@ def test_bad_input_errors(tmp_path, model):
     cfg = dict(_model_cfg(), teacher_ckpt=path, allow_random_teacher=False)
     with pytest.raises(ValueError, match=r"\['WBC'\].*\['RBC'\]"):
         MODELS.build(cfg)
+    # The right classes, another architecture: torch's size-mismatch
+    # traceback named neither the file nor the key.
+    state = dict(teacher.state_dict())
+    name = next(k for k in state if k.startswith('neck.'))
+    state[name] = torch.zeros(1)
+    torch.save({'state_dict': state,
+                'meta': {'dataset_meta': {'classes': ('RBC', )}}}, path)
+    with pytest.raises(ValueError, match=r'model.teacher_ckpt .*old.pth '
+                       r"does not fit the student's architecture"):
+        MODELS.build(cfg)
     torch.save({'state_dict': teacher.state_dict(),
                 'meta': {'dataset_meta': {'classes': ('RBC', )}}}, path)
     det = MODELS.build(cfg)
@@ -250,6 +260,9 @@ def test_attentive_roi_distillation_in_the_step():
 @pytest.mark.parametrize('distill, pseudo, match', [
     (dict(cls=-1.0), {}, r'distill.cls must be a number >= 0'),
     (dict(num_rois=0), {}, r'distill.num_rois must be an integer >= 1'),
+    # a switch, not a dict: "'bool' object is not iterable" before
+    (True, {}, r'model.distill must be a dict or None, got True'),
+    ({}, True, r'model.pseudo_label must be a dict or None, got True'),
     (dict(num_candidates=2.5), {}, 'distill.num_candidates must be an int'),
     ({}, dict(score_thr=1.5), r'pseudo_label.score_thr must be in \[0, 1\]'),
     ({}, dict(iou_thr=-0.1), r'pseudo_label.iou_thr must be in \[0, 1\]'),
