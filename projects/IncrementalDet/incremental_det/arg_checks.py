@@ -1,6 +1,6 @@
 """Checks of an incremental step's ``distill`` and ``pseudo_label`` values."""
 
-__all__ = ['check_values']
+__all__ = ['check_dicts', 'check_values']
 
 WEIGHTS = ('ard_gamma', )  # besides the model's loss_weights
 COUNTS = ('num_candidates', 'num_rois')
@@ -42,3 +42,20 @@ def check_values(distill: dict, pseudo_label: dict, defaults: dict,
         if not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ValueError(f'pseudo_label.{key} must be in [0, 1], got '
                              f'{value!r}')
+
+
+_EXAMPLES = dict(distill='dict(cls=1.0, reg=1.0)',
+                 pseudo_label='dict(score_thr=0.5, iou_thr=0.5)')
+
+
+def check_dicts(**settings) -> None:
+    """Refuse a model setting that should be a dict but is not (a
+    ``pseudo_label=True`` switch), naming the key and an example.
+
+    Raises:
+        ValueError: For a value that is neither a dict nor None.
+    """
+    for key, value in settings.items():
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f'model.{key} must be a dict or None, got '
+                             f'{value!r} (e.g. {_EXAMPLES[key]})')

@@ -20,7 +20,7 @@ from torch import Tensor
 from rcnn_plugin.models.utils import build_class_mapping, remap_state_dict
 from rcnn_plugin.utils.config_types import cfg_type_name
 
-from .arg_checks import check_values
+from .arg_checks import check_dicts, check_values
 from .losses import (
     FEAT_MODES,
     RPN_MODES,
@@ -160,14 +160,7 @@ class IncrementalFasterRCNN(TwoStageDetector):
             raise ValueError(
                 'model.teacher_ckpt is None: name the previous step\'s '
                 'checkpoint (or set allow_random_teacher=True in tests)')
-        for key, value in (('distill', distill),
-                           ('pseudo_label', pseudo_label)):
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(
-                    f'model.{key} must be a dict or None, got {value!r}'
-                    + (" (e.g. dict(score_thr=0.5, iou_thr=0.5))"
-                       if key == 'pseudo_label' else
-                       ' (e.g. dict(cls=1.0, reg=1.0))'))
+        check_dicts(distill=distill, pseudo_label=pseudo_label)
         unknown = sorted(set(distill or {}) - set(cls.distill_defaults))
         if unknown:
             raise ValueError(f'unknown distill keys {unknown}; known: '
