@@ -93,6 +93,13 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
     # before the geometry was recorded, it is not compared.
     meta.setdefault('needs_proposals', 'false')
     meta.setdefault('geometry', want['geometry'])
+    if meta['needs_proposals'] == 'true' and meta['test_scale'] == 'null' \
+            and want['test_scale'] != 'null':
+        raise ValueError(
+            f'{path} is a Fast R-CNN export of an older rcnn_plugin, which '
+            'did not record the test scale (its Resize sits inside '
+            'ProposalBroadcaster), so it cannot be checked against config '
+            f'{want["config"]}; export the ONNX file again')
     for key in ('num_classes', 'classes', 'test_scale', 'mean', 'std',
                 'pad_size_divisor', 'bgr_to_rgb', 'needs_proposals',
                 'geometry'):

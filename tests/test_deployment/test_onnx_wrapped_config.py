@@ -94,3 +94,18 @@ def test_fast_rcnn_test_scale_inside_the_proposal_broadcaster():
     other_meta = config_meta(other, ['RBC', 'WBC', 'Platelets'])
     assert other_meta['test_scale'] != meta['test_scale']
     assert other_meta['geometry'] != meta['geometry']
+
+
+def test_an_older_fast_rcnn_export_is_refused_saying_why(monkeypatch):
+    # exports made before the fix recorded no scale: the plain mismatch
+    # message named the same config twice
+    from rcnn_plugin.deployment import runtime
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'fast_rcnn',
+                                   'fast-rcnn_mobilenetv2_fpn-128_8e_bccd.py'))
+    classes = ['RBC', 'WBC', 'Platelets']
+    old = dict(config_meta(cfg, classes), test_scale='null', graph='features')
+    old.pop('geometry')  # as before the geometry was recorded
+    monkeypatch.setattr(runtime, 'read_meta', lambda path: dict(old))
+    with pytest.raises(ValueError, match='Fast R-CNN export of an older '
+                       'rcnn_plugin'):
+        check_meta('old.onnx', cfg, classes)
