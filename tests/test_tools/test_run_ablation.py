@@ -223,6 +223,7 @@ def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
             _scalars(out, 'stamp', [{'pascal_voc/mAP': 0.80, 'step': 1}])
             with open(osp.join(out, 'last_checkpoint'), 'w') as f:
                 f.write(osp.join(out, 'epoch_1.pth'))
+            open(osp.join(out, 'epoch_1.pth'), 'w').close()
         else:  # tools/test.py writes <stamp>/<stamp>.json
             out = osp.join(cmd[cmd.index('--work-dir') + 1], 'stamp')
             os.makedirs(out)
@@ -246,6 +247,14 @@ def test_test_time_lever_is_evaluated_on_the_reference_checkpoint(
     # Finished: read back, neither trained nor tested again.
     ablation.main([ref, lever, '--seeds', '0', '--work-dir', str(work)])
     assert len(calls) == 2
+    # Its checkpoint deleted (the driver reads the logs): still read back,
+    # not refused as made from another checkpoint.
+    os.remove(osp.join(str(work), 'ref', 'seed_0', 'epoch_1.pth'))
+    assert ablation.main([ref, lever, '--seeds', '0', '--work-dir',
+                          str(work)]) == 0
+    assert len(calls) == 2
+    assert '| 0.830 | - | +0.030 |' in open(
+        ablation.summary_path(str(work), [ref, lever])).read()
 
 
 def test_each_set_of_configs_keeps_its_own_summary(tmp_path):
@@ -312,7 +321,7 @@ def test_a_finished_or_cut_run_of_another_config_is_not_reused(
     monkeypatch.setattr(ablation.subprocess, 'run', fake_run)
     ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
     _config(tmp_path, EPOCHS + 'lr = 0.005\n')
-    with pytest.raises(SystemExit, match='made from another config'):
+    with pytest.raises(ablation.RunFailed, match='made from another config'):
         ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
     os.remove(tmp_path / 'w' / 'result.json')
     (tmp_path / 'w' / 'last_checkpoint').write_text('epoch_1.pth')
@@ -322,7 +331,7 @@ def test_a_finished_or_cut_run_of_another_config_is_not_reused(
     os.remove(tmp_path / 'w' / 'result.json')
     (tmp_path / 'w' / 'last_checkpoint').write_text('epoch_1.pth')
     _config(tmp_path, EPOCHS + 'lr = 0.005\n')
-    with pytest.raises(SystemExit, match='begun from another config'):
+    with pytest.raises(ablation.RunFailed, match='begun from another config'):
         ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
 
 
@@ -342,3 +351,8 @@ def test_an_iteration_based_config_keeps_its_val_interval(
     res = ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
     assert not any('val_interval' in c for c in calls[0])
     assert (res['best'], res['best_epoch']) == (0.4, None)
+    # read back under another metric: the whole history, not its last
+    (tmp_path / 'w' / 'result.json').write_text(json.dumps(
+        dict(res, metric='other')))
+    again = ablation.run_one(cfg, 0, str(tmp_path / 'w'), 'pascal_voc/mAP')
+    assert (again['history'], again['best']) == ([0.4, 0.3], 0.4)

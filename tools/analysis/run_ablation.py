@@ -101,17 +101,29 @@ def _scores(values: List[float], metric: str, epochs: bool) -> Dict:
 
 
 def _as_metric(result: Dict, records: List[Dict], metric: str,
-               work_dir: str, epochs: bool = True) -> Dict:
+               work_dir: str, epochs: bool = True,
+               single: bool = False) -> Dict:
     """A finished result read back under another ``--metric``: its numbers
-    again from the logged records (they were the stored metric's)."""
+    again from the logged records (they were the stored metric's); the
+    last record only for a ``single`` (test-time) result."""
     if result.get('metric') == metric:
         return result
     values = [r[metric] for r in records if metric in r]
     if not values:
         raise SystemExit(f'{work_dir}: no validation logged {metric!r} '
                          f"(its result.json is for {result.get('metric')!r})")
-    return dict(result, **_scores(values if epochs else values[-1:],
+    return dict(result, **_scores(values[-1:] if single else values,
                                   metric, epochs))
+
+
+def _keyed(check, *args, **kwargs):
+    """``reuse_run`` / ``begin_run``, whose refusal of a folder made from
+    another config is this run's failure (a table row), not the end of
+    the driver."""
+    try:
+        return check(*args, **kwargs)
+    except SystemExit as err:
+        raise RunFailed(str(err)) from None
 
 
 def _by_epoch(config: str) -> bool:
@@ -132,7 +144,7 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
     options = [f'randomness.seed={seed}'] + (
         ['train_cfg.val_interval=1'] if epochs else [])
     key = config_key(config, options, REPO)
-    if reuse_run(work_dir, done, key):
+    if _keyed(reuse_run, work_dir, done, key):
         with open(done) as f:
             result = json.load(f)
         history = val_history(work_dir, metric)
@@ -141,7 +153,7 @@ def run_one(config: str, seed: int, work_dir: str, metric: str,
         return result
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
            '--cfg-options'] + options
-    if begin_run(work_dir, key, config=config, seed=seed):
+    if _keyed(begin_run, work_dir, key, config=config, seed=seed):
         cmd.append('--resume')
     print('$', ' '.join(cmd[1:]), flush=True)
     start = time.monotonic()
@@ -205,25 +217,26 @@ def evaluate_one(config: str, seed: int, work_dir: str, metric: str,
     the validation split (or read the finished result)."""
     from mmengine.config import Config
     done = osp.join(work_dir, 'result.json')
-    if not osp.isfile(osp.join(ref_work_dir, 'result.json')):
-        if osp.isfile(done):  # the reference moved away: as it was
-            key = None
-        else:
-            raise RunFailed(f'no finished reference training to evaluate '
-                            f'in {ref_work_dir} (it failed or did not run)')
-    else:
-        with open(osp.join(ref_work_dir, 'last_checkpoint')) as f:
-            ckpt = f.read().strip()
-        # the config and the reference checkpoint it evaluates
-        key = config_key(config, [f'randomness.seed={seed}'], REPO) + \
-            file_sha256(ckpt)
-    if key is None or reuse_run(work_dir, done, key):
+    last = osp.join(ref_work_dir, 'last_checkpoint')
+    ckpt = open(last).read().strip() if osp.isfile(last) else None
+    # the config and the reference checkpoint it evaluates
+    key = None if not (ckpt and osp.isfile(ckpt)) else config_key(
+        config, [f'randomness.seed={seed}'], REPO) + file_sha256(ckpt)
+    if osp.isfile(done) and key is None:
+        print(f'# {work_dir}: done before; the reference checkpoint it '
+              'evaluated is gone, so what it was made from is not checked')
+    if osp.isfile(done) and (key is None or _keyed(reuse_run, work_dir,
+                                                   done, key)):
         with open(done) as f:
             result = json.load(f)
         records = [r for r in _test_records(work_dir) if metric in r]
-        result = _as_metric(result, records, metric, work_dir, False)
+        result = _as_metric(result, records, metric, work_dir, False, True)
         result['also'] = final_values(records, also)
         return result
+    if key is None or not osp.isfile(osp.join(ref_work_dir,
+                                              'result.json')):
+        raise RunFailed(f'no finished reference training to evaluate in '
+                        f'{ref_work_dir} (it failed or did not run)')
     os.makedirs(work_dir, exist_ok=True)
     derived = osp.join(work_dir, 'val_as_test.py')
     with open(derived, 'w') as f:
@@ -344,6 +357,9 @@ def main(argv=None) -> int:
     if missing:
         print(f'error: no config {missing[0]}', file=sys.stderr)
         return 2
+    # one meaning for a relative path: here, in the keys and in the
+    # trainings (which run in the repository)
+    args.configs = [osp.abspath(c) for c in args.configs]
     from rcnn_plugin.utils.fileio import atomic_open
     results: Dict[str, List[Dict]] = {}
     reference = args.configs[0]
