@@ -233,9 +233,8 @@ class TrainingHealthHook(Hook):
         if bad or step['bad']:
             self._nonfinite(runner, it, data_batch, terms, bad, step)
             return
-        acc = terms.get('acc', terms.get('sup_acc'))  # mmdet's semi: sup_
-        if acc is not None:
-            self._acc.append((it, acc, self._counter.share()))
+        if 'acc' in terms:  # not a semi-supervised sup_acc: see the docs
+            self._acc.append((it, terms['acc'], self._counter.share()))
         stats = self.divergence.update(it, terms.get('loss'),
                                        step.get('grad_norm'),
                                        step.get('clipped'))

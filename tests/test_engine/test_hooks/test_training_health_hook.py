@@ -435,14 +435,13 @@ def test_collapsed_classifier_at_epoch_end(tmp_path):
     assert _epoch(tmp_path, acc=80.0, bg_share=0.75) == []
 
 
-def test_collapse_of_a_semi_supervised_model(tmp_path):
-    # mmdet's SemiBaseDetector logs sup_acc / unsup_acc: the check read
-    # 'acc' only and was off for the mean-teacher configs.
-    assert len(_epoch(tmp_path, acc=75.0, bg_share=0.75,
-                      acc_key='sup_acc')) == 1
-    # the pseudo-labels' accuracy is not the ground truth's: not read
-    assert _epoch(tmp_path, acc=75.0, bg_share=0.75,
-                  acc_key='unsup_acc') == []
+def test_no_collapse_check_for_a_semi_supervised_model(tmp_path):
+    # mmdet's SemiBaseDetector logs sup_acc / unsup_acc, while the RoI
+    # counter sees both branches' RoIs (the unlabelled branch's are mostly
+    # background): sup_acc against that share would call a healthy
+    # classifier collapsed, so neither is compared.
+    for key in ('sup_acc', 'unsup_acc'):
+        assert _epoch(tmp_path, acc=75.0, bg_share=0.75, acc_key=key) == []
 
 
 def test_collapse_fallback_and_empty_epochs(tmp_path):
