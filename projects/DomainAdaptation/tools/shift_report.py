@@ -63,13 +63,13 @@ def main(argv=None) -> str:
     register_all_modules()
     cfg = Config.fromfile(args.config)
     init_default_scope('mmdet')
-    kind = cfg.train_dataloader.dataset.get('type', '')
-    if 'Concat' in str(kind) or 'Unlabelled' in str(kind):
+    if 'UnlabelledDataset' in str(cfg.train_dataloader.dataset):
         # an adaptation config: its training set holds the target too
         raise SystemExit(
-            f'shift_report.py: error: {args.config} trains on '
-            f'{kind} (source and target images); give the source-only '
-            'config, whose training set is the source domain')
+            f'shift_report.py: error: {args.config} trains on unlabelled '
+            'target images (UnlabelledDataset) beside the source; give '
+            'the source-only config, whose training set is the source '
+            'domain')
     source = DATASETS.build(cfg.train_dataloader.dataset)
     target = DATASETS.build(cfg.test_dataloader.dataset)
     model = init_detector(cfg, args.checkpoint, device=args.device)
