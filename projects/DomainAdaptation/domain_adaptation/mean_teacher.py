@@ -39,8 +39,8 @@ class DomainAdaptiveTeacher(SemiBaseDetector):
     normal step: the student sees empty targets on the target images,
     the pseudo-label losses are weighted 0 (mmdet's ``SemiBaseDetector``;
     the discriminator's ``unsup_loss_disc`` still applies) and
-    ``unsup_num_pseudo`` (logged, not back-propagated) records 0. Fifty
-    such steps in a row are warned about once.
+    ``unsup_num_pseudo`` (logged, not back-propagated) records 0. Each
+    run of fifty such steps in a row gets a warning.
 
     Args:
         detector (ConfigType): The detector of student and teacher.

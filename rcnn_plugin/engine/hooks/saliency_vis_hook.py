@@ -50,9 +50,10 @@ class SaliencyVisHook(Hook):
     logged and skipped.
 
     Args:
-        interval (int): Every this many validations (the epoch or the
-            iteration over the loop's ``val_interval``, so a resumed run
-            counts on). Defaults to 1.
+        interval (int): Every this many validations, counted from the
+            progress as the train loop runs them (every ``val_interval``
+            from ``val_begin``, and the last epoch or iteration), so a
+            resumed run counts on. Defaults to 1.
         num_images (int): Val images explained. Defaults to 4.
         method (str): ``eigencam``, ``gradcam``, ``odam`` or ``drise``.
             Defaults to 'eigencam' (no backward pass: the cheapest).
