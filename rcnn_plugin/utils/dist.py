@@ -34,6 +34,12 @@ def prepare_distributed(cfg: Config) -> None:
     if launcher == 'none':
         return
     wrapper = cfg.get('model_wrapper_cfg') or {}
+    if not wrapper:
+        # mmengine's default wrapping, which a model_wrapper_cfg replaces:
+        # no buffer broadcast, and the top-level find_unused_parameters
+        wrapper = dict(broadcast_buffers=False,
+                       find_unused_parameters=cfg.get(
+                           'find_unused_parameters', False))
     if cfg_type_name(wrapper, 'MMDistributedDataParallel') == \
             'MMDistributedDataParallel':
         # Runner.wrap_model looks the type up in mmengine's root registry,

@@ -33,6 +33,17 @@ def test_gpu_uses_device_aware_wrapper_and_leaves_backend(monkeypatch):
     assert not dist.is_initialized()
 
 
+@pytest.mark.parametrize('unused', [True, False])
+def test_default_wrapper_keeps_mmengines_ddp_arguments(monkeypatch, unused):
+    # The replaced default dropped the top-level find_unused_parameters
+    # (mmdet's convention) and left DDP broadcasting buffers every step.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = _cfg('pytorch', find_unused_parameters=unused)
+    prepare_distributed(cfg)
+    assert cfg.model_wrapper_cfg.find_unused_parameters is unused
+    assert cfg.model_wrapper_cfg.broadcast_buffers is False
+
+
 def test_cpu_pytorch_launcher_initialises_gloo(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setenv('RANK', '0')
