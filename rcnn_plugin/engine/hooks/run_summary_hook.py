@@ -10,6 +10,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner import IterBasedTrainLoop
 
+from rcnn_plugin.utils.fileio import atomic_open
+
 from .epoch_results_hook import headline_first
 
 
@@ -66,8 +68,12 @@ def _results_section(path: str, base: str, max_rows: int) -> List[str]:
 
 
 def _health(runner) -> Optional[dict]:
-    """Findings of a TrainingHealthHook of the runner, else health.json."""
-    for hook in getattr(runner, 'hooks', []):
+    """Findings of a TrainingHealthHook of a training runner, else
+    health.json (a test runner's hook never loaded it: its empty findings
+    would read as healthy)."""
+    loop = getattr(runner, '_train_loop', None)
+    training = loop is not None and not isinstance(loop, dict)
+    for hook in getattr(runner, 'hooks', []) if training else []:
         if type(hook).__name__ == 'TrainingHealthHook':
             findings = list(hook.findings)
             stopped = any(f['action'] == 'stop' for f in findings)
@@ -163,6 +169,7 @@ class RunSummaryHook(Hook):
         self.max_rows = max_rows
         self.in_work_dir = in_work_dir
         self.metrics: Dict[str, dict] = {}
+        self._resumed = False  # the metrics an earlier start recorded
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         """Record validation metrics and rewrite the report.
@@ -215,6 +222,17 @@ class RunSummaryHook(Hook):
         if not is_main_process():
             return None
         base = runner.work_dir if self.in_work_dir else runner.log_dir
+        store = osp.join(base,
+                         osp.splitext(self.filename)[0] + '_metrics.json')
+        if not self._resumed and osp.isfile(store):
+            # a resumed run or a later test run: the validation of before
+            # stays in the report until this start validates
+            with open(store) as f:
+                for mode, rec in json.load(f).items():
+                    self.metrics.setdefault(mode, rec)
+        self._resumed = True
+        with atomic_open(store) as f:
+            json.dump(self.metrics, f, indent=2, default=str)
         lines = [f'# Run summary: {runner.experiment_name}', '',
                  f'- work dir: `{runner.work_dir}`',
                  f'- epoch {runner.epoch}, iteration {runner.iter}'

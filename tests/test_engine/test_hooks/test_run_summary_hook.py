@@ -200,9 +200,13 @@ def test_summary_in_work_dir_with_health_and_results(tmp_path):
     assert '![val_predictions.jpg](val_predictions.jpg)' in text
     assert '[pr_per_class_ap.csv]' not in text  # one row: no link needed
     assert '### pr_per_class_ap.csv' in text
-    # A guard in the runner is read live (health.json may be stale).
+    # A test runner's guard never loaded health.json (its before_train
+    # did not run): its empty findings said healthy.
     guard = TrainingHealthHook()
-    runner.hooks = [guard]
+    runner.hooks, runner._train_loop = [guard], dict(type='x')
+    assert 'Status: **warned**' in open(hook.write(runner)).read()
+    # A training runner's guard is read live (health.json may be stale).
+    runner._train_loop = SimpleNamespace(max_epochs=3)
     assert 'Status: **healthy**' in open(hook.write(runner)).read()
     guard.findings.append(dict(kind='nonfinite', epoch=3, iteration=9,
                                action='stop', message='NaN'))
@@ -259,3 +263,22 @@ def test_summary_names_the_tested_checkpoint_and_an_early_stop(tmp_path):
     runner._train_loop, runner.epoch, runner.iter = iter_loop, 0, 600
     assert '(stopped early: 600 of 1000 iterations)' in open(
         hook.write(runner)).read()
+
+
+def test_a_later_start_keeps_the_earlier_validation(tmp_path):
+    # tools/test.py with the run-folder overlay (or a resumed run that
+    # early stopping keeps stopped) rewrote summary.md without the
+    # validation the training had recorded.
+    from types import SimpleNamespace
+
+    from rcnn_plugin.engine import RunSummaryHook
+    runner = SimpleNamespace(log_dir=str(tmp_path), work_dir=str(tmp_path),
+                             experiment_name='exp', epoch=8, iter=64,
+                             hooks=[])
+    RunSummaryHook(in_work_dir=True).after_val_epoch(
+        runner, {'pascal_voc/mAP': 0.91})
+    test_start = RunSummaryHook(in_work_dir=True)
+    test_start.after_test_epoch(runner, {'pascal_voc/mAP': 0.89})
+    text = (tmp_path / 'summary.md').read_text()
+    assert '## val metrics (after epoch 8' in text and '0.9100' in text
+    assert '## test metrics' in text and '0.8900' in text
