@@ -16,6 +16,9 @@ BF16_SWAPS = {
     'roi_head.bbox_roi_extractor': {
         'SingleRoIExtractor': 'TorchvisionRoIExtractor'
     },
+    'roi_head.mask_roi_extractor': {
+        'SingleRoIExtractor': 'TorchvisionRoIExtractor'
+    },
 }
 _PLUGIN_TYPES = {t for swaps in BF16_SWAPS.values() for t in swaps.values()}
 
@@ -33,8 +36,8 @@ def enable_amp(cfg: Config, cuda: bool) -> str:
     With CUDA: mmengine's ``AmpOptimWrapper`` (float16, dynamic loss
     scale), as mmdet's ``--amp``. Without: :class:`BF16AmpOptimWrapper`
     (bfloat16 autocast on CPU, no loss scale), and the stock RPN head, box
-    head and RoI extractor become their plugin twins, which give identical
-    float32 results and run in bfloat16 on CPU.
+    head and RoI extractors (box and mask) become their plugin twins,
+    which give identical float32 results and run in bfloat16 on CPU.
 
     Args:
         cfg (Config): A two-stage detector config; changed in place.
@@ -55,6 +58,11 @@ def enable_amp(cfg: Config, cuda: bool) -> str:
         node = _get(cfg.model, path)
         if node is None:
             continue
+        if isinstance(node, (list, tuple)):  # a cascade's stages
+            raise ValueError(
+                f'--amp on CPU: model.{path} is a list of {len(node)} '
+                'stages (a cascade), which has no bfloat16-safe twin; '
+                'drop --amp')
         name = type_name(node.type)
         if name in swaps:
             changed.append(f'{path}: {name} -> {swaps[name]}')
