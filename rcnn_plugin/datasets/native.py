@@ -29,13 +29,16 @@ from typing import (
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
-from PIL import Image
 from tqdm import tqdm
 
 from .errors import AnnotationError, BadImageError
 from .proposals import StrictProposalsMixin
 from .shapes import polygon_area, rect_polygon
-from .transforms.loading import image_orientation
+from .transforms.loading import (
+    cv2_applies_orientation,
+    image_orientation,
+    open_image,
+)
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
 
@@ -66,8 +69,10 @@ def read_image_size(img_path: str, ann_path: str,
         size = _png_size(img_path)
         if size:
             return size
-        with Image.open(img_path) as img:
+        with open_image(img_path) as img:
             w, h = img.size
+            if img.format == 'TIFF':  # newer Pillow turns a TIFF's size
+                w, h = img.tag_v2.get(256, w), img.tag_v2.get(257, h)
             if image_orientation(img) >= 5:  # turned by 90 degrees
                 w, h = h, w
             return w, h
@@ -83,8 +88,9 @@ def read_image_size(img_path: str, ann_path: str,
 
 def _png_size(path: str) -> Optional[Tuple[int, int]]:
     """Width and height from a PNG's IHDR chunk (24 bytes); None if the
-    file is not a PNG. PNGs carry no EXIF turn that we apply."""
-    if not path.lower().endswith('.png'):
+    file is not a PNG, or where OpenCV turns PNGs by their eXIf chunk
+    (then PIL reads the orientation)."""
+    if not path.lower().endswith('.png') or cv2_applies_orientation('PNG'):
         return None
     with open(path, 'rb') as f:
         head = f.read(24)

@@ -6,6 +6,7 @@ byte without a word, and the intensity window cannot be chosen.
 :class:`LoadDomainImageFromFile` decodes every bit of the file, then maps
 intensities to ``uint8`` (or ``float32``) with a documented window.
 """
+import functools
 import io
 from typing import BinaryIO, Optional, Sequence, Union
 
@@ -17,19 +18,48 @@ from mmengine import fileio
 from PIL import Image
 
 __all__ = [
-    'LoadDomainImageFromFile', 'exif_orientation', 'image_orientation',
-    'scale_intensity'
+    'LoadDomainImageFromFile', 'cv2_applies_orientation', 'exif_orientation',
+    'image_orientation', 'open_image', 'scale_intensity'
 ]
 
-EXIF_FORMATS = ('JPEG', 'MPO', 'TIFF', 'WEBP')
-# EXIF orientation -> (number of 90 degree counter-clockwise turns,
-# flip left-right before turning), as in the TIFF/EXIF specification.
-_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (1, True),
-           6: (3, False), 7: (3, True), 8: (1, False)}
+EXIF_FORMATS = ('JPEG', 'MPO', 'PNG', 'TIFF', 'WEBP')
+# OpenCV's read flags that keep the depth and the channels (grey stays
+# grey, 16 bits stay 16) and apply the EXIF orientation as mmdet's
+# LoadImageFromFile (IMREAD_COLOR) does; IMREAD_UNCHANGED ignores it,
+# except for TIFF, which OpenCV always turns upright.
+_TURNED = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
+@functools.cache
+def cv2_applies_orientation(fmt: str) -> bool:
+    """Whether this OpenCV build turns an image of format ``fmt`` (PIL's
+    name) upright by its EXIF orientation when reading in colour.
+
+    OpenCV versions differ (PNG's eXIf chunk is read since 4.x); a 1x2
+    image with orientation 6 is written with PIL and read back once.
+    """
+    if fmt not in EXIF_FORMATS:
+        return False
+    buf = io.BytesIO()
+    img = Image.new('RGB', (2, 1))
+    try:
+        if fmt == 'TIFF':
+            img.save(buf, format=fmt, tiffinfo={0x0112: 6})
+        else:
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            img.save(buf, format='JPEG' if fmt == 'MPO' else fmt,
+                     exif=exif.tobytes())
+    except (OSError, KeyError, ValueError):  # PIL cannot write it
+        return fmt in ('JPEG', 'MPO', 'TIFF')
+    out = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8),
+                       cv2.IMREAD_COLOR)
+    return out is not None and out.shape[:2] == (2, 1)
 
 
 def exif_orientation(path: Union[str, BinaryIO]) -> int:
-    """Read the EXIF orientation tag (1..8) of an image; 1 if absent.
+    """Read the EXIF orientation tag (1..8) that the image loaders apply
+    (:func:`image_orientation`); 1 if absent.
 
     Args:
         path (str | BinaryIO): The image file, or its bytes as a file.
@@ -38,14 +68,28 @@ def exif_orientation(path: Union[str, BinaryIO]) -> int:
         int: The orientation, 1 meaning "as stored".
     """
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return image_orientation(img)
     except (OSError, SyntaxError, ValueError):
         return 1
 
 
+def open_image(path: Union[str, BinaryIO]) -> Image.Image:
+    """``PIL.Image.open`` without its decompression-bomb limit (the pixels
+    are decoded by OpenCV; PIL reads the header): a whole-slide or
+    remote-sensing image over 179 MP raised DecompressionBombError."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def image_orientation(img: Image.Image) -> int:
-    """EXIF orientation (1..8) of an opened JPEG, TIFF or WebP; else 1.
+    """EXIF orientation (1..8) of an opened image, where the loaders
+    (OpenCV, for mmdet's ``LoadImageFromFile`` and
+    :class:`LoadDomainImageFromFile`) apply it; else 1.
 
     Args:
         img (PIL.Image.Image): An image opened with PIL (not decoded).
@@ -53,7 +97,7 @@ def image_orientation(img: Image.Image) -> int:
     Returns:
         int: The orientation, 1 meaning "as stored".
     """
-    if img.format not in EXIF_FORMATS:
+    if not cv2_applies_orientation(img.format):
         return 1
     value = img.getexif().get(0x0112, 1)
     return value if value in range(1, 9) else 1
@@ -66,9 +110,11 @@ def scale_intensity(img: np.ndarray,
     """Map intensities linearly from a window to ``[0, 255]``.
 
     The window is ``value_range`` if given, else the ``percentiles``
-    (low, high) of this image if given, else the full range of the dtype
-    (``0..65535`` for ``uint16``; ``uint8`` is returned unchanged).
-    Values outside the window are clipped.
+    (low, high) of this image if given, else the full range of an integer
+    dtype (``0..65535`` for ``uint16``, ``-32768..32767`` for ``int16``;
+    ``uint8`` is returned unchanged) or a float image's own finite
+    minimum and maximum. Values outside the window are clipped; NaN
+    (nodata) becomes 0 and is left out of percentiles.
 
     Args:
         img (np.ndarray): Image, any dtype, shape (H, W) or (H, W, C).
@@ -84,18 +130,26 @@ def scale_intensity(img: np.ndarray,
     """
     if value_range is None and percentiles is None and img.dtype == np.uint8:
         return img.astype(np.float32) if to_float32 else img
+    finite = not np.issubdtype(img.dtype, np.floating) or \
+        bool(np.isfinite(img).any())
     if value_range is not None:
         low, high = (float(v) for v in value_range)
+    elif not finite:  # nothing but nodata
+        low, high = 0.0, 1.0
     elif percentiles is not None:
-        low, high = (float(v) for v in np.percentile(img, percentiles))
+        low, high = (float(v) for v in np.nanpercentile(
+            np.where(np.isinf(img), np.nan, img) if
+            np.issubdtype(img.dtype, np.floating) else img, percentiles))
     elif np.issubdtype(img.dtype, np.integer):
-        low, high = 0.0, float(np.iinfo(img.dtype).max)
-    else:
-        low, high = float(img.min()), float(img.max())
+        info = np.iinfo(img.dtype)  # signed: from its minimum
+        low, high = float(min(info.min, 0)), float(info.max)
+    else:  # float: this image's finite range
+        low, high = (float(f(img[np.isfinite(img)]))
+                     for f in (np.min, np.max))
     if not high > low:
         high = low + 1.0
     out = (img.astype(np.float32) - low) * (255.0 / (high - low))
-    out = np.clip(out, 0, 255)
+    out = np.clip(np.nan_to_num(out, nan=0.0), 0, 255)  # nodata: black
     return out if to_float32 else np.round(out).astype(np.uint8)
 
 
@@ -125,7 +179,9 @@ class LoadDomainImageFromFile(BaseTransform):
         to_float32 (bool): Output ``float32`` in ``[0, 255]``.
             Defaults to False.
         apply_exif (bool): Rotate/flip as the EXIF orientation says, like
-            image viewers and labelling tools do. Defaults to True.
+            image viewers, labelling tools and mmdet's loader (OpenCV does
+            it, where this OpenCV build does; TIFFs are always turned by
+            OpenCV). Defaults to True.
         ignore_empty (bool): Return None for a file that is missing or
             does not decode (the dataset then draws another image), as
             ``LoadImageFromFile`` does; else an error. Defaults to False.
@@ -163,15 +219,13 @@ class LoadDomainImageFromFile(BaseTransform):
     def _decode(self, path: str) -> np.ndarray:
         data = fileio.get(path, backend_args=self.backend_args)
         buf = np.frombuffer(data, np.uint8)
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+        # OpenCV turns the image by its EXIF orientation exactly where it
+        # does for mmdet's loader (TIFF also with apply_exif=False); turning
+        # it here again turned TIFFs twice.
+        flag = _TURNED if self.apply_exif else cv2.IMREAD_UNCHANGED
+        img = cv2.imdecode(buf, flag) if buf.size else None
         if img is None:
             raise OSError(f'cannot decode image {path}')
-        if self.apply_exif:
-            turns, flip = _ORIENT.get(exif_orientation(io.BytesIO(data)),
-                                      (0, False))
-            if flip:
-                img = img[:, ::-1]
-            img = np.ascontiguousarray(np.rot90(img, turns))
         return img
 
     def _channels(self, img: np.ndarray) -> np.ndarray:
@@ -182,7 +236,11 @@ class LoadDomainImageFromFile(BaseTransform):
         if self.color_type == 'grayscale':
             if img.ndim == 3:
                 weights = np.array([0.114, 0.587, 0.299])  # B, G, R
-                img = (img.astype(np.float64) @ weights).astype(img.dtype)
+                grey = np.rint(img.astype(np.float64) @ weights)  # not trunc
+                if np.issubdtype(img.dtype, np.integer):
+                    info = np.iinfo(img.dtype)
+                    grey = np.clip(grey, info.min, info.max)
+                img = grey.astype(img.dtype)
             return img
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)

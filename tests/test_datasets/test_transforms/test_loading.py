@@ -39,7 +39,7 @@ def test_grayscale_and_rgba_give_three_channels(tmp_path):
     assert (color[..., 2] == 200).all() and (color[..., :2] == 0).all()
     single = _load(tmp_path / 'c.png', color_type='grayscale')['img']
     assert single.shape == (4, 6)
-    assert int(single[0, 0]) == int(200 * 0.299)
+    assert int(single[0, 0]) == round(200 * 0.299)  # rounded, as cv2
 
 
 @pytest.mark.parametrize('ext', ['png', 'tif'])
@@ -82,6 +82,66 @@ def test_exif_orientation_matches_pil(tmp_path, orientation):
     assert read_image_size(str(path), 'x') == (out.shape[1], out.shape[0])
     raw = _load(path, apply_exif=False)['img']
     assert raw.shape == (6, 10, 3)
+
+
+@pytest.mark.parametrize('orientation', [3, 6])
+@pytest.mark.parametrize('fmt', ['TIFF', 'PNG'])
+def test_orientation_as_mmdets_loader_turns_it(tmp_path, fmt, orientation):
+    # OpenCV turns TIFFs itself (even with IMREAD_UNCHANGED): the loader
+    # turned them a second time (upside down, or mirrored). PNG's eXIf is
+    # applied where this OpenCV applies it for mmdet's loader.
+    from mmdet.registry import TRANSFORMS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    arr = np.random.default_rng(2).integers(0, 255, (6, 10, 3), np.uint8)
+    img = Image.fromarray(arr)
+    path = tmp_path / f'a.{fmt.lower()}'
+    if fmt == 'TIFF':
+        img.save(path, tiffinfo={0x0112: orientation})
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        img.save(path, exif=exif.tobytes())
+    stock = TRANSFORMS.build(dict(type='LoadImageFromFile'))(
+        dict(img_path=str(path)))['img']
+    ours = _load(path)['img']
+    assert np.array_equal(ours, stock)
+    assert read_image_size(str(path), 'x') == (ours.shape[1],
+                                                ours.shape[0])
+    if fmt == 'TIFF':
+        with Image.open(path) as pil:
+            upright = np.asarray(ImageOps.exif_transpose(pil))[..., ::-1]
+        assert np.array_equal(ours, upright)
+
+
+def test_grey_ramp_and_signed_and_nodata_windows(tmp_path):
+    # a neutral grey ramp stays itself (truncation made 16 levels darker)
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, 2)
+    cv2.imwrite(str(tmp_path / 'r.png'), ramp)
+    grey = _load(tmp_path / 'r.png', color_type='grayscale')['img']
+    assert np.array_equal(grey[:, 0], np.arange(256))
+    # int16: the full signed range (negatives were clipped to 0)
+    signed = np.array([[-32768, 0, 32767]], np.int16)
+    out = scale_intensity(signed)
+    assert out.tolist() == [[0, 128, 255]]
+    # float with NaN (nodata): black, and left out of the window
+    img = np.array([[0.0, 0.5, 1.0, np.nan]], np.float32)
+    assert scale_intensity(img).tolist() == [[0, 128, 255, 0]]
+    assert scale_intensity(img, percentiles=(0, 100)).tolist() == [
+        [0, 128, 255, 0]]
+    assert scale_intensity(np.full((1, 2), np.nan, np.float32)).tolist() \
+        == [[0, 0]]
+
+
+def test_an_image_above_pils_pixel_limit_is_read(tmp_path, monkeypatch):
+    # PIL's DecompressionBombError (not an OSError) escaped as a traceback
+    # for whole-slide sized images, which OpenCV decodes.
+    arr = np.zeros((5, 7, 3), np.uint8)
+    Image.fromarray(arr).save(tmp_path / 'big.jpg')
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 10)
+    assert _load(tmp_path / 'big.jpg')['img'].shape == (5, 7, 3)
+    assert read_image_size(str(tmp_path / 'big.jpg'), 'x') == (7, 5)
+    assert Image.MAX_IMAGE_PIXELS == 10  # the limit is put back
 
 
 def test_bad_arguments_and_files(tmp_path):
