@@ -26,6 +26,22 @@ from rcnn_plugin.models.adversarial import (
 AdversarialCfg = Union[None, dict, AdversarialTraining]
 
 
+def _check_length(kind: str, length: Optional[int], kwargs: dict) -> None:
+    """A sentence for a loop of the other kind's config (the overlay merged
+    onto it): ``kind`` is ``'Epoch'`` or ``'Iter'``."""
+    if length is not None:
+        return
+    key, other = (('max_epochs', 'Iter') if kind == 'Epoch' else
+                  ('max_iters', 'Epoch'))
+    other_key = 'max_iters' if kind == 'Epoch' else 'max_epochs'
+    counts = 'iterations' if kind == 'Epoch' else 'epochs'
+    raise ValueError(
+        f'Adversarial{kind}BasedTrainLoop needs train_cfg.{key}'
+        + (f'; this config counts {counts} ({other_key}): set '
+           f"train_cfg.type='Adversarial{other}BasedTrainLoop'"
+           if other_key in kwargs else ''))
+
+
 @LOOPS.register_module()
 class AdversarialEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` whose iterations train on adversarial images.
@@ -46,12 +62,7 @@ class AdversarialEpochBasedTrainLoop(EpochBasedTrainLoop):
                  max_epochs: Optional[int] = None,
                  adversarial: AdversarialCfg = None,
                  **kwargs) -> None:
-        if max_epochs is None:  # the overlay merged onto an Iter config
-            raise ValueError(
-                'AdversarialEpochBasedTrainLoop needs train_cfg.max_epochs'
-                + ('; this config counts iterations (max_iters): set '
-                   "train_cfg.type='AdversarialIterBasedTrainLoop'"
-                   if 'max_iters' in kwargs else ''))
+        _check_length('Epoch', max_epochs, kwargs)
         self.adversarial = build_adversarial_training(adversarial)
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         runner.logger.info(f'adversarial training: {self.adversarial}')
@@ -93,12 +104,7 @@ class AdversarialIterBasedTrainLoop(IterBasedTrainLoop):
                  max_iters: Optional[int] = None,
                  adversarial: AdversarialCfg = None,
                  **kwargs) -> None:
-        if max_iters is None:  # the overlay merged onto an epoch config
-            raise ValueError(
-                'AdversarialIterBasedTrainLoop needs train_cfg.max_iters'
-                + ('; this config counts epochs (max_epochs): set '
-                   "train_cfg.type='AdversarialEpochBasedTrainLoop'"
-                   if 'max_epochs' in kwargs else ''))
+        _check_length('Iter', max_iters, kwargs)
         self.adversarial = build_adversarial_training(adversarial)
         super().__init__(runner, dataloader, max_iters, **kwargs)
         runner.logger.info(f'adversarial training: {self.adversarial}')
