@@ -14,7 +14,6 @@ absolute pixels, possibly outside the image), ``bbox_label``,
 - keeps images without objects (negative images) unless
   ``filter_cfg=dict(filter_empty_gt=True)``.
 """
-import struct
 from collections import Counter
 from typing import (
     Any,
@@ -34,15 +33,9 @@ from tqdm import tqdm
 from .errors import AnnotationError, BadImageError
 from .proposals import StrictProposalsMixin
 from .shapes import polygon_area, rect_polygon
-from .transforms.loading import (
-    cv2_applies_orientation,
-    image_orientation,
-    open_image,
-)
+from .transforms.loading import displayed_size
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
-
-_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 _UNKNOWN_MODES = ('error', 'ignore', 'skip')
 _CHECK_MODES = ('error', 'warn', 'off')
@@ -66,16 +59,7 @@ def read_image_size(img_path: str, ann_path: str,
         tuple[int, int]: Width and height in pixels.
     """
     try:
-        size = _png_size(img_path)
-        if size:
-            return size
-        with open_image(img_path) as img:
-            w, h = img.size
-            if img.format == 'TIFF':  # newer Pillow turns a TIFF's size
-                w, h = img.tag_v2.get(256, w), img.tag_v2.get(257, h)
-            if image_orientation(img) >= 5:  # turned by 90 degrees
-                w, h = h, w
-            return w, h
+        return displayed_size(img_path)
     except FileNotFoundError:
         raise BadImageError(
             ann_path, f'refers to image {img_path}, which does not exist',
@@ -84,20 +68,6 @@ def read_image_size(img_path: str, ann_path: str,
         raise BadImageError(
             ann_path, f'image {img_path} cannot be read: {err}',
             where) from None
-
-
-def _png_size(path: str) -> Optional[Tuple[int, int]]:
-    """Width and height from a PNG's IHDR chunk (24 bytes); None if the
-    file is not a PNG, or where OpenCV turns PNGs by their eXIf chunk
-    (then PIL reads the orientation)."""
-    if not path.lower().endswith('.png') or cv2_applies_orientation('PNG'):
-        return None
-    with open(path, 'rb') as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != _PNG_MAGIC or head[12:16] != b'IHDR':
-        return None
-    width, height = struct.unpack('>II', head[16:24])
-    return (width, height) if width and height else None
 
 
 def drop_degenerate(instances: List[dict], source: str,

@@ -9,27 +9,21 @@ Example (the BCCD levers of configs/bccd_ablation, seed 0)::
 
 Each run is ``tools/train.py CONFIG --work-dir WORK/<config>/seed_<s>
 --cfg-options randomness.seed=<s> train_cfg.val_interval=1`` (an
-iteration-based config keeps its own ``val_interval``), printed
-before it runs: recipes are chosen on the validation split, every epoch.
-A finished run leaves ``result.json`` (the validation history, the last
-and the best value, the wall time) and is skipped when the driver runs
-again; a cut run resumes from its newest checkpoint. Both only if they
-were made from the same config and options (``run.json`` holds their
-key, as in the other drivers): a lever config edited after its run is a
-sentence naming the folder, not the old number or a resumed old run.
-``summary_<first config>_<hash of all configs>.md`` (one file per set of
-configs, so a run of other configs into the same work dir does not
-replace it; its path is printed) gets one row per
-config: seeds, last and best validation (mean and sample std over seeds),
-and the difference to the first config (the reference), over the seeds
-both finished. A run that fails
-(a training stopped by the training-health guard, say) is a row saying
-why, from its ``health.json``; the other runs go on, and the driver exits
-with status 1.
+iteration-based config keeps its ``val_interval``), printed before it
+runs: recipes are chosen on the validation split. A finished run leaves
+``result.json`` (validation history, last and best value, wall time) and
+is skipped when the driver runs again; a cut run resumes. Both only if
+made from the same config and options (the key in ``run.json``, as in the
+other drivers); else that run fails with a sentence naming the folder.
+``summary_<first config>_<hash of all configs>.md`` (one per set of
+configs; its path is printed) gets a row per config: seeds, last and best
+validation (mean and sample std over seeds), and the difference to the
+first config (the reference) over the seeds both finished. A run that
+fails (stopped by the training-health guard, say) is a row saying why;
+the other runs go on, and the driver exits with status 1.
 ``--also M ...`` adds a column per further metric of the same validation
-(its value at the last epoch, mean over seeds), e.g. ``coco/bbox_mAP_s``
-for a lever aimed at small objects; it is read from the logs, so it can be
-added after the runs have finished.
+(last value, mean over seeds), e.g. ``coco/bbox_mAP_s``, read from the
+logs (so it can be added after the runs).
 
 A config that trains exactly as the reference (it changes only
 ``model.test_cfg``, ``tta_model`` or ``tta_pipeline``, e.g. soft-NMS or

@@ -8,7 +8,8 @@ intensities to ``uint8`` (or ``float32``) with a documented window.
 """
 import functools
 import io
-from typing import BinaryIO, Optional, Sequence, Union
+import struct
+from typing import BinaryIO, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -18,11 +19,12 @@ from mmengine import fileio
 from PIL import Image
 
 __all__ = [
-    'LoadDomainImageFromFile', 'cv2_applies_orientation', 'exif_orientation',
-    'image_orientation', 'open_image', 'scale_intensity'
+    'LoadDomainImageFromFile', 'cv2_applies_orientation', 'displayed_size',
+    'exif_orientation', 'image_orientation', 'open_image', 'scale_intensity'
 ]
 
 EXIF_FORMATS = ('JPEG', 'MPO', 'PNG', 'TIFF', 'WEBP')
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 # OpenCV's read flags that keep the depth and the channels (grey stays
 # grey, 16 bits stay 16) and apply the EXIF orientation as mmdet's
 # LoadImageFromFile (IMREAD_COLOR) does; IMREAD_UNCHANGED ignores it,
@@ -84,6 +86,33 @@ def open_image(path: Union[str, BinaryIO]) -> Image.Image:
         return Image.open(path)
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def displayed_size(path: str) -> Tuple[int, int]:
+    """``(width, height)`` of an image as the loaders return it (turned by
+    its EXIF orientation where OpenCV turns it), from its header.
+
+    Args:
+        path (str): The image file.
+
+    Returns:
+        tuple[int, int]: Width and height in pixels.
+
+    Raises:
+        OSError: The file is missing or not an image PIL reads.
+    """
+    if path.lower().endswith('.png') and not cv2_applies_orientation('PNG'):
+        with open(path, 'rb') as f:  # the IHDR chunk: 24 bytes
+            head = f.read(24)
+        if head[:8] == _PNG_MAGIC and head[12:16] == b'IHDR':
+            width, height = struct.unpack('>II', head[16:24])
+            if width and height:
+                return width, height
+    with open_image(path) as img:
+        w, h = img.size
+        if img.format == 'TIFF':  # newer Pillow turns a TIFF's size
+            w, h = img.tag_v2.get(256, w), img.tag_v2.get(257, h)
+        return (h, w) if image_orientation(img) >= 5 else (w, h)
 
 
 def image_orientation(img: Image.Image) -> int:
