@@ -71,10 +71,10 @@ def base_classes(meta: dict, path: str) -> List[str]:
     return list(classes)
 
 
-def check_class_order(cfg: Config, classes: List[str]) -> None:
+def check_class_order(cfg: Config, classes: List[str]):
     """Refuse ``--classes`` that are not the fine-tuning set's, in its
     order: rows written in another order have the same shapes and load
-    silently under the wrong labels."""
+    silently under the wrong labels. Returns the built training set."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     have = list(dataset.metainfo['classes'])
@@ -82,13 +82,15 @@ def check_class_order(cfg: Config, classes: List[str]) -> None:
         raise ValueError(f'--config training set has classes {have}, '
                          f'--classes says {classes}: give them in the '
                          'training set\'s order')
+    return dataset
 
 
 def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
                      src: List[str], dst: List[str],
-                     novel: List[str], seed: int = 0
+                     novel: List[str], seed: int = 0, dataset=None
                      ) -> Dict[int, torch.Tensor]:
-    """fc_cls rows of the novel classes from their K-shot prototypes."""
+    """fc_cls rows of the novel classes from their K-shot prototypes
+    (``dataset``: the built training set, else built here)."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model.copy()
     model_cfg.roi_head.bbox_head.num_classes = len(src)
@@ -103,7 +105,8 @@ def novel_prototypes(cfg: Config, state_dict: Dict[str, torch.Tensor],
         raise ValueError(f'--config model does not match the checkpoint: '
                          f'missing {missing[:5]}')
     model.eval()
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    if dataset is None:
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
     # The training pipeline's random flips draw from numpy / random: seed
     # them, so that the prototypes (and the checkpoint) repeat.
     np.random.seed(seed)
@@ -138,14 +141,14 @@ def main(argv=None) -> int:
     if args.config:
         cfg = Config.fromfile(args.config)
         merge_cfg_options(cfg, args.cfg_options)
-        check_class_order(cfg, list(args.classes))
+        dataset = check_class_order(cfg, list(args.classes))
     else:  # rows in another order load silently under the wrong labels
         print('--classes is taken to be in the fine-tuning set\'s order '
               '(give --config to check it)')
     if args.init == 'prototype':
         protos = {CLS_W: novel_prototypes(cfg, state_dict, src,
                                           list(args.classes), novel,
-                                          seed=args.seed)}
+                                          seed=args.seed, dataset=dataset)}
     new_sd = remap_state_dict(state_dict, len(src), sources, protos,
                               seed=args.seed)
     if args.cosine:
