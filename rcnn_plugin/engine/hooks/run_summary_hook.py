@@ -71,9 +71,7 @@ def _health(runner) -> Optional[dict]:
     """Findings of a TrainingHealthHook of a training runner, else
     health.json (a test runner's hook never loaded it: its empty findings
     would read as healthy)."""
-    loop = getattr(runner, '_train_loop', None)
-    training = loop is not None and not isinstance(loop, dict)
-    for hook in getattr(runner, 'hooks', []) if training else []:
+    for hook in getattr(runner, 'hooks', []) if _trained(runner) else []:
         if type(hook).__name__ == 'TrainingHealthHook':
             findings = list(hook.findings)
             stopped = any(f['action'] == 'stop' for f in findings)
@@ -105,6 +103,13 @@ def _health_section(runner) -> List[str]:
         lines += [''] + _md_table(
             ['kind', 'epoch', 'iteration', 'action', 'finding'], rows)
     return lines + ['']
+
+
+def _trained(runner) -> bool:
+    """Whether this runner built its train loop (a test-only runner keeps
+    the loop's config dict)."""
+    loop = getattr(runner, '_train_loop', None)
+    return loop is not None and not isinstance(loop, dict)
 
 
 def _early_stop(runner) -> str:
@@ -236,7 +241,9 @@ class RunSummaryHook(Hook):
         lines = [f'# Run summary: {runner.experiment_name}', '',
                  f'- work dir: `{runner.work_dir}`',
                  f'- epoch {runner.epoch}, iteration {runner.iter}'
-                 f'{_early_stop(runner)}', '']
+                 f'{_early_stop(runner)}' if _trained(runner) else
+                 '- no training in this process (a test or validation '
+                 'run)', '']
         for mode, rec in self.metrics.items():
             if rec.get('checkpoint'):
                 where = f'checkpoint `{osp.basename(rec["checkpoint"])}`'

@@ -252,6 +252,9 @@ def test_summary_names_the_tested_checkpoint_and_an_early_stop(tmp_path):
     text = (tmp_path / 'summary.md').read_text()
     assert '## test metrics (checkpoint `epoch_8.pth`)' in text
     assert 'stopped early' not in text and 'Note:' not in text
+    # its header said "epoch 0, iteration 0" of a run that trained 8
+    assert '- no training in this process' in text
+    assert '- epoch 0, iteration 0' not in text
     loop.stop_training, runner._train_loop, runner.epoch = True, loop, 20
     assert 'stopped early' not in open(hook.write(runner)).read()
     # An iteration-based loop stays at epoch 0 of 1: it said "0 of 1
