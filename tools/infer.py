@@ -49,6 +49,7 @@ from rcnn_plugin.apis import (
     to_coco_results,
 )
 from rcnn_plugin.apis.slicing import (
+    NOT_SLICED_WITHOUT_RPN,
     SlicedPredictor,
     add_slice_args,
     check_slice_args,
@@ -326,9 +327,7 @@ def run(args: argparse.Namespace) -> None:
         print(f'adapter {name!r} loaded on the base {checkpoint}')
     if args.slice is not None:
         if predictor.needs_proposals:
-            raise SystemExit('--slice: a Fast R-CNN needs proposals for each '
-                             'image, which tiles do not have; run it '
-                             'without --slice')
+            raise SystemExit(f'--slice: {NOT_SLICED_WITHOUT_RPN}')
         predictor = SlicedPredictor(
             predictor, args.slice, args.overlap, merge=args.slice_merge,
             match_metric=args.slice_match,

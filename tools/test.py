@@ -21,7 +21,11 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from rcnn_plugin.apis.slicing import add_slice_args, check_slice_args
+from rcnn_plugin.apis.slicing import (
+    NOT_SLICED_WITHOUT_RPN,
+    add_slice_args,
+    check_slice_args,
+)
 from rcnn_plugin.apis.tta import apply_tta
 from rcnn_plugin.config_doctor.context import dataset_classes, detector_cfg
 from rcnn_plugin.engine import check_checkpoint_fits
@@ -83,9 +87,8 @@ def main() -> None:
     if args.slice is not None:  # slice-aided evaluation (SAHI)
         det = detector_cfg(cfg.model)[1]
         if det.get('roi_head') and not det.get('rpn_head'):
-            sys.exit('tools/test.py: error: --slice: a Fast R-CNN needs '
-                     'proposals for each image, which the slices do not '
-                     'have; run it without --slice')
+            sys.exit(f'tools/test.py: error: --slice: '
+                     f'{NOT_SLICED_WITHOUT_RPN}')
         cfg.test_cfg = dict(
             type='SlicedTestLoop', slice_size=args.slice,
             overlap=args.overlap, merge=args.slice_merge,

@@ -27,6 +27,12 @@ import torch
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 
+# Why a detector without an RPN (Fast R-CNN) is not sliced, for every
+# entry point (tools/infer.py, tools/test.py, SlicedTestLoop).
+NOT_SLICED_WITHOUT_RPN = ('a Fast R-CNN needs proposals for each image, '
+                          'which the slices do not have; run it without '
+                          '--slice')
+
 MERGERS = {
     'nms': 'NMSPostprocess',
     'greedynmm': 'GreedyNMMPostprocess',

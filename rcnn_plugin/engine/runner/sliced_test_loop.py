@@ -126,14 +126,15 @@ class SlicedTestLoop(TestLoop):
             dict: The evaluator's metrics.
         """
         from rcnn_plugin.apis.inputs import image_reader, inference_pipeline
-        from rcnn_plugin.apis.slicing import SlicedPredictor
+        from rcnn_plugin.apis.slicing import (
+            NOT_SLICED_WITHOUT_RPN,
+            SlicedPredictor,
+        )
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
         if not getattr(module, 'with_rpn', True):
-            raise ValueError(
-                f'SlicedTestLoop: {type(module).__name__} has no RPN '
-                '(Fast R-CNN): it needs proposals for each image, which '
-                'the slices do not have; test it without slicing')
+            raise ValueError(f'SlicedTestLoop: {type(module).__name__} has '
+                             f'no RPN: {NOT_SLICED_WITHOUT_RPN}')
         dataset = _base_dataset(self.dataloader.dataset)
         # The classes the loader yields (a class wrapper renames them).
         meta = getattr(module, 'dataset_meta', None) or \
