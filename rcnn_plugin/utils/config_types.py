@@ -11,7 +11,7 @@ check names both.
 """
 from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ['cfg_type_name', 'iter_pipeline_steps', 'type_name']
+__all__ = ['by_epoch', 'cfg_type_name', 'iter_pipeline_steps', 'type_name']
 
 
 def type_name(kind: Any) -> str:
@@ -59,3 +59,12 @@ def iter_pipeline_steps(pipeline: Any, top: Optional[int] = None
         elif isinstance(step, dict):
             yield from iter_pipeline_steps(step.get('transforms'), at)
             yield at, step
+
+
+def by_epoch(cfg: Any) -> bool:
+    """Whether a config's train loop counts epochs (mmengine's
+    ``EpochBasedTrainLoop``, a subclass named so, or ``by_epoch=True``)."""
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'type' not in train_cfg:
+        return bool(train_cfg.get('by_epoch', True))
+    return cfg_type_name(train_cfg).endswith('EpochBasedTrainLoop')

@@ -45,6 +45,7 @@ import sys
 import time
 from typing import Dict, List
 
+from rcnn_plugin.utils.config_types import by_epoch
 from rcnn_plugin.utils.run_record import (
     begin_run,
     config_key,
@@ -120,21 +121,15 @@ def _keyed(check, *args, **kwargs):
         raise RunFailed(str(err)) from None
 
 
-def _by_epoch(config: str) -> bool:
-    """Whether a config's training loop counts epochs (validating each
-    iteration of an iteration-based one would run hundreds of passes)."""
-    from mmengine.config import Config
-    train_cfg = Config.fromfile(osp.join(REPO, config)).get('train_cfg', {})
-    return 'max_iters' not in train_cfg and \
-        'Iter' not in str(train_cfg.get('type', ''))
-
-
 def run_one(config: str, seed: int, work_dir: str, metric: str,
             also=()) -> Dict:
     """Train one config with one seed (or read its finished result: only
     one made from the same config and options, as the other drivers)."""
+    from mmengine.config import Config
     done = osp.join(work_dir, 'result.json')
-    epochs = _by_epoch(config)
+    # an iteration-based config validating every iteration would run
+    # hundreds of passes: it keeps its val_interval
+    epochs = by_epoch(Config.fromfile(osp.join(REPO, config)))
     options = [f'randomness.seed={seed}'] + (
         ['train_cfg.val_interval=1'] if epochs else [])
     key = config_key(config, options, REPO)

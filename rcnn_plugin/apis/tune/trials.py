@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 
-from ...utils.config_types import cfg_type_name
+from ...utils.config_types import by_epoch, cfg_type_name
 from .space import Param, set_key
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -54,15 +54,6 @@ def build_pruner(name: str):
         return optuna.pruners.NopPruner()
     args = dict(spec)
     return getattr(optuna.pruners, args.pop('type'))(**args)
-
-
-def by_epoch(cfg: Config) -> bool:
-    """Whether the config's train loop counts epochs (mmengine's
-    ``EpochBasedTrainLoop``, a subclass named so, or ``by_epoch=True``)."""
-    train_cfg = cfg.get('train_cfg') or {}
-    if 'type' not in train_cfg:
-        return bool(train_cfg.get('by_epoch', True))
-    return cfg_type_name(train_cfg).endswith('EpochBasedTrainLoop')
 
 
 # mmengine's "until the end" (INF) and other sentinels are not scaled.
