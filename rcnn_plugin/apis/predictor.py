@@ -204,6 +204,7 @@ class Predictor:
         if self.adapter_bank is None:
             from rcnn_plugin.models.peft.adapter_bank import AdapterBank
             self.adapter_bank = AdapterBank(self.model)
+            self._base_meta = self.model.dataset_meta
         name = self.adapter_bank.add(path, name)
         self.switch_adapter(name)
         return name
@@ -219,7 +220,14 @@ class Predictor:
         """
         if self.adapter_bank is None:
             raise KeyError(f'no adapter named {name!r}: none loaded yet')
-        return self.adapter_bank.switch(name)
+        seconds = self.adapter_bank.switch(name)
+        # the adapter's class names (recorded since AdapterCheckpointHook
+        # copies dataset_meta), else the base checkpoint's
+        meta = (self.adapter_bank.adapters[name]['meta'].get('dataset_meta')
+                if name is not None else None)
+        self.model.dataset_meta = meta if meta and meta.get(
+            'classes') else self._base_meta
+        return seconds
 
     def read(self, path: str) -> Optional[np.ndarray]:
         """Read an image file as the config's test pipeline loads it.

@@ -5,7 +5,7 @@ import pickle
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -18,6 +18,40 @@ from .checkpoint import (
 
 class CorruptCheckpointError(ValueError):
     """A checkpoint file cannot be read (truncated, corrupt, not torch)."""
+
+
+def read_checkpoint_file(filename: str) -> Any:
+    """:func:`load_checkpoint_safely` on the CPU, with an unreadable file
+    (truncated, corrupt, not torch) as one sentence naming it.
+
+    Args:
+        filename (str): Local path.
+
+    Returns:
+        Any: The unpickled checkpoint, usually a dict.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        CorruptCheckpointError: If it is not a readable torch checkpoint.
+        UnsafeCheckpointError: If it pickles objects outside the allowlist.
+    """
+    try:
+        return load_checkpoint_safely(filename, map_location='cpu')
+    except FileNotFoundError:
+        raise
+    except UnsafeCheckpointError as err:
+        if _unsafe_types(filename):  # a real pickle with foreign objects
+            raise
+        raise CorruptCheckpointError(  # not even a readable pickle
+            f'{osp.abspath(filename)} is not a readable torch checkpoint '
+            '(truncated or corrupt?): the unpickler failed before finding '
+            'any object') from err
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError,
+            zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        raise CorruptCheckpointError(
+            f'{osp.abspath(filename)} is not a readable torch checkpoint '
+            f'(truncated or corrupt?): {type(err).__name__}: '
+            f'{str(err)[:200]}') from err
 
 
 def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -41,23 +75,7 @@ def read_checkpoint(filename: str) -> Tuple[Dict[str, torch.Tensor], dict]:
             checkpoint or holds no state dict.
         UnsafeCheckpointError: If it pickles objects outside the allowlist.
     """
-    try:
-        ckpt = load_checkpoint_safely(filename, map_location='cpu')
-    except FileNotFoundError:
-        raise
-    except UnsafeCheckpointError as err:
-        if _unsafe_types(filename):  # a real pickle with foreign objects
-            raise
-        raise CorruptCheckpointError(  # not even a readable pickle
-            f'{osp.abspath(filename)} is not a readable torch checkpoint '
-            '(truncated or corrupt?): the unpickler failed before finding '
-            'any object') from err
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError,
-            zipfile.BadZipFile, pickle.UnpicklingError) as err:
-        raise CorruptCheckpointError(
-            f'{osp.abspath(filename)} is not a readable torch checkpoint '
-            f'(truncated or corrupt?): {type(err).__name__}: '
-            f'{str(err)[:200]}') from err
+    ckpt = read_checkpoint_file(filename)
     if not isinstance(ckpt, dict):
         raise CorruptCheckpointError(
             f'{filename} holds a {type(ckpt).__name__}, not a dict')

@@ -152,3 +152,47 @@ def test_every_way_to_add_an_adapter_checks_its_base(bank_files):
     with pytest.raises(ValueError, match=re.escape(files['other'])):
         load_adapter(model, files['other'])
     assert bank.names == ['a']
+
+
+def test_class_names_follow_the_active_adapter(predictor, bank_files):
+    """An adapter records its training set's classes (AdapterCheckpointHook
+    copies dataset_meta); switching back to the base restores the base's."""
+    config, _, files, _ = bank_files
+    base_classes = predictor.classes
+    content = torch.load(files['a'], weights_only=True)
+    named = dict(meta=dict(content['meta'], dataset_meta=dict(
+        classes=('car', 'van', 'bus'))), state_dict=content['state_dict'])
+    path = osp.join(osp.dirname(files['a']), 'named.pth')
+    torch.save(named, path)
+    predictor.load_adapter(path)
+    assert predictor.classes == ['car', 'van', 'bus']
+    predictor.switch_adapter('a')  # records no names: the base's
+    assert predictor.classes == base_classes
+    predictor.switch_adapter('named')
+    predictor.switch_adapter(None)
+    assert predictor.classes == base_classes
+
+
+def test_other_lora_alpha_is_refused(bank_files):
+    """alpha sets LoRA's scaling, an attribute: the shapes agree, so only
+    the recorded settings can tell."""
+    config, _, files, _ = bank_files
+    cfg = Config.fromfile(config)
+    cfg.model.lora.alpha = 8
+    bank = AdapterBank(MODELS.build(cfg.model))
+    with pytest.raises(ValueError, match=r'other PEFT settings.*lora\.alpha:'
+                       r' 4 in the adapter, 8 here'):
+        bank.add(files['a'])
+
+
+def test_truncated_adapter_is_a_sentence(bank_files, tmp_path):
+    from rcnn_plugin.models.peft import load_adapter
+    config, _, files, _ = bank_files
+    path = str(tmp_path / 'half.pth')
+    with open(files['a'], 'rb') as src, open(path, 'wb') as dst:
+        dst.write(src.read()[:200])
+    model = MODELS.build(Config.fromfile(config).model)
+    for add in (AdapterBank(model).add, lambda p: load_adapter(model, p)):
+        with pytest.raises(ValueError, match='half.pth is not a readable '
+                           r'torch checkpoint \(truncated or corrupt\?\)'):
+            add(path)

@@ -98,6 +98,10 @@ def main(argv=None) -> None:
     plain_model.eval()
     diff = check_equal(reference, plain_model, args.check_size)
 
+    if diff > 1e-3:  # before anything is written
+        raise SystemExit(f'merged outputs differ from the unmerged model '
+                         f'by {diff:.3g}; the merge is wrong (nothing '
+                         'written)')
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.splitext(osp.basename(args.config))[0] + '_merged'
     cfg_out = osp.join(args.out_dir, stem + '.py')
@@ -106,7 +110,7 @@ def main(argv=None) -> None:
     meta = dict(merged_from=osp.abspath(args.checkpoint),
                 adapter=args.adapter, max_abs_diff=diff)
     # the class names (mmdet's inferencer assumes COCO's 80 without them)
-    for source in (args.checkpoint, args.adapter):
+    for source in (args.adapter, args.checkpoint):  # the adapter's first
         dataset_meta = read_checkpoint(source)[1].get('dataset_meta') \
             if source else None
         if dataset_meta:
@@ -119,9 +123,6 @@ def main(argv=None) -> None:
     print(f'merged {sum(v.numel() for v in state.values()):,} values; '
           f'max |merged - unmerged| on a random image: {diff:.3g}')
     print(f'config: {cfg_out}\ncheckpoint: {ckpt_out}')
-    if diff > 1e-3:
-        raise SystemExit(f'merged outputs differ from the unmerged model '
-                         f'by {diff:.3g}; the merge is wrong')
 
 
 if __name__ == '__main__':

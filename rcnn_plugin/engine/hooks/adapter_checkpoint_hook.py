@@ -122,7 +122,10 @@ class AdapterCheckpointHook(Hook):
         self._remove_orphans(hook, out_dir, keep=name)
         path = osp.join(out_dir, self.prefix + name)
         self._written.add(path)
-        extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg') if k in meta}
+        # dataset_meta: the class names, which the base checkpoint may not
+        # record (or records for another domain's data)
+        extra = {k: meta[k] for k in ('epoch', 'iter', 'cfg', 'dataset_meta')
+                 if k in meta}
         # The base checkpoint the adapter loads on (its hash is recorded too)
         base = ('base_weights.pth' if self.save_base else
                 runner.cfg.get('load_from'))

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint_file
 
 from .freeze import has_frozen_stats
+from .settings import first_setting_difference
 
 ADAPTER_FORMAT = 'rcnn_plugin.adapter/1'
 
@@ -135,8 +136,11 @@ def save_adapter(model: nn.Module,
         int: The number of tensor elements saved.
     """
     state = adapter_state_dict(model, state_dict)
+    # The base hash from the live model: frozen tensors never change in
+    # training, while an EMAHook's averages of them (in ``state_dict``) may
+    # differ by rounding (mmdet's ExpMomentumEMA: mul_ then add_).
     meta = dict(format=ADAPTER_FORMAT, arch=architecture(model),
-                base_sha256=base_fingerprint(model, state, state_dict),
+                base_sha256=base_fingerprint(model, state),
                 peft_cfg=getattr(model, 'peft_cfg', None))
     meta.update(extra_meta or {})
     os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)
@@ -179,12 +183,14 @@ def load_adapter(model: nn.Module,
 
     Raises:
         ValueError: If the model's architecture differs from the adapter's
-            (the message names the first mismatched key), or, with
+            (the message names the first mismatched key), if a PEFT
+            setting that changes outputs differs (see
+            :func:`check_settings`), or, with
             ``check_base``, if the base weights differ.
     """
     name = adapter if isinstance(adapter, str) else 'the adapter'
-    ckpt = load_checkpoint_safely(adapter) if isinstance(adapter,
-                                                         str) else adapter
+    ckpt = read_checkpoint_file(adapter) if isinstance(adapter,
+                                                       str) else adapter
     meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     if meta.get('format') != ADAPTER_FORMAT:
         raise ValueError(f'{name} is not an adapter checkpoint (meta.format '
@@ -195,6 +201,7 @@ def load_adapter(model: nn.Module,
             f'{name} was trained on another architecture: first mismatched '
             f'key {mismatch}. Build the model with the same config (and '
             f'PEFT settings: {meta.get("peft_cfg")}).')
+    check_settings(name, meta, model)
     state = ckpt['state_dict']
     if check_base:
         have = base_fingerprint(model, state)
@@ -202,6 +209,27 @@ def load_adapter(model: nn.Module,
             raise base_mismatch_error(name, meta, have)
     model.load_state_dict(state, strict=False)
     return meta
+
+
+def check_settings(name: str, meta: Dict[str, Any], model: nn.Module) -> None:
+    """Refuse an adapter trained under PEFT settings that change outputs.
+
+    Args:
+        name (str): The adapter's file name (or a description).
+        meta (dict): The adapter's meta data.
+        model (nn.Module): The model it is to be loaded on.
+
+    Raises:
+        ValueError: Naming the first setting that differs (e.g. LoRA's
+            ``alpha``, see :mod:`rcnn_plugin.models.peft.settings`).
+    """
+    why = first_setting_difference(meta.get('peft_cfg'),
+                                   getattr(model, 'peft_cfg', None))
+    if why:
+        raise ValueError(
+            f'{name} was trained with other PEFT settings, which change the '
+            f'outputs without changing a tensor\'s shape: {why}. Build the '
+            'model with the config it was trained with.')
 
 
 def base_mismatch_error(

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import nn
 
-from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint_file
 
 from .adapter import (
     ADAPTER_FORMAT,
@@ -29,6 +29,7 @@ from .adapter import (
     architecture,
     base_fingerprint,
     base_mismatch_error,
+    check_settings,
 )
 
 
@@ -107,7 +108,7 @@ class AdapterBank:
         if name in self.adapters:
             raise ValueError(f'an adapter named {name!r} is held already; '
                              f'held: {self.names}')
-        ckpt = (load_checkpoint_safely(adapter, map_location='cpu')
+        ckpt = (read_checkpoint_file(adapter)
                 if isinstance(adapter, str) else adapter)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         if meta.get('format') != ADAPTER_FORMAT:
@@ -117,6 +118,7 @@ class AdapterBank:
         if mismatch:
             raise ValueError(f'{label} was trained on another architecture: '
                              f'first mismatched key {mismatch}')
+        check_settings(label, meta, self.model)
         have = self.base_sha256(ckpt['state_dict'])
         if have != meta['base_sha256']:
             raise base_mismatch_error(label, meta, have, hint='')

@@ -8,7 +8,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import nn
 
-from rcnn_plugin.utils.checkpoint import load_checkpoint_safely
+from rcnn_plugin.utils.checkpoint_io import read_checkpoint_file
 from rcnn_plugin.utils.config_types import cfg_type_name
 
 from .adapter import load_adapter
@@ -82,8 +82,7 @@ def load_peft_model(cfg: Config,
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:
         model_cfg.backbone.init_cfg = None  # weights come from checkpoint
     model = MODELS.build(model_cfg)
-    state = _state_dict(load_checkpoint_safely(checkpoint,
-                                               map_location='cpu'))
+    state = _state_dict(read_checkpoint_file(checkpoint))
     state = remap_base_keys(state, model)  # a plain base, peft layers
     result = model.load_state_dict(state, strict=False)
     hf_keys = set(hf_adapter_keys(model))

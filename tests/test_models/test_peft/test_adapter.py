@@ -176,3 +176,68 @@ def test_adapter_keys_do_not_depend_on_the_mode_when_saved():
         assert not any(m.training for m in model.modules())  # restored
         bn = [k for k in in_train if 'running_mean' in k]
         assert bool(bn) == (not norm_eval)
+
+
+def test_base_hash_ignores_ema_rounding_of_frozen_values(tmp_path):
+    """mmdet's ExpMomentumEMA (mul_ then add_) can round a frozen tensor's
+    average away from it: the base hash comes from the live model, and the
+    checkpoint's class names go into the adapter."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+
+    from rcnn_plugin.engine import AdapterCheckpointHook
+    from rcnn_plugin.models.peft import adapter_state_dict
+    model = _build()
+    trained = set(adapter_state_dict(model))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = next(k for k, v in state.items()
+                  if k not in trained and v.is_floating_point())
+    state[frozen] = state[frozen] * (1 + 1e-7) + 1e-9
+    runner = SimpleNamespace(model=model, hooks=[], work_dir=str(tmp_path),
+                             cfg=Config(dict(load_from=None)),
+                             logger=MMLogger.get_current_instance())
+    AdapterCheckpointHook().before_save_checkpoint(runner, dict(
+        meta=dict(epoch=1, dataset_meta=dict(classes=('a', 'b', 'c'))),
+        state_dict=state))
+    path = str(tmp_path / 'adapter_epoch_1.pth')
+    meta = load_adapter(_build(), path)  # the base check passes
+    assert meta['dataset_meta'] == dict(classes=('a', 'b', 'c'))
+
+
+def test_settings_that_change_outputs_are_compared():
+    from rcnn_plugin.models.peft.settings import first_setting_difference
+    lora = dict(target_modules='a', rank=4, alpha=16)
+    saved = dict(detector_type='FasterRCNN', lora=lora,
+                 freeze=dict(frozen='.*'))
+    same = dict(detector_type='FasterRCNN', freeze=dict(frozen='.*', x=1),
+                lora=dict(target_modules='b', rank=4, dropout=0.1))
+    assert first_setting_difference(saved, same) is None  # 16: the default
+    assert first_setting_difference(None, same) is None  # nothing recorded
+    other = dict(same, lora=dict(lora, alpha=32))
+    assert first_setting_difference(saved, other) == \
+        'lora.alpha: 16 in the adapter, 32 here'
+    adapter = dict(target_modules='c', bottleneck=8)
+    assert first_setting_difference(
+        dict(saved, conv_adapter=adapter),
+        dict(saved, conv_adapter=dict(adapter, act=None))) == \
+        "conv_adapter.act: 'ReLU' in the adapter, None here"
+    prompt = dict(input=dict(size=(64, 64)), features=dict(kind='block'))
+    assert first_setting_difference(
+        dict(saved, prompt=prompt),
+        dict(saved, prompt=dict(prompt, input=dict(size=(64, 64),
+                                                   resize=False)))) == \
+        'prompt.input.resize: True in the adapter, False here'
+
+
+def test_peft_backend_settings_use_peft_defaults():
+    pytest.importorskip('peft')
+    from rcnn_plugin.models.peft.settings import first_setting_difference
+    saved = dict(backend='peft', peft_cfg=dict(type='LoRA', r=4,
+                                               target_modules='x'))
+    default_alpha = dict(backend='peft', peft_cfg=dict(
+        type='LoRA', r=4, lora_alpha=8, target_modules='y'))
+    assert first_setting_difference(saved, default_alpha) is None
+    assert first_setting_difference(saved, dict(
+        backend='peft', peft_cfg=dict(type='LoRA', r=4, use_rslora=True))) \
+        == 'peft_cfg.use_rslora: False in the adapter, True here'
