@@ -131,7 +131,8 @@ def inject_hf_peft(model: nn.Module, peft_cfg: dict) -> List[str]:
             "PEFTDetector peft_cfg bias / modules_to_save are not used: "
             "the freeze policy decides what trains besides the adapters. "
             "Set bias='none' and name the modules in freeze.trainable (or "
-            'use freeze.bias_norm for biases)')
+            'use freeze.bias_norm for the biases of the other layers; those '
+            'of the adapted layers stay frozen, as with our LoRA)')
     peft = import_peft()
     targets = find_lora_targets(model, peft_cfg['target_modules'],
                                 what='peft_cfg.target_modules')
@@ -182,10 +183,13 @@ def hf_adapter_keys(model: nn.Module) -> List[str]:
 
 
 def mark_hf_trainable(model: nn.Module) -> int:
-    """Adapters of ``peft`` layers train, their base layers stay frozen.
+    """Adapters of ``peft`` layers train, their base weights stay frozen.
 
     Run after the freezing policy, whose patterns may have frozen the
     adapters (``frozen='.*'``) or unfrozen a base layer (``'neck'``).
+    Base weights that a pattern selected stay frozen, counted in a
+    warning; base biases stay frozen as with our LoRA layers (the
+    documented exception of ``freeze.bias_norm``).
 
     Args:
         model (nn.Module): The model, changed in place.
@@ -193,13 +197,21 @@ def mark_hf_trainable(model: nn.Module) -> int:
     Returns:
         int: The number of trainable adapter values.
     """
-    numel = 0
-    for layer in hf_tuner_layers(model).values():
+    numel, overridden = 0, []
+    for name, layer in hf_tuner_layers(model).items():
         own = set(layer.adapter_layer_names)
         for pname, param in layer.named_parameters():
             adapter = pname.split('.')[0] in own
+            if not adapter and param.requires_grad and \
+                    not pname.endswith('bias'):
+                overridden.append(f'{name}.{pname}')
             param.requires_grad_(adapter)
             numel += param.numel() if adapter else 0
+    if overridden:
+        MMLogger.get_current_instance().warning(
+            f'{len(overridden)} base-layer weights under peft adapters stay '
+            f'frozen although the freeze policy selects them (e.g. '
+            f'{overridden[0]}): the adapter trains in their place')
     return numel
 
 

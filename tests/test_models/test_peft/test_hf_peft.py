@@ -125,6 +125,25 @@ def test_hf_backend_keeps_what_the_freeze_policy_trains():
                                 bias='all'))
 
 
+def test_base_weights_a_pattern_selects_stay_frozen_in_a_warning():
+    """A peft layer's base layer stays frozen whole, as our LoRA layers':
+    weights that freeze.trainable selects are named in a warning, not
+    dropped without a word."""
+    from unittest import mock
+
+    from mmengine.logging import MMLogger
+    cfg = _model_cfg(type='LoRA', r=4, lora_alpha=8)
+    cfg['freeze'] = dict(frozen='.*',
+                         trainable=['roi_head.bbox_head.shared_fcs'])
+    with mock.patch.object(MMLogger, 'get_current_instance') as logger:
+        fc = MODELS.build(cfg).roi_head.bbox_head.shared_fcs[0]
+    assert not fc.base_layer.weight.requires_grad
+    assert not fc.base_layer.bias.requires_grad
+    said = ' '.join(str(c) for c in logger.return_value.warning.call_args_list)
+    assert '2 base-layer weights under peft adapters stay frozen' in said
+    assert 'roi_head.bbox_head.shared_fcs.0.base_layer.weight' in said
+
+
 def test_no_match_names_regex_and_candidates():
     with pytest.raises(ValueError, match=r'peft_cfg\.target_modules='
                        r"'backbone\\\\.nope'.*Close names: backbone"):
