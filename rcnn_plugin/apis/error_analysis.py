@@ -91,8 +91,9 @@ def attach_ground_truth(preds: Sequence[dict], dataset,
 
 def _prediction_finder(preds: Sequence[dict]) -> Callable:
     """Find an image's prediction by ``img_id`` and ``img_path`` (an id
-    alone only where one prediction has it: two KITTI or YOLO folders share
-    frame names); two predictions of one image are an error."""
+    alone only where one prediction has it, two KITTI or YOLO folders
+    sharing frame names, and its file name agrees); two predictions of one
+    image are an error."""
     norm = lambda p: None if p is None else osp.normpath(  # noqa: E731
         osp.abspath(p))
     by_both, by_id = {}, {}
@@ -108,7 +109,12 @@ def _prediction_finder(preds: Sequence[dict]) -> Callable:
         img_id = info.get('img_id')
         pred = by_both.get((img_id, norm(info['img_path'])))
         if pred is None and len(by_id.get(img_id, [])) == 1:
-            pred = by_id[img_id][0]
+            # another data root: the same file name, else another image
+            # (COCO files of two splits both number their images from 1)
+            only = by_id[img_id][0]
+            if osp.basename(only.get('img_path') or '') == osp.basename(
+                    info['img_path']):
+                pred = only
         if pred is None:  # a prediction without img_id, by its path
             pred = by_both.get((None, norm(info['img_path'])))
         return pred

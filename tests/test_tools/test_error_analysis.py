@@ -88,6 +88,15 @@ def test_predictions_are_joined_by_id_and_path(tiny_config, tmp_path):
         assert sample['pred_instances'] is pred['pred_instances']
     with pytest.raises(ValueError, match='two predictions of one image'):
         attach_ground_truth(preds + preds[:1], dataset)
+    # Another data root (same file names): joined by id. Another split
+    # numbered from 1 as well (same ids, other files): not joined.
+    moved = [dict(p, img_path='/elsewhere/' + osp.basename(p['img_path']))
+             for p in preds]
+    assert len(attach_ground_truth(moved, dataset)) == len(dataset)
+    other_split = [dict(p, img_path=f'/test/other_{i}.png')
+                   for i, p in enumerate(preds)]
+    with pytest.raises(ValueError, match='no prediction matches an image'):
+        attach_ground_truth(other_split, dataset)
     # Predictions without img_id are found by their path.
     no_id = [{k: v for k, v in p.items() if k != 'img_id'} for p in preds]
     assert len(attach_ground_truth(no_id, dataset)) == len(dataset)
