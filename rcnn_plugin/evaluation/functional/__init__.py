@@ -13,6 +13,7 @@ from .matching import (
                        box_iof,
                        box_iou,
                        centre_inside,
+                       class_ignore_mask,
                        match_detections,
 )
 from .samples import gt_instances
@@ -27,6 +28,7 @@ from .tide import (
 __all__ = [
     'CONF_THRS', 'ERROR_TYPES', 'FP', 'FROC_FPS', 'IGNORED', 'REC_THRS',
     'SPECIAL_TYPES', 'TP', 'box_iof', 'box_iou', 'centre_inside',
+    'class_ignore_mask',
     'classify_image', 'f1_curve', 'froc_curve', 'gt_instances',
     'match_detections',
     'pool_errors', 'pr_curve', 'tide_summary'

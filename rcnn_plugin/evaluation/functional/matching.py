@@ -104,6 +104,22 @@ def _intersections(boxes1, boxes2):
     return wh[..., 0] * wh[..., 1], area1, area2
 
 
+def class_ignore_mask(ignore_labels: np.ndarray, label: int) -> np.ndarray:
+    """The ignore regions that apply to one class: its own and the
+    class-less ones (label -1: KITTI's DontCare, LabelMe's ``__ignore__``,
+    ``unknown_classes='ignore'``), which apply to every class.
+
+    Args:
+        ignore_labels (np.ndarray): (K,) labels of the ignore regions.
+        label (int): The class.
+
+    Returns:
+        np.ndarray: (K,) bool.
+    """
+    ignore_labels = np.asarray(ignore_labels)
+    return (ignore_labels == label) | (ignore_labels < 0)
+
+
 def _hits(dets, boxes, thr, criterion, crowd=False):
     if criterion == 'center':
         return centre_inside(dets, boxes)

@@ -33,7 +33,15 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from .curves import pr_curve
-from .matching import FP, IGNORED, TP, as_boxes, box_iou, match_detections
+from .matching import (
+    FP,
+    IGNORED,
+    TP,
+    as_boxes,
+    box_iou,
+    class_ignore_mask,
+    match_detections,
+)
 
 ERROR_TYPES = ('Cls', 'Loc', 'Both', 'Dupl', 'Bkg', 'Miss')
 SPECIAL_TYPES = ('FP', 'FN')
@@ -71,7 +79,8 @@ def _match_per_class(res: dict, keep: np.ndarray, thr: float):
         st, mg = match_detections(
             res['pred_bboxes'][d], res['pred_scores'][d],
             res['gt_bboxes'][g],
-            res['ignore_bboxes'][res['ignore_labels'] == c], thr)
+            res['ignore_bboxes'][class_ignore_mask(res['ignore_labels'], c)],
+            thr)
         status[d] = st
         hit = mg >= 0
         matched[d[hit]] = g[mg[hit]]

@@ -5,7 +5,7 @@ import numpy as np
 from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
-from ..functional.matching import FP, TP, match_detections
+from ..functional.matching import FP, TP, class_ignore_mask, match_detections
 from .base_det_metric import BaseDetMetric, check_fractions, format_table
 from .pr_curve_metric import class_keys
 
@@ -83,7 +83,8 @@ class DetectionReport(BaseDetMetric):
                 status, _ = match_detections(
                     res['pred_bboxes'][dets], res['pred_scores'][dets],
                     res['gt_bboxes'][gts],
-                    res['ignore_bboxes'][res['ignore_labels'] == c],
+                    res['ignore_bboxes'][class_ignore_mask(
+                        res['ignore_labels'], c)],
                     self.iou_thr)
                 tp = int((status == TP).sum())
                 counts[c] += (tp, int((status == FP).sum()),

@@ -7,7 +7,12 @@ from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
 from ..functional.curves import FROC_FPS, froc_curve
-from ..functional.matching import CRITERIA, DUPLICATES, match_detections
+from ..functional.matching import (
+    CRITERIA,
+    DUPLICATES,
+    class_ignore_mask,
+    match_detections,
+)
 from .base_det_metric import (
     BaseDetMetric,
     check_fractions,
@@ -99,7 +104,7 @@ class FROCMetric(BaseDetMetric):
                        res['pred_labels'] == c)
                 gt = slice(None) if c is None else res['gt_labels'] == c
                 ign = (slice(None) if c is None else
-                       res['ignore_labels'] == c)
+                       class_ignore_mask(res['ignore_labels'], c))
                 st, _ = match_detections(
                     res['pred_bboxes'][det], res['pred_scores'][det],
                     res['gt_bboxes'][gt], res['ignore_bboxes'][ign],

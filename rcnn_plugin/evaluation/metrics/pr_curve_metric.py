@@ -6,7 +6,7 @@ from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
 from ..functional.curves import pr_curve
-from ..functional.matching import match_detections
+from ..functional.matching import class_ignore_mask, match_detections
 from .base_det_metric import BaseDetMetric, format_table, new_figure
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
@@ -118,7 +118,8 @@ class PRCurveMetric(BaseDetMetric):
             st, _ = match_detections(
                 res['pred_bboxes'][det], res['pred_scores'][det],
                 res['gt_bboxes'][gt],
-                res['ignore_bboxes'][res['ignore_labels'] == label], thr)
+                res['ignore_bboxes'][class_ignore_mask(res['ignore_labels'],
+                                                       label)], thr)
             scores.append(res['pred_scores'][det])
             status.append(st)
             num_gt += int(gt.sum())
