@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmdet.registry import HOOKS
 from mmdet.structures.bbox import BaseBoxes
-from mmengine.dist import collect_results, is_main_process
+from mmengine.dist import all_gather_object, collect_results, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
@@ -178,6 +178,10 @@ class EvalFiguresHook(Hook):
         """
         self._pr.results.clear()
         self._skip = False
+        # the class count checks each batch's labels (from the first
+        # validation on; draw() set it only after one)
+        meta = runner.val_dataloader.dataset.metainfo
+        self._pr.dataset_meta = self._confusion.dataset_meta = meta
         # The predictions are in the original image; so is the ground
         # truth where the pipeline loads it after Resize (mmdet's test
         # pipelines), else it is brought there per sample.
@@ -217,7 +221,10 @@ class EvalFiguresHook(Hook):
             metrics (dict, optional): This evaluation's metrics (unused).
                 Defaults to None.
         """
-        if self._skip:
+        # every rank collects, or none: one rank's bad batch must not
+        # leave the others waiting in collect_results
+        if any(all_gather_object(self._skip)):
+            self._pr.results.clear()
             return
         results = collect_results(self._pr.results,
                                   len(runner.val_dataloader.dataset), 'cpu')

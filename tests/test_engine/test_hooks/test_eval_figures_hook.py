@@ -143,3 +143,13 @@ def test_bad_thresholds():
         EvalFiguresHook(score_thr=1.5)
     with pytest.raises(ValueError, match='iou_thr'):
         EvalFiguresHook(iou_thr=-0.1)
+
+
+def test_labels_beyond_the_classes_are_caught_in_the_first_validation(
+        tmp_path):
+    """A model with one class too many ('+1 for background'): a warning
+    and no figures from the first validation on, not an IndexError."""
+    hook = _evaluate(tmp_path, [_sample([[0, 0, 10, 10]], [0],
+                                        [[0, 0, 10, 10]], [2], [0.9])])
+    assert hook._warned and hook._skip
+    assert not any((tmp_path / name).exists() for name in FILES)
