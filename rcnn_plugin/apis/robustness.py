@@ -28,6 +28,7 @@ from rcnn_plugin.evaluation.robustness import (
     CLEAN,
     PerClassAP50,
     condition_name,
+    condition_out_dirs,
     main_metric,
     numeric_metrics,
 )
@@ -254,7 +255,7 @@ class RobustnessSweep:
         # Fail on a pipeline without image loading before building anything.
         corrupted_dataset_cfg(cfg.test_dataloader.dataset, 'fog', 1, seed)
         self.runner: Optional[Runner] = None
-        self.evaluator = None
+        self.evaluator, self._metric_dirs = None, {}
 
     def start(self) -> None:
         """Build the Runner and the evaluator, load the checkpoint."""
@@ -324,6 +325,9 @@ class RobustnessSweep:
         """
         self.start()
         runner = self.runner
+        condition_out_dirs(self.evaluator.metrics, runner.log_dir,
+                           condition_name(corruption, severity),
+                           self._metric_dirs)
         fp16 = bool((self.cfg.get('test_cfg') or {}).get('fp16', False))
         loop = TestLoop(runner, self.dataloader(corruption, severity),
                         self.evaluator, fp16=fp16)

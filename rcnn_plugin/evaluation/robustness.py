@@ -28,7 +28,8 @@ from .metrics.base_det_metric import new_figure
 from .metrics.pr_curve_metric import PRCurveMetric, class_key, class_keys
 
 __all__ = [
-    'CLEAN', 'PerClassAP50', 'condition_name', 'numeric_metrics',
+    'CLEAN', 'PerClassAP50', 'condition_name', 'condition_out_dirs',
+    'numeric_metrics',
     'split_class_key', 'summarize', 'per_class_summary', 'main_metric',
     'robustness_table', 'write_outputs', 'plot_heatmap'
 ]
@@ -76,6 +77,26 @@ def condition_name(corruption: Optional[str], severity: int) -> str:
         return CLEAN
     return f'{corruption}_s{severity}'
 
+
+def condition_out_dirs(metrics: Sequence, default: str, name: str,
+                       bases: Dict[int, str]) -> None:
+    """Point each file-writing metric at ``<its folder>/conditions/<name>``.
+
+    One evaluator serves every condition of a sweep: without this, each
+    condition's per-class reports and figures overwrite the last one's.
+
+    Args:
+        metrics (Sequence): The evaluator's metrics; those with
+            ``resolve_out_dir`` (:class:`BaseDetMetric`) are moved.
+        default (str): The folder of a metric without ``out_dir`` (the
+            run's log folder, where it would write).
+        name (str): The condition (:func:`condition_name`).
+        bases (dict): Each metric's own folder, kept between calls.
+    """
+    for metric in metrics:
+        if hasattr(metric, 'resolve_out_dir'):
+            base = bases.setdefault(id(metric), metric.out_dir or default)
+            metric.out_dir = osp.join(base, 'conditions', name)
 
 def numeric_metrics(metrics: dict) -> Metrics:
     """The numeric entries of an evaluator's output, as floats.

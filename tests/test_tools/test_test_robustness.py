@@ -181,3 +181,26 @@ def test_severity_zero_is_clean_in_process(trained, tmp_path):
     # CocoMetric scores only the images evaluated, not its whole ann_file
     assert len(sweep.evaluator.metrics[0].img_ids) == 2
     sweep.close()
+
+
+def test_each_condition_writes_its_own_reports(trained, tmp_path):
+    """One evaluator serves every condition: a file-writing metric (the
+    tracked configs' PRCurveMetric) writes each condition's per-class
+    table into its own folder, not over the previous one's."""
+    from mmdet.registry import METRICS
+
+    from rcnn_plugin.apis.robustness import RobustnessSweep, prepare_config
+    config, ckpt = trained
+    cfg = prepare_config(Config.fromfile(config), ckpt, 'test',
+                         str(tmp_path))
+    sweep = RobustnessSweep(cfg, seed=0, max_images=2, per_class=False)
+    sweep.start()
+    pr = METRICS.build(dict(type='PRCurveMetric'))
+    pr.dataset_meta = sweep.evaluator.dataset_meta
+    sweep.evaluator.metrics.append(pr)
+    sweep.run(None, 0), sweep.run('fog', 3)
+    sweep.close()
+    tables = sorted(p.relative_to(tmp_path).parts[-2]
+                    for p in tmp_path.rglob('pr_per_class_ap.csv'))
+    assert tables == ['clean', 'fog_s3']
+
