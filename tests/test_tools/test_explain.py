@@ -131,3 +131,28 @@ def test_benchmark_writes_the_table(tiny_config, tmp_path, capsys):
     assert 'exists (an earlier run): add --resume' in err
     assert 'exclude each other' in err
     assert open(osp.join(out, 'faithfulness.json')).read() == kept
+
+
+@pytest.mark.slow
+def test_benchmark_records_unreadable_images(tiny_config, tmp_path, capsys,
+                                             monkeypatch):
+    """An image that does not decode is listed, not only printed; the run
+    is complete when the last image of the range is such a one."""
+    tool = _tool('explain_benchmark')
+    seen = []
+    real = tool.Predictor.read
+
+    def read(self, path):
+        seen.append(path)
+        return None if len(seen) == 2 else real(self, path)
+
+    monkeypatch.setattr(tool.Predictor, 'read', read)
+    out = str(tmp_path / 'bench')
+    tool.main([tiny_config, 'none', '--split', 'val', '--methods',
+               'eigencam', '--max-images', '2', '--max-dets', '1',
+               '--steps', '2', '--score-thr', '0', '--out-dir', out])
+    result = json.load(open(osp.join(out, 'faithfulness.json')))
+    assert result['complete'] is True
+    assert result['unreadable'] == [seen[1]]
+    assert [im['file'] for im in result['images']] == [seen[0]]
+    assert '1 unreadable (skipped' in capsys.readouterr().out

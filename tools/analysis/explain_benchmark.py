@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError(str(err)) from err
     total = min(args.max_images, len(dataset))
     os.makedirs(args.out_dir, exist_ok=True)
-    out = None
+    unreadable = []  # re-read on --resume: never in files
     for i in range(total):
         info = dataset.get_data_info(i)
         if info['img_path'] in files:
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> dict:
         if image is None:
             print(f"[{i + 1}/{total}] {info['img_path']}: unreadable, "
                   'skipped')
+            unreadable.append(info['img_path'])
             continue
         start = time.perf_counter()
         result = benchmark_image(explainers, image, *ground_truth(info),
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace) -> dict:
               + ', '.join(f"{m} {r['seconds']:.1f} s"
                           for m, r in result.items()) + ')', flush=True)
         # Written after every image, so an interrupted run keeps its rows.
-        out = _write(args, per_image, files, empty, complete=i + 1 == total)
-    return out or _write(args, per_image, files, empty, complete=True)
+        _write(args, per_image, files, empty, unreadable, complete=False)
+    return _write(args, per_image, files, empty, unreadable, complete=True)
 
 
 def _settings(args) -> dict:
@@ -173,10 +174,11 @@ def _resumed(args):
             [im['file'] for im in images], list(old['without_detections']))
 
 
-def _write(args, per_image, files, empty, complete: bool) -> dict:
+def _write(args, per_image, files, empty, unreadable,
+           complete: bool) -> dict:
     table = summarise(per_image)
     out = dict(_settings(args), complete=complete, table=table,
-               without_detections=empty,
+               without_detections=empty, unreadable=unreadable,
                images=[dict(file=f, **r) for f, r in zip(files, per_image)])
     path = osp.join(args.out_dir, 'faithfulness.json')
     with atomic_open(path) as f:  # a kill mid-write keeps the old
@@ -195,8 +197,9 @@ def main(argv=None) -> None:
         sys.exit(2)
     print(markdown_table(out['table']), end='')
     print(f"{len(out['images'])} images, "
-          f"{len(out['without_detections'])} without a detection; "
-          f'outputs in {args.out_dir}')
+          f"{len(out['without_detections'])} without a detection, "
+          f"{len(out['unreadable'])} unreadable (skipped; listed in "
+          f'faithfulness.json); outputs in {args.out_dir}')
 
 
 if __name__ == '__main__':

@@ -114,6 +114,10 @@ def check_two_stage(model: nn.Module) -> None:
     if not hasattr(model, 'roi_head') or not hasattr(model, 'extract_feat'):
         raise TypeError(f'saliency needs a two-stage mmdet detector '
                         f'(Faster / Mask R-CNN), got {type(model).__name__}')
+    if not getattr(model, 'with_rpn', True):
+        raise TypeError(f'saliency needs a detector with an RPN (Faster / '
+                        f'Mask R-CNN); {type(model).__name__} takes '
+                        'precomputed proposals (Fast R-CNN)')
 
 
 class DetectorAdapter(nn.Module):

@@ -94,3 +94,17 @@ def test_bad_inputs_say_what_is_valid(detector):
         DetectorAdapter(torch.nn.Linear(2, 2), {})
     with pytest.raises(TypeError, match='two-stage.*got Linear'):
         Explainer(torch.nn.Linear(2, 2), cfg={})  # at once, not per image
+
+
+def test_fast_rcnn_is_refused_before_any_image():
+    """Fast R-CNN (no RPN, proposals from a file) is a TwoStageDetector:
+    refused at construction, not by a KeyError at the first image."""
+    from mmdet.models import FastRCNN
+
+    class NoRPN(torch.nn.Module):
+        with_rpn = False
+        roi_head = torch.nn.Identity()
+        extract_feat = FastRCNN.extract_feat
+
+    with pytest.raises(TypeError, match='an RPN.*NoRPN takes precomputed'):
+        Explainer(NoRPN(), cfg={})
