@@ -222,6 +222,49 @@ def test_bad_space_fails_before_training(tiny_config, tmp_path, capsys,
     assert not osp.isdir(tmp_path / 'w' / 'trials')
 
 
+def test_a_config_no_trial_could_be_scored_on_is_refused_first(
+        tiny_config, tmp_path, capsys):
+    """Before the study or a trial is stored: a validation that begins
+    after the trial's last epoch, no val loop, --epochs with iterations."""
+    from mmengine.config import Config as C
+    space = _space(tmp_path, LR_ONLY)
+    cases = [(dict(train_cfg=dict(val_begin=13)),
+              'validates from train_cfg.val_begin 13, after the last epoch '
+              'of a trial (1)'),
+             (dict(val_cfg=None), 'has no val_dataloader / val_cfg'),
+             (dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=8,
+                                  val_interval=4, _delete_=True)),
+              '--epochs needs an epoch-based train_cfg')]
+    for i, (change, message) in enumerate(cases):
+        cfg = C.fromfile(tiny_config)
+        cfg.merge_from_dict(change)
+        path = str(tmp_path / f'case{i}.py')
+        cfg.dump(path)
+        work = tmp_path / f'w{i}'
+        assert main(_args(path, space, work, 1)) == 2
+        assert message in capsys.readouterr().err
+        assert not osp.exists(work / 'study.db')
+
+
+def test_the_direction_follows_the_save_best_rule(tiny_config, tmp_path):
+    """A lower-is-better key (TIDE's dAP) is declared with rule='less',
+    which the study follows; a contradicting --direction is a sentence."""
+    from mmengine.config import Config as C
+    cfg = C.fromfile(tiny_config)
+    cfg.default_hooks.checkpoint.update(save_best='tide/dAP_Miss',
+                                        rule='less')
+    path = str(tmp_path / 'tide.py')
+    cfg.dump(path)
+    argv = _args(path, _space(tmp_path, LR_ONLY), tmp_path / 'w', 1)
+    opts = options(parse_args(argv[:argv.index('--metric')]))
+    assert pick_metric(load_base(opts), opts) == ('tide/dAP_Miss',
+                                                  'minimize')
+    opts.direction = 'maximize'
+    with pytest.raises(ValueError, match="contradicts the config's "
+                       "save_best rule 'less' for tide/dAP_Miss"):
+        pick_metric(load_base(opts), opts)
+
+
 def test_no_metric_to_optimise_is_a_sentence(tiny_config, tmp_path, capsys):
     argv = _args(tiny_config, _space(tmp_path), tmp_path / 'w', 1)
     argv = argv[:argv.index('--metric')]

@@ -41,6 +41,21 @@ class SpaceError(ValueError):
     """A search space that does not fit the config, said in a sentence."""
 
 
+def _check_distribution(where: str, kind: str, args: dict) -> None:
+    """Optuna's own rules (a log range above 0 and without step, ...),
+    checked when the space is read: at the first draw they were a
+    traceback after the study and a trial were stored."""
+    try:
+        from optuna.distributions import FloatDistribution, IntDistribution
+    except ImportError:  # the tool says which extra installs it
+        return
+    cls = FloatDistribution if kind == 'float' else IntDistribution
+    try:
+        cls(**args)
+    except (ValueError, TypeError) as err:
+        raise SpaceError(f'{where}: {err}') from err
+
+
 class Param:
     """One searched parameter: a distribution and the keys it sets.
 
@@ -84,6 +99,8 @@ class Param:
                              f'{sorted(unknown)} for a {self.kind}; '
                              f'allowed: {sorted(allowed)} and keys, new_key')
         self.args = spec
+        if self.kind in ('float', 'int'):
+            _check_distribution(where, self.kind, spec)
         choices = spec.get('choices', ())
         # Optuna stores None, bool, int, float and str choices; others are
         # offered by their repr and mapped back.

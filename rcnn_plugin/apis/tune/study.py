@@ -24,14 +24,13 @@ from mmengine.config import Config
 
 from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
 
-from ...utils.cli import merge_cfg_options
+from .base import load_base, pick_metric
 from .export import export_study
 from .space import Param, SpaceError, load_space, resolve_key
 from .trials import (
     PRUNERS,
     StudyError,
     build_pruner,
-    by_epoch,
     run_trial,
     sampler_seed,
     trial_config,
@@ -61,46 +60,6 @@ class TuneOptions:
     separate_processes: bool = False
     cfg_options: Optional[dict] = None
     sampler_seed: Optional[int] = None  # set when the study is opened
-
-
-def load_base(opts: TuneOptions) -> Config:
-    """The config every trial starts from (``--cfg-options`` applied)."""
-    if not osp.isfile(opts.config):
-        raise StudyError(f'no config file {opts.config}')
-    cfg = Config.fromfile(opts.config)
-    merge_cfg_options(cfg, opts.cfg_options)
-    if by_epoch(cfg):
-        opts.val_interval = opts.val_interval or 1
-    elif opts.val_interval is None:
-        iters = cfg.train_cfg.get('max_iters')
-        raise StudyError(
-            f'{opts.config} trains by iterations (max_iters {iters}): give '
-            '--val-interval in iterations (the pruner sees each validation; '
-            f'for example {max(1, (iters or 4) // 4)}), since validating '
-            'every iteration would be the default')
-    return cfg
-
-
-def pick_metric(cfg: Config, opts: TuneOptions) -> tuple:
-    """The metric and direction: the flags, else the config's save_best."""
-    metric = opts.metric
-    if metric is None:
-        best = ((cfg.get('default_hooks') or {}).get('checkpoint')
-                or {}).get('save_best')
-        if isinstance(best, (list, tuple)):
-            best = best[0] if best else None
-        if not isinstance(best, str) or best == 'auto':
-            raise StudyError(
-                'say which validation metric to optimise with --metric '
-                "(e.g. --metric pascal_voc/mAP); the config's "
-                f'default_hooks.checkpoint.save_best is {best!r}')
-        metric = best
-    direction = opts.direction or (
-        'minimize' if 'loss' in metric.split('/')[-1] else 'maximize')
-    if direction not in ('maximize', 'minimize'):
-        raise StudyError(f"--direction must be 'maximize' or 'minimize', "
-                         f'got {direction!r}')
-    return metric, direction
 
 
 # What the trial schedule sets after the values (trials.trial_config): a

@@ -60,7 +60,8 @@ def build_pruner(name: str):
 _SENTINEL = 10**8
 
 
-def scale_schedule(cfg: Config, factor: float) -> None:
+def scale_schedule(cfg: Config, factor: float,
+                   max_epochs: Optional[int] = None) -> None:
     """Compress (or stretch) the lr schedule by ``factor`` in place, as a
     trial of ``--epochs`` trains a shorter run of the config.
 
@@ -72,28 +73,40 @@ def scale_schedule(cfg: Config, factor: float) -> None:
     iterations warming up and never reached the decay, so it scored
     un-annealed weights.
 
+    With ``max_epochs`` (the trial's), an epoch-based ``begin`` or
+    milestone that came before the config's last epoch stays before the
+    trial's: rounded onto it (1.5 -> 2 of 2), a decay would never happen.
+
     Args:
         cfg (Config): The trial's config.
         factor (float): Trial epochs over the config's.
+        max_epochs (int, optional): The trial's epochs. Defaults to None.
     """
     if factor == 1:
         return
 
-    def scaled(value, low):
+    def scaled(value, low, last=None):
         if not isinstance(value, (int, float)) or value >= _SENTINEL:
             return value
-        return max(low, int(round(value * factor)))
+        new = max(low, int(round(value * factor)))
+        if last is not None and value < last / factor:
+            new = min(new, max(low, last - 1))  # before the last epoch
+        return new
 
     schedulers = cfg.get('param_scheduler') or []
     for sched in ([schedulers] if isinstance(schedulers, dict)
                   else schedulers):
+        last = max_epochs if sched.get('by_epoch', True) else None
         for key, low in (('begin', 0), ('end', 1), ('T_max', 1),
                          ('step_size', 1), ('total_steps', 1)):
             if key in sched:
-                sched[key] = scaled(sched[key], low)
-        for key in ('milestones', 'periods'):
-            if key in sched:
-                sched[key] = [scaled(m, 1) for m in sched[key]]
+                sched[key] = scaled(sched[key], low,
+                                    last if key == 'begin' else None)
+        if 'milestones' in sched:
+            sched['milestones'] = [scaled(m, 1, last)
+                                   for m in sched['milestones']]
+        if 'periods' in sched:
+            sched['periods'] = [scaled(m, 1) for m in sched['periods']]
         if 'end' in sched and sched['end'] <= sched.get('begin', 0):
             sched['end'] = sched.get('begin', 0) + 1  # mmengine refuses
 
@@ -111,7 +124,8 @@ def trial_config(base: Config, params: Sequence[Param],
         if not by_epoch(cfg):
             raise StudyError('--epochs needs an epoch-based train_cfg; '
                              f'the config has {cfg.train_cfg.get("type")}')
-        scale_schedule(cfg, opts.epochs / cfg.train_cfg.max_epochs)
+        scale_schedule(cfg, opts.epochs / cfg.train_cfg.max_epochs,
+                       opts.epochs)
         cfg.train_cfg.max_epochs = opts.epochs
     cfg.train_cfg.val_interval = opts.val_interval
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=opts.seed)

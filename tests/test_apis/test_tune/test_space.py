@@ -69,6 +69,12 @@ def test_best_overrides_write_lists_whole_and_read_back(tmp_path):
     (dict(type='categorical'), 'needs choices'),
     (dict(type='uniform', low=0, high=1), "type must be 'float'"),
     (0.1, 'must be a dict'),
+    # optuna's own rules, at reading (a traceback at the first draw)
+    (dict(type='float', low=0, high=0.01, log=True), r"space\['lr'\]: .*"
+     'low'),
+    (dict(type='float', low=0.1, high=1, log=True, step=0.1),
+     r"space\['lr'\]: .*step"),
+    (dict(type='int', low=0, high=4, log=True), r"space\['lr'\]: .*low"),
 ])
 def test_bad_parameters_are_sentences(spec, message):
     with pytest.raises(SpaceError, match=message):

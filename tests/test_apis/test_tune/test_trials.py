@@ -44,3 +44,18 @@ def test_other_schedulers_and_sentinels():
     const, step, restart = cfg.param_scheduler
     assert (const['begin'], const['end']) == (2, 3)
     assert step['step_size'] == 1 and restart['periods'] == [1, 1]
+
+
+def test_a_decay_is_never_rounded_onto_the_last_epoch():
+    """1.5 rounds to 2 of a 2-epoch trial, where MultiStepLR would never
+    decay; [16, 22] of 24 in 6 epochs: 5.5 -> 6 likewise."""
+    for max_epochs, milestones, epochs, expected in (
+            (8, [6], 2, [1]), (4, [3], 2, [1]), (24, [16, 22], 6, [4, 5]),
+            (24, [16, 22], 4, [3, 3])):
+        cfg = Config(dict(param_scheduler=[dict(
+            type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+            milestones=milestones)]))
+        scale_schedule(cfg, epochs / max_epochs, epochs)
+        assert cfg.param_scheduler[0]['milestones'] == expected
+        assert cfg.param_scheduler[0]['end'] == epochs
+
