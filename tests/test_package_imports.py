@@ -169,7 +169,7 @@ def test_graph_sees_imports_and_parents():
     assert ('rcnn_plugin.config_doctor.doctor',
             'rcnn_plugin.config_doctor.context') in edges
     # absolute import, and the parent package it runs first
-    for dep in ('rcnn_plugin.utils.checkpoint', 'rcnn_plugin.utils'):
+    for dep in ('rcnn_plugin.utils.checkpoint_io', 'rcnn_plugin.utils'):
         assert ('rcnn_plugin.models.peft.adapter', dep) in edges
     # no edge to one's own parents: they are being imported already
     assert ('rcnn_plugin.utils.checkpoint_io',
