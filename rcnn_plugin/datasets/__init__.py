@@ -1,7 +1,11 @@
 from .balloon import BalloonDataset
 from .bccd import BCCDDataset
 from .coco_writer import convert_main, dataset_to_coco, polygon_area
-from .config_tree import iter_dataset_cfgs, update_inner_dataset_cfg
+from .config_tree import (
+    iter_dataset_cfgs,
+    set_test_mode,
+    update_inner_dataset_cfg,
+)
 from .csv_style import CSVDataset
 from .dataset_wrappers import (
     ClassSubsetDataset,
@@ -46,6 +50,7 @@ __all__ = [
     'stratified_split',
     'update_inner_dataset_cfg',
     'iter_dataset_cfgs',
+    'set_test_mode',
     'check_dataset_cfg',
     'check_numbers',
     'class_instance_counts',

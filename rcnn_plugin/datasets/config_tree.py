@@ -9,7 +9,7 @@ not accept them.
 """
 from typing import Any, Iterator, Tuple
 
-__all__ = ['iter_dataset_cfgs', 'update_inner_dataset_cfg']
+__all__ = ['iter_dataset_cfgs', 'set_test_mode', 'update_inner_dataset_cfg']
 
 
 def iter_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[dict, str]]:
@@ -45,4 +45,29 @@ def update_inner_dataset_cfg(cfg: dict, **kwargs) -> dict:
     """
     for leaf, _ in iter_dataset_cfgs(cfg, ''):
         leaf.update(kwargs)
+    return cfg
+
+
+def set_test_mode(cfg: dict) -> dict:
+    """Set ``test_mode=True`` on the innermost dataset config(s), in place,
+    and drop ``bbox_min_size`` from their ``filter_cfg``.
+
+    mmdet's ``XMLDataset`` asserts ``not self.test_mode`` when
+    ``filter_cfg`` has ``bbox_min_size`` (it marks small boxes ignored in
+    training only): a training config switched to test mode would stop on
+    a bare ``AssertionError``. The other ``filter_cfg`` keys are kept
+    (``test_mode`` skips them).
+
+    Args:
+        cfg (dict): A dataset config, possibly wrapped.
+
+    Returns:
+        dict: ``cfg``.
+    """
+    for leaf, _ in iter_dataset_cfgs(cfg, ''):
+        leaf['test_mode'] = True
+        filter_cfg = leaf.get('filter_cfg')
+        if isinstance(filter_cfg, dict) and 'bbox_min_size' in filter_cfg:
+            leaf['filter_cfg'] = {k: v for k, v in filter_cfg.items()
+                                  if k != 'bbox_min_size'}
     return cfg

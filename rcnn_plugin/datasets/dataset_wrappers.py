@@ -25,6 +25,7 @@ from mmengine.logging import print_log
 
 from .errors import AnnotationError
 from .k_shot import load_split, sample_k_shot, save_split
+from .stats import labelled_cat_ids
 
 
 def prepare_or_refetch(prepare: Callable[[int], Optional[dict]], idx: int,
@@ -152,9 +153,7 @@ class ClassSubsetDataset:
         Returns:
             list[int]: Labels.
         """
-        return [inst['bbox_label'] for inst in
-                self.data_list[idx].get('instances', [])
-                if not inst.get('ignore_flag', 0)]
+        return labelled_cat_ids(self.data_list[idx].get('instances', []))
 
     def __getitem__(self, idx: int) -> dict:
         return prepare_or_refetch(
@@ -246,7 +245,7 @@ class KShotDataset(ClassSubsetDataset):
 def _read_img_list(path: str) -> List[Tuple[int, str]]:
     """Non-blank lines of an image list as ``(line number, entry)``."""
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:
             lines = f.read().splitlines()
     except FileNotFoundError:
         raise FileNotFoundError(f'img_list {path} does not exist') from None

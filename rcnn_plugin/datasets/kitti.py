@@ -88,7 +88,7 @@ class KittiDataset(NativeDetDataset):
         if not self.ann_file:
             return sorted(osp.splitext(n)[0] for n in os.listdir(ann_dir)
                           if n.endswith('.txt'))
-        with open(self.ann_file, encoding='utf-8') as f:
+        with open(self.ann_file, encoding='utf-8-sig') as f:
             return [line.strip() for line in f if line.strip()]
 
     def _image_path(self, img_dir: str, frame: str, ann_path: str) -> str:
@@ -115,7 +115,7 @@ class KittiDataset(NativeDetDataset):
     def _parse_frame(self, img_dir: str, ann_dir: str, frame: str) -> dict:
         ann_path = osp.join(ann_dir, frame + '.txt')
         if not osp.isfile(ann_path):
-            raise AnnotationError(self.ann_file, f'lists frame {frame} '
+            raise AnnotationError(self.ann_file, f'lists frame {frame!r} '
                                   f'but {ann_path} does not exist')
         img_path = self._image_path(img_dir, frame, ann_path)
         width, height = read_image_size(img_path, ann_path)
@@ -125,7 +125,7 @@ class KittiDataset(NativeDetDataset):
 
     def _parse_file(self, ann_path: str) -> List[dict]:
         try:
-            with open(ann_path, encoding='utf-8') as f:
+            with open(ann_path, encoding='utf-8-sig') as f:
                 lines = f.read().splitlines()
         except UnicodeDecodeError as err:
             raise AnnotationError(ann_path,

@@ -142,7 +142,7 @@ class LabelMeDataset(NativeDetDataset):
 
     def _read(self, path: str) -> dict:
         try:
-            with open(path, encoding='utf-8') as f:
+            with open(path, encoding='utf-8-sig') as f:
                 data = json.load(f)
         except (ValueError, UnicodeDecodeError) as err:
             raise AnnotationError(path, f'is not valid JSON: {err}') from None

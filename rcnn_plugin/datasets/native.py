@@ -33,6 +33,7 @@ from tqdm import tqdm
 from .errors import AnnotationError, BadImageError
 from .proposals import StrictProposalsMixin
 from .shapes import polygon_area, rect_polygon
+from .stats import labelled_cat_ids
 from .transforms.loading import displayed_size
 
 __all__ = ['NativeDetDataset', 'drop_degenerate', 'read_image_size']
@@ -289,6 +290,19 @@ class NativeDetDataset(StrictProposalsMixin, BaseDetDataset):
                 "unknown_classes='ignore' or 'skip'.", where)
         self.unknown_class_counts[name] += 1
         return (-1, 1) if self.unknown_classes == 'ignore' else None
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Labels of the non-ignored instances of image ``idx`` (for
+        ``ClassBalancedDataset`` and ``ClassAwareSampler``); ignore regions
+        (label -1) are left out, see :func:`labelled_cat_ids`.
+
+        Args:
+            idx (int): Image index.
+
+        Returns:
+            list[int]: Labels.
+        """
+        return labelled_cat_ids(self.get_data_info(idx)['instances'])
 
     def _clip(self, info: dict) -> None:
         w, h = info['width'], info['height']

@@ -1,13 +1,13 @@
 """Counts over a built dataset, shared by the dataset and config checks."""
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, Iterable, List
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 
 __all__ = [
     'box_statistics', 'class_instance_counts', 'count_ignored_instances',
-    'count_images_without_instances'
+    'count_images_without_instances', 'labelled_cat_ids'
 ]
 
 
@@ -16,6 +16,26 @@ def _unwrap(dataset: BaseDataset) -> BaseDataset:
     while hasattr(dataset, 'dataset'):
         dataset = dataset.dataset
     return dataset
+
+
+def labelled_cat_ids(instances: Iterable[dict]) -> List[int]:
+    """Labels of the instances that are not ignored, for ``get_cat_ids``.
+
+    mmdet's ``BaseDetDataset.get_cat_ids`` returns every label, so an
+    ignore region (``bbox_label=-1``: KITTI ``DontCare``, LabelMe
+    ``__ignore__``, ``unknown_classes='ignore'``) gives mmdet's
+    ``ClassAwareSampler`` a bare ``KeyError: -1`` and mmengine's
+    ``ClassBalancedDataset`` a category of its own.
+
+    Args:
+        instances (Iterable[dict]): Instances with ``bbox_label`` and
+            optionally ``ignore_flag``.
+
+    Returns:
+        list[int]: Labels (>= 0) of the instances with ``ignore_flag`` 0.
+    """
+    return [inst['bbox_label'] for inst in instances
+            if not inst.get('ignore_flag', 0) and inst['bbox_label'] >= 0]
 
 
 def class_instance_counts(dataset: BaseDataset) -> Dict[str, int]:

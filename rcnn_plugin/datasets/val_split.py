@@ -17,7 +17,7 @@ from typing import Dict, List, Set, Tuple
 from mmdet.registry import DATASETS
 
 from ..utils.fileio import atomic_open
-from .config_tree import update_inner_dataset_cfg
+from .config_tree import set_test_mode, update_inner_dataset_cfg
 
 __all__ = ['stratified_split']
 
@@ -94,7 +94,7 @@ def stratified_split(dataset_cfg: dict, val_fraction: float, seed: int,
         tuple[dict, dict]: Train and val configs, each
         ``dict(type='ImageSubsetDataset', dataset=<dataset_cfg>,
         img_list=<file>)``; the val one sets ``test_mode=True`` in its
-        dataset config.
+        dataset config (and drops ``filter_cfg``'s ``bbox_min_size``).
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f'val_fraction must be in (0, 1), got '
@@ -125,8 +125,9 @@ def stratified_split(dataset_cfg: dict, val_fraction: float, seed: int,
     _write(files['val'], [paths[i] for i in val])
     train_cfg = dict(type='ImageSubsetDataset', dataset=copy.deepcopy(cfg),
                      img_list=files['train'])
+    # set_test_mode drops filter_cfg's bbox_min_size, on which mmdet's
+    # XMLDataset asserts not test_mode (a bare AssertionError).
     val_cfg = dict(type='ImageSubsetDataset',
-                   dataset=update_inner_dataset_cfg(
-                       copy.deepcopy(cfg), test_mode=True),
+                   dataset=set_test_mode(copy.deepcopy(cfg)),
                    img_list=files['val'])
     return train_cfg, val_cfg

@@ -26,6 +26,7 @@ from mmdet.registry import DATASETS
 from PIL import Image
 
 from ..utils.config_types import cfg_type_name
+from .config_tree import set_test_mode
 from .native import NativeDetDataset
 from .stats import class_instance_counts
 
@@ -47,7 +48,9 @@ def _lenient(cfg: dict) -> dict:
         DATASETS.get(kind) or DATASETS.get(cfg_type_name(cfg)))
     if cls is None:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered')
-    cfg.update(pipeline=[], test_mode=True, lazy_init=False)
+    # test_mode keeps every image; set_test_mode also drops filter_cfg's
+    # bbox_min_size, on which mmdet's XMLDataset asserts not test_mode.
+    set_test_mode(cfg).update(pipeline=[], lazy_init=False)
     if issubclass(cls, NativeDetDataset):
         cfg.update(unknown_classes='skip', check_classes='off',
                    on_bad_image='skip')

@@ -122,7 +122,7 @@ class VIADataset(NativeDetDataset):
         """
         path = self.ann_file
         try:
-            with open(path, encoding='utf-8') as f:
+            with open(path, encoding='utf-8-sig') as f:
                 data = json.load(f)
         except (ValueError, UnicodeDecodeError) as err:
             raise AnnotationError(path, f'is not valid JSON: {err}') from None

@@ -79,7 +79,8 @@ class StrictXMLDataset(XMLDataset):
 
     def _image_ids(self, ann_dir: str) -> List[str]:
         if self.ann_file:
-            ids = list_from_file(self.ann_file,
+            # utf-8-sig: a BOM (Windows editors) is not part of the first id
+            ids = list_from_file(self.ann_file, encoding='utf-8-sig',
                                  backend_args=self.backend_args)
             ids = [i.strip() for i in ids if i.strip()]
             where = self.ann_file
@@ -151,7 +152,7 @@ class StrictXMLDataset(XMLDataset):
                 tree = ET.parse(local)
         except FileNotFoundError:
             raise AnnotationError(self.ann_file or xml_path, 'lists image '
-                                  f'{img_info["img_id"]}, but {xml_path} '
+                                  f'{img_info["img_id"]!r}, but {xml_path} '
                                   'does not exist') from None
         except ET.ParseError as err:
             raise AnnotationError(xml_path, f'is not valid XML: {err}') \

@@ -49,7 +49,7 @@ def read_class_names(path: str) -> Tuple[str, ...]:
         tuple[str, ...]: Class names in index order.
     """
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:
             text = f.read()
     except UnicodeDecodeError as err:
         raise AnnotationError(path, f'is not UTF-8 text: {err}') from None
@@ -299,7 +299,7 @@ class YOLODataset(NativeDetDataset):
         ann_path = osp.join(ann_dir, stem + '.txt')
         width, height = read_image_size(img_path, ann_path)
         try:
-            with open(ann_path, encoding='utf-8') as f:
+            with open(ann_path, encoding='utf-8-sig') as f:
                 lines = f.read().splitlines()
         except FileNotFoundError:
             lines = []

@@ -74,6 +74,16 @@ def test_bad_lists_name_file_and_line(tmp_path, lines, match):
         _subset(tmp_path, lines)
 
 
+def test_utf8_bom_in_image_list(tmp_path):
+    # the BOM was read into the first entry: "matches no image"
+    (tmp_path / 'list.txt').write_text('images/1.png\nimages/0.png\n',
+                                       encoding='utf-8-sig')
+    ds = ImageSubsetDataset(_csv_dataset(tmp_path), str(tmp_path /
+                                                        'list.txt'))
+    assert [ds.get_data_info(i)['img_id'] for i in range(2)] == [
+        'images/1.png', 'images/0.png']
+
+
 def test_builds_lazily_from_config_and_forwards_test_mode(tmp_path):
     (tmp_path / 'list.txt').write_text('images/1.png\n')
     ds = DATASETS.build(dict(

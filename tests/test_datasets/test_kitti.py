@@ -56,8 +56,16 @@ def test_frame_list_file(tmp_path):
     (tmp_path / 'train.txt').write_text('000001\n')
     assert len(_build(tmp_path, ann_file='train.txt')) == 1
     (tmp_path / 'train.txt').write_text('000009\n')
-    with pytest.raises(AnnotationError, match=r'train\.txt: lists frame'):
+    with pytest.raises(AnnotationError,
+                       match=r"train\.txt: lists frame '000009'"):
         _build(tmp_path, ann_file='train.txt')
+    # a BOM (Windows editors) was read into the first frame id and type
+    (tmp_path / 'train.txt').write_text('000001\n', encoding='utf-8-sig')
+    (tmp_path / 'label_2' / '000001.txt').write_text(
+        f'{CAR}\n{PED}\n', encoding='utf-8-sig')
+    info = _build(tmp_path, ann_file='train.txt').get_data_info(0)
+    assert info['img_id'] == '000001'
+    assert [i['bbox_label'] for i in info['instances']] == [0, 1]
 
 
 @pytest.mark.parametrize('line,match', [
@@ -88,3 +96,20 @@ def test_missing_image_names_the_label_file(tmp_path):
     with pytest.raises(AnnotationError,
                        match=r'000002\.txt: has no image 000002'):
         _build(tmp_path)
+
+
+def test_dontcare_is_no_category_for_class_balancing(tmp_path):
+    # get_cat_ids gave DontCare's label -1: mmdet's ClassAwareSampler
+    # raised a bare KeyError: -1 and ClassBalancedDataset counted -1 as a
+    # category of its own.
+    from mmdet.datasets.samplers import ClassAwareSampler
+    from mmengine.dataset import ClassBalancedDataset
+    _write(tmp_path, {'000001': [CAR, PED], '000002': [DONTCARE, CAR],
+                      '000003': [CAR]})
+    ds = _build(tmp_path)
+    assert [ds.get_cat_ids(i) for i in range(3)] == [[0, 1], [0], [0]]
+    assert ClassAwareSampler(ds, seed=0).cat_dict == {0: [0, 1, 2], 1: [0]}
+    # Pedestrian (in 1 of 3 images) is repeated; DontCare's image is not
+    balanced = ClassBalancedDataset(ds, oversample_thr=0.5)
+    assert [balanced._get_ori_dataset_idx(i)
+            for i in range(len(balanced))] == [0, 0, 1, 2]

@@ -152,3 +152,12 @@ def test_ignore_label_is_an_ignore_region_not_an_unknown_class(tmp_path):
     # in the classes (labels.txt copied whole) it was trained as a class
     with pytest.raises(ValueError, match="'__ignore__' is in the classes"):
         _build(tmp_path, classes=('__ignore__', 'cat'))
+
+
+def test_utf8_bom_json_loads(tmp_path):
+    # was: "is not valid JSON: Unexpected UTF-8 BOM"
+    _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 9]]),
+                           _shape('dog', [[1, 1], [9, 9]], 'rectangle')])
+    text = (tmp_path / 'a.json').read_text()
+    (tmp_path / 'a.json').write_text(text, encoding='utf-8-sig')
+    assert len(_build(tmp_path).get_data_info(0)['instances']) == 2

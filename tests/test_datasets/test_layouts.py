@@ -187,6 +187,28 @@ def test_classic_voc_with_image_sets(tmp_path):
     assert len(_build(layout, 'train')) == 2
 
 
+def test_voc_trainval_is_not_validated_on_its_val_split(tmp_path):
+    # trainval holds val (VOC convention): it was trained and validated on
+    for i in range(3):
+        _img(tmp_path / 'JPEGImages' / f'{i}.jpg')
+        _voc_xml(tmp_path / 'Annotations' / f'{i}.xml',
+                 [('RBC', (1, 1, 9, 9))], f'{i}.jpg')
+    main = tmp_path / 'ImageSets' / 'Main'
+    for name, ids in (('trainval', '0\n1\n'), ('val', '1\n'),
+                      ('test', '2\n')):
+        _text(main / f'{name}.txt', ids)
+    layout = detect_layout(str(tmp_path))
+    assert (layout.train_split, layout.val_split) == ('trainval', 'test')
+    assert any("'test' is the validation split" in n for n in layout.notes)
+    (main / 'test.txt').unlink()
+    layout = detect_layout(str(tmp_path))
+    assert (layout.train_split, layout.val_split) == ('trainval', None)
+    assert any("holds the val split(s) ['val']" in n and 'hold a' in n
+               for n in layout.notes)
+    (main / 'val.txt').unlink()  # trainval alone: nothing to say
+    assert detect_layout(str(tmp_path)).val_split is None
+
+
 def _labelme(path, shapes, image='x.jpg'):
     _img(path.parent / image)
     _text(path, json.dumps(dict(shapes=shapes, imagePath=image,

@@ -78,3 +78,28 @@ def test_tiny_and_bad_inputs(tmp_path):
     cfg.update(metainfo=dict(classes=('x', )), check_classes='off')
     stratified_split(cfg, 0.5, 0, str(tmp_path / 'neg_out'))
     assert len(_lines(tmp_path / 'neg_out' / 'train.txt')) == 1
+
+
+def test_val_config_of_voc_with_bbox_min_size_builds(tmp_path):
+    # the val config (test_mode=True) kept filter_cfg's bbox_min_size, on
+    # which mmdet's XMLDataset asserts not test_mode: a bare AssertionError
+    root = tmp_path / 'voc'
+    for sub in ('Annotations', 'JPEGImages', 'ImageSets/Main'):
+        (root / sub).mkdir(parents=True)
+    for i in range(4):
+        Image.new('RGB', (60, 40)).save(root / 'JPEGImages' / f'{i}.jpg')
+        (root / 'Annotations' / f'{i}.xml').write_text(
+            '<annotation><size><width>60</width><height>40</height></size>'
+            '<object><name>cell</name><bndbox><xmin>1</xmin><ymin>1</ymin>'
+            '<xmax>50</xmax><ymax>38</ymax></bndbox></object></annotation>')
+    (root / 'ImageSets/Main/all.txt').write_text('0\n1\n2\n3\n')
+    filter_cfg = dict(filter_empty_gt=True, min_size=32, bbox_min_size=32)
+    cfg = dict(type='StrictXMLDataset', data_root=str(root), pipeline=[],
+               ann_file='ImageSets/Main/all.txt', filter_cfg=filter_cfg,
+               data_prefix=dict(sub_data_root=''),
+               metainfo=dict(classes=('cell', )))
+    train_cfg, val_cfg = stratified_split(cfg, 0.25, 0, str(tmp_path / 's'))
+    val_ds = DATASETS.build(val_cfg)
+    assert val_ds.test_mode and len(val_ds) == 1
+    assert train_cfg['dataset']['filter_cfg'] == filter_cfg  # kept
+    assert len(DATASETS.build(train_cfg)) == 3

@@ -180,3 +180,12 @@ def test_via3_project_is_refused_clearly(tmp_path):
         view={})))
     with pytest.raises(AnnotationError, match='VIA 3 project'):
         _build(tmp_path)
+
+
+def test_utf8_bom_json_loads(tmp_path):
+    # was: "is not valid JSON: Unexpected UTF-8 BOM"
+    _write(tmp_path, {'a.jpg': [dict(shape_attributes=TRIANGLE,
+                                     region_attributes={})]})
+    text = (tmp_path / 'via.json').read_text()
+    (tmp_path / 'via.json').write_text(text, encoding='utf-8-sig')
+    assert class_instance_counts(_build(tmp_path)) == dict(balloon=1)

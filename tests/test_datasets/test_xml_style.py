@@ -162,3 +162,15 @@ def test_names_are_stripped_difficult_as_written_by_tools(tmp_path):
     insts = _build_folder(tmp_path).get_data_info(0)['instances']
     assert [(i['bbox_label'], i['ignore_flag']) for i in insts] == [
         (0, 0), (0, 1)]
+
+
+def test_utf8_bom_in_image_set_list(tmp_path):
+    # the BOM was read into the first id: "lists image \ufeffimg_0, but
+    # .../\ufeffimg_0.xml does not exist"
+    _write_voc(tmp_path, [[('cell', (11, 11, 31, 21), 0)],
+                          [('dot', (2, 3, 6, 8), 0)]])
+    (tmp_path / 'ImageSets/Main/all.txt').write_text(
+        'img_0\nimg_1\n', encoding='utf-8-sig')
+    ds = _build(tmp_path)
+    assert [ds.get_data_info(i)['img_id'] for i in range(2)] == [
+        'img_0', 'img_1']

@@ -233,3 +233,16 @@ def test_two_images_of_one_stem_are_an_error(tmp_path):
     with pytest.raises(AnnotationError, match=r'a\.png: and a\.jpg have one '
                        'name stem'):
         _build(tmp_path)
+
+
+def test_utf8_bom_in_names_and_label_files(tmp_path):
+    # Windows editors write a BOM: it was read into the first class name
+    # ('\ufeffcat', silently) and the first label line.
+    _write(tmp_path, {'a': None})
+    (tmp_path / 'obj.names').write_text('cat\ndog\n', encoding='utf-8-sig')
+    (tmp_path / 'obj_train_data' / 'a.txt').write_text(
+        '1 0.5 0.5 0.2 0.4\n0 0.5 0.5 0.2 0.2\n', encoding='utf-8-sig')
+    ds = _build(tmp_path)
+    assert ds.metainfo['classes'] == ('cat', 'dog')
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
+        1, 0]
