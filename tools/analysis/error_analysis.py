@@ -34,7 +34,7 @@ from rcnn_plugin.apis.error_analysis import (
     write_gallery,
 )
 from rcnn_plugin.apis.inputs import split_reader
-from rcnn_plugin.datasets import update_inner_dataset_cfg
+from rcnn_plugin.datasets import set_test_mode, update_inner_dataset_cfg
 from rcnn_plugin.evaluation.metrics.tide_metric import (
     TIDEMetric,
     markdown_table,
@@ -91,9 +91,9 @@ def build_dataset(cfg: Config, split: str):
     if loader is None:
         raise SystemExit(f'the config has no {split}_dataloader')
     # Through wrappers (e.g. ClassSubsetDataset), which keep their subset.
+    # (set_test_mode drops bbox_min_size: mmdet's VOC asserts on it)
     return DATASETS.build(
-        update_inner_dataset_cfg(loader.dataset, test_mode=True,
-                                 pipeline=[]))
+        update_inner_dataset_cfg(set_test_mode(loader.dataset), pipeline=[]))
 
 
 def filter_scores(records: list, score_thr: float) -> None:

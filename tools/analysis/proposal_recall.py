@@ -94,9 +94,10 @@ def main() -> None:
     register_all_modules()
     cfg = Config.fromfile(args.config)
     import rcnn_plugin  # noqa: F401  (datasets, strict proposal loading)
-    from rcnn_plugin.datasets import update_inner_dataset_cfg
+    from rcnn_plugin.datasets import set_test_mode, update_inner_dataset_cfg
     ds_cfg = cfg.get(f'{args.split}_dataloader').dataset
-    update_inner_dataset_cfg(ds_cfg, test_mode=True, pipeline=[])
+    # (set_test_mode drops bbox_min_size: mmdet's VOC asserts on it)
+    update_inner_dataset_cfg(set_test_mode(ds_cfg), pipeline=[])
     if args.proposal_file:
         update_inner_dataset_cfg(
             ds_cfg, proposal_file=osp.abspath(args.proposal_file))
