@@ -17,6 +17,7 @@ optuna = pytest.importorskip('optuna', reason='the tune extra is not '
 from rcnn_plugin.apis.tune import main  # noqa: E402
 from rcnn_plugin.apis.tune.cli import options, parse_args  # noqa: E402
 from rcnn_plugin.apis.tune.study import (  # noqa: E402
+    export_study,
     identity,
     load_base,
     open_study,
@@ -166,7 +167,8 @@ def test_a_diverging_trial_is_pruned_and_the_study_goes_on(
     study = open_study(opts, identity(opts, base, metric, direction))
     study.enqueue_trial({'lr': 1e6})
     study.enqueue_trial({'lr': 0.001})
-    study, *_ = run_study(opts, log=lambda *a: None)
+    study, params, base, paths, metric, *_ = run_study(
+        opts, log=lambda *a: None)
     states = [t.state.name for t in study.trials]
     assert states == ['PRUNED', 'COMPLETE']
     reason = study.trials[0].user_attrs['pruned_reason']
@@ -263,6 +265,36 @@ def test_the_direction_follows_the_save_best_rule(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="contradicts the config's "
                        "save_best rule 'less' for tide/dAP_Miss"):
         pick_metric(load_base(opts), opts)
+
+
+def test_a_storage_that_cannot_open_is_a_sentence(tiny_config, tmp_path,
+                                                  capsys):
+    storage = f'sqlite:///{tmp_path}/missing/study.db'
+    argv = _args(tiny_config, _space(tmp_path), tmp_path / 'w', 1,
+                 '--storage', storage)
+    assert main(argv) == 2
+    assert f'cannot open the study storage {storage}' in \
+        capsys.readouterr().err
+
+
+def test_a_pruned_trial_shows_no_value_in_the_csv(tmp_path, monkeypatch):
+    """optuna stores a pruned trial's last report as its value: not a
+    result beside the complete trials' best validations."""
+    from types import SimpleNamespace
+    study = optuna.create_study(direction='maximize')
+    for value, state in ((0.9, 'PRUNED'), (0.5, 'COMPLETE')):
+        trial = study.ask()
+        trial.report(value, 1)
+        if state == 'PRUNED':
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+    opts = SimpleNamespace(work_dir=str(tmp_path))
+    from rcnn_plugin.apis.tune import export
+    monkeypatch.setattr(export, 'write_best_config', lambda *a: None)
+    monkeypatch.setattr(export, '_plots', lambda *a: [])
+    export_study(study, [], None, {}, 'm', opts, log=lambda *a: None)
+    assert [r['m'] for r in _rows(tmp_path)] == ['', '0.5']
 
 
 def test_no_metric_to_optimise_is_a_sentence(tiny_config, tmp_path, capsys):

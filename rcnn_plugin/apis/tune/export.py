@@ -33,9 +33,12 @@ def export_study(study, params: List[Param], base: Config,
                          'epochs_reported', 'train_s'] + names + ['reason'])
         for t in trials:
             shown = flat_values(params, t.params)
+            # a pruned trial's value is its last report (optuna's tell),
+            # not its best: left empty, as the others without a result
+            done = t.state == optuna.trial.TrialState.COMPLETE
             writer.writerow(
-                [t.number, t.state.name, '' if t.value is None else
-                 f'{t.value:.6g}', t.user_attrs.get('best_epoch', ''),
+                [t.number, t.state.name, '' if t.value is None or not done
+                 else f'{t.value:.6g}', t.user_attrs.get('best_epoch', ''),
                  len(t.intermediate_values), t.user_attrs.get('train_s', '')]
                 + [repr(shown[n]) if n in shown else '' for n in names]
                 + [t.user_attrs.get('pruned_reason')

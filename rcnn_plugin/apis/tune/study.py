@@ -131,8 +131,12 @@ def open_study(opts: TuneOptions, ident: dict):
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.makedirs(opts.work_dir, exist_ok=True)
-    names = [s.study_name for s in optuna.get_all_study_summaries(
-        opts.storage, include_best_trial=False)]
+    try:  # a missing folder, a bad URL: sqlalchemy's errors
+        names = [s.study_name for s in optuna.get_all_study_summaries(
+            opts.storage, include_best_trial=False)]
+    except Exception as err:  # noqa: BLE001 (sqlalchemy's and optuna's)
+        raise StudyError(f'cannot open the study storage {opts.storage}: '
+                         f'{type(err).__name__}: {str(err)[:200]}') from err
     pruner = build_pruner(opts.pruner)
     if opts.study_name in names:
         study = optuna.load_study(study_name=opts.study_name,
