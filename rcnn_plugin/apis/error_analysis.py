@@ -112,8 +112,8 @@ def _prediction_finder(preds: Sequence[dict]) -> Callable:
             # another data root: the same file name, else another image
             # (COCO files of two splits both number their images from 1)
             only = by_id[img_id][0]
-            if osp.basename(only.get('img_path') or '') == osp.basename(
-                    info['img_path']):
+            if not only.get('img_path') or osp.basename(
+                    only['img_path']) == osp.basename(info['img_path']):
                 pred = only
         if pred is None:  # a prediction without img_id, by its path
             pred = by_both.get((None, norm(info['img_path'])))

@@ -98,6 +98,7 @@ def condition_out_dirs(metrics: Sequence, default: str, name: str,
             base = bases.setdefault(id(metric), metric.out_dir or default)
             metric.out_dir = osp.join(base, 'conditions', name)
 
+
 def numeric_metrics(metrics: dict) -> Metrics:
     """The numeric entries of an evaluator's output, as floats.
 

@@ -97,6 +97,9 @@ def test_predictions_are_joined_by_id_and_path(tiny_config, tmp_path):
                    for i, p in enumerate(preds)]
     with pytest.raises(ValueError, match='no prediction matches an image'):
         attach_ground_truth(other_split, dataset)
+    no_path = [{k: v for k, v in p.items() if k != 'img_path'}
+               for p in preds]  # a hand-made dump: by id alone
+    assert len(attach_ground_truth(no_path, dataset)) == len(dataset)
     # Predictions without img_id are found by their path.
     no_id = [{k: v for k, v in p.items() if k != 'img_id'} for p in preds]
     assert len(attach_ground_truth(no_id, dataset)) == len(dataset)

@@ -203,4 +203,3 @@ def test_each_condition_writes_its_own_reports(trained, tmp_path):
     tables = sorted(p.relative_to(tmp_path).parts[-2]
                     for p in tmp_path.rglob('pr_per_class_ap.csv'))
     assert tables == ['clean', 'fog_s3']
-

@@ -265,6 +265,12 @@ def test_the_direction_follows_the_save_best_rule(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="contradicts the config's "
                        "save_best rule 'less' for tide/dAP_Miss"):
         pick_metric(load_base(opts), opts)
+    # one rule in a list serves every key, as in mmengine's CheckpointHook
+    cfg.default_hooks.checkpoint.update(
+        save_best=['tide/dAP_Miss', 'tide/dAP_Bkg'], rule=['less'])
+    cfg.dump(path)
+    opts.direction, opts.metric = None, 'tide/dAP_Bkg'
+    assert pick_metric(load_base(opts), opts)[1] == 'minimize'
 
 
 def test_a_storage_that_cannot_open_is_a_sentence(tiny_config, tmp_path,

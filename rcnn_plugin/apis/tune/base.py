@@ -50,6 +50,8 @@ def _save_best_rules(cfg: Config) -> Tuple[list, list]:
     best = list(best) if isinstance(best, (list, tuple)) else [best]
     rules = (list(rule) if isinstance(rule, (list, tuple)) else
              [rule] * len(best))
+    if len(rules) == 1:  # mmengine's CheckpointHook: one rule for all
+        rules *= len(best)
     return best, rules + [None] * (len(best) - len(rules))
 
 

@@ -108,9 +108,11 @@ def identity(opts: TuneOptions, cfg: Config, metric: str,
                 metric=metric, direction=direction, epochs=opts.epochs,
                 val_interval=opts.val_interval, seed=opts.seed,
                 # trials of --epochs compress the lr schedule (2026-12-07;
-                # before, they kept the config's): not comparable
-                **({} if opts.epochs is None else
-                   dict(schedule='scaled to --epochs')))
+                # before, they kept the config's), milestones kept before
+                # the last epoch (session 36): not comparable
+                **({} if opts.epochs is None else dict(
+                    schedule='scaled to --epochs; milestones before the '
+                    'last epoch')))
 
 
 def _sampler(opts: TuneOptions, seed: int):

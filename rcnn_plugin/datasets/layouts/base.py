@@ -158,8 +158,8 @@ def choose_splits(names: Sequence[str]) -> Tuple[str, Optional[str],
     is no val/test split, with a note. Validation: a val split, else a test
     split, else None. When training on ``trainval`` a val split is not
     chosen (by VOC convention ``trainval`` holds it, so the best checkpoint
-    would be chosen on trained images): a test split, else None (the
-    caller holds out a val set), with a note.
+    would be chosen on trained images), nor a test split (its number would
+    be biased): None (the caller holds out a val set), with a note.
 
     Args:
         names (Sequence[str]): The split names found.
@@ -182,14 +182,14 @@ def choose_splits(names: Sequence[str]) -> Tuple[str, Optional[str],
                 '(train, val) to choose.')
     val = (by_role.get('val') or by_role.get('test') or [None])[0]
     if split_role(train) == 'trainval' and by_role.get('val'):
-        val = (by_role.get('test') or [None])[0]
+        val = None  # the test split stays clean for the final number
         notes.append(
             f'Training on {train!r}, which holds the val split(s) '
             f"{by_role['val']} by VOC convention: validating on them would "
-            'choose the best checkpoint on trained images, so '
-            + (f'{val!r} is the validation split.' if val else
-               'none is chosen: hold a validation set out of it '
-               '(tools/finetune.py does, see --val-fraction).'))
+            'choose the best checkpoint on trained images, and on the test '
+            'split would bias its number, so none is chosen: hold a '
+            'validation set out of it (tools/finetune.py does, see '
+            '--val-fraction).')
     for chosen in (train, val):  # VOC2007 and VOC2012 both have a train
         role = split_role(chosen) if chosen is not None else None
         same = [n for n in by_role.get(role, []) if n != chosen]

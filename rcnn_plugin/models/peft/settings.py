@@ -49,10 +49,19 @@ def _peft_defaults(method: Optional[str]) -> Dict[str, Any]:
     return defaults
 
 
+def _plain(value: Any) -> Any:
+    """Tuples as lists (``--cfg-options`` writes lists, configs tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _compare(path: str, saved: Any, current: Any,
              defaults: Dict[str, Any]) -> Optional[str]:
     if not (isinstance(saved, dict) and isinstance(current, dict)):
-        if saved != current:
+        if _plain(saved) != _plain(current):
             return f'{path}: {saved!r} in the adapter, {current!r} here'
         return None
     for key in sorted(set(saved) | set(current), key=str):
@@ -63,7 +72,7 @@ def _compare(path: str, saved: Any, current: Any,
         a, b = saved.get(key, default), current.get(key, default)
         if a is missing or b is missing:
             a, b = saved.get(key), current.get(key)
-        if a != b:
+        if _plain(a) != _plain(b):
             return f'{path}.{key}: {a!r} in the adapter, {b!r} here'
     return None
 

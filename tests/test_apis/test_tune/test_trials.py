@@ -58,4 +58,3 @@ def test_a_decay_is_never_rounded_onto_the_last_epoch():
         scale_schedule(cfg, epochs / max_epochs, epochs)
         assert cfg.param_scheduler[0]['milestones'] == expected
         assert cfg.param_scheduler[0]['end'] == epochs
-

@@ -228,6 +228,10 @@ def test_settings_that_change_outputs_are_compared():
         dict(saved, prompt=dict(prompt, input=dict(size=(64, 64),
                                                    resize=False)))) == \
         'prompt.input.resize: True in the adapter, False here'
+    # --cfg-options writes a list where the config has a tuple: the same
+    assert first_setting_difference(
+        dict(saved, prompt=prompt),
+        dict(saved, prompt=dict(prompt, input=dict(size=[64, 64])))) is None
 
 
 def test_peft_backend_settings_use_peft_defaults():
