@@ -72,7 +72,7 @@ class Arm:
         compile_cfg = compile_hook_args(cfg)
         if compile_cfg is not None:  # as CompileBackboneNeckHook does
             compile_backbone_neck(self.model, **compile_cfg)
-        self.amp_dtype = getattr(self.optim_wrapper, 'cast_dtype', None)
+        self.amp_dtype = amp_dtype(self.optim_wrapper, device)
         self.batch = batch
 
     def steps(self) -> Dict[str, object]:
@@ -94,6 +94,29 @@ class Arm:
         return dict(params=count_params(self.model),
                     flops=count_flops(self.model, self.batch),
                     amp_dtype=str(self.amp_dtype) if self.amp_dtype else None)
+
+
+def amp_dtype(optim_wrapper, device: str) -> Optional[torch.dtype]:
+    """The dtype an optimizer wrapper trains in under autocast, or None.
+
+    mmengine's ``AmpOptimWrapper`` without ``dtype`` keeps ``cast_dtype``
+    None and its autocast picks the device's default (float16 on CUDA,
+    bfloat16 on CPU): the arm is labelled, and its inference timed, in
+    that dtype, not as fp32.
+
+    Args:
+        optim_wrapper: The arm's optimizer wrapper.
+        device (str): ``'cpu'`` or ``'cuda'``.
+
+    Returns:
+        torch.dtype | None: None without AMP.
+    """
+    from mmengine.optim import AmpOptimWrapper
+    dtype = getattr(optim_wrapper, 'cast_dtype', None)
+    if dtype is None and isinstance(optim_wrapper, AmpOptimWrapper):
+        dtype = (torch.get_autocast_dtype('cuda') if device.startswith('cuda')
+                 else torch.bfloat16)
+    return dtype
 
 
 def prepare_arm(name: str, cfg: Config, device: str, batch: dict) -> Arm:

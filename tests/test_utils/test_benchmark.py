@@ -112,3 +112,20 @@ def test_process_clock_counts_work_not_waiting():
     assert time_once(lambda: time.sleep(0.05), cpu, clock='process') < 0.02
     with pytest.raises(ValueError, match='clock'):
         time_once(lambda: None, cpu, clock='gpu')
+
+
+def test_amp_wrapper_without_dtype_is_labelled_in_its_autocast_dtype():
+    """mmengine's AmpOptimWrapper keeps cast_dtype None and autocasts in
+    the device's default: the arm is not fp32 (its label and inference)."""
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    from rcnn_plugin.utils.benchmark_runner import amp_dtype
+    sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    plain = OptimWrapper(sgd)
+    assert amp_dtype(plain, 'cpu') is None
+    amp = AmpOptimWrapper.__new__(AmpOptimWrapper)  # no CUDA needed
+    amp.cast_dtype = None
+    assert amp_dtype(amp, 'cuda') == torch.float16
+    assert amp_dtype(amp, 'cpu') == torch.bfloat16
+    amp.cast_dtype = torch.bfloat16
+    assert amp_dtype(amp, 'cuda') == torch.bfloat16
