@@ -165,6 +165,11 @@ def test_benchmark_ops_max_diff():
     assert max_diff(a, dict(x=a['x'])) == dict(equal_keys=False)
     assert max_diff(a, dict(x=torch.zeros(3), e=a['e']))[
         'shape_mismatch'] == 'x'
+    # a NaN on one side only is a mismatch (NaN > x is never true)
+    nan = max_diff(a, dict(x=torch.tensor([1.0, float('nan')]), e=a['e']))
+    assert nan['nonfinite_mismatch'] == 'x'
+    both = dict(x=torch.tensor([1.0, float('nan')]), e=a['e'])
+    assert max_diff(both, both)['max_abs'] == 0.0
 
 
 def test_missing_mmcv_is_a_sentence():

@@ -81,8 +81,13 @@ def max_diff(a: Dict[str, torch.Tensor],
             return dict(equal_keys=True, shape_mismatch=key)
         if a[key].numel() == 0:
             continue
-        diff = (a[key].double() - b[key].double()).abs().max().item()
-        scale = a[key].double().abs().max().item()
+        finite_a, finite_b = a[key].isfinite(), b[key].isfinite()
+        if not torch.equal(finite_a, finite_b):  # NaN > x is never true
+            return dict(equal_keys=True, nonfinite_mismatch=key)
+        diff = (a[key].double() - b[key].double())[finite_a].abs()
+        diff = diff.max().item() if diff.numel() else 0.0
+        scale = a[key].double()[finite_a].abs()
+        scale = scale.max().item() if scale.numel() else 0.0
         if diff > worst:
             worst, worst_key = diff, key
             worst_rel = diff / scale if scale else diff
