@@ -92,6 +92,10 @@ def test_gt_after_resize_reads_the_pipeline_order():
     assert gt_after_resize([image, resize, load])  # mmdet's test pipelines
     assert not gt_after_resize([image, load, resize])  # train pipelines
     assert not gt_after_resize([image, resize])
+    # Fast R-CNN's test pipeline: the Resize inside ProposalBroadcaster
+    broadcast = dict(type='ProposalBroadcaster', transforms=[resize])
+    assert gt_after_resize([image, dict(type='LoadProposals'), broadcast,
+                            load])
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ from rcnn_plugin.models.adversarial import (
 )
 from rcnn_plugin.utils import earlier_output, merge_cfg_options
 from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
+from rcnn_plugin.utils.config_types import iter_pipeline_steps
 
 
 class NoGroundTruthError(ValueError):
@@ -118,10 +119,15 @@ def attack_settings(args: argparse.Namespace) -> dict:
 
 def gt_after_resize(pipeline: list) -> bool:
     """Whether the pipeline loads annotations after resizing (mmdet's test
-    pipelines do: the ground truth stays in original pixels)."""
-    names = [str(t.get('type', '')) for t in pipeline]
-    loads = [i for i, n in enumerate(names) if 'LoadAnnotations' in n]
-    return bool(loads) and any('Resize' in n for n in names[:loads[0]])
+    pipelines do: the ground truth stays in original pixels), a Resize
+    inside a wrapper step (Fast R-CNN's ProposalBroadcaster) included."""
+    resized = False
+    for _, step in iter_pipeline_steps(pipeline):
+        name = str(step.get('type', ''))
+        if 'LoadAnnotations' in name:
+            return resized
+        resized = resized or 'Resize' in name
+    return False
 
 
 def build(args: argparse.Namespace, cfg: Config):
