@@ -6,8 +6,11 @@ wraps), interleaved round by round with the order alternating:
 
 - ``tools/infer.py``: read with OpenCV, batched predict, draw with OpenCV,
   write annotated images and the COCO results JSON.
-- ``DetInferencer``: ``inferencer(folder, batch_size, out_dir)``, which
-  writes annotated images (DetLocalVisualizer) and per-image JSON.
+- ``DetInferencer``: ``inferencer(folder, batch_size, out_dir,
+  no_save_pred=False)``, which writes annotated images
+  (DetLocalVisualizer) and per-image JSON (``no_save_pred`` defaults to
+  True in mmdet: before session 36 this arm wrote no JSON, so the ratios
+  in docs/evaluation.md charge the JSON to tools/infer.py alone).
 
 Images: the first ``--num-images`` BCCD test images (640x480) when
 ``../shared/datasets/bccd`` exists, else generated 640x480 smears. The
@@ -97,7 +100,7 @@ def main() -> None:
         ours=lambda: infer.infer(ours_args, predictor),
         mmdet=lambda: predictor.inferencer(
             folder, batch_size=args.batch_size,
-            out_dir=osp.join(work, 'mmdet'),
+            out_dir=osp.join(work, 'mmdet'), no_save_pred=False,
             pred_score_thr=args.score_thr))
     # Warm-up on one image each (first-call allocations).
     warm = infer.parse_args([args.config, 'none',
