@@ -284,3 +284,36 @@ def test_cfg_options_reach_every_row(mask_config, tmp_path):
     assert max(counts) > 1  # score_thr 0: random weights give many
     assert [len(d) for d in json.loads(one.read_text())['dets']] == [
         1] * len(counts)
+
+
+def _fake(latencies, dets=()):
+    return dict(latencies=latencies, images=len(latencies), dets=list(dets),
+                peak_rss_mb=1.0, rss_after_imports_mb=1.0, map50=0.5,
+                box_ap=None, box_ap50=None, mask_ap=None, mask_ap50=None)
+
+
+def test_speedup_is_the_median_of_per_round_ratios():
+    """Rows run one after another in their own processes: each round's
+    ratio is taken before the median, so a slow spell in one row's run
+    does not decide it."""
+    tool = _tool()
+    rounds = [dict(pytorch=[1.0, 1.0], openvino=[0.5, 0.5]),
+              dict(pytorch=[1.0, 1.0], openvino=[0.5, 0.5]),
+              dict(pytorch=[1.0, 1.0], openvino=[5.0, 5.0])]  # a slow spell
+    results = {k: _fake([t for r in rounds for t in r[k]], [[]] * 6)
+               for k in ('pytorch', 'openvino')}
+    table = {r['row']: r for r in tool.summarise(results, rounds)}
+    assert table['openvino']['speedup'] == pytest.approx(2.0)
+    assert table['openvino']['speedup_rounds'] == pytest.approx(
+        [2.0, 2.0, 0.2])
+    # without the pytorch row nothing is compared: '-', not 0.00
+    alone = tool.summarise({'openvino': results['openvino']})
+    line = tool.format_table(alone, {'openvino': results['openvino']})
+    cells = [c.strip() for c in line.splitlines()[-1].split('|')[1:-1]]
+    assert cells[4] == '-' and cells[-2:] == ['-', '-']
+
+
+def test_a_row_without_its_file_is_a_sentence(deploy_config):
+    with pytest.raises(SystemExit, match=r"these rows need their file: "
+                       r"\['onnxruntime-fp32 \(--onnx\)'\]"):
+        _tool().main([deploy_config, 'none', '--rows', 'onnxruntime-fp32'])

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -58,6 +59,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-images', type=int,
                         help='first N test images (default: all)')
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--rounds', type=int, default=1,
+        help='run every row this many times, the order reversed each '
+        'round (ABBA); x eager is then the median of the per-round ratios '
+        '(rows run one after another in their own processes: a change of '
+        'machine load between them moves a one-round ratio)')
     parser.add_argument('--out', help='write the results as JSON')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
@@ -134,11 +141,15 @@ def run_row(argv: list, row: str) -> dict:
             return json.load(f)
 
 
-def summarise(results: dict) -> list:
+def summarise(results: dict, rounds: Optional[list] = None) -> list:
     """Table rows: latency percentiles, speed, RSS, mAP / AP, match.
 
     Args:
-        results (dict): Row name -> the JSON of its worker.
+        results (dict): Row name -> the JSON of its worker (latencies of
+            every round).
+        rounds (list, optional): Each round's row name -> latencies; the
+            speed-up is the median of the per-round ratios. Defaults to
+            None (one round: ``results``).
 
     Returns:
         list: One dict per row; ``mask_ap`` / ``mask_ap50`` are None for a
@@ -158,16 +169,19 @@ def summarise(results: dict) -> list:
                    **{k: res.get(k) for k in AP_KEYS})
         if ref is not None:
             cmp = compare_detections(ref['dets'], res['dets'])
+            ratios = [np.mean(r['pytorch']) / np.mean(r[name]) for r in
+                      rounds or [{k: v['latencies'] for k, v in
+                                  results.items()}]]
             row.update(match_fraction=cmp['match_fraction'],
                        images_matched=cmp['images_matched'],
-                       speedup=float(np.mean(ref['latencies'])
-                                     / np.mean(res['latencies'])))
+                       speedup=float(np.median(ratios)),
+                       speedup_rounds=[float(x) for x in ratios])
         rows.append(row)
     return rows
 
 
-def _ap(value) -> str:
-    return '-' if value is None else f'{value:.3f}'
+def _ap(value, digits: int = 3) -> str:
+    return '-' if value is None else f'{value:.{digits}f}'
 
 
 def format_table(table: list, results: dict) -> str:
@@ -178,7 +192,8 @@ def format_table(table: list, results: dict) -> str:
         results (dict): Row name -> worker JSON (for the image count).
 
     Returns:
-        str: The table; '-' where a row has no mask AP.
+        str: The table; '-' where a row has no mask AP, and in the
+        comparison columns without a ``pytorch`` row.
     """
     lines = ['| row | p50 ms | p90 ms | images/s | x eager | peak RSS MB | '
              'mAP@0.5 | box AP | box AP50 | mask AP | mask AP50 | '
@@ -188,10 +203,11 @@ def format_table(table: list, results: dict) -> str:
         aps = ' | '.join(_ap(r.get(k)) for k in AP_KEYS)
         lines.append(
             f"| {r['row']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-            f"{r['images_per_s']:.2f} | {r.get('speedup', 0):.2f} | "
+            f"{r['images_per_s']:.2f} | {_ap(r.get('speedup'), 2)} | "
             f"{r['peak_rss_mb']:.0f} | {r['map50']:.4f} | {aps} | "
-            f"{r.get('match_fraction', 0):.3f} | "
-            f"{r.get('images_matched', 0)}/{results[r['row']]['images']} |")
+            f"{_ap(r.get('match_fraction'))} | "
+            + (f"{r['images_matched']}/{results[r['row']]['images']} |"
+               if 'images_matched' in r else '- |'))
     return '\n'.join(lines)
 
 
@@ -203,8 +219,25 @@ def main(argv=None) -> None:
         return
     rows = args.rows or [r for r, (_, key) in ROWS.items()
                          if key is None or getattr(args, key)]
-    results = {row: run_row(argv, row) for row in rows}
-    table = summarise(results)
+    unfed = [f'{r} (--{ROWS[r][1].replace("_", "-")})' for r in rows
+             if ROWS[r][1] and not getattr(args, ROWS[r][1])]
+    if unfed or args.rounds < 1:
+        raise SystemExit('benchmark_deploy.py: error: '
+                         + (f'these rows need their file: {unfed}'
+                            if unfed else '--rounds must be >= 1'))
+    per_round = []
+    for i in range(args.rounds):  # ABBA: the order reversed each round
+        order = rows if i % 2 == 0 else rows[::-1]
+        try:
+            per_round.append({row: run_row(argv, row) for row in order})
+        except subprocess.CalledProcessError as err:
+            raise SystemExit(f'benchmark_deploy.py: error: a row failed '
+                             f'(exit code {err.returncode}); its message is '
+                             'above') from None
+    results = {row: dict(per_round[0][row], latencies=[
+        t for r in per_round for t in r[row]['latencies']]) for row in rows}
+    table = summarise(results, [{k: v['latencies'] for k, v in r.items()}
+                                for r in per_round])
     print(format_table(table, results))
     if args.out:
         with open(args.out, 'w') as f:
