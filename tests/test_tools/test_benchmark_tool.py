@@ -51,3 +51,36 @@ def test_b_is_a_with_its_options_unless_vs_is_given():
     assert tool.cfg_b_options(args) == {'b': 3}
     args.vs, args.vs_cfg_options = None, None
     assert tool.cfg_b_options(args) == {'a': 1, 'b': 2}
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--rounds', '0'], '--rounds must be >= 1, got 0'),
+    (['--batch-size', '0'], '--batch-size must be >= 1, got 0'),
+    (['--device', 'cuda', '--clock', 'process'],
+     '--clock process measures'),
+])
+def test_bad_flags_are_sentences_before_building(tiny_config, flags,
+                                                 message):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/benchmark.py', tiny_config, *flags],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert message in proc.stderr
+
+
+def test_a_cascade_config_is_a_sentence(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    cfg = tmp_path / 'cascade.py'
+    cfg.write_text("model = dict(roi_head=dict(bbox_head=[dict(), dict()]))\n")
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/benchmark.py', str(cfg)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'no single model.roi_head.bbox_head' in proc.stderr

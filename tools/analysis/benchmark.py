@@ -58,6 +58,31 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Flags that cannot run, said before any model is built."""
+    bad = [f'--{k.replace("_", "-")} must be >= {low}, got {getattr(args, k)}'
+           for k, low in (('rounds', 1), ('batch_size', 1), ('warmup', 0),
+                          ('num_gts', 1)) if getattr(args, k) < low]
+    if args.device == 'cuda' and args.clock == 'process':
+        bad.append("--clock process measures this process's CPU time, not "
+                   'CUDA kernels: use --clock wall with --device cuda')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        bad.append('--device cuda: no CUDA device is visible')
+    if bad:
+        raise SystemExit('benchmark.py: error: ' + '; '.join(bad))
+
+
+def check_config(cfg: Config, path: str) -> None:
+    """A two-stage config with one box head (its class count sets the
+    synthetic ground truth)."""
+    head = (cfg.model.get('roi_head') or {}).get('bbox_head')
+    if not isinstance(head, dict) or 'num_classes' not in head:
+        raise SystemExit(
+            f'benchmark.py: error: {path} has no single model.roi_head.'
+            'bbox_head with num_classes (a Faster / Mask R-CNN config; a '
+            'cascade lists one head per stage)')
+
+
 def cfg_b_options(args: argparse.Namespace):
     """B's overrides: ``--vs-cfg-options``, on top of A's ``--cfg-options``
     when B is A (no ``--vs``)."""
@@ -69,11 +94,13 @@ def cfg_b_options(args: argparse.Namespace):
 def load(path: str, options) -> Config:
     cfg = Config.fromfile(path)
     merge_cfg_options(cfg, options)
+    check_config(cfg, path)
     return cfg
 
 
 def main() -> None:
     args = parse_args()
+    check_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tiny:
