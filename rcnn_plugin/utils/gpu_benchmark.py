@@ -154,14 +154,19 @@ class GPUBenchmark:
 
     def _warm(self, name: str, batch: dict, train: bool, cell: dict):
         try:
-            fn = self._step(name, batch, train)
             if self.device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats()
+                # what earlier variants keep (their optimizers' momentum)
+                # and the batch stay allocated: the peak above it is this
+                # variant's own
+                resident = torch.cuda.memory_allocated()
+            fn = self._step(name, batch, train)
             for _ in range(self.warmup):
                 fn()
             if self.device.type == 'cuda':
                 cell['peak_mem_gb'][name] = round(
-                    torch.cuda.max_memory_allocated() / 2**30, 2)
+                    (torch.cuda.max_memory_allocated() - resident) / 2**30,
+                    2)
             return fn
         except Exception as exc:  # recorded; other variants still run
             cell['errors'][name] = f'{type(exc).__name__}: {exc}'[:300]
@@ -242,7 +247,8 @@ def markdown(result: Dict[str, object]) -> str:
     macs = (result['setup'].get('forward_flops_per_image') or {}).get(
         'forward_flops')
     lines = ['| part | batch | variant | img/s | x stock-tf32 | '
-             'est. TFLOP/s | peak GB |', '|---|---|---|---|---|---|---|']
+             'est. TFLOP/s | peak GB above resident |',
+             '|---|---|---|---|---|---|---|']
     notes = []
     for part in ('inference', 'train'):
         for cell in result[part]:

@@ -32,3 +32,23 @@ def test_benchmark_gpu_script_cpu_tiny(tmp_path):
     md = (out / 'benchmark_gpu.md').read_text()
     assert md.startswith('| part | batch | variant | img/s |')
     assert (out / 'benchmark_gpu.log').exists()
+
+
+def test_peak_memory_is_the_variants_own(monkeypatch):
+    """Earlier variants' optimizers (momentum) stay allocated while the
+    later ones warm up: the peak is taken above what is resident."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from rcnn_plugin.utils import gpu_benchmark
+    bench = gpu_benchmark.GPUBenchmark.__new__(gpu_benchmark.GPUBenchmark)
+    bench.device, bench.warmup = SimpleNamespace(type='cuda'), 1
+    bench._step = lambda name, batch, train: (lambda: None)
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, 'reset_peak_memory_stats', lambda: None)
+    monkeypatch.setattr(torch.cuda, 'memory_allocated', lambda: 3 * gib)
+    monkeypatch.setattr(torch.cuda, 'max_memory_allocated', lambda: 5 * gib)
+    cell = dict(peak_mem_gb={}, errors={})
+    assert bench._warm('fast-bf16', {}, True, cell) is not None
+    assert cell['peak_mem_gb'] == {'fast-bf16': 2.0}
