@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO
 
+CELL = 'wbc'  # a class of the synthetic cells
+
 
 def _tool(name):
     spec = importlib.util.spec_from_file_location(
@@ -47,6 +49,11 @@ def test_image_without_detection_is_counted(tiny_config, synthetic_cells,
     index = json.load(open(osp.join(out, 'index.json')))
     assert len(index['without_detections']) == 4
     assert '4 without a detection' in capsys.readouterr().out
+    # with --classes, the line says the class filter took part
+    _tool('explain').main([tiny_config, 'none', val, '--method', 'eigencam',
+                           '--score-thr', '1.01', '--out-dir', out + '2',
+                           '--classes', CELL])
+    assert f">= 1.01 of the classes ['{CELL}']" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('flags,message', [

@@ -108,7 +108,9 @@ def explain_all(args: argparse.Namespace, explainer: Explainer,
                          dict(d, class_name=classes[d['label']])
                          for d in result.detections])
         if not result.detections:
-            print(f'{path}: no detection with score >= {args.score_thr}')
+            print(f'{path}: no detection with score >= {args.score_thr}'
+                  + (f' of the classes {args.classes}' if args.classes
+                     else ''))
             empty.append(path)
         else:
             os.makedirs(osp.dirname(osp.join(args.out_dir, stem)),
