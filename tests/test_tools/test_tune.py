@@ -372,3 +372,15 @@ def test_a_separate_process_failure_is_kinded_by_its_traceback(tmp_path,
     error = trials.run_trial(None, 'c.py', str(tmp_path), separate=True)
     assert error[0] == 'fail' and error[2] == 'OutOfMemoryError'
     assert 'exited with 1' in error[1]
+
+
+def test_ctrl_c_is_a_sentence(tiny_config, tmp_path, capsys, monkeypatch):
+    from rcnn_plugin.apis.tune import cli
+
+    def interrupted(opts):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, 'run_study', interrupted)
+    assert main(_args(tiny_config, _space(tmp_path), tmp_path / 'w', 1)) \
+        == 130
+    assert '[tune] interrupted: finished trials are kept' in \
+        capsys.readouterr().err

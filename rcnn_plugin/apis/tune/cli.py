@@ -91,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     Returns:
         int: 0 when a trial completed, 1 when none did or a failure streak
-        stopped the study, 2 on bad input.
+        stopped the study, 2 on bad input, 130 when interrupted (Ctrl-C).
     """
     args = parse_args(argv)
     try:
@@ -100,6 +100,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         study, params, base, paths, metric, direction, stopped = \
             run_study(opts)
         out = export_study(study, params, base, paths, metric, opts)
+    except KeyboardInterrupt:  # a sentence, not a traceback
+        print('[tune] interrupted: finished trials are kept in the study; '
+              'the same command resumes it (the cut trial runs again) and '
+              'writes trials.csv and the best config', file=sys.stderr)
+        return 130
     except (SpaceError, StudyError, ImportError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
