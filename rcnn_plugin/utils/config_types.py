@@ -11,7 +11,10 @@ check names both.
 """
 from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ['by_epoch', 'cfg_type_name', 'iter_pipeline_steps', 'type_name']
+__all__ = [
+    'by_epoch', 'cfg_type_name', 'iter_pipeline_steps', 'lists_for_tuples',
+    'type_name'
+]
 
 
 def type_name(kind: Any) -> str:
@@ -68,3 +71,14 @@ def by_epoch(cfg: Any) -> bool:
     if 'type' not in train_cfg:
         return bool(train_cfg.get('by_epoch', True))
     return cfg_type_name(train_cfg).endswith('EpochBasedTrainLoop')
+
+
+def lists_for_tuples(value: Any) -> Any:
+    """A config value with every tuple as a list, nested, for comparing
+    what a config file writes (tuples) with what ``--cfg-options`` or a
+    dump writes (lists)."""
+    if isinstance(value, (list, tuple)):
+        return [lists_for_tuples(v) for v in value]
+    if isinstance(value, dict):
+        return {k: lists_for_tuples(v) for k, v in value.items()}
+    return value

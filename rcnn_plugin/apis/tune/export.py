@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 from mmengine.config import Config
 
 from rcnn_plugin.engine.hooks.optuna_pruning_hook import import_optuna
+from rcnn_plugin.utils.config_types import lists_for_tuples
 from rcnn_plugin.utils.fileio import atomic_open
 
 from .space import Param, SpaceError, best_overrides, flat_values, set_key
@@ -114,18 +115,10 @@ def write_best_config(best, params: List[Param], base: Config,
             node = check
             for seg in path:
                 node = node[seg]
-            if _norm(node) != _norm(values[p.name]):
+            if lists_for_tuples(node) != lists_for_tuples(values[p.name]):
                 raise SpaceError(f'{target}: {path} reads back as {node!r}, '
                                  f'not {values[p.name]!r}')
     return target
-
-
-def _norm(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_norm(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    return value
 
 
 def _plots(study, work_dir: str, log) -> List[str]:

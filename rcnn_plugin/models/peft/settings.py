@@ -16,6 +16,8 @@ import dataclasses
 import inspect
 from typing import Any, Callable, Dict, Optional
 
+from rcnn_plugin.utils.config_types import lists_for_tuples
+
 from .conv_adapter import inject_conv_adapters
 from .inject import inject_lora
 from .prompts import FeaturePrompt, InputPrompt
@@ -49,19 +51,10 @@ def _peft_defaults(method: Optional[str]) -> Dict[str, Any]:
     return defaults
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists (``--cfg-options`` writes lists, configs tuples)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _compare(path: str, saved: Any, current: Any,
              defaults: Dict[str, Any]) -> Optional[str]:
     if not (isinstance(saved, dict) and isinstance(current, dict)):
-        if _plain(saved) != _plain(current):
+        if lists_for_tuples(saved) != lists_for_tuples(current):
             return f'{path}: {saved!r} in the adapter, {current!r} here'
         return None
     for key in sorted(set(saved) | set(current), key=str):
@@ -72,7 +65,7 @@ def _compare(path: str, saved: Any, current: Any,
         a, b = saved.get(key, default), current.get(key, default)
         if a is missing or b is missing:
             a, b = saved.get(key), current.get(key)
-        if _plain(a) != _plain(b):
+        if lists_for_tuples(a) != lists_for_tuples(b):
             return f'{path}.{key}: {a!r} in the adapter, {b!r} here'
     return None
 
