@@ -261,3 +261,30 @@ def test_hook_overlay_builds_and_runs(overlay, path):
         built = HOOKS.build(copy.deepcopy(hook))
         assert type(built).__name__ == hook['type'].split('.')[-1]
     _loss_and_predict(cfg)
+
+
+def _counted_models():
+    """(config, count) for each metafile model that states its trainable
+    parameters (the PEFT tables quote them)."""
+    import yaml
+    found = []
+    for meta in sorted(glob.glob(osp.join(REPO, 'configs', '*',
+                                          'metafile.yml'))):
+        for model in yaml.safe_load(open(meta))['Models']:
+            count = model.get('Metadata', {}).get('Trainable Parameters')
+            if count is not None:
+                found.append((model['Config'], count))
+    return found
+
+
+@pytest.mark.parametrize('config,count', _counted_models(),
+                         ids=[c for c, _ in _counted_models()])
+def test_metafile_trainable_parameters_match_the_model(config, count):
+    """A stated trainable count is the built model's, after train()
+    (which applies frozen_stages), on the full-size model."""
+    register_all_modules()
+    model = MODELS.build(Config.fromfile(osp.join(REPO, config)).model)
+    model.train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == count, f'{config}: metafile says {count}, the ' \
+        f'model trains {trainable}'
