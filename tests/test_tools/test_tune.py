@@ -120,6 +120,18 @@ def test_an_iteration_based_config_needs_its_val_interval(tiny_config,
     assert opts.val_interval == 1  # epochs: every epoch by default
 
 
+def test_an_empty_val_cfg_is_mmengines_default_val_loop(tiny_config,
+                                                        tmp_path):
+    from mmengine.config import Config as C
+    cfg = C.fromfile(tiny_config)
+    cfg.val_cfg = dict()
+    cfg.dump(str(tmp_path / 'empty_val_cfg.py'))
+    opts = options(parse_args(_args(str(tmp_path / 'empty_val_cfg.py'),
+                                    _space(tmp_path, LR_ONLY),
+                                    tmp_path / 'w', 1)))
+    assert load_base(opts).val_cfg == {}
+
+
 def test_a_reopened_study_does_not_draw_its_first_values_again(
         tiny_config, tmp_path):
     args = parse_args(_args(tiny_config, _space(tmp_path), tmp_path / 'w',
@@ -233,7 +245,8 @@ def test_a_config_no_trial_could_be_scored_on_is_refused_first(
     cases = [(dict(train_cfg=dict(val_begin=13)),
               'validates from train_cfg.val_begin 13, after the last epoch '
               'of a trial (1)'),
-             (dict(val_cfg=None), 'has no val_dataloader / val_cfg'),
+             (dict(val_cfg=None), 'has no val_cfg: a trial is scored'),
+             (dict(val_evaluator=None), 'has no val_evaluator'),
              (dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=8,
                                   val_interval=4, _delete_=True)),
               '--epochs needs an epoch-based train_cfg')]

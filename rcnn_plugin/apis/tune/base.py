@@ -16,8 +16,11 @@ def load_base(opts) -> Config:
         raise StudyError(f'no config file {opts.config}')
     cfg = Config.fromfile(opts.config)
     merge_cfg_options(cfg, opts.cfg_options)
-    if not cfg.get('val_dataloader') or not cfg.get('val_cfg'):
-        raise StudyError(f'{opts.config} has no val_dataloader / val_cfg: '
+    # val_cfg=dict() is mmengine's default ValLoop, not "no validation".
+    missing = [key for key in ('val_dataloader', 'val_cfg', 'val_evaluator')
+               if cfg.get(key) is None]
+    if missing:
+        raise StudyError(f'{opts.config} has no {" / ".join(missing)}: '
                          'a trial is scored on its validations')
     if opts.epochs is not None and not by_epoch(cfg):
         raise StudyError('--epochs needs an epoch-based train_cfg; '
