@@ -1,7 +1,8 @@
 """YOLO txt datasets (Darknet, CVAT "YOLO 1.1" export, Ultralytics).
 
 Each image ``<img dir>/<rel>/<stem>.<ext>`` has an optional label file
-``<label dir>/<rel>/<stem>.txt`` with one object per line::
+``<label dir>/<rel>/<stem>.txt`` (or ``.TXT``: the extension in any case,
+lower-case first) with one object per line::
 
     class cx cy w h                # box, normalised to [0, 1]
     class x1 y1 x2 y2 x3 y3 ...    # polygon (Ultralytics segments)
@@ -263,22 +264,24 @@ class YOLODataset(NativeDetDataset):
                         osp.join(img_dir, rel), f'and {other} have one name '
                         'stem, so they would share one label file and one '
                         'image id: rename or remove one')
-        labels = _scan_labels(ann_dir)
-        for label in labels:
+        labels = _pick_labels(_scan_labels(ann_dir), ann_dir)
+        for label in labels.values():
             if osp.splitext(label)[0] not in stems:
                 raise AnnotationError(
                     osp.join(ann_dir, label), 'has no image with the same '
                     f'name and one of {IMG_EXTENSIONS} under {img_dir}')
-        self._check_unlabelled(images, labels, img_dir, ann_dir)
+        self._check_unlabelled(images, list(labels), img_dir, ann_dir)
         return self.parse_each(
             images, ann_dir,
-            lambda rel: self._parse_image(img_dir, ann_dir, rel, num_classes))
+            lambda rel: self._parse_image(img_dir, ann_dir, rel, num_classes,
+                                          labels.get(osp.splitext(rel)[0])))
 
-    def _check_unlabelled(self, images: List[str], labels: List[str],
+    def _check_unlabelled(self, images: List[str], stems: List[str],
                           img_dir: str, ann_dir: str) -> None:
-        """Count the images without a label file (YOLO's negatives); none
-        labelled at all is a wrong folder, not a split of negatives."""
-        labelled = {osp.splitext(p)[0] for p in labels}
+        """Count the images without a label file (YOLO's negatives, by the
+        ``stems`` of the label files); none labelled at all is a wrong
+        folder, not a split of negatives."""
+        labelled = set(stems)
         bare = [p for p in images if osp.splitext(p)[0] not in labelled]
         if images and len(bare) == len(images):
             raise FileNotFoundError(
@@ -293,10 +296,10 @@ class YOLODataset(NativeDetDataset):
                 f'(no objects), e.g. {bare[0]}', logger='current', level=20)
 
     def _parse_image(self, img_dir: str, ann_dir: str, rel: str,
-                     num_classes: int) -> dict:
+                     num_classes: int, label: Optional[str]) -> dict:
         img_path = osp.join(img_dir, rel)
         stem = osp.splitext(rel)[0]
-        ann_path = osp.join(ann_dir, stem + '.txt')
+        ann_path = osp.join(ann_dir, label or stem + '.txt')
         width, height = read_image_size(img_path, ann_path)
         try:
             with open(ann_path, encoding='utf-8-sig') as f:
@@ -319,11 +322,28 @@ class YOLODataset(NativeDetDataset):
 
 
 def _scan_labels(ann_dir: str) -> List[str]:
-    """Relative paths of ``.txt`` label files under ``ann_dir``."""
+    """Relative paths of ``.txt`` label files under ``ann_dir``, sorted;
+    the extension in any case (``a.TXT``), as the layout finder reads it."""
     found = []
     for root, _, files in os.walk(ann_dir):
         rel = osp.relpath(root, ann_dir)
         for name in files:
-            if name.endswith('.txt') and name not in NAMES_FILES + LIST_FILES:
+            low = name.lower()
+            if low.endswith('.txt') and low not in NAMES_FILES + LIST_FILES:
                 found.append(name if rel == '.' else osp.join(rel, name))
-    return found
+    return sorted(found)
+
+
+def _pick_labels(labels: List[str], ann_dir: str) -> Dict[str, str]:
+    """Map each stem to its label file: ``a.txt`` over ``a.TXT`` (other
+    spellings of the extension are counted and logged, not read)."""
+    picked: Dict[str, str] = {}
+    for rel in sorted(labels, key=lambda p: not p.endswith('.txt')):
+        picked.setdefault(osp.splitext(rel)[0], rel)
+    unread = sorted(set(labels) - set(picked.values()))
+    if unread:
+        print_log(
+            f'{len(unread)} label files under {ann_dir} are not read: the '
+            'same name with a lower-case .txt is read instead, e.g. '
+            f'{unread[0]}', logger='current', level=30)
+    return picked

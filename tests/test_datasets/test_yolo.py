@@ -246,3 +246,31 @@ def test_utf8_bom_in_names_and_label_files(tmp_path):
     assert ds.metainfo['classes'] == ('cat', 'dog')
     assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
         1, 0]
+
+
+def test_upper_case_label_extension_is_read(tmp_path):
+    # a.TXT (Windows exports) was not matched to a.png: the image was read
+    # as a negative and its boxes were lost.
+    _write(tmp_path, {'a': None, 'b': '1 0.5 0.5 0.2 0.2\n'})
+    d = tmp_path / 'obj_train_data'
+    (d / 'a.TXT').write_text('0 0.5 0.5 0.2 0.4\n')
+    ds = _build(tmp_path, check_classes='off')
+    assert ds.unlabelled_images == 0
+    a = ds.get_data_info(0)
+    assert a['ann_path'] == osp.join(str(d), 'a.TXT')
+    assert [i['bbox'] for i in a['instances']] == [
+        pytest.approx([40, 15, 60, 35])]
+
+
+def test_lower_case_label_extension_wins_and_the_other_is_logged(tmp_path):
+    # Only on a case-sensitive file system can both exist.
+    _write(tmp_path, {'a': '1 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.1 0.1\n'})
+    upper = tmp_path / 'obj_train_data' / 'a.TXT'
+    upper.write_text('0 0.5 0.5 0.2 0.4\n')
+    if (tmp_path / 'obj_train_data' / 'a.txt').read_text().startswith('0'):
+        pytest.skip('case-insensitive file system')
+    with logged_messages() as messages:
+        ds = _build(tmp_path)
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
+        1, 0]
+    assert any('1 label files' in m and 'a.TXT' in m for m in messages)
