@@ -1,5 +1,8 @@
 """detect_layout: CSV folders, folders it cannot read, split_configs."""
 import json
+import shlex
+import subprocess
+import sys
 
 import pytest
 from mmdet.registry import DATASETS
@@ -82,6 +85,28 @@ def test_missing_root_and_coco_images_nowhere(tmp_path):
     with pytest.raises(LayoutError, match=r"train\.json refers to images "
                        r"such as \['gone\.jpg'\], which are in none"):
         detect_layout(str(tmp_path))
+
+
+def test_coco_json_with_a_utf8_bom_is_refused_with_the_fix(tmp_path):
+    # Detection read it (utf-8-sig), then mmdet's CocoDataset failed with a
+    # bare "Unexpected UTF-8 BOM" JSONDecodeError naming no file.
+    _img(tmp_path / 'train' / 'a.jpg')
+    path = tmp_path / 'train' / 'train.json'
+    path.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.jpg', width=40, height=20)],
+        annotations=[dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 4, 4],
+                          area=16, iscrowd=0)],
+        categories=[dict(id=1, name='a')])), encoding='utf-8-sig')
+    with pytest.raises(LayoutError, match=r'train\.json starts with a UTF-8 '
+                       r'byte-order mark \(BOM\).*Re-save') as err:
+        detect_layout(str(tmp_path))
+    command = shlex.split(str(err.value).split('e.g. ', 1)[1])
+    assert command[:2] == ['python', '-c'] and command[-1] == str(path)
+    subprocess.run([sys.executable] + command[1:], check=True)
+    assert not path.read_bytes().startswith(b'\xef\xbb\xbf')
+    layout = detect_layout(str(tmp_path))
+    ds = DATASETS.build(dict(layout.splits['train'], pipeline=[]))
+    assert len(ds) == 1
 
 
 def test_no_class_names_and_duplicate_classes(tmp_path):

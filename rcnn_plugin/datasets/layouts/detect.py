@@ -14,6 +14,7 @@ from .base import (
 )
 from .csv_format import find_csv
 from .json_formats import (
+    check_coco_encoding,
     check_coco_label_order,
     find_coco,
     find_labelme,
@@ -159,8 +160,9 @@ def _layout(index: FolderIndex, found: Found,
         raise LayoutError(f'the class names {list(chosen)} repeat a name; '
                           'give each class once (--classes).')
     if found.fmt == 'coco':
-        check_coco_label_order(
-            index, [k['ann_file'] for k in found.splits.values()], chosen)
+        ann_files = [k['ann_file'] for k in found.splits.values()]
+        check_coco_encoding(index, ann_files)
+        check_coco_label_order(index, ann_files, chosen)
     splits = {name: _config(index.root, found, keys, chosen, bool(classes))
               for name, keys in found.splits.items()}
     train, val, split_notes = choose_splits(list(splits))

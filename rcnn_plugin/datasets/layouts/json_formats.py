@@ -14,6 +14,7 @@
 """
 import json
 import os.path as osp
+import shlex
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -100,6 +101,34 @@ def check_coco_label_order(index: FolderIndex, ann_files: List[str],
                 'would be named after other classes. Give --classes in the '
                 'JSON\'s order, or make every JSON list the same categories '
                 'in the same order.')
+
+
+def check_coco_encoding(index: FolderIndex, ann_files: List[str]) -> None:
+    """Refuse COCO JSON files that start with a UTF-8 byte-order mark.
+
+    We read them with ``utf-8-sig``, but mmdet's ``CocoDataset`` reads them
+    with pycocotools' ``json.load``, which fails with a bare "Unexpected
+    UTF-8 BOM" traceback and no file name.
+
+    Args:
+        index (FolderIndex): The folder index.
+        ann_files (list[str]): The COCO JSON files, relative to the root.
+
+    Raises:
+        LayoutError: Naming the first such file and how to re-save it.
+    """
+    for rel in ann_files:
+        with open(index.abs(rel), 'rb') as f:
+            if f.read(3) != b'\xef\xbb\xbf':
+                continue
+        fix = ('import pathlib, sys; p = pathlib.Path(sys.argv[1]); '
+               "p.write_text(p.read_text(encoding='utf-8-sig'), "
+               "encoding='utf-8')")
+        raise LayoutError(
+            f'{index.abs(rel)} starts with a UTF-8 byte-order mark (BOM), '
+            "which mmdet's CocoDataset (pycocotools) cannot read. Re-save "
+            'it as UTF-8 without the mark, e.g. python -c '
+            f'{shlex.quote(fix)} {shlex.quote(index.abs(rel))}')
 
 
 def find_coco(index: FolderIndex) -> Optional[Found]:
