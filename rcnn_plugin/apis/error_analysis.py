@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import os.path as osp
+import re
 from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.fileio import load
+from mmengine.logging import print_log
 
 from rcnn_plugin.apis.drawing import draw_detections, to_bgr_uint8
 from rcnn_plugin.apis.inputs import read_image
@@ -26,6 +28,9 @@ from rcnn_plugin.utils.checkpoint_io import check_checkpoint_fits
 
 GALLERY_ERRORS = (CLS, LOC, BOTH, BKG)
 GALLERY_NAMES = {CLS: 'Cls', LOC: 'Loc', BOTH: 'Both', BKG: 'Bkg'}
+# The crops write_gallery names <class>/<rank>_<type>_<image stem>.png.
+_CROP_TYPES = '|'.join(list(GALLERY_NAMES.values()) + ['Miss'])
+_CROP_RE = re.compile(rf'\d{{2,}}_({_CROP_TYPES})_.*\.png')
 
 
 def attach_ground_truth(preds: Sequence[dict], dataset,
@@ -291,11 +296,34 @@ def gallery_entries(pooled: dict, records: Sequence[dict],
     return out
 
 
+def _remove_old_crops(out_dir: str) -> int:
+    """Delete the crops an earlier run wrote into ``out_dir/<class>/``
+    (only files named as :func:`write_gallery` names them), and class
+    folders left empty by that; returns how many crops were deleted."""
+    if not osp.isdir(out_dir):
+        return 0
+    removed = 0
+    for sub in os.scandir(out_dir):
+        if not sub.is_dir(follow_symlinks=False):
+            continue
+        crops = [f.path for f in os.scandir(sub.path)
+                 if f.is_file(follow_symlinks=False)
+                 and _CROP_RE.fullmatch(f.name)]
+        for path in crops:
+            os.remove(path)
+        if crops and not os.listdir(sub.path):
+            os.rmdir(sub.path)  # a class of the earlier run only
+        removed += len(crops)
+    return removed
+
+
 def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
                   out_dir: str, pad: float = 0.5,
                   read: Callable[[str], Optional[np.ndarray]] = read_image
                   ) -> str:
-    """Write the crops to ``out_dir/<class>/`` and ``index.{json,md}``.
+    """Write the crops to ``out_dir/<class>/`` and ``index.{json,md}``,
+    first deleting the crops an earlier run wrote there (files named
+    ``<rank>_<type>_<stem>.png`` in its class folders; other files stay).
 
     Args:
         entries (dict): Output of :func:`gallery_entries`.
@@ -310,6 +338,10 @@ def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
     Returns:
         str: Path of ``index.md``.
     """
+    removed = _remove_old_crops(out_dir)  # else stale errors stay listed
+    if removed:
+        print_log(f'removed {removed} crops of an earlier run from '
+                  f'{out_dir}', logger='current')
     os.makedirs(out_dir, exist_ok=True)
     cache: Dict[str, Optional[np.ndarray]] = {}
     rows = []

@@ -314,6 +314,32 @@ def test_error_gallery_reads_as_the_loader_and_keeps_the_image(tmp_path):
     assert not big.any()
 
 
+def test_error_gallery_removes_the_crops_of_an_earlier_run(tmp_path):
+    # A second run into one --out-dir kept the first run's crops beside
+    # its own: the gallery showed errors that no longer exist.
+    import cv2
+
+    from rcnn_plugin.apis.error_analysis import write_gallery
+    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((20, 30, 3), np.uint8))
+    entry = dict(image=str(tmp_path / 'a.png'), type='Cls', box=[2, 2, 6, 4],
+                 label=0, score=0.8, gt_box=None, gt_label=None)
+    miss = dict(entry, type='Miss', score=None, gt_box=[2, 2, 6, 4],
+                gt_label=0)
+    gallery = tmp_path / 'g'
+    write_gallery({'old cls': [entry, miss], 'b': [entry]}, ['old cls', 'b'],
+                  str(gallery))
+    assert sorted(p.name for p in gallery.rglob('*.png')) == [
+        '00_Cls_a.png', '00_Cls_a.png', '01_Miss_a.png']
+    (gallery / 'b' / 'notes.txt').write_text('mine')  # not the tool's
+    (gallery / 'b' / 'my_crop.png').write_bytes(b'')
+    write_gallery({'b': [miss]}, ['b'], str(gallery))
+    assert sorted(str(p.relative_to(gallery)) for p in gallery.rglob('*')
+                  if p.is_file()) == [
+        'b/00_Miss_a.png', 'b/my_crop.png', 'b/notes.txt', 'index.json',
+        'index.md']
+    assert not (gallery / 'old_cls').exists()  # a class of the first run
+
+
 def test_split_reader_follows_the_split_loader(tmp_path):
     from unittest.mock import patch
 
