@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
-from .errors import AnnotationError, BadImageError
+from .errors import AnnotationError
 from .native import NativeDetDataset, read_image_size
 from .shapes import check_numbers, ellipse_polygon, polygon_bbox, rect_polygon
 
@@ -160,13 +160,17 @@ class LabelMeDataset(NativeDetDataset):
         img_path = osp.join(img_dir, osp.basename(rel)) if img_dir \
             else osp.normpath(osp.join(osp.dirname(path), rel))
         w, h = data.get('imageWidth'), data.get('imageHeight')
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                   for v in (w, h)):
-            w, h = read_image_size(img_path, path, '[imagePath]')
-        elif not osp.isfile(img_path):
-            raise BadImageError(path, f'refers to image {img_path}, which '
-                                'does not exist', '[imagePath]')
-        return img_path, w, h
+        # the header only (no decoding); it also finds a missing image
+        real = read_image_size(img_path, path, '[imagePath]')
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+               for v in (w, h)) and (w, h) != real:
+            raise AnnotationError(
+                path, f'says the image is {w}x{h} (imageWidth x imageHeight)'
+                f', but {img_path} is {real[0]}x{real[1]}: the image was '
+                'resized or replaced after labelling, so the shapes would '
+                'not fit it. Label the image again, or scale the points and '
+                'the sizes in the JSON to the image.', '[imageWidth]')
+        return (img_path, ) + real
 
     def _parse_file(self, path: str, ann_dir: str) -> dict:
         data = self._read(path)

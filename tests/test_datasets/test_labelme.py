@@ -116,6 +116,16 @@ def test_missing_image_is_an_error(tmp_path):
         _build(tmp_path)
 
 
+def test_sizes_that_disagree_with_the_image_are_an_error(tmp_path):
+    # A resized image with its old JSON: the boxes were silently wrong.
+    _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 7]]),
+                           _shape('dog', [[1, 1], [9, 9]], 'rectangle')])
+    Image.new('RGB', (30, 20)).save(tmp_path / 'a.jpg')
+    with pytest.raises(AnnotationError, match=r'a\.json \[imageWidth\]: '
+                       r'says the image is 60x40 .*a\.jpg is 30x20'):
+        _build(tmp_path)
+
+
 def test_unknown_class_as_ignore_region(tmp_path):
     _write(tmp_path, 'a', [_shape('cat', [[1, 1], [9, 1], [5, 7]]),
                            _shape('dog', [[1, 1], [9, 1], [5, 7]]),

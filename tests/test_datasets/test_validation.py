@@ -1,6 +1,7 @@
 """check_dataset_cfg on small datasets with planted problems."""
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -73,8 +74,10 @@ def test_unknown_classes_and_decode_errors(tmp_path):
                  shape_type='rectangle'),
             dict(label='Dog', points=[[1, 1], [5, 5]],
                  shape_type='rectangle')])))
-    # A JPEG whose header is fine but whose pixel data is cut short.
-    Image.new('RGB', (20, 10), 'red').save(tmp_path / 'a.jpg')
+    # A JPEG whose header is fine but whose pixel data is cut short (noise:
+    # a plain colour's JPEG is so small that the cut reaches its header).
+    noise = np.random.RandomState(0).randint(0, 256, (10, 20, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / 'a.jpg')
     data = (tmp_path / 'a.jpg').read_bytes()
     (tmp_path / 'a.jpg').write_bytes(data[:len(data) - 200])
     cfg = dict(type='LabelMeDataset', data_root=str(tmp_path),

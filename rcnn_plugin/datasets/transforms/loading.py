@@ -101,18 +101,45 @@ def displayed_size(path: str) -> Tuple[int, int]:
     Raises:
         OSError: The file is missing or not an image PIL reads.
     """
-    if path.lower().endswith('.png') and not cv2_applies_orientation('PNG'):
-        with open(path, 'rb') as f:  # the IHDR chunk: 24 bytes
+    if path.lower().endswith('.png'):
+        with open(path, 'rb', buffering=0) as f:  # the IHDR chunk: 24 bytes
             head = f.read(24)
-        if head[:8] == _PNG_MAGIC and head[12:16] == b'IHDR':
-            width, height = struct.unpack('>II', head[16:24])
-            if width and height:
-                return width, height
+            if head[:8] == _PNG_MAGIC and head[12:16] == b'IHDR':
+                width, height = struct.unpack('>II', head[16:24])
+                if width and height:
+                    turned = cv2_applies_orientation('PNG') and \
+                        _png_orientation(f) >= 5
+                    return (height, width) if turned else (width, height)
     with open_image(path) as img:
         w, h = img.size
         if img.format == 'TIFF':  # newer Pillow turns a TIFF's size
             w, h = img.tag_v2.get(256, w), img.tag_v2.get(257, h)
         return (h, w) if image_orientation(img) >= 5 else (w, h)
+
+
+def _png_orientation(f: BinaryIO) -> int:
+    """EXIF orientation of a PNG's ``eXIf`` chunk, before or after the
+    pixel data (OpenCV reads both), found by skipping from chunk header to
+    chunk header: PIL's ``getexif`` decodes the whole image to look after
+    the pixel data."""
+    f.seek(8)
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return 1
+        length, kind = struct.unpack('>I4s', head)
+        if kind == b'IEND':
+            return 1
+        if kind != b'eXIf':
+            f.seek(length + 4, 1)  # the data and its CRC
+            continue
+        exif = Image.Exif()
+        try:
+            exif.load(f.read(length))
+        except (OSError, SyntaxError, ValueError, struct.error):
+            return 1
+        value = exif.get(0x0112, 1)
+        return value if value in range(1, 9) else 1
 
 
 def image_orientation(img: Image.Image) -> int:

@@ -114,6 +114,38 @@ def test_orientation_as_mmdets_loader_turns_it(tmp_path, fmt, orientation):
         assert np.array_equal(ours, upright)
 
 
+def _png_chunks(data):
+    """The chunks of a PNG file, each with its length, type and CRC."""
+    out, i = [], 8
+    while i < len(data):
+        n = int.from_bytes(data[i:i + 4], 'big')
+        out.append(data[i:i + 12 + n])
+        i += 12 + n
+    return out
+
+
+@pytest.mark.parametrize('after_pixels', [False, True])
+def test_png_size_is_read_without_decoding(tmp_path, monkeypatch,
+                                           after_pixels):
+    # PIL's getexif decoded the whole PNG to look for an eXIf chunk after
+    # the pixel data (1.4 ms for a 640x480 PNG, more for big ones): index
+    # building decoded every PNG. OpenCV applies eXIf before or after IDAT.
+    from PIL import ImageFile
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / 'a.png'
+    Image.new('RGB', (10, 6)).save(path, exif=exif.tobytes())
+    if after_pixels:
+        chunks = _png_chunks(path.read_bytes())
+        exif_chunk = next(c for c in chunks if c[4:8] == b'eXIf')
+        rest = [c for c in chunks if c[4:8] != b'eXIf']
+        path.write_bytes(path.read_bytes()[:8] + b''.join(rest[:-1]) +
+                         exif_chunk + rest[-1])
+    shape = cv2.imread(str(path)).shape  # as mmdet's loader reads it
+    monkeypatch.setattr(ImageFile.ImageFile, 'load', lambda self: 1 / 0)
+    assert read_image_size(str(path), 'x') == (shape[1], shape[0])
+
+
 def test_grey_ramp_and_signed_and_nodata_windows(tmp_path):
     # a neutral grey ramp stays itself (truncation made 16 levels darker)
     ramp = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, 2)
