@@ -15,7 +15,9 @@ Examples::
     python tools/infer.py FAST_RCNN_CONFIG CKPT data/smears/ \
         --proposals work_dirs/proposals/test.pkl [--backend onnxruntime ...]
 
-Writes to ``--out-dir``: ``vis/`` (annotated images) or
+Writes to ``--out-dir``: ``vis/`` (annotated images, named as the inputs;
+``.png`` appended to a format OpenCV writes no colour image to: ``x.jfif``
+gives ``x.jfif.png``; a failed write is logged and counted) or
 ``<video>_annotated.mp4``; ``results.json`` (COCO results: ``image_id``,
 ``category_id`` = label + 1, ``bbox`` x/y/w/h, ``score``, RLE
 ``segmentation`` for Mask R-CNN); ``images.json`` (ids, files, sizes,
@@ -35,6 +37,7 @@ import time
 from typing import Optional
 
 import cv2
+import torch
 from tqdm import tqdm
 
 from rcnn_plugin.apis import (
@@ -48,6 +51,7 @@ from rcnn_plugin.apis import (
     output_names,
     to_coco_results,
 )
+from rcnn_plugin.apis.inputs import vis_names
 from rcnn_plugin.apis.slicing import (
     NOT_SLICED_WITHOUT_RPN,
     SlicedPredictor,
@@ -55,6 +59,27 @@ from rcnn_plugin.apis.slicing import (
     check_slice_args,
 )
 from rcnn_plugin.datasets import proposal_key
+
+
+def device_problem(device: str) -> Optional[str]:
+    """Why PyTorch cannot run on ``device`` here, or None.
+
+    Args:
+        device (str): ``'cpu'``, ``'cuda'``, ``'cuda:1'`` ...
+
+    Returns:
+        str, optional: A reason for the user, or None.
+    """
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        return 'not a device (cpu, cuda, cuda:1 ...)'
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        return ('no CUDA here (torch.cuda.is_available() is False); use '
+                '--device cpu')
+    if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
+        return f'there are {torch.cuda.device_count()} CUDA device(s)'
+    return None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,6 +114,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if not 0 <= args.score_thr <= 1:
         parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
+    problem = args.backend == 'pytorch' and device_problem(args.device)
+    if problem:
+        parser.error(f'--device {args.device}: {problem}')
     files = [('config', args.config), ('--onnx', args.onnx),
              ('--adapter', args.adapter), ('--proposals', args.proposals)]
     if args.checkpoint != 'none' and '://' not in args.checkpoint:
@@ -155,6 +183,7 @@ class Run:
         self.skipped, self.detections = [], 0
         self.video_writer = self.jsonl = self.video = None
         self.reading = None  # the image being read, for an error message
+        self.vis_names, self.vis_failed = {}, []
 
     def flush(self, batch) -> None:
         """Predict a batch of ``(image_id, name, image, proposals)`` and
@@ -186,19 +215,30 @@ class Run:
         if self.video_writer is not None:
             self.video_writer.write(image)
             return
-        out = osp.join(self.args.out_dir, 'vis', name)
+        out = osp.join(self.args.out_dir, 'vis',
+                       self.vis_names.get(name, name))
         os.makedirs(osp.dirname(out), exist_ok=True)
-        cv2.imwrite(out, image)
+        try:
+            written = cv2.imwrite(out, image)
+        except cv2.error:
+            written = False
+        if not written:  # counted in the summary, never silent
+            self.vis_failed.append(name)
+            print(f'infer.py: could not write {out}; its detections are in '
+                  'results.json', file=sys.stderr)
 
     def images_from(self, paths):
         names = output_names(paths)  # a/x.jpg and b/x.jpg stay apart
+        self.vis_names = vis_names(names)
         for image_id, (path, name) in enumerate(zip(paths, names)):
             self.reading = name
             image = self.predictor.read(path)
+            props = None if image is None else self.props_of(path)
+            self.reading = None
             if image is None:
                 self.skipped.append(path)
                 continue
-            yield image_id, name, image, self.props_of(path)
+            yield image_id, name, image, props
 
     def props_of(self, path: str):
         """The proposals of image ``path`` (Fast R-CNN), else None."""
@@ -248,7 +288,8 @@ class Run:
             skipped=len(self.skipped), skipped_items=self.skipped,
             detections=self.detections, seconds=round(seconds, 3),
             images_per_s=round(len(self.images) / max(seconds, 1e-9), 3),
-            complete=stopped_at is None)
+            complete=stopped_at is None, vis_failed=len(self.vis_failed),
+            vis_failed_items=self.vis_failed)
         if stopped_at is not None:
             summary['stopped_at'] = stopped_at
         if self.video is not None:  # the container's count is an estimate
@@ -287,9 +328,9 @@ def infer(args: argparse.Namespace, predictor: Predictor) -> dict:
             bar.update(len(batch))
             run.flush(batch)
     except BaseException:  # an error or Ctrl-C: keep what was done, say so
-        # the batch being predicted, else the image being read
-        stopped_at = [name for _, name, *_ in batch] or (
-            [run.reading] if run.reading else [])
+        # the image being read, else the batch being predicted
+        stopped_at = [run.reading] if run.reading else [
+            name for _, name, *_ in batch]
         try:
             summary = run.close(time.perf_counter() - start, stopped_at)
         except Exception as exc:  # the original error matters more
@@ -330,8 +371,11 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(f'--slice: {NOT_SLICED_WITHOUT_RPN}')
         predictor = SlicedPredictor(
             predictor, args.slice, args.overlap, merge=args.slice_merge,
-            match_metric=args.slice_match,
-            full_image=args.slice_full, batch_size=args.batch_size)
+            match_metric=args.slice_match, full_image=args.slice_full,
+            batch_size=args.batch_size,
+            # below --score-thr out before merging: a dropped box must not
+            # widen a kept one (greedynmm / nmm merge into the union box)
+            score_thr=args.score_thr)
     summary = infer(args, predictor)
     print(f"processed {summary['processed']} images/frames, "
           f"{summary['detections']} detections, skipped "
@@ -339,6 +383,10 @@ def run(args: argparse.Namespace) -> None:
           + (f": {summary['skipped_items']}" if summary['skipped'] else '')
           + f"; {summary['images_per_s']} images/s; outputs in "
           f'{args.out_dir}')
+    if summary['vis_failed']:
+        print(f"infer.py: warning: {summary['vis_failed']} annotated "
+              f"image(s) could not be written: {summary['vis_failed_items']}",
+              file=sys.stderr)
     if summary.get('unread_at_end'):
         print(f"infer.py: warning: the video reports "
               f"{summary['frames_reported']} frames and the last "

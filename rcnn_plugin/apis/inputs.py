@@ -13,6 +13,7 @@ import os
 import os.path as osp
 from typing import (
     Callable,
+    Dict,
     Iterator,
     List,
     Optional,
@@ -33,6 +34,10 @@ IMAGE_EXTS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.bmp', '.dib',
               '.tif', '.tiff', '.webp', '.jp2', '.pbm', '.pgm', '.ppm',
               '.pnm')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv')
+# what OpenCV writes a colour image to (.jfif has no writer, .pgm / .pbm
+# take gray only, .jp2 fails on small images)
+COLOR_WRITE_EXTS = ('.jpg', '.jpeg', '.jpe', '.png', '.bmp', '.dib', '.tif',
+                    '.tiff', '.webp', '.ppm', '.pnm')
 # rcnn_plugin's loader of 16-bit images with an intensity window.
 DOMAIN_LOADER = 'LoadDomainImageFromFile'
 
@@ -107,6 +112,38 @@ def output_names(paths: Sequence[str], stem: bool = False) -> List[str]:
         return rel
     return [f"{r}_{e.lstrip('.')}" if e else r
             for r, e in map(osp.splitext, rel)]
+
+
+def vis_names(names: Sequence[str]) -> Dict[str, str]:
+    """A file name per output name for a colour drawing, unique.
+
+    The name itself where OpenCV writes a colour image to its extension
+    (``COLOR_WRITE_EXTS``, with a writer in this build); else the name
+    plus ``.png`` (``x.jfif.png``), or ``_1.png``, ``_2.png`` ... where an
+    input already has that name.
+
+    Args:
+        names (Sequence[str]): Distinct names, as :func:`output_names`.
+
+    Returns:
+        dict[str, str]: Output name to drawing file name.
+    """
+    def writable(name):
+        return (name.lower().endswith(COLOR_WRITE_EXTS)
+                and cv2.haveImageWriter(name))
+
+    out = {name: name for name in names if writable(name)}
+    taken = set(out)
+    for name in names:
+        if name in out:
+            continue
+        new, i = f'{name}.png', 0
+        while new in taken:
+            i += 1
+            new = f'{name}_{i}.png'
+        out[name] = new
+        taken.add(new)
+    return out
 
 
 def read_image(path: str, color_type: str = 'color',

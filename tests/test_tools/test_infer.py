@@ -250,15 +250,113 @@ class _FailsToReadTheThird(_FailsOnSecondBatch):
         return super().predict(images)
 
 
+@pytest.mark.parametrize('batch_size,done', [(1, 2), (3, 0)])
 def test_an_error_while_reading_names_that_image(tiny_config, tmp_path,
-                                                 capsys):
+                                                 capsys, batch_size, done):
+    # with --batch-size 3, img_0 and img_1 wait in the batch: they were
+    # named instead of the image that failed
     tool, folder = _tool_and_folder(tmp_path, 4)
     out = tmp_path / 'out'
     args = tool.parse_args([tiny_config, 'none', folder, '--out-dir',
-                            str(out), '--no-progress'])  # batch size 1
+                            str(out), '--no-progress', '--batch-size',
+                            str(batch_size)])
     with pytest.raises(ValueError, match='broken decoder'):
         tool.infer(args, _FailsToReadTheThird())
-    assert 'stopped at img_2.png; the 2 images/frames' in \
+    assert f'stopped at img_2.png; the {done} images/frames' in \
         capsys.readouterr().err
     summary = json.load(open(out / 'summary.json'))
     assert summary['stopped_at'] == ['img_2.png']
+
+
+class _Detects(_FailsToReadTheThird):
+    """Reads every image (by content, as OpenCV does) and predicts."""
+
+    def read(self, path):
+        return cv2.imread(path)
+
+
+def test_vis_of_formats_opencv_does_not_write(tiny_config, tmp_path):
+    # .jfif has no OpenCV writer (a cv2.error stopped the folder) and the
+    # .pgm / .pbm writers refuse colour (the drawing went missing)
+    tool, folder = _tool_and_folder(tmp_path, 0)
+    image = _cells(np.random.default_rng(2))
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(f'{folder}/a.png', image)
+    with open(f'{folder}/a.jfif', 'wb') as f:  # a JPEG by content
+        f.write(cv2.imencode('.jpg', image)[1].tobytes())
+    cv2.imwrite(f'{folder}/a.jfif.png', image)  # the name a.jfif could get
+    cv2.imwrite(f'{folder}/b.pgm', gray)
+    cv2.imwrite(f'{folder}/c.pbm', (gray > 128).astype(np.uint8))
+    out = tmp_path / 'out'
+    summary = tool.infer(tool.parse_args(
+        [tiny_config, 'none', folder, '--out-dir', str(out),
+         '--no-progress', '--batch-size', '2']), _Detects())
+    assert summary['processed'] == 5 and summary['vis_failed'] == 0
+    names = sorted(p.name for p in (out / 'vis').iterdir())
+    assert names == ['a.jfif.png', 'a.jfif_1.png', 'a.png', 'b.pgm.png',
+                     'c.pbm.png']
+    for name in names:
+        assert cv2.imread(str(out / 'vis' / name)).shape == (72, 96, 3)
+
+
+def test_a_failed_vis_write_is_counted(tiny_config, tmp_path, monkeypatch,
+                                       capsys):
+    tool, folder = _tool_and_folder(tmp_path, 2)
+    monkeypatch.setattr(cv2, 'imwrite', lambda *args: False)  # disk full
+    out = tmp_path / 'out'
+    summary = tool.infer(tool.parse_args(
+        [tiny_config, 'none', folder, '--out-dir', str(out),
+         '--no-progress']), _Detects())
+    assert summary['processed'] == 2 and summary['vis_failed'] == 2
+    assert summary['vis_failed_items'] == ['img_0.png', 'img_1.png']
+    assert 'could not write' in capsys.readouterr().err
+    assert json.load(open(out / 'summary.json'))['vis_failed'] == 2
+
+
+class _SliceAndFullImage(_Detects):
+    """On the left 64x64 slice a box at 0.9; on the full image a wider
+    box of the same object at 0.1; nothing on the right slice."""
+
+    def predict(self, images):
+        from mmengine.structures import InstanceData
+        out = []
+        for image in images:
+            box, score = ([[10., 10., 60., 50.]], [0.1]) if \
+                image.shape[1] == 128 else ([[10., 10., 50., 50.]], [0.9])
+            n = int(image[0, 0, 0] == 0)  # the right half is white
+            out.append(InstanceData(
+                bboxes=torch.tensor(box).reshape(-1, 4)[:n],
+                scores=torch.tensor(score)[:n],
+                labels=torch.tensor([1])[:n]))
+        return out
+
+
+def test_sliced_merge_sees_only_boxes_above_score_thr(
+        tiny_config, tmp_path, monkeypatch):
+    pytest.importorskip('sahi', reason='--slice needs the sahi extra')
+    tool, folder = _tool_and_folder(tmp_path, 0)
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[:, 64:] = 255
+    cv2.imwrite(f'{folder}/big.png', image)
+    monkeypatch.setattr(tool, 'make_predictor',
+                        lambda *args: _SliceAndFullImage())
+    out = tmp_path / 'out'
+    tool.run(tool.parse_args(
+        [tiny_config, 'none', folder, '--out-dir', str(out), '--slice',
+         '64', '--overlap', '0', '--slice-merge', 'greedynmm',
+         '--slice-full', '--score-thr', '0.5', '--no-progress']))
+    results = json.load(open(out / 'results.json'))
+    # the 0.1 box no longer widens the kept one to [10, 10, 60, 50]
+    assert [r['bbox'] for r in results] == [[10., 10., 40., 40.]]
+    assert results[0]['score'] == pytest.approx(0.9)
+
+
+def test_a_device_this_torch_lacks_is_a_sentence(tiny_config, tmp_path,
+                                                 monkeypatch, capsys):
+    tool, folder = _tool_and_folder(tmp_path, 1)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for device, says in (('cuda', 'no CUDA'), ('gpu', 'not a device')):
+        with pytest.raises(SystemExit):
+            tool.main([tiny_config, 'none', folder, '--out-dir',
+                       str(tmp_path / 'out'), '--device', device])
+        assert f'--device {device}: {says}' in capsys.readouterr().err
