@@ -7,6 +7,8 @@ the graphs run the layers (see :mod:`rcnn_plugin.deployment`).
 """
 from typing import Dict, Optional
 
+from mmengine.logging import print_log
+
 from .predictor import Predictor
 
 __all__ = ['OnnxPredictor', 'make_predictor']
@@ -32,11 +34,29 @@ class OnnxPredictor(Predictor):
                  num_threads: Optional[int] = None,
                  record: Optional[Dict[str, list]] = None) -> None:
         from rcnn_plugin.deployment import attach_graphs, check_meta
+        self.onnx = onnx
         super().__init__(config, None, 'cpu')
         check_meta(onnx, self.inferencer.cfg, self.classes)
         self.backend = backend
         self.meta = attach_graphs(self.model, onnx, backend, num_threads,
                                   record)
+
+    def _config_meta(self) -> dict:
+        """Class names that only the dataset's files give (YOLO, CSV) are
+        taken from the export's metadata, so a machine that serves the
+        model needs no training data; the class count is still checked
+        against the config."""
+        import json
+
+        from rcnn_plugin.deployment.runtime import read_meta
+        meta = self._lazy_config_meta()
+        recorded = read_meta(self.onnx).get('classes')
+        if meta.get('classes') or recorded is None:
+            return super()._config_meta()
+        meta['classes'] = tuple(json.loads(recorded))
+        print_log(f'class names from {self.onnx} (the config\'s test '
+                  'dataset names them only in its files)', 'current')
+        return meta
 
 
 def make_predictor(config: str, checkpoint: Optional[str] = None,

@@ -109,6 +109,16 @@ def to_coco_results(dets: List[Dict], image_id: int) -> List[Dict]:
     return results
 
 
+def _dataset_files(cfg: Mapping) -> str:
+    """``type``, ``data_root``, ``ann_file`` and ``data_prefix`` of a
+    dataset config (of its first inner dataset for a wrapper), as text."""
+    while 'data_root' not in cfg and 'ann_file' not in cfg and (
+            cfg.get('dataset') or cfg.get('datasets')):
+        cfg = cfg.get('dataset') or cfg['datasets'][0]
+    return ', '.join(f'{key} {cfg[key]}' for key in (
+        'type', 'data_root', 'ann_file', 'data_prefix') if cfg.get(key))
+
+
 @functools.cache
 def _inferencer_class() -> type:
     """mmdet's ``DetInferencer``, reading the test pipeline also inside
@@ -177,10 +187,32 @@ class Predictor:
                 self.model.dataset_meta or {}):
             self.model.dataset_meta = self._config_meta()
 
-    def _config_meta(self) -> dict:
+    def _lazy_config_meta(self) -> dict:
+        """The test dataset's metainfo without reading its files."""
         cfg = copy.deepcopy(self.inferencer.cfg.test_dataloader.dataset)
         cfg['lazy_init'] = True
         return dict(DATASETS.build(cfg).metainfo)
+
+    def _config_meta(self) -> dict:
+        """The test dataset's metainfo. Classes that only its files give (a
+        YOLO names file, a CSV's label column) are read from them: the lazy
+        metainfo of such a dataset has none."""
+        meta = self._lazy_config_meta()
+        if meta.get('classes'):
+            return meta
+        cfg = copy.deepcopy(self.inferencer.cfg.test_dataloader.dataset)
+        cfg['lazy_init'] = False
+        try:
+            return dict(DATASETS.build(cfg).metainfo)
+        except OSError as err:
+            raise FileNotFoundError(
+                f'config {self.inferencer.cfg.filename} takes its class '
+                f'names from the files of its test dataset '
+                f'({_dataset_files(cfg)}), which cannot be read: {err}. Put '
+                'the dataset there (a relative data_root is from the '
+                'working directory), or name the classes in the config: '
+                'metainfo=dict(classes=(...)) on the test dataset, in label '
+                'order') from err
 
     def load_adapter(self, path: str, name: Optional[str] = None) -> str:
         """Add an adapter checkpoint and make it the active one.

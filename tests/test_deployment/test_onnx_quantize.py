@@ -93,3 +93,27 @@ def test_the_tool_refuses_a_missing_export_and_its_own_input(
     assert 'would overwrite it' in capsys.readouterr().err
     with pytest.raises(ValueError, match='would overwrite the fp32'):
         quantize_graphs(static_onnx, static_onnx, {})
+
+
+def test_the_tool_makes_the_out_folder_first(tmp_path, deploy_config,
+                                             static_onnx, synthetic_cells,
+                                             monkeypatch):
+    import os.path as osp
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    import quantize_onnx
+    folder = tmp_path / 'work_dirs' / 'deploy'
+    calibrate = quantize_onnx.calibration_feeds
+
+    def calibration_feeds(*args):
+        assert folder.is_dir()  # made before the slow calibration
+        return calibrate(*args)
+    monkeypatch.setattr(quantize_onnx, 'calibration_feeds',
+                        calibration_feeds)
+    quantize_onnx.main([deploy_config, '--onnx', static_onnx, '--out',
+                        str(folder / 'demo.int8.onnx'), '--num-calib', '1',
+                        '--calib-images', osp.join(synthetic_cells, 'val')])
+    assert (folder / 'demo.int8.onnx').is_file()
+    assert (folder / 'demo.int8.bbox.onnx').is_file()

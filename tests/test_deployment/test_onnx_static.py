@@ -85,3 +85,24 @@ def test_export_tool_checks_its_arguments_before_exporting(
     assert "--backends openvino: backend 'openvino' needs" in \
         capsys.readouterr().err
     assert not osp.exists(out)
+
+
+def test_export_tool_makes_the_out_folder_first(tmp_path, deploy_config,
+                                                cell_images, monkeypatch):
+    # docs/deployment.md's --out work_dirs/deploy/demo.onnx on a fresh
+    # clone: a FileNotFoundError traceback, after the reference run.
+    tool = _export_tool()
+    folder = tmp_path / 'work_dirs' / 'deploy'
+    image = str(tmp_path / 'check.png')
+    cv2.imwrite(image, cell_images[0])
+    reference = tool.predict_dicts
+
+    def predict_dicts(*args, **kwargs):
+        assert folder.is_dir()  # made before the slow work
+        return reference(*args, **kwargs)
+    monkeypatch.setattr(tool, 'predict_dicts', predict_dicts)
+    assert tool.main([deploy_config, 'none', '--out',
+                      str(folder / 'demo.onnx'), '--check-images',
+                      image]) == 0
+    assert (folder / 'demo.onnx').is_file()
+    assert (folder / 'demo.bbox.onnx').is_file()

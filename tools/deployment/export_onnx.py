@@ -20,6 +20,7 @@ proposals of its ``proposal_file``, as ``tools/test.py`` reads them.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 
@@ -133,9 +134,12 @@ def check_images(args, cfg, needs_proposals: bool = False) -> tuple:
 def main(argv=None) -> int:
     args = parse_args(argv)
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
-    torch_pred = Predictor(args.config, ckpt, 'cpu')
-    cfg = torch_pred.inferencer.cfg
+    # before the slow reference run: torch.onnx.export does not make it
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     try:
+        # FileNotFoundError: class names only the absent dataset files give
+        torch_pred = Predictor(args.config, ckpt, 'cpu')
+        cfg = torch_pred.inferencer.cfg
         images, proposals = check_images(args, cfg,
                                          torch_pred.needs_proposals)
         sample = capture_input(torch_pred, images[0],
@@ -144,18 +148,19 @@ def main(argv=None) -> int:
         paths = export_onnx(torch_pred.model, cfg, args.out,
                             torch_pred.classes, sample, args.opset,
                             args.dynamic)
-    except ValueError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f'[export] error: {err}', file=sys.stderr)
         return 2
     print(f'[export] wrote {json.dumps(paths)}')
     status = 0
     for backend in args.backends:
-        onnx_pred = OnnxPredictor(args.config, args.out, backend)
         try:
+            onnx_pred = OnnxPredictor(args.config, args.out, backend)
             report = self_check(reference, onnx_pred, images,
                                 args.min_match, proposals)
-        except (RuntimeError, ValueError) as err:
-            # ValueError: a check image larger than the static graph
+        except (FileNotFoundError, RuntimeError, ValueError) as err:
+            # ValueError: a check image larger than the static graph;
+            # FileNotFoundError: class names only absent dataset files give
             print(f'[export] check FAILED: {err}', file=sys.stderr)
             status = 1
             continue

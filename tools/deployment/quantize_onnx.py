@@ -15,6 +15,7 @@ graph stays fp32 unless named. Run the result with ``tools/infer.py
 """
 import argparse
 import json
+import os
 import os.path as osp
 
 from mmdet.utils import get_test_pipeline_cfg
@@ -52,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    # before calibration: ONNX Runtime writes into it without making it
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     cfg = Config.fromfile(args.config)
     if args.calib_images:
         paths = [p for s in args.calib_images for p in collect_images(s)]
@@ -71,10 +74,11 @@ def main(argv=None) -> None:
               'not decode')
     if not images:
         raise SystemExit('no calibration image could be read')
-    try:  # an image larger than a static graph, a Fast R-CNN export ...
+    try:  # an image larger than a static graph, a Fast R-CNN export,
+        # class names that only absent dataset files give ...
         feeds = calibration_feeds(args.config, args.onnx, images)
         paths = quantize_graphs(args.onnx, args.out, feeds, args.graphs)
-    except ValueError as err:
+    except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'quantize_onnx.py: error: {err}') from None
     print(f'[quantize] {len(images)} calibration images; int8 graphs '
           f'{args.graphs}; wrote {json.dumps(paths)}')
