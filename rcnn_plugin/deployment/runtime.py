@@ -93,6 +93,8 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
     # before the geometry was recorded, it is not compared.
     meta.setdefault('needs_proposals', 'false')
     meta.setdefault('geometry', want['geometry'])
+    _check_mask(path, meta, json.loads(want['with_mask']),
+                f'config {want["config"]}')
     if meta['needs_proposals'] == 'true' and meta['test_scale'] == 'null' \
             and want['test_scale'] != 'null':
         raise ValueError(
@@ -119,6 +121,23 @@ def check_meta(path: str, cfg, classes: List[str]) -> Dict[str, str]:
                 f'{key}={want[key]}; export the ONNX file again from this '
                 'config')
     return meta
+
+
+def _check_mask(path: str, meta: Dict[str, str], with_mask: bool,
+                loader: str) -> None:
+    """Refuse an export with a mask graph for a model without mask head,
+    and the other way round: the model's untrained PyTorch mask head would
+    run, or the masks would be dropped, without a word. An older export
+    that did not record ``with_mask`` has no mask graph."""
+    exported = json.loads(meta.get('with_mask', 'false'))
+    if exported != with_mask:
+        def has(mask: bool) -> str:
+            return 'a mask head' if mask else 'no mask head'
+        raise ValueError(
+            f'{path} was exported from config {meta.get("config")} with '
+            f'{has(exported)}, but {loader} has {has(with_mask)}: load it '
+            'with the config it was exported from, or export the ONNX file '
+            f'again from {loader}')
 
 
 def check_neighbours(meta: Dict[str, str], paths: Dict[str, str]) -> None:
@@ -229,7 +248,9 @@ def attach_graphs(model: nn.Module, path: str, backend: str = 'onnxruntime',
             f"{'with' if with_rpn else 'without'} RPN, but this model "
             f"{'has none' if with_rpn else 'has one'}; load it with the "
             f"config it was exported from ({meta.get('config')})")
-    paths = graph_paths(path, json.loads(meta.get('with_mask', 'false')))
+    with_mask = bool(getattr(model.roi_head, 'with_mask', False))
+    _check_mask(path, meta, with_mask, 'this model')
+    paths = graph_paths(path, with_mask)
     check_neighbours(meta, paths)
     runs = {k: GraphRunner(p, backend, num_threads) for k, p in paths.items()}
     levels, state = int(meta['num_levels']), {}

@@ -141,3 +141,74 @@ def test_shared_head_and_cascade_are_refused_with_a_sentence():
                                   bbox_roi_extractor=nn.ModuleList()))
     with pytest.raises(ValueError, match='one box head per stage'):
         check_exportable(cascade)
+
+
+def _mask_config(deploy_config: str, path: str) -> str:
+    """The tiny config as a Mask R-CNN (same classes, same box side)."""
+    cfg = Config.fromfile(deploy_config)
+    roi = cfg.model.roi_head
+    cfg.model.type = 'MaskRCNN'
+    roi.mask_roi_extractor = dict(
+        type='SingleRoIExtractor', out_channels=16,
+        roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
+        featmap_strides=[4, 8, 16, 32])
+    roi.mask_head = dict(
+        type='FCNMaskHead', num_convs=1, in_channels=16,
+        conv_out_channels=16, num_classes=roi.bbox_head.num_classes,
+        loss_mask=dict(type='CrossEntropyLoss', use_mask=True))
+    cfg.model.train_cfg.rcnn.mask_size = 28
+    cfg.model.test_cfg.rcnn.mask_thr_binary = 0.5
+    cfg.dump(path)
+    return path
+
+
+def _rewrite_meta(src: str, dst: str, **changes) -> str:
+    """A copy of an export (features and bbox graphs) whose metadata has
+    ``changes`` (None: the key removed, as in an older export)."""
+    import onnx
+
+    from rcnn_plugin.deployment import graph_paths
+    for name, path in graph_paths(src).items():
+        model = onnx.load(path)
+        meta = dict(read_meta(path), **changes)
+        del model.metadata_props[:]
+        for key, value in meta.items():
+            if value is not None:
+                entry = model.metadata_props.add()
+                entry.key, entry.value = f'rcnn_plugin.{key}', value
+        onnx.save(model, graph_paths(dst)[name])
+    return dst
+
+
+def test_export_of_the_other_architecture_is_refused(
+        tmp_path, deploy_config, static_onnx, torch_predictor):
+    # Faster export + Mask config: the random PyTorch mask head ran; Mask
+    # export + Faster config: the masks were dropped. Without a word.
+    import copy
+
+    from rcnn_plugin.apis import Predictor
+    from rcnn_plugin.deployment import attach_graphs
+    classes = torch_predictor.classes
+    faster = Config.fromfile(deploy_config)
+    mask = _mask_config(deploy_config, str(tmp_path / 'tiny_mask-rcnn.py'))
+    with pytest.raises(ValueError, match=r'tiny\.onnx was exported from '
+                       'config tiny_faster-rcnn.py with no mask head, but '
+                       'config tiny_mask-rcnn.py has a mask head'):
+        check_meta(static_onnx, Config.fromfile(mask), classes)
+    with pytest.raises(ValueError, match='no mask head, but this model has '
+                       'a mask head'):
+        attach_graphs(Predictor(mask, None).model, static_onnx)
+    as_mask = _rewrite_meta(static_onnx, str(tmp_path / 'm.onnx'),
+                            with_mask='true')
+    with pytest.raises(ValueError, match='with a mask head, but config '
+                       'tiny_faster-rcnn.py has no mask head'):
+        check_meta(as_mask, faster, classes)
+    with pytest.raises(ValueError, match='but this model has no mask head'):
+        attach_graphs(copy.deepcopy(torch_predictor.model), as_mask)
+    # An older export without with_mask: a Faster R-CNN.
+    old = _rewrite_meta(static_onnx, str(tmp_path / 'old.onnx'),
+                        with_mask=None)
+    assert 'with_mask' not in read_meta(old)
+    assert check_meta(old, faster, classes)
+    with pytest.raises(ValueError, match='with no mask head, but config'):
+        check_meta(old, Config.fromfile(mask), classes)
