@@ -203,6 +203,36 @@ def test_worker_scores_oracle_predictions_one(mask_config, via_infos,
         map50=1.0, box_ap=1.0, box_ap50=1.0, mask_ap=1.0, mask_ap50=1.0)
 
 
+def test_worker_leaves_out_undecodable_images_keeping_gt_aligned(
+        mask_config, via_infos, tmp_path, monkeypatch, capsys):
+    """An image that does not decode (read gives None) crashed inside mmdet
+    with a bare NotImplementedError; the others keep their ground truth."""
+    import rcnn_plugin.apis as apis
+    by_shape = {shape: _oracle(info, shape) for info, shape in via_infos}
+
+    class Oracle:
+        classes = ['balloon']
+
+        @staticmethod
+        def read(path):  # a.jpg, the dataset's image 0, does not decode
+            return None if path.endswith('a.jpg') else apis.read_image(path)
+
+        def predict(self, images):
+            return [by_shape[img.shape[:2]] for img in images]
+    monkeypatch.setattr(apis, 'make_predictor', lambda *a: Oracle())
+    res = _worker(_tool(), mask_config, 'pytorch', tmp_path)
+    assert res['images'] == 1 and res['skipped'] == 1
+    # b.jpg's detections scored against b.jpg's ground truth (index 1)
+    assert res['map50'] == 1.0 and res['box_ap'] == 1.0
+    out = capsys.readouterr().out
+    assert '[benchmark] pytorch: skipped 1 test image(s) that do not ' \
+        'decode' in out and 'a.jpg' in out
+    monkeypatch.setattr(Oracle, 'read', staticmethod(lambda path: None))
+    with pytest.raises(SystemExit, match='none of the 2 test images '
+                       'decodes'):
+        _worker(_tool(), mask_config, 'pytorch', tmp_path)
+
+
 def _run_in_process(tool, tmp_path, monkeypatch) -> None:
     """``run_row`` without a subprocess (same worker, same JSON)."""
     def run_row(argv, row):

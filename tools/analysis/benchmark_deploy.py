@@ -111,24 +111,45 @@ def worker(args) -> None:
         if config != args.config:
             shutil.rmtree(osp.dirname(config))
     accuracy = BackendAccuracy(predictor.classes)
-    images = [predictor.read(p) for p in paths]
+    index, images = read_images(predictor, paths, args.worker)
     for image in images[:args.warmup]:
         predictor.predict([image])
     latencies, dets = [], []
-    for i, image in enumerate(images):
+    for i, image in zip(index, images):  # i: the dataset index
         start = time.perf_counter()
         pred = predictor.predict([image])[0]
         latencies.append(time.perf_counter() - start)
         dets.append(instances_to_dicts(pred)[:100])
         accuracy.add(dataset.get_data_info(i), pred, image.shape)
     result = dict(  # peak RSS of the test run, before the metrics
-        row=args.worker, images=len(images), latencies=latencies,
+        row=args.worker, images=len(images),
+        skipped=len(paths) - len(images), latencies=latencies,
         peak_rss_mb=resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 1024,
         rss_after_imports_mb=rss_imports / 1024, dets=dets)
     result.update(accuracy.compute())
     with open(args.worker_out, 'w') as f:
         json.dump(result, f)
+
+
+def read_images(predictor, paths: list, row: str) -> tuple:
+    """Decoded test images with their dataset indices; those that do not
+    decode are left out, and named."""
+    index, images, unreadable = [], [], []
+    for i, path in enumerate(paths):
+        image = predictor.read(path)
+        if image is None:  # logged by the reader
+            unreadable.append(path)
+            continue
+        index.append(i)
+        images.append(image)
+    if unreadable:
+        print(f'[benchmark] {row}: skipped {len(unreadable)} test image(s) '
+              f'that do not decode: {unreadable[:5]}')
+    if not images:
+        raise SystemExit(f'benchmark_deploy.py: error: none of the '
+                         f'{len(paths)} test images decodes')
+    return index, images
 
 
 def run_row(argv: list, row: str) -> dict:
