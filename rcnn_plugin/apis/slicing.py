@@ -16,8 +16,11 @@ config and weights (COCO class names without a checkpoint), predicts one
 slice at a time, and decides whether the model has masks from the
 *training* pipeline. Masks follow SAHI's representation: polygons
 (``get_coco_segmentation_from_bool_mask``), shifted and merged by SAHI,
-drawn back into ``(H, W)`` bool masks; as in SAHI, the box of a detection
-with a mask is the bounding box of its mask.
+drawn back into ``(H, W)`` bool masks. As in SAHI, the box of a merged
+detection with a mask is the box of its mask, but in mmdet's convention,
+``[x_min, y_min, x_max + 1, y_max + 1]`` of the drawn mask (SAHI's polygon
+box ends 1 px short). An image no larger than a slice keeps the model's
+own boxes (plain inference).
 """
 import argparse
 from typing import List, Optional, Sequence
@@ -181,8 +184,9 @@ def from_object_predictions(objects: list, full_shape: Sequence[int],
             for a detection that has none).
 
     Returns:
-        InstanceData: ``bboxes`` ``(N, 4)`` float32 x1, y1, x2, y2 pixels,
-        ``scores`` ``(N,)``, ``labels`` ``(N,)`` int64 and ``masks``.
+        InstanceData: ``bboxes`` ``(N, 4)`` float32 x1, y1, x2, y2 pixels
+        (:func:`mask_box` of a non-empty mask), ``scores`` ``(N,)``,
+        ``labels`` ``(N,)`` int64 and ``masks``.
     """
     out = InstanceData()
     out.bboxes = torch.tensor([o.bbox.to_xyxy() for o in objects],
@@ -197,8 +201,30 @@ def from_object_predictions(objects: list, full_shape: Sequence[int],
         for i, obj in enumerate(objects):
             if obj.mask is not None:
                 masks[i] = obj.mask.bool_mask[:h, :w]
+                box = mask_box(masks[i])
+                if box is not None:
+                    out.bboxes[i] = torch.tensor(box)
         out.masks = torch.from_numpy(masks)
     return out
+
+
+def mask_box(mask: np.ndarray) -> Optional[List[float]]:
+    """mmdet's box of a mask (``HorizontalBoxes.from_instance_masks``).
+
+    SAHI's box of a polygon ends on its last vertex, the last pixel's
+    index: 1 px short of mmdet's on the right and bottom.
+
+    Args:
+        mask (np.ndarray): ``(H, W)`` bool mask.
+
+    Returns:
+        list[float], optional: ``[x_min, y_min, x_max + 1, y_max + 1]``
+        in pixels, or None for an empty mask.
+    """
+    xs, ys = np.flatnonzero(mask.any(0)), np.flatnonzero(mask.any(1))
+    if not len(xs):
+        return None
+    return [float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)]
 
 
 class SlicedPredictor:

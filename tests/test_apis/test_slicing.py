@@ -177,6 +177,19 @@ def test_full_image_pass_merges_with_the_slice():
     assert not pred.masks[right, :, :64].any()
 
 
+@pytest.mark.parametrize('size', [(64, 64), (64, 128)])
+def test_mask_boxes_follow_mmdet_whatever_the_image_size(size):
+    # mmdet's box of a mask is [x0, y0, x_last + 1, y_last + 1]; SAHI's
+    # polygon box was 1 px short on the right and bottom (29, not 30),
+    # while an image no larger than a slice gave the model's (30).
+    sliced = SlicedPredictor(FakePredictor(with_masks=True), 64, 0.0)
+    pred = sliced.predict([np.zeros(size + (3, ), np.uint8)])[0]
+    assert pred.bboxes.tolist()[0] == [10., 10., 30., 30.]
+    mask_box = pred.masks[0].nonzero()
+    assert mask_box.min(0).values.tolist() == [10, 10]
+    assert mask_box.max(0).values.tolist() == [29, 29]
+
+
 class CoordinatePredictor:
     """A perfect detector of whole objects (label 0): it reports each of
     ``objects`` that lies fully inside its input, a crop of an image whose
