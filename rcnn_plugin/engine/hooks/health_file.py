@@ -1,12 +1,13 @@
 """``health.json``: TrainingHealthHook's findings, written and resumed."""
 import json
+import os
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from rcnn_plugin.utils.fileio import atomic_open
 
 __all__ = ['read_findings', 'read_health', 'save_live_weights',
-           'write_health']
+           'save_replay', 'write_health']
 
 
 def write_health(path: str, findings: List[dict], skipped: int,
@@ -111,3 +112,30 @@ def save_live_weights(runner, path: str, it: int) -> None:
         else runner.model
     save_checkpoint(dict(meta=dict(epoch=runner.epoch, iter=it),
                          state_dict=weights_to_cpu(model.state_dict())), path)
+
+
+def save_replay(base: str, data_batch: Optional[Union[dict, tuple, list]]
+                ) -> Tuple[Optional[str], str]:
+    """Save a batch that gave non-finite values, to replay it.
+
+    Args:
+        base (str): The path without ``.pth`` (``_rank<r>`` is added on
+            ranks other than 0).
+        data_batch (dict | tuple | list, optional): The batch; None saves
+            nothing.
+
+    Returns:
+        tuple[str | None, str]: The file (None if nothing was saved) and a
+        line for the message on how to replay it.
+    """
+    import torch
+    from mmengine.dist import get_rank
+    if data_batch is None:
+        return None, ''
+    rank = get_rank()
+    replay = f'{base}{f"_rank{rank}" if rank else ""}.pth'
+    os.makedirs(osp.dirname(replay), exist_ok=True)
+    torch.save(data_batch, replay)
+    return replay, (f'\nReplay the batch: batch = torch.load({replay!r}, '
+                    'weights_only=False); data = model.data_preprocessor('
+                    "batch, True); losses = model(**data, mode='loss')")

@@ -1,25 +1,26 @@
 """Warn or stop when a training goes wrong: NaN/Inf, divergence, collapse."""
 import logging
 import math
-import os
 import os.path as osp
 from functools import partial
 from typing import List, Optional, Sequence, Union
 
-import torch
 from mmdet.registry import HOOKS
-from mmengine.dist import get_rank, is_main_process
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner import IterBasedTrainLoop
 
-from rcnn_plugin.config_doctor.data_checks import linear_scaling_reference
-
-from .health_file import read_health, save_live_weights, write_health
+from .health_advice import divergence_fix
+from .health_file import (
+    read_health,
+    save_live_weights,
+    save_replay,
+    write_health,
+)
 from .health_monitors import (
-    RCNN_REF,
     BackgroundCounter,
     DivergenceMonitor,
     check_collapse,
@@ -27,7 +28,6 @@ from .health_monitors import (
     describe_nonfinite,
     img_paths,
     inspect_grads,
-    linear_lr_advice,
     scalar,
 )
 
@@ -58,7 +58,10 @@ class TrainingHealthHook(Hook):
       ``'stop'``/``'skip'`` the bad update is not applied (grads set to
       None: SGD/Adam leave those parameters and momenta alone); ``'skip'``
       goes on for ``max_skips`` such steps, then stops; stopping saves the
-      weights (``nonfinite_iter<N>_state.pth``). Under AMP a step that
+      weights (``nonfinite_iter<N>_state.pth``). With
+      ``accumulative_counts`` an iteration without an optimizer step only
+      warns (nothing was applied; ``'stop'`` stops): the step that applies
+      its gradients is the one skipped and counted. Under AMP a step that
       the loss scaler skips is not seen (normal there).
     - ``divergence`` (:class:`DivergenceMonitor`): after ``burn_in``
       iterations the median loss of the last ``window`` exceeds
@@ -145,6 +148,7 @@ class TrainingHealthHook(Hook):
         self.findings: List[dict] = []
         self.skipped = 0
         self._handles: list = []
+        self._wrappers: list = []
         self._counter = BackgroundCounter()
         self._step: Optional[dict] = None
         self._val = [0, 0]
@@ -162,8 +166,9 @@ class TrainingHealthHook(Hook):
         self._acc: List[tuple] = []
         self._max_norm: Optional[float] = None
         ow = runner.optim_wrapper
-        for wrapper in (ow.values() if isinstance(ow, OptimWrapperDict)
-                        else [ow]):
+        self._wrappers = list(ow.values()) if isinstance(
+            ow, OptimWrapperDict) else [ow]
+        for wrapper in self._wrappers:
             self._handles.append(wrapper.optimizer.register_step_pre_hook(
                 partial(self._before_step, wrapper)))
         self._counter.attach(model)
@@ -183,11 +188,13 @@ class TrainingHealthHook(Hook):
         self._write(runner)
 
     def _before_step(self, wrapper, optimizer, args, kwargs) -> None:
-        info = None if self._step is None else inspect_grads(
-            optimizer, self._names, wrapper)
-        if info is None:
+        if self._step is None:
             return None
         step = self._step
+        step['stepped'] = True
+        info = inspect_grads(optimizer, self._names, wrapper)
+        if info is None:
+            return None
         step['grad_norm'] = math.hypot(step.get('grad_norm', 0.), info['norm'])
         step['bad'] += info['bad']
         if 'clipped' in info:
@@ -250,25 +257,29 @@ class TrainingHealthHook(Hook):
         paths = img_paths(data_batch)
         msg = describe_nonfinite(it, terms, bad, step['bad'], paths)
         base = osp.join(runner.work_dir, self.out_dir, f'nonfinite_iter{it}')
-        rank = get_rank()
-        replay = f'{base}{f"_rank{rank}" if rank else ""}.pth'
-        if data_batch is None:
-            replay = None
-        else:
-            os.makedirs(osp.dirname(replay), exist_ok=True)
-            torch.save(data_batch, replay)
-            msg += (f'\nReplay the batch: batch = torch.load({replay!r}, '
-                    'weights_only=False); data = model.data_preprocessor('
-                    "batch, True); losses = model(**data, mode='loss')")
-        if action != 'warn' and not step.get('skipped'):
+        replay, how = save_replay(base, data_batch)
+        msg += how
+        # accumulative_counts=k: only every k-th iteration steps (all()
+        # passes a wrapper that this train_step did not use)
+        stepped = step.get('stepped') or all(
+            w.should_update() for w in self._wrappers
+            if hasattr(w, 'should_update'))
+        if action != 'warn' and not stepped:
+            msg += ('\nNo optimizer step ran at this iteration (gradient '
+                    'accumulation): its gradients wait for the next one.')
+        elif action != 'warn' and not step.get('skipped'):
             msg += ('\nThe gradients were finite: the update was applied.')
-        if action == 'skip' and self.skipped < self.max_skips:
+        if action == 'skip' and not stepped:
+            action = 'warn'  # nothing to skip (nor to count) here
+            msg += ('\nThe next step skips the update if they are not '
+                    'finite, counted in max_skips.')
+        elif action == 'skip' and self.skipped < self.max_skips:
             self.skipped += 1
             msg += (f'\nNon-finite step {self.skipped} of max_skips='
                     f'{self.max_skips}; training goes on.')
         elif action != 'warn':
             state = f'{base}_state.pth'
-            if step.get('skipped'):
+            if step.get('skipped') or not stepped:
                 save_live_weights(runner, state, it)
                 msg += (f'\nThe update was not applied; the weights that '
                         f'gave these values are in {state} (load_from).')
@@ -283,21 +294,9 @@ class TrainingHealthHook(Hook):
                      parameters=step['bad'][:20])
 
     def _report_divergence(self, runner, it: int, stats: dict) -> None:
-        ow = runner.optim_wrapper
-        if isinstance(ow, OptimWrapperDict):
-            ow = next(iter(ow.values()))
-        group = ow.optimizer.param_groups[0]
-        loader = runner.cfg.get('train_dataloader') or {}
-        batch = loader.get('batch_size') or getattr(
-            runner.train_dataloader, 'batch_size', None) or 1
-        ref = self.ref or linear_scaling_reference(runner.cfg)
-        if ref is None and isinstance(ow.optimizer, torch.optim.SGD):
-            ref = RCNN_REF
         msg = (f'the training diverges at iteration {it}:'
                f'{self.divergence.describe(stats, self._max_norm)}\n'
-               + linear_lr_advice(group.get('initial_lr', group['lr']),
-                                  runner.world_size, int(batch), ref,
-                                  self._max_norm))
+               + divergence_fix(runner, self.ref, self._max_norm))
         self._report(runner, 'divergence', self.actions['divergence'], msg,
                      it, **stats)
 

@@ -81,7 +81,7 @@ class Snapshots(Hook):
 
 
 def _runner(tmp_path, model, hook, clip=None, iters=None, epochs=2,
-            with_samples=True, extra_hooks=()):
+            with_samples=True, extra_hooks=(), accumulate=1):
     train_cfg = (dict(by_epoch=False, max_iters=iters) if iters else
                  dict(by_epoch=True, max_epochs=epochs))
     return Runner(
@@ -93,7 +93,7 @@ def _runner(tmp_path, model, hook, clip=None, iters=None, epochs=2,
             sampler=dict(type='DefaultSampler', shuffle=False)),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01,
                                           momentum=0.9),
-                           clip_grad=clip),
+                           clip_grad=clip, accumulative_counts=accumulate),
         train_cfg=train_cfg, custom_hooks=[hook, *extra_hooks],
         default_hooks=dict(checkpoint=dict(type='CheckpointHook',
                                            interval=100)),
@@ -174,6 +174,41 @@ def test_skip_mode_skips_then_stops(tmp_path):
     assert not torch.equal(w[2], w[3])  # iteration 4 was healthy
     assert [f['action'] for f in hook.findings] == ['skip', 'skip', 'stop']
     assert _health(runner)['skipped_steps'] == 2
+
+
+def test_skip_counts_only_real_steps_under_gradient_accumulation(tmp_path):
+    # accumulative_counts=2: iteration 3 only adds its NaN gradients, the
+    # step of iteration 4 applies them. One bad batch is one skip (it was
+    # counted at both), and no update is said to be applied at iteration 3.
+    snaps = Snapshots()
+    hook = TrainingHealthHook(nonfinite='skip', max_skips=1)
+    runner = _runner(tmp_path, ToyDetector(nan_at={3}), hook,
+                     extra_hooks=[snaps], accumulate=2)
+    runner.train()  # before: TrainingHealthError at iteration 4
+    assert [(f['iteration'], f['action']) for f in hook.findings] == [
+        (3, 'warn'), (4, 'skip')]
+    first = hook.findings[0]['message']
+    assert 'No optimizer step ran at this iteration' in first
+    assert 'the update was applied' not in first
+    assert 'Non-finite step 1 of max_skips=1' in hook.findings[1]['message']
+    assert _health(runner)['skipped_steps'] == 1
+    w = snaps.weights  # the step of iteration 4 was not applied
+    assert torch.equal(w[1], w[3]) and not torch.equal(w[3], w[5])
+    assert torch.isfinite(runner.model.linear.weight).all()
+
+
+def test_stop_without_a_step_under_gradient_accumulation(tmp_path):
+    runner = _runner(tmp_path, ToyDetector(nan_at={3}),
+                     TrainingHealthHook(), accumulate=2)
+    with pytest.raises(TrainingHealthError, match='iteration 3') as err:
+        runner.train()
+    msg = str(err.value)
+    assert 'No optimizer step ran at this iteration' in msg
+    assert 'the update was applied' not in msg
+    state = osp.join(runner.work_dir, 'health', 'nonfinite_iter3_state.pth')
+    assert f'the weights that gave these values are in {state}' in msg
+    saved = torch.load(state, weights_only=False)['state_dict']
+    assert torch.equal(saved['linear.weight'], runner.model.linear.weight)
 
 
 def test_healthy_run_reports_nothing(tmp_path):
