@@ -3,7 +3,7 @@ import logging
 import os
 import os.path as osp
 import shutil
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
@@ -47,7 +47,9 @@ def link_or_copy(target: str, link: str) -> str:
 class CheckpointLinksHook(Hook):
     """Keep ``best.pth`` and ``last.pth`` pointing at the checkpoints.
 
-    After each training epoch, evaluation and at the end, reads the paths
+    After each training epoch, evaluation and at the end (and after a
+    training iteration whose ``CheckpointHook`` saved a new checkpoint: an
+    iteration-based loop saves there), reads the paths
     mmengine's ``CheckpointHook`` keeps in the message hub: ``last_ckpt``
     (the newest checkpoint) and ``best_ckpt`` (``save_best``; with a list
     of keys, ``best_ckpt_<first key>``), and points
@@ -73,6 +75,23 @@ class CheckpointLinksHook(Hook):
         self.names = dict(best=best, last=last)
         self._targets: Dict[str, tuple] = {}
         self._warned = False
+        self._last_ckpt: Optional[str] = None
+
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
+                         outputs: Optional[dict] = None) -> None:
+        """Update the links when ``last_ckpt`` changed (a string compare
+        otherwise): ``max_keep_ckpts`` may have removed the linked file.
+
+        Args:
+            runner (Runner): The training runner.
+            batch_idx (int): Index of the batch.
+            data_batch (dict | tuple | list, optional): The batch (unused).
+                Defaults to None.
+            outputs (dict, optional): The outputs (unused). Defaults to None.
+        """
+        if runner.message_hub.get_info('last_ckpt') != self._last_ckpt:
+            self.update(runner)
 
     def after_train_epoch(self, runner) -> None:
         """Update the links.
@@ -137,6 +156,7 @@ class CheckpointLinksHook(Hook):
             dict[str, str]: The links made now, name to ``link`` / ``copy``.
         """
         made: Dict[str, str] = {}
+        self._last_ckpt = runner.message_hub.get_info('last_ckpt')
         if not is_main_process():
             return made
         for kind, target in self.targets(runner).items():

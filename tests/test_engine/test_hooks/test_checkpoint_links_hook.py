@@ -46,6 +46,31 @@ def test_links_are_relative_and_follow_the_checkpoints(tmp_path):
     assert (moved / 'last.pth').read_bytes() == b'2'
 
 
+def test_iteration_saves_are_linked_at_once(tmp_path):
+    # IterBasedTrainLoop: CheckpointHook saves in after_train_iter, and
+    # max_keep_ckpts=1 removes the previous file; the link followed only
+    # at the next validation, pointing at a removed file until then.
+    hook = CheckpointLinksHook()
+    runner = _runner(tmp_path, 'links_iter')
+    calls = []
+    update = hook.update
+    hook.update = lambda r: calls.append(1) or update(r)
+    hook.after_train_iter(runner, 0)  # nothing saved yet
+    assert calls == [] and not (tmp_path / 'last.pth').exists()
+    last = tmp_path / 'last.pth'
+    for it in (2, 4):
+        path = _ckpt(tmp_path, f'iter_{it}.pth', str(it).encode())
+        if it == 4:
+            os.remove(tmp_path / 'iter_2.pth')  # max_keep_ckpts=1
+        runner.message_hub.update_info('last_ckpt', path)
+        hook.after_train_iter(runner, it - 1)
+        assert last.read_bytes() == str(it).encode()
+        assert os.readlink(last) == f'iter_{it}.pth'
+    assert len(calls) == 2
+    hook.after_train_iter(runner, 4)  # unchanged: a string compare only
+    assert len(calls) == 2
+
+
 def test_checkpoints_in_another_dir(tmp_path):
     out = tmp_path / 'ckpts'
     out.mkdir()
