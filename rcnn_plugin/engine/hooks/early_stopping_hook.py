@@ -1,4 +1,5 @@
 """mmengine's early stopping, with its counters kept across ``--resume``."""
+import itertools
 import logging
 import math
 import os.path as osp
@@ -7,10 +8,13 @@ from typing import Optional
 from mmdet.registry import HOOKS
 from mmengine.hooks import CheckpointHook, EarlyStoppingHook
 from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
 
 __all__ = ['ResumableEarlyStoppingHook']
 
 KEY = 'early_stopping'
+# what the epoch's checkpoint carries and a save_best file does not
+FULL = frozenset(('optimizer', 'param_schedulers'))
 
 
 @HOOKS.register_module()
@@ -22,14 +26,18 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
     subclass writes them (with the resolved ``monitor`` and ``rule``) into
     every checkpoint under ``checkpoint['early_stopping']`` and restores
     them when training resumes (a ``load_from`` checkpoint, epoch 0, starts
-    fresh).
+    fresh). A run it stopped stays stopped, without loading the trained
+    batches again (an ``IterBasedTrainLoop`` skips them one by one); a
+    stop for patience is judged again against the patience given now.
 
     The epoch's checkpoint is saved before its validation
     (``CheckpointHook.after_train_epoch``); so the checkpoint of this epoch
     is saved again after the validation when the counters changed since it
-    was written (at most one extra save per validation). A ``save_best``
-    checkpoint written during the validation is another file and carries
-    the new state already; it does not count as the epoch's.
+    was written (at most one extra save per validation). After a new best,
+    ``CheckpointHook`` itself saves the epoch's checkpoint again (with the
+    new state: this hook runs first); that save counts as the epoch's, so
+    none is added. The ``save_best`` file (no optimizer, no schedulers) is
+    another file and does not count.
 
     ``monitor='auto'`` follows the first metric key of the first
     evaluation, as ``save_best='auto'`` does, with the rule inferred from
@@ -69,18 +77,22 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._loaded: Optional[dict] = None
         self._saved: Optional[tuple] = None
         self.stopped = False
+        self.stop_reason: Optional[str] = None
+        self._validating = False
         self.skipped_evaluations = 0
 
     def state(self) -> dict:
         """The state written into checkpoints.
 
         Returns:
-            dict: ``monitor``, ``rule``, ``best_score``, ``wait_count``
-            and ``stopped`` (whether it ended the training).
+            dict: ``monitor``, ``rule``, ``best_score``, ``wait_count``,
+            ``stopped`` (whether it ended the training) and
+            ``stop_reason`` (``'patience'``, ``'threshold'``,
+            ``'not_finite'`` or None).
         """
         return dict(monitor=self.monitor, rule=self.rule,
                     best_score=self.best_score, wait_count=self.wait_count,
-                    stopped=self.stopped)
+                    stopped=self.stopped, stop_reason=self.stop_reason)
 
     def _resolve(self, metrics: dict) -> None:
         if not (self._auto and self.monitor == 'auto' and metrics):
@@ -135,19 +147,41 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._set_rule(state['rule'])
         self.best_score = state['best_score']
         self.wait_count = state['wait_count']
-        if state.get('stopped') and (self.wait_count >= self.patience
-                                     or self.stopping_threshold is not None):
-            # resumed after it ended the training (a larger patience given
-            # now lets it go on)
+        if self._stays_stopped(state):
             self.stopped = runner.train_loop.stop_training = True
+            self.stop_reason = state.get('stop_reason')
+            if isinstance(runner.train_loop, IterBasedTrainLoop):
+                # its run() next()s this runner.iter times to skip the
+                # trained batches before it reads stop_training
+                runner.train_loop.dataloader_iterator = itertools.repeat(
+                    None)
+            why = f' ({self.stop_reason})' if self.stop_reason else ''
             print_log('ResumableEarlyStoppingHook: the resumed run had '
-                      'stopped early; it is not trained further.',
+                      f'stopped early{why}; it is not trained further.',
                       logger='current', level=logging.WARNING)
             return
         print_log(f'ResumableEarlyStoppingHook: resumed {self.monitor} best '
                   f'{self.best_score:.4f}, {self.wait_count} of '
                   f'{self.patience} evaluations without improvement.',
                   logger='current')
+
+    def _stays_stopped(self, state: dict) -> bool:
+        if not state.get('stopped'):
+            return False
+        reason = state.get('stop_reason')  # None: saved before it was kept
+        if reason == 'patience' or (reason is None
+                                    and self.stopping_threshold is None):
+            return self.wait_count >= self.patience  # a larger one goes on
+        return True  # a threshold reached, a non-finite metric
+
+    def _reason(self, score: float) -> str:
+        # the order of mmengine's _check_stop_condition
+        if self.check_finite and not math.isfinite(score):
+            return 'not_finite'
+        if self.stopping_threshold is not None and self.rule_map[self.rule](
+                score, self.stopping_threshold):
+            return 'threshold'
+        return 'patience'
 
     def after_val_epoch(self, runner, metrics: dict) -> None:
         """Resolve ``'auto'``, then decide as mmengine's hook.
@@ -161,7 +195,9 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             before = runner.train_loop.stop_training
             super().after_val_epoch(runner, metrics)
             # this hook's stop, not another hook's (Optuna's pruning)
-            self.stopped |= runner.train_loop.stop_training and not before
+            if runner.train_loop.stop_training and not before:
+                self.stopped = True
+                self.stop_reason = self._reason(metrics[self.monitor])
             return
         problem = (f'ResumableEarlyStoppingHook: monitor {self.monitor!r} '
                    'is not among the metrics of this validation '
@@ -190,13 +226,17 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             checkpoint (dict): The checkpoint about to be saved.
         """
         checkpoint[KEY] = self.state()
-        if getattr(self, '_validating', False):
-            # save_best's file: the epoch's checkpoint (last_ckpt) still
-            # holds the state from before this validation
-            return
         meta = checkpoint.get('meta', {})
-        self._saved = (runner.message_hub.get_info('last_ckpt'),
-                       meta.get('epoch'), meta.get('iter'), self.state())
+        saved = (runner.message_hub.get_info('last_ckpt'), meta.get('epoch'),
+                 meta.get('iter'), FULL.intersection(checkpoint))
+        if self._validating and (self._saved is None or not saved[3]
+                                 or saved != self._saved[:4]):
+            # save_best's file: the epoch's checkpoint (last_ckpt) still
+            # holds the state from before this validation. CheckpointHook
+            # saving the epoch's again after a new best is recognised by
+            # its path, step and contents (optimizer, schedulers).
+            return
+        self._saved = (*saved, self.state())
 
     def after_val(self, runner) -> None:
         """Save this epoch's checkpoint again if the state changed.
@@ -207,7 +247,7 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._validating = False
         if self._saved is None:
             return
-        path, epoch, it, state = self._saved
+        path, epoch, it, _, state = self._saved
         hook = next((h for h in runner.hooks
                      if isinstance(h, CheckpointHook)), None)
         if hook is None or path is None or state == self.state() or \

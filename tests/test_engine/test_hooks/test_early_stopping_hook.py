@@ -6,12 +6,17 @@ import os.path as osp
 from types import SimpleNamespace
 
 import pytest
+import torch
+import torch.nn as nn
 from mmdet.registry import METRICS
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.structures import BaseDataElement
+from torch.utils.data import Dataset
 
 import rcnn_plugin  # noqa: F401
 from rcnn_plugin.engine import ResumableEarlyStoppingHook
@@ -49,7 +54,7 @@ def test_state_round_trip_through_a_checkpoint():
     hook.before_save_checkpoint(runner, ckpt)
     assert ckpt['early_stopping'] == dict(
         monitor='coco/bbox_mAP', rule='greater', best_score=0.5,
-        wait_count=1, stopped=False)
+        wait_count=1, stopped=False, stop_reason=None)
     resumed = ResumableEarlyStoppingHook('coco/bbox_mAP', min_delta=0.01,
                                          patience=3)
     resumed.after_load_checkpoint(runner, ckpt)
@@ -70,6 +75,7 @@ def test_a_run_it_stopped_is_not_trained_further_after_a_resume():
     hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.5})
     hook.after_val_epoch(runner, {'coco/bbox_mAP': 0.4})
     assert runner.train_loop.stop_training and hook.stopped
+    assert hook.stop_reason == 'patience'
     ckpt = dict(meta=dict(epoch=2, iter=20))
     hook.before_save_checkpoint(runner, ckpt)
     resumed = ResumableEarlyStoppingHook('coco/bbox_mAP', patience=1)
@@ -89,6 +95,48 @@ def test_a_run_it_stopped_is_not_trained_further_after_a_resume():
     pruned.train_loop.stop_training = True
     other.after_val_epoch(pruned, {'coco/bbox_mAP': 0.5})
     assert not other.stopped
+
+
+def _stopped_state(hook, scores):
+    runner = _runner('es_reason')
+    for score in scores:
+        hook.after_val_epoch(runner, {'coco/bbox_mAP': score})
+    assert runner.train_loop.stop_training and hook.stopped
+    ckpt = dict(meta=dict(epoch=2, iter=20))
+    hook.before_save_checkpoint(runner, ckpt)
+    return ckpt
+
+
+def _resumed(ckpt, **kwargs):
+    hook = ResumableEarlyStoppingHook('coco/bbox_mAP', **kwargs)
+    hook.after_load_checkpoint(None, ckpt)
+    runner = _runner('es_reason', epoch=2, it=20)
+    hook.before_train(runner)
+    return runner.train_loop.stop_training
+
+
+def test_a_stop_on_a_non_finite_metric_or_threshold_stays_stopped():
+    # mmengine's check_finite stops on a NaN metric with wait_count 0: the
+    # resume looked at the patience only, and trained on
+    ckpt = _stopped_state(ResumableEarlyStoppingHook(
+        'coco/bbox_mAP', patience=3), [0.5, math.nan])
+    assert ckpt['early_stopping']['stop_reason'] == 'not_finite'
+    assert ckpt['early_stopping']['wait_count'] == 0
+    assert _resumed(ckpt, patience=3)
+    # a threshold stop stays stopped, even without the threshold now
+    ckpt = _stopped_state(ResumableEarlyStoppingHook(
+        'coco/bbox_mAP', patience=3, stopping_threshold=0.6), [0.5, 0.7])
+    assert ckpt['early_stopping']['stop_reason'] == 'threshold'
+    assert _resumed(ckpt, patience=3)
+    # only a patience stop is judged again against the patience given now
+    ckpt = _stopped_state(ResumableEarlyStoppingHook(
+        'coco/bbox_mAP', patience=1), [0.5, 0.4])
+    assert ckpt['early_stopping']['stop_reason'] == 'patience'
+    assert _resumed(ckpt, patience=1) and not _resumed(ckpt, patience=2)
+    # a checkpoint saved before the reason was kept: as before
+    del ckpt['early_stopping']['stop_reason']
+    assert _resumed(ckpt, patience=1) and not _resumed(ckpt, patience=2)
+    assert _resumed(ckpt, patience=2, stopping_threshold=0.9)
 
 
 def test_other_monitor_or_no_state_start_fresh():
@@ -214,6 +262,93 @@ def _train(tiny_config, work_dir, max_epochs, name, resume=False):
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
+
+
+class Counted(Dataset):
+    """Four samples; counts the ones loaded."""
+    loaded = 0
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        Counted.loaded += 1
+        return dict(inputs=torch.full((2, ), float(i)))
+
+
+class ToyModel(BaseModel):
+    """A linear layer with a loss and empty predictions."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.linear(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=out.abs().mean())
+        return [BaseDataElement() for _ in inputs]
+
+
+def _toy(work_dir, name, train_cfg, checkpoint, patience=5, resume=False):
+    loader = dict(dataset=Counted(), batch_size=2, num_workers=0,
+                  sampler=dict(type='DefaultSampler', shuffle=False))
+    return Runner(
+        model=ToyModel(), work_dir=str(work_dir), experiment_name=name,
+        train_dataloader=loader, val_dataloader=loader,
+        val_evaluator=dict(type='ScriptedMAP'), val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=train_cfg, resume=resume,
+        custom_hooks=[dict(type='ResumableEarlyStoppingHook',
+                           monitor='fake/mAP', patience=patience)],
+        default_hooks=dict(checkpoint=checkpoint),
+        visualizer=dict(type='Visualizer', name=f'vis_{name}'),
+        default_scope='mmdet', log_level='WARNING')
+
+
+def test_a_stopped_iteration_based_run_loads_no_data_on_resume(tmp_path):
+    # IterBasedTrainLoop.run loads runner.iter batches to skip them, then
+    # reads stop_training: the resumed stopped run loaded all it trained
+    train_cfg = dict(by_epoch=False, max_iters=8, val_interval=2)
+    ckpt = dict(type='CheckpointHook', by_epoch=False, interval=2)
+    ScriptedMAP.SCORES[:] = [0.5, 0.1]  # iteration 4: stop (patience 1)
+    _toy(tmp_path, f'es_iter_{tmp_path.name}', train_cfg, ckpt,
+         patience=1).train()
+    assert ScriptedMAP.SCORES == []
+    Counted.loaded = 0
+    runner = _toy(tmp_path, f'es_iter2_{tmp_path.name}', train_cfg, ckpt,
+                  patience=1, resume=True)
+    runner.train()
+    assert runner.train_loop.stop_training and runner.iter == 4
+    assert Counted.loaded == 0  # before: 8 (4 batches of 2)
+    assert sorted(osp.basename(p) for p in glob.glob(
+        osp.join(tmp_path, 'iter_*.pth'))) == ['iter_2.pth', 'iter_4.pth']
+
+
+def test_a_new_best_saves_the_epochs_checkpoint_once_more(tmp_path):
+    # Epoch 1 improves: CheckpointHook saves epoch_1.pth, the best file
+    # and epoch_1.pth again (with the new state); this hook added a third
+    # save of epoch_1.pth. Epoch 2 does not improve: one extra save.
+    names = []
+    ScriptedMAP.SCORES[:] = [0.5, 0.3]
+    runner = _toy(tmp_path, f'es_saves_{tmp_path.name}',
+                  dict(by_epoch=True, max_epochs=2, val_interval=1),
+                  dict(type='CheckpointHook', interval=1,
+                       save_best='fake/mAP'))
+    save = runner.save_checkpoint
+
+    def counted(out_dir, filename, *args, **kwargs):
+        names.append(filename)
+        save(out_dir, filename, *args, **kwargs)
+
+    runner.save_checkpoint = counted
+    runner.train()
+    assert names == ['epoch_1.pth', 'best_fake_mAP_epoch_1.pth',
+                     'epoch_1.pth', 'epoch_2.pth', 'epoch_2.pth']
+    for epoch, best, wait in ((1, 0.5, 0), (2, 0.5, 1)):
+        state = torch.load(osp.join(tmp_path, f'epoch_{epoch}.pth'),
+                           weights_only=False)['early_stopping']
+        assert (state['best_score'], state['wait_count']) == (best, wait)
 
 
 @pytest.mark.slow
