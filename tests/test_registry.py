@@ -77,6 +77,7 @@ EXPECTED = [
     (METRICS, 'FROCMetric', evaluation.FROCMetric),
     (METRICS, 'PRCurveMetric', evaluation.PRCurveMetric),
     (METRICS, 'TIDEMetric', evaluation.TIDEMetric),
+    (HOOKS, 'GroundTruthFrameHook', engine.GroundTruthFrameHook),
     (MODELS, 'TorchvisionRoIExtractor', models.TorchvisionRoIExtractor),
     (MODELS, 'ChannelsLastDetDataPreprocessor',
      models.ChannelsLastDetDataPreprocessor),

@@ -13,7 +13,7 @@ val_evaluator = [
     # pr/bbox_AP50_WBC, ... usable by save_best and EarlyStoppingHook.
     dict(type='PRCurveMetric'),
     # Cells are small and round: a hit is the predicted centre inside the
-    # box, as in lesion detection. Keys froc/sens@<f>fp and froc/CPM.
+    # box, as in lesion detection. Keys froc/CPM and froc/sens_at_<f>fp.
     dict(type='FROCMetric', criterion='center'),
 ]
 test_evaluator = val_evaluator + [

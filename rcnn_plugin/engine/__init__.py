@@ -33,6 +33,7 @@ from .hooks import (
     ValLossHook,
     ValPredictionsHook,
 )
+from .hooks.ground_truth_frame_hook import GroundTruthFrameHook
 from .optimizers import BF16AmpOptimWrapper
 from .runner import (
     AdversarialEpochBasedTrainLoop,
@@ -67,6 +68,7 @@ __all__ = [
     'CheckpointLinksHook',
     'EpochResultsHook',
     'EvalFiguresHook',
+    'GroundTruthFrameHook',
     'LabelStatsHook',
     'OptunaPruningHook',
     'ResumableEarlyStoppingHook',

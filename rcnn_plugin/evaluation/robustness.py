@@ -135,7 +135,8 @@ def split_class_key(key: str,
     A key names a class when the part after the prefix ends with
     ``_<class>`` (``pr/bbox_AP50_WBC``) or starts with ``<class>_``
     (``coco/WBC_precision``, ``report/WBC_f1``); the class may be written
-    with ``_`` for spaces and slashes. The longest matching class wins.
+    as its :func:`class_key` (``_`` for spaces, slashes and other
+    characters loggers refuse). The longest matching class wins.
 
     Args:
         key (str): A metric key.

@@ -13,6 +13,8 @@ from rcnn_plugin.config_doctor import (
     run_checks,
 )
 
+from .ground_truth_frame_hook import mark_ground_truth_frame
+
 __all__ = ['ConfigDoctorError', 'ConfigDoctorHook']
 
 
@@ -40,7 +42,11 @@ class ConfigDoctorHook(Hook):
             ``rcnn_plugin.config_doctor.CHECKS``). Defaults to
             ``HOOK_CHECKS``: strides, classes, normalisation, learning
             rate, lr schedule, EMA, sampler, evaluator and the training
-            set.
+            set. Before each validation and test it also tells
+            rcnn_plugin's metrics in which frame the pipeline packs the
+            ground truth (:func:`mark_ground_truth_frame`), so a test
+            pipeline that loads annotations before ``Resize`` (an error
+            for training, here) is scored right by ``tools/test.py``.
         fail_on (str): ``'error'``, ``'warning'`` or ``'never'``.
             Defaults to ``'error'``.
     """
@@ -90,3 +96,23 @@ class ConfigDoctorHook(Hook):
                 f'iteration (fail_on={self.fail_on!r}):\n{text}\nFix the '
                 'config, or disable the check with custom_hooks=[dict('
                 "type='ConfigDoctorHook', enabled=False)].")
+
+    def before_val(self, runner) -> None:
+        """Mark the validation metrics' ground-truth frame.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self.enabled:
+            mark_ground_truth_frame(runner.val_evaluator,
+                                    runner.val_dataloader.dataset)
+
+    def before_test(self, runner) -> None:
+        """Mark the test metrics' ground-truth frame.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self.enabled:
+            mark_ground_truth_frame(runner.test_evaluator,
+                                    runner.test_dataloader.dataset)

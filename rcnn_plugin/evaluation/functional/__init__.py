@@ -4,6 +4,7 @@ from .curves import (
                        REC_THRS,
                        f1_curve,
                        froc_curve,
+                       image_id_order,
                        pr_curve,
 )
 from .matching import (
@@ -30,6 +31,7 @@ __all__ = [
     'SPECIAL_TYPES', 'TP', 'box_iof', 'box_iou', 'centre_inside',
     'class_ignore_mask',
     'classify_image', 'f1_curve', 'froc_curve', 'gt_instances',
+    'image_id_order',
     'match_detections',
     'pool_errors', 'pr_curve', 'tide_summary'
 ]

@@ -3,7 +3,7 @@
 All take, per detection, its score and its matching status (``TP``,
 ``FP`` or ``IGNORED`` from :func:`match_detections`), pooled over images.
 """
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -12,6 +12,28 @@ from .matching import FP, TP
 REC_THRS = np.linspace(0.0, 1.0, 101)
 FROC_FPS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 CONF_THRS = np.linspace(0.0, 1.0, 101)
+
+
+def image_id_order(results: Sequence[dict]) -> List[int]:
+    """Indices of per-image records in ``img_id`` order, stably (dataset
+    order where an id is missing or the ids do not compare).
+
+    ``COCOeval.accumulate`` pools the detections of the images in sorted id
+    order, then sorts them by score stably: tied scores of different images
+    rank by image id, not by the order the images were evaluated in. Pool
+    in this order before :func:`pr_curve` to rank them the same.
+
+    Args:
+        results (Sequence[dict]): Per-image records with ``img_id``.
+
+    Returns:
+        list[int]: The order.
+    """
+    order = list(range(len(results)))
+    try:
+        return sorted(order, key=lambda i: results[i].get('img_id'))
+    except TypeError:  # None or ids of mixed types
+        return order
 
 
 def _cumulative(scores, status):

@@ -32,7 +32,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .curves import pr_curve
+from .curves import image_id_order, pr_curve
 from .matching import (
     FP,
     IGNORED,
@@ -193,6 +193,10 @@ def pool_errors(results: Sequence[dict], num_classes: int,
                 max_dets: int = 100) -> dict:
     """Classify every image and pool detections and boxes over images.
 
+    Images are pooled in :func:`image_id_order` (tied scores rank by image
+    id, as in ``COCOeval`` and ``PRCurveMetric``); ``image`` and
+    ``gt_image`` index ``results`` as given.
+
     Args:
         results (Sequence[dict]): Per-image records (see
             :func:`classify_image`).
@@ -216,7 +220,8 @@ def pool_errors(results: Sequence[dict], num_classes: int,
         'image', 'index', 'labels', 'scores', 'status', 'error', 'target',
         'target_labels', 'rescues', 'gt_image', 'gt_index', 'gt_labels',
         'gt_unmatched', 'gt_missed')}
-    for i, res in enumerate(results):
+    for i in image_id_order(results):  # ties rank as in PRCurveMetric
+        res = results[i]
         out = classify_image(res, pos_thr, bg_thr, max_dets)
         n, m = len(res['pred_labels']), len(res['gt_labels'])
         gt_labels = np.r_[res['gt_labels'], -1].astype(np.int64)

@@ -4,8 +4,11 @@ Ground truth comes from each data sample's ``gt_instances`` (boxes,
 labels) and ``ignored_instances`` (ignore regions: ``iscrowd`` in COCO,
 ``difficult`` / ``ignore_flag`` in VOC-style datasets), as mmdet's
 ``VOCMetric`` reads them. Predictions are rescaled to the original image,
-so the test pipeline must load annotations *after* ``Resize`` (mmdet's and
-this project's configs do).
+so the ground truth must be there too: the test pipeline loads annotations
+*after* ``Resize`` (mmdet's and this project's configs do). A pipeline that
+loads them before has them in the resized image; ``GroundTruthFrameHook``
+finds that from the pipeline order and sets ``gt_in_input_frame``, and the
+metric divides those boxes by each image's ``scale_factor``.
 """
 import csv
 import json
@@ -40,6 +43,13 @@ def _numpy(value, dtype=np.float64) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+def _to_original(boxes: np.ndarray, sample: dict) -> np.ndarray:
+    """Boxes of the resized image in the original one: divided by the
+    sample's ``scale_factor`` ``(w_scale, h_scale)`` (absent: no resize)."""
+    w, h = sample.get('scale_factor', (1.0, 1.0))[:2]
+    return boxes / np.array([w, h, w, h], dtype=np.float64)
+
+
 def _instances(sample: dict, key: str, required: bool) -> Dict[str, Any]:
     inst = sample.get(key)
     # PackDetInputs packs empty gt_instances when nothing was loaded: an
@@ -67,6 +77,12 @@ class BaseDetMetric(BaseMetric):
     Figures are also sent to the current ``Visualizer``'s backends
     (TensorBoard, W&B, ...) with ``add_image``.
 
+    ``gt_in_input_frame`` (default False) says the samples' ground-truth
+    and ignore boxes are in the resized image (annotations loaded before
+    ``Resize``): ``process`` then divides them by each sample's
+    ``scale_factor``, into the frame of the predictions.
+    ``GroundTruthFrameHook`` sets it from the pipeline order.
+
     Args:
         out_dir (str, optional): Where to write files. Defaults to None.
         collect_device (str): Device used to collect results across ranks.
@@ -74,6 +90,8 @@ class BaseDetMetric(BaseMetric):
         prefix (str, optional): Prefix of the metric keys. Defaults to
             None (the class's ``default_prefix``).
     """
+
+    gt_in_input_frame = False
 
     def __init__(self,
                  out_dir: Optional[str] = None,
@@ -83,7 +101,8 @@ class BaseDetMetric(BaseMetric):
         self.out_dir = out_dir
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep the boxes, scores and labels of each image.
+        """Keep the boxes, scores and labels of each image, the ground
+        truth in the original image (see ``gt_in_input_frame``).
 
         Args:
             data_batch (Any): The batch from the dataloader (unused).
@@ -96,6 +115,9 @@ class BaseDetMetric(BaseMetric):
             pred = _instances(sample, 'pred_instances', True)
             gt = _instances(sample, 'gt_instances', True)
             ign = _instances(sample, 'ignored_instances', False)
+            if self.gt_in_input_frame:  # loaded before Resize
+                gt['bboxes'] = _to_original(gt['bboxes'], sample)
+                ign['bboxes'] = _to_original(ign['bboxes'], sample)
             self._check_labels(sample, pred['labels'], gt['labels'])
             self.results.append(
                 dict(img_id=sample.get('img_id'),

@@ -41,8 +41,9 @@ class DetectionReport(BaseDetMetric):
 
     The table is logged; ``<prefix>_detection_report.json`` and ``.csv`` are
     written to the output dir (see :class:`BaseDetMetric`). Returned keys,
-    plain floats: ``<prefix>/<class>_{precision,recall,f1}`` and
-    ``<prefix>/{micro,macro}_{precision,recall,f1}``.
+    plain floats: ``<prefix>/{macro,micro}_{precision,recall,f1}`` first
+    (``save_best='auto'`` follows ``macro_precision``), then
+    ``<prefix>/<class>_{precision,recall,f1}``.
 
     Args:
         score_thr (float): Operating score threshold. Defaults to 0.5.
@@ -122,8 +123,9 @@ class DetectionReport(BaseDetMetric):
             score_thr=self.score_thr, iou_thr=self.iou_thr,
             num_images=len(results),
             classes={r[0]: dict(zip(HEADER[1:], r[1:])) for r in rows}))
-        metrics = {}
-        for key, row in zip(keys + ['micro', 'macro'], rows):
-            for field, value in zip(HEADER[1:4], row[1:4]):
+        named = dict(zip(keys + ['micro', 'macro'], rows))
+        metrics = {}  # the averages first: save_best='auto' takes the first
+        for key in ['macro', 'micro'] + keys:
+            for field, value in zip(HEADER[1:4], named[key][1:4]):
                 metrics[f'{key}_{field}'] = float(value)
         return metrics

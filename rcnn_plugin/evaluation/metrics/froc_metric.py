@@ -22,7 +22,8 @@ from .base_det_metric import (
 
 
 def _fp_key(rate: float) -> str:
-    return f'sens@{rate:g}fp'
+    # Not 'sens@...': MLflow takes only ^[/\w.\- ]*$ (mmdet issue #10258).
+    return f'sens_at_{rate:g}fp'
 
 
 @METRICS.register_module()
@@ -43,8 +44,10 @@ class FROCMetric(BaseDetMetric):
     best one reached with at most ``f`` FPs per image; CPM is their mean.
 
     Writes ``<prefix>_froc.csv`` (the curve) and ``<prefix>_froc.png``.
-    Returned keys, plain floats: ``<prefix>/sens@<f>fp`` per rate and
-    ``<prefix>/CPM``.
+    Returned keys, plain floats: ``<prefix>/CPM`` first (what
+    ``save_best='auto'`` follows; its name implies no rule, so give
+    ``rule='greater'``), then ``<prefix>/sens_at_<f>fp`` per rate (e.g.
+    ``froc/sens_at_0.125fp``).
 
     Args:
         fp_rates (Sequence[float]): FPs per image to read. Defaults to
@@ -143,9 +146,9 @@ class FROCMetric(BaseDetMetric):
                            froc['fps_per_image'].tolist(),
                            froc['sensitivity'].tolist()))
         self._plot(froc)
-        metrics = {_fp_key(f): float(s)
-                   for f, s in zip(self.fp_rates, froc['at_fps'])}
-        metrics['CPM'] = float(froc['cpm'])
+        metrics = dict(CPM=float(froc['cpm']))  # first: save_best='auto'
+        metrics.update({_fp_key(f): float(s)
+                        for f, s in zip(self.fp_rates, froc['at_fps'])})
         return metrics
 
     def _describe(self) -> str:

@@ -1,15 +1,19 @@
 """Per-class PR curves and COCO-style per-class AP / AP50 / AP75."""
+import re
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmdet.registry import METRICS
 from mmengine.logging import print_log
 
-from ..functional.curves import pr_curve
+from ..functional.curves import image_id_order, pr_curve
 from ..functional.matching import class_ignore_mask, match_detections
 from .base_det_metric import BaseDetMetric, format_table, new_figure
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
+# MLflow takes metric names matching ^[/\w.\- ]*$ (mmdet issue #10258);
+# a class name's other characters (and its spaces) read as '_'.
+_UNSAFE = re.compile(r'[^\w.\-]')
 
 
 def class_key(name: str) -> str:
@@ -19,9 +23,11 @@ def class_key(name: str) -> str:
         name (str): Class name.
 
     Returns:
-        str: The name with spaces and slashes replaced by ``_``.
+        str: The name with each character other than letters, digits,
+        ``_``, ``.`` and ``-`` (spaces, slashes, brackets, ...) replaced by
+        ``_``, so that every logger takes the key (MLflow's rule).
     """
-    return str(name).replace(' ', '_').replace('/', '_')
+    return _UNSAFE.sub('_', str(name))
 
 
 def class_keys(names, reserved=()) -> List[str]:
@@ -34,7 +40,8 @@ def class_keys(names, reserved=()) -> List[str]:
         if key in seen:
             raise ValueError(
                 f'class {name!r} and {seen[key]} share the metric key '
-                f'{key!r} (spaces and slashes read as _): rename one class')
+                f'{key!r} (characters other than letters, digits, _ . - '
+                'read as _): rename one class')
         seen[key] = f'class {name!r}'
         keys.append(key)
     return keys
@@ -55,9 +62,11 @@ class PRCurveMetric(BaseDetMetric):
     same boxes; a test checks it to 1e-6. A class without ground truth has
     AP -1.0 and is left out of the means, as in pycocotools.
 
-    Returned keys, plain floats: ``<prefix>/bbox_{mAP,mAP_50,mAP_75}`` and
-    ``<prefix>/bbox_{AP,AP50,AP75}_<class>`` (e.g. ``pr/bbox_AP50_WBC``),
-    usable by ``save_best`` and ``EarlyStoppingHook``. Writes
+    Returned keys, plain floats: ``<prefix>/bbox_{mAP,mAP_50,mAP_75}``
+    first (``save_best='auto'`` follows ``bbox_mAP``), then
+    ``<prefix>/bbox_{AP,AP50,AP75}_<class>`` (e.g. ``pr/bbox_AP50_WBC``;
+    see :func:`class_key`), usable by ``save_best`` and
+    ``EarlyStoppingHook``. Writes
     ``<prefix>_pr_curves.png`` (one curve per class at IoU 0.5 and 0.75)
     and ``<prefix>_per_class_ap.csv``.
 
@@ -106,11 +115,13 @@ class PRCurveMetric(BaseDetMetric):
 
         Returns:
             tuple: ``(scores, status, num_gt)``: the class's detection
-            scores pooled over images, their ``TP`` / ``FP`` / ``IGNORED``
-            status and the number of its ground-truth boxes.
+            scores pooled over images in image-id order (so the stable
+            sort by score breaks ties by image id, as ``COCOeval``), their
+            ``TP`` / ``FP`` / ``IGNORED`` status and the number of its
+            ground-truth boxes.
         """
         scores, status, num_gt = [], [], 0
-        for res in results:
+        for res in (results[i] for i in image_id_order(results)):
             det = np.flatnonzero(res['pred_labels'] == label)
             order = np.argsort(-res['pred_scores'][det], kind='mergesort')
             det = det[order[:self.max_dets]]
@@ -143,15 +154,15 @@ class PRCurveMetric(BaseDetMetric):
         ap = ap.reshape(len(names), len(IOU_THRS))
         table = np.stack([ap.mean(1), ap[:, 0], ap[:, 5]], axis=1)
         table[ap[:, 0] < 0] = -1.0
-        metrics = {}
+        valid = table[:, 0] >= 0
+        means = table[valid].mean(0) if valid.any() else -np.ones(3)
+        # The means first: save_best='auto' follows the first key.
+        metrics = {f'bbox_{key}': float(value)
+                   for key, value in zip(('mAP', 'mAP_50', 'mAP_75'), means)}
         for key, (ap_all, ap50, ap75) in zip(keys, table):
             metrics[f'bbox_AP_{key}'] = float(ap_all)
             metrics[f'bbox_AP50_{key}'] = float(ap50)
             metrics[f'bbox_AP75_{key}'] = float(ap75)
-        valid = table[:, 0] >= 0
-        means = table[valid].mean(0) if valid.any() else -np.ones(3)
-        for key, value in zip(('mAP', 'mAP_50', 'mAP_75'), means):
-            metrics[f'bbox_{key}'] = float(value)
         rows = [[n, *map(float, r)] for n, r in zip(names, table)]
         rows.append(['mean', *map(float, means)])
         header = ['class', 'AP', 'AP50', 'AP75']

@@ -29,7 +29,7 @@ def test_froc_agrees_with_its_class_agnostic_mode():
     per_class = _metric(dict(type='FROCMetric'))
     agnostic = _metric(dict(type='FROCMetric', class_agnostic=True))
     assert per_class == agnostic
-    assert per_class['froc/sens@0.125fp'] == 1.0
+    assert per_class['froc/sens_at_0.125fp'] == 1.0
 
 
 def test_tide_finds_no_background_error():

@@ -22,9 +22,9 @@ def _froc(samples, **kwargs):
 def test_perfect_and_files(tmp_path):
     res = _froc(PERFECT, out_dir=str(tmp_path))
     assert res['froc/CPM'] == 1.0
-    assert res['froc/sens@0.125fp'] == 1.0
+    assert res['froc/sens_at_0.125fp'] == 1.0
     assert sorted(res) == sorted(
-        ['froc/CPM'] + [f'froc/sens@{f}fp' for f in
+        ['froc/CPM'] + [f'froc/sens_at_{f}fp' for f in
                         ('0.125', '0.25', '0.5', '1', '2', '4', '8')])
     assert (tmp_path / 'froc_froc.png').read_bytes()[:4] == b'\x89PNG'
     lines = (tmp_path / 'froc_froc.csv').read_text().splitlines()
@@ -41,8 +41,8 @@ def test_images_without_gt_count_in_the_fp_rate():
     # Scores 0.9 FP, 0.7 TP, 0.6 FP over 2 images: sensitivity 1 from
     # 0.5 FPs per image on.
     res = _froc(NO_GT)
-    assert res['froc/sens@0.25fp'] == 0.0
-    assert res['froc/sens@0.5fp'] == 1.0
+    assert res['froc/sens_at_0.25fp'] == 0.0
+    assert res['froc/sens_at_0.5fp'] == 1.0
     assert res['froc/CPM'] == pytest.approx(5 / 7)
 
 

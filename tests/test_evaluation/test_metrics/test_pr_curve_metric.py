@@ -4,9 +4,12 @@ import pytest
 from det_samples import (
     ALL_FP,
     DUPLICATE,
+    FAR,
     NO_GT,
     NO_PRED,
     PERFECT,
+    A,
+    B,
     evaluate,
     sample,
 )
@@ -108,3 +111,44 @@ def test_equals_pycocotools(seed):
         expected = ap50.mean() if (ap50 > -1).all() else -1.0
         assert res[f'pr/bbox_AP50_{name}'] == pytest.approx(expected,
                                                             abs=1e-6)
+
+
+def _cocoeval_ap50(samples, num_classes=2):
+    """COCOeval's AP50 per class on det_samples-style samples."""
+    images, anns, dets = [], [], []
+    for s in samples:
+        images.append(dict(id=s['img_id'], width=100, height=100))
+        gt, pred = s['gt_instances'], s['pred_instances']
+        for box, label in zip(gt['bboxes'].tolist(), gt['labels'].tolist()):
+            w, h = box[2] - box[0], box[3] - box[1]
+            anns.append(dict(id=len(anns) + 1, image_id=s['img_id'],
+                             category_id=label, bbox=[*box[:2], w, h],
+                             area=w * h, iscrowd=0))
+        for box, label, score in zip(pred['bboxes'].tolist(),
+                                     pred['labels'].tolist(),
+                                     pred['scores'].tolist()):
+            dets.append(dict(image_id=s['img_id'], category_id=label,
+                             bbox=[*box[:2], box[2] - box[0],
+                                   box[3] - box[1]], score=score))
+    coco = COCO()
+    coco.dataset = dict(images=images, annotations=anns, categories=[
+        dict(id=c, name=f'c{c}') for c in range(num_classes)])
+    coco.createIndex()
+    coco_eval = COCOeval(coco, coco.loadRes(dets), 'bbox')
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    return coco_eval.eval['precision'][0, :, :, 0, 2].mean(0)
+
+
+def test_tied_scores_rank_by_image_id_as_in_cocoeval():
+    # A TP at score 1.0 on image 2, listed first, and a FP at 1.0 on
+    # image 1 (whose box is missed): COCOeval ranks the FP first.
+    samples = [sample(2, gt=[(A, 0)], pred=[(A, 0, 1.0)]),
+               sample(1, gt=[(B, 0)], pred=[(FAR, 0, 1.0)])]
+    expected = _cocoeval_ap50(samples)[0]
+    assert expected == pytest.approx(0.5 * 51 / 101)  # precision 0.5
+    res = _pr(samples)
+    assert res['pr/bbox_AP50_a'] == pytest.approx(expected, abs=1e-6)
+    # TIDE's mAP is the same AP50.
+    tide = evaluate(METRICS.build(dict(type='TIDEMetric')), samples)
+    assert tide['tide/mAP'] == pytest.approx(expected, abs=1e-6)
