@@ -345,8 +345,14 @@ def write_gallery(entries: Dict[str, List[dict]], class_names: Sequence[str],
     os.makedirs(out_dir, exist_ok=True)
     cache: Dict[str, Optional[np.ndarray]] = {}
     rows = []
-    for name, items in entries.items():
+    subs: Dict[str, str] = {}
+    for name in entries:  # 'a+b' and 'a&b' both key as 'a_b'
         sub = class_key(name)
+        while sub in subs.values():
+            sub += '_'
+        subs[name] = sub
+    for name, items in entries.items():
+        sub = subs[name]
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
         for rank, entry in enumerate(items):
             path = entry['image']

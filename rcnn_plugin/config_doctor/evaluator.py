@@ -141,10 +141,21 @@ def _leaf_pipelines(ds_cfg: Any, key: str, outer: tuple = ()
         yield from _leaf_pipelines(sub, sub_key, own + outer)
 
 
+def _scales_gt_back(ev: dict) -> bool:
+    """Whether a metric maps ground truth loaded before ``Resize`` back to
+    the original image (the plugin's BaseDetMetric family, marked by
+    ConfigDoctorHook / GroundTruthFrameHook)."""
+    from rcnn_plugin.evaluation.metrics.base_det_metric import BaseDetMetric
+    kind = ev.get('type')
+    cls = METRICS.get(kind) if isinstance(kind, str) else kind
+    return isinstance(cls, type) and issubclass(cls, BaseDetMetric)
+
+
 def _gt_frame_findings(ctx: DoctorContext, ev: dict, key: str,
                        split: str) -> List[Finding]:
     if not _reads_gt_instances(ev):
         return []
+    ours = _scales_gt_back(ev)
     findings = []
     for parts in _leaf_pipelines(ctx.dataset_cfg(split),
                                  f'{split}_dataloader.dataset'):
@@ -154,12 +165,17 @@ def _gt_frame_findings(ctx: DoctorContext, ev: dict, key: str,
         (load_key, i), (resize_key, j) = found
         resize = 'resizing' if resize_key == load_key else \
             f'{resize_key} resizes'
+        effect = ('reads those resized boxes: it scales them back by each '
+                  'image\'s scale_factor where ConfigDoctorHook can tell '
+                  'the order from the built dataset, other consumers of '
+                  'the packed boxes do not' if ours else
+                  'scores those resized boxes against predictions in the '
+                  'original image: detections miss them and the metric is '
+                  'near zero')
         findings.append(Finding(
             'evaluator', 'error',
             f'{load_key} loads annotations (step {i}) before {resize} '
-            f'(step {j}), and {key} ({ev.get("type")}) scores those '
-            'resized boxes against predictions in the original image: '
-            'detections miss them and the metric is near zero',
+            f'(step {j}), and {key} ({ev.get("type")}) {effect}',
             'move LoadAnnotations after the resize, as mmdet\'s test '
             'pipelines do', load_key))
     return findings

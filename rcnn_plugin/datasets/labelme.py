@@ -164,12 +164,15 @@ class LabelMeDataset(NativeDetDataset):
         real = read_image_size(img_path, path, '[imagePath]')
         if all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                for v in (w, h)) and (w, h) != real:
+            why = ('the image is displayed turned by its EXIF orientation, '
+                   'which the labelling tool did not apply' if (h, w) == real
+                   else 'the image was resized or replaced after labelling')
             raise AnnotationError(
                 path, f'says the image is {w}x{h} (imageWidth x imageHeight)'
-                f', but {img_path} is {real[0]}x{real[1]}: the image was '
-                'resized or replaced after labelling, so the shapes would '
-                'not fit it. Label the image again, or scale the points and '
-                'the sizes in the JSON to the image.', '[imageWidth]')
+                f', but {img_path} is {real[0]}x{real[1]} as loaded: {why}, '
+                'so the shapes would not fit it. Label the image again, or '
+                'scale the points and the sizes in the JSON to the image.',
+                '[imageWidth]')
         return (img_path, ) + real
 
     def _parse_file(self, path: str, ann_dir: str) -> dict:

@@ -338,6 +338,12 @@ def test_error_gallery_removes_the_crops_of_an_earlier_run(tmp_path):
         'b/00_Miss_a.png', 'b/my_crop.png', 'b/notes.txt', 'index.json',
         'index.md']
     assert not (gallery / 'old_cls').exists()  # a class of the first run
+    # Two classes with one key ('a+b', 'a&b' -> 'a_b') keep their own
+    # folders (they shared one: same-named crops overwrote each other).
+    write_gallery({'a+b': [entry], 'a&b': [entry]}, ['a+b', 'a&b'],
+                  str(gallery))
+    assert (gallery / 'a_b' / '00_Cls_a.png').is_file()
+    assert (gallery / 'a_b_' / '00_Cls_a.png').is_file()
 
 
 def test_split_reader_follows_the_split_loader(tmp_path):

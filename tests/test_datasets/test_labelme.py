@@ -122,7 +122,12 @@ def test_sizes_that_disagree_with_the_image_are_an_error(tmp_path):
                            _shape('dog', [[1, 1], [9, 9]], 'rectangle')])
     Image.new('RGB', (30, 20)).save(tmp_path / 'a.jpg')
     with pytest.raises(AnnotationError, match=r'a\.json \[imageWidth\]: '
-                       r'says the image is 60x40 .*a\.jpg is 30x20'):
+                       r'says the image is 60x40 .*a\.jpg is 30x20 as '
+                       r'loaded: the image was resized'):
+        _build(tmp_path)
+    Image.new('RGB', (40, 60)).save(tmp_path / 'a.jpg')  # sides swapped
+    with pytest.raises(AnnotationError, match=r'is 40x60 as loaded: the '
+                       r'image is displayed turned by its EXIF orientation'):
         _build(tmp_path)
 
 

@@ -8,6 +8,7 @@ intensities to ``uint8`` (or ``float32``) with a documented window.
 """
 import functools
 import io
+import os
 import struct
 from typing import BinaryIO, Optional, Sequence, Tuple, Union
 
@@ -122,13 +123,14 @@ def _png_orientation(f: BinaryIO) -> int:
     pixel data (OpenCV reads both), found by skipping from chunk header to
     chunk header: PIL's ``getexif`` decodes the whole image to look after
     the pixel data."""
+    size = os.fstat(f.fileno()).st_size
     f.seek(8)
     while True:
         head = f.read(8)
         if len(head) < 8:
             return 1
         length, kind = struct.unpack('>I4s', head)
-        if kind == b'IEND':
+        if kind == b'IEND' or f.tell() + length > size:  # cut or corrupt
             return 1
         if kind != b'eXIf':
             f.seek(length + 4, 1)  # the data and its CRC
@@ -136,9 +138,9 @@ def _png_orientation(f: BinaryIO) -> int:
         exif = Image.Exif()
         try:
             exif.load(f.read(length))
-        except (OSError, SyntaxError, ValueError, struct.error):
+            value = exif.get(0x0112, 1)  # tags decode lazily
+        except (OSError, SyntaxError, ValueError, TypeError, struct.error):
             return 1
-        value = exif.get(0x0112, 1)
         return value if value in range(1, 9) else 1
 
 

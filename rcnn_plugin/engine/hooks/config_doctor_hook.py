@@ -103,9 +103,9 @@ class ConfigDoctorHook(Hook):
         Args:
             runner (Runner): The runner.
         """
-        if self.enabled:
-            mark_ground_truth_frame(runner.val_evaluator,
-                                    runner.val_dataloader.dataset)
+        # a correction, not a check: also with enabled=False
+        mark_ground_truth_frame(runner.val_evaluator,
+                                runner.val_dataloader.dataset)
 
     def before_test(self, runner) -> None:
         """Mark the test metrics' ground-truth frame.
@@ -113,6 +113,5 @@ class ConfigDoctorHook(Hook):
         Args:
             runner (Runner): The runner.
         """
-        if self.enabled:
-            mark_ground_truth_frame(runner.test_evaluator,
-                                    runner.test_dataloader.dataset)
+        mark_ground_truth_frame(runner.test_evaluator,
+                                runner.test_dataloader.dataset)

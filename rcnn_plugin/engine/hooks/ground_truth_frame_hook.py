@@ -65,12 +65,13 @@ def mark_ground_truth_frame(evaluator, dataset) -> None:
     resized = not gt_in_original_frame(dataset)
     metrics = [m for m in getattr(evaluator, 'metrics', [])
                if isinstance(m, BaseDetMetric)]
+    newly = [m for m in metrics if resized and not m.gt_in_input_frame]
     for metric in metrics:
         metric.gt_in_input_frame = resized
-    if resized and metrics:
-        names = ', '.join(type(m).__name__ for m in metrics)
+    if newly:  # once, though two hooks may mark them
+        names = ', '.join(type(m).__name__ for m in newly)
         print_log(
-            'GroundTruthFrameHook: the pipeline loads annotations before '
+            'The pipeline loads annotations before '
             f'Resize, so {names} scale the ground truth back to the '
             'original image by scale_factor (mmdet test pipelines load '
             'them after Resize)', logger='current',
