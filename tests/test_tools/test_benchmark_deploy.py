@@ -227,6 +227,10 @@ def test_worker_leaves_out_undecodable_images_keeping_gt_aligned(
     out = capsys.readouterr().out
     assert '[benchmark] pytorch: skipped 1 test image(s) that do not ' \
         'decode' in out and 'a.jpg' in out
+    # the table says so too (the count was only in the worker's JSON)
+    table = _tool().summarise({'pytorch': res})
+    assert 'pytorch: 1 test image(s) did not decode' in _tool().format_table(
+        table, {'pytorch': res})
     monkeypatch.setattr(Oracle, 'read', staticmethod(lambda path: None))
     with pytest.raises(SystemExit, match='none of the 2 test images '
                        'decodes'):

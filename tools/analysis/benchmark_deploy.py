@@ -186,7 +186,7 @@ def summarise(results: dict, rounds: Optional[list] = None) -> list:
                    images_per_s=float(1000 / lat.mean()),
                    peak_rss_mb=res['peak_rss_mb'],
                    rss_after_imports_mb=res['rss_after_imports_mb'],
-                   map50=res['map50'],
+                   map50=res['map50'], skipped=res.get('skipped', 0),
                    **{k: res.get(k) for k in AP_KEYS})
         if ref is not None:
             cmp = compare_detections(ref['dets'], res['dets'])
@@ -229,6 +229,9 @@ def format_table(table: list, results: dict) -> str:
             f"{_ap(r.get('match_fraction'))} | "
             + (f"{r['images_matched']}/{results[r['row']]['images']} |"
                if 'images_matched' in r else '- |'))
+    lines += [f"\n{r['row']}: {r['skipped']} test image(s) did not decode "
+              'and are left out of every column' for r in table
+              if r.get('skipped')]
     return '\n'.join(lines)
 
 
