@@ -3,7 +3,7 @@
 Layout (the KITTI object benchmark)::
 
     training/image_2/000000.png
-    training/label_2/000000.txt
+    training/label_2/000000.txt    (or 000000.TXT: lower-case first)
 
 Each label line has 15 columns (16 with a score)::
 
@@ -18,11 +18,12 @@ are kept as instance keys of the same names.
 import math
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmdet.registry import DATASETS
 
 from .errors import AnnotationError, BadImageError
+from .label_files import pick_label_files
 from .native import NativeDetDataset, read_image_size
 
 __all__ = ['KittiDataset', 'parse_kitti_line']
@@ -84,10 +85,9 @@ class KittiDataset(NativeDetDataset):
                     (128, 128, 128)]
     }
 
-    def _frame_ids(self, ann_dir: str) -> List[str]:
+    def _frame_ids(self, labels: Dict[str, str]) -> List[str]:
         if not self.ann_file:
-            return sorted(osp.splitext(n)[0] for n in os.listdir(ann_dir)
-                          if n.endswith('.txt'))
+            return sorted(labels)
         with open(self.ann_file, encoding='utf-8-sig') as f:
             return [line.strip() for line in f if line.strip()]
 
@@ -108,12 +108,18 @@ class KittiDataset(NativeDetDataset):
         ann_dir = self.data_prefix.get('ann', self.data_root)
         if not osp.isdir(ann_dir):
             raise FileNotFoundError(f'label folder {ann_dir} does not exist')
+        # the extension in any case (000001.TXT), as the layout finder
+        labels = pick_label_files(
+            [n for n in os.listdir(ann_dir) if n.lower().endswith('.txt')],
+            ann_dir)
         return self.parse_each(
-            self._frame_ids(ann_dir), ann_dir,
-            lambda frame: self._parse_frame(img_dir, ann_dir, frame))
+            self._frame_ids(labels), ann_dir,
+            lambda frame: self._parse_frame(img_dir, ann_dir, frame,
+                                            labels.get(frame)))
 
-    def _parse_frame(self, img_dir: str, ann_dir: str, frame: str) -> dict:
-        ann_path = osp.join(ann_dir, frame + '.txt')
+    def _parse_frame(self, img_dir: str, ann_dir: str, frame: str,
+                     label: Optional[str]) -> dict:
+        ann_path = osp.join(ann_dir, label or frame + '.txt')
         if not osp.isfile(ann_path):
             raise AnnotationError(self.ann_file, f'lists frame {frame!r} '
                                   f'but {ann_path} does not exist')

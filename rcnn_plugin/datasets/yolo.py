@@ -30,6 +30,7 @@ from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
 from .errors import AnnotationError
+from .label_files import pick_label_files
 from .native import NativeDetDataset, read_image_size
 
 __all__ = ['YOLODataset', 'parse_yolo_line', 'read_class_names']
@@ -264,7 +265,7 @@ class YOLODataset(NativeDetDataset):
                         osp.join(img_dir, rel), f'and {other} have one name '
                         'stem, so they would share one label file and one '
                         'image id: rename or remove one')
-        labels = _pick_labels(_scan_labels(ann_dir), ann_dir)
+        labels = pick_label_files(_scan_labels(ann_dir), ann_dir)
         for label in labels.values():
             if osp.splitext(label)[0] not in stems:
                 raise AnnotationError(
@@ -332,18 +333,3 @@ def _scan_labels(ann_dir: str) -> List[str]:
             if low.endswith('.txt') and low not in NAMES_FILES + LIST_FILES:
                 found.append(name if rel == '.' else osp.join(rel, name))
     return sorted(found)
-
-
-def _pick_labels(labels: List[str], ann_dir: str) -> Dict[str, str]:
-    """Map each stem to its label file: ``a.txt`` over ``a.TXT`` (other
-    spellings of the extension are counted and logged, not read)."""
-    picked: Dict[str, str] = {}
-    for rel in sorted(labels, key=lambda p: not p.endswith('.txt')):
-        picked.setdefault(osp.splitext(rel)[0], rel)
-    unread = sorted(set(labels) - set(picked.values()))
-    if unread:
-        print_log(
-            f'{len(unread)} label files under {ann_dir} are not read: the '
-            'same name with a lower-case .txt is read instead, e.g. '
-            f'{unread[0]}', logger='current', level=30)
-    return picked

@@ -4,6 +4,8 @@ from PIL import Image
 
 from rcnn_plugin.datasets import AnnotationError, KittiDataset
 
+from conftest import logged_messages
+
 CAR = 'Car 0.50 1 -1.57 10.0 20.0 50.0 35.0 1.5 1.6 3.9 1.0 1.7 10.0 -1.5'
 PED = 'Pedestrian 0.00 0 0.20 5.0 5.0 15.0 30.0 1.7 0.5 0.8 1 2 3 0.1'
 DONTCARE = ('DontCare -1 -1 -10 60.0 2.0 70.0 12.0 -1 -1 -1 -1000 -1000 '
@@ -113,3 +115,34 @@ def test_dontcare_is_no_category_for_class_balancing(tmp_path):
     balanced = ClassBalancedDataset(ds, oversample_thr=0.5)
     assert [balanced._get_ori_dataset_idx(i)
             for i in range(len(balanced))] == [0, 0, 1, 2]
+
+
+def test_upper_case_label_extension_is_read(tmp_path):
+    # 000002.TXT (Windows exports) was not read: the frame was left out
+    # without a word (the layout finder had matched it), and a frame list
+    # naming it said the label file does not exist.
+    _write(tmp_path, {'000001': [CAR, PED], '000002': [CAR, PED]})
+    label = tmp_path / 'label_2' / '000002.TXT'
+    (tmp_path / 'label_2' / '000002.txt').rename(label)
+    ds = _build(tmp_path)
+    assert [ds.get_data_info(i)['img_id'] for i in range(len(ds))] == [
+        '000001', '000002']
+    info = ds.get_data_info(1)
+    assert info['ann_path'] == str(label)
+    assert [i['bbox_label'] for i in info['instances']] == [0, 1]
+    (tmp_path / 'train.txt').write_text('000002\n')
+    assert len(_build(tmp_path, ann_file='train.txt')) == 1
+
+
+def test_lower_case_label_extension_wins_and_the_other_is_logged(tmp_path):
+    _write(tmp_path, {'000001': [CAR, PED]})
+    upper = tmp_path / 'label_2' / '000001.TXT'
+    upper.write_text(PED + '\n')
+    if (tmp_path / 'label_2' / '000001.txt').read_text().startswith('Ped'):
+        pytest.skip('case-insensitive file system')
+    with logged_messages() as messages:
+        ds = _build(tmp_path)
+    assert len(ds) == 1
+    assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [
+        0, 1]
+    assert any('1 label files' in m and '000001.TXT' in m for m in messages)
