@@ -14,6 +14,9 @@ It also reads what labelling tools write besides the VOC devkit layout:
 - no split list (LabelImg): with ``ann_file=''`` every ``*.xml`` in
   ``ann_subdir`` is read, sorted by name;
 - no ``<size>`` (or a zero size): the size is read from the image header.
+
+A ``<size>`` that disagrees with the image's header (a resized image with
+its old XML) is an :class:`AnnotationError`: the boxes would not fit.
 """
 import math
 import os
@@ -26,7 +29,7 @@ from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path, list_from_file
 from mmengine.logging import print_log
 
-from .errors import AnnotationError
+from .errors import AnnotationError, BadImageError
 from .native import drop_degenerate, read_image_size
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -168,6 +171,8 @@ class StrictXMLDataset(XMLDataset):
             width = height = 0
         if width <= 0 or height <= 0:
             width, height = read_image_size(img_path, xml_path, '<size>')
+        elif osp.isfile(img_path):  # a missing one: the loader names it
+            _check_size(xml_path, img_path, width, height)
         return dict(img_path=img_path, img_id=img_info['img_id'],
                     xml_path=xml_path, width=width, height=height,
                     instances=self._parse_instance_info(tree))
@@ -194,6 +199,24 @@ class StrictXMLDataset(XMLDataset):
         if found is None:
             return default  # missing: the checks and the loader name it
         return osp.join(folder, found)
+
+
+def _check_size(xml_path: str, img_path: str, width: int,
+                height: int) -> None:
+    """Refuse a ``<size>`` that is not the image's (read from its header,
+    without decoding); an unreadable image is left to the loader and the
+    dataset check, as when the size is trusted."""
+    try:
+        real = read_image_size(img_path, xml_path, '<size>')
+    except BadImageError:
+        return
+    if (width, height) != real:
+        raise AnnotationError(
+            xml_path, f'says the image is {width}x{height} (<width> x '
+            f'<height>), but {img_path} is {real[0]}x{real[1]}: the image '
+            'was resized or replaced after labelling, so the boxes would '
+            'not fit it. Label the image again, or scale the boxes and the '
+            '<size> in the XML to the image.', '<size>')
 
 
 def _check_objects(root: ET.Element, xml_path: str) -> None:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rcnn_plugin.datasets import StrictXMLDataset
+from rcnn_plugin.datasets import AnnotationError, StrictXMLDataset, xml_style
 
 CLASSES = ('cell', 'dot')
 
@@ -174,3 +174,29 @@ def test_utf8_bom_in_image_set_list(tmp_path):
     ds = _build(tmp_path)
     assert [ds.get_data_info(i)['img_id'] for i in range(2)] == [
         'img_0', 'img_1']
+
+
+def test_size_that_disagrees_with_the_image_is_an_error(tmp_path,
+                                                        monkeypatch):
+    # A resized image with its old XML: <size> was trusted and the boxes
+    # were silently on another scale.
+    _write_voc(tmp_path, [[('cell', (11, 11, 31, 21), 0)],
+                          [('dot', (2, 3, 6, 8), 0)]])
+    cv2.imwrite(str(tmp_path / 'JPEGImages' / 'img_1.jpg'),
+                np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(AnnotationError, match=r'img_1\.xml <size>: says the '
+                       r'image is 60x40 .*img_1\.jpg is 30x20.*Label the '
+                       'image again'):
+        _build(tmp_path)
+    # A missing image is still left to the loader; one header read each.
+    (tmp_path / 'JPEGImages' / 'img_1.jpg').unlink()
+    reads = []
+    read = xml_style.read_image_size
+    monkeypatch.setattr(xml_style, 'read_image_size',
+                        lambda path, *a: reads.append(path) or read(path, *a))
+    ds = _build(tmp_path)
+    assert [ds.get_data_info(i)['width'] for i in range(2)] == [60, 60]
+    assert reads == [osp.join(str(tmp_path), 'JPEGImages', 'img_0.jpg')]
+    # an unreadable one too (the loader and check_dataset_cfg name it)
+    (tmp_path / 'JPEGImages' / 'img_0.jpg').write_bytes(b'not a jpeg')
+    assert len(_build(tmp_path)) == 2
