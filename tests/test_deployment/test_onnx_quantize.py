@@ -117,3 +117,34 @@ def test_the_tool_makes_the_out_folder_first(tmp_path, deploy_config,
                         '--calib-images', osp.join(synthetic_cells, 'val')])
     assert (folder / 'demo.int8.onnx').is_file()
     assert (folder / 'demo.int8.bbox.onnx').is_file()
+
+
+def test_the_tool_says_when_the_train_split_is_missing(tmp_path):
+    # Without --calib-images a missing train split was a traceback (the
+    # FileNotFoundError of pycocotools), not the tool's error sentence.
+    import os.path as osp
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    import quantize_onnx
+    base = osp.join(REPO, 'configs', 'demo',
+                    'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py')
+    config = tmp_path / 'no_data.py'
+    config.write_text(f"_base_ = '{base}'\ntrain_dataloader = dict(dataset="
+                      f"dict(data_root='{tmp_path}/nowhere/'))\n")
+    fp32 = tmp_path / 'x.onnx'
+    fp32.write_bytes(b'not read before the images')
+    argv = [str(config), '--onnx', str(fp32), '--out',
+            str(tmp_path / 'q.onnx')]
+    with pytest.raises(SystemExit, match=r'quantize_onnx.py: error: the '
+                       r'train split of .*no_data\.py cannot be read \(.*'
+                       r'nowhere/annotations/train\.json.*\); fix it or '
+                       'give --calib-images') as err:
+        quantize_onnx.main(argv)
+    assert isinstance(err.value.code, str)  # exit status 1, as the others
+    config.write_text(f"_base_ = '{base}'\ntrain_dataloader = None\n")
+    with pytest.raises(SystemExit, match=r'error: .*no_data\.py has no '
+                       'train_dataloader to calibrate on; give '
+                       '--calib-images'):
+        quantize_onnx.main(argv)

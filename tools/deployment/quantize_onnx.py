@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import os.path as osp
+from typing import List
 
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
@@ -51,6 +52,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def train_images(cfg: Config, config: str, num: int) -> List[str]:
+    """The first ``num`` images of the config's train split; a split that
+    is absent or cannot be read exits with a sentence."""
+    if not cfg.get('train_dataloader'):
+        raise SystemExit(f'quantize_onnx.py: error: {config} has no '
+                         'train_dataloader to calibrate on; give '
+                         '--calib-images (images, folders or globs)')
+    try:
+        return dataset_image_paths(cfg, 'train', num)
+    except (OSError, ValueError) as err:  # FileNotFoundError, bad labels
+        raise SystemExit(f'quantize_onnx.py: error: the train split of '
+                         f'{config} cannot be read ({err}); fix it or give '
+                         '--calib-images (images, folders or globs)') \
+            from None
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     # before calibration: ONNX Runtime writes into it without making it
@@ -59,7 +76,7 @@ def main(argv=None) -> None:
     if args.calib_images:
         paths = [p for s in args.calib_images for p in collect_images(s)]
     else:
-        paths = dataset_image_paths(cfg, 'train', args.num_calib)
+        paths = train_images(cfg, args.config, args.num_calib)
     # Files are read as the test pipeline reads them (a domain loader's
     # intensity window included), as inference will.
     read = image_reader(get_test_pipeline_cfg(cfg)[0])
