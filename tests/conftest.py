@@ -165,6 +165,18 @@ def logged_messages(level=logging.INFO):
         logger.removeHandler(handler)
 
 
+def load_tool(*parts: str):
+    """A script under ``tools/`` imported as a module (``load_tool(
+    'deployment', 'export_onnx.py')``), to call its ``main`` in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_tool_' + osp.splitext(parts[-1])[0],
+        osp.join(REPO, 'tools', *parts))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_tool(args, cwd=REPO, timeout=600, env=None):
     """Run a command like a user would; fail with its output if it fails."""
     import subprocess

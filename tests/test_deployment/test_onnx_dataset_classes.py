@@ -1,8 +1,6 @@
 """Class names that only the dataset files give (a YOLO names file): the
 ONNX backends load an export of such a config, and without the files the
 export tool says which config and files it needs."""
-import importlib.util
-import os.path as osp
 
 import cv2
 import numpy as np
@@ -12,7 +10,7 @@ from mmengine.config import Config
 
 from rcnn_plugin.apis import OnnxPredictor, Predictor
 
-from conftest import REPO, export_tiny
+from conftest import export_tiny, load_tool
 
 pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
                     "pip install -e '.[deploy]'")
@@ -21,12 +19,7 @@ NAMES = ['pedestrian', 'cyclist', 'vehicle']  # as kitti_yolo's obj.names
 
 
 def _export_tool():
-    spec = importlib.util.spec_from_file_location(
-        '_export_tool', osp.join(REPO, 'tools', 'deployment',
-                                 'export_onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('deployment', 'export_onnx.py')
 
 
 def _yolo_config(deploy_config: str, folder, data_root: str) -> str:

@@ -1,5 +1,4 @@
 """Static ONNX export: smaller inputs padded, larger inputs refused."""
-import importlib.util
 import os.path as osp
 
 import cv2
@@ -9,19 +8,14 @@ import pytest
 from rcnn_plugin.apis import capture_input, instances_to_dicts, predict_dicts
 from rcnn_plugin.deployment import compare_detections, read_meta
 
-from conftest import REPO
+from conftest import load_tool
 
 pytest.importorskip('onnxruntime', reason='needs the deploy extra: '
                     "pip install -e '.[deploy]'")
 
 
 def _export_tool():
-    spec = importlib.util.spec_from_file_location(
-        '_export_tool', osp.join(REPO, 'tools', 'deployment',
-                                 'export_onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('deployment', 'export_onnx.py')
 
 
 def test_smaller_input_gives_pytorch_detections_of_the_padded_batch(

@@ -3,7 +3,6 @@ import logging
 from typing import Optional, Sequence
 
 from mmdet.registry import HOOKS
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from rcnn_plugin.config_doctor import (
@@ -13,7 +12,7 @@ from rcnn_plugin.config_doctor import (
     run_checks,
 )
 
-from .ground_truth_frame_hook import mark_ground_truth_frame
+from .ground_truth_frame_hook import GroundTruthFrameHook
 
 __all__ = ['ConfigDoctorError', 'ConfigDoctorHook']
 
@@ -23,7 +22,7 @@ class ConfigDoctorError(RuntimeError):
 
 
 @HOOKS.register_module()
-class ConfigDoctorHook(Hook):
+class ConfigDoctorHook(GroundTruthFrameHook):
     """Check the config, model and training set at ``before_train``.
 
     Uses the runner's model (a dry forward on a blank image), its training
@@ -44,9 +43,10 @@ class ConfigDoctorHook(Hook):
             rate, lr schedule, EMA, sampler, evaluator and the training
             set. Before each validation and test it also tells
             rcnn_plugin's metrics in which frame the pipeline packs the
-            ground truth (:func:`mark_ground_truth_frame`), so a test
-            pipeline that loads annotations before ``Resize`` (an error
-            for training, here) is scored right by ``tools/test.py``.
+            ground truth (it is a :class:`GroundTruthFrameHook`, also with
+            ``enabled=False``), so a test pipeline that loads annotations
+            before ``Resize`` (an error for training, here) is scored
+            right by ``tools/test.py``.
         fail_on (str): ``'error'``, ``'warning'`` or ``'never'``.
             Defaults to ``'error'``.
     """
@@ -96,22 +96,3 @@ class ConfigDoctorHook(Hook):
                 f'iteration (fail_on={self.fail_on!r}):\n{text}\nFix the '
                 'config, or disable the check with custom_hooks=[dict('
                 "type='ConfigDoctorHook', enabled=False)].")
-
-    def before_val(self, runner) -> None:
-        """Mark the validation metrics' ground-truth frame.
-
-        Args:
-            runner (Runner): The runner.
-        """
-        # a correction, not a check: also with enabled=False
-        mark_ground_truth_frame(runner.val_evaluator,
-                                runner.val_dataloader.dataset)
-
-    def before_test(self, runner) -> None:
-        """Mark the test metrics' ground-truth frame.
-
-        Args:
-            runner (Runner): The runner.
-        """
-        mark_ground_truth_frame(runner.test_evaluator,
-                                runner.test_dataloader.dataset)

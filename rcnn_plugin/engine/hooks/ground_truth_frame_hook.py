@@ -56,7 +56,7 @@ class GroundTruthFrameHook(Hook):
 def mark_ground_truth_frame(evaluator, dataset) -> None:
     """Set ``gt_in_input_frame`` of ``evaluator``'s :class:`BaseDetMetric`
     metrics from ``dataset``'s pipeline order (see
-    :class:`GroundTruthFrameHook`; ``ConfigDoctorHook`` calls it too).
+    :class:`GroundTruthFrameHook`, which ``ConfigDoctorHook`` is too).
 
     Args:
         evaluator (Evaluator): The split's evaluator.
