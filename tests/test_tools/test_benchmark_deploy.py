@@ -351,3 +351,17 @@ def test_a_row_without_its_file_is_a_sentence(deploy_config):
     with pytest.raises(SystemExit, match=r"these rows need their file: "
                        r"\['onnxruntime-fp32 \(--onnx\)'\]"):
         _tool().main([deploy_config, 'none', '--rows', 'onnxruntime-fp32'])
+
+
+def test_worker_says_when_the_test_split_cannot_be_read(tmp_path):
+    """A missing annotation file was a FileNotFoundError traceback."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'demo',
+        'faster-rcnn_mobilenetv2_fpn-128_4e_synthetic-cells.py'))
+    cfg.test_dataloader.dataset.data_root = str(tmp_path / 'nowhere') + '/'
+    config = str(tmp_path / 'missing_test.py')
+    cfg.dump(config)
+    with pytest.raises(SystemExit, match=r'error: the test split of .*'
+                       r'missing_test\.py cannot be read \(.*nowhere'):
+        _worker(_tool(), config, 'pytorch', tmp_path)

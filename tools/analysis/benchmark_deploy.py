@@ -96,11 +96,16 @@ def worker(args) -> None:
         merge_cfg_options(cfg, args.cfg_options)
         config = osp.join(tempfile.mkdtemp(), osp.basename(args.config))
         cfg.dump(config)  # the predictor reads a file
-    paths = dataset_image_paths(cfg, 'test', args.num_images)
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     if 'pipeline' in ds_cfg:  # a wrapper (ClassSubsetDataset...) has none
         ds_cfg['pipeline'] = []
-    dataset = DATASETS.build(ds_cfg)
+    try:
+        paths = dataset_image_paths(cfg, 'test', args.num_images)
+        dataset = DATASETS.build(ds_cfg)
+    except (OSError, ValueError) as err:  # FileNotFoundError, bad labels
+        raise SystemExit(f'benchmark_deploy.py: error: the test split of '
+                         f'{args.config} cannot be read ({err}); the '
+                         'benchmark scores every row on it') from None
     rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend, key = ROWS[args.worker]
     ckpt = None if args.checkpoint == 'none' else args.checkpoint
