@@ -35,18 +35,19 @@ class ConfigDoctorHook(GroundTruthFrameHook):
     run ``tools/analysis/check_config.py`` for every check (datasets of all
     splits, checkpoints, offline weights).
 
+    Before each validation and test it also tells rcnn_plugin's metrics in
+    which frame the pipeline packs the ground truth (it is a
+    :class:`GroundTruthFrameHook`, also with ``enabled=False``), so a test
+    pipeline that loads annotations before ``Resize`` (an error for
+    training) is scored right by ``tools/test.py``.
+
     Args:
         enabled (bool): Run the checks. Defaults to True.
         checks (Sequence[str], optional): Check names (see
             ``rcnn_plugin.config_doctor.CHECKS``). Defaults to
             ``HOOK_CHECKS``: strides, classes, normalisation, learning
             rate, lr schedule, EMA, sampler, evaluator and the training
-            set. Before each validation and test it also tells
-            rcnn_plugin's metrics in which frame the pipeline packs the
-            ground truth (it is a :class:`GroundTruthFrameHook`, also with
-            ``enabled=False``), so a test pipeline that loads annotations
-            before ``Resize`` (an error for training, here) is scored
-            right by ``tools/test.py``.
+            set.
         fail_on (str): ``'error'``, ``'warning'`` or ``'never'``.
             Defaults to ``'error'``.
     """
